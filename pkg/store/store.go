@@ -1,0 +1,249 @@
+// Package store is Cricket's crash-safe persistence for small records: pods,
+// containers, images and anything else a restarted daemon must find again.
+//
+// Each record is one JSON file, <dir>/<bucket>/<id>.json, holding an envelope
+// with a schema version, a SHA-256 checksum of the payload and the payload
+// itself. A write goes to a temporary file in the same directory, is fsynced,
+// renamed over the old record and the directory is fsynced, so a reader sees
+// either the old record or the new one, never a mix. A record whose checksum
+// does not match (a torn write on a filesystem that reorders, or bit rot) is
+// reported as corrupt and never returned as data.
+package store
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/cricket-cri/cricket/pkg/errdefs"
+)
+
+// ErrCorrupt marks a record that exists on disk but cannot be trusted.
+var ErrCorrupt = errors.New("corrupt record")
+
+const (
+	recordSuffix = ".json"
+	tempPrefix   = ".tmp-"
+)
+
+// validName restricts buckets and ids to names that cannot escape the store
+// directory or collide with temporary files.
+var validName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,254}$`)
+
+// envelope is the on-disk form of a record.
+type envelope struct {
+	// Version is the schema version of Data, chosen by the caller.
+	Version int `json:"version"`
+	// Checksum is the hex SHA-256 of Data as stored.
+	Checksum string          `json:"checksum"`
+	Data     json.RawMessage `json:"data"`
+}
+
+// Store persists records under one directory. It is safe for concurrent use;
+// writes to the same record are serialised, writes to different records are not.
+type Store struct {
+	dir   string
+	locks sync.Map // bucket/id -> *sync.Mutex
+}
+
+// Open creates dir if needed and removes temporary files left by writers that
+// died mid-write.
+func Open(dir string) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create store dir %s: %w", dir, err)
+	}
+	s := &Store{dir: dir}
+	if err := s.removeTemps(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Dir returns the directory the store lives in.
+func (s *Store) Dir() string { return s.dir }
+
+func (s *Store) removeTemps() error {
+	buckets, err := os.ReadDir(s.dir)
+	if err != nil {
+		return fmt.Errorf("read store dir %s: %w", s.dir, err)
+	}
+	for _, b := range buckets {
+		if !b.IsDir() {
+			continue
+		}
+		entries, err := os.ReadDir(filepath.Join(s.dir, b.Name()))
+		if err != nil {
+			return fmt.Errorf("read bucket %s: %w", b.Name(), err)
+		}
+		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), tempPrefix) {
+				_ = os.Remove(filepath.Join(s.dir, b.Name(), e.Name()))
+			}
+		}
+	}
+	return nil
+}
+
+func checkNames(bucket, id string) error {
+	if !validName.MatchString(bucket) {
+		return fmt.Errorf("store bucket %q: %w", bucket, errdefs.ErrInvalidArgument)
+	}
+	if !validName.MatchString(id) {
+		return fmt.Errorf("store id %q: %w", id, errdefs.ErrInvalidArgument)
+	}
+	return nil
+}
+
+func (s *Store) path(bucket, id string) string {
+	return filepath.Join(s.dir, bucket, id+recordSuffix)
+}
+
+func (s *Store) lock(bucket, id string) func() {
+	m, _ := s.locks.LoadOrStore(bucket+"/"+id, &sync.Mutex{})
+	mu := m.(*sync.Mutex)
+	mu.Lock()
+	return mu.Unlock
+}
+
+// Put writes v as the record bucket/id with schema version, replacing any
+// previous record atomically and durably.
+func (s *Store) Put(bucket, id string, version int, v any) error {
+	if err := checkNames(bucket, id); err != nil {
+		return err
+	}
+	data, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode record %s/%s: %w", bucket, id, err)
+	}
+	sum := sha256.Sum256(data)
+	raw, err := json.Marshal(envelope{Version: version, Checksum: hex.EncodeToString(sum[:]), Data: data})
+	if err != nil {
+		return fmt.Errorf("encode envelope %s/%s: %w", bucket, id, err)
+	}
+	defer s.lock(bucket, id)()
+	dir := filepath.Join(s.dir, bucket)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create bucket dir %s: %w", dir, err)
+	}
+	return WriteFileAtomic(s.path(bucket, id), raw, 0o600)
+}
+
+// Get decodes the record bucket/id into v and returns its schema version.
+// A missing record is errdefs.ErrNotFound; a damaged one wraps ErrCorrupt.
+func (s *Store) Get(bucket, id string, v any) (int, error) {
+	if err := checkNames(bucket, id); err != nil {
+		return 0, err
+	}
+	raw, err := os.ReadFile(s.path(bucket, id))
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, fmt.Errorf("record %s/%s: %w", bucket, id, errdefs.ErrNotFound)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read record %s/%s: %w", bucket, id, err)
+	}
+	return decode(raw, bucket, id, v)
+}
+
+func decode(raw []byte, bucket, id string, v any) (int, error) {
+	var env envelope
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if err := dec.Decode(&env); err != nil {
+		return 0, fmt.Errorf("record %s/%s: %w: %v", bucket, id, ErrCorrupt, err)
+	}
+	if dec.More() {
+		return 0, fmt.Errorf("record %s/%s: %w: trailing data", bucket, id, ErrCorrupt)
+	}
+	sum := sha256.Sum256(env.Data)
+	if hex.EncodeToString(sum[:]) != env.Checksum {
+		return 0, fmt.Errorf("record %s/%s: %w: checksum mismatch", bucket, id, ErrCorrupt)
+	}
+	if err := json.Unmarshal(env.Data, v); err != nil {
+		return 0, fmt.Errorf("record %s/%s: %w: %v", bucket, id, ErrCorrupt, err)
+	}
+	return env.Version, nil
+}
+
+// Delete removes the record bucket/id. Deleting a missing record succeeds.
+func (s *Store) Delete(bucket, id string) error {
+	if err := checkNames(bucket, id); err != nil {
+		return err
+	}
+	defer s.lock(bucket, id)()
+	err := os.Remove(s.path(bucket, id))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("delete record %s/%s: %w", bucket, id, err)
+	}
+	if err == nil {
+		return syncDir(filepath.Join(s.dir, bucket))
+	}
+	return nil
+}
+
+// IDs lists the ids of the records in bucket, sorted. A missing bucket is empty.
+func (s *Store) IDs(bucket string) ([]string, error) {
+	if !validName.MatchString(bucket) {
+		return nil, fmt.Errorf("store bucket %q: %w", bucket, errdefs.ErrInvalidArgument)
+	}
+	entries, err := os.ReadDir(filepath.Join(s.dir, bucket))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list bucket %s: %w", bucket, err)
+	}
+	var ids []string
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || strings.HasPrefix(name, tempPrefix) || !strings.HasSuffix(name, recordSuffix) {
+			continue
+		}
+		ids = append(ids, strings.TrimSuffix(name, recordSuffix))
+	}
+	sort.Strings(ids)
+	return ids, nil
+}
+
+// LoadFunc decodes one record; it is called by Walk with the record's id,
+// schema version and a decoder for its payload.
+type LoadFunc func(id string, version int, decode func(v any) error) error
+
+// Walk calls fn for every record of bucket. Records that cannot be read or
+// decoded are passed to onErr (which may log them) and skipped: recovery
+// never aborts because one record is damaged.
+func (s *Store) Walk(bucket string, fn LoadFunc, onErr func(id string, err error)) error {
+	ids, err := s.IDs(bucket)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		raw, err := os.ReadFile(s.path(bucket, id))
+		if err != nil {
+			if !errors.Is(err, os.ErrNotExist) && onErr != nil {
+				onErr(id, err)
+			}
+			continue
+		}
+		var payload json.RawMessage
+		version, err := decode(raw, bucket, id, &payload)
+		if err != nil {
+			if onErr != nil {
+				onErr(id, err)
+			}
+			continue
+		}
+		err = fn(id, version, func(v any) error { return json.Unmarshal(payload, v) })
+		if err != nil && onErr != nil {
+			onErr(id, err)
+		}
+	}
+	return nil
+}
