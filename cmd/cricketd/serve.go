@@ -1,0 +1,204 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"google.golang.org/grpc"
+	"k8s.io/klog/v2"
+
+	"github.com/cricket-cri/cricket/cri"
+	"github.com/cricket-cri/cricket/network"
+	"github.com/cricket-cri/cricket/pkg/config"
+	"github.com/cricket-cri/cricket/pkg/sockets"
+	"github.com/cricket-cri/cricket/pkg/store"
+)
+
+const defaultConfigPath = "/etc/cricket/cricket.toml"
+
+// gracePeriod bounds how long in-flight RPCs may run after SIGTERM.
+const gracePeriod = 10 * time.Second
+
+var errBadFlags = errors.New("bad flags")
+
+type flags struct {
+	config             string
+	root               string
+	state              string
+	listen             string
+	registryConfigPath string
+	set                map[string]bool
+}
+
+func parseFlags(args []string) (*flags, error) {
+	f := &flags{set: map[string]bool{}}
+	fs := flag.NewFlagSet("cricketd serve", flag.ContinueOnError)
+	fs.StringVar(&f.config, "config", defaultConfigPath, "configuration file (a missing default file means built-in defaults)")
+	fs.StringVar(&f.root, "root", "/var/lib/cricket", "persistent state directory (overrides root)")
+	fs.StringVar(&f.state, "state", "/run/cricket", "volatile state directory (overrides state)")
+	fs.StringVar(&f.listen, "listen", "/run/cricket/cricket.sock", "CRI unix socket (overrides grpc.listen)")
+	fs.StringVar(&f.registryConfigPath, "registry-config-path", "/etc/cricket/certs.d", "hosts.toml directory (overrides image.registry_config_path)")
+	klogFlags := flag.NewFlagSet("klog", flag.ContinueOnError)
+	klog.InitFlags(klogFlags)
+	for _, name := range []string{"v", "vmodule"} {
+		fs.Var(klogFlags.Lookup(name).Value, name, klogFlags.Lookup(name).Usage)
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, fmt.Errorf("%w: %w", errBadFlags, err)
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("%w: unexpected arguments %q", errBadFlags, fs.Args())
+	}
+	fs.Visit(func(fl *flag.Flag) { f.set[fl.Name] = true })
+	return f, nil
+}
+
+// override applies the flags given on the command line over the file.
+func (f *flags) override(cfg *config.Config) {
+	if f.set["root"] {
+		cfg.Root = f.root
+	}
+	if f.set["state"] {
+		cfg.State = f.state
+	}
+	if f.set["listen"] {
+		cfg.GRPC.Listen = f.listen
+	}
+	if f.set["registry-config-path"] {
+		cfg.Image.RegistryConfigPath = f.registryConfigPath
+	}
+}
+
+func serve(args []string) int {
+	f, err := parseFlags(args)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "cricketd:", err)
+		return exitConfig
+	}
+	cfg, err := config.Load(f.config, !f.set["config"], f.override)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "cricketd: %s: %v\n", f.config, err)
+		return exitCode(err)
+	}
+	if err := (&daemon{cfg: cfg}).run(); err != nil {
+		klog.ErrorS(err, "cricketd stopped")
+		klog.Flush()
+		return exitCode(err)
+	}
+	klog.Flush()
+	return exitOK
+}
+
+// daemon holds what serve wires together.
+type daemon struct {
+	cfg   *config.Config
+	locks []*os.File
+}
+
+func (d *daemon) run() error {
+	defer d.unlock()
+	if err := d.prepareDirs(); err != nil {
+		return err
+	}
+	svc, err := d.wire()
+	if err != nil {
+		return err
+	}
+	srv := grpc.NewServer(cri.ServerOptions(d.cfg.GRPC.MaxRecvMessageSize, d.cfg.GRPC.MaxSendMessageSize)...)
+	svc.Register(srv)
+	l, err := sockets.Listen(d.cfg.GRPC.Listen, 0, 0)
+	if err != nil {
+		return err
+	}
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(l) }()
+	klog.InfoS("cricketd serving CRI", "version", version(), "socket", d.cfg.GRPC.Listen, "root", d.cfg.Root, "state", d.cfg.State)
+	select {
+	case sig := <-stop:
+		klog.InfoS("stopping: running containers are left alone", "signal", sig.String())
+		return gracefulStop(srv, served)
+	case err := <-served:
+		return fmt.Errorf("serve %s: %w", d.cfg.GRPC.Listen, err)
+	}
+}
+
+// gracefulStop lets in-flight RPCs finish for a bounded time. Containers and
+// their shims are not touched: they keep running without the daemon.
+func gracefulStop(srv *grpc.Server, served <-chan error) error {
+	done := make(chan struct{})
+	go func() { srv.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(gracePeriod):
+		klog.InfoS("grace period over, closing remaining connections", "gracePeriod", gracePeriod)
+		srv.Stop()
+	}
+	<-served
+	return nil
+}
+
+func (d *daemon) prepareDirs() error {
+	if err := os.MkdirAll(d.cfg.Root, 0o700); err != nil {
+		return fmt.Errorf("create root dir %s: %w", d.cfg.Root, err)
+	}
+	if err := os.MkdirAll(d.cfg.State, 0o711); err != nil {
+		return fmt.Errorf("create state dir %s: %w", d.cfg.State, err)
+	}
+	for _, dir := range []string{d.cfg.Root, d.cfg.State} {
+		lock, err := sockets.Lock(filepath.Join(dir, "cricketd.lock"))
+		if err != nil {
+			return fmt.Errorf("another cricketd uses %s: %w", dir, err)
+		}
+		d.locks = append(d.locks, lock)
+	}
+	return nil
+}
+
+func (d *daemon) unlock() {
+	for _, l := range d.locks {
+		l.Close()
+	}
+}
+
+// wire builds the domain services and the CRI adapter over them.
+func (d *daemon) wire() (*cri.Service, error) {
+	meta, err := store.Open(filepath.Join(d.cfg.Root, "meta"))
+	if err != nil {
+		return nil, err
+	}
+	netMgr, err := network.New(network.Options{
+		ConfDir: d.cfg.Network.ConfDir,
+		BinDirs: d.cfg.Network.BinDirs,
+		Store:   meta,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return cri.New(criConfig(d.cfg), cri.Deps{Network: netMgr}), nil
+}
+
+// criConfig extracts what the CRI adapter reports about the configuration.
+func criConfig(cfg *config.Config) cri.Config {
+	handlers := []cri.Handler{{Name: cfg.Runtime.DefaultHandler}}
+	for _, name := range sortedHandlers(cfg) {
+		if name != cfg.Runtime.DefaultHandler {
+			handlers = append(handlers, cri.Handler{Name: name})
+		}
+	}
+	return cri.Config{
+		RuntimeVersion: version(),
+		CgroupDriver:   cfg.Runtime.CgroupDriver,
+		Handlers:       handlers,
+	}
+}

@@ -1,0 +1,69 @@
+// Package cri is the CRI v1 gRPC adapter: it validates requests, calls the
+// domain services and converts their results. It holds no runtime state of
+// its own and is imported by nothing but the daemon's composition root.
+package cri
+
+import (
+	"google.golang.org/grpc"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// Handler describes one runtime handler for the Status RPC.
+type Handler struct {
+	Name                    string
+	RecursiveReadOnlyMounts bool
+	UserNamespaces          bool
+}
+
+// Config is what the adapter needs to know about the daemon's configuration.
+type Config struct {
+	// RuntimeVersion is the daemon's version, reported by Version.
+	RuntimeVersion string
+	// CgroupDriver is "cgroupfs" or "systemd".
+	CgroupDriver string
+	// Handlers are the configured runtime handlers, default first.
+	Handlers []Handler
+}
+
+// NetworkService is what the adapter needs from the network layer.
+type NetworkService interface {
+	// Status returns nil when pod networking is ready, or why it is not.
+	Status() error
+	// SetPodCIDR records the node's pod CIDR.
+	SetPodCIDR(cidr string) error
+}
+
+// Deps are the domain services the adapter calls.
+type Deps struct {
+	Network NetworkService
+}
+
+// Service implements runtimeapi.RuntimeServiceServer and
+// runtimeapi.ImageServiceServer.
+type Service struct {
+	// The generated structs are embedded only because the generated code
+	// requires it for forward compatibility: every RPC of cri-api v0.37 is
+	// implemented by a method of Service (see unimplemented.go for the ones
+	// still to be built), so their answers are never reached.
+	runtimeapi.UnimplementedRuntimeServiceServer
+	runtimeapi.UnimplementedImageServiceServer
+
+	cfg  Config
+	deps Deps
+}
+
+// New returns the CRI adapter.
+func New(cfg Config, deps Deps) *Service {
+	return &Service{cfg: cfg, deps: deps}
+}
+
+// Register registers both CRI services of s on srv.
+func (s *Service) Register(srv *grpc.Server) {
+	runtimeapi.RegisterRuntimeServiceServer(srv, s)
+	runtimeapi.RegisterImageServiceServer(srv, s)
+}
+
+var (
+	_ runtimeapi.RuntimeServiceServer = (*Service)(nil)
+	_ runtimeapi.ImageServiceServer   = (*Service)(nil)
+)

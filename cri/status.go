@@ -1,0 +1,60 @@
+package cri
+
+import (
+	"context"
+	"encoding/json"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// Reasons of the NetworkReady condition.
+const (
+	reasonNetworkNotReady = "NetworkPluginNotReady"
+)
+
+// Status reports the RuntimeReady and NetworkReady conditions, the runtime
+// handlers and their features.
+func (s *Service) Status(ctx context.Context, req *runtimeapi.StatusRequest) (*runtimeapi.StatusResponse, error) {
+	runtimeReady := &runtimeapi.RuntimeCondition{Type: runtimeapi.RuntimeReady, Status: true}
+	networkReady := &runtimeapi.RuntimeCondition{Type: runtimeapi.NetworkReady, Status: true}
+	if err := s.deps.Network.Status(); err != nil {
+		networkReady.Status = false
+		networkReady.Reason = reasonNetworkNotReady
+		networkReady.Message = "Network plugin returns error: " + err.Error()
+	}
+	resp := &runtimeapi.StatusResponse{
+		Status: &runtimeapi.RuntimeStatus{
+			Conditions: []*runtimeapi.RuntimeCondition{runtimeReady, networkReady},
+		},
+		RuntimeHandlers: s.runtimeHandlers(),
+		Features:        &runtimeapi.RuntimeFeatures{SupplementalGroupsPolicy: false},
+	}
+	if req.GetVerbose() {
+		info, err := json.Marshal(map[string]any{
+			"cgroupDriver": s.cfg.CgroupDriver,
+			"handlers":     s.cfg.Handlers,
+		})
+		if err != nil {
+			return nil, err
+		}
+		resp.Info = map[string]string{"config": string(info)}
+	}
+	return resp, nil
+}
+
+func (s *Service) runtimeHandlers() []*runtimeapi.RuntimeHandler {
+	out := make([]*runtimeapi.RuntimeHandler, 0, len(s.cfg.Handlers)+1)
+	for i, h := range s.cfg.Handlers {
+		features := &runtimeapi.RuntimeHandlerFeatures{
+			RecursiveReadOnlyMounts: h.RecursiveReadOnlyMounts,
+			UserNamespaces:          h.UserNamespaces,
+		}
+		if i == 0 {
+			// The default handler is also listed under the empty name, the
+			// one a pod without a RuntimeClass uses.
+			out = append(out, &runtimeapi.RuntimeHandler{Name: "", Features: features})
+		}
+		out = append(out, &runtimeapi.RuntimeHandler{Name: h.Name, Features: features})
+	}
+	return out
+}

@@ -1,0 +1,140 @@
+// Package config defines cricketd's configuration: its TOML form, its
+// built-in defaults and its validation, which reports every bad key and value
+// at once with its path.
+package config
+
+import (
+	"time"
+)
+
+// Version is the schema version of the configuration file.
+const Version = 1
+
+// Cgroup drivers.
+const (
+	CgroupDriverCgroupfs = "cgroupfs"
+	CgroupDriverSystemd  = "systemd"
+)
+
+// Runtime handler types.
+const (
+	// HandlerBuiltin runs containers with runc's libcontainer inside the pod's shim.
+	HandlerBuiltin = "builtin"
+	// HandlerRuncCLI drives an external binary with runc's command line.
+	HandlerRuncCLI = "runc"
+)
+
+// DefaultHandlerName is the name of the built-in runtime handler; the empty
+// handler name of a RunPodSandbox request means this one too.
+const DefaultHandlerName = "cricket"
+
+// Config is cricketd's complete configuration. Field tags give the TOML key
+// and the comment printed by `cricketd config default`.
+type Config struct {
+	Version int    `toml:"version" comment:"Schema version of this file."`
+	Root    string `toml:"root" comment:"Persistent state: images, snapshots, pod and container records."`
+	State   string `toml:"state" comment:"Volatile state: sockets, pinned namespaces, bundles, exit files. Gone after reboot."`
+
+	GRPC      GRPC      `toml:"grpc" comment:"The CRI gRPC endpoint."`
+	Runtime   Runtime   `toml:"runtime" comment:"Runtime handlers and cgroups."`
+	Image     Image     `toml:"image" comment:"Image pulls and storage."`
+	Network   Network   `toml:"network" comment:"Pod networking through CNI."`
+	Streaming Streaming `toml:"streaming" comment:"The exec/attach/port-forward streaming server."`
+}
+
+// GRPC configures the CRI endpoint.
+type GRPC struct {
+	Listen             string `toml:"listen" comment:"Unix socket the CRI services are served on (created 0660 root:root)."`
+	MaxRecvMessageSize int    `toml:"max_recv_message_size" comment:"Largest request accepted, in bytes."`
+	MaxSendMessageSize int    `toml:"max_send_message_size" comment:"Largest response sent, in bytes."`
+}
+
+// Runtime configures runtime handlers and the cgroup driver.
+type Runtime struct {
+	CgroupDriver   string             `toml:"cgroup_driver" comment:"cgroupfs or systemd; reported to the kubelet by the RuntimeConfig RPC."`
+	DefaultHandler string             `toml:"default_handler" comment:"Handler used when a pod names none."`
+	Handlers       map[string]Handler `toml:"handlers" comment:"Runtime handlers by name, selected by a pod's RuntimeClass. The built-in one is always present."`
+}
+
+// Handler is one runtime handler.
+type Handler struct {
+	Type string `toml:"type" comment:"builtin (runc's libcontainer inside the shim) or runc (a binary with runc's command line)."`
+	Path string `toml:"path" comment:"Binary of a runc-type handler."`
+	Root string `toml:"root" comment:"State dir passed as --root to a runc-type handler (default: <state>/runtime/<name>)."`
+}
+
+// Image configures pulls and the image store.
+type Image struct {
+	RegistryConfigPath     string   `toml:"registry_config_path" comment:"Directory of per-registry hosts.toml files (containerd's certs.d layout): mirrors, TLS, plain HTTP."`
+	DockerConfig           string   `toml:"docker_config" comment:"A docker config.json with registry credentials; empty for none."`
+	MaxConcurrentDownloads int      `toml:"max_concurrent_downloads" comment:"Layers fetched in parallel per pull."`
+	PullProgressTimeout    Duration `toml:"pull_progress_timeout" comment:"A pull that receives no bytes for this long is cancelled."`
+	PinnedImages           []string `toml:"pinned_images" comment:"Images reported as pinned (never garbage-collected by the kubelet)."`
+}
+
+// Network configures CNI.
+type Network struct {
+	ConfDir string   `toml:"cni_conf_dir" comment:"Directory of CNI network configurations; the first one in name order is used."`
+	BinDirs []string `toml:"cni_bin_dirs" comment:"Directories searched for CNI plugins."`
+}
+
+// Streaming configures the streaming server.
+type Streaming struct {
+	Address     string   `toml:"address" comment:"Address the streaming server listens on."`
+	Port        int      `toml:"port" comment:"Port of the streaming server; 0 picks a free one."`
+	IdleTimeout Duration `toml:"idle_timeout" comment:"A streaming connection idle for this long is closed."`
+}
+
+// Duration is a time.Duration written as a Go duration string ("1m30s").
+type Duration struct{ time.Duration }
+
+// MarshalText implements encoding.TextMarshaler.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	d.Duration = v
+	return nil
+}
+
+// Default returns the built-in configuration.
+func Default() *Config {
+	return &Config{
+		Version: Version,
+		Root:    "/var/lib/cricket",
+		State:   "/run/cricket",
+		GRPC: GRPC{
+			Listen:             "/run/cricket/cricket.sock",
+			MaxRecvMessageSize: 16 << 20,
+			MaxSendMessageSize: 16 << 20,
+		},
+		Runtime: Runtime{
+			CgroupDriver:   CgroupDriverCgroupfs,
+			DefaultHandler: DefaultHandlerName,
+			Handlers: map[string]Handler{
+				DefaultHandlerName: {Type: HandlerBuiltin},
+				"runc":             {Type: HandlerRuncCLI, Path: "/usr/sbin/runc"},
+				"crun":             {Type: HandlerRuncCLI, Path: "/usr/bin/crun"},
+			},
+		},
+		Image: Image{
+			RegistryConfigPath:     "/etc/cricket/certs.d",
+			MaxConcurrentDownloads: 3,
+			PullProgressTimeout:    Duration{time.Minute},
+			PinnedImages:           []string{},
+		},
+		Network: Network{
+			ConfDir: "/etc/cni/net.d",
+			BinDirs: []string{"/opt/cni/bin", "/usr/lib/cni"},
+		},
+		Streaming: Streaming{
+			Address:     "127.0.0.1",
+			Port:        0,
+			IdleTimeout: Duration{4 * time.Hour},
+		},
+	}
+}

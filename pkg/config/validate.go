@@ -1,0 +1,109 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"path/filepath"
+	"regexp"
+	"sort"
+)
+
+var handlerName = regexp.MustCompile(`^[a-z0-9]([a-z0-9_.\-]{0,61}[a-z0-9])?$`)
+
+type checker struct{ errs Errors }
+
+func (c *checker) addf(path, format string, args ...any) {
+	c.errs = append(c.errs, FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (c *checker) absPath(path, v string, optional bool) {
+	switch {
+	case v == "" && optional:
+	case v == "":
+		c.addf(path, "must not be empty")
+	case !filepath.IsAbs(v):
+		c.addf(path, "%q is not an absolute path", v)
+	case filepath.Clean(v) != v:
+		c.addf(path, "%q is not a clean path (want %q)", v, filepath.Clean(v))
+	}
+}
+
+func (c *checker) intRange(path string, v, lo, hi int) {
+	if v < lo || v > hi {
+		c.addf(path, "%d is out of range [%d, %d]", v, lo, hi)
+	}
+}
+
+// Validate checks every value of cfg and returns all problems found.
+func (cfg *Config) Validate() Errors {
+	c := &checker{}
+	if cfg.Version != Version {
+		c.addf("version", "unsupported version %d (want %d)", cfg.Version, Version)
+	}
+	c.absPath("root", cfg.Root, false)
+	c.absPath("state", cfg.State, false)
+	c.absPath("grpc.listen", cfg.GRPC.Listen, false)
+	c.intRange("grpc.max_recv_message_size", cfg.GRPC.MaxRecvMessageSize, 4096, 1<<30)
+	c.intRange("grpc.max_send_message_size", cfg.GRPC.MaxSendMessageSize, 4096, 1<<30)
+	cfg.Runtime.validate(c)
+	c.absPath("image.registry_config_path", cfg.Image.RegistryConfigPath, true)
+	c.absPath("image.docker_config", cfg.Image.DockerConfig, true)
+	c.intRange("image.max_concurrent_downloads", cfg.Image.MaxConcurrentDownloads, 1, 64)
+	if cfg.Image.PullProgressTimeout.Duration <= 0 {
+		c.addf("image.pull_progress_timeout", "must be positive")
+	}
+	for i, img := range cfg.Image.PinnedImages {
+		if img == "" {
+			c.addf(fmt.Sprintf("image.pinned_images[%d]", i), "must not be empty")
+		}
+	}
+	c.absPath("network.cni_conf_dir", cfg.Network.ConfDir, false)
+	if len(cfg.Network.BinDirs) == 0 {
+		c.addf("network.cni_bin_dirs", "must list at least one directory")
+	}
+	for i, d := range cfg.Network.BinDirs {
+		c.absPath(fmt.Sprintf("network.cni_bin_dirs[%d]", i), d, false)
+	}
+	if net.ParseIP(cfg.Streaming.Address) == nil && cfg.Streaming.Address != "localhost" {
+		c.addf("streaming.address", "%q is not an IP address", cfg.Streaming.Address)
+	}
+	c.intRange("streaming.port", cfg.Streaming.Port, 0, 65535)
+	if cfg.Streaming.IdleTimeout.Duration <= 0 {
+		c.addf("streaming.idle_timeout", "must be positive")
+	}
+	return c.errs
+}
+
+func (r *Runtime) validate(c *checker) {
+	switch r.CgroupDriver {
+	case CgroupDriverCgroupfs, CgroupDriverSystemd:
+	default:
+		c.addf("runtime.cgroup_driver", "%q is not one of cgroupfs, systemd", r.CgroupDriver)
+	}
+	if _, ok := r.Handlers[r.DefaultHandler]; !ok {
+		c.addf("runtime.default_handler", "%q is not a configured handler", r.DefaultHandler)
+	}
+	names := make([]string, 0, len(r.Handlers))
+	for n := range r.Handlers {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		h := r.Handlers[n]
+		path := "runtime.handlers." + n
+		if !handlerName.MatchString(n) {
+			c.addf(path, "handler name %q must be lower-case letters, digits, '-', '_' or '.'", n)
+		}
+		switch h.Type {
+		case HandlerBuiltin:
+			if h.Path != "" {
+				c.addf(path+".path", "a builtin handler takes no path")
+			}
+		case HandlerRuncCLI:
+			c.absPath(path+".path", h.Path, false)
+		default:
+			c.addf(path+".type", "%q is not one of builtin, runc", h.Type)
+		}
+		c.absPath(path+".root", h.Root, true)
+	}
+}
