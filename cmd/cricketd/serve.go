@@ -86,8 +86,8 @@ func serve(args []string) int {
 	}
 	cfg, err := config.Load(f.config, !f.set["config"], f.override)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "cricketd: %s: %v\n", f.config, err)
-		return exitCode(err)
+		fmt.Fprintf(os.Stderr, "cricketd: %v\n", err)
+		return exitConfig
 	}
 	if err := (&daemon{cfg: cfg}).run(); err != nil {
 		klog.ErrorS(err, "cricketd stopped")

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# README command 2: the whole test suite, as CI runs it: lint, unit tests,
+# build, root tests, integration tests against real daemons, conformance.
+# Every daemon and registry a test needs is started by the test itself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH=/usr/local/go/bin:$PATH
+
+hack/deps.sh
+make lint
+make test
+make build
+make root-test
+make integration
+make critest
