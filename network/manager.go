@@ -1,26 +1,32 @@
-// Package network wires pod networking through CNI plugins.
+// Package network wires pod networking through CNI plugins: it finds the
+// network configuration (re-read on every use, so a config dropped into the
+// conf dir is picked up without a restart; an embedded default when there is
+// none), attaches pods to it in their pinned network namespace, detaches
+// them, collects what belongs to no pod, and reports readiness.
 //
-// This file holds the part the daemon needs from its first day: finding a
-// usable CNI configuration (re-read on every call, so a config dropped into
-// the conf dir is picked up without a restart), reporting readiness, and the
-// pod CIDR the kubelet hands over with UpdateRuntimeConfig.
+// CNI plugins enter the pod's namespace themselves from its path: the daemon
+// never changes namespace.
 package network
 
 import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"sort"
 	"sync"
 
 	"github.com/containernetworking/cni/libcni"
 	"github.com/containernetworking/cni/pkg/invoke"
+	"k8s.io/klog/v2"
 
 	"github.com/cricket-cri/cricket/pkg/errdefs"
 	"github.com/cricket-cri/cricket/pkg/store"
 )
 
-// ErrNoConfig is returned when the conf dir holds no CNI configuration.
+// ErrNoConfig is returned when the conf dir holds no CNI configuration and
+// the embedded default is disabled.
 var ErrNoConfig = errors.New("no CNI network configuration found")
 
 const (
@@ -35,16 +41,26 @@ type Options struct {
 	ConfDir string
 	// BinDirs are searched for plugin binaries.
 	BinDirs []string
+	// DataDir holds the CNI result cache and the default network's IPAM
+	// allocations (normally <root>/cni).
+	DataDir string
+	// DefaultSubnet is the embedded default network's subnet when no pod
+	// CIDR was set; empty disables the embedded default.
+	DefaultSubnet string
 	// Store persists the pod CIDR across restarts; nil keeps it in memory.
 	Store *store.Store
+	// Exec runs plugins; nil runs the real binaries. Tests inject fakes.
+	Exec invoke.Exec
 }
 
 // Manager owns the node's CNI configuration.
 type Manager struct {
 	opts Options
+	cni  *libcni.CNIConfig
 
-	mu      sync.Mutex
-	podCIDR string
+	mu           sync.Mutex
+	podCIDR      string
+	loggedSource string
 }
 
 type persisted struct {
@@ -53,7 +69,11 @@ type persisted struct {
 
 // New returns a Manager and reloads the pod CIDR a previous run persisted.
 func New(opts Options) (*Manager, error) {
-	m := &Manager{opts: opts}
+	cacheDir := ""
+	if opts.DataDir != "" {
+		cacheDir = filepath.Join(opts.DataDir, "cache")
+	}
+	m := &Manager{opts: opts, cni: libcni.NewCNIConfigWithCacheDir(opts.BinDirs, cacheDir, opts.Exec)}
 	if opts.Store != nil {
 		var p persisted
 		_, err := opts.Store.Get(stateBucket, stateID, &p)
@@ -68,8 +88,9 @@ func New(opts Options) (*Manager, error) {
 	return m, nil
 }
 
-// LoadConfig returns the first CNI configuration of the conf dir in file
-// name order, as the kubelet's other runtimes do, and the file it came from.
+// LoadConfig returns the network pods are attached to: the first CNI
+// configuration of the conf dir in file name order, as the kubelet's other
+// runtimes do, else the embedded default; and where it came from.
 func (m *Manager) LoadConfig() (*libcni.NetworkConfigList, string, error) {
 	files, err := libcni.ConfFiles(m.opts.ConfDir, []string{".conflist", ".conf", ".json"})
 	if err != nil {
@@ -78,31 +99,85 @@ func (m *Manager) LoadConfig() (*libcni.NetworkConfigList, string, error) {
 	sort.Strings(files)
 	var errs []error
 	for _, f := range files {
-		list, err := libcni.NetworkConfFromFile(f)
+		list, err := loadFile(f)
 		if err != nil {
-			// The kubelet's other runtimes skip unreadable files too; keep
-			// the reason for the status message.
+			// Skip unreadable files like the peers do; keep the reason.
 			errs = append(errs, fmt.Errorf("%s: %w", f, err))
 			continue
 		}
+		m.logSource(f)
 		return list, f, nil
 	}
 	if len(errs) > 0 {
 		return nil, "", fmt.Errorf("%w in %s: %w", ErrNoConfig, m.opts.ConfDir, errors.Join(errs...))
 	}
-	return nil, "", fmt.Errorf("%w in %s", ErrNoConfig, m.opts.ConfDir)
+	if m.opts.DefaultSubnet == "" {
+		return nil, "", fmt.Errorf("%w in %s", ErrNoConfig, m.opts.ConfDir)
+	}
+	list, err := m.defaultConfig()
+	if err != nil {
+		return nil, "", err
+	}
+	m.logSource("embedded default")
+	return list, "embedded default", nil
+}
+
+func loadFile(f string) (*libcni.NetworkConfigList, error) {
+	if filepath.Ext(f) == ".conflist" {
+		return libcni.NetworkConfFromFile(f)
+	}
+	raw, err := os.ReadFile(f)
+	if err != nil {
+		return nil, err
+	}
+	conf, err := libcni.NetworkPluginConfFromBytes(raw)
+	if err != nil {
+		return nil, err
+	}
+	return libcni.ConfListFromConf(conf)
+}
+
+func (m *Manager) defaultConfig() (*libcni.NetworkConfigList, error) {
+	subnet := m.PodCIDR()
+	if subnet == "" {
+		subnet = m.opts.DefaultSubnet
+	}
+	dataDir := ""
+	if m.opts.DataDir != "" {
+		dataDir = filepath.Join(m.opts.DataDir, "networks")
+	}
+	raw, err := DefaultConflist(subnet, dataDir)
+	if err != nil {
+		return nil, err
+	}
+	return libcni.NetworkConfFromBytes(raw)
+}
+
+// logSource says once per change which configuration pods get.
+func (m *Manager) logSource(source string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.loggedSource == source {
+		return
+	}
+	m.loggedSource = source
+	if source == "embedded default" {
+		klog.InfoS("no CNI configuration in the conf dir: using the embedded default network", "confDir", m.opts.ConfDir, "bridge", DefaultBridge)
+		return
+	}
+	klog.InfoS("using CNI configuration", "file", source)
 }
 
 // Status returns nil when a CNI configuration is loaded and every plugin it
 // names is installed, otherwise the reason it is not.
 func (m *Manager) Status() error {
-	list, file, err := m.LoadConfig()
+	list, source, err := m.LoadConfig()
 	if err != nil {
 		return err
 	}
 	for _, p := range list.Plugins {
 		if _, err := invoke.FindInPath(p.Network.Type, m.opts.BinDirs); err != nil {
-			return fmt.Errorf("network %q (%s): plugin %q not found in %v", list.Name, file, p.Network.Type, m.opts.BinDirs)
+			return fmt.Errorf("network %q (%s): plugin %q not found in %v", list.Name, source, p.Network.Type, m.opts.BinDirs)
 		}
 	}
 	return nil

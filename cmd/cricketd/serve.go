@@ -178,9 +178,11 @@ func (d *daemon) wire() (*cri.Service, error) {
 		return nil, err
 	}
 	netMgr, err := network.New(network.Options{
-		ConfDir: d.cfg.Network.ConfDir,
-		BinDirs: d.cfg.Network.BinDirs,
-		Store:   meta,
+		ConfDir:       d.cfg.Network.ConfDir,
+		BinDirs:       d.cfg.Network.BinDirs,
+		DataDir:       filepath.Join(d.cfg.Root, "cni"),
+		DefaultSubnet: d.cfg.Network.DefaultPodSubnet,
+		Store:         meta,
 	})
 	if err != nil {
 		return nil, err

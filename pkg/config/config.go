@@ -76,6 +76,8 @@ type Image struct {
 type Network struct {
 	ConfDir string   `toml:"cni_conf_dir" comment:"Directory of CNI network configurations; the first one in name order is used."`
 	BinDirs []string `toml:"cni_bin_dirs" comment:"Directories searched for CNI plugins."`
+	// DefaultPodSubnet is the embedded default network's subnet.
+	DefaultPodSubnet string `toml:"default_pod_subnet" comment:"When the conf dir holds no configuration, pods join an embedded default network (bridge cricket0, host-local IPAM, portmap, bandwidth) on this private subnet, or on the pod CIDR the kubelet sets. Empty disables the default: pods then wait for a configuration."`
 }
 
 // Streaming configures the streaming server.
@@ -128,8 +130,9 @@ func Default() *Config {
 			PinnedImages:           []string{},
 		},
 		Network: Network{
-			ConfDir: "/etc/cni/net.d",
-			BinDirs: []string{"/opt/cni/bin", "/usr/lib/cni"},
+			ConfDir:          "/etc/cni/net.d",
+			BinDirs:          []string{"/opt/cni/bin", "/usr/lib/cni"},
+			DefaultPodSubnet: "10.89.0.0/16",
 		},
 		Streaming: Streaming{
 			Address:     "127.0.0.1",

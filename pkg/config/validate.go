@@ -64,6 +64,11 @@ func (cfg *Config) Validate() Errors {
 	for i, d := range cfg.Network.BinDirs {
 		c.absPath(fmt.Sprintf("network.cni_bin_dirs[%d]", i), d, false)
 	}
+	if cfg.Network.DefaultPodSubnet != "" {
+		if _, _, err := net.ParseCIDR(cfg.Network.DefaultPodSubnet); err != nil {
+			c.addf("network.default_pod_subnet", "%q is not a CIDR", cfg.Network.DefaultPodSubnet)
+		}
+	}
 	if net.ParseIP(cfg.Streaming.Address) == nil && cfg.Streaming.Address != "localhost" {
 		c.addf("streaming.address", "%q is not an IP address", cfg.Streaming.Address)
 	}

@@ -31,10 +31,46 @@ func TestCrictlVersionAndInfo(t *testing.T) {
 	if err != nil {
 		t.Fatalf("crictl info: %v\n%s", err, out)
 	}
-	for _, want := range []string{`"RuntimeReady"`, `"NetworkReady"`, `"NetworkPluginNotReady"`} {
+	for _, want := range []string{`"RuntimeReady"`, `"NetworkReady"`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("crictl info lacks %s:\n%s", want, out)
 		}
+	}
+}
+
+func TestNetworkReadyCondition(t *testing.T) {
+	cases := []struct {
+		desc       string
+		config     string
+		wantReady  bool
+		wantReason string
+	}{
+		{desc: "embedded default network", config: "[network]\ncni_conf_dir = \"/nonexistent/net.d\"\n", wantReady: true},
+		{desc: "no config and no default", config: "[network]\ncni_conf_dir = \"/nonexistent/net.d\"\ndefault_pod_subnet = \"\"\n", wantReason: "NetworkPluginNotReady"},
+		{desc: "plugins missing", config: "[network]\ncni_conf_dir = \"/nonexistent/net.d\"\ncni_bin_dirs = [\"/nonexistent/bin\"]\n", wantReason: "NetworkPluginNotReady"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.desc, func(t *testing.T) {
+			d := newDaemon(t)
+			if err := os.WriteFile(d.Config, []byte(tc.config), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			d.Start()
+			resp, err := d.Runtime().Status(context.Background(), &runtimeapi.StatusRequest{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range resp.Status.Conditions {
+				if c.Type != runtimeapi.NetworkReady {
+					continue
+				}
+				if c.Status != tc.wantReady || c.Reason != tc.wantReason || (!c.Status && c.Message == "") {
+					t.Errorf("NetworkReady = %+v, want status %v reason %q", c, tc.wantReady, tc.wantReason)
+				}
+				return
+			}
+			t.Error("no NetworkReady condition")
+		})
 	}
 }
 
