@@ -33,7 +33,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-if ! command -v crictl >/dev/null || ! crictl --version 2>/dev/null | grep -q "${CRI_TOOLS_VERSION#v}"; then
+# crictl built by go install reports version "unknown": read its build info.
+if ! command -v crictl >/dev/null || ! go version -m "$(command -v crictl)" 2>/dev/null | grep -q "sigs.k8s.io/cri-tools[[:space:]]*$CRI_TOOLS_VERSION"; then
 	echo "hack/deps.sh: installing crictl $CRI_TOOLS_VERSION"
 	GOBIN=/usr/local/bin go install "sigs.k8s.io/cri-tools/cmd/crictl@$CRI_TOOLS_VERSION"
 fi
