@@ -4,7 +4,7 @@
 
 GO        ?= go
 GO_TAGS   ?= seccomp
-VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+VERSION   ?= $(shell git describe --tags --match 'v[0-9]*' --dirty 2>/dev/null || echo "v0.1.0-dev+$$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)")
 LDFLAGS   := -X main.buildVersion=$(VERSION)
 BIN       := $(CURDIR)/bin
 FUZZTIME  ?= 30s
