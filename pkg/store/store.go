@@ -2,16 +2,15 @@
 // containers, images and anything else a restarted daemon must find again.
 //
 // Each record is one JSON file, <dir>/<bucket>/<id>.json, holding an envelope
-// with a schema version, a SHA-256 checksum of the payload and the payload
-// itself. A write goes to a temporary file in the same directory, is fsynced,
-// renamed over the old record and the directory is fsynced, so a reader sees
-// either the old record or the new one, never a mix. A record whose checksum
-// does not match (a torn write on a filesystem that reorders, or bit rot) is
-// reported as corrupt and never returned as data.
+// with a schema version, a SHA-256 checksum of the version and payload, and
+// the payload itself. A write goes to a temporary file in the same directory,
+// is fsynced, renamed over the old record and the directory is fsynced, so a
+// reader sees either the old record or the new one, never a mix. A record
+// whose checksum does not match (a torn write on a filesystem that reorders,
+// or bit rot) is reported as corrupt and never returned as data.
 package store
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -21,6 +20,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -33,17 +33,21 @@ var ErrCorrupt = errors.New("corrupt record")
 const (
 	recordSuffix = ".json"
 	tempPrefix   = ".tmp-"
+	// maxNameLen keeps the longest file the store creates, the temporary
+	// ".tmp-<id>.json-<random uint32>", within the 255-byte NAME_MAX.
+	maxNameLen = 255 - len(tempPrefix) - len(recordSuffix) - len("-") - len("4294967295")
 )
 
 // validName restricts buckets and ids to names that cannot escape the store
-// directory or collide with temporary files.
-var validName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,254}$`)
+// directory, collide with temporary files or exceed NAME_MAX.
+var validName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,` + strconv.Itoa(maxNameLen-1) + `}$`)
 
 // envelope is the on-disk form of a record.
 type envelope struct {
 	// Version is the schema version of Data, chosen by the caller.
 	Version int `json:"version"`
-	// Checksum is the hex SHA-256 of Data as stored.
+	// Checksum is the hex SHA-256 of the decimal Version, a newline and Data
+	// as stored, so that damage to either is detected.
 	Checksum string          `json:"checksum"`
 	Data     json.RawMessage `json:"data"`
 }
@@ -51,8 +55,9 @@ type envelope struct {
 // Store persists records under one directory. It is safe for concurrent use;
 // writes to the same record are serialised, writes to different records are not.
 type Store struct {
-	dir   string
-	locks sync.Map // bucket/id -> *sync.Mutex
+	dir     string
+	locks   sync.Map // bucket/id -> *sync.Mutex
+	buckets sync.Map // bucket -> struct{}, once its directory entry is durable
 }
 
 // Open creates dir if needed and removes temporary files left by writers that
@@ -60,6 +65,10 @@ type Store struct {
 func Open(dir string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create store dir %s: %w", dir, err)
+	}
+	// A store directory created just now must survive a crash too.
+	if err := syncDir(filepath.Dir(dir)); err != nil {
+		return nil, err
 	}
 	s := &Store{dir: dir}
 	if err := s.removeTemps(); err != nil {
@@ -124,17 +133,45 @@ func (s *Store) Put(bucket, id string, version int, v any) error {
 	if err != nil {
 		return fmt.Errorf("encode record %s/%s: %w", bucket, id, err)
 	}
-	sum := sha256.Sum256(data)
-	raw, err := json.Marshal(envelope{Version: version, Checksum: hex.EncodeToString(sum[:]), Data: data})
+	raw, err := json.Marshal(envelope{Version: version, Checksum: checksum(version, data), Data: data})
 	if err != nil {
 		return fmt.Errorf("encode envelope %s/%s: %w", bucket, id, err)
 	}
 	defer s.lock(bucket, id)()
+	if err := s.ensureBucket(bucket); err != nil {
+		return err
+	}
+	return WriteFileAtomic(s.path(bucket, id), raw, 0o600)
+}
+
+// ensureBucket creates the bucket directory and fsyncs the store directory
+// the first time this Store writes to the bucket: otherwise a crash could lose
+// a new bucket, and with it every record Put has already reported durable.
+// Syncing on first use, rather than only after our own Mkdir, also covers a
+// concurrent Put that created the directory and has not yet synced it.
+func (s *Store) ensureBucket(bucket string) error {
+	if _, ok := s.buckets.Load(bucket); ok {
+		return nil
+	}
 	dir := filepath.Join(s.dir, bucket)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create bucket dir %s: %w", dir, err)
 	}
-	return WriteFileAtomic(s.path(bucket, id), raw, 0o600)
+	if err := syncDir(s.dir); err != nil {
+		return err
+	}
+	s.buckets.Store(bucket, struct{}{})
+	return nil
+}
+
+// checksum covers the version too: a flipped bit there would otherwise make a
+// caller decode the payload under the wrong schema.
+func checksum(version int, data []byte) string {
+	h := sha256.New()
+	h.Write(strconv.AppendInt(nil, int64(version), 10))
+	h.Write([]byte{'\n'})
+	h.Write(data)
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // Get decodes the record bucket/id into v and returns its schema version.
@@ -154,16 +191,13 @@ func (s *Store) Get(bucket, id string, v any) (int, error) {
 }
 
 func decode(raw []byte, bucket, id string, v any) (int, error) {
+	// json.Unmarshal, unlike a Decoder, rejects every trailing byte that is
+	// not white space (Decoder.More misses a stray '}' or ']').
 	var env envelope
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if err := dec.Decode(&env); err != nil {
+	if err := json.Unmarshal(raw, &env); err != nil {
 		return 0, fmt.Errorf("record %s/%s: %w: %v", bucket, id, ErrCorrupt, err)
 	}
-	if dec.More() {
-		return 0, fmt.Errorf("record %s/%s: %w: trailing data", bucket, id, ErrCorrupt)
-	}
-	sum := sha256.Sum256(env.Data)
-	if hex.EncodeToString(sum[:]) != env.Checksum {
+	if checksum(env.Version, env.Data) != env.Checksum {
 		return 0, fmt.Errorf("record %s/%s: %w: checksum mismatch", bucket, id, ErrCorrupt)
 	}
 	if err := json.Unmarshal(env.Data, v); err != nil {
@@ -203,10 +237,13 @@ func (s *Store) IDs(bucket string) ([]string, error) {
 	var ids []string
 	for _, e := range entries {
 		name := e.Name()
-		if e.IsDir() || strings.HasPrefix(name, tempPrefix) || !strings.HasSuffix(name, recordSuffix) {
+		id, ok := strings.CutSuffix(name, recordSuffix)
+		// Temporary files start with '.', which validName rejects; so does
+		// any other name Get could not read back.
+		if e.IsDir() || !ok || !validName.MatchString(id) {
 			continue
 		}
-		ids = append(ids, strings.TrimSuffix(name, recordSuffix))
+		ids = append(ids, id)
 	}
 	sort.Strings(ids)
 	return ids, nil
