@@ -1,0 +1,206 @@
+package oci
+
+import (
+	"runtime"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// ImageConfig is the part of an image's config a container spec uses.
+type ImageConfig struct {
+	Entrypoint []string
+	Cmd        []string
+	Env        []string
+	WorkingDir string
+	User       string
+	StopSignal string
+}
+
+// ContainerInput is everything BuildContainerSpec needs, resolved by the
+// caller: nothing here is looked up on the host by the builder.
+type ContainerInput struct {
+	Config  *runtimeapi.ContainerConfig
+	Sandbox *runtimeapi.PodSandboxConfig
+	Image   ImageConfig
+
+	RootfsPath  string
+	CgroupsPath string
+	Namespaces  NamespacePaths
+	PodFiles    PodFiles
+	Features    Features
+
+	// User is the resolved identity (ResolveUser).
+	User User
+	// Devices are Config.Devices resolved on the host (ResolveDevice).
+	Devices []Device
+	// HostDevices are the host's devices, for a privileged container.
+	HostDevices []Device
+	// AllCapabilities is what "ALL" and privileged grant: the daemon's
+	// bounding set (CurrentCapabilities); nil means every known one.
+	AllCapabilities []string
+	// MountSources maps a CRI mount's container path to the host path to
+	// bind: the safely resolved host_path, or an image volume's rootfs. A
+	// mount missing here uses its host_path as given.
+	MountSources map[string]string
+	// SeccompLocalhost is the loaded Localhost profile, when one is asked
+	// for (SeccompLocalhostPath, LoadSeccompProfile).
+	SeccompLocalhost *specs.LinuxSeccomp
+
+	AppArmor        AppArmor
+	SELinuxEnabled  bool
+	CgroupNamespace bool
+	// MinOOMScoreAdj, when set, is the lowest oom_score_adj allowed.
+	MinOOMScoreAdj *int
+	Rlimits        []specs.POSIXRlimit
+	Annotations    map[string]string
+	// Arch is the GOARCH the default seccomp profile is built for;
+	// empty means this binary's.
+	Arch string
+}
+
+// BuildContainerSpec builds the OCI spec of a CRI container. Invalid
+// requests fail with errors wrapping errdefs.ErrInvalidArgument.
+func BuildContainerSpec(in ContainerInput) (*specs.Spec, error) {
+	if in.Config == nil {
+		return nil, invalid("nil container config")
+	}
+	opts, err := containerOpts(in)
+	if err != nil {
+		return nil, err
+	}
+	return New(opts...)
+}
+
+func containerOpts(in ContainerInput) ([]SpecOpt, error) {
+	cfg := in.Config
+	sc := cfg.GetLinux().GetSecurityContext()
+	if err := checkSecurityContext(sc, in.Sandbox); err != nil {
+		return nil, err
+	}
+	args, err := ContainerArgs(cfg.GetCommand(), cfg.GetArgs(), in.Image.Entrypoint, in.Image.Cmd)
+	if err != nil {
+		return nil, err
+	}
+	env, err := containerEnv(in)
+	if err != nil {
+		return nil, err
+	}
+	mounts, err := containerMounts(in, sc.GetReadonlyRootfs())
+	if err != nil {
+		return nil, err
+	}
+	workdir := cfg.GetWorkingDir()
+	if workdir == "" {
+		workdir = in.Image.WorkingDir
+	}
+	opts := []SpecOpt{
+		WithDefaults(),
+		WithRootfs(in.RootfsPath, sc.GetReadonlyRootfs()),
+		WithProcessArgs(args...),
+		WithEnv(env),
+		WithCwd(workdir),
+		WithTerminal(cfg.GetTty()),
+		WithUser(in.User),
+		WithMounts(mounts),
+		WithNamespaces(namespaceOptions(in), in.Namespaces, in.CgroupNamespace, in.Features),
+		WithSysctls(in.Sandbox.GetLinux().GetSysctls()),
+		WithResources(cfg.GetLinux().GetResources()),
+		WithNoNewPrivileges(sc.GetNoNewPrivs()),
+		WithSELinuxLabel(sc.GetSelinuxOptions(), in.SELinuxEnabled),
+		WithCgroupsPath(in.CgroupsPath),
+		WithRlimits(in.Rlimits),
+		WithAnnotations(in.Annotations),
+	}
+	if res := cfg.GetLinux().GetResources(); res != nil {
+		opts = append(opts, WithOOMScoreAdj(res.GetOomScoreAdj(), in.MinOOMScoreAdj))
+	}
+	return append(opts, securityOpts(in, sc)...), nil
+}
+
+// checkSecurityContext rejects the combinations the CRI forbids.
+func checkSecurityContext(sc *runtimeapi.LinuxContainerSecurityContext, sb *runtimeapi.PodSandboxConfig) error {
+	if sc.GetRunAsGroup() != nil && sc.GetRunAsUser() == nil && sc.GetRunAsUsername() == "" {
+		return invalid("run_as_group is set without run_as_user or run_as_username")
+	}
+	if sc.GetPrivileged() && !sb.GetLinux().GetSecurityContext().GetPrivileged() {
+		return invalid("privileged container in a non-privileged pod sandbox")
+	}
+	return nil
+}
+
+// namespaceOptions are the container's, or the pod's when the container
+// carries none.
+func namespaceOptions(in ContainerInput) *runtimeapi.NamespaceOption {
+	if o := in.Config.GetLinux().GetSecurityContext().GetNamespaceOptions(); o != nil {
+		return o
+	}
+	return in.Sandbox.GetLinux().GetSecurityContext().GetNamespaceOptions()
+}
+
+// containerEnv orders the environment as containerd does: HOSTNAME, the
+// image's, then the CRI's, each replacing earlier values of its keys.
+func containerEnv(in ContainerInput) ([]string, error) {
+	cri, err := CRIEnv(in.Config.GetEnvs())
+	if err != nil {
+		return nil, err
+	}
+	var env []string
+	if h := in.Sandbox.GetHostname(); h != "" {
+		env = append(env, "HOSTNAME="+h)
+	}
+	env = append(env, in.Image.Env...)
+	return append(env, cri...), nil
+}
+
+// containerMounts converts the CRI mounts and adds the pod's files where
+// the CRI mounts leave their destination free.
+func containerMounts(in ContainerInput, readonlyRootfs bool) ([]specs.Mount, error) {
+	var user []specs.Mount
+	for _, m := range in.Config.GetMounts() {
+		src, ok := in.MountSources[m.GetContainerPath()]
+		if !ok {
+			if m.GetImage().GetImage() != "" {
+				return nil, invalid("image volume %s for %s was not resolved", m.GetImage().GetImage(), m.GetContainerPath())
+			}
+			src = m.GetHostPath()
+		}
+		sm, err := CRIMount(m, src, in.Features)
+		if err != nil {
+			return nil, err
+		}
+		user = append(user, sm)
+	}
+	return mergePodFileMounts(user, PodFileMounts(in.PodFiles, readonlyRootfs)), nil
+}
+
+// securityOpts are applied last: privileged replaces capabilities, paths,
+// devices and profiles wholesale, and the default seccomp profile depends
+// on the final capabilities.
+func securityOpts(in ContainerInput, sc *runtimeapi.LinuxContainerSecurityContext) []SpecOpt {
+	if sc.GetPrivileged() {
+		return []SpecOpt{WithDevices(in.Devices), WithPrivileged(in.HostDevices, in.AllCapabilities)}
+	}
+	arch := in.Arch
+	if arch == "" {
+		arch = runtime.GOARCH
+	}
+	return []SpecOpt{
+		WithCapabilities(sc.GetCapabilities(), in.AllCapabilities),
+		WithMaskedPaths(sc.GetMaskedPaths()),
+		WithReadonlyPaths(sc.GetReadonlyPaths()),
+		WithDevices(in.Devices),
+		withAppArmor(sc, in.AppArmor),
+		WithSeccomp(sc.GetSeccomp(), sc.GetSeccompProfilePath(), in.SeccompLocalhost, arch),
+	}
+}
+
+func withAppArmor(sc *runtimeapi.LinuxContainerSecurityContext, aa AppArmor) SpecOpt {
+	return func(s *specs.Spec) error {
+		p, err := AppArmorProfile(sc.GetApparmor(), sc.GetApparmorProfile(), aa)
+		if err != nil {
+			return err
+		}
+		return WithAppArmorProfile(p)(s)
+	}
+}

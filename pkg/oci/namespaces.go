@@ -1,0 +1,187 @@
+package oci
+
+import (
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// NamespacePaths are the pinned namespace files a container may join.
+type NamespacePaths struct {
+	Network string
+	IPC     string
+	UTS     string
+	// PID is the pod's pid namespace (its init's), for pid mode POD.
+	PID string
+	// TargetPID is the target container's pid namespace, for mode TARGET.
+	TargetPID string
+	// User is the pod's user namespace, for userns mode POD; empty creates
+	// a new one with the requested mappings.
+	User string
+}
+
+// WithNamespaces sets the container's namespaces from the CRI options. A
+// container always gets its own mount namespace. Network and IPC are the
+// pod's (POD) or the host's (NODE); UTS follows network, as the kubelet
+// expects for host-network pods. PID is the pod's (POD), the container's own
+// (CONTAINER), the host's (NODE) or another container's (TARGET). cgroupNS
+// gives the container a private cgroup namespace (cgroup v2 hosts).
+func WithNamespaces(o *runtimeapi.NamespaceOption, p NamespacePaths, cgroupNS bool, f Features) SpecOpt {
+	return func(s *specs.Spec) error {
+		ns := []specs.LinuxNamespace{{Type: specs.MountNamespace}}
+		add := func(t specs.LinuxNamespaceType, path string) {
+			ns = append(ns, specs.LinuxNamespace{Type: t, Path: path})
+		}
+		if err := sharedNamespace("network", o.GetNetwork(), p.Network, specs.NetworkNamespace, add); err != nil {
+			return err
+		}
+		if err := sharedNamespace("network", o.GetNetwork(), p.UTS, specs.UTSNamespace, add); err != nil {
+			return err
+		}
+		if err := sharedNamespace("ipc", o.GetIpc(), p.IPC, specs.IPCNamespace, add); err != nil {
+			return err
+		}
+		if err := pidNamespace(o, p, add); err != nil {
+			return err
+		}
+		if cgroupNS {
+			add(specs.CgroupNamespace, "")
+		}
+		s.Linux.Namespaces = ns
+		return withUserNamespace(s, o.GetUsernsOptions(), p.User, f)
+	}
+}
+
+func sharedNamespace(field string, mode runtimeapi.NamespaceMode, path string, t specs.LinuxNamespaceType, add func(specs.LinuxNamespaceType, string)) error {
+	switch mode {
+	case runtimeapi.NamespaceMode_POD:
+		if path == "" {
+			return invalid("%s namespace mode POD but the pod has no %s namespace", field, t)
+		}
+		add(t, path)
+	case runtimeapi.NamespaceMode_CONTAINER:
+		add(t, "")
+	case runtimeapi.NamespaceMode_NODE:
+	default:
+		return invalid("%s namespace mode %s is not supported", field, mode)
+	}
+	return nil
+}
+
+func pidNamespace(o *runtimeapi.NamespaceOption, p NamespacePaths, add func(specs.LinuxNamespaceType, string)) error {
+	switch o.GetPid() {
+	case runtimeapi.NamespaceMode_POD:
+		if p.PID == "" {
+			return invalid("pid namespace mode POD but the pod has no pid namespace")
+		}
+		add(specs.PIDNamespace, p.PID)
+	case runtimeapi.NamespaceMode_CONTAINER:
+		add(specs.PIDNamespace, "")
+	case runtimeapi.NamespaceMode_NODE:
+	case runtimeapi.NamespaceMode_TARGET:
+		if o.GetTargetId() == "" || p.TargetPID == "" {
+			return invalid("pid namespace mode TARGET needs a running target container (target_id %q)", o.GetTargetId())
+		}
+		add(specs.PIDNamespace, p.TargetPID)
+	default:
+		return invalid("pid namespace mode %s is not supported", o.GetPid())
+	}
+	return nil
+}
+
+// withUserNamespace applies userns mode POD: exactly one uid and one gid
+// mapping, each mapping container id 0, as the kubelet sends them. No
+// options at all means the host's user namespace (the mode's zero value is
+// POD, so absence must be checked first).
+func withUserNamespace(s *specs.Spec, u *runtimeapi.UserNamespace, path string, f Features) error {
+	if u == nil {
+		return nil
+	}
+	switch u.GetMode() {
+	case runtimeapi.NamespaceMode_NODE:
+		return nil
+	case runtimeapi.NamespaceMode_POD:
+	default:
+		return invalid("user namespace mode %s is not supported", u.GetMode())
+	}
+	if !f.UserNamespaces {
+		return invalid("user namespaces are not supported by the runtime handler")
+	}
+	if err := checkIDMappings("uid", u.GetUids()); err != nil {
+		return err
+	}
+	if err := checkIDMappings("gid", u.GetGids()); err != nil {
+		return err
+	}
+	s.Linux.UIDMappings = idMappings(u.GetUids())
+	s.Linux.GIDMappings = idMappings(u.GetGids())
+	s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace, Path: path})
+	return nil
+}
+
+func checkIDMappings(kind string, m []*runtimeapi.IDMapping) error {
+	if len(m) != 1 {
+		return invalid("user namespace needs exactly one %s mapping, got %d", kind, len(m))
+	}
+	switch {
+	case m[0].GetContainerId() != 0:
+		return invalid("user namespace %s mapping must start at container id 0, got %d", kind, m[0].GetContainerId())
+	case m[0].GetLength() == 0:
+		return invalid("user namespace %s mapping has length 0", kind)
+	case uint64(m[0].GetHostId())+uint64(m[0].GetLength()) > 1<<32-1:
+		return invalid("user namespace %s mapping %d+%d overflows", kind, m[0].GetHostId(), m[0].GetLength())
+	}
+	return nil
+}
+
+// sysctlNamespace names the namespace a sysctl belongs to, or "" for a
+// sysctl that is not namespaced (and so may not be set by a pod).
+func sysctlNamespace(key string) specs.LinuxNamespaceType {
+	k := strings.ReplaceAll(key, "/", ".")
+	switch {
+	case strings.HasPrefix(k, "net."):
+		return specs.NetworkNamespace
+	case k == "kernel.hostname", k == "kernel.domainname":
+		return specs.UTSNamespace
+	case strings.HasPrefix(k, "fs.mqueue."), k == "kernel.sem",
+		strings.HasPrefix(k, "kernel.shm"), strings.HasPrefix(k, "kernel.msg"):
+		return specs.IPCNamespace
+	}
+	return ""
+}
+
+// WithSysctls sets namespaced sysctls. Apply after WithNamespaces: a sysctl
+// whose namespace is the host's is rejected, as are non-namespaced ones.
+func WithSysctls(sysctls map[string]string) SpecOpt {
+	return func(s *specs.Spec) error {
+		if len(sysctls) == 0 {
+			return nil
+		}
+		out := make(map[string]string, len(sysctls))
+		for k, v := range sysctls {
+			t := sysctlNamespace(k)
+			if t == "" {
+				return invalid("sysctl %q is not namespaced", k)
+			}
+			if !hasNamespace(s, t) {
+				return invalid("sysctl %q needs a private %s namespace", k, t)
+			}
+			if strings.ContainsAny(k, "\x00") || strings.Contains(k, "..") || strings.ContainsAny(v, "\x00") {
+				return invalid("sysctl %q=%q", k, v)
+			}
+			out[k] = v
+		}
+		s.Linux.Sysctl = out
+		return nil
+	}
+}
+
+func hasNamespace(s *specs.Spec, t specs.LinuxNamespaceType) bool {
+	for _, n := range s.Linux.Namespaces {
+		if n.Type == t {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,162 @@
+package oci
+
+import (
+	"path"
+	"slices"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// WithPrivileged makes a container privileged: all capabilities (caps, the
+// daemon's bounding set; nil means AllCapabilities), no masked or read-only
+// paths, writable sysfs and cgroupfs, every device allowed in the device
+// cgroup and the given host devices created, no seccomp and no AppArmor
+// confinement.
+func WithPrivileged(hostDevices []Device, caps []string) SpecOpt {
+	return func(s *specs.Spec) error {
+		if caps == nil {
+			caps = AllCapabilities
+		}
+		s.Process.Capabilities = capsOf(caps)
+		s.Linux.MaskedPaths = nil
+		s.Linux.ReadonlyPaths = nil
+		s.Linux.Seccomp = nil
+		s.Process.ApparmorProfile = ""
+		for i := range s.Mounts {
+			if t := s.Mounts[i].Type; t == "sysfs" || t == "cgroup" {
+				s.Mounts[i].Options = slices.DeleteFunc(s.Mounts[i].Options, func(o string) bool { return o == "ro" })
+				s.Mounts[i].Options = append(s.Mounts[i].Options, "rw")
+			}
+		}
+		s.Linux.Resources.Devices = []specs.LinuxDeviceCgroup{{Allow: true, Access: "rwm"}}
+		return WithDevices(hostDevices)(s)
+	}
+}
+
+// WithMaskedPaths replaces the masked paths; nil or empty keeps the
+// defaults (the CRI proto cannot tell them apart).
+func WithMaskedPaths(p []string) SpecOpt {
+	return func(s *specs.Spec) error {
+		if len(p) == 0 {
+			return nil
+		}
+		if err := checkAbsPaths("masked path", p); err != nil {
+			return err
+		}
+		s.Linux.MaskedPaths = slices.Clone(p)
+		return nil
+	}
+}
+
+// WithReadonlyPaths replaces the read-only paths; nil or empty keeps the
+// defaults.
+func WithReadonlyPaths(p []string) SpecOpt {
+	return func(s *specs.Spec) error {
+		if len(p) == 0 {
+			return nil
+		}
+		if err := checkAbsPaths("readonly path", p); err != nil {
+			return err
+		}
+		s.Linux.ReadonlyPaths = slices.Clone(p)
+		return nil
+	}
+}
+
+func checkAbsPaths(what string, ps []string) error {
+	for _, p := range ps {
+		if !path.IsAbs(p) || strings.IndexByte(p, 0) >= 0 {
+			return invalid("%s %q is not an absolute path", what, p)
+		}
+	}
+	return nil
+}
+
+// AppArmor says what the host supports and which profile RuntimeDefault
+// means on it.
+type AppArmor struct {
+	Enabled        bool
+	DefaultProfile string
+}
+
+// AppArmorProfile returns the process.apparmorProfile for a CRI request: the
+// structured field wins over the deprecated string ("runtime/default",
+// "unconfined", "localhost/<name>"). Without AppArmor on the host only
+// unconfined and runtime default are accepted (both mean no profile).
+func AppArmorProfile(p *runtimeapi.SecurityProfile, deprecated string, aa AppArmor) (string, error) {
+	kind, ref, err := profileKind(p, deprecated, "localhost/")
+	if err != nil {
+		return "", err
+	}
+	switch kind {
+	case runtimeapi.SecurityProfile_Unconfined:
+		if aa.Enabled {
+			return "unconfined", nil
+		}
+		return "", nil
+	case runtimeapi.SecurityProfile_RuntimeDefault:
+		if aa.Enabled {
+			return aa.DefaultProfile, nil
+		}
+		return "", nil
+	default:
+		if !aa.Enabled {
+			return "", invalid("apparmor profile %q requested but apparmor is not enabled on this host", ref)
+		}
+		if ref == "" {
+			return "", invalid("apparmor localhost profile without a name")
+		}
+		return ref, nil
+	}
+}
+
+// profileKind maps the structured profile, or the deprecated string when
+// the structure is absent, to a kind and a localhost reference. No request
+// at all is Unconfined: the kubelet sends RuntimeDefault explicitly.
+func profileKind(p *runtimeapi.SecurityProfile, deprecated, localPrefix string) (runtimeapi.SecurityProfile_ProfileType, string, error) {
+	if p != nil {
+		switch p.GetProfileType() {
+		case runtimeapi.SecurityProfile_RuntimeDefault, runtimeapi.SecurityProfile_Unconfined:
+			return p.GetProfileType(), "", nil
+		case runtimeapi.SecurityProfile_Localhost:
+			return runtimeapi.SecurityProfile_Localhost, p.GetLocalhostRef(), nil
+		default:
+			return 0, "", invalid("unknown security profile type %d", p.GetProfileType())
+		}
+	}
+	switch {
+	case deprecated == "", deprecated == "unconfined":
+		return runtimeapi.SecurityProfile_Unconfined, "", nil
+	case deprecated == "runtime/default", deprecated == "docker/default":
+		return runtimeapi.SecurityProfile_RuntimeDefault, "", nil
+	case strings.HasPrefix(deprecated, localPrefix):
+		return runtimeapi.SecurityProfile_Localhost, strings.TrimPrefix(deprecated, localPrefix), nil
+	default:
+		return 0, "", invalid("unknown security profile %q", deprecated)
+	}
+}
+
+// WithAppArmorProfile sets process.apparmorProfile.
+func WithAppArmorProfile(name string) SpecOpt {
+	return func(s *specs.Spec) error {
+		s.Process.ApparmorProfile = name
+		return nil
+	}
+}
+
+// WithSELinuxLabel sets the process label from CRI options when the host
+// has SELinux enabled; otherwise the options are accepted and ignored.
+func WithSELinuxLabel(o *runtimeapi.SELinuxOption, enabled bool) SpecOpt {
+	return func(s *specs.Spec) error {
+		if !enabled || o == nil {
+			return nil
+		}
+		if o.GetUser() == "" && o.GetRole() == "" && o.GetType() == "" && o.GetLevel() == "" {
+			return nil
+		}
+		s.Process.SelinuxLabel = strings.Join([]string{o.GetUser(), o.GetRole(), o.GetType(), o.GetLevel()}, ":")
+		return nil
+	}
+}
