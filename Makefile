@@ -35,7 +35,8 @@ integration: build ## Integration tests against real cricketd daemons and crictl
 	$(ROOT_ENV) CRICKETD_BIN=$(BIN)/cricketd $(GO) test -tags '$(GO_TAGS)' -count=1 -p 1 -timeout 40m ./test/integration/...
 
 critest: ## critest conformance suite against cricketd, per runtime handler.
-	@echo "critest: not yet — the conformance harness comes with the conformance issue; pods and containers are not built yet."
+	@$(MAKE) --no-print-directory build
+	test/critest/run.sh --gate --cricketd $(BIN)/cricketd --handlers "$(or $(CRITEST_HANDLERS),cricket)"
 
 bench: ## Benchmarks (figures, never pass/fail).
 	@echo "bench: not yet — the benchmark harness comes with the performance issue."
