@@ -12,6 +12,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/klog/v2"
 
 	"github.com/cricket-cri/cricket/pkg/errdefs"
@@ -81,12 +83,27 @@ func recoverPanic(logger klog.Logger, err *error) {
 	}
 }
 
+// redact returns req without secrets, for logging: registry credentials
+// never reach the log, whatever the verbosity.
+func redact(req any) any {
+	pull, ok := req.(*runtimeapi.PullImageRequest)
+	if !ok || pull.GetAuth() == nil {
+		return req
+	}
+	clean := proto.Clone(pull).(*runtimeapi.PullImageRequest)
+	clean.Auth = &runtimeapi.AuthConfig{ServerAddress: pull.GetAuth().GetServerAddress()}
+	if a := pull.GetAuth(); a.Username != "" || a.Password != "" || a.Auth != "" || a.IdentityToken != "" || a.RegistryToken != "" {
+		clean.Auth.Username = "<redacted>"
+	}
+	return clean
+}
+
 // UnaryInterceptor logs and maps the errors of unary RPCs.
 func UnaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
 	ctx, logger, method := requestLogger(ctx, info.FullMethod)
 	start := time.Now()
 	if v := logger.V(logFullRequest); v.Enabled() {
-		v.Info("request", "body", req)
+		v.Info("request", "body", redact(req))
 	}
 	defer func() {
 		err = finish(logger, method, start, err)

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/cricket-cri/cricket/pkg/errdefs"
 )
@@ -52,5 +54,24 @@ func TestUnaryInterceptorRecoversPanics(t *testing.T) {
 	})
 	if status.Code(err) != codes.Internal {
 		t.Errorf("code = %v, want Internal", status.Code(err))
+	}
+}
+
+func TestRedactRemovesCredentials(t *testing.T) {
+	req := &runtimeapi.PullImageRequest{
+		Image: &runtimeapi.ImageSpec{Image: "busybox"},
+		Auth:  &runtimeapi.AuthConfig{Username: "u", Password: "hunter2", Auth: "dTpodW50ZXIy", IdentityToken: "idt", RegistryToken: "rt", ServerAddress: "r.example"},
+	}
+	out := fmt.Sprint(redact(req))
+	for _, secret := range []string{"hunter2", "dTpodW50ZXIy", "idt", `"rt"`, "u\""} {
+		if strings.Contains(out, secret) {
+			t.Errorf("redacted request still holds %s: %s", secret, out)
+		}
+	}
+	if req.Auth.Password != "hunter2" {
+		t.Error("redact changed the request itself")
+	}
+	if !strings.Contains(out, "busybox") {
+		t.Errorf("redacted request lost the image: %s", out)
 	}
 }

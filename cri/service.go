@@ -36,6 +36,8 @@ type NetworkService interface {
 // Deps are the domain services the adapter calls.
 type Deps struct {
 	Network NetworkService
+	// Images is the image service (pkg/image.Service).
+	Images ImageService
 }
 
 // Service implements runtimeapi.RuntimeServiceServer and

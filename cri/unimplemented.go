@@ -183,32 +183,3 @@ func (s *Service) UpdatePodSandboxResources(ctx context.Context, req *runtimeapi
 	return nil, notImplemented("UpdatePodSandboxResources", "security and resources")
 }
 
-// ListImages is not built yet.
-func (s *Service) ListImages(ctx context.Context, req *runtimeapi.ListImagesRequest) (*runtimeapi.ListImagesResponse, error) {
-	return nil, notImplemented("ListImages", "images")
-}
-
-// StreamImages is not built yet.
-func (s *Service) StreamImages(req *runtimeapi.StreamImagesRequest, stream grpc.ServerStreamingServer[runtimeapi.StreamImagesResponse]) error {
-	return notImplemented("StreamImages", "images")
-}
-
-// ImageStatus is not built yet.
-func (s *Service) ImageStatus(ctx context.Context, req *runtimeapi.ImageStatusRequest) (*runtimeapi.ImageStatusResponse, error) {
-	return nil, notImplemented("ImageStatus", "images")
-}
-
-// PullImage is not built yet.
-func (s *Service) PullImage(ctx context.Context, req *runtimeapi.PullImageRequest) (*runtimeapi.PullImageResponse, error) {
-	return nil, notImplemented("PullImage", "images")
-}
-
-// RemoveImage is not built yet.
-func (s *Service) RemoveImage(ctx context.Context, req *runtimeapi.RemoveImageRequest) (*runtimeapi.RemoveImageResponse, error) {
-	return nil, notImplemented("RemoveImage", "images")
-}
-
-// ImageFsInfo is not built yet.
-func (s *Service) ImageFsInfo(ctx context.Context, req *runtimeapi.ImageFsInfoRequest) (*runtimeapi.ImageFsInfoResponse, error) {
-	return nil, notImplemented("ImageFsInfo", "images")
-}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"github.com/cricket-cri/cricket/cri"
 	"github.com/cricket-cri/cricket/network"
 	"github.com/cricket-cri/cricket/pkg/config"
+	"github.com/cricket-cri/cricket/pkg/image"
 	"github.com/cricket-cri/cricket/pkg/sockets"
 	"github.com/cricket-cri/cricket/pkg/store"
 )
@@ -187,7 +189,18 @@ func (d *daemon) wire() (*cri.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return cri.New(criConfig(d.cfg), cri.Deps{Network: netMgr}), nil
+	images, err := image.New(context.Background(), image.Options{
+		Root:                   d.cfg.Root,
+		RegistryConfigPath:     d.cfg.Image.RegistryConfigPath,
+		MaxConcurrentDownloads: d.cfg.Image.MaxConcurrentDownloads,
+		ProgressTimeout:        d.cfg.Image.PullProgressTimeout.Duration,
+		PinnedImages:           d.cfg.Image.PinnedImages,
+		DockerConfigPath:       d.cfg.Image.DockerConfig,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return cri.New(criConfig(d.cfg), cri.Deps{Network: netMgr, Images: images}), nil
 }
 
 // criConfig extracts what the CRI adapter reports about the configuration.

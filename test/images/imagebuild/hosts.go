@@ -16,10 +16,12 @@ func UpstreamServer(host string) string {
 }
 
 // HostsTOML is a containerd-style hosts.toml for upstream host served by the
-// plain-HTTP mirror at addr.
+// plain-HTTP mirror at addr. Its server is the mirror too, not the upstream:
+// a runtime falls back to the server when the mirror lacks an image, and
+// tests must never reach (or even resolve) a host off this machine.
 func HostsTOML(host, addr string) string {
-	return fmt.Sprintf("# Written by test/images: %s is served by the test registry at %s.\nserver = %q\n\n[host.%q]\n  capabilities = [\"pull\", \"resolve\"]\n",
-		host, addr, UpstreamServer(host), "http://"+addr)
+	return fmt.Sprintf("# Written by test/images: %s is served by the test registry at %s.\n# The server is the mirror as well, so that nothing is ever fetched from %s.\nserver = %q\n\n[host.%q]\n  capabilities = [\"pull\", \"resolve\"]\n",
+		host, addr, UpstreamServer(host), "http://"+addr, "http://"+addr)
 }
 
 // WriteHostsDir writes dir/<host>/hosts.toml for every host of hostAddrs

@@ -29,7 +29,7 @@ func TestWriteHostsDir(t *testing.T) {
 		if _, err := toml.Decode(string(data), &parsed); err != nil {
 			t.Fatalf("%s/hosts.toml does not parse: %v\n%s", host, err, data)
 		}
-		if parsed.Server != UpstreamServer(host) {
+		if parsed.Server != "http://"+addr {
 			t.Errorf("%s: server %q", host, parsed.Server)
 		}
 		caps := parsed.Host["http://"+addr].Capabilities

@@ -1,0 +1,52 @@
+package cri
+
+import (
+	"context"
+	"fmt"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/cricket-cri/cricket/pkg/errdefs"
+	"github.com/cricket-cri/cricket/pkg/image"
+)
+
+// ImageService is what the adapter needs from the image layer; a
+// *image.Service implements it and pkg/image/imagetest has a fake.
+type ImageService interface {
+	// Pull fetches ref and returns the stored image.
+	Pull(ctx context.Context, ref string, auth *image.AuthConfig) (image.Image, error)
+	// List returns all images, or the one filter names.
+	List(filter string) []image.Image
+	// Status returns the image ref names; absent is errdefs.ErrNotFound.
+	Status(ref string) (image.Image, error)
+	// Remove deletes the image ref names with all its tags; absent is success.
+	Remove(ctx context.Context, ref string) error
+	// FsInfo reports image store and writable layer usage.
+	FsInfo() (images, containers image.FsUsage, err error)
+}
+
+// toCRIImage converts a stored image to its CRI form.
+func toCRIImage(im image.Image) *runtimeapi.Image {
+	out := &runtimeapi.Image{
+		Id:          im.ID,
+		RepoTags:    im.RepoTags,
+		RepoDigests: im.RepoDigests,
+		Size:        uint64(im.Size),
+		Spec:        &runtimeapi.ImageSpec{Image: im.ID},
+		Pinned:      im.Pinned,
+	}
+	if uid, ok := im.UID(); ok {
+		out.Uid = &runtimeapi.Int64Value{Value: uid}
+	} else {
+		out.Username = im.Username()
+	}
+	return out
+}
+
+// imageRef returns the reference in spec, or InvalidArgument when missing.
+func imageRef(rpc string, spec *runtimeapi.ImageSpec) (string, error) {
+	if spec == nil || spec.Image == "" {
+		return "", fmt.Errorf("%s: image spec is empty: %w", rpc, errdefs.ErrInvalidArgument)
+	}
+	return spec.Image, nil
+}

@@ -1,0 +1,328 @@
+package image
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"golang.org/x/sync/errgroup"
+	"k8s.io/klog/v2"
+
+	"github.com/cricket-cri/cricket/pkg/snapshot"
+)
+
+// Pull fetches ref (with optional CRI credentials), unpacks its layers and
+// records it; it returns the image, whose ID is its config digest.
+// Concurrent pulls of the same reference share one download. ctx bounds
+// this caller's wait; the shared pull stops when every caller has gone.
+func (s *Service) Pull(ctx context.Context, ref string, auth *AuthConfig) (Image, error) {
+	r, err := ParseReference(ref)
+	if err != nil {
+		return Image{}, err
+	}
+	im, err := s.pulls.do(ctx, r.String(), func(ctx context.Context) (Image, error) {
+		return s.pull(ctx, r, auth)
+	})
+	if err != nil {
+		return Image{}, fmt.Errorf("pull %s: %w", r, err)
+	}
+	return s.withPinned(im), nil
+}
+
+// manifestSet is what resolving a reference yields.
+type manifestSet struct {
+	top      string            // digest the reference resolved to
+	manifest Manifest          // the platform's manifest
+	raw      map[string][]byte // digest -> index and manifest bodies
+}
+
+func (s *Service) pull(ctx context.Context, r Reference, auth *AuthConfig) (im Image, err error) {
+	log := klog.FromContext(ctx).WithValues("image", r.String())
+	rc, err := s.repoClient(r, auth)
+	if err != nil {
+		return Image{}, err
+	}
+	ms, err := s.resolve(ctx, rc, r)
+	if err != nil {
+		return Image{}, err
+	}
+	used := ms.blobs()
+	release := s.hold(used...)
+	defer func() {
+		release()
+		if err != nil {
+			s.cleanupFailed(ctx, used)
+		}
+	}()
+	cfg, err := s.fetchConfig(ctx, rc, ms.manifest)
+	if err != nil {
+		return Image{}, err
+	}
+	chains := ChainIDs(cfg.RootFS.DiffIDs)
+	defer s.hold(chains...)()
+	used = append(used, chains...)
+	for d, b := range ms.raw {
+		if err := s.content.WriteBlob(d, b); err != nil {
+			return Image{}, err
+		}
+	}
+	if err := s.fetchLayers(ctx, rc, ms.manifest.Layers, cfg.RootFS.DiffIDs, chains); err != nil {
+		return Image{}, err
+	}
+	im = newImage(r, ms, cfg, chains)
+	log.V(2).Info("pulled image", "id", im.ID)
+	return s.index.put(im)
+}
+
+// blobs lists every blob digest of the set: indexes, manifest, config, layers.
+func (ms manifestSet) blobs() []string {
+	var out []string
+	for d := range ms.raw {
+		out = append(out, d)
+	}
+	out = append(out, ms.manifest.Config.Digest)
+	for _, l := range ms.manifest.Layers {
+		out = append(out, l.Digest)
+	}
+	return out
+}
+
+func newImage(r Reference, ms manifestSet, cfg Config, chains []string) Image {
+	im := Image{ID: ms.manifest.Config.Digest, Config: cfg, ChainIDs: chains, Size: ms.manifest.Config.Size}
+	if r.Tag != "" {
+		im.RepoTags = []string{r.Repo() + ":" + r.Tag}
+	}
+	im.RepoDigests = []string{r.Repo() + "@" + ms.top}
+	for d := range ms.raw {
+		im.Blobs = append(im.Blobs, d)
+	}
+	im.Blobs = append(im.Blobs, ms.manifest.Config.Digest)
+	for _, l := range ms.manifest.Layers {
+		im.Layers = append(im.Layers, l.Digest)
+		im.Blobs = append(im.Blobs, l.Digest)
+		im.Size += l.Size
+	}
+	return im
+}
+
+// cleanupFailed frees what a failed pull wrote and nothing else uses.
+func (s *Service) cleanupFailed(ctx context.Context, used []string) {
+	s.gcMu.Lock()
+	defer s.gcMu.Unlock()
+	if err := s.collectLocked(ctx, used, used); err != nil {
+		klog.FromContext(ctx).Error(err, "clean up after failed pull")
+	}
+}
+
+func (s *Service) repoClient(r Reference, auth *AuthConfig) (*repoClient, error) {
+	hosts, err := s.hosts.Hosts(r.Domain)
+	if err != nil {
+		return nil, err
+	}
+	progress := s.opts.ProgressTimeout
+	if progress < 0 {
+		progress = 0
+	}
+	return &repoClient{
+		clients: s.clients, registry: r.Domain, path: r.Path, hosts: hosts, progress: progress,
+		tokens: map[string]string{},
+		creds: func(host string) (credentials, error) {
+			return selectCredentials(auth, s.docker, r.Domain, host)
+		},
+	}, nil
+}
+
+// resolve fetches the manifest r names, following an index to the
+// manifest of the configured platform.
+func (s *Service) resolve(ctx context.Context, rc *repoClient, r Reference) (manifestSet, error) {
+	want := CapResolve
+	if r.Digest != "" {
+		want = CapPull
+	}
+	body, mediaType, err := s.fetchManifest(ctx, rc, want, r.Object(), Descriptor{Digest: r.Digest})
+	if err != nil {
+		return manifestSet{}, err
+	}
+	ms := manifestSet{top: Digest(body), raw: map[string][]byte{Digest(body): body}}
+	if IsIndex(mediaType) {
+		idx, err := ParseIndex(body)
+		if err != nil {
+			return manifestSet{}, err
+		}
+		d, err := SelectPlatform(idx, s.opts.Platform)
+		if err != nil {
+			return manifestSet{}, err
+		}
+		if body, _, err = s.fetchManifest(ctx, rc, CapPull, d.Digest, d); err != nil {
+			return manifestSet{}, err
+		}
+		ms.raw[d.Digest] = body
+	}
+	ms.manifest, err = ParseManifest(body)
+	return ms, err
+}
+
+// fetchManifest GETs a manifest, bounded in size and checked against the
+// digest (and size) of want when those are known.
+func (s *Service) fetchManifest(ctx context.Context, rc *repoClient, capability Capabilities, object string, want Descriptor) ([]byte, string, error) {
+	res, err := rc.fetch(ctx, capability, "manifests", object, acceptManifests)
+	if err != nil {
+		return nil, "", err
+	}
+	defer res.body.Close()
+	body, err := io.ReadAll(io.LimitReader(res.body, MaxManifestSize+1))
+	if err != nil {
+		return nil, "", fmt.Errorf("read manifest %s: %w", object, err)
+	}
+	if len(body) > MaxManifestSize {
+		return nil, "", invalid("manifest %s exceeds %d bytes", object, MaxManifestSize)
+	}
+	if want.Digest != "" && Digest(body) != want.Digest {
+		return nil, "", invalid("manifest digest mismatch: want %s, got %s", want.Digest, Digest(body))
+	}
+	if want.Size > 0 && int64(len(body)) != want.Size {
+		return nil, "", invalid("manifest %s is %d bytes, descriptor says %d", object, len(body), want.Size)
+	}
+	return body, sniffMediaType(body, res.resp.Header.Get("Content-Type")), nil
+}
+
+// fetchConfig reads, verifies, parses and stores the image config.
+func (s *Service) fetchConfig(ctx context.Context, rc *repoClient, m Manifest) (Config, error) {
+	d := m.Config
+	b, err := s.content.ReadBlob(d.Digest, MaxConfigSize)
+	if err != nil {
+		if b, err = s.downloadSmall(ctx, rc, d); err != nil {
+			return Config{}, err
+		}
+	}
+	cfg, err := ParseConfig(b, len(m.Layers))
+	if err != nil {
+		return Config{}, err
+	}
+	return cfg, s.content.WriteBlob(d.Digest, b)
+}
+
+func (s *Service) downloadSmall(ctx context.Context, rc *repoClient, d Descriptor) ([]byte, error) {
+	res, err := rc.fetch(ctx, CapPull, "blobs", d.Digest, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer res.body.Close()
+	b, err := io.ReadAll(io.LimitReader(res.body, d.Size+1))
+	if err != nil {
+		return nil, fmt.Errorf("read blob %s: %w", d.Digest, err)
+	}
+	if int64(len(b)) != d.Size {
+		return nil, invalid("blob %s is %d bytes, descriptor says %d", d.Digest, len(b), d.Size)
+	}
+	if Digest(b) != d.Digest {
+		return nil, invalid("blob digest mismatch: want %s, got %s", d.Digest, Digest(b))
+	}
+	return b, nil
+}
+
+// fetchLayers downloads and unpacks the layers in parallel; each is
+// streamed from the registry through the digest check into its layer dir.
+func (s *Service) fetchLayers(ctx context.Context, rc *repoClient, layers []Descriptor, diffIDs, chains []string) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(s.opts.MaxConcurrentDownloads)
+	for i := range layers {
+		parent := ""
+		if i > 0 {
+			parent = chains[i-1]
+		}
+		g.Go(func() error {
+			return s.sharedLayer(ctx, rc, layers[i], diffIDs[i], chains[i], parent)
+		})
+	}
+	return g.Wait()
+}
+
+// sharedLayer runs ensureLayer once for concurrent pulls of the same layer.
+// The download runs on the context of the pull that started it; when that
+// pull was cancelled but this one was not, this one tries again itself.
+func (s *Service) sharedLayer(ctx context.Context, rc *repoClient, d Descriptor, diffID, chain, parent string) error {
+	var err error
+	for range 2 {
+		_, err, _ = s.layers.Do(d.Digest+"/"+chain, func() (any, error) {
+			return nil, s.ensureLayer(ctx, rc, d, diffID, chain, parent)
+		})
+		if err == nil || ctx.Err() != nil || !errors.Is(err, context.Canceled) {
+			return err
+		}
+	}
+	return err
+}
+
+// ensureLayer makes both the blob and the unpacked layer exist, doing only
+// the part that is missing.
+func (s *Service) ensureLayer(ctx context.Context, rc *repoClient, d Descriptor, diffID, chain, parent string) error {
+	haveBlob, haveLayer := s.content.Has(d.Digest), s.snaps.Has(chain)
+	switch {
+	case haveBlob && haveLayer:
+		return nil
+	case haveBlob:
+		f, err := os.Open(s.content.Path(d.Digest))
+		if err != nil {
+			return fmt.Errorf("open blob %s: %w", d.Digest, err)
+		}
+		defer f.Close()
+		return s.unpack(ctx, f, diffID, chain, parent, nil)
+	}
+	body, err := rc.openBlob(ctx, d)
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	w, err := s.content.Writer(d.Digest, d.Size)
+	if err != nil {
+		return err
+	}
+	defer w.Abort()
+	if haveLayer {
+		if _, err := io.Copy(w, body); err != nil {
+			return fmt.Errorf("download layer %s: %w", d.Digest, err)
+		}
+		return w.Commit()
+	}
+	return s.unpack(ctx, io.TeeReader(body, w), diffID, chain, parent, w)
+}
+
+// unpack decompresses r into the layer chain, checking the uncompressed
+// digest against diffID and, when blob is set, the download against its
+// digest, before either becomes visible.
+func (s *Service) unpack(ctx context.Context, r io.Reader, diffID, chain, parent string, blob *Writer) error {
+	dr, err := snapshot.Decompress(r)
+	if err != nil {
+		return err
+	}
+	defer dr.Close()
+	h := sha256.New()
+	tr := io.TeeReader(dr, h)
+	return s.snaps.Apply(ctx, chain, parent, tr, func() error {
+		// Drain what the tar reader left: end-of-archive padding and
+		// the compression trailer are covered by the digests too.
+		if _, err := io.Copy(io.Discard, tr); err != nil {
+			return fmt.Errorf("read layer: %w", err)
+		}
+		if _, err := io.Copy(io.Discard, r); err != nil {
+			return fmt.Errorf("read layer: %w", err)
+		}
+		if blob != nil {
+			if err := blob.Verify(); err != nil {
+				return err
+			}
+		}
+		if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != diffID {
+			return invalid("layer diff id mismatch: want %s, got %s", diffID, got)
+		}
+		if blob != nil {
+			return blob.Commit()
+		}
+		return nil
+	})
+}
