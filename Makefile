@@ -38,8 +38,8 @@ critest: ## critest conformance suite against cricketd, per runtime handler.
 	@$(MAKE) --no-print-directory build
 	test/critest/run.sh --gate --cricketd $(BIN)/cricketd --handlers "$(or $(CRITEST_HANDLERS),cricket)"
 
-bench: ## Benchmarks (figures, never pass/fail).
-	@echo "bench: not yet — the benchmark harness comes with the performance issue."
+bench: ## Benchmarks (figures, never pass/fail): image pull + unpack throughput.
+	$(GO) run ./test/bench/pull -size-mb 256 -layers 8 -runs 5
 
 lint: ## gofmt and go vet.
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
