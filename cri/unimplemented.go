@@ -182,4 +182,3 @@ func (s *Service) StreamPodSandboxMetrics(req *runtimeapi.StreamPodSandboxMetric
 func (s *Service) UpdatePodSandboxResources(ctx context.Context, req *runtimeapi.UpdatePodSandboxResourcesRequest) (*runtimeapi.UpdatePodSandboxResourcesResponse, error) {
 	return nil, notImplemented("UpdatePodSandboxResources", "security and resources")
 }
-
