@@ -1,0 +1,169 @@
+package runtime
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/cricket-cri/cricket/pkg/errdefs"
+)
+
+// fakeRuntime is a shell script with runc's command line: it records its
+// arguments and answers from a state file it keeps per container.
+const fakeRuntime = `#!/bin/sh
+echo "$@" >> "$FAKE_LOG"
+while [ "${1#--}" != "$1" ]; do
+	case "$1" in --root|--log|--log-format) shift 2 ;; *) shift ;; esac
+done
+cmd=$1; shift
+case "$cmd" in
+--version|-v) echo "fake version 1.0" ;;
+create)
+	while [ "${1#--}" != "$1" ]; do
+		case "$1" in --pid-file) echo 4242 > "$2"; shift 2 ;; --bundle) shift 2 ;; *) shift ;; esac
+	done
+	echo created > "$FAKE_DIR/$1" ;;
+start) [ -f "$FAKE_DIR/$1" ] || { echo "container does not exist" >&2; exit 1; }; echo running > "$FAKE_DIR/$1" ;;
+state)
+	[ -f "$FAKE_DIR/$1" ] || { echo "container does not exist" >&2; exit 1; }
+	printf '{"ociVersion":"1.0.2","id":"%s","status":"%s","pid":4242,"bundle":"/b"}' "$1" "$(cat "$FAKE_DIR/$1")" ;;
+kill) for a; do id=$a; done; echo stopped > "$FAKE_DIR/$2" 2>/dev/null; true ;;
+delete) for a; do id=$a; done; [ -f "$FAKE_DIR/$id" ] || { echo "container does not exist" >&2; exit 1; }; rm "$FAKE_DIR/$id" ;;
+ps) echo "[4242,4243]" ;;
+update) cat > "$FAKE_DIR/update.json" ;;
+*) echo "unknown command $cmd" >&2; exit 1 ;;
+esac
+`
+
+func newFakeCLI(t *testing.T) (*runcCLI, string) {
+	t.Helper()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "fake-runc")
+	if err := os.WriteFile(bin, []byte(fakeRuntime), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(dir, "state")
+	if err := os.Mkdir(state, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	log := filepath.Join(dir, "args.log")
+	t.Setenv("FAKE_LOG", log)
+	t.Setenv("FAKE_DIR", state)
+	r, err := newRuncCLI("fake", bin, Options{Root: filepath.Join(dir, "root"), Reaper: ProcessReaper()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(r.root, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return r, log
+}
+
+func TestRuncCLILifecycle(t *testing.T) {
+	r, log := newFakeCLI(t)
+	ctx := context.Background()
+	bundle := t.TempDir()
+	if err := WriteSpec(bundle, &specs.Spec{Version: "1.3.0", Process: &specs.Process{Args: []string{"sh"}}}); err != nil {
+		t.Fatal(err)
+	}
+	pid, err := r.Create(ctx, "c1", bundle, Stdio{})
+	if err != nil || pid != 4242 {
+		t.Fatalf("Create = %d, %v", pid, err)
+	}
+	if err := r.Start(ctx, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := r.State(ctx, "c1"); err != nil || st.Status != StatusRunning || st.Pid != 4242 {
+		t.Fatalf("State = %+v, %v", st, err)
+	}
+	if pids, err := r.Pids(ctx, "c1"); err != nil || len(pids) != 2 {
+		t.Fatalf("Pids = %v, %v", pids, err)
+	}
+	if err := r.Update(ctx, "c1", &specs.LinuxResources{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Kill(ctx, "c1", syscall.SIGTERM, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Delete(ctx, "c1", false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.State(ctx, "c1"); !errdefs.IsNotFound(err) {
+		t.Fatalf("State after delete: %v, want NotFound", err)
+	}
+	if err := r.Delete(ctx, "c1", false); err != nil {
+		t.Fatalf("Delete of a missing container: %v", err)
+	}
+	if err := r.Start(ctx, "nope"); !errdefs.IsNotFound(err) {
+		t.Fatalf("Start of a missing container: %v, want NotFound", err)
+	}
+	args, _ := os.ReadFile(log)
+	for _, want := range []string{
+		"--root " + r.root + " --log ",
+		"create --bundle " + bundle + " --pid-file ",
+		"kill --all c1 15",
+		"update --resources - c1",
+		"delete --force c1",
+	} {
+		if !strings.Contains(string(args), want) {
+			t.Errorf("no call with %q in:\n%s", want, args)
+		}
+	}
+}
+
+func TestRuncCLIDeleteRunningNeedsForce(t *testing.T) {
+	r, _ := newFakeCLI(t)
+	ctx := context.Background()
+	bundle := t.TempDir()
+	if err := WriteSpec(bundle, &specs.Spec{Process: &specs.Process{Args: []string{"sh"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Create(ctx, "c1", bundle, Stdio{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Delete(ctx, "c1", false); !errdefs.IsFailedPrecondition(err) {
+		t.Fatalf("Delete of a created container: %v, want FailedPrecondition", err)
+	}
+	if err := r.Delete(ctx, "c1", true); err != nil {
+		t.Fatalf("forced Delete: %v", err)
+	}
+}
+
+func TestRuncCLIClassification(t *testing.T) {
+	r := &runcCLI{root: "/run/x"}
+	tests := []struct {
+		desc string
+		msg  string
+		want bool
+	}{
+		{desc: "runc", msg: "container does not exist", want: true},
+		{desc: "crun state", msg: "error opening file `/run/x/c1/status`: No such file or directory", want: true},
+		{desc: "missing command in exec", msg: "executable file `foo` not found in $PATH: No such file or directory", want: false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			if got := r.notExist("c1", errString(tc.msg)); got != tc.want {
+				t.Fatalf("notExist(%q) = %v", tc.msg, got)
+			}
+		})
+	}
+	for v, want := range map[string]bool{
+		"crun version 1.8.1\ncommit: x": true,
+		"crun version 1.9\n":            false,
+		"crun version 1.19.1\n":         false,
+		"runc version 1.1.5\n":          false,
+	} {
+		if got := oldCrun.MatchString(v); got != want {
+			t.Errorf("oldCrun(%q) = %v", v, got)
+		}
+	}
+}
+
+type errString string
+
+func (e errString) Error() string { return string(e) }

@@ -1,0 +1,389 @@
+// Package runtimetest is an in-memory fake of runtime.Executor and
+// runtime.Exits for unit tests that must not need root or real containers.
+//
+// Fake processes have made-up pids. A container's init "runs" until the test
+// calls Exit or the container is killed; exec processes run the test's
+// ExecFunc. Both write to the stdio files they were given, so callers see real
+// pipes close when a fake process ends.
+package runtimetest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/cricket-cri/cricket/pkg/errdefs"
+	"github.com/cricket-cri/cricket/pkg/runtime"
+)
+
+// ExecFunc simulates an exec'd process: it may write to stdout and stderr
+// and returns the exit code. ctx is cancelled when the process is killed.
+type ExecFunc func(ctx context.Context, id string, p *specs.Process, stdout, stderr *os.File) int
+
+// Container is the fake's record of one container.
+type Container struct {
+	ID      string
+	Bundle  string
+	Pid     int
+	Status  runtime.Status
+	Signals []syscall.Signal
+	stdout  *os.File
+	stderr  *os.File
+}
+
+type proc struct {
+	container string
+	cancel    context.CancelFunc
+	stdio     []*os.File
+}
+
+// Executor is the fake. The zero value is not usable; call New.
+type Executor struct {
+	// ExecFunc runs exec'd processes; nil exits 0 at once.
+	ExecFunc ExecFunc
+	// Err, when set for a method name ("Create", "Start", ...), is returned
+	// by that method instead of doing anything.
+	Err map[string]error
+
+	mu         sync.Mutex
+	name       string
+	nextPid    int
+	containers map[string]*Container
+	procs      map[int]*proc
+	subs       map[int][]chan runtime.Exit
+	exited     map[int]runtime.Exit
+	calls      []string
+}
+
+var (
+	_ runtime.Executor = (*Executor)(nil)
+	_ runtime.Exits    = (*Executor)(nil)
+)
+
+// New returns a fake executor called name.
+func New(name string) *Executor {
+	return &Executor{
+		name: name, nextPid: 1000, Err: map[string]error{},
+		containers: map[string]*Container{}, procs: map[int]*proc{},
+		subs: map[int][]chan runtime.Exit{}, exited: map[int]runtime.Exit{},
+	}
+}
+
+// Name returns the name given to New.
+func (f *Executor) Name() string { return f.name }
+
+// Calls lists the methods called so far, as "Method id".
+func (f *Executor) Calls() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.calls...)
+}
+
+// Container returns a copy of the record of id, or nil.
+func (f *Executor) Container(id string) *Container {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, ok := f.containers[id]
+	if !ok {
+		return nil
+	}
+	cp := *c
+	return &cp
+}
+
+// Write writes data to the stdout (or with stderr true the stderr) of the
+// container's init, as its program would.
+func (f *Executor) Write(id string, stderr bool, data string) error {
+	f.mu.Lock()
+	c, ok := f.containers[id]
+	f.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("fake container %s: %w", id, errdefs.ErrNotFound)
+	}
+	w := c.stdout
+	if stderr {
+		w = c.stderr
+	}
+	if w == nil {
+		return fmt.Errorf("fake container %s has no such stream", id)
+	}
+	_, err := w.WriteString(data)
+	return err
+}
+
+// Exit makes the container's init exit with status.
+func (f *Executor) Exit(id string, status int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if c, ok := f.containers[id]; ok && c.Status != runtime.StatusStopped {
+		f.exitLocked(c, status)
+	}
+}
+
+func (f *Executor) exitLocked(c *Container, status int) {
+	c.Status = runtime.StatusStopped
+	for _, file := range []*os.File{c.stdout, c.stderr} {
+		if file != nil {
+			_ = file.Close()
+		}
+	}
+	c.stdout, c.stderr = nil, nil
+	f.deliverLocked(runtime.Exit{Pid: c.Pid, Status: status, Time: time.Now()})
+}
+
+func (f *Executor) deliverLocked(e runtime.Exit) {
+	if e.Status > 128 {
+		e.Signal = syscall.Signal(e.Status - 128)
+	}
+	subs := f.subs[e.Pid]
+	delete(f.subs, e.Pid)
+	if len(subs) == 0 {
+		f.exited[e.Pid] = e
+	}
+	for _, ch := range subs {
+		ch <- e
+	}
+}
+
+// Wait implements runtime.Exits.
+func (f *Executor) Wait(pid int) <-chan runtime.Exit {
+	ch := make(chan runtime.Exit, 1)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if e, ok := f.exited[pid]; ok {
+		delete(f.exited, pid)
+		ch <- e
+		return ch
+	}
+	f.subs[pid] = append(f.subs[pid], ch)
+	return ch
+}
+
+// Signal delivers sig to a fake pid: an exec'd process is cancelled, an init
+// exits with 128+sig when sig is SIGKILL or SIGTERM.
+func (f *Executor) Signal(pid int, sig syscall.Signal) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if p, ok := f.procs[pid]; ok {
+		if sig == syscall.SIGKILL || sig == syscall.SIGTERM {
+			p.cancel()
+		}
+		return nil
+	}
+	for _, c := range f.containers {
+		if c.Pid == pid && c.Status != runtime.StatusStopped {
+			c.Signals = append(c.Signals, sig)
+			if sig == syscall.SIGKILL || sig == syscall.SIGTERM {
+				f.exitLocked(c, 128+int(sig))
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("kill(%d): %w", pid, syscall.ESRCH)
+}
+
+func (f *Executor) begin(method, id string) error {
+	f.calls = append(f.calls, method+" "+id)
+	return f.Err[method]
+}
+
+func dup(file *os.File) (*os.File, error) {
+	if file == nil {
+		return nil, nil
+	}
+	fd, err := syscall.Dup(int(file.Fd()))
+	if err != nil {
+		return nil, fmt.Errorf("dup: %w", err)
+	}
+	syscall.CloseOnExec(fd)
+	return os.NewFile(uintptr(fd), file.Name()), nil
+}
+
+// Create implements runtime.Executor.
+func (f *Executor) Create(_ context.Context, id, bundle string, stdio runtime.Stdio) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin("Create", id); err != nil {
+		return 0, err
+	}
+	if _, ok := f.containers[id]; ok {
+		return 0, fmt.Errorf("fake container %s: %w", id, errdefs.ErrAlreadyExists)
+	}
+	stdout, err := dup(stdio.Stdout)
+	if err != nil {
+		return 0, err
+	}
+	stderr, err := dup(stdio.Stderr)
+	if err != nil {
+		return 0, err
+	}
+	f.nextPid++
+	c := &Container{ID: id, Bundle: bundle, Pid: f.nextPid, Status: runtime.StatusCreated, stdout: stdout, stderr: stderr}
+	f.containers[id] = c
+	return c.Pid, nil
+}
+
+func (f *Executor) lookup(id string) (*Container, error) {
+	c, ok := f.containers[id]
+	if !ok {
+		return nil, fmt.Errorf("fake container %s: %w", id, errdefs.ErrNotFound)
+	}
+	return c, nil
+}
+
+// Start implements runtime.Executor.
+func (f *Executor) Start(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin("Start", id); err != nil {
+		return err
+	}
+	c, err := f.lookup(id)
+	if err != nil {
+		return err
+	}
+	if c.Status != runtime.StatusCreated {
+		return fmt.Errorf("fake container %s is %s: %w", id, c.Status, errdefs.ErrFailedPrecondition)
+	}
+	c.Status = runtime.StatusRunning
+	return nil
+}
+
+// Kill implements runtime.Executor.
+func (f *Executor) Kill(_ context.Context, id string, sig syscall.Signal, _ bool) error {
+	f.mu.Lock()
+	if err := f.begin("Kill", id); err != nil {
+		f.mu.Unlock()
+		return err
+	}
+	c, err := f.lookup(id)
+	if err == nil && c.Status == runtime.StatusStopped {
+		err = fmt.Errorf("fake container %s: not running: %w", id, errdefs.ErrFailedPrecondition)
+	}
+	f.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return f.Signal(c.Pid, sig)
+}
+
+// Delete implements runtime.Executor.
+func (f *Executor) Delete(_ context.Context, id string, force bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin("Delete", id); err != nil {
+		return err
+	}
+	c, ok := f.containers[id]
+	if !ok {
+		return nil
+	}
+	if c.Status != runtime.StatusStopped {
+		if !force {
+			return fmt.Errorf("fake container %s is %s: %w", id, c.Status, errdefs.ErrFailedPrecondition)
+		}
+		f.exitLocked(c, 137)
+	}
+	delete(f.containers, id)
+	return nil
+}
+
+// State implements runtime.Executor.
+func (f *Executor) State(_ context.Context, id string) (*runtime.State, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, err := f.lookup(id)
+	if err != nil {
+		return nil, err
+	}
+	st := &runtime.State{ID: id, Pid: c.Pid, Status: c.Status, Bundle: c.Bundle}
+	if c.Status == runtime.StatusStopped {
+		st.Pid = 0
+	}
+	return st, nil
+}
+
+// Exec implements runtime.Executor: ExecFunc runs in a goroutine.
+func (f *Executor) Exec(_ context.Context, id string, p *specs.Process, stdio runtime.Stdio) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin("Exec", id); err != nil {
+		return 0, err
+	}
+	c, err := f.lookup(id)
+	if err != nil {
+		return 0, err
+	}
+	if c.Status != runtime.StatusRunning {
+		return 0, fmt.Errorf("fake container %s is %s: %w", id, c.Status, errdefs.ErrFailedPrecondition)
+	}
+	stdout, err := dup(stdio.Stdout)
+	if err != nil {
+		return 0, err
+	}
+	stderr, err := dup(stdio.Stderr)
+	if err != nil {
+		return 0, err
+	}
+	f.nextPid++
+	pid := f.nextPid
+	ctx, cancel := context.WithCancel(context.Background())
+	f.procs[pid] = &proc{container: id, cancel: cancel, stdio: []*os.File{stdout, stderr}}
+	go f.runExec(ctx, pid, id, p, stdout, stderr)
+	return pid, nil
+}
+
+func (f *Executor) runExec(ctx context.Context, pid int, id string, p *specs.Process, stdout, stderr *os.File) {
+	status := 0
+	if f.ExecFunc != nil {
+		status = f.ExecFunc(ctx, id, p, stdout, stderr)
+	}
+	if ctx.Err() != nil {
+		status = 137
+	}
+	for _, file := range []*os.File{stdout, stderr} {
+		if file != nil {
+			_ = file.Close()
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.procs, pid)
+	f.deliverLocked(runtime.Exit{Pid: pid, Status: status, Time: time.Now()})
+}
+
+// Pids implements runtime.Executor.
+func (f *Executor) Pids(_ context.Context, id string) ([]int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, err := f.lookup(id)
+	if err != nil {
+		return nil, err
+	}
+	if c.Status == runtime.StatusStopped {
+		return nil, nil
+	}
+	pids := []int{c.Pid}
+	for pid, p := range f.procs {
+		if p.container == id {
+			pids = append(pids, pid)
+		}
+	}
+	return pids, nil
+}
+
+// Update implements runtime.Executor.
+func (f *Executor) Update(_ context.Context, id string, _ *specs.LinuxResources) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin("Update", id); err != nil {
+		return err
+	}
+	_, err := f.lookup(id)
+	return err
+}

@@ -1,0 +1,262 @@
+package shim
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/cricket-cri/cricket/pkg/errdefs"
+	"github.com/cricket-cri/cricket/pkg/runtime"
+	"github.com/cricket-cri/cricket/pkg/runtime/runtimetest"
+)
+
+// fakeShim serves a Server backed by a fake executor on a socket in a temp
+// dir and returns a client for it.
+func fakeShim(t *testing.T) (*Client, *runtimetest.Executor, string) {
+	t.Helper()
+	dir := t.TempDir()
+	fake := runtimetest.New("fake")
+	srv, err := NewServer(Config{
+		PodID: "pod1", StateDir: dir,
+		NewExecutor: func(h runtime.Handler) (runtime.Executor, error) { return fake, nil },
+		Exits:       fake,
+		Signal:      fake.Signal,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("unix", SocketPath(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	rs, err := newRPCServer(srv, func() { l.Close() })
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go rs.ServeConn(conn)
+		}
+	}()
+	c, err := Connect(context.Background(), SocketPath(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c, fake, dir
+}
+
+func createRunning(t *testing.T, c *Client, dir, id string) *ContainerState {
+	t.Helper()
+	ctx := context.Background()
+	st, err := c.CreateContainer(ctx, CreateRequest{ID: id, Bundle: "/b/" + id, LogPath: filepath.Join(dir, id+".log")})
+	if err != nil {
+		t.Fatalf("CreateContainer: %v", err)
+	}
+	if st.Status != StatusCreated || st.Pid == 0 {
+		t.Fatalf("created state %+v", st)
+	}
+	if st, err = c.Start(ctx, id); err != nil || st.Status != StatusRunning {
+		t.Fatalf("Start = %+v, %v", st, err)
+	}
+	return st
+}
+
+func TestShimContainerLifecycle(t *testing.T) {
+	c, fake, dir := fakeShim(t)
+	ctx := context.Background()
+	createRunning(t, c, dir, "c1")
+	if err := fake.Write("c1", false, "hello\nwor"); err != nil {
+		t.Fatal(err)
+	}
+	if err := fake.Write("c1", true, "oops\n"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Start(ctx, "c1"); !errdefs.IsFailedPrecondition(err) {
+		t.Fatalf("second Start: %v, want FailedPrecondition", err)
+	}
+	if _, err := c.Delete(ctx, "c1", false); !errdefs.IsFailedPrecondition(err) {
+		t.Fatalf("Delete of running: %v, want FailedPrecondition", err)
+	}
+	fake.Exit("c1", 3)
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	st, err := c.Wait(wctx, "c1")
+	if err != nil || st.Exit == nil || st.Exit.ExitCode != 3 || st.Status != StatusExited {
+		t.Fatalf("Wait = %+v, %v", st, err)
+	}
+	log, _ := os.ReadFile(filepath.Join(dir, "c1.log"))
+	for _, want := range []string{" stdout F hello\n", " stdout F wor\n", " stderr F oops\n"} {
+		if !strings.Contains(string(log), want) {
+			t.Errorf("log lacks %q:\n%s", want, log)
+		}
+	}
+	recs, err := ReadRecords(dir)
+	if err != nil || len(recs) != 1 || recs[0].Exit == nil || recs[0].Exit.ExitCode != 3 {
+		t.Fatalf("ReadRecords = %+v, %v", recs, err)
+	}
+	if err := c.Kill(ctx, "c1", syscall.SIGTERM, false); err != nil {
+		t.Fatalf("Kill of exited container: %v", err)
+	}
+	if _, err := c.Delete(ctx, "c1", false); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	if _, err := c.State(ctx, "c1"); !errdefs.IsNotFound(err) {
+		t.Fatalf("State after delete: %v, want NotFound", err)
+	}
+	if st, err := c.Delete(ctx, "c1", false); err != nil || st != nil {
+		t.Fatalf("second Delete = %+v, %v", st, err)
+	}
+	if recs, _ := ReadRecords(dir); len(recs) != 0 {
+		t.Fatalf("records left after delete: %+v", recs)
+	}
+}
+
+func TestShimKillAndEvents(t *testing.T) {
+	c, _, dir := fakeShim(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	events := c.Subscribe(ctx, 0)
+	createRunning(t, c, dir, "c1")
+	if err := c.Kill(ctx, "c1", syscall.SIGKILL, true); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for e := range events {
+		got = append(got, string(e.Type))
+		if e.Type == EventExited {
+			if e.ExitCode != 137 {
+				t.Errorf("exit code %d, want 137", e.ExitCode)
+			}
+			break
+		}
+	}
+	if strings.Join(got, ",") != "created,started,exited" {
+		t.Fatalf("events %v", got)
+	}
+}
+
+func TestShimCreateErrors(t *testing.T) {
+	c, fake, dir := fakeShim(t)
+	ctx := context.Background()
+	createRunning(t, c, dir, "c1")
+	tests := []struct {
+		desc  string
+		req   CreateRequest
+		check func(error) bool
+	}{
+		{desc: "duplicate", req: CreateRequest{ID: "c1", Bundle: "/b"}, check: errdefs.IsAlreadyExists},
+		{desc: "no bundle", req: CreateRequest{ID: "c2"}, check: errdefs.IsInvalidArgument},
+		{desc: "log dir missing", req: CreateRequest{ID: "c3", Bundle: "/b", LogPath: filepath.Join(dir, "no", "c3.log")}, check: func(err error) bool { return err != nil }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			if _, err := c.CreateContainer(ctx, tc.req); !tc.check(err) {
+				t.Fatalf("CreateContainer: unexpected error %v", err)
+			}
+		})
+	}
+	fake.Err["Create"] = errdefs.ErrUnavailable
+	if _, err := c.CreateContainer(ctx, CreateRequest{ID: "c4", Bundle: "/b"}); !errors.Is(err, errdefs.ErrUnavailable) {
+		t.Fatalf("executor failure: %v", err)
+	}
+	// A failed create releases the id.
+	delete(fake.Err, "Create")
+	if _, err := c.CreateContainer(ctx, CreateRequest{ID: "c4", Bundle: "/b"}); err != nil {
+		t.Fatalf("retry after failure: %v", err)
+	}
+}
+
+func TestShimExecSync(t *testing.T) {
+	c, fake, dir := fakeShim(t)
+	ctx := context.Background()
+	createRunning(t, c, dir, "c1")
+	fake.ExecFunc = func(ctx context.Context, _ string, p *specs.Process, stdout, stderr *os.File) int {
+		switch p.Args[0] {
+		case "hang":
+			<-ctx.Done()
+			return 137
+		case "big":
+			_, _ = stdout.WriteString(strings.Repeat("y", 100))
+			return 0
+		}
+		_, _ = stdout.WriteString("out\n")
+		_, _ = stderr.WriteString("err\n")
+		return 2
+	}
+	tests := []struct {
+		desc string
+		req  ExecRequest
+		want ExecResult
+	}{
+		{desc: "output and code", req: ExecRequest{Process: &specs.Process{Args: []string{"sh"}}},
+			want: ExecResult{ExitCode: 2, Stdout: []byte("out\n"), Stderr: []byte("err\n")}},
+		{desc: "timeout kills", req: ExecRequest{Process: &specs.Process{Args: []string{"hang"}}, Timeout: 50 * time.Millisecond},
+			want: ExecResult{ExitCode: 137, TimedOut: true}},
+		{desc: "output capped", req: ExecRequest{Process: &specs.Process{Args: []string{"big"}}, MaxOutput: 10},
+			want: ExecResult{Stdout: []byte("yyyyyyyyyy"), Truncated: true}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			tc.req.ID = "c1"
+			res, err := c.ExecSync(ctx, tc.req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.ExitCode != tc.want.ExitCode || res.TimedOut != tc.want.TimedOut || res.Truncated != tc.want.Truncated ||
+				string(res.Stdout) != string(tc.want.Stdout) || string(res.Stderr) != string(tc.want.Stderr) {
+				t.Fatalf("ExecSync = %+v, want %+v", res, tc.want)
+			}
+		})
+	}
+	if _, err := c.ExecSync(ctx, ExecRequest{ID: "nope", Process: &specs.Process{Args: []string{"sh"}}}); !errdefs.IsNotFound(err) {
+		t.Fatalf("exec in missing container: %v", err)
+	}
+	if _, err := c.ExecSync(ctx, ExecRequest{ID: "c1", Process: &specs.Process{}}); !errdefs.IsInvalidArgument(err) {
+		t.Fatalf("exec without args: %v", err)
+	}
+}
+
+func TestShimReopenAndShutdown(t *testing.T) {
+	c, fake, dir := fakeShim(t)
+	ctx := context.Background()
+	createRunning(t, c, dir, "c1")
+	logPath := filepath.Join(dir, "c1.log")
+	if err := os.Rename(logPath, logPath+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ReopenLog(ctx, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(logPath); err != nil {
+		t.Fatalf("log not reopened: %v", err)
+	}
+	if err := c.ReopenLog(ctx, "nope"); !errdefs.IsNotFound(err) {
+		t.Fatalf("ReopenLog of missing container: %v", err)
+	}
+	if pids, err := c.Pids(ctx, "c1"); err != nil || len(pids) != 1 {
+		t.Fatalf("Pids = %v, %v", pids, err)
+	}
+	if err := c.Shutdown(ctx, false); !errdefs.IsFailedPrecondition(err) {
+		t.Fatalf("Shutdown with a running container: %v", err)
+	}
+	if err := c.Shutdown(ctx, true); err != nil {
+		t.Fatalf("forced Shutdown: %v", err)
+	}
+	if fake.Container("c1") != nil {
+		t.Fatal("container not deleted by forced shutdown")
+	}
+}
