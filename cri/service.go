@@ -38,6 +38,21 @@ type Deps struct {
 	Network NetworkService
 	// Images is the image service (pkg/image.Service).
 	Images ImageService
+	// Sandboxes and Containers run pods; while nil, their RPCs answer
+	// Unimplemented.
+	Sandboxes  SandboxService
+	Containers ContainerService
+	// Streaming serves exec, attach and port-forward sessions
+	// (sandbox/streaming.Server); while nil, their RPCs answer
+	// Unimplemented.
+	Streaming Streamer
+	// Stats measures pods and containers (*stats.Collector) for the stats
+	// and metrics RPCs; while it, Sandboxes or Containers is nil, those
+	// RPCs answer Unimplemented.
+	Stats StatsService
+	// Events is the container event broker (*events.Broker); while nil,
+	// GetContainerEvents answers Unimplemented.
+	Events EventSource
 }
 
 // Service implements runtimeapi.RuntimeServiceServer and

@@ -16,10 +16,19 @@ import (
 
 	"github.com/cricket-cri/cricket/cri"
 	"github.com/cricket-cri/cricket/network"
+	"github.com/cricket-cri/cricket/pkg/cgroups"
 	"github.com/cricket-cri/cricket/pkg/config"
 	"github.com/cricket-cri/cricket/pkg/image"
+	"github.com/cricket-cri/cricket/pkg/oci"
+	"github.com/cricket-cri/cricket/pkg/runtime"
 	"github.com/cricket-cri/cricket/pkg/sockets"
 	"github.com/cricket-cri/cricket/pkg/store"
+	"github.com/cricket-cri/cricket/sandbox"
+	"github.com/cricket-cri/cricket/sandbox/container"
+	"github.com/cricket-cri/cricket/sandbox/events"
+	"github.com/cricket-cri/cricket/sandbox/stats"
+	"github.com/cricket-cri/cricket/sandbox/streaming"
+	"github.com/cricket-cri/cricket/sandbox/wire"
 )
 
 const defaultConfigPath = "/etc/cricket/cricket.toml"
@@ -102,8 +111,10 @@ func serve(args []string) int {
 
 // daemon holds what serve wires together.
 type daemon struct {
-	cfg   *config.Config
-	locks []*os.File
+	cfg       *config.Config
+	locks     []*os.File
+	streaming *streaming.Server
+	events    *events.Broker
 }
 
 func (d *daemon) run() error {
@@ -115,6 +126,9 @@ func (d *daemon) run() error {
 	if err != nil {
 		return err
 	}
+	d.streaming.Start()
+	defer d.stopStreaming()
+	klog.InfoS("streaming server listening", "address", d.streaming.Addr())
 	srv := grpc.NewServer(cri.ServerOptions(d.cfg.GRPC.MaxRecvMessageSize, d.cfg.GRPC.MaxSendMessageSize)...)
 	svc.Register(srv)
 	l, err := sockets.Listen(d.cfg.GRPC.Listen, 0, 0)
@@ -129,6 +143,9 @@ func (d *daemon) run() error {
 	select {
 	case sig := <-stop:
 		klog.InfoS("stopping: running containers are left alone", "signal", sig.String())
+		// Open event streams would hold GracefulStop for the whole grace
+		// period: end them first.
+		d.events.Close()
 		return gracefulStop(srv, served)
 	case err := <-served:
 		return fmt.Errorf("serve %s: %w", d.cfg.GRPC.Listen, err)
@@ -148,6 +165,14 @@ func gracefulStop(srv *grpc.Server, served <-chan error) error {
 	}
 	<-served
 	return nil
+}
+
+func (d *daemon) stopStreaming() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := d.streaming.Stop(ctx); err != nil {
+		klog.ErrorS(err, "stop streaming server")
+	}
 }
 
 func (d *daemon) prepareDirs() error {
@@ -175,6 +200,7 @@ func (d *daemon) unlock() {
 
 // wire builds the domain services and the CRI adapter over them.
 func (d *daemon) wire() (*cri.Service, error) {
+	ctx := klog.NewContext(context.Background(), klog.Background())
 	meta, err := store.Open(filepath.Join(d.cfg.Root, "meta"))
 	if err != nil {
 		return nil, err
@@ -189,7 +215,7 @@ func (d *daemon) wire() (*cri.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	images, err := image.New(context.Background(), image.Options{
+	imgs, err := image.New(ctx, image.Options{
 		Root:                   d.cfg.Root,
 		RegistryConfigPath:     d.cfg.Image.RegistryConfigPath,
 		MaxConcurrentDownloads: d.cfg.Image.MaxConcurrentDownloads,
@@ -200,7 +226,90 @@ func (d *daemon) wire() (*cri.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return cri.New(criConfig(d.cfg), cri.Deps{Network: netMgr, Images: images}), nil
+	handlers, err := runtime.NewRegistry(handlerBinaries(d.cfg))
+	if err != nil {
+		return nil, err
+	}
+	d.events = events.New(events.Options{})
+	pods, err := wire.New(ctx, wire.Options{
+		State:          d.cfg.State,
+		Store:          meta,
+		Images:         imgs,
+		Handlers:       handlers,
+		DefaultHandler: d.cfg.Runtime.DefaultHandler,
+		CgroupDriver:   d.cfg.Runtime.CgroupDriver,
+		Network:        wire.CNINetwork{CNI: netMgr},
+		Events:         d.events,
+	})
+	if err != nil {
+		return nil, err
+	}
+	d.events.SetStatuses(cri.EventStatuses(pods.Sandboxes, pods.Containers))
+	gcNetwork(ctx, netMgr, pods.Sandboxes)
+	collector, err := newStatsCollector(d.cfg.Runtime.CgroupDriver, imgs)
+	if err != nil {
+		return nil, err
+	}
+	if d.streaming, err = newStreamingServer(d.cfg, pods); err != nil {
+		return nil, err
+	}
+	return cri.New(criConfig(d.cfg), cri.Deps{
+		Network:    netMgr,
+		Images:     imgs,
+		Sandboxes:  pods.Sandboxes,
+		Containers: pods.Containers,
+		Streaming:  d.streaming,
+		Stats:      collector,
+		Events:     d.events,
+	}), nil
+}
+
+// gcNetwork releases what CNI still holds for pods that no longer exist
+// (a crash between ADD and the pod record, or during removal). Failures
+// are logged: start-up never stops for them.
+func gcNetwork(ctx context.Context, netMgr *network.Manager, pods *sandbox.Service) {
+	live := map[string]bool{}
+	for _, sb := range pods.List(sandbox.Filter{}) {
+		live[sb.ID] = true
+	}
+	if err := netMgr.GC(ctx, live); err != nil {
+		klog.ErrorS(err, "CNI garbage collection")
+	}
+}
+
+func newStatsCollector(driver string, imgs *image.Service) (*stats.Collector, error) {
+	cg, err := cgroups.New(cgroups.Config{Driver: cgroups.Driver(driver)})
+	if err != nil {
+		return nil, fmt.Errorf("cgroups for stats: %w", err)
+	}
+	oom, err := stats.NewCgroupOOM(cg, "")
+	if err != nil {
+		return nil, fmt.Errorf("cgroups for stats: %w", err)
+	}
+	return stats.New(stats.Options{Cgroups: cg, Layers: imgs.Snapshots(), Network: stats.NetnsCounters{}, OOM: oom})
+}
+
+func newStreamingServer(cfg *config.Config, pods *wire.Services) (*streaming.Server, error) {
+	lookup := streaming.Services{Containers: pods.Containers, Sandboxes: pods.Sandboxes, LookPath: container.FSLookPath(oci.RootFS)}
+	return streaming.NewServer(streaming.Config{
+		Address:     cfg.Streaming.Address,
+		Port:        cfg.Streaming.Port,
+		IdleTimeout: cfg.Streaming.IdleTimeout.Duration,
+	}, streaming.NewRuntime(lookup, lookup))
+}
+
+// handlerBinaries maps each configured handler name to its binary, or to
+// runtime.KindBuiltin for the built-in executor, as runtime.NewRegistry wants.
+func handlerBinaries(cfg *config.Config) map[string]string {
+	out := map[string]string{}
+	for name, h := range cfg.Runtime.Handlers {
+		if h.Type == config.HandlerRuncCLI {
+			out[name] = h.Path
+			continue
+		}
+		out[name] = runtime.KindBuiltin
+	}
+	return out
 }
 
 // criConfig extracts what the CRI adapter reports about the configuration.

@@ -71,8 +71,11 @@ type Manager interface {
 	Create(path string, res *specs.LinuxResources) error
 	// Apply writes the limits in res to an existing cgroup.
 	Apply(path string, res *specs.LinuxResources) error
-	// Stats reads usage counters.
+	// Stats reads usage counters and settings.
 	Stats(path string) (*Stats, error)
+	// Procs lists the IDs of the processes in the cgroup itself (not in
+	// its descendants), in the caller's PID namespace.
+	Procs(path string) ([]int, error)
 	// Remove removes the cgroup if it is empty, retrying briefly while the
 	// kernel still reports it busy; a missing cgroup is success.
 	Remove(ctx context.Context, path string) error

@@ -40,10 +40,18 @@ var v1Files = map[string]map[string]string{
 	"memory": {
 		"memory.limit_in_bytes": "9223372036854771712\n", "memory.memsw.limit_in_bytes": "9223372036854771712\n",
 		"memory.soft_limit_in_bytes": "9223372036854771712\n", "memory.usage_in_bytes": "0\n",
+		"memory.failcnt": "0\n", "memory.max_usage_in_bytes": "0\n", "memory.kmem.usage_in_bytes": "0\n",
 		"memory.stat": "cache 0\nrss 0\ntotal_cache 0\ntotal_rss 0\ntotal_inactive_file 0\ntotal_pgfault 0\ntotal_pgmajfault 0\n",
 	},
-	"pids":    {"pids.max": "max\n", "pids.current": "0\n"},
-	"hugetlb": {"hugetlb.2MB.limit_in_bytes": "9223372036854771712\n"},
+	"pids": {"pids.max": "max\n", "pids.current": "0\n", "cgroup.procs": ""},
+	"blkio": {
+		"blkio.throttle.io_service_bytes_recursive": "Total 0\n", "blkio.throttle.io_serviced_recursive": "Total 0\n",
+		"blkio.bfq.io_service_bytes_recursive": "Total 0\n", "blkio.bfq.io_serviced_recursive": "Total 0\n",
+	},
+	"hugetlb": {
+		"hugetlb.2MB.limit_in_bytes": "9223372036854771712\n", "hugetlb.2MB.usage_in_bytes": "0\n",
+		"hugetlb.2MB.max_usage_in_bytes": "0\n", "hugetlb.2MB.rsvd.usage_in_bytes": "0\n",
+	},
 	"systemd": {"cgroup.procs": ""},
 }
 
@@ -53,7 +61,7 @@ func fakeV1(t testing.TB, hybrid bool) (*v1Manager, string) {
 	t.Helper()
 	root := t.TempDir()
 	var mi strings.Builder
-	opts := map[string]string{"cpu,cpuacct": "cpu,cpuacct", "cpuset": "cpuset", "memory": "memory", "pids": "pids", "hugetlb": "hugetlb", "systemd": "xattr,name=systemd"}
+	opts := map[string]string{"cpu,cpuacct": "cpu,cpuacct", "cpuset": "cpuset", "memory": "memory", "pids": "pids", "hugetlb": "hugetlb", "blkio": "blkio", "systemd": "xattr,name=systemd"}
 	id := 30
 	for dir, o := range opts {
 		d := filepath.Join(root, dir)
@@ -97,7 +105,9 @@ var v2Files = map[string]string{
 	"cpuset.cpus": "\n", "cpuset.mems": "\n",
 	"memory.max": "max\n", "memory.swap.max": "max\n", "memory.low": "0\n", "memory.high": "max\n",
 	"memory.current": "0\n", "memory.stat": "anon 0\nfile 0\ninactive_file 0\npgfault 0\npgmajfault 0\n",
-	"pids.max": "max\n", "pids.current": "0\n", "hugetlb.2MB.max": "max\n",
+	"memory.swap.current": "0\n", "memory.peak": "0\n", "memory.events": "low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\n",
+	"pids.max": "max\n", "pids.current": "0\n", "hugetlb.2MB.max": "max\n", "hugetlb.2MB.current": "0\n",
+	"hugetlb.2MB.rsvd.current": "0\n", "io.stat": "",
 	"cpu.pressure":    "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
 	"memory.pressure": "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
 	"io.pressure":     "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/cricket-cri/cricket/pkg/errdefs"
 )
 
 // writeFile writes one control file. Control files exist as soon as the
@@ -140,4 +142,45 @@ func removeDir(ctx context.Context, dir string, rmdir func(string) error) error 
 func exists(dir string) bool {
 	fi, err := os.Stat(dir)
 	return err == nil && fi.IsDir()
+}
+
+// readOptionalUint is readUint for a file the kernel may lack (a newer
+// or older interface, an accounting option turned off): a missing file
+// reads as 0.
+func readOptionalUint(dir, name string) (uint64, error) {
+	v, err := readUint(dir, name)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	return v, err
+}
+
+// readOptionalKeyValues is readKeyValues for a file the kernel may lack;
+// a missing file reads as empty.
+func readOptionalKeyValues(dir, name string) (map[string]uint64, error) {
+	kv, err := readKeyValues(dir, name)
+	if errors.Is(err, os.ErrNotExist) {
+		return map[string]uint64{}, nil
+	}
+	return kv, err
+}
+
+// readProcs reads a cgroup.procs file.
+func readProcs(dir string) ([]int, error) {
+	s, err := readString(dir, "cgroup.procs")
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("cgroup %s: %w", dir, errdefs.ErrNotFound)
+		}
+		return nil, err
+	}
+	var out []int
+	for _, f := range strings.Fields(s) {
+		pid, err := strconv.Atoi(f)
+		if err != nil {
+			return nil, fmt.Errorf("parse %s: %w", filepath.Join(dir, "cgroup.procs"), err)
+		}
+		out = append(out, pid)
+	}
+	return out, nil
 }

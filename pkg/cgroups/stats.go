@@ -9,16 +9,25 @@ import (
 	"strings"
 )
 
-// Stats are the usage counters of a cgroup. Zero means not available.
+// Stats are the usage counters and limits of a cgroup. Zero means not
+// available (or, for limits, no limit).
 type Stats struct {
 	CPU    CPUStats
 	Memory MemoryStats
 	Pids   PidsStats
-	// PSI is pressure stall information, on cgroup v2 only.
+	// IO has one entry per block device the cgroup did I/O on.
+	IO []IODevice
+	// Hugetlb is keyed by page size as the kernel names it ("2MB").
+	Hugetlb map[string]HugetlbStats
+	// PSI is pressure stall information: from the cgroup's own directory
+	// on v2, from its directory in a hybrid host's cgroup2 hierarchy on
+	// v1 (the kernel tracks pressure there whatever the controllers);
+	// nil where the kernel has none.
 	PSI *PSIStats
 }
 
-// CPUStats are cumulative CPU times in nanoseconds and CFS throttling.
+// CPUStats are cumulative CPU times in nanoseconds, CFS throttling and
+// the CPU settings.
 type CPUStats struct {
 	UsageNanos       uint64
 	UserNanos        uint64
@@ -26,19 +35,61 @@ type CPUStats struct {
 	Periods          uint64
 	ThrottledPeriods uint64
 	ThrottledNanos   uint64
+	// Shares is the CPU weight in v1 shares; on v2 it is converted back
+	// from cpu.weight (CPUWeightToShares).
+	Shares uint64
+	// Quota and Period are the CFS bandwidth in microseconds; Quota 0
+	// means none.
+	Quota  uint64
+	Period uint64
 }
 
-// MemoryStats are in bytes, except the fault counts. WorkingSet is usage
-// minus inactive file pages, as the kubelet computes it. Limit 0 means no
+// MemoryStats are in bytes, except the counts. WorkingSet is usage minus
+// inactive file pages, as the kubelet computes it. Limits of 0 mean no
 // limit.
 type MemoryStats struct {
-	Usage           uint64
-	WorkingSet      uint64
-	RSS             uint64
-	Cache           uint64
-	PageFaults      uint64
-	MajorPageFaults uint64
-	Limit           uint64
+	Usage      uint64
+	WorkingSet uint64
+	RSS        uint64
+	Cache      uint64
+	// PageFaults and MajorPageFaults count the faults of the cgroup and
+	// its descendants; OwnPageFaults and OwnMajorPageFaults those of the
+	// cgroup's own tasks (the same on v2, whose memory.stat is
+	// hierarchical).
+	PageFaults         uint64
+	MajorPageFaults    uint64
+	OwnPageFaults      uint64
+	OwnMajorPageFaults uint64
+	MappedFile         uint64
+	Swap               uint64
+	// KernelUsage is kernel memory charged to the cgroup (v1
+	// memory.kmem.usage_in_bytes, v2 memory.stat kernel).
+	KernelUsage uint64
+	// MaxUsage is the peak usage (v1 max_usage_in_bytes, v2 memory.peak
+	// on Linux 5.19 and later).
+	MaxUsage uint64
+	// Failcnt counts the times usage hit the limit (v2: memory.events max).
+	Failcnt uint64
+	Limit   uint64
+	// Reservation is the soft limit (v1 soft_limit_in_bytes, v2
+	// memory.low); SwapLimit is v1's memory+swap limit, v2's swap limit.
+	Reservation uint64
+	SwapLimit   uint64
+}
+
+// IODevice counts the bytes and operations a cgroup read and wrote on one
+// block device.
+type IODevice struct {
+	Major, Minor          uint64
+	ReadBytes, WriteBytes uint64
+	Reads, Writes         uint64
+}
+
+// HugetlbStats are the huge page usage of one page size, in bytes;
+// MaxUsage is 0 on v2, which keeps no peak.
+type HugetlbStats struct {
+	Usage    uint64
+	MaxUsage uint64
 }
 
 // PidsStats count tasks; Limit 0 means no limit.

@@ -3,6 +3,7 @@ package cgroups
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -291,35 +292,61 @@ func applyHugetlbV1(dir string, res *specs.LinuxResources) error {
 // aligned maximum of a signed 64-bit counter).
 const v1Unlimited = 1 << 62
 
-// Stats reads v1 counters from the cpu, cpuacct, memory and pids
-// hierarchies the host mounts.
+// Stats reads v1 counters and settings from the hierarchies the host
+// mounts, and pressure from a hybrid host's cgroup2 hierarchy.
 func (m *v1Manager) Stats(p string) (*Stats, error) {
 	fsPath, err := m.FSPath(p)
 	if err != nil {
 		return nil, err
 	}
 	s := &Stats{}
-	if d, ok := m.dir("cpuacct", fsPath); ok {
-		if err := cpuacctStats(d, &s.CPU); err != nil {
-			return nil, err
+	steps := []struct {
+		controller string
+		read       func(string, *Stats) error
+	}{
+		{"cpuacct", func(d string, s *Stats) error { return cpuacctStats(d, &s.CPU) }},
+		{"cpu", func(d string, s *Stats) error { return cpuV1(d, &s.CPU) }},
+		{"memory", func(d string, s *Stats) error { return memoryStatsV1(d, &s.Memory) }},
+		{"pids", func(d string, s *Stats) error { return pidsStats(d, &s.Pids) }},
+		{"blkio", func(d string, s *Stats) (err error) { s.IO, err = readBlkioV1(d); return err }},
+		{"hugetlb", func(d string, s *Stats) (err error) {
+			s.Hugetlb, err = readHugetlb(d, "usage_in_bytes", "max_usage_in_bytes")
+			return err
+		}},
+	}
+	for _, step := range steps {
+		if d, ok := m.dir(step.controller, fsPath); ok {
+			if err := step.read(d, s); err != nil {
+				return nil, err
+			}
 		}
 	}
-	if d, ok := m.dir("cpu", fsPath); ok {
-		if err := throttlingV1(d, &s.CPU); err != nil {
-			return nil, err
-		}
-	}
-	if d, ok := m.dir("memory", fsPath); ok {
-		if err := memoryStatsV1(d, &s.Memory); err != nil {
-			return nil, err
-		}
-	}
-	if d, ok := m.dir("pids", fsPath); ok {
-		if err := pidsStats(d, &s.Pids); err != nil {
-			return nil, err
+	if m.mounts.Unified != "" {
+		d := filepath.Join(m.mounts.Unified, fsPath)
+		if _, err := os.Stat(filepath.Join(d, "cpu.pressure")); err == nil {
+			if s.PSI, err = readPSIStats(d); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return s, nil
+}
+
+// Procs lists the processes of the cgroup, from the first of the pids,
+// cpu and memory hierarchies the host mounts, else any other: runtimes put
+// a container's processes at the same path in every hierarchy.
+func (m *v1Manager) Procs(p string) ([]int, error) {
+	fsPath, err := m.FSPath(p)
+	if err != nil {
+		return nil, err
+	}
+	order := append([]string{"pids", "cpu", "memory"}, slices.Sorted(maps.Keys(m.mounts.V1))...)
+	for _, c := range order {
+		if d, ok := m.dir(c, fsPath); ok {
+			return readProcs(d)
+		}
+	}
+	return nil, fmt.Errorf("processes of cgroup %s: no v1 hierarchy mounted", p)
 }
 
 // userHZ is the unit of cpuacct.stat (USER_HZ, 100 on every Linux ABI).
@@ -339,12 +366,33 @@ func cpuacctStats(dir string, c *CPUStats) error {
 	return nil
 }
 
-func throttlingV1(dir string, c *CPUStats) error {
+// cpuV1 reads CFS throttling and the CPU settings of a cpu cgroup.
+func cpuV1(dir string, c *CPUStats) error {
 	kv, err := readKeyValues(dir, "cpu.stat")
 	if err != nil {
 		return err
 	}
 	c.Periods, c.ThrottledPeriods, c.ThrottledNanos = kv["nr_periods"], kv["nr_throttled"], kv["throttled_time"]
+	if c.Shares, err = readOptionalUint(dir, "cpu.shares"); err != nil {
+		return err
+	}
+	if c.Period, err = readOptionalUint(dir, "cpu.cfs_period_us"); err != nil {
+		return err
+	}
+	q, err := readString(dir, "cpu.cfs_quota_us")
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	quota, err := strconv.ParseInt(q, 10, 64)
+	if err != nil {
+		return fmt.Errorf("parse %s: %w", filepath.Join(dir, "cpu.cfs_quota_us"), err)
+	}
+	if quota > 0 { // -1: no quota
+		c.Quota = uint64(quota)
+	}
 	return nil
 }
 
@@ -353,11 +401,8 @@ func memoryStatsV1(dir string, mem *MemoryStats) error {
 	if mem.Usage, err = readUint(dir, "memory.usage_in_bytes"); err != nil {
 		return err
 	}
-	if mem.Limit, err = readUint(dir, "memory.limit_in_bytes"); err != nil {
+	if mem.Limit, err = readV1Limit(dir, "memory.limit_in_bytes"); err != nil {
 		return err
-	}
-	if mem.Limit >= v1Unlimited {
-		mem.Limit = 0
 	}
 	kv, err := readKeyValues(dir, "memory.stat")
 	if err != nil {
@@ -365,8 +410,32 @@ func memoryStatsV1(dir string, mem *MemoryStats) error {
 	}
 	mem.RSS, mem.Cache = kv["total_rss"], kv["total_cache"]
 	mem.PageFaults, mem.MajorPageFaults = kv["total_pgfault"], kv["total_pgmajfault"]
+	mem.OwnPageFaults, mem.OwnMajorPageFaults = kv["pgfault"], kv["pgmajfault"]
+	mem.MappedFile, mem.Swap = kv["total_mapped_file"], kv["total_swap"]
 	mem.WorkingSet = workingSet(mem.Usage, kv["total_inactive_file"])
-	return nil
+	for name, dst := range map[string]*uint64{
+		"memory.failcnt": &mem.Failcnt, "memory.max_usage_in_bytes": &mem.MaxUsage,
+		"memory.kmem.usage_in_bytes": &mem.KernelUsage,
+	} {
+		if *dst, err = readOptionalUint(dir, name); err != nil {
+			return err
+		}
+	}
+	if mem.Reservation, err = readV1Limit(dir, "memory.soft_limit_in_bytes"); err != nil {
+		return err
+	}
+	mem.SwapLimit, err = readV1Limit(dir, "memory.memsw.limit_in_bytes")
+	return err
+}
+
+// readV1Limit reads a v1 byte limit; no limit, or no such file (no swap
+// accounting), reads as 0.
+func readV1Limit(dir, name string) (uint64, error) {
+	v, err := readOptionalUint(dir, name)
+	if v >= v1Unlimited {
+		v = 0
+	}
+	return v, err
 }
 
 func pidsStats(dir string, p *PidsStats) error {

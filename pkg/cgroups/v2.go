@@ -2,6 +2,7 @@ package cgroups
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -272,6 +273,12 @@ func (m *v2Manager) Stats(p string) (*Stats, error) {
 	if err := memoryStatsV2(d, &s.Memory); err != nil {
 		return nil, err
 	}
+	if s.IO, err = readIOStatV2(d); err != nil {
+		return nil, err
+	}
+	if s.Hugetlb, err = readHugetlb(d, "current", ""); err != nil {
+		return nil, err
+	}
 	if exists(d) {
 		if _, err := os.Stat(filepath.Join(d, "pids.current")); err == nil {
 			if err := pidsStats(d, &s.Pids); err != nil {
@@ -294,7 +301,65 @@ func cpuStatsV2(dir string, c *CPUStats) error {
 	}
 	c.UsageNanos, c.UserNanos, c.SystemNanos = kv["usage_usec"]*1000, kv["user_usec"]*1000, kv["system_usec"]*1000
 	c.Periods, c.ThrottledPeriods, c.ThrottledNanos = kv["nr_periods"], kv["nr_throttled"], kv["throttled_usec"]*1000
+	weight, err := readOptionalUint(dir, "cpu.weight")
+	if err != nil {
+		return err
+	}
+	c.Shares = CPUWeightToShares(weight)
+	max, err := readString(dir, "cpu.max")
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	c.Quota, c.Period, err = parseCPUMax(max)
+	if err != nil {
+		return fmt.Errorf("parse %s: %w", filepath.Join(dir, "cpu.max"), err)
+	}
 	return nil
+}
+
+// parseCPUMax parses cpu.max ("max 100000" or "20000 100000"); a quota of
+// "max" is 0.
+func parseCPUMax(s string) (quota, period uint64, err error) {
+	q, p, ok := strings.Cut(s, " ")
+	if !ok {
+		return 0, 0, fmt.Errorf("cpu.max %q: want quota and period", s)
+	}
+	if period, err = strconv.ParseUint(p, 10, 64); err != nil {
+		return 0, 0, fmt.Errorf("cpu.max period: %w", err)
+	}
+	if q == "max" {
+		return 0, period, nil
+	}
+	if quota, err = strconv.ParseUint(q, 10, 64); err != nil {
+		return 0, 0, fmt.Errorf("cpu.max quota: %w", err)
+	}
+	return quota, period, nil
+}
+
+// CPUWeightToShares inverts CPUSharesToWeight: it returns the largest
+// shares that map to weight, so that the default 1024 shares (weight 100)
+// come back as they went in. CPUSharesToWeight rounds up, so other shares
+// come back as the largest of those that share their weight.
+func CPUWeightToShares(weight uint64) uint64 {
+	switch {
+	case weight == 0:
+		return 0
+	case weight <= 1:
+		return 2
+	case weight >= 10000:
+		return 262144
+	}
+	// weight = 10^((l*l+125*l)/612 - 7/34) with l = log2(shares).
+	c := 612 * (math.Log10(float64(weight)) + 7.0/34.0)
+	l := (-125 + math.Sqrt(125*125+4*c)) / 2
+	shares := uint64(math.Round(math.Pow(2, l)))
+	for shares > 2 && CPUSharesToWeight(shares) > weight {
+		shares--
+	}
+	return shares
 }
 
 func memoryStatsV2(dir string, mem *MemoryStats) error {
@@ -302,20 +367,55 @@ func memoryStatsV2(dir string, mem *MemoryStats) error {
 		return fmt.Errorf("memory controller not enabled in %s: %w", dir, err)
 	}
 	var err error
-	if mem.Usage, err = readUint(dir, "memory.current"); err != nil {
-		return err
+	for name, dst := range map[string]*uint64{
+		"memory.current": &mem.Usage, "memory.max": &mem.Limit,
+	} {
+		if *dst, err = readUint(dir, name); err != nil {
+			return err
+		}
 	}
-	if mem.Limit, err = readUint(dir, "memory.max"); err != nil {
-		return err
+	// Files of newer kernels (memory.peak: 5.19) or of swap accounting.
+	for name, dst := range map[string]*uint64{
+		"memory.peak": &mem.MaxUsage, "memory.swap.current": &mem.Swap, "memory.swap.max": &mem.SwapLimit,
+		"memory.low": &mem.Reservation,
+	} {
+		if *dst, err = readOptionalUint(dir, name); err != nil {
+			return err
+		}
 	}
 	kv, err := readKeyValues(dir, "memory.stat")
 	if err != nil {
 		return err
 	}
-	mem.RSS, mem.Cache = kv["anon"], kv["file"]
+	mem.RSS, mem.Cache, mem.MappedFile = kv["anon"], kv["file"], kv["file_mapped"]
 	mem.PageFaults, mem.MajorPageFaults = kv["pgfault"], kv["pgmajfault"]
+	mem.OwnPageFaults, mem.OwnMajorPageFaults = mem.PageFaults, mem.MajorPageFaults
+	mem.KernelUsage = kernelUsageV2(kv)
 	mem.WorkingSet = workingSet(mem.Usage, kv["inactive_file"])
+	events, err := readOptionalKeyValues(dir, "memory.events")
+	if err != nil {
+		return err
+	}
+	mem.Failcnt = events["max"]
 	return nil
+}
+
+// kernelUsageV2 is memory.stat's kernel line (Linux 5.18 and later), or
+// on older kernels the sum of the kernel memory it itemises.
+func kernelUsageV2(kv map[string]uint64) uint64 {
+	if v, ok := kv["kernel"]; ok {
+		return v
+	}
+	return kv["kernel_stack"] + kv["pagetables"] + kv["percpu"] + kv["sock"] + kv["vmalloc"] + kv["slab"]
+}
+
+// Procs lists the processes of the cgroup.
+func (m *v2Manager) Procs(p string) ([]int, error) {
+	d, err := m.dir(p)
+	if err != nil {
+		return nil, err
+	}
+	return readProcs(d)
 }
 
 // Remove rmdirs the cgroup.

@@ -2,7 +2,12 @@ package cgroups
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -114,30 +119,146 @@ func TestSwapToV2(t *testing.T) {
 }
 
 func TestV2Stats(t *testing.T) {
+	busy := map[string]string{
+		"cpu.stat":   "usage_usec 2000\nuser_usec 1500\nsystem_usec 500\nnr_periods 9\nnr_throttled 1\nthrottled_usec 7\n",
+		"cpu.weight": "100\n", "cpu.max": "20000 100000\n",
+		"memory.current": "5000\n", "memory.max": "10000\n", "memory.low": "4096\n", "memory.peak": "7000\n",
+		"memory.swap.current": "512\n", "memory.swap.max": "8192\n",
+		"memory.events":       "low 0\nhigh 0\nmax 6\noom 1\noom_kill 1\n",
+		"memory.stat":         "anon 3000\nfile 2000\nkernel 10\nfile_mapped 300\ninactive_file 1500\npgfault 11\npgmajfault 1\n",
+		"pids.current":        "3\n",
+		"io.stat":             "253:0 rbytes=4096 wbytes=8192 rios=1 wios=2 dbytes=0 dios=0\n8:0 rbytes=1 wbytes=0 rios=1 wios=0 dbytes=0 dios=0\n",
+		"hugetlb.2MB.current": "2097152\n",
+		"memory.pressure":     "some avg10=1.50 avg60=0.25 avg300=0.05 total=1234\nfull avg10=0.10 avg60=0.00 avg300=0.00 total=99\n",
+	}
+	busyStats := Stats{
+		CPU: CPUStats{
+			UsageNanos: 2000000, UserNanos: 1500000, SystemNanos: 500000, Periods: 9, ThrottledPeriods: 1, ThrottledNanos: 7000,
+			Shares: 1024, Quota: 20000, Period: 100000,
+		},
+		Memory: MemoryStats{
+			Usage: 5000, WorkingSet: 3500, RSS: 3000, Cache: 2000, PageFaults: 11, MajorPageFaults: 1,
+			OwnPageFaults: 11, OwnMajorPageFaults: 1, MappedFile: 300, Swap: 512, KernelUsage: 10, MaxUsage: 7000,
+			Failcnt: 6, Limit: 10000, Reservation: 4096, SwapLimit: 8192,
+		},
+		Pids: PidsStats{Current: 3},
+		IO: []IODevice{
+			{Major: 8, Minor: 0, ReadBytes: 1, Reads: 1},
+			{Major: 253, Minor: 0, ReadBytes: 4096, WriteBytes: 8192, Reads: 1, Writes: 2},
+		},
+		Hugetlb: map[string]HugetlbStats{"2MB": {Usage: 2097152}},
+	}
+	zeroPSI := PSI{}
+	tests := []struct {
+		desc    string
+		files   map[string]string
+		remove  []string
+		want    Stats
+		wantPSI PSI // memory pressure
+	}{
+		{
+			desc: "fresh cgroup",
+			want: Stats{
+				CPU: CPUStats{Shares: 1024, Period: 100000}, Hugetlb: map[string]HugetlbStats{"2MB": {}},
+			},
+			wantPSI: zeroPSI,
+		},
+		{
+			desc: "busy cgroup", files: busy, want: busyStats,
+			wantPSI: PSI{Some: PSIData{Avg10: 1.5, Avg60: 0.25, Avg300: 0.05, Total: 1234}, Full: PSIData{Avg10: 0.1, Total: 99}},
+		},
+		{
+			desc: "older kernel: no memory.peak, kernel memory itemised", remove: []string{"memory.peak"},
+			files: map[string]string{"memory.stat": "anon 3000\nkernel_stack 16384\npagetables 4096\npercpu 8\nsock 0\nvmalloc 0\nslab 100\n"},
+			want: Stats{
+				CPU:     CPUStats{Shares: 1024, Period: 100000},
+				Memory:  MemoryStats{RSS: 3000, KernelUsage: 20588},
+				Hugetlb: map[string]HugetlbStats{"2MB": {}},
+			},
+		},
+		{
+			desc: "no swap accounting, io or hugetlb controller",
+			remove: []string{"memory.swap.current", "memory.swap.max", "io.stat", "hugetlb.2MB.current",
+				"hugetlb.2MB.rsvd.current", "hugetlb.2MB.max"},
+			want: Stats{CPU: CPUStats{Shares: 1024, Period: 100000}},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			m, root := fakeV2(t)
+			p := "/sb"
+			if err := m.Create(p, nil); err != nil {
+				t.Fatal(err)
+			}
+			writeFiles(t, filepath.Join(root, p), tc.files)
+			for _, n := range tc.remove {
+				if err := os.Remove(filepath.Join(root, p, n)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s, err := m.Stats(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.PSI == nil || s.PSI.Memory != tc.wantPSI {
+				t.Fatalf("psi %+v, want memory %+v", s.PSI, tc.wantPSI)
+			}
+			s.PSI = nil
+			if !reflect.DeepEqual(*s, tc.want) {
+				t.Fatalf("stats\n got %+v\nwant %+v", *s, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseCPUMax(t *testing.T) {
+	tests := []struct {
+		desc          string
+		in            string
+		quota, period uint64
+		wantErr       bool
+	}{
+		{desc: "no quota", in: "max 100000", period: 100000},
+		{desc: "quota", in: "20000 50000", quota: 20000, period: 50000},
+		{desc: "one field", in: "max", wantErr: true},
+		{desc: "bad quota", in: "x 100000", wantErr: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			q, p, err := parseCPUMax(tc.in)
+			if (err != nil) != tc.wantErr || q != tc.quota || p != tc.period {
+				t.Fatalf("got %d %d %v", q, p, err)
+			}
+		})
+	}
+}
+
+func TestCPUWeightToShares(t *testing.T) {
+	for _, shares := range []uint64{0, 2, 3, 10, 100, 512, 1024, 2048, 4096, 262144} {
+		t.Run(fmt.Sprint(shares), func(t *testing.T) {
+			got := CPUWeightToShares(CPUSharesToWeight(shares))
+			// The weight is rounded up: shares close together share one.
+			if w := CPUSharesToWeight(got); w != CPUSharesToWeight(shares) {
+				t.Fatalf("shares %d -> weight %d -> shares %d -> weight %d", shares, CPUSharesToWeight(shares), got, w)
+			}
+		})
+	}
+	if got := CPUWeightToShares(100); got != 1024 {
+		t.Fatalf("weight 100 is %d shares, want 1024", got)
+	}
+}
+
+func TestV2Procs(t *testing.T) {
 	m, root := fakeV2(t)
-	p := "/sb"
-	if err := m.Create(p, nil); err != nil {
+	if _, err := m.Procs("/sb"); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Fatalf("missing cgroup: %v", err)
+	}
+	if err := m.Create("/sb", nil); err != nil {
 		t.Fatal(err)
 	}
-	writeFiles(t, filepath.Join(root, p), map[string]string{
-		"cpu.stat":        "usage_usec 2000\nuser_usec 1500\nsystem_usec 500\nnr_periods 9\nnr_throttled 1\nthrottled_usec 7\n",
-		"memory.current":  "5000\n",
-		"memory.max":      "10000\n",
-		"memory.stat":     "anon 3000\nfile 2000\nkernel 10\ninactive_file 1500\npgfault 11\npgmajfault 1\n",
-		"pids.current":    "3\n",
-		"memory.pressure": "some avg10=1.50 avg60=0.25 avg300=0.05 total=1234\nfull avg10=0.10 avg60=0.00 avg300=0.00 total=99\n",
-	})
-	s, err := m.Stats(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wantCPU := CPUStats{UsageNanos: 2000000, UserNanos: 1500000, SystemNanos: 500000, Periods: 9, ThrottledPeriods: 1, ThrottledNanos: 7000}
-	wantMem := MemoryStats{Usage: 5000, WorkingSet: 3500, RSS: 3000, Cache: 2000, PageFaults: 11, MajorPageFaults: 1, Limit: 10000}
-	if s.CPU != wantCPU || s.Memory != wantMem || s.Pids != (PidsStats{Current: 3}) {
-		t.Fatalf("stats %+v", s)
-	}
-	if s.PSI == nil || s.PSI.Memory.Some != (PSIData{Avg10: 1.5, Avg60: 0.25, Avg300: 0.05, Total: 1234}) || s.PSI.Memory.Full.Total != 99 {
-		t.Fatalf("psi %+v", s.PSI)
+	writeFiles(t, filepath.Join(root, "sb"), map[string]string{"cgroup.procs": "7\n8\n"})
+	if got, err := m.Procs("/sb"); err != nil || !slices.Equal(got, []int{7, 8}) {
+		t.Fatalf("got %v, %v", got, err)
 	}
 }
 

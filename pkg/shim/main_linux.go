@@ -95,12 +95,17 @@ func serve(o mainOptions) error {
 	if err := os.Chmod(sock, 0o600); err != nil {
 		return fmt.Errorf("chmod %s: %w", sock, err)
 	}
+	streams, err := listenStreams(o.stateDir)
+	if err != nil {
+		return err
+	}
+	go srv.serveStreams(streams)
 	pidFile := filepath.Join(o.stateDir, pidName)
 	_ = os.WriteFile(pidFile, []byte(strconv.Itoa(os.Getpid())), 0o600)
 
 	var once sync.Once
 	done := make(chan struct{})
-	stop := func() { once.Do(func() { close(done); _ = l.Close() }) }
+	stop := func() { once.Do(func() { close(done); _ = l.Close(); _ = streams.Close() }) }
 	rs, err := newRPCServer(srv, stop)
 	if err != nil {
 		return err
@@ -113,6 +118,7 @@ func serve(o mainOptions) error {
 			select {
 			case <-done:
 				_ = os.Remove(sock)
+				_ = os.Remove(StreamSocketPath(o.stateDir))
 				_ = os.Remove(pidFile)
 				return nil
 			default:
@@ -125,6 +131,21 @@ func serve(o mainOptions) error {
 		}
 		go rs.ServeConn(conn)
 	}
+}
+
+// listenStreams listens on the stream socket (see stream.go).
+func listenStreams(stateDir string) (*net.UnixListener, error) {
+	path := StreamSocketPath(stateDir)
+	_ = os.Remove(path)
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		_ = l.Close()
+		return nil, fmt.Errorf("chmod %s: %w", path, err)
+	}
+	return l, nil
 }
 
 // newRPCServer exposes srv's API; stop is called after a Shutdown reply.

@@ -57,7 +57,12 @@ type container struct {
 	exec      runtime.Executor
 	log       *criLog
 	stdin     *os.File
-	oom       *oomCounter
+	// console is the pty master of a terminal container (also its stdin
+	// and stdout); attach resizes it.
+	console *os.File
+	// hub fans the output out to attach sessions.
+	hub attachHub
+	oom *oomCounter
 	// exited is closed once the exit record is on disk.
 	exited chan struct{}
 }
@@ -229,7 +234,7 @@ func (s *Server) Create(ctx context.Context, req CreateRequest) (_ *ContainerSta
 		}
 	}
 	c.mu.Lock()
-	c.exec, c.log, c.stdin = ex, log, p.stdin
+	c.exec, c.log, c.stdin, c.console = ex, log, p.stdin, master
 	c.oom = oomCounterOf(pid)
 	c.state = ContainerState{
 		ID: req.ID, Bundle: req.Bundle, Handler: req.Handler, LogPath: req.LogPath,
@@ -242,15 +247,16 @@ func (s *Server) Create(ctx context.Context, req CreateRequest) (_ *ContainerSta
 		p.closeAll()
 		return nil, err
 	}
-	ioDone := s.copyOutput(log, p.stdoutRead, p.stderrRead)
+	ioDone := s.copyOutput(log, p.stdoutRead, p.stderrRead, &c.hub)
 	go s.monitor(c, s.cfg.Exits.Wait(pid), ioDone)
 	s.events.add(Event{Type: EventCreated, ID: req.ID, Pid: pid})
 	return &st, nil
 }
 
-// copyOutput turns the container's output into log records (or discards it)
-// and returns a channel closed when both streams reached EOF.
-func (s *Server) copyOutput(log *criLog, stdout, stderr *os.File) <-chan struct{} {
+// copyOutput turns the container's output into log records (or discards it),
+// copies it to the attach sessions on the way, and returns a channel closed
+// when both streams reached EOF.
+func (s *Server) copyOutput(log *criLog, stdout, stderr *os.File, hub *attachHub) <-chan struct{} {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	for stream, r := range map[string]*os.File{streamStdout: stdout, streamStderr: stderr} {
@@ -261,11 +267,12 @@ func (s *Server) copyOutput(log *criLog, stdout, stderr *os.File) <-chan struct{
 		go func() {
 			defer wg.Done()
 			defer r.Close()
+			tee := io.TeeReader(r, hubWriter{h: hub, stream: stream})
 			if log == nil {
-				_, _ = io.Copy(io.Discard, r)
+				_, _ = io.Copy(io.Discard, tee)
 				return
 			}
-			log.Copy(stream, r)
+			log.Copy(stream, tee)
 		}()
 	}
 	go func() {
@@ -283,6 +290,7 @@ func (s *Server) monitor(c *container, exits <-chan runtime.Exit, ioDone <-chan 
 	case <-ioDone:
 	case <-time.After(ioDrainTimeout):
 	}
+	c.hub.close(streamMsg{Exited: true, ExitCode: e.Status})
 	c.mu.Lock()
 	rec := &ExitRecord{
 		ID: c.state.ID, Pid: e.Pid, ExitCode: e.Status, Signal: int(e.Signal),

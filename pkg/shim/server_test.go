@@ -22,8 +22,18 @@ import (
 // dir and returns a client for it.
 func fakeShim(t *testing.T) (*Client, *runtimetest.Executor, string) {
 	t.Helper()
+	return fakeShimWith(t, nil)
+}
+
+// fakeShimWith is fakeShim with the fake set up before the server runs
+// (the race detector does not see the socket between them as a barrier).
+func fakeShimWith(t *testing.T, setup func(*runtimetest.Executor)) (*Client, *runtimetest.Executor, string) {
+	t.Helper()
 	dir := t.TempDir()
 	fake := runtimetest.New("fake")
+	if setup != nil {
+		setup(fake)
+	}
 	srv, err := NewServer(Config{
 		PodID: "pod1", StateDir: dir,
 		NewExecutor: func(h runtime.Handler) (runtime.Executor, error) { return fake, nil },
@@ -38,6 +48,13 @@ func fakeShim(t *testing.T) (*Client, *runtimetest.Executor, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
+	lastServer.Store(srv)
+	sl, err := listenStreams(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sl.Close() })
+	go srv.serveStreams(sl)
 	rs, err := newRPCServer(srv, func() { l.Close() })
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,52 @@
+package cri
+
+import (
+	"context"
+	"time"
+
+	"github.com/cricket-cri/cricket/sandbox"
+	"github.com/cricket-cri/cricket/sandbox/container"
+)
+
+// SandboxService is what the adapter needs from the pod sandbox service
+// (*sandbox.Service).
+type SandboxService interface {
+	Run(ctx context.Context, req sandbox.RunRequest) (*sandbox.Sandbox, error)
+	Stop(ctx context.Context, id string) error
+	Remove(ctx context.Context, id string) error
+	Get(id string) (*sandbox.Sandbox, error)
+	List(f sandbox.Filter) []*sandbox.Sandbox
+}
+
+// ContainerService is what the adapter needs from the container service
+// (*container.Service).
+type ContainerService interface {
+	Create(ctx context.Context, req container.CreateRequest) (*container.Container, error)
+	Start(ctx context.Context, id string) error
+	Stop(ctx context.Context, id string, timeout time.Duration) error
+	Remove(ctx context.Context, id string) error
+	Get(id string) (*container.Container, error)
+	List(f container.Filter) []*container.Container
+	ExecSync(ctx context.Context, id string, cmd []string, timeout time.Duration) (container.ExecResult, error)
+	ReopenLog(ctx context.Context, id string) error
+}
+
+const podsArea = "pods and containers"
+
+// sandboxes returns the sandbox service, or an Unimplemented error naming
+// rpc while the daemon runs without one.
+func (s *Service) sandboxes(rpc string) (SandboxService, error) {
+	if s.deps.Sandboxes == nil {
+		return nil, notImplemented(rpc, podsArea)
+	}
+	return s.deps.Sandboxes, nil
+}
+
+// containers returns the container service, or an Unimplemented error
+// naming rpc while the daemon runs without one.
+func (s *Service) containers(rpc string) (ContainerService, error) {
+	if s.deps.Containers == nil {
+		return nil, notImplemented(rpc, podsArea)
+	}
+	return s.deps.Containers, nil
+}

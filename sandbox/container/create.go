@@ -1,0 +1,204 @@
+package container
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+	"k8s.io/klog/v2"
+
+	"github.com/cricket-cri/cricket/pkg/errdefs"
+	"github.com/cricket-cri/cricket/pkg/store"
+	"github.com/cricket-cri/cricket/sandbox/internal/registrar"
+)
+
+// CreateRequest asks for a new container in a pod sandbox.
+type CreateRequest struct {
+	PodID  string
+	Config *runtimeapi.ContainerConfig
+}
+
+// Create creates a container: its rootfs and bundle, persisted as Created.
+// Its process is created only by Start. Every step is rolled back in
+// reverse when a later one fails.
+func (s *Service) Create(ctx context.Context, req CreateRequest) (_ *Container, retErr error) {
+	cfg := req.Config
+	if cfg.GetMetadata() == nil {
+		return nil, fmt.Errorf("container config without metadata: %w", errdefs.ErrInvalidArgument)
+	}
+	if cfg.GetImage().GetImage() == "" {
+		return nil, fmt.Errorf("container config without image: %w", errdefs.ErrInvalidArgument)
+	}
+	pod, err := s.opts.Pods.Pod(req.PodID)
+	if err != nil {
+		return nil, fmt.Errorf("pod sandbox of new container: %w", err)
+	}
+	if !pod.Ready {
+		return nil, fmt.Errorf("pod sandbox %s is not ready: %w", pod.ID, errdefs.ErrFailedPrecondition)
+	}
+	md := Metadata{ID: registrar.NewID(), Name: Name(cfg.GetMetadata(), pod.Config.GetMetadata()), PodID: pod.ID, Config: cfg}
+	adopted, err := s.names.Reserve(ctx, md.Name, md.ID)
+	if err != nil {
+		return nil, fmt.Errorf("reserve container name: %w", err)
+	}
+	if adopted != "" {
+		s.names.Done(md.Name, adopted, ctx.Err() == nil)
+		return s.index.Get(adopted)
+	}
+	defer func() {
+		if retErr != nil {
+			s.names.Release(md.Name, md.ID)
+			return
+		}
+		s.names.Done(md.Name, md.ID, ctx.Err() == nil)
+	}()
+	c, err := s.create(ctx, md, pod)
+	if err != nil {
+		return nil, err
+	}
+	klog.FromContext(ctx).Info("container created", "containerID", c.ID, "name", c.Name, "podSandboxID", pod.ID)
+	return c, nil
+}
+
+func (s *Service) create(ctx context.Context, md Metadata, pod Pod) (_ *Container, retErr error) {
+	img, err := s.opts.Images.Resolve(ctx, md.Config.GetImage().GetImage())
+	if err != nil {
+		return nil, fmt.Errorf("image %q of container %s: %w", md.Config.GetImage().GetImage(), md.Name, err)
+	}
+	md.Image = img
+	md.Bundle = filepath.Join(s.opts.StateDir, md.ID)
+	md.Rootfs = filepath.Join(md.Bundle, "rootfs")
+	if err := os.MkdirAll(md.Rootfs, 0o711); err != nil {
+		return nil, fmt.Errorf("create bundle of container %s: %w", md.ID, err)
+	}
+	defer undo(ctx, &retErr, "remove bundle", func(context.Context) error { return os.RemoveAll(md.Bundle) })
+	// The first record says where the container lives, so that a restart
+	// after a crash half-way can remove it.
+	if err := s.persist(md, Status{State: stateCreating}); err != nil {
+		return nil, err
+	}
+	defer undo(ctx, &retErr, "delete record", func(context.Context) error { return s.opts.Store.Delete(bucket, md.ID) })
+
+	// Unmounting is idempotent, so it is deferred before the mount: a
+	// mount that fails half-way leaves nothing.
+	defer undo(ctx, &retErr, "unmount rootfs", func(c context.Context) error { return s.opts.Rootfs.Unmount(c, md.ID, md.Rootfs) })
+	if err := s.opts.Rootfs.Mount(ctx, md.ID, img, md.Rootfs); err != nil {
+		return nil, fmt.Errorf("mount rootfs of container %s: %w", md.ID, err)
+	}
+
+	defer undo(ctx, &retErr, "unmount image volumes", func(c context.Context) error { return s.unmountImageVolumes(c, md) })
+	if md.ImageVolumes, err = s.mountImageVolumes(ctx, md); err != nil {
+		return nil, err
+	}
+
+	target, err := s.targetPIDNamespace(md.Config)
+	if err != nil {
+		return nil, err
+	}
+	spec, err := s.opts.Spec.Build(ctx, SpecInput{
+		ID: md.ID, Config: md.Config, Pod: pod, Image: img, Rootfs: md.Rootfs,
+		TargetPIDNamespace: target, MountSources: mountSources(md.ImageVolumes),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("build OCI spec of container %s: %w", md.ID, err)
+	}
+	if err := writeSpec(md.Bundle, spec); err != nil {
+		return nil, err
+	}
+	md.Process = spec.Process
+	if md.StopSignal, err = stopSignal(md.Config, img); err != nil {
+		return nil, err
+	}
+	md.LogPath = logPath(pod, md.Config)
+	md.CreatedAt = time.Now()
+	c := newContainer(md, Status{State: StateCreated}, s.persist)
+	c.changed = s.changed
+	if err := s.persist(md, c.status); err != nil {
+		return nil, err
+	}
+	s.index.Add(md.ID, c)
+	s.publish(runtimeapi.ContainerEventType_CONTAINER_CREATED_EVENT, c)
+	return c, nil
+}
+
+// targetPIDNamespace is the pid namespace of the running container that
+// pid mode TARGET names.
+func (s *Service) targetPIDNamespace(cfg *runtimeapi.ContainerConfig) (string, error) {
+	o := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions()
+	if o.GetPid() != runtimeapi.NamespaceMode_TARGET {
+		return "", nil
+	}
+	t, err := s.index.Get(o.GetTargetId())
+	if err != nil {
+		return "", fmt.Errorf("target container of pid namespace: %w", err)
+	}
+	st := t.Status()
+	if st.State != StateRunning || st.Pid == 0 {
+		return "", fmt.Errorf("target container %s is %s: %w", t.ID, st.State, errdefs.ErrFailedPrecondition)
+	}
+	return fmt.Sprintf("/proc/%d/ns/pid", st.Pid), nil
+}
+
+func writeSpec(bundle string, spec *specs.Spec) error {
+	data, err := json.Marshal(spec)
+	if err != nil {
+		return fmt.Errorf("encode OCI spec: %w", err)
+	}
+	return store.WriteFileAtomic(filepath.Join(bundle, "config.json"), data, 0o600)
+}
+
+// logPath is the container's CRI log file: the pod's log directory joined
+// with the container's log path, or empty when either is unset.
+func logPath(pod Pod, cfg *runtimeapi.ContainerConfig) string {
+	dir, p := pod.Config.GetLogDirectory(), cfg.GetLogPath()
+	if dir == "" || p == "" {
+		return ""
+	}
+	return filepath.Join(dir, p)
+}
+
+// stopSignal is the one the CRI config asks for, else the image's, else
+// SIGTERM.
+func stopSignal(cfg *runtimeapi.ContainerConfig, img Image) (syscall.Signal, error) {
+	if sig := cfg.GetStopSignal(); sig != runtimeapi.Signal_SIGNAL_RUNTIME_DEFAULT {
+		return parseSignal(strings.TrimPrefix(sig.String(), "SIGNAL_"))
+	}
+	if img.Config.StopSignal != "" {
+		return parseSignal(img.Config.StopSignal)
+	}
+	return syscall.SIGTERM, nil
+}
+
+// sigrtmin is the first real-time signal as glibc numbers them (the C
+// library keeps 32 and 33 for itself).
+const sigrtmin = 34
+
+// parseSignal accepts "SIGTERM", "TERM", "SIGRTMIN+3" or a number, as image
+// configs do.
+func parseSignal(s string) (syscall.Signal, error) {
+	if n, err := strconv.Atoi(s); err == nil && n > 0 && n < 65 {
+		return syscall.Signal(n), nil
+	}
+	name := strings.ToUpper(s)
+	if !strings.HasPrefix(name, "SIG") {
+		name = "SIG" + name
+	}
+	if off, ok := strings.CutPrefix(name, "SIGRTMIN+"); ok {
+		if n, err := strconv.Atoi(off); err == nil && n >= 0 && sigrtmin+n < 65 {
+			return syscall.Signal(sigrtmin + n), nil
+		}
+	}
+	if sig := unix.SignalNum(name); sig != 0 {
+		return sig, nil
+	}
+	return 0, fmt.Errorf("stop signal %q: %w", s, errdefs.ErrInvalidArgument)
+}

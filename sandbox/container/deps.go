@@ -1,0 +1,171 @@
+package container
+
+import (
+	"context"
+	"syscall"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/cricket-cri/cricket/pkg/oci"
+)
+
+// The interfaces below are what the container service needs from the
+// layers around it. Fakes live in sandbox/container/containertest; the real
+// ones are adapted in sandbox/wire.
+
+// Pod is what a container needs of its pod sandbox.
+type Pod struct {
+	ID             string
+	StateDir       string
+	RuntimeHandler string
+	Config         *runtimeapi.PodSandboxConfig
+	Namespaces     oci.NamespacePaths
+	Files          oci.PodFiles
+	// CgroupParent is the pod's cgroup, the parent of its containers'.
+	CgroupParent string
+	Ready        bool
+}
+
+// Pods looks pod sandboxes up.
+type Pods interface {
+	// Pod returns the pod sandbox id; a missing one is ErrNotFound.
+	Pod(id string) (Pod, error)
+}
+
+// Image is a resolved, pulled image.
+type Image struct {
+	// ID is the image ID (its config digest).
+	ID string
+	// Ref is the reference the container asked for, as given (the kubelet
+	// gives the image ID).
+	Ref string
+	// Name is the image's first repo tag when it has one: what
+	// ContainerStatus reports as its image, as containerd does.
+	Name string
+	// RepoRef is the image's repo digest when known, else its ID: what
+	// ContainerStatus reports as image_ref.
+	RepoRef string
+	// TopChainID is the layer a rootfs stands on; empty for no layers.
+	TopChainID string
+	Config     oci.ImageConfig
+}
+
+// Images resolves image references to pulled images.
+type Images interface {
+	// Resolve returns the pulled image ref names; an image that is not
+	// pulled is ErrNotFound.
+	Resolve(ctx context.Context, ref string) (Image, error)
+}
+
+// Rootfs prepares and mounts container root filesystems.
+type Rootfs interface {
+	// Mount creates the writable layer key over img's layers and mounts
+	// the rootfs on target.
+	Mount(ctx context.Context, key string, img Image, target string) error
+	// Unmount unmounts target and removes the writable layer key; missing
+	// ones are no error.
+	Unmount(ctx context.Context, key, target string) error
+}
+
+// SpecInput is what the spec builder needs to build a container's spec.
+type SpecInput struct {
+	ID     string
+	Config *runtimeapi.ContainerConfig
+	Pod    Pod
+	Image  Image
+	// Rootfs is the mounted rootfs, for user lookup and the spec's root.
+	Rootfs string
+	// TargetPIDNamespace is the pid namespace of the target container of
+	// pid mode TARGET.
+	TargetPIDNamespace string
+	// MountSources maps the container path of each image volume to the
+	// host path to bind-mount.
+	MountSources map[string]string
+}
+
+// SpecBuilder builds OCI runtime specs.
+type SpecBuilder interface {
+	// Build returns the container's OCI spec; an invalid config is an
+	// ErrInvalidArgument error.
+	Build(ctx context.Context, in SpecInput) (*specs.Spec, error)
+}
+
+// ShimCreate asks a shim to create a container's process.
+type ShimCreate struct {
+	ID             string
+	Bundle         string
+	RuntimeHandler string
+	LogPath        string
+	Stdin          bool
+	Terminal       bool
+}
+
+// ProcessState is a shim's view of a container's process.
+type ProcessState struct {
+	Pid       int
+	StartedAt time.Time
+	Running   bool
+	// Exit is set once the process ended.
+	Exit *Exit
+}
+
+// ExecRequest runs a command in a running container.
+type ExecRequest struct {
+	ID        string
+	Process   *specs.Process
+	Timeout   time.Duration
+	MaxOutput int
+}
+
+// ExecResult is the outcome of an exec.
+type ExecResult struct {
+	ExitCode int32
+	Stdout   []byte
+	Stderr   []byte
+	TimedOut bool
+}
+
+// Shim is a client of one pod's shim.
+type Shim interface {
+	// Create creates the container's process from its bundle; it runs
+	// the user's program only after Start.
+	Create(ctx context.Context, req ShimCreate) error
+	// Start starts a created container and returns its state.
+	Start(ctx context.Context, id string) (ProcessState, error)
+	// Kill signals the container's init, or with all every process.
+	Kill(ctx context.Context, id string, sig syscall.Signal, all bool) error
+	// Delete removes the container from the shim, killing it if needed;
+	// an unknown one is no error.
+	Delete(ctx context.Context, id string) error
+	// Wait blocks until the container exited and returns how.
+	Wait(ctx context.Context, id string) (Exit, error)
+	// State returns the container's process state; an unknown container
+	// is ErrNotFound.
+	State(ctx context.Context, id string) (ProcessState, error)
+	// Exec runs a process in the container and captures its output.
+	Exec(ctx context.Context, req ExecRequest) (ExecResult, error)
+	// ReopenLog reopens the container's log file.
+	ReopenLog(ctx context.Context, id string) error
+}
+
+// Shims hands out clients of the pods' shims.
+type Shims interface {
+	// Shim returns a client of the pod's running shim; a shim that is gone
+	// is an ErrUnavailable error.
+	Shim(ctx context.Context, pod Pod) (Shim, error)
+	// LastState returns what a pod's shim last recorded on disk about a
+	// container, for when the shim itself is gone.
+	LastState(pod Pod, id string) (ProcessState, error)
+}
+
+// LookPath checks that cmd can be executed in a container whose rootfs is
+// mounted at rootfs, with env's PATH; ExecSync uses it to fail fast.
+type LookPath func(rootfs string, env []string, mounts []*runtimeapi.Mount, cmd string) error
+
+// EventPublisher is told of container life-cycle events
+// (*events.Broker). It must not block.
+type EventPublisher interface {
+	Publish(t runtimeapi.ContainerEventType, containerID, podID string)
+}

@@ -1,0 +1,128 @@
+package container_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/cricket-cri/cricket/pkg/errdefs"
+	"github.com/cricket-cri/cricket/sandbox/container"
+)
+
+func TestLoadReconciles(t *testing.T) {
+	e := newEnv(t)
+	e.pods.Add(container.Pod{ID: "dead", Ready: true, Config: &runtimeapi.PodSandboxConfig{Metadata: &runtimeapi.PodSandboxMetadata{Name: "dead"}}})
+	running := e.started(t, "running", "busybox")
+	exitedMeanwhile := e.started(t, "exited", "busybox")
+	created := e.create(t, "created", "busybox")
+	onDeadShim, err := e.svc.Create(context.Background(), container.CreateRequest{PodID: "dead", Config: ctrConfig("x", "busybox")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.Start(context.Background(), onDeadShim.ID); err != nil {
+		t.Fatal(err)
+	}
+	// The daemon dies: its watchers see nothing more. Simulate with a new
+	// service over the same store while the processes change.
+	restarted := e.service(t)
+	e.shims.SetGone("dead", true)
+	e.shims.Exit(onDeadShim.ID, 7, false) // recorded on disk by the dead shim
+	e.shims.Exit(exitedMeanwhile.ID, 0, false)
+	if err := os.WriteFile(filepath.Join(e.dir, "meta", "containers", "broken.json"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	restarted.Load(context.Background())
+
+	get := func(id string) *container.Container {
+		c, err := restarted.Get(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	if st := get(created.ID).Status(); st.State != container.StateCreated {
+		t.Errorf("created = %+v", st)
+	}
+	if st := get(exitedMeanwhile.ID).Status(); st.State != container.StateExited || st.Reason != container.ReasonCompleted {
+		t.Errorf("exited meanwhile = %+v", st)
+	}
+	if st := get(onDeadShim.ID).Status(); st.State != container.StateExited || st.ExitCode != 7 {
+		t.Errorf("on dead shim = %+v", st)
+	}
+	r := get(running.ID)
+	if st := r.Status(); st.State != container.StateRunning {
+		t.Fatalf("running = %+v", st)
+	}
+	if err := restarted.Stop(context.Background(), r.ID, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if st := r.Status(); st.State != container.StateExited || st.ExitCode != 143 {
+		t.Errorf("stopped after restart = %+v", st)
+	}
+	if _, err := restarted.Create(context.Background(), container.CreateRequest{PodID: podID, Config: ctrConfig("running", "busybox")}); !errdefs.IsAlreadyExists(err) {
+		t.Errorf("name not re-reserved: %v", err)
+	}
+}
+
+func TestLoadFinishesInterruptedOperations(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	// A Start cut short: the shim runs the process, the record says Created.
+	started := e.create(t, "started", "busybox")
+	pod, _ := e.pods.Pod(podID)
+	sh, err := e.shims.Shim(ctx, pod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sh.Create(ctx, container.ShimCreate{ID: started.ID, Bundle: started.Bundle}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sh.Start(ctx, started.ID); err != nil {
+		t.Fatal(err)
+	}
+	// A Create cut short: a record in state creating and a mounted rootfs.
+	id := strings.Repeat("cd", 32)
+	bundle := filepath.Join(e.dir, "containers", id)
+	if err := os.MkdirAll(filepath.Join(bundle, "rootfs"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.rootfs.Mount(ctx, id, container.Image{}, filepath.Join(bundle, "rootfs")); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := proto.Marshal(ctrConfig("half", "busybox"))
+	rec := map[string]any{"id": id, "name": "half_web_default_u1_0", "podID": podID, "config": cfg,
+		"bundle": bundle, "rootfs": filepath.Join(bundle, "rootfs"), "status": map[string]string{"state": "creating"}}
+	if err := e.st.Put("containers", id, 1, rec); err != nil {
+		t.Fatal(err)
+	}
+
+	restarted := e.service(t)
+	restarted.Load(ctx)
+	if _, err := restarted.Get(id); !errdefs.IsNotFound(err) {
+		t.Errorf("half-created container is visible: %v", err)
+	}
+	if m := e.rootfs.Mounted(); !slices.Equal(m, []string{started.ID}) {
+		t.Errorf("mounted = %q", m)
+	}
+	if _, err := os.Stat(bundle); !os.IsNotExist(err) {
+		t.Errorf("bundle left: %v", err)
+	}
+	c, err := restarted.Get(started.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := c.Status(); st.State != container.StateRunning || st.Pid == 0 {
+		t.Fatalf("interrupted start = %+v", st)
+	}
+	e.shims.Exit(started.ID, 0, false)
+	if st := waitExited(t, c); st.Reason != container.ReasonCompleted {
+		t.Errorf("exit not watched: %+v", st)
+	}
+}

@@ -1,0 +1,104 @@
+package container
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"syscall"
+	"time"
+
+	"k8s.io/klog/v2"
+
+	"github.com/cricket-cri/cricket/pkg/errdefs"
+)
+
+// Stop stops a running container: its stop signal, then after timeout
+// SIGKILL to every process of it. It returns once the exit is recorded. A
+// missing or not running container is success.
+func (s *Service) Stop(ctx context.Context, id string, timeout time.Duration) error {
+	c, err := s.index.Get(id)
+	if errdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	c.op.Lock()
+	defer c.op.Unlock()
+	return s.stopLocked(ctx, c, timeout)
+}
+
+func (s *Service) stopLocked(ctx context.Context, c *Container, timeout time.Duration) error {
+	if c.Status().State != StateRunning {
+		return nil
+	}
+	logger := klog.FromContext(ctx).WithValues("containerID", c.ID)
+	sh, _, err := s.shimOf(ctx, c)
+	if err != nil {
+		// Without a shim nothing can be signalled; the watcher records the
+		// exit from disk once it notices the shim is gone.
+		return s.awaitExit(ctx, c, killWait, err)
+	}
+	if timeout > 0 {
+		if err := s.kill(ctx, c, sh, c.StopSignal, false); err != nil {
+			return err
+		}
+		select {
+		case <-c.Exited():
+			logger.Info("container stopped", "signal", c.StopSignal)
+			return nil
+		case <-time.After(timeout):
+			logger.Info("container ignored its stop signal, killing it", "signal", c.StopSignal, "timeout", timeout)
+		case <-ctx.Done():
+		}
+	}
+	if err := s.kill(ctx, c, sh, syscall.SIGKILL, true); err != nil {
+		return err
+	}
+	return s.awaitExit(ctx, c, killWait, nil)
+}
+
+// kill signals c; an error is no error when c exited meanwhile.
+func (s *Service) kill(ctx context.Context, c *Container, sh Shim, sig syscall.Signal, all bool) error {
+	err := sh.Kill(ctx, c.ID, sig, all)
+	if err == nil {
+		return nil
+	}
+	select {
+	case <-c.Exited():
+		return nil
+	default:
+	}
+	if errdefs.IsNotFound(err) {
+		// The shim no longer knows the process: it ended; its exit is on
+		// its way to the watcher.
+		return nil
+	}
+	return fmt.Errorf("signal %d to container %s: %w", sig, c.ID, err)
+}
+
+// awaitExit waits for c's exit for at most max (or ctx).
+func (s *Service) awaitExit(ctx context.Context, c *Container, max time.Duration, cause error) error {
+	t := time.NewTimer(max)
+	defer t.Stop()
+	select {
+	case <-c.Exited():
+		klog.FromContext(ctx).Info("container stopped", "containerID", c.ID)
+		return nil
+	case <-t.C:
+	case <-ctx.Done():
+		cause = errors.Join(cause, ctx.Err())
+	}
+	return fmt.Errorf("container %s did not exit: %w", c.ID, errors.Join(cause, errdefs.ErrUnavailable))
+}
+
+// StopPod stops every container of the pod at once, without grace period.
+func (s *Service) StopPod(ctx context.Context, podID string) error {
+	var errs []error
+	for _, c := range s.podContainers(podID) {
+		if err := s.Stop(ctx, c.ID, 0); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,96 @@
+package sandbox
+
+import (
+	"context"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// The interfaces below are what the sandbox service needs from the layers
+// under it. Fakes live in sandbox/sandboxtest; the real ones are adapted in
+// sandbox/wire.
+
+// NamespacePinner creates namespaces and pins them to files.
+type NamespacePinner interface {
+	// Pin creates a new namespace of every kind in want and bind-mounts
+	// each to a file under dir. Kinds not wanted stay empty.
+	Pin(ctx context.Context, dir string, want NamespaceSet) (Namespaces, error)
+	// Unpin unmounts and removes every namespace Pin pinned under dir
+	// (and ends what holds them); missing ones are no error.
+	Unpin(ctx context.Context, dir string) error
+}
+
+// PodFiles writes the files a pod's containers share.
+type PodFiles interface {
+	// Write creates the pod's hostname, hosts and resolv.conf files and
+	// its /dev/shm under dir, as cfg asks; hosts lists the pod's IPs.
+	Write(ctx context.Context, dir string, cfg *runtimeapi.PodSandboxConfig, net NetworkStatus) (Files, error)
+	// Remove unmounts the pod's /dev/shm and removes the files Write
+	// made under dir; missing ones are no error.
+	Remove(ctx context.Context, dir string) error
+}
+
+// CgroupManager creates and removes pod cgroups.
+type CgroupManager interface {
+	// Create returns the pod's cgroup path for cfg's cgroup_parent, the
+	// parent of the containers' cgroups, creating it when missing; owned
+	// says it did, and only then is Remove called for it.
+	Create(ctx context.Context, podID string, cfg *runtimeapi.PodSandboxConfig) (path string, owned bool, err error)
+	// Remove deletes the pod's cgroup; a missing one is no error.
+	Remove(ctx context.Context, path string) error
+}
+
+// ShimPod identifies the pod a shim serves.
+type ShimPod struct {
+	ID             string
+	StateDir       string
+	RuntimeHandler string
+}
+
+// ShimManager starts and stops the per-pod shim.
+type ShimManager interface {
+	// Start starts the pod's shim, or connects to one already running.
+	Start(ctx context.Context, pod ShimPod) error
+	// Connect reconnects to the running shim of a pod (after a daemon
+	// restart); a shim that is gone is an ErrUnavailable error.
+	Connect(ctx context.Context, pod ShimPod) error
+	// Stop kills what is left of the pod's containers and ends its shim;
+	// a shim that is gone is no error.
+	Stop(ctx context.Context, pod ShimPod) error
+}
+
+// NetworkRequest is what the network layer needs to attach a pod.
+type NetworkRequest struct {
+	PodID  string
+	NetNS  string
+	Config *runtimeapi.PodSandboxConfig
+}
+
+// Network attaches pods to the pod network (CNI).
+type Network interface {
+	// Setup attaches the pod's network namespace and reports its IPs.
+	Setup(ctx context.Context, req NetworkRequest) (NetworkStatus, error)
+	// Teardown detaches it; a pod that is not attached is no error.
+	Teardown(ctx context.Context, req NetworkRequest) error
+}
+
+// Containers is what the sandbox service needs from the container service:
+// Stop and Remove of a pod take its containers with it.
+type Containers interface {
+	// StopPod stops every container of the pod at once (no grace period).
+	StopPod(ctx context.Context, podID string) error
+	// RemovePod removes every container of the pod.
+	RemovePod(ctx context.Context, podID string) error
+}
+
+// NoNetwork is the network used until CNI is wired in: the pod keeps the
+// empty network namespace it was given.
+type NoNetwork struct{}
+
+// Setup does nothing.
+func (NoNetwork) Setup(context.Context, NetworkRequest) (NetworkStatus, error) {
+	return NetworkStatus{}, nil
+}
+
+// Teardown does nothing.
+func (NoNetwork) Teardown(context.Context, NetworkRequest) error { return nil }

@@ -1,0 +1,180 @@
+package sandbox
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+	"k8s.io/klog/v2"
+
+	"github.com/cricket-cri/cricket/pkg/errdefs"
+	"github.com/cricket-cri/cricket/sandbox/internal/registrar"
+)
+
+// RunRequest asks for a new pod sandbox.
+type RunRequest struct {
+	Config         *runtimeapi.PodSandboxConfig
+	RuntimeHandler string
+}
+
+// Run creates a pod sandbox and returns it Ready. Every step is rolled back
+// in reverse when a later one fails. A request for a name whose earlier
+// creation finished after its caller gave up gets that sandbox.
+func (s *Service) Run(ctx context.Context, req RunRequest) (_ *Sandbox, retErr error) {
+	cfg := req.Config
+	if cfg.GetMetadata() == nil {
+		return nil, fmt.Errorf("pod sandbox config without metadata: %w", errdefs.ErrInvalidArgument)
+	}
+	if s.opts.CheckHandler != nil {
+		if err := s.opts.CheckHandler(req.RuntimeHandler); err != nil {
+			return nil, fmt.Errorf("pod sandbox %s: %w", Name(cfg.GetMetadata()), err)
+		}
+	}
+	md := Metadata{ID: registrar.NewID(), Name: Name(cfg.GetMetadata()), Config: cfg, RuntimeHandler: req.RuntimeHandler}
+	adopted, err := s.names.Reserve(ctx, md.Name, md.ID)
+	if err != nil {
+		return nil, fmt.Errorf("reserve pod sandbox name: %w", err)
+	}
+	if adopted != "" {
+		return s.adopt(ctx, md.Name, adopted)
+	}
+	defer func() {
+		if retErr != nil {
+			s.names.Release(md.Name, md.ID)
+			return
+		}
+		s.names.Done(md.Name, md.ID, ctx.Err() == nil)
+	}()
+	sb, err := s.create(ctx, md)
+	if err != nil {
+		return nil, err
+	}
+	klog.FromContext(ctx).Info("pod sandbox ready", "podSandboxID", sb.ID, "name", sb.Name)
+	return sb, nil
+}
+
+// adopt answers with the sandbox an earlier, abandoned request created.
+func (s *Service) adopt(ctx context.Context, name, id string) (*Sandbox, error) {
+	sb, err := s.index.Get(id)
+	if err != nil {
+		return nil, fmt.Errorf("pod sandbox %s created for %q: %w", id, name, err)
+	}
+	s.names.Done(name, id, ctx.Err() == nil)
+	klog.FromContext(ctx).Info("answering retried request with pod sandbox created after its first caller gave up", "podSandboxID", id)
+	return sb, nil
+}
+
+// create runs the steps of Run after the name is reserved. md is filled in
+// step by step; each resource has its own deferred rollback.
+func (s *Service) create(ctx context.Context, md Metadata) (_ *Sandbox, retErr error) {
+	md.StateDir = s.podDir(md.ID)
+	if err := os.MkdirAll(filepath.Dir(md.StateDir), 0o711); err != nil {
+		return nil, fmt.Errorf("create pods state dir: %w", err)
+	}
+	// Mkdir, not MkdirAll: two pods must never share a (shortened) dir.
+	if err := os.Mkdir(md.StateDir, 0o711); err != nil {
+		return nil, fmt.Errorf("create state dir of pod sandbox %s: %w", md.ID, err)
+	}
+	defer undo(ctx, &retErr, "remove state dir", func(context.Context) error { return os.RemoveAll(md.StateDir) })
+	// The first record says where the pod lives, so that a restart after a
+	// crash half-way can tear it down.
+	if err := s.persist(md, Status{State: stateCreating}); err != nil {
+		return nil, err
+	}
+	defer undo(ctx, &retErr, "delete record", func(context.Context) error { return s.opts.Store.Delete(bucket, md.ID) })
+
+	// The teardown of a step is deferred before the step runs when it is
+	// idempotent: a step that fails half-way must not leak its first half.
+	defer undo(ctx, &retErr, "unpin namespaces", func(c context.Context) error { return s.opts.Namespaces.Unpin(c, md.StateDir) })
+	ns, err := s.opts.Namespaces.Pin(ctx, md.StateDir, wantNamespaces(md.Config, s.hostname))
+	if err != nil {
+		return nil, fmt.Errorf("pin namespaces of pod sandbox %s: %w", md.ID, err)
+	}
+	md.Namespaces = ns
+
+	defer undo(ctx, &retErr, "tear down network", func(c context.Context) error { return s.teardownNetwork(c, md) })
+	if md.Network, err = s.setupNetwork(ctx, md); err != nil {
+		return nil, err
+	}
+
+	defer undo(ctx, &retErr, "remove pod files", func(c context.Context) error { return s.opts.Files.Remove(c, md.StateDir) })
+	if md.Files, err = s.opts.Files.Write(ctx, md.StateDir, md.Config, md.Network); err != nil {
+		return nil, fmt.Errorf("write files of pod sandbox %s: %w", md.ID, err)
+	}
+
+	if md.CgroupPath, md.CgroupOwned, err = s.opts.Cgroups.Create(ctx, md.ID, md.Config); err != nil {
+		return nil, fmt.Errorf("create cgroup of pod sandbox %s: %w", md.ID, err)
+	}
+	defer undo(ctx, &retErr, "remove pod cgroup", func(c context.Context) error { return s.removeCgroup(c, md) })
+
+	pod := ShimPod{ID: md.ID, StateDir: md.StateDir, RuntimeHandler: md.RuntimeHandler}
+	defer undo(ctx, &retErr, "stop shim", func(c context.Context) error { return s.opts.Shims.Stop(c, pod) })
+	if err := s.opts.Shims.Start(ctx, pod); err != nil {
+		return nil, fmt.Errorf("start shim of pod sandbox %s: %w", md.ID, err)
+	}
+
+	md.CreatedAt = time.Now()
+	sb := newSandbox(md, Status{State: StateReady}, s.persist)
+	if err := s.persist(md, sb.status); err != nil {
+		return nil, err
+	}
+	s.index.Add(md.ID, sb)
+	return sb, nil
+}
+
+func (s *Service) setupNetwork(ctx context.Context, md Metadata) (NetworkStatus, error) {
+	if md.Namespaces.Network == "" {
+		return NetworkStatus{}, nil
+	}
+	st, err := s.opts.Network.Setup(ctx, NetworkRequest{PodID: md.ID, NetNS: md.Namespaces.Network, Config: md.Config})
+	if err != nil {
+		return NetworkStatus{}, fmt.Errorf("set up network of pod sandbox %s: %w", md.ID, err)
+	}
+	return st, nil
+}
+
+// teardownNetwork detaches a pod that has a network of its own. The netns
+// path is empty for a pod whose creation was cut short before it was
+// recorded; CNI's DEL accepts that.
+func (s *Service) teardownNetwork(ctx context.Context, md Metadata) error {
+	if !wantNamespaces(md.Config, func() string { return "" }).Network {
+		return nil
+	}
+	err := s.opts.Network.Teardown(ctx, NetworkRequest{PodID: md.ID, NetNS: md.Namespaces.Network, Config: md.Config})
+	if err != nil {
+		return fmt.Errorf("tear down network of pod sandbox %s: %w", md.ID, err)
+	}
+	return nil
+}
+
+// wantNamespaces: the pod owns network (and with it UTS) unless it uses the
+// node's, IPC likewise, and PID only when its containers share one.
+func wantNamespaces(cfg *runtimeapi.PodSandboxConfig, hostname func() string) NamespaceSet {
+	o := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions()
+	hostNet := o.GetNetwork() == runtimeapi.NamespaceMode_NODE
+	want := NamespaceSet{
+		Network: !hostNet,
+		UTS:     !hostNet,
+		IPC:     o.GetIpc() != runtimeapi.NamespaceMode_NODE,
+		PID:     o.GetPid() == runtimeapi.NamespaceMode_POD,
+	}
+	if want.UTS {
+		want.Hostname = cfg.GetHostname()
+		if want.Hostname == "" {
+			// The kubelet always sends one; crictl may not.
+			want.Hostname = hostname()
+		}
+	}
+	return want
+}
+
+// removeCgroup removes the pod cgroup if Run created it.
+func (s *Service) removeCgroup(ctx context.Context, md Metadata) error {
+	if !md.CgroupOwned || md.CgroupPath == "" {
+		return nil
+	}
+	return s.opts.Cgroups.Remove(ctx, md.CgroupPath)
+}

@@ -1,0 +1,198 @@
+package sandbox_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/cricket-cri/cricket/pkg/errdefs"
+	"github.com/cricket-cri/cricket/pkg/store"
+	"github.com/cricket-cri/cricket/sandbox"
+	"github.com/cricket-cri/cricket/sandbox/sandboxtest"
+)
+
+type env struct {
+	dir string
+	st  *store.Store
+	rec *sandboxtest.Recorder
+	svc *sandbox.Service
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	dir := t.TempDir()
+	st, err := store.Open(filepath.Join(dir, "meta"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{dir: dir, st: st, rec: sandboxtest.NewRecorder()}
+	e.svc = e.service(t)
+	return e
+}
+
+// service builds a service over e's store and fakes, as a restarted daemon would.
+
+func (e *env) service(t *testing.T) *sandbox.Service {
+	t.Helper()
+	svc, err := sandbox.New(sandbox.Options{
+		StateDir:   filepath.Join(e.dir, "pods"),
+		Store:      e.st,
+		Namespaces: sandboxtest.Namespaces{R: e.rec},
+		Files:      sandboxtest.Files{R: e.rec},
+		Cgroups:    sandboxtest.Cgroups{R: e.rec},
+		Shims:      sandboxtest.Shims{R: e.rec},
+		Network:    sandboxtest.Network{R: e.rec},
+		CheckHandler: func(name string) error {
+			if name == "nope" {
+				return errdefs.ErrNotFound
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.SetContainers(sandboxtest.Containers{R: e.rec})
+	return svc
+}
+
+func podConfig(name string) *runtimeapi.PodSandboxConfig {
+	return &runtimeapi.PodSandboxConfig{
+		Metadata: &runtimeapi.PodSandboxMetadata{Name: name, Namespace: "default", Uid: "uid-" + name},
+		Labels:   map[string]string{"app": name},
+		Linux: &runtimeapi.LinuxPodSandboxConfig{CgroupParent: "/kubepods", SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{
+			NamespaceOptions: &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_CONTAINER},
+		}},
+	}
+}
+
+func (e *env) run(t *testing.T, name string) *sandbox.Sandbox {
+	t.Helper()
+	sb, err := e.svc.Run(context.Background(), sandbox.RunRequest{Config: podConfig(name)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sb
+}
+
+func TestList(t *testing.T) {
+	e := newEnv(t)
+	a, b := e.run(t, "a"), e.run(t, "b")
+	if err := e.svc.Stop(context.Background(), b.ID); err != nil {
+		t.Fatal(err)
+	}
+	ready, notReady := sandbox.StateReady, sandbox.StateNotReady
+	cases := []struct {
+		desc string
+		f    sandbox.Filter
+		want []string
+	}{
+		{desc: "all", want: sortIDs(a.ID, b.ID)},
+		{desc: "by id", f: sandbox.Filter{ID: a.ID}, want: []string{a.ID}},
+		{desc: "by id prefix", f: sandbox.Filter{ID: b.ID[:12]}, want: []string{b.ID}},
+		{desc: "unknown id", f: sandbox.Filter{ID: "ffff-none"}},
+		{desc: "ready", f: sandbox.Filter{State: &ready}, want: []string{a.ID}},
+		{desc: "not ready", f: sandbox.Filter{State: &notReady}, want: []string{b.ID}},
+		{desc: "label", f: sandbox.Filter{Labels: map[string]string{"app": "b"}}, want: []string{b.ID}},
+		{desc: "label mismatch", f: sandbox.Filter{Labels: map[string]string{"app": "c"}}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.desc, func(t *testing.T) {
+			var got []string
+			for _, sb := range e.svc.List(tc.f) {
+				got = append(got, sb.ID)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func sortIDs(ids ...string) []string {
+	slices.Sort(ids)
+	return ids
+}
+
+func TestLoadRecovers(t *testing.T) {
+	e := newEnv(t)
+	alive, dead, stopped := e.run(t, "alive"), e.run(t, "dead"), e.run(t, "stopped")
+	if err := e.svc.Stop(context.Background(), stopped.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.rec.SetHeld("shim:"+dead.ID, false) // its shim died with the daemon
+	if err := os.WriteFile(filepath.Join(e.dir, "meta", "sandboxes", "broken.json"), []byte("{"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	svc := e.service(t)
+	svc.Load(context.Background())
+	cases := []struct {
+		desc string
+		id   string
+		want sandbox.State
+	}{
+		{desc: "pod with live shim stays ready", id: alive.ID, want: sandbox.StateReady},
+		{desc: "pod whose shim died is not ready", id: dead.ID, want: sandbox.StateNotReady},
+		{desc: "stopped pod stays stopped", id: stopped.ID, want: sandbox.StateNotReady},
+	}
+	for _, tc := range cases {
+		t.Run(tc.desc, func(t *testing.T) {
+			sb, err := svc.Get(tc.id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sb.Status().State != tc.want {
+				t.Errorf("state = %s, want %s", sb.Status().State, tc.want)
+			}
+			if sb.Config.GetMetadata().GetUid() == "" || sb.CgroupPath == "" {
+				t.Errorf("metadata not restored: %+v", sb.Metadata)
+			}
+		})
+	}
+	if _, err := svc.Run(context.Background(), sandbox.RunRequest{Config: podConfig("alive")}); !errdefs.IsAlreadyExists(err) {
+		t.Errorf("name not re-reserved: %v", err)
+	}
+}
+
+func TestLoadTearsDownInterruptedRun(t *testing.T) {
+	e := newEnv(t)
+	// What Run leaves when the daemon dies right after pinning namespaces.
+	id := strings.Repeat("ab", 32)
+	dir := filepath.Join(e.dir, "pods", id[:16])
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	e.rec.SetHeld("ns:"+dir, true)
+	cfg, err := proto.Marshal(podConfig("crashed"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := map[string]any{"id": id, "name": "crashed_default_uid-crashed_0", "config": cfg, "stateDir": dir, "status": map[string]string{"state": "creating"}}
+	if err := e.st.Put("sandboxes", id, 1, rec); err != nil {
+		t.Fatal(err)
+	}
+	svc := e.service(t)
+	svc.Load(context.Background())
+	if _, err := svc.Get(id); !errdefs.IsNotFound(err) {
+		t.Errorf("half-created sandbox is visible: %v", err)
+	}
+	if held := e.rec.Held(); len(held) != 0 {
+		t.Errorf("left %q", held)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("state dir left: %v", err)
+	}
+	if ids, _ := e.st.IDs("sandboxes"); len(ids) != 0 {
+		t.Errorf("records left: %q", ids)
+	}
+	if _, err := svc.Run(context.Background(), sandbox.RunRequest{Config: podConfig("crashed")}); err != nil {
+		t.Errorf("name not free: %v", err)
+	}
+}

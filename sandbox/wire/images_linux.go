@@ -1,0 +1,72 @@
+package wire
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/cricket-cri/cricket/pkg/errdefs"
+	"github.com/cricket-cri/cricket/pkg/image"
+	"github.com/cricket-cri/cricket/pkg/oci"
+	"github.com/cricket-cri/cricket/pkg/snapshot"
+	"github.com/cricket-cri/cricket/sandbox/container"
+)
+
+// images adapts pkg/image to container.Images.
+type images struct{ svc *image.Service }
+
+func (i images) Resolve(_ context.Context, ref string) (container.Image, error) {
+	im, err := i.svc.Status(ref)
+	if err != nil {
+		return container.Image{}, err
+	}
+	cfg := im.Config.Config
+	out := container.Image{
+		ID:         im.ID,
+		Ref:        ref,
+		RepoRef:    im.ID,
+		TopChainID: im.TopChainID(),
+		Config: oci.ImageConfig{
+			Entrypoint: cfg.Entrypoint, Cmd: cfg.Cmd, Env: cfg.Env,
+			WorkingDir: cfg.WorkingDir, User: cfg.User, StopSignal: cfg.StopSignal,
+		},
+	}
+	if len(im.RepoDigests) > 0 {
+		out.RepoRef = im.RepoDigests[0]
+	}
+	if len(im.RepoTags) > 0 {
+		out.Name = im.RepoTags[0]
+	}
+	return out, nil
+}
+
+// rootfs adapts pkg/snapshot to container.Rootfs.
+type rootfs struct{ snaps *snapshot.Store }
+
+func (r rootfs) Mount(_ context.Context, key string, img container.Image, target string) (retErr error) {
+	m, err := r.snaps.Prepare(key, img.TopChainID)
+	if errdefs.IsAlreadyExists(err) {
+		// Left by a create that died before its rollback: reuse it.
+		m, err = r.snaps.Mounts(key)
+	}
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if retErr != nil {
+			_ = r.snaps.Remove(key)
+		}
+	}()
+	return snapshot.MountAt(m, target)
+}
+
+func (r rootfs) Unmount(_ context.Context, key, target string) error {
+	if err := snapshot.Unmount(target); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	if err := r.snaps.Remove(key); err != nil {
+		return fmt.Errorf("remove writable layer of container %s: %w", key, err)
+	}
+	return nil
+}

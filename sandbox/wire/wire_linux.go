@@ -1,0 +1,119 @@
+package wire
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+
+	"github.com/cricket-cri/cricket/pkg/cgroups"
+	"github.com/cricket-cri/cricket/pkg/errdefs"
+	"github.com/cricket-cri/cricket/pkg/image"
+	"github.com/cricket-cri/cricket/pkg/oci"
+	"github.com/cricket-cri/cricket/pkg/runtime"
+	"github.com/cricket-cri/cricket/pkg/shim"
+	"github.com/cricket-cri/cricket/pkg/store"
+	"github.com/cricket-cri/cricket/sandbox"
+	"github.com/cricket-cri/cricket/sandbox/container"
+)
+
+// Options are what the daemon hands to New.
+type Options struct {
+	// State is the daemon's volatile state dir (/run/cricket): pods live
+	// in State/pods/<id>, container bundles in State/containers/<id>.
+	State string
+	// Store persists pod and container records (under the root dir).
+	Store *store.Store
+	// Images is the image service; its snapshot store holds the layers.
+	Images *image.Service
+	// Handlers are the configured runtime handlers.
+	Handlers *runtime.Registry
+	// DefaultHandler is the handler of pods that name none; empty means
+	// the built-in one.
+	DefaultHandler string
+	// CgroupDriver is "cgroupfs" (default) or "systemd".
+	CgroupDriver string
+	// Network attaches pods to the pod network; nil leaves each pod with
+	// its own network namespace holding only lo.
+	Network sandbox.Network
+	// Events is told of container life-cycle events.
+	Events container.EventPublisher
+	// ShimBinary is re-executed as the per-pod shim and pod init; empty
+	// means this executable.
+	ShimBinary string
+}
+
+// Services are the pod and container services, recovered and ready.
+type Services struct {
+	Sandboxes  *sandbox.Service
+	Containers *container.Service
+}
+
+// New builds the pod and container services over the real layers and
+// recovers the pods and containers of a previous run (pods first). What
+// cannot be recovered is logged and skipped.
+func New(ctx context.Context, opts Options) (*Services, error) {
+	if opts.State == "" || opts.Store == nil || opts.Images == nil || opts.Handlers == nil {
+		return nil, fmt.Errorf("pod services: state dir, store, images and handlers are required: %w", errdefs.ErrInvalidArgument)
+	}
+	driver := cgroups.Driver(opts.CgroupDriver)
+	cg, err := cgroups.New(cgroups.Config{Driver: driver})
+	if err != nil {
+		return nil, fmt.Errorf("cgroups: %w", err)
+	}
+	handlers := handlerLookup{reg: opts.Handlers, def: opts.DefaultHandler}
+	pool := newShims(shim.Options{Binary: opts.ShimBinary, SystemdCgroup: driver == cgroups.Systemd}, handlers)
+	sbs, err := sandbox.New(sandbox.Options{
+		StateDir:   filepath.Join(opts.State, "pods"),
+		Store:      opts.Store,
+		Namespaces: namespaces{binary: opts.ShimBinary},
+		Files:      podFiles{},
+		Cgroups:    podCgroups{mgr: cg, driver: cg2driver(driver)},
+		Shims:      pool,
+		Network:    opts.Network,
+		CheckHandler: func(name string) error {
+			_, err := handlers.Lookup(name)
+			return err
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	ctrs, err := container.New(container.Options{
+		StateDir: filepath.Join(opts.State, "containers"),
+		Store:    opts.Store,
+		Pods:     Pods{Sandboxes: sbs},
+		Images:   images{svc: opts.Images},
+		Rootfs:   rootfs{snaps: opts.Images.Snapshots()},
+		Spec:     &specBuilder{driver: cg2driver(driver), cgroupNS: cg.Mode() == cgroups.Unified},
+		Shims:    pool,
+		LookPath: container.FSLookPath(oci.RootFS),
+		Events:   opts.Events,
+	})
+	if err != nil {
+		return nil, err
+	}
+	sbs.SetContainers(ctrs)
+	sbs.Load(ctx)
+	ctrs.Load(ctx)
+	return &Services{Sandboxes: sbs, Containers: ctrs}, nil
+}
+
+// handlerLookup resolves handler names, "" being the configured default.
+type handlerLookup struct {
+	reg *runtime.Registry
+	def string
+}
+
+func (h handlerLookup) Lookup(name string) (runtime.Handler, error) {
+	if name == "" {
+		name = h.def
+	}
+	return h.reg.Lookup(name)
+}
+
+func cg2driver(d cgroups.Driver) cgroups.Driver {
+	if d == "" {
+		return cgroups.Cgroupfs
+	}
+	return d
+}

@@ -1,0 +1,262 @@
+package integration
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// podImage is the image the pod tests run: busybox, served by the shared
+// mirror under its registry.k8s.io name.
+const podImage = busyboxRef
+
+// startPodDaemon starts a daemon that can pull from the shared mirror, skips
+// the test while the daemon does not serve pods yet, and pulls podImage.
+func startPodDaemon(t *testing.T) *daemon {
+	t.Helper()
+	m := sharedMirror(t)
+	d := startImageDaemon(t, m.Addrs())
+	requirePods(t, d)
+	t.Cleanup(func() { removeAllPods(t, d) })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := d.Image().PullImage(ctx, &runtimeapi.PullImageRequest{Image: &runtimeapi.ImageSpec{Image: podImage}}); err != nil {
+		t.Fatalf("pull %s: %v", podImage, err)
+	}
+	return d
+}
+
+// removeAllPods removes every pod of a running daemon, so that a test that
+// fails half-way leaves no namespaces, mounts or processes on the host. It
+// runs before the daemon is stopped (cleanups run last-registered first).
+func removeAllPods(t *testing.T, d *daemon) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rt := d.Runtime()
+	pods, err := rt.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{})
+	if err != nil {
+		return
+	}
+	for _, p := range pods.Items {
+		if _, err := rt.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: p.Id}); err != nil {
+			t.Errorf("clean up pod %s: %v", p.Id, err)
+		}
+	}
+}
+
+// requirePods skips t when the daemon answers RunPodSandbox Unimplemented.
+func requirePods(t *testing.T, d *daemon) {
+	t.Helper()
+	_, err := d.Runtime().RunPodSandbox(context.Background(), &runtimeapi.RunPodSandboxRequest{})
+	if status.Code(err) == codes.Unimplemented {
+		t.Skipf("cricketd does not serve pods yet (RunPodSandbox is Unimplemented: %v); wire sandbox/wire into cmd/cricketd", err)
+	}
+}
+
+// testPod is a pod config with its own log directory. Pid namespace mode
+// CONTAINER gives each container pid 1, as the kubelet does by default.
+func testPod(t *testing.T, name string, pid runtimeapi.NamespaceMode) *runtimeapi.PodSandboxConfig {
+	return &runtimeapi.PodSandboxConfig{
+		Metadata:     &runtimeapi.PodSandboxMetadata{Name: name, Namespace: "cricket-test", Uid: "uid-" + name, Attempt: 0},
+		Hostname:     name + "-host",
+		LogDirectory: filepath.Join(t.TempDir(), "logs"),
+		Labels:       map[string]string{"test": t.Name()},
+		Linux: &runtimeapi.LinuxPodSandboxConfig{SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{
+			NamespaceOptions: &runtimeapi.NamespaceOption{Pid: pid},
+		}},
+	}
+}
+
+// testContainer runs a shell script in podImage, logging to name.log.
+func testContainer(name, script string) *runtimeapi.ContainerConfig {
+	return &runtimeapi.ContainerConfig{
+		Metadata: &runtimeapi.ContainerMetadata{Name: name},
+		Image:    &runtimeapi.ImageSpec{Image: podImage},
+		Command:  []string{"sh", "-c", script},
+		LogPath:  name + ".log",
+	}
+}
+
+func runPod(t *testing.T, rt runtimeapi.RuntimeServiceClient, cfg *runtimeapi.PodSandboxConfig, handler string) string {
+	t.Helper()
+	resp, err := rt.RunPodSandbox(context.Background(), &runtimeapi.RunPodSandboxRequest{Config: cfg, RuntimeHandler: handler})
+	if err != nil {
+		t.Fatalf("RunPodSandbox: %v", err)
+	}
+	return resp.PodSandboxId
+}
+
+func startContainer(t *testing.T, rt runtimeapi.RuntimeServiceClient, podID string, pod *runtimeapi.PodSandboxConfig, cfg *runtimeapi.ContainerConfig) string {
+	t.Helper()
+	ctx := context.Background()
+	resp, err := rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: podID, Config: cfg, SandboxConfig: pod})
+	if err != nil {
+		t.Fatalf("CreateContainer %s: %v", cfg.Metadata.Name, err)
+	}
+	if _, err := rt.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: resp.ContainerId}); err != nil {
+		t.Fatalf("StartContainer %s: %v", cfg.Metadata.Name, err)
+	}
+	return resp.ContainerId
+}
+
+func containerStatus(t *testing.T, rt runtimeapi.RuntimeServiceClient, id string) *runtimeapi.ContainerStatus {
+	t.Helper()
+	resp, err := rt.ContainerStatus(context.Background(), &runtimeapi.ContainerStatusRequest{ContainerId: id})
+	if err != nil {
+		t.Fatalf("ContainerStatus %s: %v", id, err)
+	}
+	return resp.Status
+}
+
+// execSync runs cmd in the container and returns its stdout; a non-zero
+// exit fails the test.
+func execSync(t *testing.T, rt runtimeapi.RuntimeServiceClient, id string, cmd ...string) string {
+	t.Helper()
+	resp, err := rt.ExecSync(context.Background(), &runtimeapi.ExecSyncRequest{ContainerId: id, Cmd: cmd, Timeout: 10})
+	if err != nil {
+		t.Fatalf("exec %q: %v", cmd, err)
+	}
+	if resp.ExitCode != 0 {
+		t.Fatalf("exec %q: exit %d, stderr %q", cmd, resp.ExitCode, resp.Stderr)
+	}
+	return strings.TrimSpace(string(resp.Stdout))
+}
+
+// waitFor polls cond for up to 10 seconds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// logMessages returns the messages of a CRI log file, joined by newlines.
+func logMessages(t *testing.T, path string) string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	var msgs []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		// RFC3339Nano stream P|F message
+		parts := strings.SplitN(sc.Text(), " ", 4)
+		if len(parts) == 4 {
+			msgs = append(msgs, parts[3])
+		}
+	}
+	return strings.Join(msgs, "\n")
+}
+
+// writeJSON writes v to a file in dir for crictl.
+func writeJSON(t *testing.T, dir, name string, v any) string {
+	t.Helper()
+	data, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// leaks lists what a daemon left on the host for its pods: mounts under its
+// directories, processes naming them, pod inits, pod cgroups, and pod or
+// container state dirs.
+func leaks(t *testing.T, d *daemon, podIDs, podInits []string) []string {
+	t.Helper()
+	var out []string
+	mountinfo, _ := os.ReadFile("/proc/self/mountinfo")
+	for _, line := range strings.Split(string(mountinfo), "\n") {
+		if strings.Contains(line, d.Dir) {
+			out = append(out, "mount: "+line)
+		}
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		cmdline, _ := os.ReadFile(p)
+		if strings.Contains(string(cmdline), d.Dir) && !isDaemon(d, p) {
+			out = append(out, "process: "+strings.ReplaceAll(string(cmdline), "\x00", " "))
+		}
+	}
+	for _, pid := range podInits {
+		if cmdline, err := os.ReadFile("/proc/" + pid + "/cmdline"); err == nil && strings.Contains(string(cmdline), "__podinit") {
+			out = append(out, "pod init: "+pid)
+		}
+	}
+	for _, id := range podIDs {
+		dirs, _ := filepath.Glob("/sys/fs/cgroup/*/cricket/pod-" + id)
+		out = append(out, dirs...)
+	}
+	for _, sub := range []string{"pods", "containers"} {
+		entries, _ := os.ReadDir(filepath.Join(d.State, sub))
+		for _, e := range entries {
+			out = append(out, "state dir: "+filepath.Join(sub, e.Name()))
+		}
+	}
+	return out
+}
+
+// isDaemon reports whether the /proc/<pid>/cmdline path p is the daemon's.
+func isDaemon(d *daemon, p string) bool {
+	return d.cmd != nil && d.cmd.Process != nil && p == fmt.Sprintf("/proc/%d/cmdline", d.cmd.Process.Pid)
+}
+
+// podInits returns the pids of the pod inits of a daemon's pods.
+func podInits(d *daemon) []string {
+	files, _ := filepath.Glob(filepath.Join(d.State, "pods", "*", "ns", "pid.init"))
+	var out []string
+	for _, f := range files {
+		if b, err := os.ReadFile(f); err == nil {
+			out = append(out, strings.TrimSpace(string(b)))
+		}
+	}
+	return out
+}
+
+// handlerAvailable says why a runtime handler cannot run here, or "".
+func handlerAvailable(handler string) string {
+	bins := map[string]string{"runc": "/usr/sbin/runc", "crun": "/usr/bin/crun"}
+	bin, ok := bins[handler]
+	if !ok {
+		return ""
+	}
+	if _, err := exec.LookPath(bin); err != nil {
+		return bin + " is not installed"
+	}
+	if handler == "crun" && hybridCgroups() {
+		return "crun refuses hosts with cgroup v1 controllers and a cgroup2 mount (hybrid)"
+	}
+	return ""
+}
+
+func hybridCgroups() bool {
+	data, _ := os.ReadFile("/proc/self/mountinfo")
+	v1, v2 := false, false
+	for _, line := range strings.Split(string(data), "\n") {
+		if _, after, ok := strings.Cut(line, " - "); ok {
+			v1 = v1 || strings.HasPrefix(after, "cgroup ")
+			v2 = v2 || strings.HasPrefix(after, "cgroup2 ")
+		}
+	}
+	return v1 && v2
+}
