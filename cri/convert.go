@@ -171,7 +171,7 @@ func toCRIContainerStatus(c *container.Container) *runtimeapi.ContainerStatus {
 		LogPath:     c.LogPath,
 		StopSignal:  toCRISignal(c.StopSignal),
 	}
-	if r := c.Config.GetLinux().GetResources(); r != nil {
+	if r := c.Resources(); r != nil {
 		out.Resources = &runtimeapi.ContainerResources{Linux: r}
 	}
 	if p := c.Process; p != nil {

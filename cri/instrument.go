@@ -17,6 +17,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/cricket-cri/cricket/pkg/errdefs"
+	"github.com/cricket-cri/cricket/pkg/metrics"
 )
 
 // This file is the ONE place where requests are logged and domain errors
@@ -61,6 +62,10 @@ func finish(logger klog.Logger, method string, start time.Time, err error) error
 	err = errdefs.ToGRPC(err)
 	code := status.Code(err)
 	elapsed := time.Since(start)
+	metrics.RequestDuration.WithLabelValues(method, code.String()).Observe(elapsed.Seconds())
+	if code != codes.OK {
+		metrics.RequestErrors.WithLabelValues(method, code.String()).Inc()
+	}
 	switch code {
 	case codes.OK:
 		logger.V(level(method)).Info("request done", "duration", elapsed)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
 	"github.com/cricket-cri/cricket/sandbox"
 	"github.com/cricket-cri/cricket/sandbox/container"
 )
@@ -29,6 +31,7 @@ type ContainerService interface {
 	List(f container.Filter) []*container.Container
 	ExecSync(ctx context.Context, id string, cmd []string, timeout time.Duration) (container.ExecResult, error)
 	ReopenLog(ctx context.Context, id string) error
+	Update(ctx context.Context, id string, r *runtimeapi.LinuxContainerResources) error
 }
 
 const podsArea = "pods and containers"

@@ -27,7 +27,9 @@ func (s *Service) Status(ctx context.Context, req *runtimeapi.StatusRequest) (*r
 			Conditions: []*runtimeapi.RuntimeCondition{runtimeReady, networkReady},
 		},
 		RuntimeHandlers: s.runtimeHandlers(),
-		Features:        &runtimeapi.RuntimeFeatures{SupplementalGroupsPolicy: false},
+		// Both policies are honoured: Strict leaves out the image's
+		// /etc/group memberships (oci.ResolveUser).
+		Features: &runtimeapi.RuntimeFeatures{SupplementalGroupsPolicy: true},
 	}
 	if req.GetVerbose() {
 		info, err := json.Marshal(map[string]any{

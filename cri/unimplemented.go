@@ -17,11 +17,6 @@ func notImplemented(rpc, area string) error {
 	return fmt.Errorf("cricket does not implement %s yet (%s): %w", rpc, area, errdefs.ErrNotImplemented)
 }
 
-// UpdateContainerResources is not built yet.
-func (s *Service) UpdateContainerResources(ctx context.Context, req *runtimeapi.UpdateContainerResourcesRequest) (*runtimeapi.UpdateContainerResourcesResponse, error) {
-	return nil, notImplemented("UpdateContainerResources", "security and resources")
-}
-
 // CheckpointContainer is not built yet.
 func (s *Service) CheckpointContainer(ctx context.Context, req *runtimeapi.CheckpointContainerRequest) (*runtimeapi.CheckpointContainerResponse, error) {
 	return nil, notImplemented("CheckpointContainer", "checkpoint/restore")
@@ -35,9 +30,4 @@ func (s *Service) CheckpointPod(ctx context.Context, req *runtimeapi.CheckpointP
 // RestorePod is not built yet.
 func (s *Service) RestorePod(ctx context.Context, req *runtimeapi.RestorePodRequest) (*runtimeapi.RestorePodResponse, error) {
 	return nil, notImplemented("RestorePod", "checkpoint/restore")
-}
-
-// UpdatePodSandboxResources is not built yet.
-func (s *Service) UpdatePodSandboxResources(ctx context.Context, req *runtimeapi.UpdatePodSandboxResourcesRequest) (*runtimeapi.UpdatePodSandboxResourcesResponse, error) {
-	return nil, notImplemented("UpdatePodSandboxResources", "security and resources")
 }

@@ -189,11 +189,11 @@ func (m *Manager) Teardown(ctx context.Context, pod *Pod) error {
 	} else if err := m.cni.DelNetworkList(ctx, list, rt); err != nil {
 		errs = append(errs, fmt.Errorf("CNI DEL network %q for pod %s: %w", list.Name, pod.ID, err))
 	}
-	if rt.NetNS != "" {
-		lo, _ := libcni.NetworkConfFromBytes([]byte(loopbackConflist))
-		if err := m.cni.DelNetworkList(ctx, lo, loRuntimeConf(rt)); err != nil {
-			errs = append(errs, fmt.Errorf("CNI DEL loopback for pod %s: %w", pod.ID, err))
-		}
+	// DEL runs even when the netns is gone: it is also what drops libcni's
+	// cached result, which GC would otherwise find again after every restart.
+	lo, _ := libcni.NetworkConfFromBytes([]byte(loopbackConflist))
+	if err := m.cni.DelNetworkList(ctx, lo, loRuntimeConf(rt)); err != nil {
+		errs = append(errs, fmt.Errorf("CNI DEL loopback for pod %s: %w", pod.ID, err))
 	}
 	return errors.Join(errs...)
 }

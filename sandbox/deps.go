@@ -94,3 +94,34 @@ func (NoNetwork) Setup(context.Context, NetworkRequest) (NetworkStatus, error) {
 
 // Teardown does nothing.
 func (NoNetwork) Teardown(context.Context, NetworkRequest) error { return nil }
+
+// NRI relays pod life-cycle events to Node Resource Interface plugins.
+// A hook's error fails the request only where noted.
+type NRI interface {
+	// BlockSync holds back the synchronization of newly connecting
+	// plugins until unblock is called, so that a pod being created is
+	// either in a plugin's initial state or reported to it.
+	BlockSync() (unblock func())
+	// RunPodSandbox is called before the pod becomes visible; its error
+	// fails Run.
+	RunPodSandbox(ctx context.Context, sb *Sandbox) error
+	// StopPodSandbox is called once the pod's containers are stopped.
+	StopPodSandbox(ctx context.Context, sb *Sandbox) error
+	// RemovePodSandbox is called when the pod is removed.
+	RemovePodSandbox(ctx context.Context, sb *Sandbox) error
+}
+
+// NoNRI is the NRI used when NRI is disabled: every hook does nothing.
+type NoNRI struct{}
+
+// BlockSync does nothing.
+func (NoNRI) BlockSync() func() { return func() {} }
+
+// RunPodSandbox does nothing.
+func (NoNRI) RunPodSandbox(context.Context, *Sandbox) error { return nil }
+
+// StopPodSandbox does nothing.
+func (NoNRI) StopPodSandbox(context.Context, *Sandbox) error { return nil }
+
+// RemovePodSandbox does nothing.
+func (NoNRI) RemovePodSandbox(context.Context, *Sandbox) error { return nil }

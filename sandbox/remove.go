@@ -34,6 +34,9 @@ func (s *Service) Remove(ctx context.Context, id string) error {
 			return fmt.Errorf("remove containers of pod sandbox %s: %w", sb.ID, err)
 		}
 	}
+	if err := s.opts.NRI.RemovePodSandbox(ctx, sb); err != nil {
+		klog.FromContext(ctx).Error(err, "NRI RemovePodSandbox failed", "podSandboxID", sb.ID)
+	}
 	if err := os.RemoveAll(sb.StateDir); err != nil {
 		return fmt.Errorf("remove state dir of pod sandbox %s: %w", sb.ID, err)
 	}

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -48,6 +49,8 @@ func (s *Service) Run(ctx context.Context, req RunRequest) (_ *Sandbox, retErr e
 		}
 		s.names.Done(md.Name, md.ID, ctx.Err() == nil)
 	}()
+	unblock := s.opts.NRI.BlockSync()
+	defer unblock()
 	sb, err := s.create(ctx, md)
 	if err != nil {
 		return nil, err
@@ -118,6 +121,12 @@ func (s *Service) create(ctx context.Context, md Metadata) (_ *Sandbox, retErr e
 
 	md.CreatedAt = time.Now()
 	sb := newSandbox(md, Status{State: StateReady}, s.persist)
+	// Plugins see the pod before anyone else: until they are done it is
+	// not listed, and no container can be created in it.
+	defer undo(ctx, &retErr, "tell NRI plugins the pod is gone", func(c context.Context) error { return s.nriForget(c, sb) })
+	if err := s.opts.NRI.RunPodSandbox(ctx, sb); err != nil {
+		return nil, fmt.Errorf("NRI RunPodSandbox of pod sandbox %s: %w", md.ID, err)
+	}
 	if err := s.persist(md, sb.status); err != nil {
 		return nil, err
 	}
@@ -177,4 +186,9 @@ func (s *Service) removeCgroup(ctx context.Context, md Metadata) error {
 		return nil
 	}
 	return s.opts.Cgroups.Remove(ctx, md.CgroupPath)
+}
+
+// nriForget tells NRI plugins that a pod they were told of is gone.
+func (s *Service) nriForget(ctx context.Context, sb *Sandbox) error {
+	return errors.Join(s.opts.NRI.StopPodSandbox(ctx, sb), s.opts.NRI.RemovePodSandbox(ctx, sb))
 }

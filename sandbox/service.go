@@ -41,6 +41,8 @@ type Options struct {
 	Shims      ShimManager
 	// Network defaults to NoNetwork.
 	Network Network
+	// NRI is told of pod life-cycle events; defaults to NoNRI.
+	NRI NRI
 	// CheckHandler rejects unknown runtime handlers (an ErrNotFound
 	// error); nil accepts every name.
 	CheckHandler func(name string) error
@@ -64,6 +66,9 @@ func New(opts Options) (*Service, error) {
 	}
 	if opts.Network == nil {
 		opts.Network = NoNetwork{}
+	}
+	if opts.NRI == nil {
+		opts.NRI = NoNRI{}
 	}
 	return &Service{opts: opts, names: registrar.New(), index: index.New[*Sandbox]("pod sandbox")}, nil
 }
@@ -174,6 +179,25 @@ func (s *Service) Load(ctx context.Context) {
 	})
 	if err != nil {
 		logger.Error(err, "cannot list pod sandbox records")
+	}
+	s.removeEmptyPodDirs(ctx)
+}
+
+// removeEmptyPodDirs removes pod state dirs that a crash left empty: the
+// dir is made just before the pod's first record is written. os.Remove
+// refuses a dir that is not empty, so a live pod's dir is never touched.
+func (s *Service) removeEmptyPodDirs(ctx context.Context) {
+	entries, err := os.ReadDir(s.opts.StateDir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		if err := os.Remove(filepath.Join(s.opts.StateDir, e.Name())); err == nil {
+			klog.FromContext(ctx).Info("removed empty pod state dir left by a crash", "dir", e.Name())
+		}
 	}
 }
 

@@ -38,6 +38,13 @@ func (s *Service) stopLocked(ctx context.Context, sb *Sandbox) error {
 	// a half-stopped pod is worse than a late answer.
 	cctx, cancel := cleanupContext(ctx)
 	defer cancel()
+	// Plugins hear of a stop once, with the containers stopped and the pod
+	// still in place.
+	if sb.Status().State == StateReady {
+		if err := s.opts.NRI.StopPodSandbox(cctx, sb); err != nil {
+			klog.FromContext(ctx).Error(err, "NRI StopPodSandbox failed", "podSandboxID", sb.ID)
+		}
+	}
 	if err := s.teardown(cctx, sb); err != nil {
 		return err
 	}

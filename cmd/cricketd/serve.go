@@ -19,6 +19,7 @@ import (
 	"github.com/cricket-cri/cricket/pkg/cgroups"
 	"github.com/cricket-cri/cricket/pkg/config"
 	"github.com/cricket-cri/cricket/pkg/image"
+	"github.com/cricket-cri/cricket/pkg/metrics"
 	"github.com/cricket-cri/cricket/pkg/oci"
 	"github.com/cricket-cri/cricket/pkg/runtime"
 	"github.com/cricket-cri/cricket/pkg/sockets"
@@ -26,6 +27,7 @@ import (
 	"github.com/cricket-cri/cricket/sandbox"
 	"github.com/cricket-cri/cricket/sandbox/container"
 	"github.com/cricket-cri/cricket/sandbox/events"
+	"github.com/cricket-cri/cricket/sandbox/nri"
 	"github.com/cricket-cri/cricket/sandbox/stats"
 	"github.com/cricket-cri/cricket/sandbox/streaming"
 	"github.com/cricket-cri/cricket/sandbox/wire"
@@ -129,6 +131,9 @@ func (d *daemon) run() error {
 	d.streaming.Start()
 	defer d.stopStreaming()
 	klog.InfoS("streaming server listening", "address", d.streaming.Addr())
+	if err := d.serveMetrics(); err != nil {
+		return err
+	}
 	srv := grpc.NewServer(cri.ServerOptions(d.cfg.GRPC.MaxRecvMessageSize, d.cfg.GRPC.MaxSendMessageSize)...)
 	svc.Register(srv)
 	l, err := sockets.Listen(d.cfg.GRPC.Listen, 0, 0)
@@ -164,6 +169,25 @@ func gracefulStop(srv *grpc.Server, served <-chan error) error {
 		srv.Stop()
 	}
 	<-served
+	return nil
+}
+
+// serveMetrics starts the Prometheus endpoint when one is configured; it
+// stops with the process.
+func (d *daemon) serveMetrics() error {
+	if d.cfg.Metrics.Address == "" {
+		return nil
+	}
+	srv, err := metrics.Listen(d.cfg.Metrics.Address, d.cfg.Metrics.Pprof)
+	if err != nil {
+		return err
+	}
+	go func() {
+		if err := srv.Serve(); err != nil {
+			klog.ErrorS(err, "metrics endpoint stopped")
+		}
+	}()
+	klog.InfoS("metrics endpoint listening", "address", srv.Addr(), "pprof", d.cfg.Metrics.Pprof)
 	return nil
 }
 
@@ -240,11 +264,19 @@ func (d *daemon) wire() (*cri.Service, error) {
 		CgroupDriver:   d.cfg.Runtime.CgroupDriver,
 		Network:        wire.CNINetwork{CNI: netMgr},
 		Events:         d.events,
+		NRI:            nriConfig(d.cfg),
 	})
 	if err != nil {
 		return nil, err
 	}
 	d.events.SetStatuses(cri.EventStatuses(pods.Sandboxes, pods.Containers))
+	ready := sandbox.StateReady
+	if err := metrics.RegisterShimCount(func() float64 {
+		// Every ready pod has its shim running.
+		return float64(len(pods.Sandboxes.List(sandbox.Filter{State: &ready})))
+	}); err != nil {
+		return nil, err
+	}
 	gcNetwork(ctx, netMgr, pods.Sandboxes)
 	collector, err := newStatsCollector(d.cfg.Runtime.CgroupDriver, imgs)
 	if err != nil {
@@ -314,15 +346,37 @@ func handlerBinaries(cfg *config.Config) map[string]string {
 
 // criConfig extracts what the CRI adapter reports about the configuration.
 func criConfig(cfg *config.Config) cri.Config {
-	handlers := []cri.Handler{{Name: cfg.Runtime.DefaultHandler}}
+	handler := func(name string) cri.Handler {
+		h := runtime.Handler{Name: name, Kind: runtime.KindBuiltin}
+		if c := cfg.Runtime.Handlers[name]; c.Type == config.HandlerRuncCLI {
+			h = runtime.Handler{Name: name, Kind: runtime.KindRuncCLI, Path: c.Path}
+		}
+		return cri.Handler{Name: name, RecursiveReadOnlyMounts: runtime.SupportsRecursiveReadOnly(context.Background(), h)}
+	}
+	handlers := []cri.Handler{handler(cfg.Runtime.DefaultHandler)}
 	for _, name := range sortedHandlers(cfg) {
 		if name != cfg.Runtime.DefaultHandler {
-			handlers = append(handlers, cri.Handler{Name: name})
+			handlers = append(handlers, handler(name))
 		}
 	}
 	return cri.Config{
 		RuntimeVersion: version(),
 		CgroupDriver:   cfg.Runtime.CgroupDriver,
 		Handlers:       handlers,
+	}
+}
+
+// nriConfig is the NRI part of cfg; nil when NRI is disabled.
+func nriConfig(cfg *config.Config) *nri.Config {
+	if !cfg.NRI.Enable {
+		return nil
+	}
+	return &nri.Config{
+		SocketPath:          cfg.NRI.SocketPath,
+		PluginPath:          cfg.NRI.PluginPath,
+		PluginConfigPath:    cfg.NRI.PluginConfigPath,
+		RegistrationTimeout: cfg.NRI.RegistrationTimeout.Duration,
+		RequestTimeout:      cfg.NRI.RequestTimeout.Duration,
+		Version:             version(),
 	}
 }

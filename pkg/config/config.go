@@ -40,6 +40,8 @@ type Config struct {
 	Image     Image     `toml:"image" comment:"Image pulls and storage."`
 	Network   Network   `toml:"network" comment:"Pod networking through CNI."`
 	Streaming Streaming `toml:"streaming" comment:"The exec/attach/port-forward streaming server."`
+	Metrics   Metrics   `toml:"metrics" comment:"The daemon's own Prometheus endpoint."`
+	NRI       NRI       `toml:"nri" comment:"Node Resource Interface (NRI) plugins."`
 }
 
 // GRPC configures the CRI endpoint.
@@ -85,6 +87,22 @@ type Streaming struct {
 	Address     string   `toml:"address" comment:"Address the streaming server listens on."`
 	Port        int      `toml:"port" comment:"Port of the streaming server; 0 picks a free one."`
 	IdleTimeout Duration `toml:"idle_timeout" comment:"A streaming connection idle for this long is closed."`
+}
+
+// NRI configures Node Resource Interface plugin support.
+type NRI struct {
+	Enable              bool     `toml:"enable" comment:"Serve NRI: plugins see and may adjust pods and containers."`
+	SocketPath          string   `toml:"socket_path" comment:"Unix socket external NRI plugins connect to."`
+	PluginPath          string   `toml:"plugin_path" comment:"Directory of NRI plugins started by cricketd."`
+	PluginConfigPath    string   `toml:"plugin_config_path" comment:"Directory of the configuration of plugins started by cricketd."`
+	RegistrationTimeout Duration `toml:"registration_timeout" comment:"A plugin that does not register within this long is dropped."`
+	RequestTimeout      Duration `toml:"request_timeout" comment:"A plugin that does not answer a request within this long fails it."`
+}
+
+// Metrics configures the daemon's Prometheus endpoint.
+type Metrics struct {
+	Address string `toml:"address" comment:"host:port serving /metrics (CRI request latencies and errors, pull bytes and durations, pod start phases, shim count); empty disables it."`
+	Pprof   bool   `toml:"pprof" comment:"Also serve Go's /debug/pprof/ on the metrics address."`
 }
 
 // Duration is a time.Duration written as a Go duration string ("1m30s").
@@ -138,6 +156,13 @@ func Default() *Config {
 			Address:     "127.0.0.1",
 			Port:        0,
 			IdleTimeout: Duration{4 * time.Hour},
+		},
+		NRI: NRI{
+			SocketPath:          "/var/run/nri/nri.sock",
+			PluginPath:          "/opt/nri/plugins",
+			PluginConfigPath:    "/etc/nri/conf.d",
+			RegistrationTimeout: Duration{5 * time.Second},
+			RequestTimeout:      Duration{2 * time.Second},
 		},
 	}
 }

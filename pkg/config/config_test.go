@@ -69,6 +69,11 @@ func TestParseErrors(t *testing.T) {
 		{desc: "port out of range", toml: "[streaming]\nport = 70000", paths: []string{"streaming.port"}},
 		{desc: "bad address", toml: "[streaming]\naddress = \"nowhere\"", paths: []string{"streaming.address"}},
 		{desc: "table expected", toml: `grpc = "x"`, paths: []string{"grpc"}},
+		{desc: "metrics address without port", toml: "[metrics]\naddress = \"127.0.0.1\"", paths: []string{"metrics.address"}},
+		{desc: "pprof without metrics", toml: "[metrics]\npprof = true", paths: []string{"metrics.pprof"}},
+		{desc: "NRI enabled without socket", toml: "[nri]\nenable = true\nsocket_path = \"\"", paths: []string{"nri.socket_path"}},
+		{desc: "NRI relative socket", toml: "[nri]\nsocket_path = \"nri.sock\"", paths: []string{"nri.socket_path"}},
+		{desc: "NRI zero request timeout", toml: "[nri]\nrequest_timeout = \"0s\"", paths: []string{"nri.request_timeout"}},
 		{desc: "syntax error", toml: "root = ", paths: []string{"line 1"}},
 		{
 			desc:  "every error at once",

@@ -73,9 +73,17 @@ func (cfg *Config) Validate() Errors {
 		c.addf("streaming.address", "%q is not an IP address", cfg.Streaming.Address)
 	}
 	c.intRange("streaming.port", cfg.Streaming.Port, 0, 65535)
+	if a := cfg.Metrics.Address; a != "" {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			c.addf("metrics.address", "%q is not host:port", a)
+		}
+	} else if cfg.Metrics.Pprof {
+		c.addf("metrics.pprof", "needs metrics.address")
+	}
 	if cfg.Streaming.IdleTimeout.Duration <= 0 {
 		c.addf("streaming.idle_timeout", "must be positive")
 	}
+	cfg.NRI.validate(c)
 	return c.errs
 }
 
@@ -110,5 +118,17 @@ func (r *Runtime) validate(c *checker) {
 			c.addf(path+".type", "%q is not one of builtin, runc", h.Type)
 		}
 		c.absPath(path+".root", h.Root, true)
+	}
+}
+
+func (n *NRI) validate(c *checker) {
+	c.absPath("nri.socket_path", n.SocketPath, !n.Enable)
+	c.absPath("nri.plugin_path", n.PluginPath, true)
+	c.absPath("nri.plugin_config_path", n.PluginConfigPath, true)
+	if n.RegistrationTimeout.Duration <= 0 {
+		c.addf("nri.registration_timeout", "must be positive")
+	}
+	if n.RequestTimeout.Duration <= 0 {
+		c.addf("nri.request_timeout", "must be positive")
 	}
 }

@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 	"k8s.io/klog/v2"
 
+	"github.com/cricket-cri/cricket/pkg/metrics"
 	"github.com/cricket-cri/cricket/pkg/snapshot"
 )
 
@@ -24,9 +26,15 @@ func (s *Service) Pull(ctx context.Context, ref string, auth *AuthConfig) (Image
 	if err != nil {
 		return Image{}, err
 	}
+	start := time.Now()
 	im, err := s.pulls.do(ctx, r.String(), func(ctx context.Context) (Image, error) {
 		return s.pull(ctx, r, auth)
 	})
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	metrics.PullDuration.WithLabelValues(result).Observe(time.Since(start).Seconds())
 	if err != nil {
 		return Image{}, fmt.Errorf("pull %s: %w", r, err)
 	}
@@ -273,11 +281,12 @@ func (s *Service) ensureLayer(ctx context.Context, rc *repoClient, d Descriptor,
 		defer f.Close()
 		return s.unpack(ctx, f, diffID, chain, parent, nil)
 	}
-	body, err := rc.openBlob(ctx, d)
+	blob, err := rc.openBlob(ctx, d)
 	if err != nil {
 		return err
 	}
-	defer body.Close()
+	defer blob.Close()
+	body := metrics.CountingReader{R: blob}
 	w, err := s.content.Writer(d.Digest, d.Size)
 	if err != nil {
 		return err

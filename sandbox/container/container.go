@@ -84,6 +84,9 @@ type Status struct {
 	ExitCode   int32     `json:"exitCode"`
 	Reason     string    `json:"reason,omitempty"`
 	Message    string    `json:"message,omitempty"`
+	// Resources are the container's resources after an Update; nil means
+	// the ones of its config. The message is replaced, never changed.
+	Resources *runtimeapi.LinuxContainerResources `json:"resources,omitempty"`
 }
 
 // Container is one container.

@@ -3,6 +3,7 @@ package container
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -61,6 +62,8 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (_ *Container, 
 		}
 		s.names.Done(md.Name, md.ID, ctx.Err() == nil)
 	}()
+	unblock := s.opts.NRI.BlockSync()
+	defer unblock()
 	c, err := s.create(ctx, md, pod)
 	if err != nil {
 		return nil, err
@@ -111,6 +114,12 @@ func (s *Service) create(ctx context.Context, md Metadata, pod Pod) (_ *Containe
 	if err != nil {
 		return nil, fmt.Errorf("build OCI spec of container %s: %w", md.ID, err)
 	}
+	// Plugins adjust the final spec, before anything reads it.
+	pending := newContainer(md, Status{State: stateCreating}, nil)
+	if err := s.opts.NRI.CreateContainer(ctx, pending, spec); err != nil {
+		return nil, fmt.Errorf("NRI CreateContainer of container %s: %w", md.ID, err)
+	}
+	defer undo(ctx, &retErr, "tell NRI plugins the container is gone", func(c context.Context) error { return s.nriForget(c, pending) })
 	if err := writeSpec(md.Bundle, spec); err != nil {
 		return nil, err
 	}
@@ -127,7 +136,15 @@ func (s *Service) create(ctx context.Context, md Metadata, pod Pod) (_ *Containe
 	}
 	s.index.Add(md.ID, c)
 	s.publish(runtimeapi.ContainerEventType_CONTAINER_CREATED_EVENT, c)
+	if err := s.opts.NRI.PostCreateContainer(ctx, c); err != nil {
+		klog.FromContext(ctx).Error(err, "NRI PostCreateContainer failed", "containerID", c.ID)
+	}
 	return c, nil
+}
+
+// nriForget tells NRI plugins that a container they were told of is gone.
+func (s *Service) nriForget(ctx context.Context, c *Container) error {
+	return errors.Join(s.opts.NRI.StopContainer(ctx, c), s.opts.NRI.RemoveContainer(ctx, c))
 }
 
 // targetPIDNamespace is the pid namespace of the running container that

@@ -148,6 +148,8 @@ type Shim interface {
 	Exec(ctx context.Context, req ExecRequest) (ExecResult, error)
 	// ReopenLog reopens the container's log file.
 	ReopenLog(ctx context.Context, id string) error
+	// Update replaces the cgroup resources of a running container.
+	Update(ctx context.Context, id string, resources *specs.LinuxResources) error
 }
 
 // Shims hands out clients of the pods' shims.
@@ -169,3 +171,50 @@ type LookPath func(rootfs string, env []string, mounts []*runtimeapi.Mount, cmd 
 type EventPublisher interface {
 	Publish(t runtimeapi.ContainerEventType, containerID, podID string)
 }
+
+// NRI relays container life-cycle events to Node Resource Interface
+// plugins. A hook's error fails the request only where noted.
+type NRI interface {
+	// BlockSync holds back the synchronization of newly connecting
+	// plugins until unblock is called, so that a container being created
+	// is either in a plugin's initial state or reported to it.
+	BlockSync() (unblock func())
+	// CreateContainer lets plugins adjust spec, the container's final OCI
+	// spec, before its bundle is written; its error fails Create.
+	CreateContainer(ctx context.Context, c *Container, spec *specs.Spec) error
+	// PostCreateContainer is called once the container is created.
+	PostCreateContainer(ctx context.Context, c *Container) error
+	// StartContainer is called before the container's process starts;
+	// its error fails Start.
+	StartContainer(ctx context.Context, c *Container) error
+	// PostStartContainer is called once the container runs.
+	PostStartContainer(ctx context.Context, c *Container) error
+	// StopContainer is called once the container exited, however it did.
+	StopContainer(ctx context.Context, c *Container) error
+	// RemoveContainer is called when the container is removed.
+	RemoveContainer(ctx context.Context, c *Container) error
+}
+
+// NoNRI is the NRI used when NRI is disabled: every hook does nothing.
+type NoNRI struct{}
+
+// BlockSync does nothing.
+func (NoNRI) BlockSync() func() { return func() {} }
+
+// CreateContainer does nothing.
+func (NoNRI) CreateContainer(context.Context, *Container, *specs.Spec) error { return nil }
+
+// PostCreateContainer does nothing.
+func (NoNRI) PostCreateContainer(context.Context, *Container) error { return nil }
+
+// StartContainer does nothing.
+func (NoNRI) StartContainer(context.Context, *Container) error { return nil }
+
+// PostStartContainer does nothing.
+func (NoNRI) PostStartContainer(context.Context, *Container) error { return nil }
+
+// StopContainer does nothing.
+func (NoNRI) StopContainer(context.Context, *Container) error { return nil }
+
+// RemoveContainer does nothing.
+func (NoNRI) RemoveContainer(context.Context, *Container) error { return nil }

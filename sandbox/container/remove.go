@@ -48,6 +48,9 @@ func (s *Service) Remove(ctx context.Context, id string) error {
 	if err := s.opts.Store.Delete(bucket, c.ID); err != nil {
 		return fmt.Errorf("remove container %s: %w", c.ID, err)
 	}
+	if err := s.opts.NRI.RemoveContainer(cctx, c); err != nil {
+		klog.FromContext(ctx).Error(err, "NRI RemoveContainer failed", "containerID", c.ID)
+	}
 	c.removed = true
 	s.index.Delete(c.ID)
 	s.names.Release(c.Name, c.ID)

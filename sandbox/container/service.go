@@ -41,6 +41,8 @@ type Options struct {
 	LookPath LookPath
 	// Events, when set, is told of every container's life-cycle.
 	Events EventPublisher
+	// NRI is told of container life-cycle events; defaults to NoNRI.
+	NRI NRI
 }
 
 // Service runs containers.
@@ -55,6 +57,9 @@ type Service struct {
 func New(opts Options) (*Service, error) {
 	if opts.StateDir == "" || opts.Store == nil || opts.Pods == nil || opts.Images == nil || opts.Rootfs == nil || opts.Spec == nil || opts.Shims == nil {
 		return nil, fmt.Errorf("container service: state dir, store, pods, images, rootfs, spec and shims are required: %w", errdefs.ErrInvalidArgument)
+	}
+	if opts.NRI == nil {
+		opts.NRI = NoNRI{}
 	}
 	return &Service{opts: opts, names: registrar.New(), index: index.New[*Container]("container")}, nil
 }
@@ -183,6 +188,11 @@ func (s *Service) changed(c *Container, from, to State) {
 	case StateRunning:
 		s.publish(runtimeapi.ContainerEventType_CONTAINER_STARTED_EVENT, c)
 	case StateExited:
+		// Before Stop returns, whoever recorded the exit: plugins hear of a
+		// stop before the removal that may follow it.
+		if err := s.opts.NRI.StopContainer(context.Background(), c); err != nil {
+			klog.Background().Error(err, "NRI StopContainer failed", "containerID", c.ID)
+		}
 		s.publish(runtimeapi.ContainerEventType_CONTAINER_STOPPED_EVENT, c)
 	}
 }

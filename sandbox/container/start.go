@@ -39,6 +39,9 @@ func (s *Service) Start(ctx context.Context, id string) error {
 		return err
 	}
 	go s.watch(context.WithoutCancel(ctx), c, sh)
+	if err := s.opts.NRI.PostStartContainer(ctx, c); err != nil {
+		klog.FromContext(ctx).Error(err, "NRI PostStartContainer failed", "containerID", c.ID)
+	}
 	klog.FromContext(ctx).Info("container started", "containerID", c.ID, "pid", c.Status().Pid)
 	return nil
 }
@@ -63,6 +66,9 @@ func (s *Service) startProcess(ctx context.Context, c *Container) (_ Shim, retEr
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create process of container %s: %w", c.ID, err)
+	}
+	if err := s.opts.NRI.StartContainer(ctx, c); err != nil {
+		return nil, fmt.Errorf("NRI StartContainer of container %s: %w", c.ID, err)
 	}
 	ps, err := sh.Start(ctx, c.ID)
 	if err != nil {

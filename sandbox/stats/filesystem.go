@@ -19,9 +19,9 @@ type Filesystem struct {
 	Capacity, Inodes, InodesFree uint64
 }
 
-// StatFilesystem describes the filesystem path is on; its device is
-// looked up in mountinfo.
-func StatFilesystem(path, mountinfo string) (*Filesystem, error) {
+// StatFilesystem describes the filesystem path is on; Device is its
+// major:minor.
+func StatFilesystem(path string) (*Filesystem, error) {
 	var sfs unix.Statfs_t
 	if err := unix.Statfs(path, &sfs); err != nil {
 		return nil, fmt.Errorf("statfs %s: %w", path, err)
@@ -30,22 +30,17 @@ func StatFilesystem(path, mountinfo string) (*Filesystem, error) {
 	if err := unix.Stat(path, &st); err != nil {
 		return nil, fmt.Errorf("stat %s: %w", path, err)
 	}
-	dev := fmt.Sprintf("%d:%d", unix.Major(st.Dev), unix.Minor(st.Dev))
-	out := &Filesystem{
-		Device:     dev,
+	return &Filesystem{
+		Device:     fmt.Sprintf("%d:%d", unix.Major(st.Dev), unix.Minor(st.Dev)),
 		Capacity:   sfs.Blocks * uint64(sfs.Bsize),
 		Inodes:     sfs.Files,
 		InodesFree: sfs.Ffree,
-	}
-	if src, err := mountSource(mountinfo, dev); err == nil && src != "" {
-		out.Device = src
-	}
-	return out, nil
+	}, nil
 }
 
-// mountSource returns the source of the first mount of device (major:minor)
-// in a mountinfo file, "" when none.
-func mountSource(mountinfo, device string) (string, error) {
+// MountSource returns the source of the first mount of device
+// (major:minor) in a mountinfo file, "" when none.
+func MountSource(mountinfo, device string) (string, error) {
 	f, err := os.Open(mountinfo)
 	if err != nil {
 		return "", fmt.Errorf("open %s: %w", mountinfo, err)
@@ -61,7 +56,37 @@ func mountSource(mountinfo, device string) (string, error) {
 		}
 		return tail[1], nil
 	}
-	return "", sc.Err()
+	if err := sc.Err(); err != nil {
+		return "", fmt.Errorf("read %s: %w", mountinfo, err)
+	}
+	return "", nil
+}
+
+// layerFilesystem describes the filesystem of the writable layers under
+// root, its device named by its mount source. Names are remembered: a
+// host has thousands of mounts with many pods, and a device keeps its
+// name while it is mounted.
+func (c *Collector) layerFilesystem(root string) (*Filesystem, error) {
+	fs, err := StatFilesystem(root)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	name, ok := c.devices[fs.Device]
+	c.mu.Unlock()
+	// An unreadable mountinfo leaves the device named major:minor, and is
+	// tried again next time.
+	if !ok {
+		if name, err = MountSource(c.opts.MountInfo, fs.Device); err == nil {
+			c.mu.Lock()
+			c.devices[fs.Device] = name
+			c.mu.Unlock()
+		}
+	}
+	if name != "" {
+		fs.Device = name
+	}
+	return fs, nil
 }
 
 // BlockDevice names the block device major:minor as the kernel does

@@ -1,7 +1,10 @@
 // Package stats measures pods and containers for the CRI stats and metrics
-// RPCs: cgroup counters (v1 and v2, with pressure where the kernel has it),
-// CPU rates from successive samples, network counters read inside the pod's
-// network namespace, OOM kills and writable layer usage.
+// RPCs: cgroup counters and settings (v1 and v2, with pressure where the
+// kernel has it), CPU rates from successive samples, the cgroups' processes
+// as /proc shows them (descriptors, sockets, threads, limits), network
+// counters read inside the pod's network namespace, OOM kills, and writable
+// layer usage with the filesystem it is on. Metrics (Descriptors,
+// ContainerSamples, PodSamples) carry cAdvisor's names and labels.
 //
 // A Collector knows nothing of the sandbox and container services; its
 // callers look objects up and pass references (PodRef, ContainerRef).
@@ -160,6 +163,8 @@ type Collector struct {
 	mu        sync.Mutex
 	known     map[string]*memory
 	lastSweep time.Time
+	// devices maps major:minor to mount source (layerFilesystem).
+	devices map[string]string
 }
 
 // memory is what the collector remembers of one pod or container.
@@ -189,7 +194,7 @@ func New(opts Options) (*Collector, error) {
 	if opts.MountInfo == "" {
 		opts.MountInfo = "/proc/self/mountinfo"
 	}
-	return &Collector{opts: opts, known: map[string]*memory{}}, nil
+	return &Collector{opts: opts, known: map[string]*memory{}, devices: map[string]string{}}, nil
 }
 
 // Container measures one container. Parts that cannot be read are left nil
@@ -210,7 +215,7 @@ func (c *Collector) Container(ctx context.Context, ref ContainerRef) (*Container
 	if c.opts.Layers != nil {
 		if u, err := c.opts.Layers.Usage(ref.ID); err == nil {
 			out.WritableLayer, out.LayerRoot = &u, c.opts.Layers.Root()
-			if out.LayerFS, err = StatFilesystem(out.LayerRoot, c.opts.MountInfo); err != nil {
+			if out.LayerFS, err = c.layerFilesystem(out.LayerRoot); err != nil {
 				klog.FromContext(ctx).V(4).Info("cannot describe the writable layers' filesystem", "root", out.LayerRoot, "err", err)
 			}
 		} else {

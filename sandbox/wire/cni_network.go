@@ -2,10 +2,12 @@ package wire
 
 import (
 	"context"
+	"time"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/cricket-cri/cricket/network"
+	"github.com/cricket-cri/cricket/pkg/metrics"
 	"github.com/cricket-cri/cricket/sandbox"
 )
 
@@ -23,6 +25,7 @@ var _ sandbox.Network = CNINetwork{}
 // Setup attaches the pod to the pod network with its port mappings and
 // bandwidth annotations, and reports its IPs (the primary first).
 func (n CNINetwork) Setup(ctx context.Context, req sandbox.NetworkRequest) (sandbox.NetworkStatus, error) {
+	defer metrics.ObservePhase(metrics.PhaseCNI, time.Now())
 	res, err := n.CNI.Setup(ctx, cniPod(req))
 	if err != nil {
 		return sandbox.NetworkStatus{}, err

@@ -11,9 +11,11 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/cricket-cri/cricket/pkg/metrics"
 	"github.com/cricket-cri/cricket/sandbox"
 	"github.com/cricket-cri/cricket/sandbox/nsutil"
 )
@@ -61,6 +63,7 @@ type namespaces struct {
 }
 
 func (n namespaces) Pin(_ context.Context, dir string, want sandbox.NamespaceSet) (_ sandbox.Namespaces, retErr error) {
+	defer metrics.ObservePhase(metrics.PhaseNamespaces, time.Now())
 	nsDir := filepath.Join(dir, "ns")
 	var kinds []nsutil.Kind
 	for _, k := range []struct {

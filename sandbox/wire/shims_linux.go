@@ -13,9 +13,11 @@ import (
 	"syscall"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/cricket-cri/cricket/pkg/errdefs"
+	"github.com/cricket-cri/cricket/pkg/metrics"
 	"github.com/cricket-cri/cricket/pkg/shim"
 	"github.com/cricket-cri/cricket/sandbox"
 	"github.com/cricket-cri/cricket/sandbox/container"
@@ -72,6 +74,7 @@ const shimStartTimeout = 10 * time.Second
 
 // Start implements sandbox.ShimManager.
 func (p *shims) Start(ctx context.Context, pod sandbox.ShimPod) error {
+	defer metrics.ObservePhase(metrics.PhaseShim, time.Now())
 	o := p.opts
 	o.PodID, o.StateDir = pod.ID, pod.StateDir
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shimStartTimeout)
@@ -235,6 +238,7 @@ func (s *shimClient) Create(ctx context.Context, req container.ShimCreate) error
 }
 
 func (s *shimClient) Start(ctx context.Context, id string) (container.ProcessState, error) {
+	defer metrics.ObservePhase(metrics.PhaseExecutor, time.Now())
 	st, err := s.c.Start(ctx, id)
 	if err != nil {
 		return container.ProcessState{}, s.check(err)
@@ -281,4 +285,8 @@ func (s *shimClient) Exec(ctx context.Context, req container.ExecRequest) (conta
 
 func (s *shimClient) ReopenLog(ctx context.Context, id string) error {
 	return s.check(s.c.ReopenLog(ctx, id))
+}
+
+func (s *shimClient) Update(ctx context.Context, id string, resources *specs.LinuxResources) error {
+	return s.check(s.c.Update(ctx, shim.UpdateRequest{ID: id, Resources: resources}))
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/cricket-cri/cricket/pkg/cgroups"
 	"github.com/cricket-cri/cricket/pkg/oci"
+	"github.com/cricket-cri/cricket/pkg/runtime"
 	"github.com/cricket-cri/cricket/sandbox/container"
 )
 
@@ -25,6 +26,11 @@ import (
 type specBuilder struct {
 	driver   cgroups.Driver
 	cgroupNS bool
+	// handlers resolves the pod's runtime handler, whose features decide
+	// what a mount may ask for.
+	handlers interface {
+		Lookup(name string) (runtime.Handler, error)
+	}
 
 	oomOnce sync.Once
 	minOOM  *int
@@ -46,6 +52,9 @@ func (b *specBuilder) Build(ctx context.Context, in container.SpecInput) (*specs
 		RootfsPath: in.Rootfs, Namespaces: in.Pod.Namespaces, PodFiles: in.Pod.Files,
 		User: user, Devices: devices, CgroupNamespace: b.cgroupNS,
 		MinOOMScoreAdj: b.minOOMScoreAdj(ctx),
+	}
+	if input.Features, err = b.features(ctx, in.Pod.RuntimeHandler); err != nil {
+		return nil, err
 	}
 	input.Namespaces.TargetPID = in.TargetPIDNamespace
 	input.MountSources = in.MountSources
@@ -69,6 +78,19 @@ func (b *specBuilder) Build(ctx context.Context, in container.SpecInput) (*specs
 	restrictCapabilities(spec.Process, boundingSet())
 	setRootfsPropagation(spec)
 	return spec, oci.Validate(spec)
+}
+
+// features are what the pod's runtime handler supports; without a handler
+// lookup (tests) nothing optional is.
+func (b *specBuilder) features(ctx context.Context, handler string) (oci.Features, error) {
+	if b.handlers == nil {
+		return oci.Features{}, nil
+	}
+	h, err := b.handlers.Lookup(handler)
+	if err != nil {
+		return oci.Features{}, err
+	}
+	return oci.Features{RecursiveReadOnlyMounts: runtime.SupportsRecursiveReadOnly(ctx, h)}, nil
 }
 
 // setRootfsPropagation makes the container's root shared when a mount is

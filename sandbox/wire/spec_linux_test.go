@@ -1,9 +1,15 @@
 package wire
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/cricket-cri/cricket/pkg/errdefs"
+	"github.com/cricket-cri/cricket/pkg/runtime"
 )
 
 func TestSetRootfsPropagation(t *testing.T) {
@@ -25,6 +31,48 @@ func TestSetRootfsPropagation(t *testing.T) {
 			setRootfsPropagation(s)
 			if s.Linux.RootfsPropagation != tc.want {
 				t.Errorf("got %q, want %q", s.Linux.RootfsPropagation, tc.want)
+			}
+		})
+	}
+}
+
+type fakeHandlers map[string]runtime.Handler
+
+func (f fakeHandlers) Lookup(name string) (runtime.Handler, error) {
+	h, ok := f[name]
+	if !ok {
+		return runtime.Handler{}, fmt.Errorf("runtime handler %q: %w", name, errdefs.ErrNotFound)
+	}
+	return h, nil
+}
+
+func TestSpecBuilderFeatures(t *testing.T) {
+	builtin := runtime.Handler{Name: "cricket", Kind: runtime.KindBuiltin}
+	// The builtin handler's answer is the kernel's (mount_setattr, 5.12).
+	kernelRRO := runtime.SupportsRecursiveReadOnly(context.Background(), builtin)
+	cases := []struct {
+		desc     string
+		handlers fakeHandlers
+		handler  string
+		wantRRO  bool
+		wantErr  error
+	}{
+		{desc: "no handler lookup supports nothing optional"},
+		{desc: "builtin handler", handlers: fakeHandlers{"": builtin}, wantRRO: kernelRRO},
+		{desc: "unknown handler", handlers: fakeHandlers{}, handler: "nope", wantErr: errdefs.ErrNotFound},
+	}
+	for _, tc := range cases {
+		t.Run(tc.desc, func(t *testing.T) {
+			b := &specBuilder{}
+			if tc.handlers != nil {
+				b.handlers = tc.handlers
+			}
+			f, err := b.features(context.Background(), tc.handler)
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("features: %v, want %v", err, tc.wantErr)
+			}
+			if f.RecursiveReadOnlyMounts != tc.wantRRO {
+				t.Errorf("RecursiveReadOnlyMounts = %v, want %v", f.RecursiveReadOnlyMounts, tc.wantRRO)
 			}
 		})
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/cricket-cri/cricket/pkg/store"
 	"github.com/cricket-cri/cricket/sandbox"
 	"github.com/cricket-cri/cricket/sandbox/container"
+	"github.com/cricket-cri/cricket/sandbox/nri"
 )
 
 // Options are what the daemon hands to New.
@@ -37,6 +38,8 @@ type Options struct {
 	Network sandbox.Network
 	// Events is told of container life-cycle events.
 	Events container.EventPublisher
+	// NRI, when set, serves Node Resource Interface plugins.
+	NRI *nri.Config
 	// ShimBinary is re-executed as the per-pod shim and pod init; empty
 	// means this executable.
 	ShimBinary string
@@ -46,6 +49,8 @@ type Options struct {
 type Services struct {
 	Sandboxes  *sandbox.Service
 	Containers *container.Service
+	// NRI serves NRI plugins; nil when NRI is disabled.
+	NRI *nri.NRI
 }
 
 // New builds the pod and container services over the real layers and
@@ -61,6 +66,12 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 		return nil, fmt.Errorf("cgroups: %w", err)
 	}
 	handlers := handlerLookup{reg: opts.Handlers, def: opts.DefaultHandler}
+	var hooks *nri.NRI
+	sandboxNRI, containerNRI := sandbox.NRI(sandbox.NoNRI{}), container.NRI(container.NoNRI{})
+	if opts.NRI != nil {
+		hooks = nri.New(*opts.NRI)
+		sandboxNRI, containerNRI = hooks, hooks
+	}
 	pool := newShims(shim.Options{Binary: opts.ShimBinary, SystemdCgroup: driver == cgroups.Systemd}, handlers)
 	sbs, err := sandbox.New(sandbox.Options{
 		StateDir:   filepath.Join(opts.State, "pods"),
@@ -70,6 +81,7 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 		Cgroups:    podCgroups{mgr: cg, driver: cg2driver(driver)},
 		Shims:      pool,
 		Network:    opts.Network,
+		NRI:        sandboxNRI,
 		CheckHandler: func(name string) error {
 			_, err := handlers.Lookup(name)
 			return err
@@ -84,10 +96,11 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 		Pods:     Pods{Sandboxes: sbs},
 		Images:   images{svc: opts.Images},
 		Rootfs:   rootfs{snaps: opts.Images.Snapshots()},
-		Spec:     &specBuilder{driver: cg2driver(driver), cgroupNS: cg.Mode() == cgroups.Unified},
+		Spec:     &specBuilder{driver: cg2driver(driver), cgroupNS: cg.Mode() == cgroups.Unified, handlers: handlers},
 		Shims:    pool,
 		LookPath: container.FSLookPath(oci.RootFS),
 		Events:   opts.Events,
+		NRI:      containerNRI,
 	})
 	if err != nil {
 		return nil, err
@@ -95,7 +108,14 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 	sbs.SetContainers(ctrs)
 	sbs.Load(ctx)
 	ctrs.Load(ctx)
-	return &Services{Sandboxes: sbs, Containers: ctrs}, nil
+	// Plugins connect only once the pods and containers of a previous
+	// run are back, so that they synchronize with all of them.
+	if hooks != nil {
+		if err := hooks.Start(sbs, ctrs); err != nil {
+			return nil, err
+		}
+	}
+	return &Services{Sandboxes: sbs, Containers: ctrs, NRI: hooks}, nil
 }
 
 // handlerLookup resolves handler names, "" being the configured default.

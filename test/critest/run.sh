@@ -341,7 +341,9 @@ port = 0
 EOF
 	NRI_ARGS=()
 	if nri_configured; then
-		printf '\n[nri]\nsocket_path = "%s"\n' "$HW/s/nri.sock" >>"$HW/cricket.toml"
+		# The request timeout outlasts the specs' plugins, which hold a
+		# Synchronize open for 2s.
+		printf '\n[nri]\nenable = true\nsocket_path = "%s"\nrequest_timeout = "10s"\n' "$HW/s/nri.sock" >>"$HW/cricket.toml"
 		NRI_ARGS=("--nri-socket=$HW/s/nri.sock")
 	fi
 	env "$MARKER" TMPDIR="$HW/tmp" "$CRICKETD" --config "$HW/cricket.toml" --root "$HW/root" --state "$HW/s" \

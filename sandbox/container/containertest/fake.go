@@ -146,7 +146,9 @@ type Process struct {
 	Exit    *container.Exit
 	// Signals received, in order.
 	Signals []syscall.Signal
-	done    chan struct{}
+	// Resources are the last resources Update applied.
+	Resources *specs.LinuxResources
+	done      chan struct{}
 }
 
 // Shims fakes container.Shims: one in-memory shim per pod. A process dies
@@ -370,4 +372,18 @@ func (s *shim) ReopenLog(_ context.Context, id string) error {
 	}
 	_, err := s.proc(id)
 	return err
+}
+
+func (s *shim) Update(_ context.Context, id string, resources *specs.LinuxResources) error {
+	s.f.mu.Lock()
+	defer s.f.mu.Unlock()
+	if err := s.begin("Update", id); err != nil {
+		return err
+	}
+	p, err := s.proc(id)
+	if err != nil {
+		return err
+	}
+	p.Resources = resources
+	return nil
 }

@@ -1,0 +1,41 @@
+package cri
+
+import (
+	"context"
+	"testing"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+func TestStatusFeatures(t *testing.T) {
+	cfg := testConfig
+	cfg.Handlers = []Handler{{Name: "cricket", RecursiveReadOnlyMounts: true}, {Name: "old"}}
+	env := newTestEnv(t, cfg)
+	resp, err := env.runtime.Status(context.Background(), &runtimeapi.StatusRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !resp.GetFeatures().GetSupplementalGroupsPolicy() {
+		t.Error("SupplementalGroupsPolicy not advertised")
+	}
+	rro := map[string]bool{}
+	for _, h := range resp.RuntimeHandlers {
+		rro[h.Name] = h.GetFeatures().GetRecursiveReadOnlyMounts()
+	}
+	cases := []struct {
+		desc    string
+		handler string
+		want    bool
+	}{
+		{desc: "default handler under the empty name", handler: "", want: true},
+		{desc: "handler that supports it", handler: "cricket", want: true},
+		{desc: "handler that does not", handler: "old", want: false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.desc, func(t *testing.T) {
+			if got, ok := rro[tc.handler]; !ok || got != tc.want {
+				t.Errorf("handler %q RecursiveReadOnlyMounts = %v (listed %v), want %v", tc.handler, got, ok, tc.want)
+			}
+		})
+	}
+}

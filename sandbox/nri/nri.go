@@ -1,0 +1,283 @@
+// Package nri relays the life-cycle of Cricket's pods and containers to
+// Node Resource Interface plugins (github.com/containerd/nri) and applies
+// the adjustments they ask for to a container's OCI spec.
+//
+// An *NRI satisfies both sandbox.NRI and container.NRI. It serves plugins
+// only after Start; until then, and when NRI is disabled, its hooks do
+// nothing.
+package nri
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/containerd/nri/pkg/adaptation"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"k8s.io/klog/v2"
+
+	"github.com/cricket-cri/cricket/pkg/errdefs"
+	"github.com/cricket-cri/cricket/sandbox"
+	"github.com/cricket-cri/cricket/sandbox/container"
+)
+
+// Config says where plugins are found and how long they may take.
+type Config struct {
+	// SocketPath is the socket external plugins connect to.
+	SocketPath string
+	// PluginPath holds plugins cricketd starts itself; PluginConfigPath
+	// their configuration.
+	PluginPath       string
+	PluginConfigPath string
+	// RegistrationTimeout and RequestTimeout bound a plugin's
+	// registration and each of its answers; zero keeps NRI's defaults.
+	RegistrationTimeout time.Duration
+	RequestTimeout      time.Duration
+	// Version is the runtime version plugins are told.
+	Version string
+}
+
+// Pods lists and looks up the pods plugins are told of (*sandbox.Service).
+type Pods interface {
+	Get(id string) (*sandbox.Sandbox, error)
+	List(f sandbox.Filter) []*sandbox.Sandbox
+}
+
+// Containers lists the containers plugins are told of (*container.Service).
+type Containers interface {
+	List(f container.Filter) []*container.Container
+}
+
+// NRI is the runtime side of NRI.
+type NRI struct {
+	cfg Config
+
+	mu         sync.RWMutex
+	adaptation *adaptation.Adaptation
+	pods       Pods
+	containers Containers
+}
+
+// New returns an NRI that does nothing until Start.
+func New(cfg Config) *NRI {
+	return &NRI{cfg: cfg}
+}
+
+// Start serves plugins on the socket, telling each one that connects of
+// the pods and containers that exist.
+func (n *NRI) Start(pods Pods, containers Containers) error {
+	if n.cfg.RegistrationTimeout > 0 {
+		adaptation.SetPluginRegistrationTimeout(n.cfg.RegistrationTimeout)
+	}
+	if n.cfg.RequestTimeout > 0 {
+		adaptation.SetPluginRequestTimeout(n.cfg.RequestTimeout)
+	}
+	opts := []adaptation.Option{adaptation.WithSocketPath(n.cfg.SocketPath)}
+	if n.cfg.PluginPath != "" {
+		opts = append(opts, adaptation.WithPluginPath(n.cfg.PluginPath))
+	}
+	if n.cfg.PluginConfigPath != "" {
+		opts = append(opts, adaptation.WithPluginConfigPath(n.cfg.PluginConfigPath))
+	}
+	a, err := adaptation.New("cricket", n.cfg.Version, n.synchronize, n.update, opts...)
+	if err != nil {
+		return fmt.Errorf("set up NRI: %w", err)
+	}
+	n.mu.Lock()
+	n.pods, n.containers = pods, containers
+	n.adaptation = a
+	n.mu.Unlock()
+	if err := a.Start(); err != nil {
+		return fmt.Errorf("start NRI on %s: %w", n.cfg.SocketPath, err)
+	}
+	return nil
+}
+
+// Stop disconnects every plugin and closes the socket.
+func (n *NRI) Stop() {
+	if a := n.get(); a != nil {
+		a.Stop()
+	}
+}
+
+func (n *NRI) get() *adaptation.Adaptation {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return n.adaptation
+}
+
+// synchronize hands a newly connected plugin the pods and containers that
+// exist. Creations hold BlockSync, so none is half-way meanwhile.
+func (n *NRI) synchronize(ctx context.Context, cb adaptation.SyncCB) error {
+	n.mu.RLock()
+	pods, ctrs := n.pods, n.containers
+	n.mu.RUnlock()
+	var nriPods []*adaptation.PodSandbox
+	for _, sb := range pods.List(sandbox.Filter{}) {
+		nriPods = append(nriPods, PodSandbox(sb))
+	}
+	var nriCtrs []*adaptation.Container
+	for _, c := range ctrs.List(container.Filter{}) {
+		nriCtrs = append(nriCtrs, Container(c, nil))
+	}
+	updates, err := cb(ctx, nriPods, nriCtrs)
+	if err != nil {
+		return err
+	}
+	return refuseUpdates(updates)
+}
+
+// update answers a plugin's unsolicited container updates: Cricket cannot
+// apply them yet, so each one fails.
+func (n *NRI) update(_ context.Context, updates []*adaptation.ContainerUpdate) ([]*adaptation.ContainerUpdate, error) {
+	return updates, nil
+}
+
+// refuseUpdates fails on updates to other containers, which Cricket cannot
+// apply; a plugin that asks for none costs nothing.
+func refuseUpdates(updates []*adaptation.ContainerUpdate) error {
+	if len(updates) == 0 {
+		return nil
+	}
+	return fmt.Errorf("NRI plugins asked to update %d containers, which is not supported: %w", len(updates), errdefs.ErrFailedPrecondition)
+}
+
+// BlockSync holds back the synchronization of connecting plugins.
+func (n *NRI) BlockSync() func() {
+	a := n.get()
+	if a == nil {
+		return func() {}
+	}
+	return a.BlockPluginSync().Unblock
+}
+
+// RunPodSandbox tells plugins of a new pod.
+func (n *NRI) RunPodSandbox(ctx context.Context, sb *sandbox.Sandbox) error {
+	a := n.get()
+	if a == nil {
+		return nil
+	}
+	return pluginError(a.RunPodSandbox(ctx, &adaptation.RunPodSandboxRequest{Pod: PodSandbox(sb)}))
+}
+
+// StopPodSandbox tells plugins a pod stopped.
+func (n *NRI) StopPodSandbox(ctx context.Context, sb *sandbox.Sandbox) error {
+	a := n.get()
+	if a == nil {
+		return nil
+	}
+	return pluginError(a.StopPodSandbox(ctx, &adaptation.StopPodSandboxRequest{Pod: PodSandbox(sb)}))
+}
+
+// RemovePodSandbox tells plugins a pod is gone.
+func (n *NRI) RemovePodSandbox(ctx context.Context, sb *sandbox.Sandbox) error {
+	a := n.get()
+	if a == nil {
+		return nil
+	}
+	return pluginError(a.RemovePodSandbox(ctx, &adaptation.RemovePodSandboxRequest{Pod: PodSandbox(sb)}))
+}
+
+// CreateContainer asks plugins for adjustments to spec and applies them.
+func (n *NRI) CreateContainer(ctx context.Context, c *container.Container, spec *specs.Spec) error {
+	a := n.get()
+	if a == nil {
+		return nil
+	}
+	rsp, err := a.CreateContainer(ctx, &adaptation.CreateContainerRequest{Pod: n.pod(c.PodID), Container: Container(c, spec)})
+	if err != nil {
+		return pluginError(err)
+	}
+	if len(rsp.GetEvict()) > 0 {
+		return fmt.Errorf("NRI plugins asked to evict %d containers, which is not supported: %w", len(rsp.GetEvict()), errdefs.ErrFailedPrecondition)
+	}
+	if err := refuseUpdates(rsp.GetUpdate()); err != nil {
+		return err
+	}
+	if err := Adjust(spec, rsp.GetAdjust()); err != nil {
+		return fmt.Errorf("apply NRI adjustment: %w", err)
+	}
+	return nil
+}
+
+// PostCreateContainer tells plugins a container was created.
+func (n *NRI) PostCreateContainer(ctx context.Context, c *container.Container) error {
+	a := n.get()
+	if a == nil {
+		return nil
+	}
+	return pluginError(a.PostCreateContainer(ctx, &adaptation.PostCreateContainerRequest{Pod: n.pod(c.PodID), Container: Container(c, nil)}))
+}
+
+// StartContainer tells plugins a container is about to start.
+func (n *NRI) StartContainer(ctx context.Context, c *container.Container) error {
+	a := n.get()
+	if a == nil {
+		return nil
+	}
+	return pluginError(a.StartContainer(ctx, &adaptation.StartContainerRequest{Pod: n.pod(c.PodID), Container: Container(c, nil)}))
+}
+
+// PostStartContainer tells plugins a container runs.
+func (n *NRI) PostStartContainer(ctx context.Context, c *container.Container) error {
+	a := n.get()
+	if a == nil {
+		return nil
+	}
+	return pluginError(a.PostStartContainer(ctx, &adaptation.PostStartContainerRequest{Pod: n.pod(c.PodID), Container: Container(c, nil)}))
+}
+
+// StopContainer tells plugins a container exited. Updates they ask for in
+// return are logged and dropped.
+func (n *NRI) StopContainer(ctx context.Context, c *container.Container) error {
+	a := n.get()
+	if a == nil {
+		return nil
+	}
+	rsp, err := a.StopContainer(ctx, &adaptation.StopContainerRequest{Pod: n.pod(c.PodID), Container: Container(c, nil)})
+	if err != nil {
+		return pluginError(err)
+	}
+	if len(rsp.GetUpdate()) > 0 {
+		klog.FromContext(ctx).Info("ignoring container updates NRI plugins asked for on a stop", "containerID", c.ID, "updates", len(rsp.GetUpdate()))
+	}
+	return nil
+}
+
+// RemoveContainer tells plugins a container is gone.
+func (n *NRI) RemoveContainer(ctx context.Context, c *container.Container) error {
+	a := n.get()
+	if a == nil {
+		return nil
+	}
+	return pluginError(a.RemoveContainer(ctx, &adaptation.RemoveContainerRequest{Pod: n.pod(c.PodID), Container: Container(c, nil)}))
+}
+
+// pod is the NRI view of a container's pod; only its ID when the pod is
+// gone.
+func (n *NRI) pod(id string) *adaptation.PodSandbox {
+	n.mu.RLock()
+	pods := n.pods
+	n.mu.RUnlock()
+	if pods != nil {
+		if sb, err := pods.Get(id); err == nil {
+			return PodSandbox(sb)
+		}
+	}
+	return &adaptation.PodSandbox{Id: id}
+}
+
+// pluginError keeps a plugin's refusal from reaching the kubelet as
+// Unknown: a plugin that returns a plain error arrives as a ttrpc status
+// with code Unknown whose message is all there is to keep. Other codes
+// (a plugin's timeout) stay as they are.
+func pluginError(err error) error {
+	s, ok := status.FromError(err)
+	if err == nil || !ok || s.Code() != codes.Unknown {
+		return err
+	}
+	return fmt.Errorf("NRI plugin refused: %s: %w", s.Message(), errdefs.ErrFailedPrecondition)
+}
