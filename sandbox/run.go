@@ -47,7 +47,7 @@ func (s *Service) Run(ctx context.Context, req RunRequest) (_ *Sandbox, retErr e
 			s.names.Release(md.Name, md.ID)
 			return
 		}
-		s.names.Done(md.Name, md.ID, ctx.Err() == nil)
+		s.names.Done(md.Name, md.ID, registrar.Answerable(ctx))
 	}()
 	unblock := s.opts.NRI.BlockSync()
 	defer unblock()
@@ -65,7 +65,7 @@ func (s *Service) adopt(ctx context.Context, name, id string) (*Sandbox, error) 
 	if err != nil {
 		return nil, fmt.Errorf("pod sandbox %s created for %q: %w", id, name, err)
 	}
-	s.names.Done(name, id, ctx.Err() == nil)
+	s.names.Done(name, id, registrar.Answerable(ctx))
 	klog.FromContext(ctx).Info("answering retried request with pod sandbox created after its first caller gave up", "podSandboxID", id)
 	return sb, nil
 }

@@ -52,7 +52,7 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (_ *Container, 
 		return nil, fmt.Errorf("reserve container name: %w", err)
 	}
 	if adopted != "" {
-		s.names.Done(md.Name, adopted, ctx.Err() == nil)
+		s.names.Done(md.Name, adopted, registrar.Answerable(ctx))
 		return s.index.Get(adopted)
 	}
 	defer func() {
@@ -60,7 +60,7 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (_ *Container, 
 			s.names.Release(md.Name, md.ID)
 			return
 		}
-		s.names.Done(md.Name, md.ID, ctx.Err() == nil)
+		s.names.Done(md.Name, md.ID, registrar.Answerable(ctx))
 	}()
 	unblock := s.opts.NRI.BlockSync()
 	defer unblock()

@@ -15,6 +15,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/cricket-cri/cricket/pkg/errdefs"
 )
@@ -141,4 +142,22 @@ func closeOnce(ch chan struct{}) {
 	default:
 		close(ch)
 	}
+}
+
+// answerMargin is how long before its deadline a request must finish for
+// its answer to be trusted to reach the caller: a reply sent in the last
+// moments can arrive after the client gave up, and the client's retry must
+// then get the object instead of "name is reserved".
+const answerMargin = time.Second
+
+// Answerable reports whether the caller of ctx can still be expected to
+// receive a reply sent now; pass it to Done as claimed.
+func Answerable(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < answerMargin {
+		return false
+	}
+	return true
 }

@@ -85,3 +85,29 @@ func TestLoad(t *testing.T) {
 		t.Errorf("holder = %q", h)
 	}
 }
+
+func TestAnswerable(t *testing.T) {
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	soon, cancel2 := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel2()
+	later, cancel3 := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel3()
+	cases := []struct {
+		desc string
+		ctx  context.Context
+		want bool
+	}{
+		{desc: "no deadline", ctx: context.Background(), want: true},
+		{desc: "cancelled", ctx: cancelled, want: false},
+		{desc: "deadline within the margin: the reply may arrive too late", ctx: soon, want: false},
+		{desc: "deadline far away", ctx: later, want: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.desc, func(t *testing.T) {
+			if got := Answerable(tc.ctx); got != tc.want {
+				t.Errorf("Answerable = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
