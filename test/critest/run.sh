@@ -344,6 +344,12 @@ default_pod_subnet = "$subnet"
 address = "127.0.0.1"
 port = 0
 EOF
+	# crun 1.8 refuses a hybrid host whose cgroup2 mount has controllers:
+	# there it runs through the wrapper deploy/ ships for such hosts.
+	if [ "$handler" = crun ] && [ -n "$(tr -d '[:space:]' </sys/fs/cgroup/unified/cgroup.controllers 2>/dev/null)" ]; then
+		printf '\n[runtime.handlers.crun]\ntype = "runc"\npath = "%s"\n' "$REPO/deploy/hybrid/crun-hybrid" >>"$HW/cricket.toml"
+		log "crun runs through deploy/hybrid/crun-hybrid (hybrid cgroup host)"
+	fi
 	NRI_ARGS=()
 	if nri_configured; then
 		# The request timeout outlasts the specs' plugins, which hold a

@@ -60,6 +60,11 @@ func startImageDaemon(t *testing.T, hostAddrs map[string]string) *daemon {
 	if err := imagebuild.WriteHostsDir(certs, hostAddrs); err != nil {
 		t.Fatal(err)
 	}
+	if cfg := handlerConfig(t); cfg != "" {
+		if err := os.WriteFile(d.Config, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	d.Start("--registry-config-path", certs)
 	return d
 }
