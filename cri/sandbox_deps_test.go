@@ -2,13 +2,9 @@ package cri
 
 import (
 	"context"
-	"net"
 	"path/filepath"
 	"testing"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/test/bufconn"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/cricket-cri/cricket/network/networktest"
@@ -31,6 +27,22 @@ type podEnv struct {
 
 func newPodEnv(t *testing.T) *podEnv {
 	t.Helper()
+	ps := newPodServices(t)
+	svc := New(testConfig, Deps{Network: &networktest.Fake{}, Sandboxes: ps.sbs, Containers: ps.ctrs})
+	return &podEnv{rec: ps.rec, shims: ps.shims, runtime: serveForTest(t, svc)}
+}
+
+// podServices are the real sandbox and container services, built over
+// fakes, that the adapter tests serve.
+type podServices struct {
+	rec   *sandboxtest.Recorder
+	shims *containertest.Shims
+	sbs   *sandbox.Service
+	ctrs  *container.Service
+}
+
+func newPodServices(t *testing.T) *podServices {
+	t.Helper()
 	dir := t.TempDir()
 	st, err := store.Open(filepath.Join(dir, "meta"))
 	if err != nil {
@@ -49,7 +61,7 @@ func newPodEnv(t *testing.T) *podEnv {
 	ctrs, err := container.New(container.Options{
 		StateDir: filepath.Join(dir, "containers"), Store: st, Pods: wire.Pods{Sandboxes: sbs},
 		Images: containertest.Images{
-			"busybox":   {ID: "sha256:b0", RepoRef: "docker.io/library/busybox@sha256:d1", Config: oci.ImageConfig{Cmd: []string{"sh"}}},
+			"busybox":   {ID: "sha256:b0", Name: "docker.io/library/busybox:latest", RepoRef: "docker.io/library/busybox@sha256:d1", Config: oci.ImageConfig{Cmd: []string{"sh"}}},
 			"sha256:b0": {ID: "sha256:b0", Name: "docker.io/library/busybox:latest", RepoRef: "docker.io/library/busybox@sha256:d1"},
 		},
 		Rootfs: &containertest.Rootfs{}, Spec: containertest.Spec{}, Shims: shims,
@@ -58,20 +70,7 @@ func newPodEnv(t *testing.T) *podEnv {
 		t.Fatal(err)
 	}
 	sbs.SetContainers(ctrs)
-	svc := New(testConfig, Deps{Network: &networktest.Fake{}, Sandboxes: sbs, Containers: ctrs})
-	srv := grpc.NewServer(ServerOptions(1<<20, 1<<20)...)
-	svc.Register(srv)
-	lis := bufconn.Listen(1 << 20)
-	go func() { _ = srv.Serve(lis) }()
-	t.Cleanup(srv.Stop)
-	conn, err := grpc.NewClient("passthrough:///bufnet",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return &podEnv{rec: rec, shims: shims, runtime: runtimeapi.NewRuntimeServiceClient(conn)}
+	return &podServices{rec: rec, shims: shims, sbs: sbs, ctrs: ctrs}
 }
 
 func testPodConfig(name string) *runtimeapi.PodSandboxConfig {

@@ -17,17 +17,12 @@ import (
 
 	"github.com/cricket-cri/cricket/network/networktest"
 	"github.com/cricket-cri/cricket/pkg/cgroups"
-	"github.com/cricket-cri/cricket/pkg/oci"
 	"github.com/cricket-cri/cricket/pkg/snapshot"
-	"github.com/cricket-cri/cricket/pkg/store"
 	"github.com/cricket-cri/cricket/sandbox"
 	"github.com/cricket-cri/cricket/sandbox/container"
-	"github.com/cricket-cri/cricket/sandbox/container/containertest"
 	"github.com/cricket-cri/cricket/sandbox/events"
-	"github.com/cricket-cri/cricket/sandbox/sandboxtest"
 	"github.com/cricket-cri/cricket/sandbox/stats"
 	"github.com/cricket-cri/cricket/sandbox/stats/statstest"
-	"github.com/cricket-cri/cricket/sandbox/wire"
 )
 
 // statsEnv serves the real sandbox and container services over fakes, a
@@ -47,31 +42,8 @@ type statsEnv struct {
 
 func newStatsEnv(t *testing.T) *statsEnv {
 	t.Helper()
-	dir := t.TempDir()
-	st, err := store.Open(filepath.Join(dir, "meta"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := sandboxtest.NewRecorder()
-	sbs, err := sandbox.New(sandbox.Options{
-		StateDir: filepath.Join(dir, "pods"), Store: st,
-		Namespaces: sandboxtest.Namespaces{R: rec}, Files: sandboxtest.Files{R: rec},
-		Cgroups: sandboxtest.Cgroups{R: rec}, Shims: sandboxtest.Shims{R: rec}, Network: sandboxtest.Network{R: rec},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctrs, err := container.New(container.Options{
-		StateDir: filepath.Join(dir, "containers"), Store: st, Pods: wire.Pods{Sandboxes: sbs},
-		Images: containertest.Images{
-			"busybox": {ID: "sha256:b0", Name: "docker.io/library/busybox:latest", RepoRef: "docker.io/library/busybox@sha256:d1", Config: oci.ImageConfig{Cmd: []string{"sh"}}},
-		},
-		Rootfs: &containertest.Rootfs{}, Spec: containertest.Spec{}, Shims: containertest.NewShims(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sbs.SetContainers(ctrs)
+	ps := newPodServices(t)
+	sbs, ctrs := ps.sbs, ps.ctrs
 	e := &statsEnv{
 		sbs: sbs, ctrs: ctrs, cgroups: statstest.NewCgroups(), now: time.Unix(1_700_000_000, 0),
 		layers: statstest.Layers{RootDir: "/var/lib/cricket/snapshots", Usages: map[string]snapshot.Usage{}},
