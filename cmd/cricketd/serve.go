@@ -117,6 +117,8 @@ type daemon struct {
 	locks     []*os.File
 	streaming *streaming.Server
 	events    *events.Broker
+	// nri serves NRI plugins; nil when NRI is disabled.
+	nri *nri.NRI
 }
 
 func (d *daemon) run() error {
@@ -127,6 +129,10 @@ func (d *daemon) run() error {
 	svc, err := d.wire()
 	if err != nil {
 		return err
+	}
+	if d.nri != nil {
+		// Plugins are told the runtime goes away and the socket is removed.
+		defer d.nri.Stop()
 	}
 	d.streaming.Start()
 	defer d.stopStreaming()
@@ -269,6 +275,7 @@ func (d *daemon) wire() (*cri.Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	d.nri = pods.NRI
 	d.events.SetStatuses(cri.EventStatuses(pods.Sandboxes, pods.Containers))
 	ready := sandbox.StateReady
 	if err := metrics.RegisterShimCount(func() float64 {

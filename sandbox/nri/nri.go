@@ -9,7 +9,9 @@ package nri
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -96,10 +98,16 @@ func (n *NRI) Start(pods Pods, containers Containers) error {
 	return nil
 }
 
-// Stop disconnects every plugin and closes the socket.
+// Stop disconnects every plugin, closes the socket and removes its file,
+// which the NRI library leaves behind.
 func (n *NRI) Stop() {
-	if a := n.get(); a != nil {
-		a.Stop()
+	a := n.get()
+	if a == nil {
+		return
+	}
+	a.Stop()
+	if err := os.Remove(n.cfg.SocketPath); err != nil && !errors.Is(err, os.ErrNotExist) {
+		klog.ErrorS(err, "remove NRI socket", "path", n.cfg.SocketPath)
 	}
 }
 
