@@ -86,10 +86,15 @@ func containerOpts(in ContainerInput) ([]SpecOpt, error) {
 	if err != nil {
 		return nil, err
 	}
+	nsOpts, userns, err := namespaceOptions(in)
+	if err != nil {
+		return nil, err
+	}
 	mounts, err := containerMounts(in, sc.GetReadonlyRootfs())
 	if err != nil {
 		return nil, err
 	}
+	idmapBindMounts(mounts, userns)
 	workdir := cfg.GetWorkingDir()
 	if workdir == "" {
 		workdir = in.Image.WorkingDir
@@ -103,7 +108,7 @@ func containerOpts(in ContainerInput) ([]SpecOpt, error) {
 		WithTerminal(cfg.GetTty()),
 		WithUser(in.User),
 		WithMounts(mounts),
-		WithNamespaces(namespaceOptions(in), in.Namespaces, in.CgroupNamespace, in.Features),
+		WithNamespaces(nsOpts, in.Namespaces, in.CgroupNamespace, in.Features),
 		WithSysctls(in.Sandbox.GetLinux().GetSysctls()),
 		WithResources(cfg.GetLinux().GetResources()),
 		WithNoNewPrivileges(sc.GetNoNewPrivs()),
@@ -130,12 +135,22 @@ func checkSecurityContext(sc *runtimeapi.LinuxContainerSecurityContext, sb *runt
 }
 
 // namespaceOptions are the container's, or the pod's when the container
-// carries none.
-func namespaceOptions(in ContainerInput) *runtimeapi.NamespaceOption {
-	if o := in.Config.GetLinux().GetSecurityContext().GetNamespaceOptions(); o != nil {
-		return o
+// carries none, with the pod's user namespace (containerUserNamespace),
+// whose mappings are returned too (nil for the host's).
+func namespaceOptions(in ContainerInput) (*runtimeapi.NamespaceOption, *IDMappings, error) {
+	pod := in.Sandbox.GetLinux().GetSecurityContext().GetNamespaceOptions()
+	o := in.Config.GetLinux().GetSecurityContext().GetNamespaceOptions()
+	if o == nil {
+		o = pod
 	}
-	return in.Sandbox.GetLinux().GetSecurityContext().GetNamespaceOptions()
+	m, err := containerUserNamespace(o, pod)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &runtimeapi.NamespaceOption{
+		Network: o.GetNetwork(), Pid: o.GetPid(), Ipc: o.GetIpc(), TargetId: o.GetTargetId(),
+		UsernsOptions: pod.GetUsernsOptions(),
+	}, m, nil
 }
 
 // containerEnv orders the environment as containerd does: HOSTNAME, the

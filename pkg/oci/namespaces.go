@@ -49,7 +49,11 @@ func WithNamespaces(o *runtimeapi.NamespaceOption, p NamespacePaths, cgroupNS bo
 			add(specs.CgroupNamespace, "")
 		}
 		s.Linux.Namespaces = ns
-		return withUserNamespace(s, o.GetUsernsOptions(), p.User, f)
+		m, err := PodUserNamespace(o, f.UserNamespaces)
+		if err != nil {
+			return err
+		}
+		return withUserNamespace(s, m, p.User, f)
 	}
 }
 
@@ -86,51 +90,6 @@ func pidNamespace(o *runtimeapi.NamespaceOption, p NamespacePaths, add func(spec
 		add(specs.PIDNamespace, p.TargetPID)
 	default:
 		return invalid("pid namespace mode %s is not supported", o.GetPid())
-	}
-	return nil
-}
-
-// withUserNamespace applies userns mode POD: exactly one uid and one gid
-// mapping, each mapping container id 0, as the kubelet sends them. No
-// options at all means the host's user namespace (the mode's zero value is
-// POD, so absence must be checked first).
-func withUserNamespace(s *specs.Spec, u *runtimeapi.UserNamespace, path string, f Features) error {
-	if u == nil {
-		return nil
-	}
-	switch u.GetMode() {
-	case runtimeapi.NamespaceMode_NODE:
-		return nil
-	case runtimeapi.NamespaceMode_POD:
-	default:
-		return invalid("user namespace mode %s is not supported", u.GetMode())
-	}
-	if !f.UserNamespaces {
-		return invalid("user namespaces are not supported by the runtime handler")
-	}
-	if err := checkIDMappings("uid", u.GetUids()); err != nil {
-		return err
-	}
-	if err := checkIDMappings("gid", u.GetGids()); err != nil {
-		return err
-	}
-	s.Linux.UIDMappings = idMappings(u.GetUids())
-	s.Linux.GIDMappings = idMappings(u.GetGids())
-	s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace, Path: path})
-	return nil
-}
-
-func checkIDMappings(kind string, m []*runtimeapi.IDMapping) error {
-	if len(m) != 1 {
-		return invalid("user namespace needs exactly one %s mapping, got %d", kind, len(m))
-	}
-	switch {
-	case m[0].GetContainerId() != 0:
-		return invalid("user namespace %s mapping must start at container id 0, got %d", kind, m[0].GetContainerId())
-	case m[0].GetLength() == 0:
-		return invalid("user namespace %s mapping has length 0", kind)
-	case uint64(m[0].GetHostId())+uint64(m[0].GetLength()) > 1<<32-1:
-		return invalid("user namespace %s mapping %d+%d overflows", kind, m[0].GetHostId(), m[0].GetLength())
 	}
 	return nil
 }

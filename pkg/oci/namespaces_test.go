@@ -11,6 +11,8 @@ import (
 
 var testPaths = NamespacePaths{Network: "/run/ns/net", IPC: "/run/ns/ipc", UTS: "/run/ns/uts", PID: "/run/ns/pid", TargetPID: "/proc/42/ns/pid"}
 
+var testPathsUser = NamespacePaths{Network: "/run/ns/net", IPC: "/run/ns/ipc", UTS: "/run/ns/uts", PID: "/run/ns/pid", User: "/run/ns/user"}
+
 func nsMap(s *specs.Spec) map[specs.LinuxNamespaceType]string {
 	m := map[specs.LinuxNamespaceType]string{}
 	for _, n := range s.Linux.Namespaces {
@@ -43,10 +45,13 @@ func TestWithNamespaces(t *testing.T) {
 		{desc: "pod network without a namespace", o: &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_CONTAINER}, wantErr: true},
 		{desc: "target for network", o: &runtimeapi.NamespaceOption{Network: runtimeapi.NamespaceMode_TARGET}, paths: testPaths, wantErr: true},
 		{desc: "userns without support", o: &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_CONTAINER, UsernsOptions: &runtimeapi.UserNamespace{Mode: pod}}, paths: testPaths, wantErr: true},
-		{desc: "userns mappings", f: Features{UserNamespaces: true}, paths: testPaths,
+		{desc: "userns mappings", f: Features{UserNamespaces: true}, paths: testPathsUser,
 			o: &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_CONTAINER, UsernsOptions: &runtimeapi.UserNamespace{Mode: pod,
 				Uids: []*runtimeapi.IDMapping{{HostId: 100000, Length: 65536}}, Gids: []*runtimeapi.IDMapping{{HostId: 100000, Length: 65536}}}},
-			want: map[specs.LinuxNamespaceType]string{"mount": "", "network": "/run/ns/net", "uts": "/run/ns/uts", "ipc": "/run/ns/ipc", "pid": "", "user": ""}},
+			want: map[specs.LinuxNamespaceType]string{"mount": "", "network": "/run/ns/net", "uts": "/run/ns/uts", "ipc": "/run/ns/ipc", "pid": "", "user": "/run/ns/user"}},
+		{desc: "userns without a pod user namespace", f: Features{UserNamespaces: true}, paths: testPaths,
+			o: &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_CONTAINER, UsernsOptions: &runtimeapi.UserNamespace{Mode: pod,
+				Uids: []*runtimeapi.IDMapping{{HostId: 100000, Length: 65536}}, Gids: []*runtimeapi.IDMapping{{HostId: 100000, Length: 65536}}}}, wantErr: true},
 		{desc: "userns two mappings", f: Features{UserNamespaces: true}, paths: testPaths,
 			o: &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_CONTAINER, UsernsOptions: &runtimeapi.UserNamespace{Mode: pod,
 				Uids: []*runtimeapi.IDMapping{{Length: 1}, {ContainerId: 1, Length: 1}}, Gids: []*runtimeapi.IDMapping{{Length: 1}}}}, wantErr: true},

@@ -1,0 +1,142 @@
+package oci
+
+import (
+	"slices"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/cricket-cri/cricket/pkg/errdefs"
+)
+
+func usernsPod(uids, gids []*runtimeapi.IDMapping) *runtimeapi.NamespaceOption {
+	return &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_CONTAINER,
+		UsernsOptions: &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD, Uids: uids, Gids: gids}}
+}
+
+var oneMapping = []*runtimeapi.IDMapping{{HostId: 1000, Length: 100000}}
+
+func TestPodUserNamespace(t *testing.T) {
+	tests := []struct {
+		desc      string
+		o         *runtimeapi.NamespaceOption
+		supported bool
+		want      *IDMappings
+		wantErr   bool
+	}{
+		{desc: "no options: host", o: &runtimeapi.NamespaceOption{}, supported: false},
+		{desc: "nil namespace options: host", o: nil},
+		{desc: "mode NODE: host", o: &runtimeapi.NamespaceOption{UsernsOptions: &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_NODE}}},
+		{desc: "mode NODE with mappings", o: &runtimeapi.NamespaceOption{UsernsOptions: &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_NODE, Uids: oneMapping, Gids: oneMapping}}, supported: true, wantErr: true},
+		{desc: "mode POD", o: usernsPod(oneMapping, oneMapping), supported: true,
+			want: &IDMappings{UIDs: []specs.LinuxIDMapping{{HostID: 1000, Size: 100000}}, GIDs: []specs.LinuxIDMapping{{HostID: 1000, Size: 100000}}}},
+		{desc: "mode POD, handler without support", o: usernsPod(oneMapping, oneMapping), wantErr: true},
+		{desc: "mode CONTAINER", o: &runtimeapi.NamespaceOption{UsernsOptions: &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_CONTAINER}}, supported: true, wantErr: true},
+		{desc: "mode TARGET", o: &runtimeapi.NamespaceOption{UsernsOptions: &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_TARGET}}, supported: true, wantErr: true},
+		{desc: "two uid mappings", o: usernsPod([]*runtimeapi.IDMapping{{HostId: 1000, Length: 100000}, {HostId: 2000, Length: 100000}}, oneMapping), supported: true, wantErr: true},
+		{desc: "no gid mapping", o: usernsPod(oneMapping, nil), supported: true, wantErr: true},
+		{desc: "container id 0 not mapped", o: usernsPod([]*runtimeapi.IDMapping{{ContainerId: 1, HostId: 1000, Length: 100000}}, oneMapping), supported: true, wantErr: true},
+		{desc: "length 0", o: usernsPod(oneMapping, []*runtimeapi.IDMapping{{HostId: 1000}}), supported: true, wantErr: true},
+		{desc: "overflow", o: usernsPod([]*runtimeapi.IDMapping{{HostId: 1 << 31, Length: 1 << 31}}, oneMapping), supported: true, wantErr: true},
+		{desc: "host network", o: &runtimeapi.NamespaceOption{Network: runtimeapi.NamespaceMode_NODE,
+			UsernsOptions: &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD, Uids: oneMapping, Gids: oneMapping}}, supported: true, wantErr: true},
+		{desc: "host pid", o: &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_NODE,
+			UsernsOptions: &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD, Uids: oneMapping, Gids: oneMapping}}, supported: true, wantErr: true},
+		{desc: "host ipc", o: &runtimeapi.NamespaceOption{Ipc: runtimeapi.NamespaceMode_NODE, Pid: runtimeapi.NamespaceMode_CONTAINER,
+			UsernsOptions: &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD, Uids: oneMapping, Gids: oneMapping}}, supported: true, wantErr: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			got, err := PodUserNamespace(tc.o, tc.supported)
+			if tc.wantErr {
+				if !errdefs.IsInvalidArgument(err) {
+					t.Fatalf("err = %v, want InvalidArgument", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !sameIDMappings(got, tc.want) {
+				t.Fatalf("mappings = %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestBuildContainerSpecUserNamespace(t *testing.T) {
+	podNS := usernsPod(oneMapping, oneMapping)
+	other := []*runtimeapi.IDMapping{{HostId: 200000, Length: 65536}}
+	tests := []struct {
+		desc    string
+		ctrNS   *runtimeapi.NamespaceOption
+		podNS   *runtimeapi.NamespaceOption
+		f       Features
+		wantErr bool
+		wantNS  bool
+	}{
+		{desc: "container names the pod's", ctrNS: podNS, podNS: podNS, f: Features{UserNamespaces: true}, wantNS: true},
+		{desc: "container names none: joins the pod's", ctrNS: &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_CONTAINER}, podNS: podNS, f: Features{UserNamespaces: true}, wantNS: true},
+		{desc: "container mappings differ", ctrNS: usernsPod(other, other), podNS: podNS, f: Features{UserNamespaces: true}, wantErr: true},
+		{desc: "container asks for one, pod has none", ctrNS: podNS, podNS: &runtimeapi.NamespaceOption{}, f: Features{UserNamespaces: true}, wantErr: true},
+		{desc: "container asks for host, pod has one", ctrNS: &runtimeapi.NamespaceOption{UsernsOptions: &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_NODE}}, podNS: podNS, f: Features{UserNamespaces: true}, wantErr: true},
+		{desc: "container on host network in a userns pod", ctrNS: &runtimeapi.NamespaceOption{Network: runtimeapi.NamespaceMode_NODE}, podNS: podNS, f: Features{UserNamespaces: true}, wantErr: true},
+		{desc: "handler without support", ctrNS: podNS, podNS: podNS, wantErr: true},
+		{desc: "host userns", ctrNS: &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_CONTAINER}, podNS: &runtimeapi.NamespaceOption{}, f: Features{UserNamespaces: true}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			in := ContainerInput{
+				Config: &runtimeapi.ContainerConfig{
+					Command: []string{"/bin/true"},
+					Mounts:  []*runtimeapi.Mount{{ContainerPath: "/data", HostPath: "/var/data"}, {ContainerPath: "/own", HostPath: "/var/own", UidMappings: other, GidMappings: other}},
+					Linux:   &runtimeapi.LinuxContainerConfig{SecurityContext: &runtimeapi.LinuxContainerSecurityContext{NamespaceOptions: tc.ctrNS}},
+				},
+				Sandbox:    &runtimeapi.PodSandboxConfig{Linux: &runtimeapi.LinuxPodSandboxConfig{SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{NamespaceOptions: tc.podNS}}},
+				RootfsPath: "/rootfs", Namespaces: testPathsUser, Features: tc.f,
+				PodFiles: PodFiles{Hosts: "/pod/hosts", Shm: "/pod/shm"},
+			}
+			s, err := BuildContainerSpec(in)
+			if tc.wantErr {
+				if !errdefs.IsInvalidArgument(err) {
+					t.Fatalf("err = %v, want InvalidArgument", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			ns := nsMap(s)
+			if _, ok := ns[specs.UserNamespace]; ok != tc.wantNS {
+				t.Fatalf("user namespace in spec = %v, want %v (%v)", ok, tc.wantNS, ns)
+			}
+			want := []specs.LinuxIDMapping{{HostID: 1000, Size: 100000}}
+			for _, m := range s.Mounts {
+				switch {
+				case m.Destination == "/own":
+					if m.UIDMappings[0].HostID != 200000 {
+						t.Fatalf("mount with its own mappings changed: %+v", m)
+					}
+				case m.Type != "bind":
+					if len(m.UIDMappings) > 0 {
+						t.Fatalf("non-bind mount idmapped: %+v", m)
+					}
+				case tc.wantNS:
+					if !slices.Equal(m.UIDMappings, want) || !slices.Equal(m.GIDMappings, want) {
+						t.Fatalf("bind mount %s not idmapped through the pod's userns: %+v", m.Destination, m)
+					}
+				default:
+					if len(m.UIDMappings) > 0 {
+						t.Fatalf("bind mount %s idmapped without a userns: %+v", m.Destination, m)
+					}
+				}
+			}
+			if tc.wantNS {
+				if ns[specs.UserNamespace] != "/run/ns/user" || !slices.Equal(s.Linux.UIDMappings, want) || !slices.Equal(s.Linux.GIDMappings, want) {
+					t.Fatalf("userns %q mappings %v %v", ns[specs.UserNamespace], s.Linux.UIDMappings, s.Linux.GIDMappings)
+				}
+			}
+		})
+	}
+}
