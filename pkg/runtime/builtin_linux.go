@@ -77,6 +77,10 @@ func (b *builtin) Create(_ context.Context, id, bundle string, stdio Stdio) (int
 		}
 	}
 	absolutize(spec, bundle)
+	// Converting a spec that joins a user namespace by path can spawn a
+	// child to read its mappings and wait for it: hold the reaper already.
+	release := b.reaper.Hold()
+	defer release()
 	cfg, err := specconv.CreateLibcontainerConfig(b.createOpts(id, spec))
 	if err != nil {
 		return 0, fmt.Errorf("convert OCI spec of container %s: %w: %w", id, err, errdefs.ErrInvalidArgument)
@@ -92,8 +96,6 @@ func (b *builtin) Create(_ context.Context, id, bundle string, stdio Stdio) (int
 	}
 	defer console.close()
 
-	release := b.reaper.Hold()
-	defer release()
 	c, err := libcontainer.Create(b.root, id, cfg)
 	if err != nil {
 		if errors.Is(err, libcontainer.ErrExist) {

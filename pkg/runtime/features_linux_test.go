@@ -38,3 +38,44 @@ func TestSupportsRecursiveReadOnly(t *testing.T) {
 		})
 	}
 }
+
+func TestFeaturesHaveIDMap(t *testing.T) {
+	tests := []struct {
+		desc string
+		doc  string
+		want bool
+	}{
+		{desc: "runc 1.1: no idmap option", doc: `{"mountOptions":["rbind","rro"]}`},
+		{desc: "idmap mount option", doc: `{"mountOptions":["rbind","idmap","ridmap"]}`, want: true},
+		{desc: "mountExtensions enabled", doc: `{"linux":{"mountExtensions":{"idmap":{"enabled":true}}}}`, want: true},
+		{desc: "mountExtensions disabled wins over option", doc: `{"mountOptions":["idmap"],"linux":{"mountExtensions":{"idmap":{"enabled":false}}}}`},
+		{desc: "not json", doc: `unknown command features`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			if got := featuresHaveIDMap([]byte(tc.doc)); got != tc.want {
+				t.Fatalf("featuresHaveIDMap(%s) = %v, want %v", tc.doc, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestCrunHasIDMap(t *testing.T) {
+	tests := []struct {
+		desc, version string
+		want          bool
+	}{
+		{desc: "crun 1.8.1", version: "crun version 1.8.1\ncommit: f8a096be\nrundir: /run/crun\n", want: true},
+		{desc: "crun 1.10", version: "crun version 1.10\n", want: true},
+		{desc: "crun 1.7.2", version: "crun version 1.7.2\n"},
+		{desc: "runc", version: "runc version 1.1.5+ds1\n"},
+		{desc: "garbage", version: "crun version x\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			if got := crunHasIDMap(tc.version); got != tc.want {
+				t.Fatalf("crunHasIDMap(%q) = %v, want %v", tc.version, got, tc.want)
+			}
+		})
+	}
+}
