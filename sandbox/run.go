@@ -12,6 +12,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/cricket-cri/cricket/pkg/errdefs"
+	"github.com/cricket-cri/cricket/pkg/oci"
 	"github.com/cricket-cri/cricket/sandbox/internal/registrar"
 )
 
@@ -33,6 +34,9 @@ func (s *Service) Run(ctx context.Context, req RunRequest) (_ *Sandbox, retErr e
 		if err := s.opts.CheckHandler(req.RuntimeHandler); err != nil {
 			return nil, fmt.Errorf("pod sandbox %s: %w", Name(cfg.GetMetadata()), err)
 		}
+	}
+	if _, err := s.userNamespace(cfg, req.RuntimeHandler); err != nil {
+		return nil, fmt.Errorf("pod sandbox %s: %w", Name(cfg.GetMetadata()), err)
 	}
 	md := Metadata{ID: registrar.NewID(), Name: Name(cfg.GetMetadata()), Config: cfg, RuntimeHandler: req.RuntimeHandler}
 	adopted, err := s.names.Reserve(ctx, md.Name, md.ID)
@@ -92,7 +96,13 @@ func (s *Service) create(ctx context.Context, md Metadata) (_ *Sandbox, retErr e
 	// The teardown of a step is deferred before the step runs when it is
 	// idempotent: a step that fails half-way must not leak its first half.
 	defer undo(ctx, &retErr, "unpin namespaces", func(c context.Context) error { return s.opts.Namespaces.Unpin(c, md.StateDir) })
-	ns, err := s.opts.Namespaces.Pin(ctx, md.StateDir, wantNamespaces(md.Config, s.hostname))
+	want := wantNamespaces(md.Config, s.hostname)
+	userns, err := s.userNamespace(md.Config, md.RuntimeHandler)
+	if err != nil {
+		return nil, err
+	}
+	want.User = userns
+	ns, err := s.opts.Namespaces.Pin(ctx, md.StateDir, want)
 	if err != nil {
 		return nil, fmt.Errorf("pin namespaces of pod sandbox %s: %w", md.ID, err)
 	}
@@ -178,6 +188,14 @@ func wantNamespaces(cfg *runtimeapi.PodSandboxConfig, hostname func() string) Na
 		}
 	}
 	return want
+}
+
+// userNamespace validates the pod's user namespace options against what
+// its runtime handler supports; nil mappings mean the host's namespace.
+func (s *Service) userNamespace(cfg *runtimeapi.PodSandboxConfig, handler string) (*oci.IDMappings, error) {
+	o := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions()
+	supported := s.opts.UserNamespaces != nil && o.GetUsernsOptions() != nil && s.opts.UserNamespaces(handler)
+	return oci.PodUserNamespace(o, supported)
 }
 
 // removeCgroup removes the pod cgroup if Run created it.

@@ -139,3 +139,45 @@ func TestRunWithoutMetadata(t *testing.T) {
 		t.Fatalf("err = %v, want InvalidArgument", err)
 	}
 }
+
+func TestRunUserNamespace(t *testing.T) {
+	mapping := []*runtimeapi.IDMapping{{HostId: 100000, Length: 65536}}
+	cases := []struct {
+		desc     string
+		handler  string
+		userns   *runtimeapi.UserNamespace
+		wantErr  bool
+		wantUser bool
+	}{
+		{desc: "mode POD", userns: &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD, Uids: mapping, Gids: mapping}, wantUser: true},
+		{desc: "mode NODE", userns: &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_NODE}},
+		{desc: "handler without support", handler: "no-userns", userns: &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD, Uids: mapping, Gids: mapping}, wantErr: true},
+		{desc: "no gid mapping", userns: &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD, Uids: mapping}, wantErr: true},
+		{desc: "mode CONTAINER", userns: &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_CONTAINER}, wantErr: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.desc, func(t *testing.T) {
+			e := newEnv(t)
+			cfg := podConfig("userns")
+			cfg.Linux.SecurityContext = &runtimeapi.LinuxSandboxSecurityContext{NamespaceOptions: &runtimeapi.NamespaceOption{
+				Pid: runtimeapi.NamespaceMode_CONTAINER, UsernsOptions: tc.userns,
+			}}
+			sb, err := e.svc.Run(context.Background(), sandbox.RunRequest{Config: cfg, RuntimeHandler: tc.handler})
+			if tc.wantErr {
+				if !errdefs.IsInvalidArgument(err) {
+					t.Fatalf("Run = %v, want InvalidArgument", err)
+				}
+				if slices.Contains(e.rec.Calls(), sandboxtest.CallPin) {
+					t.Error("a refused pod had its namespaces pinned")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (sb.Namespaces.User != "") != tc.wantUser {
+				t.Errorf("user namespace = %q, want one: %v", sb.Namespaces.User, tc.wantUser)
+			}
+		})
+	}
+}

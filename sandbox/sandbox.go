@@ -18,6 +18,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/cricket-cri/cricket/pkg/errdefs"
+	"github.com/cricket-cri/cricket/pkg/oci"
 )
 
 // State is the life-cycle phase of a pod sandbox.
@@ -43,6 +44,9 @@ type Namespaces struct {
 	IPC     string `json:"ipc,omitempty"`
 	UTS     string `json:"uts,omitempty"`
 	PID     string `json:"pid,omitempty"`
+	// User is the pod's user namespace (hostUsers: false); the others
+	// are owned by it.
+	User string `json:"user,omitempty"`
 }
 
 // NamespaceSet says which namespaces a pod needs of its own.
@@ -50,6 +54,9 @@ type NamespaceSet struct {
 	Network, IPC, UTS, PID bool
 	// Hostname is set in a new UTS namespace.
 	Hostname string
+	// User, when set, asks for a user namespace with these mappings that
+	// owns the other new namespaces.
+	User *oci.IDMappings
 }
 
 // Files are the host files of the pod that containers bind-mount; an empty

@@ -46,6 +46,9 @@ type Options struct {
 	// CheckHandler rejects unknown runtime handlers (an ErrNotFound
 	// error); nil accepts every name.
 	CheckHandler func(name string) error
+	// UserNamespaces reports whether a runtime handler supports pods in
+	// their own user namespace; nil means none does.
+	UserNamespaces func(handler string) bool
 }
 
 // Service runs pod sandboxes.

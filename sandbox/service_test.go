@@ -54,6 +54,7 @@ func (e *env) service(t *testing.T) *sandbox.Service {
 			}
 			return nil
 		},
+		UserNamespaces: func(name string) bool { return name != "no-userns" },
 	})
 	if err != nil {
 		t.Fatal(err)

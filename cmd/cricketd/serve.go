@@ -292,7 +292,7 @@ func (d *daemon) wire() (*cri.Service, error) {
 	if d.streaming, err = newStreamingServer(d.cfg, pods); err != nil {
 		return nil, err
 	}
-	return cri.New(criConfig(d.cfg), cri.Deps{
+	return cri.New(criConfig(ctx, d.cfg, pods.UserNamespaces), cri.Deps{
 		Network:    netMgr,
 		Images:     imgs,
 		Sandboxes:  pods.Sandboxes,
@@ -351,14 +351,19 @@ func handlerBinaries(cfg *config.Config) map[string]string {
 	return out
 }
 
-// criConfig extracts what the CRI adapter reports about the configuration.
-func criConfig(cfg *config.Config) cri.Config {
+// criConfig extracts what the CRI adapter reports about the configuration;
+// userns reports each handler's user namespace support.
+func criConfig(ctx context.Context, cfg *config.Config, userns func(context.Context, string) bool) cri.Config {
 	handler := func(name string) cri.Handler {
 		h := runtime.Handler{Name: name, Kind: runtime.KindBuiltin}
 		if c := cfg.Runtime.Handlers[name]; c.Type == config.HandlerRuncCLI {
 			h = runtime.Handler{Name: name, Kind: runtime.KindRuncCLI, Path: c.Path}
 		}
-		return cri.Handler{Name: name, RecursiveReadOnlyMounts: runtime.SupportsRecursiveReadOnly(context.Background(), h)}
+		return cri.Handler{
+			Name:                    name,
+			RecursiveReadOnlyMounts: runtime.SupportsRecursiveReadOnly(ctx, h),
+			UserNamespaces:          userns(ctx, name),
+		}
 	}
 	handlers := []cri.Handler{handler(cfg.Runtime.DefaultHandler)}
 	for _, name := range sortedHandlers(cfg) {

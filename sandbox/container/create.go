@@ -18,6 +18,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/cricket-cri/cricket/pkg/errdefs"
+	"github.com/cricket-cri/cricket/pkg/oci"
 	"github.com/cricket-cri/cricket/pkg/store"
 	"github.com/cricket-cri/cricket/sandbox/internal/registrar"
 )
@@ -94,8 +95,8 @@ func (s *Service) create(ctx context.Context, md Metadata, pod Pod) (_ *Containe
 	// Unmounting is idempotent, so it is deferred before the mount: a
 	// mount that fails half-way leaves nothing.
 	defer undo(ctx, &retErr, "unmount rootfs", func(c context.Context) error { return s.opts.Rootfs.Unmount(c, md.ID, md.Rootfs) })
-	if err := s.opts.Rootfs.Mount(ctx, md.ID, img, md.Rootfs); err != nil {
-		return nil, fmt.Errorf("mount rootfs of container %s: %w", md.ID, err)
+	if err := s.mountRootfs(ctx, md, pod); err != nil {
+		return nil, err
 	}
 
 	defer undo(ctx, &retErr, "unmount image volumes", func(c context.Context) error { return s.unmountImageVolumes(c, md) })
@@ -140,6 +141,28 @@ func (s *Service) create(ctx context.Context, md Metadata, pod Pod) (_ *Containe
 		klog.FromContext(ctx).Error(err, "NRI PostCreateContainer failed", "containerID", c.ID)
 	}
 	return c, nil
+}
+
+// mountRootfs mounts the container's rootfs, idmapped through the pod's
+// user namespace when it has one.
+func (s *Service) mountRootfs(ctx context.Context, md Metadata, pod Pod) error {
+	var err error
+	if pod.Namespaces.User == "" {
+		err = s.opts.Rootfs.Mount(ctx, md.ID, md.Image, md.Rootfs)
+	} else {
+		var ids *oci.IDMappings
+		if ids, err = oci.PodUserNamespace(pod.Config.GetLinux().GetSecurityContext().GetNamespaceOptions(), true); err == nil && ids == nil {
+			err = fmt.Errorf("pod %s has a user namespace but no mappings in its config: %w", pod.ID, errdefs.ErrFailedPrecondition)
+		}
+		if err == nil {
+			idm := RootfsIDMap{UsernsPath: pod.Namespaces.User, RootUID: ids.RootUID(), RootGID: ids.RootGID()}
+			err = s.opts.Rootfs.MountIDMapped(ctx, md.ID, md.Image, md.Rootfs, idm)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("mount rootfs of container %s: %w", md.ID, err)
+	}
+	return nil
 }
 
 // nriForget tells NRI plugins that a container they were told of is gone.

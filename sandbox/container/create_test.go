@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
 	"github.com/cricket-cri/cricket/pkg/errdefs"
 	"github.com/cricket-cri/cricket/sandbox/container"
 )
@@ -97,5 +99,22 @@ func TestCreateNameConflict(t *testing.T) {
 	_, err := e.svc.Create(context.Background(), container.CreateRequest{PodID: podID, Config: ctrConfig("app", "busybox")})
 	if !errdefs.IsAlreadyExists(err) {
 		t.Fatalf("err = %v, want AlreadyExists", err)
+	}
+}
+
+func TestCreateIDMapsRootfsInAUserNamespacePod(t *testing.T) {
+	e := newEnv(t)
+	p, _ := e.pods.Pod(podID)
+	mapping := []*runtimeapi.IDMapping{{HostId: 100000, Length: 65536}}
+	p.Config = &runtimeapi.PodSandboxConfig{Metadata: p.Config.GetMetadata(), LogDirectory: p.Config.GetLogDirectory(),
+		Linux: &runtimeapi.LinuxPodSandboxConfig{SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{NamespaceOptions: &runtimeapi.NamespaceOption{
+			UsernsOptions: &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD, Uids: mapping, Gids: []*runtimeapi.IDMapping{{HostId: 200000, Length: 65536}}},
+		}}}}
+	p.Namespaces.User = "/run/pod/ns/user"
+	e.pods.Add(p)
+	c := e.create(t, "app", "busybox")
+	want := container.RootfsIDMap{UsernsPath: "/run/pod/ns/user", RootUID: 100000, RootGID: 200000}
+	if got := e.rootfs.IDMaps[c.ID]; got != want {
+		t.Fatalf("rootfs idmap = %+v, want %+v", got, want)
 	}
 }

@@ -64,9 +64,20 @@ type Rootfs interface {
 	// Mount creates the writable layer key over img's layers and mounts
 	// the rootfs on target.
 	Mount(ctx context.Context, key string, img Image, target string) error
+	// MountIDMapped is Mount for a container in the user namespace idm:
+	// the image's files appear with their on-disk owners inside it.
+	MountIDMapped(ctx context.Context, key string, img Image, target string, idm RootfsIDMap) error
 	// Unmount unmounts target and removes the writable layer key; missing
 	// ones are no error.
 	Unmount(ctx context.Context, key, target string) error
+}
+
+// RootfsIDMap is the pod user namespace a rootfs is idmapped through.
+type RootfsIDMap struct {
+	// UsernsPath is the pod's pinned user namespace.
+	UsernsPath string
+	// RootUID and RootGID are the host ids of the namespace's root.
+	RootUID, RootGID uint32
 }
 
 // SpecInput is what the spec builder needs to build a container's spec.

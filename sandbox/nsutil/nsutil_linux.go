@@ -19,6 +19,9 @@ const (
 	IPC Kind = "ipc"
 	UTS Kind = "uts"
 	PID Kind = "pid"
+	// User is a pod's user namespace; it is made by a child process
+	// (a multi-threaded process cannot unshare one), never by Create.
+	User Kind = "user"
 )
 
 var cloneFlag = map[Kind]int{

@@ -128,6 +128,7 @@ func (f Namespaces) Pin(_ context.Context, dir string, want sandbox.NamespaceSet
 		return filepath.Join(dir, "ns", name)
 	}
 	ns.Network, ns.IPC, ns.UTS, ns.PID = pick(want.Network, "net"), pick(want.IPC, "ipc"), pick(want.UTS, "uts"), pick(want.PID, "pid")
+	ns.User = pick(want.User != nil, "user")
 	if err := f.R.call(CallPin, "ns:"+dir, true); err != nil {
 		return sandbox.Namespaces{}, err
 	}

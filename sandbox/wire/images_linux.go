@@ -44,7 +44,15 @@ func (i images) Resolve(_ context.Context, ref string) (container.Image, error) 
 // rootfs adapts pkg/snapshot to container.Rootfs.
 type rootfs struct{ snaps *snapshot.Store }
 
-func (r rootfs) Mount(_ context.Context, key string, img container.Image, target string) (retErr error) {
+func (r rootfs) Mount(ctx context.Context, key string, img container.Image, target string) error {
+	return r.mount(key, img, target, nil)
+}
+
+func (r rootfs) MountIDMapped(_ context.Context, key string, img container.Image, target string, idm container.RootfsIDMap) error {
+	return r.mount(key, img, target, &snapshot.IDMap{UsernsPath: idm.UsernsPath, RootUID: idm.RootUID, RootGID: idm.RootGID})
+}
+
+func (r rootfs) mount(key string, img container.Image, target string, idm *snapshot.IDMap) (retErr error) {
 	m, err := r.snaps.Prepare(key, img.TopChainID)
 	if errdefs.IsAlreadyExists(err) {
 		// Left by a create that died before its rollback: reuse it.
@@ -58,6 +66,9 @@ func (r rootfs) Mount(_ context.Context, key string, img container.Image, target
 			_ = r.snaps.Remove(key)
 		}
 	}()
+	if idm != nil {
+		return snapshot.MountIDMappedAt(m, target, *idm)
+	}
 	return snapshot.MountAt(m, target)
 }
 

@@ -36,6 +36,7 @@ func PodOf(sb *sandbox.Sandbox) container.Pod {
 			IPC:     sb.Namespaces.IPC,
 			UTS:     sb.Namespaces.UTS,
 			PID:     sb.Namespaces.PID,
+			User:    sb.Namespaces.User,
 		},
 		Files: oci.PodFiles{
 			Hostname:   sb.Files.Hostname,

@@ -31,6 +31,9 @@ type specBuilder struct {
 	handlers interface {
 		Lookup(name string) (runtime.Handler, error)
 	}
+	// userns says whether the handler's pods may have a user namespace;
+	// nil means none may.
+	userns *userNamespaces
 
 	oomOnce sync.Once
 	minOOM  *int
@@ -90,7 +93,10 @@ func (b *specBuilder) features(ctx context.Context, handler string) (oci.Feature
 	if err != nil {
 		return oci.Features{}, err
 	}
-	return oci.Features{RecursiveReadOnlyMounts: runtime.SupportsRecursiveReadOnly(ctx, h)}, nil
+	return oci.Features{
+		RecursiveReadOnlyMounts: runtime.SupportsRecursiveReadOnly(ctx, h),
+		UserNamespaces:          b.userns != nil && b.userns.Supported(ctx, handler),
+	}, nil
 }
 
 // setRootfsPropagation makes the container's root shared when a mount is

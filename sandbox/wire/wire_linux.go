@@ -51,6 +51,14 @@ type Services struct {
 	Containers *container.Service
 	// NRI serves NRI plugins; nil when NRI is disabled.
 	NRI *nri.NRI
+
+	userns *userNamespaces
+}
+
+// UserNamespaces reports whether pods of a runtime handler may have their
+// own user namespace (RuntimeHandlerFeatures.user_namespaces).
+func (s *Services) UserNamespaces(ctx context.Context, handler string) bool {
+	return s.userns.Supported(ctx, handler)
 }
 
 // New builds the pod and container services over the real layers and
@@ -72,6 +80,10 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 		hooks = nri.New(*opts.NRI)
 		sandboxNRI, containerNRI = hooks, hooks
 	}
+	userns := &userNamespaces{
+		binary: opts.ShimBinary, dir: opts.Images.Snapshots().Root(), lookup: handlers,
+		bundles: filepath.Join(opts.State, "containers"),
+	}
 	pool := newShims(shim.Options{Binary: opts.ShimBinary, SystemdCgroup: driver == cgroups.Systemd}, handlers)
 	sbs, err := sandbox.New(sandbox.Options{
 		StateDir:   filepath.Join(opts.State, "pods"),
@@ -86,6 +98,7 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 			_, err := handlers.Lookup(name)
 			return err
 		},
+		UserNamespaces: func(name string) bool { return userns.Supported(ctx, name) },
 	})
 	if err != nil {
 		return nil, err
@@ -96,7 +109,7 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 		Pods:     Pods{Sandboxes: sbs},
 		Images:   images{svc: opts.Images},
 		Rootfs:   rootfs{snaps: opts.Images.Snapshots()},
-		Spec:     &specBuilder{driver: cg2driver(driver), cgroupNS: cg.Mode() == cgroups.Unified, handlers: handlers},
+		Spec:     &specBuilder{driver: cg2driver(driver), cgroupNS: cg.Mode() == cgroups.Unified, handlers: handlers, userns: userns},
 		Shims:    pool,
 		LookPath: container.FSLookPath(oci.RootFS),
 		Events:   opts.Events,
@@ -115,7 +128,7 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 			return nil, err
 		}
 	}
-	return &Services{Sandboxes: sbs, Containers: ctrs, NRI: hooks}, nil
+	return &Services{Sandboxes: sbs, Containers: ctrs, NRI: hooks, userns: userns}, nil
 }
 
 // handlerLookup resolves handler names, "" being the configured default.

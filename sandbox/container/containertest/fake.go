@@ -72,6 +72,8 @@ type Rootfs struct {
 	MountErr, UnmountErr error
 	// OnMount, when set, is called with each target mounted (to fill it).
 	OnMount func(target string)
+	// IDMaps are the idmaps of the keys mounted with MountIDMapped.
+	IDMaps map[string]container.RootfsIDMap
 }
 
 // Mount records target as mounted for key.
@@ -88,6 +90,20 @@ func (f *Rootfs) Mount(_ context.Context, key string, _ container.Image, target 
 	if f.OnMount != nil {
 		f.OnMount(target)
 	}
+	return nil
+}
+
+// MountIDMapped records target as mounted for key, and the idmap.
+func (f *Rootfs) MountIDMapped(ctx context.Context, key string, img container.Image, target string, idm container.RootfsIDMap) error {
+	if err := f.Mount(ctx, key, img, target); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.IDMaps == nil {
+		f.IDMaps = map[string]container.RootfsIDMap{}
+	}
+	f.IDMaps[key] = idm
 	return nil
 }
 
