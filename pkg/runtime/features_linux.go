@@ -4,10 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"os/exec"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -61,71 +59,4 @@ func binaryHasMountOption(ctx context.Context, path, option string) bool {
 		return false
 	}
 	return slices.Contains(f.MountOptions, option)
-}
-
-var idmapCache sync.Map // Handler -> bool
-
-// SupportsIDMappedMounts reports whether h applies the OCI mount fields
-// uidMappings / gidMappings (idmapped bind mounts), which a pod in a user
-// namespace needs for its volumes and pod files. The built-in executor
-// (runc's libcontainer 1.5) does. A runccli binary says so in its
-// "features" answer (runtime-spec features.md: mountExtensions.idmap, or
-// the "idmap" mount option, as runc 1.2 and crun 1.9 do); crun 1.8, which
-// has no "features" command but applies mount mappings, is recognised by
-// its version. runc 1.1 has neither. The answer is cached per handler.
-// The kernel side (idmapped overlay layers and bind mounts) is probed
-// separately.
-func SupportsIDMappedMounts(ctx context.Context, h Handler) bool {
-	if v, ok := idmapCache.Load(h); ok {
-		return v.(bool)
-	}
-	ok := h.Kind != KindRuncCLI || binaryHasIDMap(ctx, h.Path)
-	idmapCache.Store(h, ok)
-	return ok
-}
-
-func binaryHasIDMap(ctx context.Context, path string) bool {
-	ctx, cancel := context.WithTimeout(ctx, featuresTimeout)
-	defer cancel()
-	if out, err := exec.CommandContext(ctx, path, "features").Output(); err == nil {
-		return featuresHaveIDMap(out)
-	}
-	out, err := exec.CommandContext(ctx, path, "--version").Output()
-	return err == nil && crunHasIDMap(string(out))
-}
-
-// featuresHaveIDMap reads a runtime-spec features document.
-func featuresHaveIDMap(doc []byte) bool {
-	var f struct {
-		MountOptions []string `json:"mountOptions"`
-		Linux        struct {
-			MountExtensions struct {
-				IDMap struct {
-					Enabled *bool `json:"enabled"`
-				} `json:"idmap"`
-			} `json:"mountExtensions"`
-		} `json:"linux"`
-	}
-	if err := json.Unmarshal(doc, &f); err != nil {
-		return false
-	}
-	if e := f.Linux.MountExtensions.IDMap.Enabled; e != nil {
-		return *e
-	}
-	return slices.Contains(f.MountOptions, "idmap")
-}
-
-// crunHasIDMap reads "crun version X.Y[.Z]": crun applies mount
-// uidMappings / gidMappings from 1.8 on.
-func crunHasIDMap(version string) bool {
-	first, _, _ := strings.Cut(version, "\n")
-	v, ok := strings.CutPrefix(strings.TrimSpace(first), "crun version ")
-	if !ok {
-		return false
-	}
-	var major, minor int
-	if _, err := fmt.Sscanf(v, "%d.%d", &major, &minor); err != nil {
-		return false
-	}
-	return major > 1 || (major == 1 && minor >= 8)
 }

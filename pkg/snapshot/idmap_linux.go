@@ -35,14 +35,14 @@ func MountIDMappedAt(m Mount, target string, idm IDMap) (retErr error) {
 	}
 	defer userns.Close()
 	if m.Type == "bind" {
-		return idmappedBind(m.Source, target, int(userns.Fd()))
+		return IDMappedBind(m.Source, target, int(userns.Fd()), false)
 	}
 	stage := target + ".idmap"
 	if err := os.Mkdir(stage, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return fmt.Errorf("create idmapped layer dir: %w", err)
 	}
 	defer func() {
-		if err := removeStage(stage); err != nil && retErr == nil {
+		if err := RemoveIDMappedBinds(stage); err != nil && retErr == nil {
 			retErr = err
 		}
 	}()
@@ -74,7 +74,7 @@ func idmapLowers(lowers []string, stage string, usernsFD int) ([]string, error) 
 		if err := os.Mkdir(p, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 			return nil, fmt.Errorf("create idmapped layer mount point: %w", err)
 		}
-		if err := idmappedBind(l, p, usernsFD); err != nil {
+		if err := IDMappedBind(l, p, usernsFD, false); err != nil {
 			return nil, err
 		}
 		out[i] = p
@@ -82,17 +82,23 @@ func idmapLowers(lowers []string, stage string, usernsFD int) ([]string, error) 
 	return out, nil
 }
 
-// idmappedBind clones the mount tree at src (not recursively: a layer or
-// upper dir has no submounts worth keeping), idmaps it through the user
-// namespace usernsFD and attaches it at target.
-func idmappedBind(src, target string, usernsFD int) error {
-	fd, err := unix.OpenTree(unix.AT_FDCWD, src, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+// IDMappedBind clones the mount at src (with its submounts when
+// recursive), idmaps it through the user namespace usernsFD and attaches
+// it at target, which must exist. A layer or upper dir has no submounts
+// worth keeping; a volume bound with "rbind" does.
+func IDMappedBind(src, target string, usernsFD int, recursive bool) error {
+	treeFlags, attrFlags := uint(unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC), uint(unix.AT_EMPTY_PATH)
+	if recursive {
+		treeFlags |= unix.AT_RECURSIVE
+		attrFlags |= unix.AT_RECURSIVE
+	}
+	fd, err := unix.OpenTree(unix.AT_FDCWD, src, treeFlags)
 	if err != nil {
 		return fmt.Errorf("open_tree(%s, OPEN_TREE_CLONE): %w", src, err)
 	}
 	defer unix.Close(fd)
 	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_IDMAP, Userns_fd: uint64(usernsFD)}
-	if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH, &attr); err != nil {
+	if err := unix.MountSetattr(fd, "", attrFlags, &attr); err != nil {
 		return fmt.Errorf("mount_setattr(%s, MOUNT_ATTR_IDMAP): %w", src, err)
 	}
 	if err := unix.MoveMount(fd, "", unix.AT_FDCWD, target, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
@@ -101,30 +107,33 @@ func idmappedBind(src, target string, usernsFD int) error {
 	return nil
 }
 
-// removeStage detaches and removes the idmapped layer mounts. Only empty
-// dirs are removed (rmdir, never a recursive removal): a mount point left
-// mounted by mistake must not have its layer's files deleted through it.
-func removeStage(stage string) error {
+// RemoveIDMappedBinds detaches the mounts on the entries of stage and
+// removes them and stage. Only empty dirs and files are removed (never a
+// recursive removal): a mount point left mounted by mistake must not have
+// the files of a layer or volume deleted through it. A missing stage is
+// success.
+func RemoveIDMappedBinds(stage string) error {
 	entries, err := os.ReadDir(stage)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("read idmapped layer dir: %w", err)
+		return fmt.Errorf("read idmapped mounts dir: %w", err)
 	}
 	var errs []error
 	for _, e := range entries {
 		p := filepath.Join(stage, e.Name())
+		// A recursive bind has submounts: detach them with it.
 		if err := Unmount(p); err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		if err := os.Remove(p); err != nil {
-			errs = append(errs, fmt.Errorf("remove idmapped layer mount point: %w", err))
+			errs = append(errs, fmt.Errorf("remove idmapped mount point: %w", err))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
 	if err := os.Remove(stage); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("remove idmapped layer dir: %w", err)
+		return fmt.Errorf("remove idmapped mounts dir: %w", err)
 	}
 	return nil
 }
