@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/cricket-cri/cricket/pkg/errdefs"
 	"github.com/cricket-cri/cricket/pkg/image"
@@ -42,7 +43,12 @@ func (i images) Resolve(_ context.Context, ref string) (container.Image, error) 
 }
 
 // rootfs adapts pkg/snapshot to container.Rootfs.
-type rootfs struct{ snaps *snapshot.Store }
+type rootfs struct {
+	snaps *snapshot.Store
+	// idmapDir holds the idmapped mounts specBuilder staged per container,
+	// removed with its rootfs.
+	idmapDir string
+}
 
 func (r rootfs) Mount(ctx context.Context, key string, img container.Image, target string) error {
 	return r.mount(key, img, target, nil)
@@ -73,6 +79,11 @@ func (r rootfs) mount(key string, img container.Image, target string, idm *snaps
 }
 
 func (r rootfs) Unmount(_ context.Context, key, target string) error {
+	if r.idmapDir != "" {
+		if err := snapshot.RemoveIDMappedBinds(filepath.Join(r.idmapDir, key)); err != nil {
+			return err
+		}
+	}
 	if err := snapshot.Unmount(target); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -34,6 +35,9 @@ type specBuilder struct {
 	// userns says whether the handler's pods may have a user namespace;
 	// nil means none may.
 	userns *userNamespaces
+	// idmapDir holds, per container, the idmapped bind mounts of
+	// containers in a pod user namespace (stageIDMappedMounts).
+	idmapDir string
 
 	oomOnce sync.Once
 	minOOM  *int
@@ -80,7 +84,16 @@ func (b *specBuilder) Build(ctx context.Context, in container.SpecInput) (*specs
 	}
 	restrictCapabilities(spec.Process, boundingSet())
 	setRootfsPropagation(spec)
-	return spec, oci.Validate(spec)
+	if err := oci.Validate(spec); err != nil {
+		return nil, err
+	}
+	if in.Pod.Namespaces.User != "" {
+		// Removed with the rootfs (rootfs.Unmount).
+		if err := stageIDMappedMounts(spec, filepath.Join(b.idmapDir, in.ID), in.Pod.Namespaces.User); err != nil {
+			return nil, err
+		}
+	}
+	return spec, nil
 }
 
 // features are what the pod's runtime handler supports; without a handler

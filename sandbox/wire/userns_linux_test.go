@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 func TestSearchable(t *testing.T) {
@@ -45,6 +47,32 @@ func TestSearchable(t *testing.T) {
 			}
 			if err := searchable(dir); (err != nil) != tc.wantErr {
 				t.Fatalf("searchable(%s) = %v, want error %v", dir, err, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestStageable(t *testing.T) {
+	pod := []specs.LinuxIDMapping{{HostID: 100000, Size: 65536}}
+	other := []specs.LinuxIDMapping{{HostID: 200000, Size: 65536}}
+	spec := &specs.Spec{Linux: &specs.Linux{UIDMappings: pod, GIDMappings: pod}}
+	tests := []struct {
+		desc string
+		m    specs.Mount
+		want bool
+	}{
+		{desc: "private volume idmapped like the pod", m: specs.Mount{Type: "bind", Options: []string{"rbind", "rprivate", "rw"}, UIDMappings: pod, GIDMappings: pod}, want: true},
+		{desc: "pod file", m: specs.Mount{Type: "bind", Options: []string{"rbind", "rprivate", "ro"}, UIDMappings: pod, GIDMappings: pod}, want: true},
+		{desc: "not idmapped", m: specs.Mount{Type: "bind", Options: []string{"rbind"}}},
+		{desc: "its own mappings", m: specs.Mount{Type: "bind", UIDMappings: other, GIDMappings: other}},
+		{desc: "host to container propagation", m: specs.Mount{Type: "bind", Options: []string{"rbind", "rslave"}, UIDMappings: pod, GIDMappings: pod}},
+		{desc: "bidirectional propagation", m: specs.Mount{Type: "bind", Options: []string{"rbind", "rshared"}, UIDMappings: pod, GIDMappings: pod}},
+		{desc: "not a bind", m: specs.Mount{Type: "tmpfs", UIDMappings: pod, GIDMappings: pod}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			if got := stageable(spec, &tc.m); got != tc.want {
+				t.Fatalf("stageable = %v, want %v", got, tc.want)
 			}
 		})
 	}

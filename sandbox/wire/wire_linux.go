@@ -80,6 +80,7 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 		hooks = nri.New(*opts.NRI)
 		sandboxNRI, containerNRI = hooks, hooks
 	}
+	idmapDir := filepath.Join(opts.State, "idmap")
 	userns := &userNamespaces{
 		binary: opts.ShimBinary, dir: opts.Images.Snapshots().Root(), lookup: handlers,
 		bundles: filepath.Join(opts.State, "containers"),
@@ -108,8 +109,8 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 		Store:    opts.Store,
 		Pods:     Pods{Sandboxes: sbs},
 		Images:   images{svc: opts.Images},
-		Rootfs:   rootfs{snaps: opts.Images.Snapshots()},
-		Spec:     &specBuilder{driver: cg2driver(driver), cgroupNS: cg.Mode() == cgroups.Unified, handlers: handlers, userns: userns},
+		Rootfs:   rootfs{snaps: opts.Images.Snapshots(), idmapDir: idmapDir},
+		Spec:     &specBuilder{driver: cg2driver(driver), cgroupNS: cg.Mode() == cgroups.Unified, handlers: handlers, userns: userns, idmapDir: idmapDir},
 		Shims:    pool,
 		LookPath: container.FSLookPath(oci.RootFS),
 		Events:   opts.Events,
