@@ -26,8 +26,8 @@ func usernsMapping(host uint32) []*runtimeapi.IDMapping {
 }
 
 // usernsPod is testPod with hostUsers: false.
-func usernsPod(t *testing.T, name string) *runtimeapi.PodSandboxConfig {
-	pod := testPod(t, name, runtimeapi.NamespaceMode_CONTAINER)
+func usernsPod(t *testing.T, name string, pid runtimeapi.NamespaceMode) *runtimeapi.PodSandboxConfig {
+	pod := testPod(t, name, pid)
 	pod.Linux.SecurityContext.NamespaceOptions.UsernsOptions = &runtimeapi.UserNamespace{
 		Mode: runtimeapi.NamespaceMode_POD, Uids: usernsMapping(usernsHostID), Gids: usernsMapping(usernsHostID),
 	}
@@ -112,17 +112,23 @@ func kernelHasIDMappedOverlay(t *testing.T) bool {
 func TestPodUserNamespace(t *testing.T) {
 	d := startUsernsDaemon(t)
 	rt := d.Runtime()
-	cases := []struct{ desc, handler string }{
-		{desc: "built-in executor", handler: "cricket"},
-		{desc: "runc CLI", handler: "runc"},
-		{desc: "crun CLI", handler: "crun"},
+	pod, shared := runtimeapi.NamespaceMode_CONTAINER, runtimeapi.NamespaceMode_POD
+	cases := []struct {
+		desc, handler string
+		pid           runtimeapi.NamespaceMode
+	}{
+		{desc: "built-in executor", handler: "cricket", pid: pod},
+		{desc: "built-in executor, shared pid namespace", handler: "cricket", pid: shared},
+		{desc: "runc CLI", handler: "runc", pid: pod},
+		{desc: "crun CLI", handler: "crun", pid: pod},
+		{desc: "crun CLI, shared pid namespace", handler: "crun", pid: shared},
 	}
 	for _, tc := range cases {
 		t.Run(tc.desc, func(t *testing.T) {
 			if why := handlerAvailable(tc.handler); why != "" {
 				t.Skip(why)
 			}
-			pod := usernsPod(t, "userns-"+tc.handler)
+			pod := usernsPod(t, "userns-"+tc.handler, tc.pid)
 			if !handlerSupportsUserns(t, rt, tc.handler) {
 				if tc.handler == "cricket" && kernelHasIDMappedOverlay(t) {
 					t.Fatal("the built-in handler does not advertise user namespaces on a kernel that has idmapped overlay layers")
@@ -227,6 +233,9 @@ exec sleep 1000`)
 	if l := leaks(t, d, []string{podID}, inits); len(l) > 0 {
 		t.Errorf("left behind after removal:\n%s", strings.Join(l, "\n"))
 	}
+	if staged, _ := os.ReadDir(filepath.Join(d.State, "idmap")); len(staged) > 0 {
+		t.Errorf("idmapped mount dirs left after removal: %v", staged)
+	}
 }
 
 // TestPodUserNamespaceRejected: the user namespace options the CRI
@@ -234,7 +243,7 @@ exec sleep 1000`)
 func TestPodUserNamespaceRejected(t *testing.T) {
 	d := startPodDaemon(t)
 	rt := d.Runtime()
-	two := []*runtimeapi.IDMapping{{HostId: 1000, Length: 100000}, {HostId: 2000, Length: 100000}}
+	two := []*runtimeapi.IDMapping{{HostId: 1000, Length: 100000}, {HostId: 2000, Length: 65536}}
 	cases := []struct {
 		desc string
 		o    *runtimeapi.NamespaceOption
