@@ -93,6 +93,9 @@ OUTPUT=$(cd "$OUTPUT" && pwd)
 # socket paths (the daemon's, and the per-pod shim sockets under its state
 # dir) must fit in 108 bytes.
 WORK=$(mktemp -d "${CRITEST_TMPDIR:-/tmp}/crt-XXXXXX")
+# Searchable by others, as /run is: the root of a container in a user
+# namespace is an unprivileged host uid that reaches its rootfs by path.
+chmod 0711 "$WORK"
 RUN_ID=${WORK##*-}
 # Marks the daemon and every process it starts (shims inherit it).
 MARKER=CRICKET_CRITEST_RUN=$RUN_ID
