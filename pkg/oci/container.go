@@ -90,11 +90,10 @@ func containerOpts(in ContainerInput) ([]SpecOpt, error) {
 	if err != nil {
 		return nil, err
 	}
-	mounts, err := containerMounts(in, sc.GetReadonlyRootfs())
+	mounts, err := containerMounts(in, sc.GetReadonlyRootfs(), userns)
 	if err != nil {
 		return nil, err
 	}
-	idmapBindMounts(mounts, userns)
 	workdir := cfg.GetWorkingDir()
 	if workdir == "" {
 		workdir = in.Image.WorkingDir
@@ -169,9 +168,12 @@ func containerEnv(in ContainerInput) ([]string, error) {
 }
 
 // containerMounts converts the CRI mounts and adds the pod's files where
-// the CRI mounts leave their destination free.
-func containerMounts(in ContainerInput, readonlyRootfs bool) ([]specs.Mount, error) {
+// the CRI mounts leave their destination free. In a pod user namespace the
+// bind mounts are idmapped through it, except image volumes: an overlay
+// mount cannot be idmapped, and they are read-only anyway.
+func containerMounts(in ContainerInput, readonlyRootfs bool, userns *IDMappings) ([]specs.Mount, error) {
 	var user []specs.Mount
+	images := map[string]bool{}
 	for _, m := range in.Config.GetMounts() {
 		src, ok := in.MountSources[m.GetContainerPath()]
 		if !ok {
@@ -184,9 +186,14 @@ func containerMounts(in ContainerInput, readonlyRootfs bool) ([]specs.Mount, err
 		if err != nil {
 			return nil, err
 		}
+		if m.GetImage().GetImage() != "" {
+			images[sm.Destination] = true
+		}
 		user = append(user, sm)
 	}
-	return mergePodFileMounts(user, PodFileMounts(in.PodFiles, readonlyRootfs)), nil
+	out := mergePodFileMounts(user, PodFileMounts(in.PodFiles, readonlyRootfs))
+	idmapBindMounts(out, userns, images)
+	return out, nil
 }
 
 // securityOpts are applied last: privileged replaces capabilities, paths,

@@ -135,13 +135,14 @@ func withUserNamespace(s *specs.Spec, m *IDMappings, path string, f Features) er
 
 // idmapBindMounts maps every bind mount that has no mappings of its own
 // through the pod's user namespace (an idmapped mount), so that what root
-// owns on the host, root owns in the container, without a chown.
-func idmapBindMounts(ms []specs.Mount, m *IDMappings) {
+// owns on the host, root owns in the container, without a chown. The
+// destinations in skip are left alone.
+func idmapBindMounts(ms []specs.Mount, m *IDMappings, skip map[string]bool) {
 	if m == nil {
 		return
 	}
 	for i := range ms {
-		if ms[i].Type != "bind" || len(ms[i].UIDMappings)+len(ms[i].GIDMappings) > 0 {
+		if ms[i].Type != "bind" || skip[ms[i].Destination] || len(ms[i].UIDMappings)+len(ms[i].GIDMappings) > 0 {
 			continue
 		}
 		ms[i].UIDMappings = slices.Clone(m.UIDs)

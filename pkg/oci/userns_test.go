@@ -90,11 +90,12 @@ func TestBuildContainerSpecUserNamespace(t *testing.T) {
 			in := ContainerInput{
 				Config: &runtimeapi.ContainerConfig{
 					Command: []string{"/bin/true"},
-					Mounts:  []*runtimeapi.Mount{{ContainerPath: "/data", HostPath: "/var/data"}, {ContainerPath: "/own", HostPath: "/var/own", UidMappings: other, GidMappings: other}},
-					Linux:   &runtimeapi.LinuxContainerConfig{SecurityContext: &runtimeapi.LinuxContainerSecurityContext{NamespaceOptions: tc.ctrNS}},
+					Mounts: []*runtimeapi.Mount{{ContainerPath: "/data", HostPath: "/var/data"}, {ContainerPath: "/own", HostPath: "/var/own", UidMappings: other, GidMappings: other},
+						{ContainerPath: "/img", Image: &runtimeapi.ImageSpec{Image: "registry.example/vol:1"}, Readonly: true}},
+					Linux: &runtimeapi.LinuxContainerConfig{SecurityContext: &runtimeapi.LinuxContainerSecurityContext{NamespaceOptions: tc.ctrNS}},
 				},
 				Sandbox:    &runtimeapi.PodSandboxConfig{Linux: &runtimeapi.LinuxPodSandboxConfig{SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{NamespaceOptions: tc.podNS}}},
-				RootfsPath: "/rootfs", Namespaces: testPathsUser, Features: tc.f,
+				RootfsPath: "/rootfs", Namespaces: testPathsUser, Features: tc.f, MountSources: map[string]string{"/img": "/var/imgroot"},
 				PodFiles: PodFiles{Hosts: "/pod/hosts", Shm: "/pod/shm"},
 			}
 			s, err := BuildContainerSpec(in)
@@ -117,6 +118,10 @@ func TestBuildContainerSpecUserNamespace(t *testing.T) {
 				case m.Destination == "/own":
 					if m.UIDMappings[0].HostID != 200000 {
 						t.Fatalf("mount with its own mappings changed: %+v", m)
+					}
+				case m.Destination == "/img":
+					if len(m.UIDMappings)+len(m.GIDMappings) > 0 {
+						t.Fatalf("image volume idmapped (an overlay cannot be): %+v", m)
 					}
 				case m.Type != "bind":
 					if len(m.UIDMappings) > 0 {
