@@ -321,3 +321,49 @@ func hostIDs(t *testing.T, pid int, key string) string {
 	}
 	return ""
 }
+
+// TestPodUserNamespaceSurvivesRestart: a hostUsers: false pod outlives a
+// killed daemon; the restarted one runs a new container in it, in the
+// same user namespace, and removes it all without leaks.
+func TestPodUserNamespaceSurvivesRestart(t *testing.T) {
+	d := startUsernsDaemon(t)
+	rt := d.Runtime()
+	ctx := context.Background()
+	pod := usernsPod(t, "userns-restart", runtimeapi.NamespaceMode_POD)
+	podID := runPod(t, rt, pod, "")
+	ctrID := startContainer(t, rt, podID, pod, testContainer("first", `exec sleep 1000`))
+	inits := podInits(d)
+	if !d.Signal(syscall.SIGKILL, 10*time.Second) {
+		t.Fatal("cricketd survived SIGKILL")
+	}
+	d.Start("--registry-config-path", d.Dir+"/certs.d")
+	t.Cleanup(func() { removeAllPods(t, d) })
+	rt = d.Runtime()
+	if st := containerStatus(t, rt, ctrID); st.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
+		t.Fatalf("container is %v after restart", st.State)
+	}
+	second := startContainer(t, rt, podID, pod, testContainer("second", `cat /proc/self/uid_map; stat -c '%u' /etc/hosts; exec sleep 1000`))
+	logPath := filepath.Join(pod.LogDirectory, "second.log")
+	waitFor(t, "second container output", func() bool { return strings.Contains(logMessages(t, logPath), "\n0") })
+	if got := strings.Join(strings.Fields(logMessages(t, logPath)), " "); got != fmt.Sprintf("0 %d 65536 0", usernsHostID) {
+		t.Errorf("second container after restart saw %q", got)
+	}
+	// Both containers are in the one pod user namespace.
+	a, errA := os.Readlink(fmt.Sprintf("/proc/%d/ns/user", containerPid(t, rt, ctrID)))
+	b, errB := os.Readlink(fmt.Sprintf("/proc/%d/ns/user", containerPid(t, rt, second)))
+	if errA != nil || errB != nil || a != b {
+		t.Errorf("user namespaces of the containers: %q (%v), %q (%v)", a, errA, b, errB)
+	}
+	if _, err := rt.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: podID}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: podID}); err != nil {
+		t.Fatal(err)
+	}
+	if l := leaks(t, d, []string{podID}, inits); len(l) > 0 {
+		t.Errorf("left behind:\n%s", strings.Join(l, "\n"))
+	}
+	if staged, _ := os.ReadDir(filepath.Join(d.State, "idmap")); len(staged) > 0 {
+		t.Errorf("idmapped mount dirs left after removal: %v", staged)
+	}
+}
