@@ -12,4 +12,4 @@ make test
 make build
 make root-test
 make integration
-make critest
+make critest CRITEST_HANDLERS="${CRITEST_HANDLERS:-cricket runc crun}"
