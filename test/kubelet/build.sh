@@ -31,8 +31,14 @@ if [ ! -x "$bin" ]; then
 	echo "building kubelet $version into $key (several minutes the first time)" >&2
 	start=$(date +%s)
 	# GOFLAGS: not the caller's (-mod=vendor or tags would break this module).
+	# The version Kubernetes' own build stamps in (kubelet --version, the
+	# node's kubeletVersion).
+	minor=${version#v1.}
+	minor=${minor%%.*}
+	ldflags="-X k8s.io/component-base/version.gitVersion=$version -X k8s.io/component-base/version.gitMajor=1"
+	ldflags="$ldflags -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
 	(cd "$HERE/build" && GOWORK=off GOFLAGS=-buildvcs=false \
-		go build -o "$bin.tmp.$$" k8s.io/kubernetes/cmd/kubelet) >&2 || {
+		go build -ldflags "$ldflags" -o "$bin.tmp.$$" k8s.io/kubernetes/cmd/kubelet) >&2 || {
 		rm -f "$bin.tmp.$$"
 		echo "build.sh: building the kubelet failed" >&2
 		exit 1
