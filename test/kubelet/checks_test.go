@@ -392,6 +392,9 @@ type summary struct {
 		PodRef struct {
 			Name string `json:"name"`
 		} `json:"podRef"`
+		Network *struct {
+			RxBytes *uint64 `json:"rxBytes"`
+		} `json:"network"`
 		Containers []struct {
 			Name string `json:"name"`
 			CPU  struct {
@@ -408,6 +411,7 @@ type summary struct {
 }
 
 func checkStatsSummary(t *testing.T, e *env, web string) {
+	var network string
 	waitFor(t, "stats of web's containers in /stats/summary", 2*time.Minute, func() (bool, string) {
 		b, err := e.api.readOnlyGet("/stats/summary")
 		if err != nil {
@@ -428,10 +432,23 @@ func checkStatsSummary(t *testing.T, e *env, web string) {
 					found++
 				}
 			}
+			network = "none"
+			if p.Network != nil && p.Network.RxBytes != nil {
+				network = fmt.Sprintf("rxBytes %d", *p.Network.RxBytes)
+			}
 			return found == 2, fmt.Sprintf("%d of web's 2 containers have CPU and memory stats", found)
 		}
 		return false, "web is not in the summary"
 	})
+	// The kubelet takes pod network stats from cAdvisor's view of the
+	// sandbox's cgroup (containerd's pause container), or from
+	// ListPodSandboxStats with the PodAndContainerStatsFromCRI gate.
+	if strings.Contains(e.gates, "PodAndContainerStatsFromCRI=true") {
+		if network == "none" {
+			t.Error("web has no network stats in /stats/summary with PodAndContainerStatsFromCRI")
+		}
+	}
+	t.Logf("web's pod network stats in /stats/summary: %s", network)
 }
 
 // checkTeardown removes the manifests: the kubelet must stop both pods,
