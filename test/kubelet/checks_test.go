@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/tls"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/net/websocket"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -281,7 +284,11 @@ func checkLogRotation(t *testing.T, e *env, web string) {
 	t.Errorf("logger's log lines are not continuous across the last rotation: %s", last)
 }
 
-var lineNumber = regexp.MustCompile(`^\S+ stdout F line (\d+) 0+$`)
+var (
+	lineNumber = regexp.MustCompile(`^\S+ stdout F line (\d+) 0+$`)
+	// lineNumberRE finds a whole line of logger's output in a stream.
+	lineNumberRE = regexp.MustCompile(`(?m)^line \d+ 0+$`)
+)
 
 // logContinuity reads the newest rotated file and 0.log of a container's
 // log dir and checks that 0.log starts with the line after the rotated
@@ -542,4 +549,141 @@ func criCallCounts(port int) (map[string]int, error) {
 		return nil, fmt.Errorf("no cricket_cri_request_duration_seconds_count in /metrics")
 	}
 	return out, nil
+}
+
+// wsStream dials a kubelet streaming endpoint (exec, port-forward) on its
+// main port with the v4 channel protocol, the one kubectl falls back to.
+// Every message carries its channel in its first byte.
+func wsStream(e *env, path string) (*websocket.Conn, error) {
+	cfg, err := websocket.NewConfig(fmt.Sprintf("wss://127.0.0.1:%d%s", e.securePort, path), "https://127.0.0.1")
+	if err != nil {
+		return nil, err
+	}
+	cfg.Protocol = []string{"v4.channel.k8s.io"}
+	cfg.TlsConfig = &tls.Config{InsecureSkipVerify: true}
+	ws, err := websocket.DialConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%w (%s)", err, handshakeAnswer(e, path))
+	}
+	_ = ws.SetDeadline(time.Now().Add(30 * time.Second))
+	return ws, nil
+}
+
+// checkKubeletStreaming execs a command, attaches to a container and
+// forwards a port through the kubelet, which asks cricketd for a streaming
+// URL (Exec, Attach, PortForward) and proxies the connection to cricketd's
+// streaming server.
+func checkKubeletStreaming(t *testing.T, e *env, web string) {
+	t.Run("exec", func(t *testing.T) {
+		ws, err := wsStream(e, "/exec/default/"+web+"/web?command=cat&command=/www/index.html&output=1&error=1")
+		if err != nil {
+			t.Fatalf("exec through the kubelet: %v", err)
+		}
+		defer ws.Close()
+		var stdout, status bytes.Buffer
+		for {
+			var msg []byte
+			if err := websocket.Message.Receive(ws, &msg); err != nil {
+				if err != io.EOF {
+					t.Errorf("exec stream: %v", err)
+				}
+				break
+			}
+			if len(msg) == 0 {
+				continue
+			}
+			switch msg[0] {
+			case 1:
+				stdout.Write(msg[1:])
+			case 3:
+				status.Write(msg[1:])
+			}
+		}
+		if strings.TrimSpace(stdout.String()) != "hello-from-init" {
+			t.Errorf("exec stdout %q", stdout.String())
+		}
+		if !strings.Contains(status.String(), `"status":"Success"`) {
+			t.Errorf("exec status %q", status.String())
+		}
+	})
+	t.Run("attach", func(t *testing.T) {
+		ws, err := wsStream(e, "/attach/default/"+web+"/logger?output=1&error=1")
+		if err != nil {
+			t.Fatalf("attach through the kubelet: %v", err)
+		}
+		defer ws.Close()
+		var stdout bytes.Buffer
+		for !lineNumberRE.MatchString(stdout.String()) {
+			var msg []byte
+			if err := websocket.Message.Receive(ws, &msg); err != nil {
+				t.Fatalf("attach stream: %v (stdout so far %q)", err, stdout.String())
+			}
+			if len(msg) > 0 && msg[0] == 1 {
+				stdout.Write(msg[1:])
+			}
+		}
+	})
+	t.Run("port-forward", func(t *testing.T) {
+		ws, err := wsStream(e, "/portForward/default/"+web+"?port=8080")
+		if err != nil {
+			t.Fatalf("port-forward through the kubelet: %v", err)
+		}
+		defer ws.Close()
+		if err := websocket.Message.Send(ws, append([]byte{0}, "GET /index.html HTTP/1.0\r\n\r\n"...)); err != nil {
+			t.Fatal(err)
+		}
+		// Each channel starts with the port (2 bytes, little endian).
+		var data bytes.Buffer
+		seenPort := map[byte]bool{}
+		for !strings.Contains(data.String(), "hello-from-init") {
+			var msg []byte
+			if err := websocket.Message.Receive(ws, &msg); err != nil {
+				t.Fatalf("port-forward stream: %v (data so far %q)", err, data.String())
+			}
+			if len(msg) == 0 {
+				continue
+			}
+			ch, payload := msg[0], msg[1:]
+			if !seenPort[ch] {
+				seenPort[ch] = true
+				if len(payload) < 2 || binary.LittleEndian.Uint16(payload) != 8080 {
+					t.Fatalf("channel %d starts with %v, want port 8080", ch, payload)
+				}
+				payload = payload[2:]
+			}
+			switch ch {
+			case 0:
+				data.Write(payload)
+			case 1:
+				if len(payload) > 0 {
+					t.Fatalf("port-forward error: %s", payload)
+				}
+			}
+		}
+		if !strings.HasPrefix(data.String(), "HTTP/1.") {
+			t.Errorf("port-forwarded answer: %q", data.String())
+		}
+	})
+}
+
+// handshakeAnswer repeats a websocket handshake that failed as a plain
+// request, to report what the kubelet answered.
+func handshakeAnswer(e *env, path string) string {
+	req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("https://127.0.0.1:%d%s", e.securePort, path), nil)
+	if err != nil {
+		return err.Error()
+	}
+	for k, v := range map[string]string{
+		"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
+		"Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Protocol": "v4.channel.k8s.io",
+	} {
+		req.Header.Set(k, v)
+	}
+	resp, err := e.api.client.Do(req)
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 2048))
+	return fmt.Sprintf("%s: %s", resp.Status, strings.TrimSpace(string(b)))
 }

@@ -116,6 +116,7 @@ func runStaticPods(t *testing.T, cricketdBin, kubeletBin, out, gates string) {
 	t.Run("failed liveness probe restarts", func(t *testing.T) { checkLiveness(t, e, crash) })
 	t.Run("log rotation", func(t *testing.T) { checkLogRotation(t, e, web) })
 	t.Run("kubelet exec and logs", func(t *testing.T) { checkKubeletExecAndLogs(t, e, web) })
+	t.Run("kubelet streaming", func(t *testing.T) { checkKubeletStreaming(t, e, web) })
 	t.Run("stats summary", func(t *testing.T) { checkStatsSummary(t, e, web) })
 	t.Run("pods removed with their manifests", func(t *testing.T) { checkTeardown(t, e) })
 
@@ -399,7 +400,9 @@ func report(t *testing.T, e *env) {
 	}
 	bad, tolerated := criErrors(string(logText), removedContainers(string(daemonLog)))
 	if len(tolerated) > 0 {
-		t.Logf("%d kubelet log lines carry NotFound for containers the kubelet had already removed (its own race, as on containerd), e.g.:\n%s", len(tolerated), tolerated[0])
+		_ = os.WriteFile(filepath.Join(e.out, "tolerated-cri-errors.txt"), []byte(strings.Join(tolerated, "\n")+"\n"), 0o644)
+		t.Logf("%d kubelet log lines with CRI errors of the kubelet's own making (see criErrors) were tolerated; in %s, the first:\n%s",
+			len(tolerated), filepath.Join(e.out, "tolerated-cri-errors.txt"), tolerated[0])
 	}
 	if len(bad) > 0 {
 		t.Errorf("the kubelet logged %d CRI errors:\n%s", len(bad), strings.Join(bad, "\n"))
@@ -419,6 +422,11 @@ var (
 	// Unimplemented means yes). cricketd answers InvalidArgument,
 	// containerd NotFound; the kubelet logs either.
 	sandboxStatsProbe = regexp.MustCompile(`"PodSandbox from runtime service failed" err="rpc error: code = InvalidArgument desc = pod sandbox ID is required[^"]*" podSandboxID=""$`)
+	// clientCanceled is a call the kubelet's own context ended before an
+	// answer: grpc-go reports it as Canceled "context canceled" without
+	// the runtime's involvement (kubelet 1.37's runtime version cache
+	// refreshes with a context that is already canceled, on any runtime).
+	clientCanceled = regexp.MustCompile(`err="rpc error: code = Canceled desc = context canceled"`)
 	// removedContainer is cricketd's line (at -v 4) for a container it
 	// removed on a request.
 	removedContainer = regexp.MustCompile(`"container removed" .*containerID="([0-9a-f]{64})"`)
@@ -434,7 +442,8 @@ func removedContainers(daemonLog string) map[string]bool {
 }
 
 // criErrors returns the kubelet's log lines with CRI errors, less those it
-// tolerates: its PodSandboxStats probe (sandboxStatsProbe), and: the kubelet deletes a dead container from more than one place
+// tolerates: its PodSandboxStats probe (sandboxStatsProbe), calls its own
+// context canceled (clientCanceled), and: the kubelet deletes a dead container from more than one place
 // (each PLEG event queues it for its pod_container_deletor), and every
 // attempt after the first asks ContainerStatus of a container it removed
 // itself and logs the NotFound. containerd answers the same; NotFound is
@@ -449,7 +458,7 @@ func criErrors(log string, removed map[string]bool) (bad, tolerated []string) {
 			tolerated = append(tolerated, line)
 			continue
 		}
-		if sandboxStatsProbe.MatchString(line) {
+		if sandboxStatsProbe.MatchString(line) || (clientCanceled.MatchString(line) && strings.Count(line, "rpc error") == 1) {
 			tolerated = append(tolerated, line)
 			continue
 		}
@@ -508,6 +517,8 @@ func TestCriErrors(t *testing.T) {
 		{desc: "NotFound of a container never removed", log: notFound(other), bad: 1},
 		{desc: "the kubelet's PodSandboxStats probe", log: `E1126 remote_runtime.go:1012] "PodSandbox from runtime service failed" err="rpc error: code = InvalidArgument desc = pod sandbox ID is required: invalid argument" podSandboxID=""`, tolerated: 1},
 		{desc: "PodSandboxStats of a real sandbox", log: `E1126 remote_runtime.go:1012] "PodSandbox from runtime service failed" err="rpc error: code = InvalidArgument desc = pod sandbox ID is required: invalid argument" podSandboxID="abc"`, bad: 1},
+		{desc: "canceled by the kubelet", log: `E1126 remote_runtime.go:280] "Version from runtime service failed" err="rpc error: code = Canceled desc = context canceled"`, tolerated: 1},
+		{desc: "canceled by the runtime", log: `E1126 remote_runtime.go:280] "Version from runtime service failed" err="rpc error: code = Canceled desc = shutting down"`, bad: 1},
 		{desc: "any other code", log: `E1126 "StartContainer from runtime service failed" err="rpc error: code = Unknown desc = boom"`, bad: 1},
 	}
 	for _, tc := range cases {
