@@ -167,7 +167,8 @@ func setUp(t *testing.T, cricketdBin, kubeletBin, out, gates string) *env {
 		}
 	})
 	e.metricsPort, e.readOnlyPort, e.securePort, e.healthzPort = freePort(t), freePort(t), freePort(t), freePort(t)
-	e.hostPort = 20000 + os.Getpid()%5000
+	// portmap DNATs the hostPort; no socket holds it, so pick one nothing listens on.
+	e.hostPort = freePort(t)
 	startCricketd(t, e, cricketdBin)
 	// On failure: after the kubelet stops (its cleanup runs first), the
 	// pods go through the CRI before cricketd stops, so that no shim,
