@@ -44,8 +44,18 @@ type env struct {
 	net                                    *podNet
 	cricketd, kubelet                      *proc
 	api                                    *kubeletAPI
+	// t is the run's test (processes live as long as it).
+	t *testing.T
 	// gates are the kubelet's feature gates, "A=true,B=false".
 	gates string
+	// cricketdBin and cricketdLogs: the daemon binary and the logs of each
+	// of its starts; callsBefore counts the CRI calls daemons that were
+	// restarted served; quiet are byte ranges of the kubelet's log written
+	// while cricketd was restarting, where Unavailable is expected.
+	cricketdBin  string
+	cricketdLogs []string
+	callsBefore  map[string]int
+	quiet        [][2]int64
 }
 
 // kubeletModes are the kubelet configurations the test runs: its defaults,
@@ -118,6 +128,7 @@ func runStaticPods(t *testing.T, cricketdBin, kubeletBin, out, gates string) {
 	t.Run("kubelet exec and logs", func(t *testing.T) { checkKubeletExecAndLogs(t, e, web) })
 	t.Run("kubelet streaming", func(t *testing.T) { checkKubeletStreaming(t, e, web) })
 	t.Run("stats summary", func(t *testing.T) { checkStatsSummary(t, e, web) })
+	t.Run("cricketd restart", func(t *testing.T) { checkDaemonRestart(t, e, web) })
 	t.Run("pods removed with their manifests", func(t *testing.T) { checkTeardown(t, e) })
 
 	report(t, e)
@@ -144,6 +155,7 @@ func setUp(t *testing.T, cricketdBin, kubeletBin, out, gates string) *env {
 		manifests:  filepath.Join(dir, "manifests"),
 		podLogs:    filepath.Join(dir, "pod-logs"),
 		out:        out,
+		t:          t,
 		gates:      gates,
 	}
 	t.Cleanup(func() {
@@ -169,7 +181,8 @@ func setUp(t *testing.T, cricketdBin, kubeletBin, out, gates string) *env {
 	e.metricsPort, e.readOnlyPort, e.securePort, e.healthzPort = freePort(t), freePort(t), freePort(t), freePort(t)
 	// portmap DNATs the hostPort; no socket holds it, so pick one nothing listens on.
 	e.hostPort = freePort(t)
-	startCricketd(t, e, cricketdBin)
+	e.cricketdBin = cricketdBin
+	startCricketd(t, e)
 	// On failure: after the kubelet stops (its cleanup runs first), the
 	// pods go through the CRI before cricketd stops, so that no shim,
 	// mount or cgroup outlives the run.
@@ -203,15 +216,17 @@ func outputDir(t *testing.T) string {
 // keepLogs copies the daemon's and the kubelet's logs (and the pods' logs)
 // to the output dir.
 func keepLogs(t *testing.T, e *env) {
-	for _, f := range []string{"cricketd.log", "kubelet.log"} {
-		if b, err := os.ReadFile(filepath.Join(e.dir, f)); err == nil {
-			_ = os.WriteFile(filepath.Join(e.out, f), b, 0o644)
+	for _, f := range append([]string{filepath.Join(e.dir, "kubelet.log")}, e.cricketdLogs...) {
+		if b, err := os.ReadFile(f); err == nil {
+			_ = os.WriteFile(filepath.Join(e.out, filepath.Base(f)), b, 0o644)
 		}
 	}
 	t.Logf("logs: %s", e.out)
 }
 
-func startCricketd(t *testing.T, e *env, bin string) {
+// startCricketd starts (or restarts) the run's cricketd, its log in
+// cricketd.log, then cricketd-2.log, ...
+func startCricketd(t *testing.T, e *env) {
 	t.Helper()
 	cfg := fmt.Sprintf(`# Written by test/kubelet.
 version = 1
@@ -235,9 +250,15 @@ address = "127.0.0.1:%d"
 	if err := os.WriteFile(conf, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	e.cricketd = startProc(t, "cricketd", filepath.Join(e.dir, "cricketd.log"),
+	logName := "cricketd.log"
+	if n := len(e.cricketdLogs); n > 0 {
+		logName = fmt.Sprintf("cricketd-%d.log", n+1)
+	}
+	e.cricketdLogs = append(e.cricketdLogs, filepath.Join(e.dir, logName))
+	// The run's t, not a subtest's: the daemon lives until the run ends.
+	e.cricketd = startProc(e.t, "cricketd", filepath.Join(e.dir, logName),
 		[]string{e.marker, "TMPDIR=" + filepath.Join(e.dir, "tmp")},
-		bin, "--config", conf, "--root", filepath.Join(e.dir, "root"), "--state", filepath.Join(e.dir, "s"),
+		e.cricketdBin, "--config", conf, "--root", filepath.Join(e.dir, "root"), "--state", filepath.Join(e.dir, "s"),
 		"--listen", e.sock, "--registry-config-path", filepath.Join(e.dir, "certs.d"), "-v", "4")
 	rt, _ := criClient(t, e.sock)
 	waitFor(t, "cricketd to serve", time.Minute, func() (bool, string) {
@@ -376,6 +397,11 @@ func readSysctls(t *testing.T) map[string]string {
 func report(t *testing.T, e *env) {
 	t.Helper()
 	counts, err := criCallCounts(e.metricsPort)
+	if err == nil {
+		for k, n := range e.callsBefore {
+			counts[k] += n
+		}
+	}
 	if err != nil {
 		t.Errorf("read cricketd's metrics: %v", err)
 	} else {
@@ -395,11 +421,29 @@ func report(t *testing.T, e *env) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	daemonLog, err := os.ReadFile(e.cricketd.log)
-	if err != nil {
-		t.Fatal(err)
+	var daemonLogs strings.Builder
+	for _, f := range e.cricketdLogs {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		daemonLogs.Write(b)
 	}
-	bad, tolerated := criErrors(string(logText), removedContainers(string(daemonLog)))
+	removed := removedContainers(daemonLogs.String())
+	outside, inside := splitQuiet(logText, e.quiet)
+	bad, tolerated := criErrors(outside, removed)
+	restartBad, restartTolerated := criErrors(inside, removed)
+	for _, line := range restartBad {
+		// The kubelet's calls while cricketd was down.
+		if unavailable.MatchString(line) {
+			restartTolerated = append(restartTolerated, line)
+		} else {
+			bad = append(bad, line)
+		}
+	}
+	if len(restartTolerated) > 0 {
+		t.Logf("%d kubelet log lines with CRI errors while cricketd restarted (Unavailable) were tolerated", len(restartTolerated))
+	}
 	if len(tolerated) > 0 {
 		_ = os.WriteFile(filepath.Join(e.out, "tolerated-cri-errors.txt"), []byte(strings.Join(tolerated, "\n")+"\n"), 0o644)
 		t.Logf("%d kubelet log lines with CRI errors of the kubelet's own making (see criErrors) were tolerated; in %s, the first:\n%s",
@@ -432,6 +476,24 @@ var (
 	// removed on a request.
 	removedContainer = regexp.MustCompile(`"container removed" .*containerID="([0-9a-f]{64})"`)
 )
+
+// unavailable is a kubelet call that found no cricketd to answer it.
+var unavailable = regexp.MustCompile(`rpc error: code = Unavailable desc = `)
+
+// splitQuiet splits the kubelet's log into the text outside and inside the
+// quiet byte ranges.
+func splitQuiet(log []byte, quiet [][2]int64) (outside, inside string) {
+	var out, in strings.Builder
+	var at int64
+	for _, q := range quiet {
+		lo, hi := min(q[0], int64(len(log))), min(q[1], int64(len(log)))
+		out.Write(log[at:lo])
+		in.Write(log[lo:hi])
+		at = hi
+	}
+	out.Write(log[at:])
+	return out.String(), in.String()
+}
 
 // removedContainers returns the IDs of the containers cricketd removed.
 func removedContainers(daemonLog string) map[string]bool {
