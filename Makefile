@@ -11,10 +11,10 @@ FUZZTIME  ?= 30s
 ROOT_ENV  := CRICKET_ROOT_TESTS=1
 
 .DEFAULT_GOAL := help
-.PHONY: help build install test test-race root-test integration critest bench lint fuzz clean
+.PHONY: help build install test test-race root-test integration critest kubelet-e2e bench lint fuzz clean
 
 help: ## Show this help.
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 build: ## Build bin/cricketd (cgo, libseccomp).
 	$(GO) build -tags '$(GO_TAGS)' -ldflags '$(LDFLAGS)' -o $(BIN)/cricketd ./cmd/cricketd
@@ -37,6 +37,11 @@ integration: build ## Integration tests against real cricketd daemons and crictl
 critest: ## critest conformance suite against cricketd, per runtime handler.
 	@$(MAKE) --no-print-directory build
 	test/critest/run.sh --cricketd $(BIN)/cricketd --handlers "$(or $(CRITEST_HANDLERS),cricket)"
+
+kubelet-e2e: build ## A real kubelet (v1.37, built once into /var/cache/cricket-test) runs static pods on cricketd.
+	@kubelet=$$(test/kubelet/build.sh) && \
+	$(ROOT_ENV) CRICKETD_BIN=$(BIN)/cricketd KUBELET_BIN=$$kubelet KUBELET_E2E_OUTPUT=$(CURDIR)/_output/kubelet-e2e \
+	$(GO) test -tags '$(GO_TAGS)' -count=1 -v -timeout 30m ./test/kubelet/
 
 bench: ## Benchmarks (figures, never pass/fail): image pull + unpack throughput.
 	$(GO) run ./test/bench/pull -size-mb 256 -layers 8 -runs 5

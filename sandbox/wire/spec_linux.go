@@ -27,6 +27,9 @@ import (
 type specBuilder struct {
 	driver   cgroups.Driver
 	cgroupNS bool
+	// noHugetlb: the host has no hugetlb controller to apply hugepage
+	// limits with (see withoutHugepageLimits).
+	noHugetlb bool
 	// handlers resolves the pod's runtime handler, whose features decide
 	// what a mount may ask for.
 	handlers interface {
@@ -84,6 +87,9 @@ func (b *specBuilder) Build(ctx context.Context, in container.SpecInput) (*specs
 	}
 	restrictCapabilities(spec.Process, boundingSet())
 	setRootfsPropagation(spec)
+	if b.noHugetlb && spec.Linux != nil {
+		spec.Linux.Resources = withoutHugepageLimits(spec.Linux.Resources)
+	}
 	if err := oci.Validate(spec); err != nil {
 		return nil, err
 	}
@@ -94,6 +100,21 @@ func (b *specBuilder) Build(ctx context.Context, in container.SpecInput) (*specs
 		}
 	}
 	return spec, nil
+}
+
+// withoutHugepageLimits returns res without its hugepage limits. The
+// kubelet sends one (0 unless the pod asks for hugepages) for every page
+// size the kernel has, whether or not a hugetlb controller is mounted;
+// without one the executor cannot apply them and the container does not
+// start ("cannot set hugetlb limit"). containerd drops them in that case
+// too (tolerate_missing_hugetlb_controller, on by default).
+func withoutHugepageLimits(res *specs.LinuxResources) *specs.LinuxResources {
+	if res == nil || len(res.HugepageLimits) == 0 {
+		return res
+	}
+	c := *res
+	c.HugepageLimits = nil
+	return &c
 }
 
 // features are what the pod's runtime handler supports; without a handler

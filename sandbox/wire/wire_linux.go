@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"k8s.io/klog/v2"
+
 	"github.com/cricket-cri/cricket/pkg/cgroups"
 	"github.com/cricket-cri/cricket/pkg/errdefs"
 	"github.com/cricket-cri/cricket/pkg/image"
@@ -73,6 +75,10 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cgroups: %w", err)
 	}
+	noHugetlb, err := hugetlbMissing(ctx)
+	if err != nil {
+		return nil, err
+	}
 	handlers := handlerLookup{reg: opts.Handlers, def: opts.DefaultHandler}
 	var hooks *nri.NRI
 	sandboxNRI, containerNRI := sandbox.NRI(sandbox.NoNRI{}), container.NRI(container.NoNRI{})
@@ -86,6 +92,7 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 		bundles: filepath.Join(opts.State, "containers"),
 	}
 	pool := newShims(shim.Options{Binary: opts.ShimBinary, SystemdCgroup: driver == cgroups.Systemd}, handlers)
+	pool.noHugetlb = noHugetlb
 	sbs, err := sandbox.New(sandbox.Options{
 		StateDir:   filepath.Join(opts.State, "pods"),
 		Store:      opts.Store,
@@ -110,7 +117,7 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 		Pods:     Pods{Sandboxes: sbs},
 		Images:   images{svc: opts.Images},
 		Rootfs:   rootfs{snaps: opts.Images.Snapshots(), idmapDir: idmapDir},
-		Spec:     &specBuilder{driver: cg2driver(driver), cgroupNS: cg.Mode() == cgroups.Unified, handlers: handlers, userns: userns, idmapDir: idmapDir},
+		Spec:     &specBuilder{driver: cg2driver(driver), cgroupNS: cg.Mode() == cgroups.Unified, noHugetlb: noHugetlb, handlers: handlers, userns: userns, idmapDir: idmapDir},
 		Shims:    pool,
 		LookPath: container.FSLookPath(oci.RootFS),
 		Events:   opts.Events,
@@ -150,4 +157,18 @@ func cg2driver(d cgroups.Driver) cgroups.Driver {
 		return cgroups.Cgroupfs
 	}
 	return d
+}
+
+// hugetlbMissing reports whether the host lacks a hugetlb controller for
+// pods, and says so once at start: hugepage limits are then left out.
+func hugetlbMissing(ctx context.Context) (bool, error) {
+	mounts, err := cgroups.ReadMounts(cgroups.DefaultMountInfo)
+	if err != nil {
+		return false, fmt.Errorf("cgroups: %w", err)
+	}
+	if mounts.HasController("hugetlb") {
+		return false, nil
+	}
+	klog.FromContext(ctx).Info("no hugetlb cgroup controller on this host: containers' hugepage limits are ignored")
+	return true, nil
 }
