@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # README command 2: the whole test suite, as CI runs it: lint, unit tests,
-# build, root tests, integration tests against real daemons, conformance.
+# build, root tests, integration tests against real daemons, conformance
+# on every handler, and a real kubelet running static pods.
 # Every daemon and registry a test needs is started by the test itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,3 +14,4 @@ make build
 make root-test
 make integration
 make critest CRITEST_HANDLERS="${CRITEST_HANDLERS:-cricket runc crun}"
+make kubelet-e2e
