@@ -57,7 +57,9 @@ func (b *specBuilder) Build(ctx context.Context, in container.SpecInput) (*specs
 		return nil, err
 	}
 	input.Namespaces.TargetPID = in.TargetPIDNamespace
-	input.MountSources = in.MountSources
+	if input.MountSources, err = oci.ResolveHostMounts(cfg, in.MountSources); err != nil {
+		return nil, err
+	}
 	if input.CgroupsPath, err = cgroups.ChildPath(b.driver, in.Pod.CgroupParent, in.ID); err != nil {
 		return nil, err
 	}
