@@ -15,7 +15,9 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/klog/v2"
 
+	"github.com/cricket-cri/cricket/pkg/cdi"
 	"github.com/cricket-cri/cricket/pkg/cgroups"
+	"github.com/cricket-cri/cricket/pkg/errdefs"
 	"github.com/cricket-cri/cricket/pkg/oci"
 	"github.com/cricket-cri/cricket/pkg/runtime"
 	"github.com/cricket-cri/cricket/sandbox/container"
@@ -31,6 +33,9 @@ type specBuilder struct {
 	handlers interface {
 		Lookup(name string) (runtime.Handler, error)
 	}
+
+	// cdi resolves the containers' CDI devices; nil refuses them.
+	cdi *cdi.Registry
 
 	oomOnce sync.Once
 	minOOM  *int
@@ -75,6 +80,9 @@ func (b *specBuilder) Build(ctx context.Context, in container.SpecInput) (*specs
 	}
 	spec, err := oci.BuildContainerSpec(input)
 	if err != nil {
+		return nil, err
+	}
+	if err := b.applyCDI(cfg, spec); err != nil {
 		return nil, err
 	}
 	restrictCapabilities(spec.Process, boundingSet())
@@ -159,4 +167,24 @@ func hasCapSysResource() bool {
 		}
 	}
 	return false
+}
+
+// applyCDI adds the container's CDI devices (CRI CDI_devices) from the spec
+// dirs.
+func (b *specBuilder) applyCDI(cfg *runtimeapi.ContainerConfig, spec *specs.Spec) error {
+	var names []string
+	for _, d := range cfg.GetCDIDevices() {
+		names = append(names, d.GetName())
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	if b.cdi == nil {
+		return fmt.Errorf("CDI devices %v: no CDI spec dirs configured: %w", names, errdefs.ErrInvalidArgument)
+	}
+	edits, err := b.cdi.Resolve(names)
+	if err != nil {
+		return err
+	}
+	return edits.Apply(spec)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"github.com/cricket-cri/cricket/pkg/cdi"
 	"github.com/cricket-cri/cricket/pkg/cgroups"
 	"github.com/cricket-cri/cricket/pkg/errdefs"
 	"github.com/cricket-cri/cricket/pkg/image"
@@ -40,6 +41,9 @@ type Options struct {
 	Events container.EventPublisher
 	// NRI, when set, serves Node Resource Interface plugins.
 	NRI *nri.Config
+	// CDISpecDirs are where containers' CDI devices are looked up; nil
+	// means cdi.DefaultSpecDirs.
+	CDISpecDirs []string
 	// ShimBinary is re-executed as the per-pod shim and pod init; empty
 	// means this executable.
 	ShimBinary string
@@ -96,7 +100,7 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 		Pods:     Pods{Sandboxes: sbs},
 		Images:   images{svc: opts.Images},
 		Rootfs:   rootfs{snaps: opts.Images.Snapshots()},
-		Spec:     &specBuilder{driver: cg2driver(driver), cgroupNS: cg.Mode() == cgroups.Unified, handlers: handlers},
+		Spec:     &specBuilder{driver: cg2driver(driver), cgroupNS: cg.Mode() == cgroups.Unified, handlers: handlers, cdi: cdiRegistry(opts.CDISpecDirs)},
 		Shims:    pool,
 		LookPath: container.FSLookPath(oci.RootFS),
 		Events:   opts.Events,
@@ -136,4 +140,11 @@ func cg2driver(d cgroups.Driver) cgroups.Driver {
 		return cgroups.Cgroupfs
 	}
 	return d
+}
+
+func cdiRegistry(dirs []string) *cdi.Registry {
+	if dirs == nil {
+		dirs = cdi.DefaultSpecDirs
+	}
+	return cdi.NewRegistry(dirs)
 }
