@@ -34,6 +34,8 @@ type specBuilder struct {
 		Lookup(name string) (runtime.Handler, error)
 	}
 
+	// host fits resources to the host's cgroups.
+	host hostResources
 	// cdi resolves the containers' CDI devices; nil refuses them.
 	cdi *cdi.Registry
 
@@ -80,6 +82,9 @@ func (b *specBuilder) Build(ctx context.Context, in container.SpecInput) (*specs
 	}
 	spec, err := oci.BuildContainerSpec(input)
 	if err != nil {
+		return nil, err
+	}
+	if err := b.host.Fit(spec.Linux.Resources); err != nil {
 		return nil, err
 	}
 	if err := b.applyCDI(cfg, spec); err != nil {

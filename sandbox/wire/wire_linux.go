@@ -76,6 +76,7 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 		hooks = nri.New(*opts.NRI)
 		sandboxNRI, containerNRI = hooks, hooks
 	}
+	host := newHostResources(cg)
 	pool := newShims(shim.Options{Binary: opts.ShimBinary, SystemdCgroup: driver == cgroups.Systemd}, handlers)
 	sbs, err := sandbox.New(sandbox.Options{
 		StateDir:   filepath.Join(opts.State, "pods"),
@@ -100,11 +101,13 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 		Pods:     Pods{Sandboxes: sbs},
 		Images:   images{svc: opts.Images},
 		Rootfs:   rootfs{snaps: opts.Images.Snapshots()},
-		Spec:     &specBuilder{driver: cg2driver(driver), cgroupNS: cg.Mode() == cgroups.Unified, handlers: handlers, cdi: cdiRegistry(opts.CDISpecDirs)},
+		Spec:     &specBuilder{driver: cg2driver(driver), cgroupNS: cg.Mode() == cgroups.Unified, host: host, handlers: handlers, cdi: cdiRegistry(opts.CDISpecDirs)},
 		Shims:    pool,
 		LookPath: container.FSLookPath(oci.RootFS),
 		Events:   opts.Events,
 		NRI:      containerNRI,
+		// Updates are fitted to the host like new containers.
+		FitResources: host.Fit,
 	})
 	if err != nil {
 		return nil, err

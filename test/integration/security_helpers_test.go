@@ -108,7 +108,12 @@ const (
 	podPidNode    = "pid-node"
 	podIpcNode    = "ipc-node"
 	podNetNode    = "net-node"
+	podResources  = "resources" // resources and overhead set, as the kubelet sends them
 )
+
+// podResourcesMemory is the pod cgroup memory limit podResources asks for:
+// its resources plus its overhead.
+const podResourcesMemory = 256<<20 + 16<<20
 
 func podVariant(t *testing.T, name, variant string) *runtimeapi.PodSandboxConfig {
 	cfg := testPod(t, name, runtimeapi.NamespaceMode_CONTAINER)
@@ -124,6 +129,9 @@ func podVariant(t *testing.T, name, variant string) *runtimeapi.PodSandboxConfig
 		ns.Ipc = runtimeapi.NamespaceMode_NODE
 	case podNetNode:
 		ns.Network = runtimeapi.NamespaceMode_NODE
+	case podResources:
+		cfg.Linux.Resources = &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 256 << 20, CpuShares: 512}
+		cfg.Linux.Overhead = &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 16 << 20, CpuShares: 256}
 	case podDefault:
 	default:
 		t.Fatalf("unknown pod variant %q", variant)
