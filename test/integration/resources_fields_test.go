@@ -160,6 +160,26 @@ func TestResourcesFields(t *testing.T) {
 					t.Errorf("status resources after a refused update = %v", got)
 				}
 			}},
+		{desc: "UpdateContainerResources before start", skip: onV1("v1 file names"), check: func(t *testing.T, e *secEnv, _ string) {
+			ctx := context.Background()
+			podID, podCfg := e.pod(t, podDefault)
+			cfg := e.newConfig("update before start")
+			cfg.Linux = &runtimeapi.LinuxContainerConfig{Resources: &runtimeapi.LinuxContainerResources{CpuShares: 512}}
+			resp, err := e.rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: podID, Config: cfg, SandboxConfig: podCfg})
+			if err != nil {
+				t.Fatal(err)
+			}
+			id := resp.ContainerId
+			t.Cleanup(func() { e.remove(id) })
+			if _, err := e.rt.UpdateContainerResources(ctx, &runtimeapi.UpdateContainerResourcesRequest{ContainerId: id,
+				Linux: &runtimeapi.LinuxContainerResources{CpuShares: 640}}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.rt.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: id}); err != nil {
+				t.Fatal(err)
+			}
+			e.wantCgroup(t, id, "cpu", "cpu.shares", "640")
+		}},
 		{desc: "UpdateContainerResources invalid is rejected", check: func(t *testing.T, e *secEnv, id string) {
 			_, err := e.rt.UpdateContainerResources(context.Background(), &runtimeapi.UpdateContainerResourcesRequest{ContainerId: id,
 				Linux: &runtimeapi.LinuxContainerResources{CpuQuota: -7}})
