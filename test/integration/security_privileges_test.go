@@ -103,6 +103,13 @@ func TestSecurityPrivileges(t *testing.T) {
 			wantCaps("CapAmb", capsConst(1<<capNetBindService))(t, e, id)
 			wantCaps("CapEff", capsConst(1<<capNetBindService))(t, e, id)
 		}},
+		{desc: "capabilities add_ambient ALL", ctr: func(_ *testing.T, _ *secEnv, c *runtimeapi.ContainerConfig) {
+			sc(c).RunAsUser = &runtimeapi.Int64Value{Value: 1000}
+			sc(c).Capabilities = &runtimeapi.Capability{AddAmbientCapabilities: []string{"ALL"}}
+		}, check: func(t *testing.T, e *secEnv, id string) {
+			wantCaps("CapAmb", hostBoundingSet)(t, e, id)
+			wantCaps("CapEff", hostBoundingSet)(t, e, id)
+		}},
 		{desc: "no_new_privs off by default", check: func(t *testing.T, e *secEnv, id string) {
 			if got := e.procStatus(t, id, "NoNewPrivs"); got != "0" {
 				t.Errorf("NoNewPrivs = %s, want 0", got)
