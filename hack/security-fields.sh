@@ -47,7 +47,7 @@ END {
 	print "|---|---|---|---|---|"
 	for (r = 1; r <= rows; r++) {
 		split(order[r], k, SUBSEP)
-		f = k[2]; gsub(/_/, " ", f)
+		f = k[2]
 		printf "| %s | %s | %s | %s | %s |\n", k[1], f, c(order[r], "cricket"), c(order[r], "runc"), c(order[r], "crun")
 	}
 }

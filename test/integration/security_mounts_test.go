@@ -291,4 +291,13 @@ func TestSecurityMounts(t *testing.T) {
 			wantCode: codes.NotFound},
 	}
 	runFieldCases(t, d, cases)
+	t.Run("Status advertises mount_options", func(t *testing.T) {
+		resp, err := d.Runtime().Status(context.Background(), &runtimeapi.StatusRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !resp.GetFeatures().GetMountOptions() {
+			t.Errorf("features = %v", resp.GetFeatures())
+		}
+	})
 }
