@@ -55,3 +55,12 @@ func (c podCgroups) Create(_ context.Context, podID string, cfg *runtimeapi.PodS
 func (c podCgroups) Remove(ctx context.Context, path string) error {
 	return c.mgr.Remove(ctx, path)
 }
+
+// Resize sizes a pod cgroup made by Create to resources plus overhead.
+func (c podCgroups) Resize(_ context.Context, path string, overhead, resources *runtimeapi.LinuxContainerResources) error {
+	res, err := oci.PodResources(&runtimeapi.LinuxPodSandboxConfig{Overhead: overhead, Resources: resources})
+	if err != nil || res == nil {
+		return err
+	}
+	return c.mgr.Apply(path, res)
+}

@@ -194,23 +194,26 @@ func TestResourcesFields(t *testing.T) {
 				t.Errorf("err = %v, want InvalidArgument", err)
 			}
 		}},
-		{desc: "UpdatePodSandboxResources", check: func(t *testing.T, e *secEnv, id string) {
-			podID, _ := e.pod(t, podDefault)
-			r := &runtimeapi.LinuxContainerResources{CpuShares: 1024, MemoryLimitInBytes: 256 * mib}
+		{desc: "pod overhead and resources size the pod cgroup", pod: podResources, skip: onV1("v1 file names"), check: func(t *testing.T, e *secEnv, id string) {
+			pod := filepath.Dir(e.cgroupDir(t, id, "memory"))
+			wantHostFile(t, filepath.Join(pod, "memory.limit_in_bytes"), strconv.Itoa(podResourcesMemory))
+			wantHostFile(t, filepath.Join(filepath.Dir(e.cgroupDir(t, id, "cpu")), "cpu.shares"), "768")
+		}},
+		{desc: "UpdatePodSandboxResources", pod: podResources, skip: onV1("v1 file names"), check: func(t *testing.T, e *secEnv, id string) {
+			podID, _ := e.pod(t, podResources)
+			r := &runtimeapi.LinuxContainerResources{CpuShares: 1024, MemoryLimitInBytes: 512 * mib}
 			if _, err := e.rt.UpdatePodSandboxResources(context.Background(), &runtimeapi.UpdatePodSandboxResourcesRequest{PodSandboxId: podID,
-				Overhead: &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 16 * mib}, Resources: r}); err != nil {
-				t.Errorf("UpdatePodSandboxResources: %v", err)
+				Overhead: &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 16 * mib, CpuShares: 100}, Resources: r}); err != nil {
+				t.Fatalf("UpdatePodSandboxResources: %v", err)
 			}
+			// The pod cgroup Cricket made (no cgroup_parent) is resized.
+			wantHostFile(t, filepath.Join(filepath.Dir(e.cgroupDir(t, id, "memory")), "memory.limit_in_bytes"), strconv.Itoa(528*mib))
+			wantHostFile(t, filepath.Join(filepath.Dir(e.cgroupDir(t, id, "cpu")), "cpu.shares"), "1124")
 			_, err := e.rt.UpdatePodSandboxResources(context.Background(), &runtimeapi.UpdatePodSandboxResourcesRequest{PodSandboxId: podID,
 				Resources: &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: -1}})
 			if status.Code(err) != codes.InvalidArgument {
 				t.Errorf("invalid resources: err = %v, want InvalidArgument", err)
 			}
-		}},
-		{desc: "pod overhead and resources size the pod cgroup", pod: podResources, skip: onV1("v1 file names"), check: func(t *testing.T, e *secEnv, id string) {
-			pod := filepath.Dir(e.cgroupDir(t, id, "memory"))
-			wantHostFile(t, filepath.Join(pod, "memory.limit_in_bytes"), strconv.Itoa(podResourcesMemory))
-			wantHostFile(t, filepath.Join(filepath.Dir(e.cgroupDir(t, id, "cpu")), "cpu.shares"), "768")
 		}},
 		{desc: "OOM kill is reported as OOMKilled 137", ctr: func(_ *testing.T, _ *secEnv, c *runtimeapi.ContainerConfig) {
 			c.Command = []string{"sh", "-c", "sleep 0.5; tail /dev/zero"}
