@@ -203,13 +203,21 @@ func (e *secEnv) pod(t *testing.T, variant string) (string, *runtimeapi.PodSandb
 	return resp.PodSandboxId, cfg
 }
 
+// removePods removes e's pods and checks that they left nothing on the
+// host (mounts, processes, pod inits, cgroups, state dirs).
 func (e *secEnv) removePods() {
 	ctx := context.Background()
+	inits := podInits(e.d)
+	var ids []string
 	for _, id := range e.pods {
+		ids = append(ids, id)
 		_, _ = e.rt.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: id})
 		if _, err := e.rt.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: id}); err != nil {
 			e.ht.Errorf("remove pod %s: %v", id, err)
 		}
+	}
+	if l := leaks(e.ht, e.d, ids, inits); len(l) > 0 {
+		e.ht.Errorf("left behind:\n%s", strings.Join(l, "\n"))
 	}
 }
 
