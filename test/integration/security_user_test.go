@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/sys/unix"
 	"google.golang.org/grpc/codes"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -53,6 +54,30 @@ func TestSecurityUser(t *testing.T) {
 			sc(c).SupplementalGroups = []int64{1234}
 			sc(c).SupplementalGroupsPolicy = runtimeapi.SupplementalGroupsPolicy_Strict
 		}, check: wantIDs("1000", "1000", "1000 1234")},
+		{desc: "host /dev/null keeps its owner", ctr: func(t *testing.T, _ *secEnv, c *runtimeapi.ContainerConfig) {
+			// A runtime that fchowns the stdio it was given to the
+			// container's user must not be handed the host's /dev/null.
+			sc(c).RunAsUser = &runtimeapi.Int64Value{Value: 4321}
+			var st unix.Stat_t
+			if err := unix.Stat("/dev/null", &st); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				var now unix.Stat_t
+				if unix.Stat("/dev/null", &now) == nil && now.Uid == 4321 {
+					_ = unix.Chown("/dev/null", int(st.Uid), int(st.Gid)) // undo what a failure did
+				}
+			})
+		}, check: func(t *testing.T, e *secEnv, id string) {
+			e.wantSh(t, id, "id -u", "4321")
+			var st unix.Stat_t
+			if err := unix.Stat("/dev/null", &st); err != nil {
+				t.Fatal(err)
+			}
+			if st.Uid == 4321 {
+				t.Errorf("the host's /dev/null was chowned to the container's user %d:%d", st.Uid, st.Gid)
+			}
+		}},
 		{desc: "ContainerStatus.user", image: imgGroupInImage, ctr: func(_ *testing.T, _ *secEnv, c *runtimeapi.ContainerConfig) {
 			sc(c).SupplementalGroups = []int64{1234}
 		}, check: func(t *testing.T, e *secEnv, id string) {
