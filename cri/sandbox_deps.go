@@ -18,6 +18,7 @@ type SandboxService interface {
 	Remove(ctx context.Context, id string) error
 	Get(id string) (*sandbox.Sandbox, error)
 	List(f sandbox.Filter) []*sandbox.Sandbox
+	UpdateResources(ctx context.Context, id string, overhead, resources *runtimeapi.LinuxContainerResources) error
 }
 
 // ContainerService is what the adapter needs from the container service

@@ -14,8 +14,9 @@ import (
 // UpdatePodSandboxResources is told the pod's new overhead and total
 // resources after an in-place resize. The kubelet sizes the pod's cgroup
 // itself and each container's through UpdateContainerResources, so this
-// only checks the request and the pod (best effort, as containerd and
-// CRI-O do, where the call feeds NRI plugins).
+// checks the request and resizes only a pod cgroup Cricket created itself
+// (best effort, as containerd and CRI-O do, where the call feeds NRI
+// plugins).
 func (s *Service) UpdatePodSandboxResources(ctx context.Context, req *runtimeapi.UpdatePodSandboxResourcesRequest) (*runtimeapi.UpdatePodSandboxResourcesResponse, error) {
 	svc, err := s.sandboxes("UpdatePodSandboxResources")
 	if err != nil {
@@ -32,6 +33,9 @@ func (s *Service) UpdatePodSandboxResources(ctx context.Context, req *runtimeapi
 		if _, err := oci.Resources(r); err != nil {
 			return nil, fmt.Errorf("%s of pod sandbox %s: %w", name, sb.ID, err)
 		}
+	}
+	if err := svc.UpdateResources(ctx, sb.ID, req.GetOverhead(), req.GetResources()); err != nil {
+		return nil, err
 	}
 	klog.FromContext(ctx).V(2).Info("pod sandbox resources updated", "podSandboxID", sb.ID)
 	return &runtimeapi.UpdatePodSandboxResourcesResponse{}, nil

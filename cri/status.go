@@ -28,8 +28,9 @@ func (s *Service) Status(ctx context.Context, req *runtimeapi.StatusRequest) (*r
 		},
 		RuntimeHandlers: s.runtimeHandlers(),
 		// Both policies are honoured: Strict leaves out the image's
-		// /etc/group memberships (oci.ResolveUser).
-		Features: &runtimeapi.RuntimeFeatures{SupplementalGroupsPolicy: true},
+		// /etc/group memberships (oci.ResolveUser). Mount options are
+		// limited to noexec, nodev and nosuid (oci.CRIMount).
+		Features: &runtimeapi.RuntimeFeatures{SupplementalGroupsPolicy: true, MountOptions: true},
 	}
 	if req.GetVerbose() {
 		info, err := json.Marshal(map[string]any{

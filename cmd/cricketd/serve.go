@@ -271,6 +271,7 @@ func (d *daemon) wire() (*cri.Service, error) {
 		Network:        wire.CNINetwork{CNI: netMgr},
 		Events:         d.events,
 		NRI:            nriConfig(d.cfg),
+		CDISpecDirs:    d.cfg.Runtime.CDISpecDirs,
 	})
 	if err != nil {
 		return nil, err

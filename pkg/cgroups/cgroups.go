@@ -83,6 +83,10 @@ type Manager interface {
 	Exists(path string) bool
 	// FSPath returns the cgroupfs path of a driver path.
 	FSPath(path string) (string, error)
+	// HasController reports whether the host offers a controller
+	// ("hugetlb", "memory"): a v1 hierarchy mounts it, or the v2 root
+	// lists it in cgroup.controllers.
+	HasController(name string) bool
 }
 
 // New detects the host layout and returns its manager.

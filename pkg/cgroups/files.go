@@ -122,6 +122,21 @@ func removeDir(ctx context.Context, dir string, rmdir func(string) error) error 
 	if rmdir == nil {
 		rmdir = unix.Rmdir
 	}
+	// Child cgroups go first: a runtime whose create failed half-way
+	// (crun leaves the container's cgroup in the controllers it reached)
+	// would otherwise keep the pod's cgroup busy forever. rmdir refuses
+	// a cgroup that still has processes, so nothing live is removed.
+	entries, err := os.ReadDir(dir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("list child cgroups of %s: %w", dir, err)
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			if err := removeDir(ctx, filepath.Join(dir, e.Name()), rmdir); err != nil {
+				return err
+			}
+		}
+	}
 	deadline := time.Now().Add(removeTimeout)
 	for {
 		err := rmdir(dir)

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"slices"
 	"strings"
 )
 
@@ -31,23 +29,6 @@ func (m *Mounts) Mode() Mode {
 		return Unified
 	}
 	return 0
-}
-
-// HasController reports whether pods can be limited with the named
-// controller: a mounted v1 hierarchy on legacy and hybrid hosts (the
-// manager uses v1 there), an entry of the root's cgroup.controllers on
-// unified ones. A kernel may support a controller nobody mounted, such as
-// hugetlb on hosts whose init never mounts it.
-func (m *Mounts) HasController(name string) bool {
-	switch m.Mode() {
-	case Legacy, Hybrid:
-		_, ok := m.V1[name]
-		return ok
-	case Unified:
-		b, err := os.ReadFile(filepath.Join(m.Unified, "cgroup.controllers"))
-		return err == nil && slices.Contains(strings.Fields(string(b)), name)
-	}
-	return false
 }
 
 // ReadMounts parses a mountinfo file.

@@ -1,8 +1,6 @@
 package cgroups
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -61,37 +59,6 @@ func TestModeString(t *testing.T) {
 		t.Run(tc.desc, func(t *testing.T) {
 			if tc.m.String() != tc.want {
 				t.Fatal(tc.m.String())
-			}
-		})
-	}
-}
-
-func TestHasController(t *testing.T) {
-	unified := t.TempDir()
-	if err := os.WriteFile(filepath.Join(unified, "cgroup.controllers"), []byte("cpuset cpu io memory pids\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	withHugetlb := legacyMountInfo + "36 31 0:33 / /sys/fs/cgroup/hugetlb rw,relatime - cgroup cgroup rw,hugetlb\n"
-	hybridUnified := "41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n"
-	tests := []struct {
-		desc       string
-		mounts     *Mounts
-		controller string
-		want       bool
-	}{
-		{desc: "legacy, mounted", mounts: mustParse(t, legacyMountInfo), controller: "memory", want: true},
-		{desc: "legacy, supported by the kernel but not mounted", mounts: mustParse(t, legacyMountInfo), controller: "hugetlb"},
-		{desc: "legacy, hugetlb mounted", mounts: mustParse(t, withHugetlb), controller: "hugetlb", want: true},
-		{desc: "hybrid uses the v1 hierarchies only", mounts: mustParse(t, legacyMountInfo+hybridUnified), controller: "hugetlb"},
-		{desc: "unified, enabled at the root", mounts: &Mounts{Unified: unified}, controller: "memory", want: true},
-		{desc: "unified, not enabled", mounts: &Mounts{Unified: unified}, controller: "hugetlb"},
-		{desc: "unified, unreadable root", mounts: &Mounts{Unified: filepath.Join(unified, "missing")}, controller: "memory"},
-		{desc: "no cgroups", mounts: &Mounts{}, controller: "memory"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.desc, func(t *testing.T) {
-			if got := tc.mounts.HasController(tc.controller); got != tc.want {
-				t.Errorf("HasController(%q) = %v, want %v", tc.controller, got, tc.want)
 			}
 		})
 	}

@@ -59,6 +59,12 @@ func (m *v1Manager) dir(controller, fsPath string) (string, bool) {
 	return filepath.Join(mnt, fsPath), true
 }
 
+// HasController implements Manager.HasController.
+func (m *v1Manager) HasController(name string) bool {
+	_, ok := m.mounts.V1[name]
+	return ok
+}
+
 func (m *v1Manager) Exists(p string) bool {
 	dirs, err := m.hierarchyDirs(p)
 	return err == nil && slices.ContainsFunc(dirs, exists)

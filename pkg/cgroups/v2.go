@@ -37,6 +37,12 @@ func (m *v2Manager) dir(p string) (string, error) {
 	return filepath.Join(m.root, fsPath), nil
 }
 
+// HasController implements Manager.HasController.
+func (m *v2Manager) HasController(name string) bool {
+	data, err := os.ReadFile(filepath.Join(m.root, "cgroup.controllers"))
+	return err == nil && slices.Contains(strings.Fields(string(data)), name)
+}
+
 func (m *v2Manager) Exists(p string) bool {
 	d, err := m.dir(p)
 	return err == nil && exists(d)

@@ -56,6 +56,7 @@ type Runtime struct {
 	CgroupDriver   string             `toml:"cgroup_driver" comment:"cgroupfs or systemd; reported to the kubelet by the RuntimeConfig RPC."`
 	DefaultHandler string             `toml:"default_handler" comment:"Handler used when a pod names none."`
 	Handlers       map[string]Handler `toml:"handlers" comment:"Runtime handlers by name, selected by a pod's RuntimeClass. The built-in one is always present."`
+	CDISpecDirs    []string           `toml:"cdi_spec_dirs" comment:"Directories of Container Device Interface specs, lowest priority first; a container's CDI devices are looked up here."`
 }
 
 // Handler is one runtime handler.
@@ -135,6 +136,7 @@ func Default() *Config {
 		Runtime: Runtime{
 			CgroupDriver:   CgroupDriverCgroupfs,
 			DefaultHandler: DefaultHandlerName,
+			CDISpecDirs:    []string{"/etc/cdi", "/var/run/cdi"},
 			Handlers: map[string]Handler{
 				DefaultHandlerName: {Type: HandlerBuiltin},
 				"runc":             {Type: HandlerRuncCLI, Path: "/usr/sbin/runc"},

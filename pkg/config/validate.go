@@ -96,6 +96,9 @@ func (r *Runtime) validate(c *checker) {
 	if _, ok := r.Handlers[r.DefaultHandler]; !ok {
 		c.addf("runtime.default_handler", "%q is not a configured handler", r.DefaultHandler)
 	}
+	for i, d := range r.CDISpecDirs {
+		c.absPath(fmt.Sprintf("runtime.cdi_spec_dirs[%d]", i), d, false)
+	}
 	names := make([]string, 0, len(r.Handlers))
 	for n := range r.Handlers {
 		names = append(names, n)

@@ -57,6 +57,9 @@ func CRIMount(m *runtimeapi.Mount, source string, f Features) (specs.Mount, erro
 	if err != nil {
 		return specs.Mount{}, err
 	}
+	if err := checkMountOptions(m); err != nil {
+		return specs.Mount{}, err
+	}
 	opts := append([]string{"rbind", prop, ro}, m.GetMountOptions()...)
 	out := specs.Mount{Destination: path.Clean(dst), Type: "bind", Source: source, Options: opts}
 	if len(m.GetUidMappings()) > 0 || len(m.GetGidMappings()) > 0 {
@@ -67,6 +70,20 @@ func CRIMount(m *runtimeapi.Mount, source string, f Features) (specs.Mount, erro
 		out.GIDMappings = idMappings(m.GetGidMappings())
 	}
 	return out, nil
+}
+
+// allowedMountOptions are the mount_options a CRI mount may add: the CRI
+// names noexec, nodev and nosuid. Anything else could undo what the other
+// fields ask for ("rw" on a read-only mount, "shared" on a private one).
+var allowedMountOptions = map[string]bool{"noexec": true, "nodev": true, "nosuid": true}
+
+func checkMountOptions(m *runtimeapi.Mount) error {
+	for _, o := range m.GetMountOptions() {
+		if !allowedMountOptions[o] {
+			return invalid("mount %s: mount option %q is not one of noexec, nodev, nosuid", m.GetContainerPath(), o)
+		}
+	}
+	return nil
 }
 
 // readonlyOption returns "rro", "ro" or "rw". Recursive read-only needs a

@@ -29,6 +29,9 @@ func TestCRIMount(t *testing.T) {
 		{desc: "relative container path", m: &runtimeapi.Mount{ContainerPath: "d"}, src: "/h", wantErr: true},
 		{desc: "empty source", m: &runtimeapi.Mount{ContainerPath: "/d"}, src: "", wantErr: true},
 		{desc: "unknown propagation", m: &runtimeapi.Mount{ContainerPath: "/d", Propagation: 7}, src: "/h", wantErr: true},
+		{desc: "all three mount options", m: &runtimeapi.Mount{ContainerPath: "/d", MountOptions: []string{"nodev", "nosuid", "noexec"}}, src: "/h", wantOpts: []string{"rbind", "rprivate", "rw", "nodev", "nosuid", "noexec"}},
+		{desc: "mount option rw on a read-only mount", m: &runtimeapi.Mount{ContainerPath: "/d", Readonly: true, MountOptions: []string{"rw"}}, src: "/h", wantErr: true},
+		{desc: "mount option shared", m: &runtimeapi.Mount{ContainerPath: "/d", MountOptions: []string{"rshared"}}, src: "/h", wantErr: true},
 		{desc: "idmap without userns", m: &runtimeapi.Mount{ContainerPath: "/d", UidMappings: []*runtimeapi.IDMapping{{Length: 1}}}, src: "/h", wantErr: true},
 	}
 	for _, tc := range tests {

@@ -1,6 +1,7 @@
 package oci
 
 import (
+	"fmt"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -133,4 +134,33 @@ func WithResources(r *runtimeapi.LinuxContainerResources) SpecOpt {
 		s.Linux.Resources = res
 		return nil
 	}
+}
+
+// PodResources are the limits of a pod cgroup the runtime creates itself
+// (a pod without a cgroup_parent): the sum of the containers' resources
+// the kubelet sends plus the pod's overhead. A field the resources leave
+// unlimited stays unlimited. Nil when neither is set.
+func PodResources(cfg *runtimeapi.LinuxPodSandboxConfig) (*specs.LinuxResources, error) {
+	r, o := cfg.GetResources(), cfg.GetOverhead()
+	if r == nil && o == nil {
+		return nil, nil
+	}
+	for name, x := range map[string]*runtimeapi.LinuxContainerResources{"resources": r, "overhead": o} {
+		if _, err := Resources(x); err != nil {
+			return nil, fmt.Errorf("pod %s: %w", name, err)
+		}
+	}
+	sum := &runtimeapi.LinuxContainerResources{
+		CpuShares:  r.GetCpuShares() + o.GetCpuShares(),
+		CpuPeriod:  r.GetCpuPeriod(),
+		CpusetCpus: r.GetCpusetCpus(),
+		CpusetMems: r.GetCpusetMems(),
+	}
+	if r.GetCpuQuota() > 0 {
+		sum.CpuQuota = r.GetCpuQuota() + max(o.GetCpuQuota(), 0)
+	}
+	if r.GetMemoryLimitInBytes() > 0 {
+		sum.MemoryLimitInBytes = r.GetMemoryLimitInBytes() + o.GetMemoryLimitInBytes()
+	}
+	return Resources(sum)
 }

@@ -64,3 +64,57 @@ func TestResources(t *testing.T) {
 		})
 	}
 }
+
+func TestPodResources(t *testing.T) {
+	cases := []struct {
+		desc       string
+		cfg        *runtimeapi.LinuxPodSandboxConfig
+		wantNil    bool
+		wantMem    int64
+		wantShares uint64
+		wantQuota  int64
+		wantErr    bool
+	}{
+		{desc: "none", cfg: &runtimeapi.LinuxPodSandboxConfig{}, wantNil: true},
+		{desc: "resources plus overhead", cfg: &runtimeapi.LinuxPodSandboxConfig{
+			Resources: &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 100, CpuShares: 512, CpuQuota: 50000, CpuPeriod: 100000},
+			Overhead:  &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 10, CpuShares: 256, CpuQuota: 10000},
+		}, wantMem: 110, wantShares: 768, wantQuota: 60000},
+		{desc: "unlimited memory stays unlimited", cfg: &runtimeapi.LinuxPodSandboxConfig{
+			Resources: &runtimeapi.LinuxContainerResources{CpuShares: 2},
+			Overhead:  &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 10},
+		}, wantShares: 2},
+		{desc: "invalid overhead", cfg: &runtimeapi.LinuxPodSandboxConfig{
+			Overhead: &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: -1},
+		}, wantErr: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.desc, func(t *testing.T) {
+			got, err := PodResources(tc.cfg)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err = %v", err)
+			}
+			if tc.wantErr || (tc.wantNil && got == nil) {
+				return
+			}
+			if got == nil {
+				t.Fatal("nil resources")
+			}
+			var mem int64
+			if got.Memory != nil && got.Memory.Limit != nil {
+				mem = *got.Memory.Limit
+			}
+			var shares uint64
+			var quota int64
+			if got.CPU != nil && got.CPU.Shares != nil {
+				shares = *got.CPU.Shares
+			}
+			if got.CPU != nil && got.CPU.Quota != nil {
+				quota = *got.CPU.Quota
+			}
+			if mem != tc.wantMem || shares != tc.wantShares || quota != tc.wantQuota {
+				t.Errorf("memory %d shares %d quota %d, want %d %d %d", mem, shares, quota, tc.wantMem, tc.wantShares, tc.wantQuota)
+			}
+		})
+	}
+}

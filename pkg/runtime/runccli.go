@@ -79,7 +79,11 @@ func (r *runcCLI) run(ctx context.Context, inv invocation) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, r.path, args...)
 	var stdout, stderr bytes.Buffer
 	if inv.stdio != nil {
-		setStdio(cmd, inv.stdio)
+		done, err := setStdio(cmd, inv.stdio)
+		if err != nil {
+			return nil, err
+		}
+		defer done()
 	} else {
 		cmd.Stdin = inv.input
 		cmd.Stdout = &stdout
@@ -98,16 +102,59 @@ func (r *runcCLI) run(ctx context.Context, inv invocation) ([]byte, error) {
 	return stdout.Bytes(), nil
 }
 
-func setStdio(cmd *exec.Cmd, s *Stdio) {
-	if s.Stdin != nil {
-		cmd.Stdin = s.Stdin
+// setStdio hands the container's streams to the runtime. A stream the
+// container does not have must not be the host's /dev/null, which
+// exec.Cmd would open: crun (1.8) fchowns the stdio it gets to the
+// container's user, and so chowned the host's /dev/null. Such a stream is
+// a pipe instead: stdin reads EOF at once, output is read and dropped
+// until the container closes it. done closes this side's copies once the
+// runtime has run.
+func setStdio(cmd *exec.Cmd, s *Stdio) (done func(), err error) {
+	var ours []*os.File
+	done = func() {
+		for _, f := range ours {
+			f.Close()
+		}
 	}
-	if s.Stdout != nil {
-		cmd.Stdout = s.Stdout
+	defer func() {
+		if err != nil {
+			done()
+		}
+	}()
+	stdin := s.Stdin
+	if stdin == nil {
+		r, w, err := os.Pipe()
+		if err != nil {
+			return nil, fmt.Errorf("empty stdin for the container: %w", err)
+		}
+		w.Close()
+		stdin, ours = r, append(ours, r)
 	}
-	if s.Stderr != nil {
-		cmd.Stderr = s.Stderr
+	output := func(f *os.File) (*os.File, error) {
+		if f != nil {
+			return f, nil
+		}
+		r, w, err := os.Pipe()
+		if err != nil {
+			return nil, fmt.Errorf("discarded output of the container: %w", err)
+		}
+		go func() {
+			_, _ = io.Copy(io.Discard, r)
+			r.Close()
+		}()
+		ours = append(ours, w)
+		return w, nil
 	}
+	stdout, err := output(s.Stdout)
+	if err != nil {
+		return nil, err
+	}
+	stderr, err := output(s.Stderr)
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
+	return done, nil
 }
 
 // lastLogError returns the last error-level message of a runtime's JSON log.

@@ -3,12 +3,14 @@ package runtime
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/cricket-cri/cricket/pkg/errdefs"
 )
@@ -167,3 +169,42 @@ func TestRuncCLIClassification(t *testing.T) {
 type errString string
 
 func (e errString) Error() string { return string(e) }
+
+// TestSetStdioNeverHostDevNull: streams a container does not have are
+// pipes, never the host's /dev/null (crun fchowns its stdio to the
+// container's user).
+func TestSetStdioNeverHostDevNull(t *testing.T) {
+	given, err := os.CreateTemp(t.TempDir(), "out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer given.Close()
+	cmd := exec.Command("true")
+	done, err := setStdio(cmd, &Stdio{Stdout: given})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer done()
+	if cmd.Stdout != given {
+		t.Errorf("stdout = %v, want the given file", cmd.Stdout)
+	}
+	for name, s := range map[string]any{"stdin": cmd.Stdin, "stderr": cmd.Stderr} {
+		f, ok := s.(*os.File)
+		if !ok {
+			t.Fatalf("%s is %T, want a pipe", name, s)
+		}
+		var st unix.Stat_t
+		if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode&unix.S_IFMT != unix.S_IFIFO {
+			t.Errorf("%s has mode %o, want a pipe", name, st.Mode)
+		}
+	}
+	buf := make([]byte, 1)
+	if n, err := cmd.Stdin.(*os.File).Read(buf); n != 0 || err == nil {
+		t.Errorf("stdin read %d, %v; want EOF", n, err)
+	}
+	// The command is not run: this package's reaper tests wait for any
+	// child, and would take its exit status.
+}

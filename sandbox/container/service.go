@@ -43,6 +43,10 @@ type Options struct {
 	Events EventPublisher
 	// NRI is told of container life-cycle events; defaults to NoNRI.
 	NRI NRI
+	// FitResources, when set, adapts the resources of an update to the
+	// host's cgroups (drops what cannot apply, refuses what is invalid
+	// here), as the spec builder does for new containers.
+	FitResources func(*specs.LinuxResources) error
 }
 
 // Service runs containers.

@@ -30,7 +30,7 @@ func (s *Service) Update(ctx context.Context, id string, r *runtimeapi.LinuxCont
 	if r == nil {
 		return nil
 	}
-	res, err := oci.Resources(r)
+	res, err := s.hostResources(r)
 	if err != nil {
 		return fmt.Errorf("resources of container %s: %w", id, err)
 	}
@@ -76,7 +76,7 @@ func (s *Service) updateRunning(ctx context.Context, c *Container, res *specs.Li
 		// typically a memory limit below its current usage.
 		err = fmt.Errorf("%w: %w", err, errdefs.ErrFailedPrecondition)
 	}
-	old, oerr := oci.Resources(c.Resources())
+	old, oerr := s.hostResources(c.Resources())
 	if oerr == nil && old == nil {
 		old = &specs.LinuxResources{}
 	}
@@ -119,4 +119,13 @@ func (c *Container) Resources() *runtimeapi.LinuxContainerResources {
 		return r
 	}
 	return c.Config.GetLinux().GetResources()
+}
+
+// hostResources converts CRI resources and fits them to the host.
+func (s *Service) hostResources(r *runtimeapi.LinuxContainerResources) (*specs.LinuxResources, error) {
+	res, err := oci.Resources(r)
+	if err != nil || s.opts.FitResources == nil {
+		return res, err
+	}
+	return res, s.opts.FitResources(res)
 }

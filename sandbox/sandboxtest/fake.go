@@ -25,6 +25,7 @@ const (
 	CallRemoveFiles  = "RemoveFiles"
 	CallCreateCgroup = "CreateCgroup"
 	CallRemoveCgroup = "RemoveCgroup"
+	CallResizeCgroup = "ResizeCgroup"
 	CallStartShim    = "StartShim"
 	CallConnectShim  = "ConnectShim"
 	CallStopShim     = "StopShim"
@@ -176,6 +177,11 @@ func (f Cgroups) Create(_ context.Context, podID string, cfg *runtimeapi.PodSand
 // Remove releases the cgroup.
 func (f Cgroups) Remove(_ context.Context, path string) error {
 	return f.R.call(CallRemoveCgroup, "cgroup:"+path, false)
+}
+
+// Resize pretends to resize the pod cgroup (sandbox.CgroupResizer).
+func (f Cgroups) Resize(_ context.Context, path string, _, _ *runtimeapi.LinuxContainerResources) error {
+	return f.R.call(CallResizeCgroup, "", false)
 }
 
 // Shims fakes sandbox.ShimManager.

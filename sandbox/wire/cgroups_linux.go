@@ -6,6 +6,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/cricket-cri/cricket/pkg/cgroups"
+	"github.com/cricket-cri/cricket/pkg/oci"
 )
 
 // podCgroups adapts pkg/cgroups to sandbox.CgroupManager. A pod's cgroup is
@@ -40,7 +41,12 @@ func (c podCgroups) Create(_ context.Context, podID string, cfg *runtimeapi.PodS
 	if c.mgr.Exists(p) {
 		return p, false, nil
 	}
-	if err := c.mgr.Create(p, nil); err != nil {
+	// A cgroup made here is sized here: the kubelet sizes the ones it makes.
+	res, err := oci.PodResources(cfg.GetLinux())
+	if err != nil {
+		return "", false, err
+	}
+	if err := c.mgr.Create(p, res); err != nil {
 		return "", false, err
 	}
 	return p, true, nil
@@ -48,4 +54,13 @@ func (c podCgroups) Create(_ context.Context, podID string, cfg *runtimeapi.PodS
 
 func (c podCgroups) Remove(ctx context.Context, path string) error {
 	return c.mgr.Remove(ctx, path)
+}
+
+// Resize sizes a pod cgroup made by Create to resources plus overhead.
+func (c podCgroups) Resize(_ context.Context, path string, overhead, resources *runtimeapi.LinuxContainerResources) error {
+	res, err := oci.PodResources(&runtimeapi.LinuxPodSandboxConfig{Overhead: overhead, Resources: resources})
+	if err != nil || res == nil {
+		return err
+	}
+	return c.mgr.Apply(path, res)
 }

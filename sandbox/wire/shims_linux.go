@@ -29,8 +29,6 @@ import (
 type shims struct {
 	opts     shim.Options // Binary, SystemdCgroup, Env; per pod the rest
 	handlers handlerLookup
-	// noHugetlb drops hugepage limits from updates (withoutHugepageLimits).
-	noHugetlb bool
 
 	mu      sync.Mutex
 	clients map[string]*shim.Client
@@ -290,8 +288,5 @@ func (s *shimClient) ReopenLog(ctx context.Context, id string) error {
 }
 
 func (s *shimClient) Update(ctx context.Context, id string, resources *specs.LinuxResources) error {
-	if s.pool.noHugetlb {
-		resources = withoutHugepageLimits(resources)
-	}
 	return s.check(s.c.Update(ctx, shim.UpdateRequest{ID: id, Resources: resources}))
 }

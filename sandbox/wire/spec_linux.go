@@ -16,7 +16,9 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/klog/v2"
 
+	"github.com/cricket-cri/cricket/pkg/cdi"
 	"github.com/cricket-cri/cricket/pkg/cgroups"
+	"github.com/cricket-cri/cricket/pkg/errdefs"
 	"github.com/cricket-cri/cricket/pkg/oci"
 	"github.com/cricket-cri/cricket/pkg/runtime"
 	"github.com/cricket-cri/cricket/sandbox/container"
@@ -27,9 +29,6 @@ import (
 type specBuilder struct {
 	driver   cgroups.Driver
 	cgroupNS bool
-	// noHugetlb: the host has no hugetlb controller to apply hugepage
-	// limits with (see withoutHugepageLimits).
-	noHugetlb bool
 	// handlers resolves the pod's runtime handler, whose features decide
 	// what a mount may ask for.
 	handlers interface {
@@ -41,6 +40,11 @@ type specBuilder struct {
 	// idmapDir holds, per container, the idmapped bind mounts of
 	// containers in a pod user namespace (stageIDMappedMounts).
 	idmapDir string
+
+	// host fits resources to the host's cgroups.
+	host hostResources
+	// cdi resolves the containers' CDI devices; nil refuses them.
+	cdi *cdi.Registry
 
 	oomOnce sync.Once
 	minOOM  *int
@@ -67,7 +71,9 @@ func (b *specBuilder) Build(ctx context.Context, in container.SpecInput) (*specs
 		return nil, err
 	}
 	input.Namespaces.TargetPID = in.TargetPIDNamespace
-	input.MountSources = in.MountSources
+	if input.MountSources, err = oci.ResolveHostMounts(cfg, in.MountSources); err != nil {
+		return nil, err
+	}
 	if input.CgroupsPath, err = cgroups.ChildPath(b.driver, in.Pod.CgroupParent, in.ID); err != nil {
 		return nil, err
 	}
@@ -85,11 +91,14 @@ func (b *specBuilder) Build(ctx context.Context, in container.SpecInput) (*specs
 	if err != nil {
 		return nil, err
 	}
+	if err := b.host.Fit(spec.Linux.Resources); err != nil {
+		return nil, err
+	}
+	if err := b.applyCDI(cfg, spec); err != nil {
+		return nil, err
+	}
 	restrictCapabilities(spec.Process, boundingSet())
 	setRootfsPropagation(spec)
-	if b.noHugetlb && spec.Linux != nil {
-		spec.Linux.Resources = withoutHugepageLimits(spec.Linux.Resources)
-	}
 	if err := oci.Validate(spec); err != nil {
 		return nil, err
 	}
@@ -100,21 +109,6 @@ func (b *specBuilder) Build(ctx context.Context, in container.SpecInput) (*specs
 		}
 	}
 	return spec, nil
-}
-
-// withoutHugepageLimits returns res without its hugepage limits. The
-// kubelet sends one (0 unless the pod asks for hugepages) for every page
-// size the kernel has, whether or not a hugetlb controller is mounted;
-// without one the executor cannot apply them and the container does not
-// start ("cannot set hugetlb limit"). containerd drops them in that case
-// too (tolerate_missing_hugetlb_controller, on by default).
-func withoutHugepageLimits(res *specs.LinuxResources) *specs.LinuxResources {
-	if res == nil || len(res.HugepageLimits) == 0 {
-		return res
-	}
-	c := *res
-	c.HugepageLimits = nil
-	return &c
 }
 
 // features are what the pod's runtime handler supports; without a handler
@@ -197,4 +191,24 @@ func hasCapSysResource() bool {
 		}
 	}
 	return false
+}
+
+// applyCDI adds the container's CDI devices (CRI CDI_devices) from the spec
+// dirs.
+func (b *specBuilder) applyCDI(cfg *runtimeapi.ContainerConfig, spec *specs.Spec) error {
+	var names []string
+	for _, d := range cfg.GetCDIDevices() {
+		names = append(names, d.GetName())
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	if b.cdi == nil {
+		return fmt.Errorf("CDI devices %v: no CDI spec dirs configured: %w", names, errdefs.ErrInvalidArgument)
+	}
+	edits, err := b.cdi.Resolve(names)
+	if err != nil {
+		return err
+	}
+	return edits.Apply(spec)
 }

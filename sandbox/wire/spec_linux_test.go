@@ -77,39 +77,3 @@ func TestSpecBuilderFeatures(t *testing.T) {
 		})
 	}
 }
-
-func TestWithoutHugepageLimits(t *testing.T) {
-	limit := int64(64 << 20)
-	cases := []struct {
-		desc string
-		in   *specs.LinuxResources
-	}{
-		{desc: "nil"},
-		{desc: "no hugepage limits", in: &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &limit}}},
-		{desc: "kubelet's zero limits", in: &specs.LinuxResources{
-			Memory:         &specs.LinuxMemory{Limit: &limit},
-			HugepageLimits: []specs.LinuxHugepageLimit{{Pagesize: "2MB"}, {Pagesize: "1GB"}},
-		}},
-	}
-	for _, tc := range cases {
-		t.Run(tc.desc, func(t *testing.T) {
-			var before int
-			if tc.in != nil {
-				before = len(tc.in.HugepageLimits)
-			}
-			got := withoutHugepageLimits(tc.in)
-			if tc.in == nil {
-				if got != nil {
-					t.Fatalf("got %v for nil", got)
-				}
-				return
-			}
-			if len(got.HugepageLimits) != 0 || got.Memory != tc.in.Memory {
-				t.Errorf("got %+v", got)
-			}
-			if len(tc.in.HugepageLimits) != before {
-				t.Error("the input was changed")
-			}
-		})
-	}
-}

@@ -7,6 +7,7 @@ import (
 
 	"k8s.io/klog/v2"
 
+	"github.com/cricket-cri/cricket/pkg/cdi"
 	"github.com/cricket-cri/cricket/pkg/cgroups"
 	"github.com/cricket-cri/cricket/pkg/errdefs"
 	"github.com/cricket-cri/cricket/pkg/image"
@@ -42,6 +43,9 @@ type Options struct {
 	Events container.EventPublisher
 	// NRI, when set, serves Node Resource Interface plugins.
 	NRI *nri.Config
+	// CDISpecDirs are where containers' CDI devices are looked up; nil
+	// means cdi.DefaultSpecDirs.
+	CDISpecDirs []string
 	// ShimBinary is re-executed as the per-pod shim and pod init; empty
 	// means this executable.
 	ShimBinary string
@@ -75,10 +79,6 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cgroups: %w", err)
 	}
-	noHugetlb, err := hugetlbMissing(ctx)
-	if err != nil {
-		return nil, err
-	}
 	handlers := handlerLookup{reg: opts.Handlers, def: opts.DefaultHandler}
 	var hooks *nri.NRI
 	sandboxNRI, containerNRI := sandbox.NRI(sandbox.NoNRI{}), container.NRI(container.NoNRI{})
@@ -91,8 +91,11 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 		binary: opts.ShimBinary, dir: opts.Images.Snapshots().Root(), lookup: handlers,
 		bundles: filepath.Join(opts.State, "containers"),
 	}
+	host := newHostResources(cg)
+	if !host.hugetlb {
+		klog.FromContext(ctx).Info("no hugetlb cgroup controller on this host: containers' hugepage limits are left out")
+	}
 	pool := newShims(shim.Options{Binary: opts.ShimBinary, SystemdCgroup: driver == cgroups.Systemd}, handlers)
-	pool.noHugetlb = noHugetlb
 	sbs, err := sandbox.New(sandbox.Options{
 		StateDir:   filepath.Join(opts.State, "pods"),
 		Store:      opts.Store,
@@ -117,11 +120,13 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 		Pods:     Pods{Sandboxes: sbs},
 		Images:   images{svc: opts.Images},
 		Rootfs:   rootfs{snaps: opts.Images.Snapshots(), idmapDir: idmapDir},
-		Spec:     &specBuilder{driver: cg2driver(driver), cgroupNS: cg.Mode() == cgroups.Unified, noHugetlb: noHugetlb, handlers: handlers, userns: userns, idmapDir: idmapDir},
+		Spec:     &specBuilder{driver: cg2driver(driver), cgroupNS: cg.Mode() == cgroups.Unified, host: host, handlers: handlers, cdi: cdiRegistry(opts.CDISpecDirs), userns: userns, idmapDir: idmapDir},
 		Shims:    pool,
 		LookPath: container.FSLookPath(oci.RootFS),
 		Events:   opts.Events,
 		NRI:      containerNRI,
+		// Updates are fitted to the host like new containers.
+		FitResources: host.Fit,
 	})
 	if err != nil {
 		return nil, err
@@ -159,16 +164,9 @@ func cg2driver(d cgroups.Driver) cgroups.Driver {
 	return d
 }
 
-// hugetlbMissing reports whether the host lacks a hugetlb controller for
-// pods, and says so once at start: hugepage limits are then left out.
-func hugetlbMissing(ctx context.Context) (bool, error) {
-	mounts, err := cgroups.ReadMounts(cgroups.DefaultMountInfo)
-	if err != nil {
-		return false, fmt.Errorf("cgroups: %w", err)
+func cdiRegistry(dirs []string) *cdi.Registry {
+	if dirs == nil {
+		dirs = cdi.DefaultSpecDirs
 	}
-	if mounts.HasController("hugetlb") {
-		return false, nil
-	}
-	klog.FromContext(ctx).Info("no hugetlb cgroup controller on this host: containers' hugepage limits are ignored")
-	return true, nil
+	return cdi.NewRegistry(dirs)
 }
