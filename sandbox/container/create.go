@@ -103,13 +103,22 @@ func (s *Service) create(ctx context.Context, md Metadata, pod Pod) (_ *Containe
 		return nil, err
 	}
 
+	defer undo(ctx, &retErr, "unmount host paths", func(context.Context) error { return s.unpinHostMounts(md) })
+	sources, err := s.pinHostMounts(md)
+	if err != nil {
+		return nil, err
+	}
+	for p, src := range mountSources(md.ImageVolumes) {
+		sources[p] = src
+	}
+
 	target, err := s.targetPIDNamespace(md.Config)
 	if err != nil {
 		return nil, err
 	}
 	spec, err := s.opts.Spec.Build(ctx, SpecInput{
 		ID: md.ID, Config: md.Config, Pod: pod, Image: img, Rootfs: md.Rootfs,
-		TargetPIDNamespace: target, MountSources: mountSources(md.ImageVolumes),
+		TargetPIDNamespace: target, MountSources: sources,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("build OCI spec of container %s: %w", md.ID, err)

@@ -43,6 +43,9 @@ type Options struct {
 	Events EventPublisher
 	// NRI is told of container life-cycle events; defaults to NoNRI.
 	NRI NRI
+	// PinHostMounts bind-mounts each resolved host path into the bundle
+	// at create (needs root); otherwise the resolved path goes in the spec.
+	PinHostMounts bool
 }
 
 // Service runs containers.

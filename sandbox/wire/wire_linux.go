@@ -3,6 +3,7 @@ package wire
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/cricket-cri/cricket/pkg/cgroups"
@@ -101,6 +102,8 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 		LookPath: container.FSLookPath(oci.RootFS),
 		Events:   opts.Events,
 		NRI:      containerNRI,
+		// Pinning needs CAP_SYS_ADMIN; the daemon runs as root.
+		PinHostMounts: os.Geteuid() == 0,
 	})
 	if err != nil {
 		return nil, err
