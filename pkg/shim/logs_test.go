@@ -21,6 +21,9 @@ func TestCRILogCopy(t *testing.T) {
 		{desc: "lines", in: "a\nb\n", want: []string{"stdout F a", "stdout F b"}},
 		{desc: "empty line", in: "\n", want: []string{"stdout F "}},
 		{desc: "no newline at EOF", in: "a\nrest", want: []string{"stdout F a", "stdout F rest"}},
+		{desc: "EOF right after a partial record", in: long[:maxLogLine], want: []string{
+			"stdout P " + long[:maxLogLine], "stdout F ",
+		}},
 		{desc: "long line split", in: long + "\n", want: []string{
 			"stdout P " + long[:maxLogLine], "stdout F " + long[maxLogLine:],
 		}},
