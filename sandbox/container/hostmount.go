@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"github.com/cricket-cri/cricket/pkg/errdefs"
 	"github.com/cricket-cri/cricket/pkg/securefs"
 )
 
@@ -20,8 +21,8 @@ func hostMountTarget(md Metadata, i int) string {
 // and, with Options.PinHostMounts, bind-mounts what it resolved to into
 // the bundle, so that the executor mounts that and nothing a container
 // swaps in later. A symlink inside another container's writable volume
-// must stay inside that volume. A host path that does not exist is left to
-// the executor, as before. It returns the mount sources for the spec.
+// must stay inside that volume. A host path that does not exist is an
+// error. It returns the mount sources for the spec.
 func (s *Service) pinHostMounts(md Metadata) (map[string]string, error) {
 	var untrusted []string
 	out := map[string]string{}
@@ -34,7 +35,9 @@ func (s *Service) pinHostMounts(md Metadata) (map[string]string, error) {
 		}
 		src, err := securefs.ResolveHostPath(m.GetHostPath(), untrusted)
 		if errors.Is(err, os.ErrNotExist) {
-			continue
+			// Left to the executor, a missing path could be a symlink by
+			// the time it mounts: refuse it now.
+			return nil, fmt.Errorf("mount %s of container %s: host path %s does not exist: %w", m.GetContainerPath(), md.ID, m.GetHostPath(), errdefs.ErrInvalidArgument)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("mount %s of container %s: %w", m.GetContainerPath(), md.ID, err)
