@@ -85,9 +85,6 @@ func TestHostileWorkdirAndMountTargets(t *testing.T) {
 				t.Logf("refused: %v", err)
 			}
 			checkOutside(t, outside)
-			if left := listFiles(t, vol); len(left) != 0 {
-				t.Logf("volume holds %v (written through the mount, fine)", left)
-			}
 		})
 	}
 }
