@@ -67,6 +67,12 @@ func (s *Service) startProcess(ctx context.Context, c *Container) (_ Shim, retEr
 	if err != nil {
 		return nil, fmt.Errorf("create process of container %s: %w", c.ID, err)
 	}
+	// The container's mount namespace holds its own copies of the pinned
+	// host paths now. Left in the host's namespace, the pins would keep the
+	// host from removing directories that were mount points below them.
+	if err := s.unpinHostMounts(c.Metadata); err != nil {
+		klog.FromContext(ctx).Error(err, "unmount pinned host paths", "containerID", c.ID)
+	}
 	if err := s.opts.NRI.StartContainer(ctx, c); err != nil {
 		return nil, fmt.Errorf("NRI StartContainer of container %s: %w", c.ID, err)
 	}

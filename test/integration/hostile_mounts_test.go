@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -209,4 +210,43 @@ func TestHostileVolumeSymlinks(t *testing.T) {
 		t.Logf("racing containers: %d saw the volume's dir, %d were refused", inside.Load(), refused.Load())
 		checkOutside(t, outside)
 	})
+}
+
+// TestHostilePinnedMountsReleasedAfterStart: the host paths pinned at
+// create are released once the container has its own mounts, so the host
+// can still unmount and remove a directory that was a mount point below a
+// bind-mounted path while the container runs (critest's readonly-mount
+// specs do this), and nothing stays mounted in the daemon's state dir.
+func TestHostilePinnedMountsReleasedAfterStart(t *testing.T) {
+	d := startPodDaemon(t)
+	rt := d.Runtime()
+	vol := filepath.Join(d.Dir, "vol")
+	sub := filepath.Join(vol, "tmpfs")
+	if err := os.MkdirAll(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount("tmpfs", sub, "tmpfs", 0, "size=1m"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Unmount(sub, syscall.MNT_DETACH) })
+	pod := testPod(t, "hostile-pins", runtimeapi.NamespaceMode_CONTAINER)
+	podID := runPod(t, rt, pod, "")
+	cfg := testContainer("pinned", "sleep 1000")
+	cfg.Mounts = []*runtimeapi.Mount{{HostPath: vol, ContainerPath: "/vol", Readonly: true}}
+	id := startContainer(t, rt, podID, pod, cfg)
+	if got := execSync(t, rt, id, "sh", "-c", "grep -c ' /vol/tmpfs ' /proc/self/mountinfo"); got != "1" {
+		t.Errorf("the container does not see the submount: %q", got)
+	}
+	mountinfo, _ := os.ReadFile("/proc/self/mountinfo")
+	for _, line := range strings.Split(string(mountinfo), "\n") {
+		if strings.Contains(line, d.State) && strings.Contains(line, "hostmounts") {
+			t.Errorf("pin left mounted after start: %s", line)
+		}
+	}
+	if err := syscall.Unmount(sub, 0); err != nil {
+		t.Fatalf("unmount the host's submount: %v", err)
+	}
+	if err := os.Remove(sub); err != nil {
+		t.Errorf("remove the host dir that was a mount point: %v", err)
+	}
 }
