@@ -20,7 +20,8 @@ func hostMountTarget(md Metadata, i int) string {
 // pinHostMounts resolves the host path of every bind mount of md's config
 // and, with Options.PinHostMounts, bind-mounts what it resolved to into
 // the bundle, so that the executor mounts that and nothing a container
-// swaps in later. A symlink inside another container's writable volume
+// swaps in later (Start drops the pins once the executor has mounted
+// them). A symlink inside another container's writable volume
 // must stay inside that volume. A host path that does not exist is an
 // error. It returns the mount sources for the spec.
 func (s *Service) pinHostMounts(md Metadata) (map[string]string, error) {
