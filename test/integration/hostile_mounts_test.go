@@ -99,9 +99,27 @@ func TestHostileWorkdirAndMountTargets(t *testing.T) {
 // log written through a planted symlink.
 func TestHostileVolumeSymlinks(t *testing.T) {
 	e := newHostileEnv(t)
+	for _, handler := range []string{"", "runc", "crun"} {
+		t.Run("handler="+handler, func(t *testing.T) {
+			if why := handlerAvailable(handler); why != "" {
+				t.Skip(why)
+			}
+			testHostileVolumeSymlinks(t, e, handler)
+		})
+	}
+}
+
+func testHostileVolumeSymlinks(t *testing.T, e *hostileEnv, handler string) {
 	rt := e.d.Runtime()
-	outside := outsideDir(t, e.d)
-	vol := filepath.Join(e.d.Dir, "vol")
+	base := t.TempDir()
+	outside := filepath.Join(base, "outside")
+	if err := os.MkdirAll(outside, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(outside, "secret"), []byte("safe"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	vol := filepath.Join(base, "vol")
 	for _, d := range []string{filepath.Join(vol, "sub"), filepath.Join(vol, "logs")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
@@ -110,9 +128,12 @@ func TestHostileVolumeSymlinks(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(vol, "sub", "inside"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	pod := testPod(t, "hostile-volume", runtimeapi.NamespaceMode_POD)
+	pod := testPod(t, "hostile-volume"+handler, runtimeapi.NamespaceMode_POD)
 	pod.LogDirectory = filepath.Join(vol, "logs")
-	podID := runPod(t, rt, pod, "")
+	podID := runPod(t, rt, pod, handler)
+	defer func() {
+		_, _ = rt.RemovePodSandbox(context.Background(), &runtimeapi.RemovePodSandboxRequest{PodSandboxId: podID})
+	}()
 	volMount := &runtimeapi.Mount{HostPath: vol, ContainerPath: "/vol"}
 	attacker := testContainer("attacker", "sleep 1000")
 	attacker.Mounts = []*runtimeapi.Mount{volMount}
