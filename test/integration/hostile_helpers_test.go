@@ -18,6 +18,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/cricket-cri/cricket/test/images/imagebuild"
+	"github.com/cricket-cri/cricket/test/testutil"
 )
 
 // hostileEnv is a pod daemon that can also pull images built by the test
@@ -30,6 +31,7 @@ type hostileEnv struct {
 
 func newHostileEnv(t *testing.T) *hostileEnv {
 	t.Helper()
+	testutil.RequireRoot(t)
 	reg, err := imagebuild.StartRegistry("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
