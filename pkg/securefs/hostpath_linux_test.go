@@ -27,6 +27,8 @@ func TestResolveHostPath(t *testing.T) {
 		filepath.Join(vol, "in"):     "dir",
 		filepath.Join(vol, "abs-in"): filepath.Join(vol, "dir"),
 		filepath.Join(base, "host"):  "vol/dir", // a host symlink, outside any volume
+		filepath.Join(vol, "loop1"):  "loop2",
+		filepath.Join(vol, "loop2"):  "loop1",
 	}
 	for l, target := range links {
 		if err := os.Symlink(target, l); err != nil {
@@ -47,6 +49,8 @@ func TestResolveHostPath(t *testing.T) {
 		{desc: "volume symlink climbing out", path: filepath.Join(vol, "out"), untrusted: []string{vol}, wantErr: errdefs.ErrInvalidArgument},
 		{desc: "volume symlink to / below path", path: filepath.Join(vol, "root", "etc"), untrusted: []string{vol}, wantErr: errdefs.ErrInvalidArgument},
 		{desc: "trusted when no volume", path: filepath.Join(vol, "out"), want: outside},
+		{desc: "symlink loop", path: filepath.Join(vol, "loop1"), wantErr: errdefs.ErrInvalidArgument},
+		{desc: "dotdot after a volume symlink climbs out", path: vol + "/in/../../outside", untrusted: []string{vol}, wantErr: errdefs.ErrInvalidArgument},
 		{desc: "missing", path: filepath.Join(vol, "nope"), wantErr: os.ErrNotExist},
 		{desc: "relative", path: "vol", wantErr: errdefs.ErrInvalidArgument},
 	}
