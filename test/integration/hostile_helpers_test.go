@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -149,15 +150,27 @@ func createAndStart(rt runtimeapi.RuntimeServiceClient, podID string, pod *runti
 // waitExited waits for a container to exit and returns its status.
 func waitExited(t *testing.T, rt runtimeapi.RuntimeServiceClient, id string) *runtimeapi.ContainerStatus {
 	t.Helper()
-	var st *runtimeapi.ContainerStatus
+	st, err := awaitExit(rt, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// awaitExit is waitExited for goroutines other than the test's: it
+// returns its error instead of failing the test.
+func awaitExit(rt runtimeapi.RuntimeServiceClient, id string) (*runtimeapi.ContainerStatus, error) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		st = containerStatus(t, rt, id)
-		if st.State == runtimeapi.ContainerState_CONTAINER_EXITED {
-			return st
+		resp, err := rt.ContainerStatus(context.Background(), &runtimeapi.ContainerStatusRequest{ContainerId: id})
+		if err != nil {
+			return nil, fmt.Errorf("ContainerStatus %s: %w", id, err)
+		}
+		if resp.Status.State == runtimeapi.ContainerState_CONTAINER_EXITED {
+			return resp.Status, nil
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("container %s did not exit: %v", id, st.State)
+			return nil, fmt.Errorf("container %s did not exit: %v", id, resp.Status.State)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

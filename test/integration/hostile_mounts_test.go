@@ -149,7 +149,9 @@ func testHostileVolumeSymlinks(t *testing.T, e *hostileEnv, handler string) {
 		if err != nil {
 			return "", err
 		}
-		waitExited(t, rt, id)
+		if _, err := awaitExit(rt, id); err != nil {
+			t.Error(err)
+		}
 		return logMessages(t, filepath.Join(pod.LogDirectory, cfg.LogPath)), nil
 	}
 

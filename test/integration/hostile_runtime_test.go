@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -110,12 +111,14 @@ func TestHostileProcExe(t *testing.T) {
 	before := fileSum(t, cricketdBin)
 	pod := testPod(t, "hostile-exe", runtimeapi.NamespaceMode_POD)
 	podID := runPod(t, rt, pod, "")
+	// Each line names the file by device:inode, which are the same seen
+	// from the container and from the host.
 	attack := `while :; do for p in /proc/[0-9]*; do
   ( exec 3< $p/exe || exit 0
-    l=$(readlink $p/exe); echo "opened $l"
+    id=$(stat -L -c %d:%i /proc/self/fd/3); echo "opened $id $(readlink $p/exe)"
     for i in 1 2 3 4 5 6 7 8 9 10; do
-      if echo pwned >> /proc/self/fd/3; then echo "WROTE $l"; fi
-      if echo pwned > $p/exe; then echo "WROTE $l"; fi
+      if echo pwned >> /proc/self/fd/3; then echo "WROTE $id"; fi
+      if echo pwned > $p/exe; then echo "WROTE $id"; fi
       usleep 5000
     done ) 2>/dev/null &
 done; usleep 50000; done`
@@ -141,21 +144,30 @@ done; usleep 50000; done`
 		t.Fatalf("cricketd binary %s changed", cricketdBin)
 	}
 	out := logMessages(t, filepath.Join(pod.LogDirectory, "attacker.log"))
-	opened := map[string]int{}
+	var st syscall.Stat_t
+	if err := syscall.Stat(cricketdBin, &st); err != nil {
+		t.Fatal(err)
+	}
+	host := fmt.Sprintf("%d:%d", st.Dev, st.Ino)
+	opened, wrote := map[string]int{}, map[string]int{}
 	for _, line := range strings.Split(out, "\n") {
-		if exe, ok := strings.CutPrefix(line, "opened "); ok {
-			opened[exe]++
+		if rest, ok := strings.CutPrefix(line, "opened "); ok {
+			opened[rest]++
+			if id, _, _ := strings.Cut(rest, " "); id == host {
+				t.Errorf("the container opened the host's cricketd (%s) through /proc/<pid>/exe", host)
+			}
 		}
-		// Overwriting the container's own busybox is its business; any
-		// other binary is not.
-		if exe, ok := strings.CutPrefix(line, "WROTE "); ok && !strings.HasPrefix(exe, "/bin/") {
-			t.Errorf("the container wrote through /proc/<pid>/exe of %q", exe)
+		if id, ok := strings.CutPrefix(line, "WROTE "); ok {
+			wrote[id]++
+			if id == host {
+				t.Errorf("the container wrote to the host's cricketd (%s) through /proc/<pid>/exe", host)
+			}
 		}
 	}
 	if len(opened) == 0 {
 		t.Errorf("the attack never opened a /proc/<pid>/exe; the test proves nothing:\n%.2000s", out)
 	}
-	t.Logf("%d execs under attack; exe links opened: %v; cricketd unchanged", execs, opened)
+	t.Logf("%d execs under attack; cricketd is %s and unchanged; exe files opened: %v; written (copies of the container's or the runtime's, never the host's): %v", execs, host, opened, wrote)
 }
 
 func fileSum(t *testing.T, path string) string {
