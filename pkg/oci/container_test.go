@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -175,31 +177,115 @@ func TestBuildContainerSpec(t *testing.T) {
 }
 
 // seedConfigs are the fuzz seeds, also written to testdata/fuzz by
-// TestWriteFuzzSeeds when CRICKET_WRITE_FUZZ_SEEDS=1.
+// TestWriteFuzzSeeds when CRICKET_WRITE_FUZZ_SEEDS=1. They reach mounts,
+// the security context, resources and devices, so that mutations start
+// from every branch of the translation.
 func seedConfigs() []*runtimeapi.ContainerConfig {
 	priv := baseConfig()
 	priv.Linux.SecurityContext.Privileged = true
 	mounts := baseConfig()
-	mounts.Mounts = []*runtimeapi.Mount{{ContainerPath: "/d", HostPath: "/h", Readonly: true, RecursiveReadOnly: true}}
+	mounts.Mounts = []*runtimeapi.Mount{
+		{ContainerPath: "/d", HostPath: "/h", Readonly: true, RecursiveReadOnly: true},
+		{ContainerPath: "/d/sub", HostPath: "/h2", Propagation: runtimeapi.MountPropagation_PROPAGATION_BIDIRECTIONAL, MountOptions: []string{"noexec"}},
+		{ContainerPath: "/etc/hosts", HostPath: "/k/etc-hosts", Propagation: runtimeapi.MountPropagation_PROPAGATION_HOST_TO_CONTAINER},
+		{ContainerPath: "/dev", HostPath: "/dev"},
+		{ContainerPath: "/img", Image: &runtimeapi.ImageSpec{Image: "busybox"}, ImageSubPath: "bin"},
+		{ContainerPath: "/idm", HostPath: "/h3", UidMappings: []*runtimeapi.IDMapping{{HostId: 1000, Length: 1}}},
+	}
 	caps := baseConfig()
-	caps.Linux.SecurityContext.Capabilities = &runtimeapi.Capability{AddCapabilities: []string{"ALL"}, DropCapabilities: []string{"CHOWN"}}
-	return []*runtimeapi.ContainerConfig{{}, baseConfig(), priv, mounts, caps}
+	caps.Linux.SecurityContext.Capabilities = &runtimeapi.Capability{AddCapabilities: []string{"ALL"}, DropCapabilities: []string{"CHOWN"}, AddAmbientCapabilities: []string{"NET_RAW"}}
+	sec := baseConfig()
+	sec.Linux.SecurityContext = &runtimeapi.LinuxContainerSecurityContext{
+		RunAsUser: &runtimeapi.Int64Value{Value: 1000}, RunAsGroup: &runtimeapi.Int64Value{Value: 1000},
+		SupplementalGroups: []int64{5, 6}, ReadonlyRootfs: true, NoNewPrivs: true,
+		MaskedPaths: []string{"/proc/x"}, ReadonlyPaths: []string{"/proc/y"},
+		NamespaceOptions: &runtimeapi.NamespaceOption{Network: runtimeapi.NamespaceMode_NODE, Pid: runtimeapi.NamespaceMode_CONTAINER, Ipc: runtimeapi.NamespaceMode_NODE},
+		Seccomp:          &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Unconfined},
+		Apparmor:         &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_RuntimeDefault},
+		SelinuxOptions:   &runtimeapi.SELinuxOption{User: "u", Role: "r", Type: "t", Level: "s0"},
+		Capabilities:     &runtimeapi.Capability{DropCapabilities: []string{"ALL"}, AddCapabilities: []string{"CAP_KILL"}},
+	}
+	res := baseConfig()
+	res.Linux.Resources = &runtimeapi.LinuxContainerResources{
+		CpuPeriod: 100000, CpuQuota: 50000, CpuShares: 2, MemoryLimitInBytes: 1 << 30, MemorySwapLimitInBytes: 2 << 30,
+		OomScoreAdj: -1000, CpusetCpus: "0-1", CpusetMems: "0",
+		HugepageLimits: []*runtimeapi.HugepageLimit{{PageSize: "2MB", Limit: 4 << 20}},
+		Unified:        map[string]string{"memory.high": "1000000", "pids.max": "10"},
+	}
+	devs := baseConfig()
+	devs.Devices = []*runtimeapi.Device{
+		{ContainerPath: "/dev/fuse", HostPath: "/dev/fuse", Permissions: "rw"},
+		{ContainerPath: "/dev/sdx", HostPath: "/dev/sda", Permissions: "mwr"},
+	}
+	cmd := baseConfig()
+	cmd.Command, cmd.Args, cmd.WorkingDir = []string{"/bin/true"}, []string{"a", "b"}, "/w"
+	cmd.Envs = append(cmd.Envs, &runtimeapi.KeyValue{Key: "PATH", Value: []byte("/x")})
+	cmd.Tty, cmd.Stdin = true, true
+	return []*runtimeapi.ContainerConfig{{}, baseConfig(), priv, mounts, caps, sec, res, devs, cmd}
+}
+
+// seedSandbox pairs with seedConfigs()[i]: an empty one keeps testSandbox
+// as is, the others switch on host namespaces, privilege and user
+// namespaces.
+func seedSandbox(i int) *runtimeapi.PodSandboxConfig {
+	host := &runtimeapi.PodSandboxConfig{Linux: &runtimeapi.LinuxPodSandboxConfig{SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{
+		Privileged:       true,
+		NamespaceOptions: &runtimeapi.NamespaceOption{Network: runtimeapi.NamespaceMode_NODE, Pid: runtimeapi.NamespaceMode_NODE, Ipc: runtimeapi.NamespaceMode_NODE},
+	}}}
+	userns := &runtimeapi.PodSandboxConfig{Linux: &runtimeapi.LinuxPodSandboxConfig{SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{
+		NamespaceOptions: &runtimeapi.NamespaceOption{UsernsOptions: &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD,
+			Uids: []*runtimeapi.IDMapping{{HostId: 100000, Length: 65536}}, Gids: []*runtimeapi.IDMapping{{HostId: 100000, Length: 65536}}}},
+	}}}
+	switch i {
+	case 2:
+		return host
+	case 3:
+		return userns
+	}
+	return &runtimeapi.PodSandboxConfig{}
+}
+
+// fuzzInput builds the builder's input from a fuzzed container config and
+// fuzzed sandbox fields merged over testSandbox. The config's devices
+// become resolved devices, as ResolveDevice would return them.
+func fuzzInput(cfg *runtimeapi.ContainerConfig, sb *runtimeapi.PodSandboxConfig) ContainerInput {
+	in := testInput(cfg)
+	proto.Merge(in.Sandbox, sb)
+	for i, d := range cfg.GetDevices() {
+		in.Devices = append(in.Devices, Device{Path: d.GetContainerPath(), Type: "c", Major: 10, Minor: int64(i), FileMode: 0o600, Permissions: d.GetPermissions()})
+	}
+	in.Features = Features{RecursiveReadOnlyMounts: true, UserNamespaces: true}
+	for _, m := range cfg.GetMounts() {
+		if m.GetImage().GetImage() != "" {
+			if in.MountSources == nil {
+				in.MountSources = map[string]string{}
+			}
+			in.MountSources[m.GetContainerPath()] = "/var/lib/cricket/imagevolumes/" + m.GetImage().GetImage()
+		}
+	}
+	return in
 }
 
 func FuzzBuildContainerSpec(f *testing.F) {
-	for _, c := range seedConfigs() {
+	for i, c := range seedConfigs() {
 		b, err := proto.Marshal(c)
 		if err != nil {
 			f.Fatal(err)
 		}
-		f.Add(b)
+		sb, err := proto.Marshal(seedSandbox(i))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b, sb)
 	}
-	f.Fuzz(func(t *testing.T, data []byte) {
+	f.Fuzz(func(t *testing.T, data, sbData []byte) {
 		cfg := &runtimeapi.ContainerConfig{}
-		if err := proto.Unmarshal(data, cfg); err != nil {
+		sb := &runtimeapi.PodSandboxConfig{}
+		if proto.Unmarshal(data, cfg) != nil || proto.Unmarshal(sbData, sb) != nil {
 			return
 		}
-		s, err := BuildContainerSpec(testInput(cfg))
+		in := fuzzInput(cfg, sb)
+		s, err := BuildContainerSpec(in)
 		if err != nil {
 			if !errors.Is(err, errdefs.ErrInvalidArgument) {
 				t.Fatalf("error is not InvalidArgument: %v", err)
@@ -209,7 +295,55 @@ func FuzzBuildContainerSpec(f *testing.F) {
 		if err := Validate(s); err != nil {
 			t.Fatalf("built an invalid spec: %v", err)
 		}
+		checkFuzzedSpec(t, in, s)
 	})
+}
+
+// checkFuzzedSpec checks the safety properties of any spec the builder
+// accepts: clean mount destinations, and for a non-privileged container
+// the default confinement (deny-all device cgroup plus only the requested
+// devices, masked /proc paths, read-only sysfs, no CAP_SYS_ADMIN unless
+// asked for).
+func checkFuzzedSpec(t *testing.T, in ContainerInput, s *specs.Spec) {
+	for _, m := range s.Mounts {
+		if m.Destination != path.Clean(m.Destination) || strings.IndexByte(m.Destination, 0) >= 0 {
+			t.Fatalf("mount destination %q is not clean", m.Destination)
+		}
+		if m.Type == "bind" && !path.IsAbs(m.Source) {
+			t.Fatalf("bind mount %s has relative source %q", m.Destination, m.Source)
+		}
+	}
+	sc := in.Config.GetLinux().GetSecurityContext()
+	if sc.GetPrivileged() {
+		return
+	}
+	if len(s.Linux.Devices) != len(in.Devices) {
+		t.Fatalf("non-privileged spec has %d devices, %d asked for", len(s.Linux.Devices), len(in.Devices))
+	}
+	rules := s.Linux.Resources.Devices
+	if len(rules) == 0 || rules[0].Allow || rules[0].Access != "rwm" {
+		t.Fatalf("device cgroup does not start with deny-all: %+v", rules)
+	}
+	for _, r := range rules[1:] {
+		if r.Allow && (r.Major == nil || r.Minor == nil) {
+			t.Fatalf("device cgroup allows a wildcard: %+v", r)
+		}
+	}
+	if len(sc.GetMaskedPaths()) == 0 && !slices.Contains(s.Linux.MaskedPaths, "/proc/kcore") {
+		t.Fatalf("default masked paths missing: %v", s.Linux.MaskedPaths)
+	}
+	for _, m := range s.Mounts {
+		if m.Type == "sysfs" && !slices.Contains(m.Options, "ro") {
+			t.Fatalf("non-privileged sysfs is writable: %v", m.Options)
+		}
+	}
+	askedAdmin := slices.ContainsFunc(sc.GetCapabilities().GetAddCapabilities(), func(c string) bool {
+		c = strings.ToUpper(c)
+		return c == "ALL" || c == "SYS_ADMIN" || c == "CAP_SYS_ADMIN"
+	})
+	if c := s.Process.Capabilities; c != nil && !askedAdmin && slices.Contains(c.Bounding, "CAP_SYS_ADMIN") {
+		t.Fatalf("CAP_SYS_ADMIN granted without being asked for: %v", c.Bounding)
+	}
 }
 
 // TestWriteFuzzSeeds regenerates the committed seed corpus on demand.
@@ -226,7 +360,11 @@ func TestWriteFuzzSeeds(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		body := fmt.Sprintf("go test fuzz v1\n[]byte(%s)\n", strconv.Quote(string(b)))
+		sb, err := proto.Marshal(seedSandbox(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := fmt.Sprintf("go test fuzz v1\n[]byte(%s)\n[]byte(%s)\n", strconv.Quote(string(b)), strconv.Quote(string(sb)))
 		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed-%d", i)), []byte(body), 0o644); err != nil {
 			t.Fatal(err)
 		}

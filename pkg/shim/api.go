@@ -70,6 +70,10 @@ type CreateRequest struct {
 	Handler runtime.Handler
 	// LogPath is the CRI log file; empty discards output.
 	LogPath string
+	// LogDir is the pod's log directory, which LogPath must lie below; the
+	// file is opened without resolving anything outside it. Empty means
+	// LogPath's parent.
+	LogDir string
 	// Stdin keeps a pipe to the container's stdin open (for attach);
 	// otherwise stdin is /dev/null.
 	Stdin bool

@@ -6,8 +6,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/cricket-cri/cricket/pkg/errdefs"
+	"github.com/cricket-cri/cricket/pkg/securefs"
 )
 
 // maxLogLine is the longest record the kubelet expects; longer lines are
@@ -24,28 +30,46 @@ const (
 // "<RFC3339Nano> <stream> <P|F> <message>\n", one record per write so that
 // records of the two streams never interleave.
 type criLog struct {
-	mu   sync.Mutex
-	path string
-	f    *os.File
-	now  func() time.Time
+	mu sync.Mutex
+	// dir is the pod's log directory and rel the log file below it.
+	dir, rel string
+	f        *os.File
+	now      func() time.Time
+	// maxLine is the longest message of one record (maxLogLine; smaller
+	// in tests).
+	maxLine int
 }
 
 // openLog opens path for appending, creating the file but not its directory
-// (the kubelet owns the pod log dir).
-func openLog(path string) (*criLog, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
-	if err != nil {
-		return nil, fmt.Errorf("open container log %s: %w", path, err)
+// (the kubelet owns the pod log dir). path must lie below dir, the pod's log
+// directory (the parent of path when empty), and is resolved without
+// leaving it: a container that shares the directory through a volume and
+// plants a symlink there cannot redirect the write to the host.
+func openLog(dir, path string) (*criLog, error) {
+	if dir == "" {
+		dir = filepath.Dir(path)
 	}
-	return &criLog{path: path, f: f, now: time.Now}, nil
+	rel, err := filepath.Rel(dir, path)
+	if err != nil || !filepath.IsLocal(rel) {
+		return nil, fmt.Errorf("container log %s is not below the log directory %s: %w", path, dir, errdefs.ErrInvalidArgument)
+	}
+	l := &criLog{dir: dir, rel: rel, now: time.Now, maxLine: maxLogLine}
+	if l.f, err = l.open(); err != nil {
+		return nil, fmt.Errorf("open container log: %w", err)
+	}
+	return l, nil
+}
+
+func (l *criLog) open() (*os.File, error) {
+	return securefs.OpenBeneath(l.dir, l.rel, os.O_WRONLY|os.O_APPEND|os.O_CREATE|unix.O_NOCTTY, 0o640)
 }
 
 // Reopen opens the log path again, after the kubelet rotated the file. On
 // failure the old file stays in use.
 func (l *criLog) Reopen() error {
-	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	f, err := l.open()
 	if err != nil {
-		return fmt.Errorf("reopen container log %s: %w", l.path, err)
+		return fmt.Errorf("reopen container log: %w", err)
 	}
 	l.mu.Lock()
 	old := l.f
@@ -81,19 +105,25 @@ func (l *criLog) write(stream string, partial bool, msg []byte) {
 }
 
 // Copy turns the stream r into records until EOF. A line longer than
-// maxLogLine becomes partial records followed by a full one; text left
-// without a newline at EOF becomes a full record.
+// maxLogLine becomes partial records followed by a full one (an empty one
+// when the stream ends right after a partial record); text left without a
+// newline at EOF becomes a full record.
 func (l *criLog) Copy(stream string, r io.Reader) {
-	br := bufio.NewReaderSize(r, maxLogLine)
+	br := bufio.NewReaderSize(r, l.maxLine)
+	partial := false // the last record was P: the line is still open
 	for {
 		line, err := br.ReadSlice('\n')
 		switch {
 		case err == nil:
 			l.write(stream, false, line[:len(line)-1])
+			partial = false
 		case errors.Is(err, bufio.ErrBufferFull):
 			l.write(stream, true, line)
+			partial = true
 		default:
-			if len(line) > 0 {
+			// An open line is closed even when nothing is left of it, so
+			// that the reader never waits for the end of a P record.
+			if len(line) > 0 || partial {
 				l.write(stream, false, line)
 			}
 			return

@@ -202,7 +202,7 @@ func (s *Server) Create(ctx context.Context, req CreateRequest) (_ *ContainerSta
 	}
 	var log *criLog
 	if req.LogPath != "" {
-		if log, err = openLog(req.LogPath); err != nil {
+		if log, err = openLog(req.LogDir, req.LogPath); err != nil {
 			return nil, err
 		}
 		defer func() {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
+	"golang.org/x/sys/unix"
 
 	"github.com/cricket-cri/cricket/pkg/errdefs"
 )
@@ -264,15 +265,29 @@ func TestUnpackWhiteoutsRootless(t *testing.T) {
 }
 
 // FuzzUnpack feeds arbitrary (possibly compressed) layers to the unpacker
-// and checks that nothing appears outside the target dir.
+// and checks that nothing appears outside the target dir, and that a file
+// next to it is neither changed nor hard-linked into the layer.
 func FuzzUnpack(f *testing.F) {
 	f.Add(tarOf(f, dir("etc"), file("etc/passwd", "root"), symlink("l", "/etc"), hardlink("h", "etc/passwd")))
 	f.Add(tarOf(f, symlink("link", "../.."), file("link/evil", "x")))
 	f.Add(tarOf(f, file(".wh..wh..opq", ""), file("a/.wh.b", "")))
+	f.Add(tarOf(f, symlink("o", "../outside"), file("o/secret", "pwned"), hardlink("h", "../outside/secret"), hardlink("h2", "o/secret")))
+	f.Add(tarOf(f, symlink("p", "/proc/self/cwd/.."), file("p/outside/x", "x"), symlink("a", "b"), symlink("b", "a"), file("a/x", "")))
+	// One dir per fuzzing process: t.TempDir in the fuzz function slows
+	// coverage-guided fuzzing down a hundredfold.
+	base := f.TempDir()
 	f.Fuzz(func(t *testing.T, layer []byte) {
-		base := t.TempDir()
-		root := filepath.Join(base, "root")
-		if err := os.Mkdir(root, 0o755); err != nil {
+		root, outside := filepath.Join(base, "root"), filepath.Join(base, "outside")
+		for _, d := range []string{root, outside} {
+			if err := os.RemoveAll(d); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Mkdir(d, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		secret := filepath.Join(outside, "secret")
+		if err := os.WriteFile(secret, []byte("safe"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		r, err := Decompress(bytes.NewReader(layer))
@@ -283,9 +298,15 @@ func FuzzUnpack(f *testing.F) {
 		opts := rootless
 		opts.MaxBytes = 1 << 20
 		_, _ = Unpack(context.Background(), root, io.LimitReader(r, 1<<20), opts)
-		entries, _ := os.ReadDir(base)
-		if len(entries) != 1 {
+		if entries, _ := os.ReadDir(base); len(entries) != 2 {
 			t.Fatalf("unpack wrote next to its root: %v", entries)
+		}
+		if entries, _ := os.ReadDir(outside); len(entries) != 1 {
+			t.Fatalf("unpack wrote outside its root: %v", entries)
+		}
+		var st unix.Stat_t
+		if err := unix.Lstat(secret, &st); err != nil || st.Nlink != 1 || st.Size != 4 {
+			t.Fatalf("file outside the root was linked or changed: %+v %v", st, err)
 		}
 	})
 }

@@ -104,13 +104,22 @@ func (s *Service) create(ctx context.Context, md Metadata, pod Pod) (_ *Containe
 		return nil, err
 	}
 
+	defer undo(ctx, &retErr, "unmount host paths", func(context.Context) error { return s.unpinHostMounts(md) })
+	sources, err := s.pinHostMounts(md)
+	if err != nil {
+		return nil, err
+	}
+	for p, src := range mountSources(md.ImageVolumes) {
+		sources[p] = src
+	}
+
 	target, err := s.targetPIDNamespace(md.Config)
 	if err != nil {
 		return nil, err
 	}
 	spec, err := s.opts.Spec.Build(ctx, SpecInput{
 		ID: md.ID, Config: md.Config, Pod: pod, Image: img, Rootfs: md.Rootfs,
-		TargetPIDNamespace: target, MountSources: mountSources(md.ImageVolumes),
+		TargetPIDNamespace: target, MountSources: sources,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("build OCI spec of container %s: %w", md.ID, err)
@@ -128,7 +137,9 @@ func (s *Service) create(ctx context.Context, md Metadata, pod Pod) (_ *Containe
 	if md.StopSignal, err = stopSignal(md.Config, img); err != nil {
 		return nil, err
 	}
-	md.LogPath = logPath(pod, md.Config)
+	if md.LogPath, err = logPath(pod, md.Config); err != nil {
+		return nil, err
+	}
 	md.CreatedAt = time.Now()
 	c := newContainer(md, Status{State: StateCreated}, s.persist)
 	c.changed = s.changed
@@ -197,13 +208,18 @@ func writeSpec(bundle string, spec *specs.Spec) error {
 }
 
 // logPath is the container's CRI log file: the pod's log directory joined
-// with the container's log path, or empty when either is unset.
-func logPath(pod Pod, cfg *runtimeapi.ContainerConfig) string {
+// with the container's log path, or empty when either is unset. The CRI
+// says the log path is relative to the directory; one that is absolute or
+// climbs out of it with ".." is refused.
+func logPath(pod Pod, cfg *runtimeapi.ContainerConfig) (string, error) {
 	dir, p := pod.Config.GetLogDirectory(), cfg.GetLogPath()
 	if dir == "" || p == "" {
-		return ""
+		return "", nil
 	}
-	return filepath.Join(dir, p)
+	if !filepath.IsLocal(p) {
+		return "", fmt.Errorf("log path %q is not relative to the pod log directory: %w", p, errdefs.ErrInvalidArgument)
+	}
+	return filepath.Join(dir, p), nil
 }
 
 // stopSignal is the one the CRI config asks for, else the image's, else

@@ -109,8 +109,11 @@ type ShimCreate struct {
 	Bundle         string
 	RuntimeHandler string
 	LogPath        string
-	Stdin          bool
-	Terminal       bool
+	// LogDir is the pod's log directory; LogPath lies below it and is
+	// opened without resolving anything outside it.
+	LogDir   string
+	Stdin    bool
+	Terminal bool
 }
 
 // ProcessState is a shim's view of a container's process.

@@ -63,6 +63,9 @@ func (s *Service) recover(ctx context.Context, rec *record) error {
 func (s *Service) abandon(ctx context.Context, md Metadata) error {
 	cctx, cancel := cleanupContext(ctx)
 	defer cancel()
+	if err := s.unpinHostMounts(md); err != nil {
+		return fmt.Errorf("unmount host paths of half-created container: %w", err)
+	}
 	if err := s.unmountImageVolumes(cctx, md); err != nil {
 		return fmt.Errorf("unmount image volumes of half-created container: %w", err)
 	}

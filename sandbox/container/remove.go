@@ -36,6 +36,9 @@ func (s *Service) Remove(ctx context.Context, id string) error {
 	if err := s.deleteProcess(cctx, c); err != nil {
 		return err
 	}
+	if err := s.unpinHostMounts(c.Metadata); err != nil {
+		return fmt.Errorf("unmount host paths of container %s: %w", c.ID, err)
+	}
 	if err := s.unmountImageVolumes(cctx, c.Metadata); err != nil {
 		return fmt.Errorf("unmount image volumes of container %s: %w", c.ID, err)
 	}

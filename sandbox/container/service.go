@@ -47,6 +47,9 @@ type Options struct {
 	// host's cgroups (drops what cannot apply, refuses what is invalid
 	// here), as the spec builder does for new containers.
 	FitResources func(*specs.LinuxResources) error
+	// PinHostMounts bind-mounts each resolved host path into the bundle
+	// at create (needs root); otherwise the resolved path goes in the spec.
+	PinHostMounts bool
 }
 
 // Service runs containers.

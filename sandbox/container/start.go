@@ -11,6 +11,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/cricket-cri/cricket/pkg/errdefs"
+	"github.com/cricket-cri/cricket/pkg/securefs"
 )
 
 // Start creates the container's process in its pod's shim and starts it.
@@ -54,18 +55,23 @@ func (s *Service) startProcess(ctx context.Context, c *Container) (_ Shim, retEr
 	if !pod.Ready {
 		return nil, fmt.Errorf("pod sandbox %s of container %s is not ready: %w", pod.ID, c.ID, errdefs.ErrFailedPrecondition)
 	}
-	if c.LogPath != "" {
-		if err := os.MkdirAll(filepath.Dir(c.LogPath), 0o755); err != nil {
-			return nil, fmt.Errorf("create log dir of container %s: %w", c.ID, err)
-		}
+	logDir, err := makeLogDir(pod, c)
+	if err != nil {
+		return nil, err
 	}
 	defer undo(ctx, &retErr, "delete process", func(cc context.Context) error { return sh.Delete(cc, c.ID) })
 	err = sh.Create(ctx, ShimCreate{
-		ID: c.ID, Bundle: c.Bundle, RuntimeHandler: pod.RuntimeHandler, LogPath: c.LogPath,
+		ID: c.ID, Bundle: c.Bundle, RuntimeHandler: pod.RuntimeHandler, LogPath: c.LogPath, LogDir: logDir,
 		Stdin: c.Config.GetStdin(), Terminal: c.Config.GetTty(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create process of container %s: %w", c.ID, err)
+	}
+	// The container's mount namespace holds its own copies of the pinned
+	// host paths now. Left in the host's namespace, the pins would keep the
+	// host from removing directories that were mount points below them.
+	if err := s.unpinHostMounts(c.Metadata); err != nil {
+		klog.FromContext(ctx).Error(err, "unmount pinned host paths", "containerID", c.ID)
 	}
 	if err := s.opts.NRI.StartContainer(ctx, c); err != nil {
 		return nil, fmt.Errorf("NRI StartContainer of container %s: %w", c.ID, err)
@@ -164,4 +170,30 @@ func (s *Service) recordLastState(ctx context.Context, c *Container) {
 	if err != nil {
 		klog.FromContext(ctx).Error(err, "cannot record container exit", "containerID", c.ID)
 	}
+}
+
+// makeLogDir creates the directories of the container's log file and
+// returns the pod's log directory. The pod's directory is the kubelet's and
+// trusted; the components of the container's log path below it are
+// created without following a symlink out of it, since a container may
+// share that directory through a volume.
+func makeLogDir(pod Pod, c *Container) (string, error) {
+	if c.LogPath == "" {
+		return "", nil
+	}
+	dir := pod.Config.GetLogDirectory()
+	if dir == "" {
+		dir = filepath.Dir(c.LogPath)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("create log dir of container %s: %w", c.ID, err)
+	}
+	rel, err := filepath.Rel(dir, filepath.Dir(c.LogPath))
+	if err != nil || !filepath.IsLocal(rel) && rel != "." {
+		return "", fmt.Errorf("log path %s of container %s is not below the pod log dir %s: %w", c.LogPath, c.ID, dir, errdefs.ErrInvalidArgument)
+	}
+	if err := securefs.MkdirAllBeneath(dir, rel, 0o755); err != nil {
+		return "", fmt.Errorf("create log dir of container %s: %w", c.ID, err)
+	}
+	return dir, nil
 }

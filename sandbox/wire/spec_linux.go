@@ -71,9 +71,7 @@ func (b *specBuilder) Build(ctx context.Context, in container.SpecInput) (*specs
 		return nil, err
 	}
 	input.Namespaces.TargetPID = in.TargetPIDNamespace
-	if input.MountSources, err = oci.ResolveHostMounts(cfg, in.MountSources); err != nil {
-		return nil, err
-	}
+	input.MountSources = in.MountSources
 	if input.CgroupsPath, err = cgroups.ChildPath(b.driver, in.Pod.CgroupParent, in.ID); err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package wire
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 
 	"k8s.io/klog/v2"
@@ -127,6 +128,8 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 		NRI:      containerNRI,
 		// Updates are fitted to the host like new containers.
 		FitResources: host.Fit,
+		// Pinning needs CAP_SYS_ADMIN; the daemon runs as root.
+		PinHostMounts: os.Geteuid() == 0,
 	})
 	if err != nil {
 		return nil, err

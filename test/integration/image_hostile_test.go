@@ -11,8 +11,9 @@ import (
 )
 
 // TestImageHostileLayersRefused pulls layers built to escape the store or
-// to lie about their content; each pull fails (or, for symlinks, lands
-// inside its layer dir) and nothing appears outside the store.
+// to lie about their content; each pull fails (or, for symlinks, absolute
+// names and whiteouts, lands inside its layer dir) and nothing appears
+// outside the store.
 func TestImageHostileLayersRefused(t *testing.T) {
 	reg := newTamperRegistry(t)
 	d := newDaemon(t)
@@ -38,6 +39,26 @@ func TestImageHostileLayersRefused(t *testing.T) {
 		}},
 		{desc: "hardlink escape", wantFail: true, build: func() pushedImage {
 			return reg.push(t, "hardlink", "v1", hostileLayer(t, tarEntry{name: "h", link: "../../../../../../" + outside + "/secret", typ: '1'}))
+		}},
+		{desc: "absolute entry name", build: func() pushedImage {
+			return reg.push(t, "absolute", "v1", hostileLayer(t, tarEntry{name: outside + "/pwned", body: "x", typ: '0'}))
+		}},
+		{desc: "symlink chain escape then write", build: func() pushedImage {
+			return reg.push(t, "chain", "v1", hostileLayer(t, tarEntry{name: "a", link: "b", typ: '2'},
+				tarEntry{name: "b", link: strings.Repeat("../", 12) + strings.TrimPrefix(outside, "/"), typ: '2'},
+				tarEntry{name: "a/pwned", body: "x", typ: '0'}, tarEntry{name: "a/secret", body: "pwned", typ: '0'}))
+		}},
+		{desc: "whiteout through symlink", build: func() pushedImage {
+			return reg.push(t, "whiteout", "v1", hostileLayer(t, tarEntry{name: "link", link: outside, typ: '2'},
+				tarEntry{name: "link/.wh.secret", typ: '0'}, tarEntry{name: "link/.wh..wh..opq", typ: '0'}))
+		}},
+		{desc: "hard link of a symlink out, then written", build: func() pushedImage {
+			return reg.push(t, "hardsym", "v1", hostileLayer(t, tarEntry{name: "s", link: outside + "/secret", typ: '2'},
+				tarEntry{name: "h", link: "s", typ: '1'}, tarEntry{name: "h", body: "pwned", typ: '0'}, tarEntry{name: "s", body: "pwned", typ: '0'}))
+		}},
+		{desc: "hard link through a symlinked dir", wantFail: true, build: func() pushedImage {
+			return reg.push(t, "hardthrough", "v1", hostileLayer(t, tarEntry{name: "link", link: outside, typ: '2'},
+				tarEntry{name: "h", link: "link/secret", typ: '1'}))
 		}},
 		{desc: "bogus digest", wantFail: true, build: func() pushedImage {
 			img := reg.push(t, "bogus", "v1", good)

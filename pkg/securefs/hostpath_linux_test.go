@@ -1,0 +1,112 @@
+package securefs
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/cricket-cri/cricket/pkg/errdefs"
+	"github.com/cricket-cri/cricket/test/testutil"
+)
+
+func TestResolveHostPath(t *testing.T) {
+	base, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	vol, outside := filepath.Join(base, "vol"), filepath.Join(base, "outside")
+	for _, d := range []string{filepath.Join(vol, "dir"), outside} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	links := map[string]string{
+		filepath.Join(vol, "root"):   "/",
+		filepath.Join(vol, "out"):    "../outside",
+		filepath.Join(vol, "in"):     "dir",
+		filepath.Join(vol, "abs-in"): filepath.Join(vol, "dir"),
+		filepath.Join(base, "host"):  "vol/dir", // a host symlink, outside any volume
+		filepath.Join(vol, "loop1"):  "loop2",
+		filepath.Join(vol, "loop2"):  "loop1",
+	}
+	for l, target := range links {
+		if err := os.Symlink(target, l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		desc, path string
+		untrusted  []string
+		want       string
+		wantErr    error
+	}{
+		{desc: "plain", path: filepath.Join(vol, "dir"), untrusted: []string{vol}, want: filepath.Join(vol, "dir")},
+		{desc: "symlink inside volume", path: filepath.Join(vol, "in"), untrusted: []string{vol}, want: filepath.Join(vol, "dir")},
+		{desc: "absolute symlink back inside volume", path: filepath.Join(vol, "abs-in"), untrusted: []string{vol}, want: filepath.Join(vol, "dir")},
+		{desc: "host symlink", path: filepath.Join(base, "host"), untrusted: []string{vol}, want: filepath.Join(vol, "dir")},
+		{desc: "volume symlink to /", path: filepath.Join(vol, "root"), untrusted: []string{vol}, wantErr: errdefs.ErrInvalidArgument},
+		{desc: "volume symlink climbing out", path: filepath.Join(vol, "out"), untrusted: []string{vol}, wantErr: errdefs.ErrInvalidArgument},
+		{desc: "volume symlink to / below path", path: filepath.Join(vol, "root", "etc"), untrusted: []string{vol}, wantErr: errdefs.ErrInvalidArgument},
+		{desc: "trusted when no volume", path: filepath.Join(vol, "out"), want: outside},
+		{desc: "symlink loop", path: filepath.Join(vol, "loop1"), wantErr: errdefs.ErrInvalidArgument},
+		{desc: "dotdot after a volume symlink climbs out", path: vol + "/in/../../outside", untrusted: []string{vol}, wantErr: errdefs.ErrInvalidArgument},
+		{desc: "missing", path: filepath.Join(vol, "nope"), wantErr: os.ErrNotExist},
+		{desc: "relative", path: "vol", wantErr: errdefs.ErrInvalidArgument},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			got, err := ResolveHostPath(tc.path, tc.untrusted)
+			if tc.wantErr != nil {
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("ResolveHostPath(%s) = %q, %v; want %v", tc.path, got, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("ResolveHostPath(%s) = %q, %v; want %q", tc.path, got, err, tc.want)
+			}
+		})
+	}
+}
+
+// TestBindNoFollow: a bind from a resolved path lands on what was resolved;
+// once a component is swapped for a symlink it fails instead.
+func TestBindNoFollow(t *testing.T) {
+	testutil.RequireRoot(t)
+	base := t.TempDir()
+	src, outside, target := filepath.Join(base, "vol", "sub"), filepath.Join(base, "outside"), filepath.Join(base, "pins", "0")
+	for _, d := range []string{src, outside} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(src, "inside"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := BindNoFollow(src, target); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(target, "inside")); err != nil {
+		t.Errorf("pinned mount does not show the source: %v", err)
+	}
+	if err := Unbind(target); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(target); !os.IsNotExist(err) {
+		t.Errorf("mount point left: %v", err)
+	}
+	if err := os.RemoveAll(src); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, src); err != nil {
+		t.Fatal(err)
+	}
+	err := BindNoFollow(src, target)
+	if !errdefs.IsInvalidArgument(err) {
+		t.Errorf("bind through a swapped-in symlink: %v", err)
+	}
+	if err == nil {
+		_ = Unbind(target)
+	}
+}
