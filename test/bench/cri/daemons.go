@@ -200,6 +200,9 @@ func fileExists(p string) bool {
 	return err == nil
 }
 
+// containerdRunDir is containerd's built-in state dir.
+const containerdRunDir = "/run/containerd"
+
 // containerdDaemon is a running containerd with its CRI plugin.
 type containerdDaemon struct {
 	*daemonProc
@@ -248,6 +251,7 @@ disabled_plugins = ["io.containerd.nri.v1.nri"]
       runtime_type = "io.containerd.runc.v2"
       [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc.options]
         BinaryName = %[9]q
+        Root = %[10]q
         SystemdCgroup = false
 `
 
@@ -256,9 +260,14 @@ func (e *env) startContainerd(ctx context.Context, inst *containerdInstall) (*co
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
+	// containerd's shims put their sockets in /run/containerd/s whatever
+	// the config says; remove what this run creates there.
+	if !fileExists(containerdRunDir) {
+		e.removeAtClose = append(e.removeAtClose, containerdRunDir)
+	}
 	socket := filepath.Join(dir, "state", "c.sock")
 	cfg := fmt.Sprintf(containerdConfig, filepath.Join(dir, "root"), filepath.Join(dir, "state"), socket, filepath.Join(dir, "opt"),
-		pauseImage, e.HostsDir, cniBinDir, e.CNIConf, inst.Runc)
+		pauseImage, e.HostsDir, cniBinDir, e.CNIConf, inst.Runc, filepath.Join(dir, "runc"))
 	cfgPath := filepath.Join(dir, "config.toml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		return nil, err

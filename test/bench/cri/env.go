@@ -42,6 +42,9 @@ type env struct {
 	chain    string
 	mirror   *imagebuild.Mirror
 	keep     bool
+	// removeAtClose are directories outside Dir a daemon of the run
+	// created; removed when empty.
+	removeAtClose []string
 }
 
 func newEnv(ctx context.Context, keep bool) (_ *env, err error) {
@@ -162,6 +165,9 @@ func (e *env) Close() {
 	if e.mirror != nil {
 		_ = e.mirror.Close()
 	}
+	for _, d := range e.removeAtClose {
+		removeEmptyDirs(d)
+	}
 	if e.keep {
 		logf("kept %s", e.Dir)
 		return
@@ -190,6 +196,18 @@ func (e *env) processes() []int {
 		}
 	}
 	return pids
+}
+
+// removeEmptyDirs removes dir and the directories below it, deepest first,
+// as long as they are empty.
+func removeEmptyDirs(dir string) {
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if e.IsDir() {
+			removeEmptyDirs(filepath.Join(dir, e.Name()))
+		}
+	}
+	_ = os.Remove(dir)
 }
 
 // unmountUnder unmounts every mount at or below dir, deepest first.

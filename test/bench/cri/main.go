@@ -49,6 +49,8 @@ type options struct {
 	cache           string
 	containerdVer   string
 	keep            bool
+	rounds          int
+	timeout         time.Duration
 	pullMB          int
 	pullRuns        int
 	jsonOut         string
@@ -75,6 +77,8 @@ func main() {
 	flag.StringVar(&o.containerdVer, "containerd-version", "v2.4.2", "containerd version to build with -compare")
 	flag.IntVar(&o.pullMB, "pull-size-mb", 256, "uncompressed size of the image of the pull benchmark (test/bench/pull)")
 	flag.IntVar(&o.pullRuns, "pull-runs", 3, "rounds of the pull benchmark (0 leaves it out)")
+	flag.IntVar(&o.rounds, "rounds", 4, "split each latency workload into this many rounds, the targets taking turns")
+	flag.DurationVar(&o.timeout, "timeout", time.Hour, "bound on the whole run; what is unfinished then is reported as an error")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (logs) after the run")
 	flag.StringVar(&o.jsonOut, "json", "", "also write every measured sample here (JSON), for -from")
 	flag.StringVar(&o.from, "from", "", "measure nothing: print the table and draw the plot from a -json file")
@@ -106,6 +110,8 @@ func run(o options) error {
 	o.cricketd = bin
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
 	began := time.Now()
 
 	var ctrd *containerdInstall
@@ -127,24 +133,17 @@ func run(o options) error {
 	}
 	defer env.Close()
 
-	var results []*result
-	handlers := strings.Split(o.handlers, ",")
 	cricket, err := env.startCricketd(ctx, o.cricketd)
 	if err != nil {
 		return err
 	}
-	for _, h := range handlers {
-		h = strings.TrimSpace(h)
-		if h == "" {
-			continue
-		}
-		results = append(results, measure(ctx, o, env, cricket.target(h), critestBin))
-		if ctx.Err() != nil {
-			return ctx.Err()
+	defer cricket.Stop()
+	var targets []*target
+	for _, h := range strings.Split(o.handlers, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			targets = append(targets, cricket.target(h))
 		}
 	}
-	cricket.Stop()
-	last := results[len(results)-1]
 	ctrdSocket, ctrBin := "", ""
 	if ctrd != nil {
 		c, err := env.startContainerd(ctx, ctrd)
@@ -152,10 +151,11 @@ func run(o options) error {
 			return err
 		}
 		defer c.Stop()
-		last = measure(ctx, o, env, c.target(), critestBin)
-		results = append(results, last)
+		targets = append(targets, c.target())
 		ctrdSocket, ctrBin = c.socket, ctrd.BinDir
 	}
+	results := measure(ctx, o, env, targets, critestBin)
+	last := results[len(results)-1]
 	if o.pullRuns > 0 && ctx.Err() == nil {
 		logf("image pull + unpack throughput (test/bench/pull)")
 		if last.Pull, err = runPullBench(ctx, env, o.pullMB, o.pullRuns, ctrdSocket, ctrBin); err != nil {

@@ -54,6 +54,17 @@ func (h histogram) minus(o histogram) histogram {
 	return out
 }
 
+func (h histogram) plus(o histogram) histogram {
+	out := histogram{Buckets: map[float64]float64{}, Sum: h.Sum + o.Sum, Count: h.Count + o.Count}
+	for le, c := range h.Buckets {
+		out.Buckets[le] += c
+	}
+	for le, c := range o.Buckets {
+		out.Buckets[le] += c
+	}
+	return out
+}
+
 func (h histogram) stats() histStats {
 	s := histStats{Count: int(h.Count)}
 	if h.Count <= 0 {

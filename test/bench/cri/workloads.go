@@ -22,7 +22,8 @@ type result struct {
 	RunPodSandbox, CreateContainer, StartContainer []time.Duration // of the sequential run
 	PodTeardown                                    []time.Duration // StopPodSandbox + RemovePodSandbox, sequential run
 	// Phases of the sequential run from Cricket's metrics, by phase name.
-	Phases map[string]histStats
+	Phases     map[string]histStats
+	phaseHists map[string]histogram // their histograms, summed over rounds
 	// Container lifecycle in one pod.
 	CtrCreateStart, CtrStop, CtrRemove, Exec []time.Duration
 	Density                                  *density
@@ -37,61 +38,103 @@ func (r *result) fail(what string, err error) {
 	r.Errors = append(r.Errors, fmt.Sprintf("%s: %v", what, err))
 }
 
-// measure runs every workload against t; a failing workload is recorded
-// and the next one still runs.
-func measure(ctx context.Context, o options, e *env, t *target, critestBin string) *result {
-	r := &result{Name: t.Name}
-	start := time.Now()
-	defer func() { r.Took = time.Since(start) }()
-	logf("== %s", t.Name)
-	w := &workload{t: t, logDir: filepath.Join(e.Dir, "logs", t.Name)}
-	if err := w.prepare(ctx); err != nil {
-		r.fail("prepare", err)
-		return r
+// measure runs every workload against every target. Targets take turns
+// within each workload, and the latency workloads are split into rounds
+// with the order of the targets rotated each round, so that a change of
+// the machine's load during the run (this benchmark is often run on shared
+// machines) does not fall on one target only. A failing workload is
+// recorded and the next one still runs.
+func measure(ctx context.Context, o options, e *env, targets []*target, critestBin string) []*result {
+	var ws []*workload
+	var rs []*result
+	for _, t := range targets {
+		r := &result{Name: t.Name}
+		w := &workload{t: t, logDir: filepath.Join(e.Dir, "logs", t.Name)}
+		logf("%s: pull images, warm up", t.Name)
+		if err := w.prepare(ctx); err != nil {
+			r.fail("prepare", err)
+			w.broken = true
+		}
+		ws, rs = append(ws, w), append(rs, r)
 	}
+	rounds := max(o.rounds, 1)
 	steps := []struct {
-		name string
-		run  func() error
+		name   string
+		rounds int
+		run    func(w *workload, r *result, round int) error
 	}{
-		{"pod start, sequential", func() error { return w.podStartSeq(ctx, o.pods, r) }},
-		{"pod start, parallel", func() error {
-			var err error
-			r.PodStartPar, err = w.podStartParallel(ctx, o.pods, o.parallel, false)
+		{"pod start, sequential", rounds, func(w *workload, r *result, round int) error {
+			return w.podStartSeq(ctx, share(o.pods, rounds, round), r)
+		}},
+		{"pod start, parallel", rounds, func(w *workload, r *result, round int) error {
+			lat, err := w.podStartParallel(ctx, share(o.pods, rounds, round), o.parallel, false)
+			r.PodStartPar = append(r.PodStartPar, lat...)
 			return err
 		}},
-		{"pod start, hostNetwork", func() error {
-			var err error
-			r.PodStartHostNet, err = w.podStartParallel(ctx, o.hostNetPods, 1, true)
+		{"pod start, hostNetwork", rounds, func(w *workload, r *result, round int) error {
+			lat, err := w.podStartParallel(ctx, share(o.hostNetPods, rounds, round), 1, true)
+			r.PodStartHostNet = append(r.PodStartHostNet, lat...)
 			return err
 		}},
-		{"container lifecycle", func() error { return w.containerLifecycle(ctx, o.containers, r) }},
-		{"exec", func() error { return w.execSync(ctx, o.execs, r) }},
-		{"density", func() error {
+		{"container lifecycle", rounds, func(w *workload, r *result, round int) error {
+			return w.containerLifecycle(ctx, share(o.containers, rounds, round), r)
+		}},
+		{"exec", rounds, func(w *workload, r *result, round int) error {
+			return w.execSync(ctx, share(o.execs, rounds, round), r)
+		}},
+		{"density", 1, func(w *workload, r *result, _ int) error {
 			var err error
 			r.Density, err = w.density(ctx, o.density, o.densityParallel, o.settle)
 			return err
 		}},
-		{"critest --benchmark", func() error {
+		{"critest --benchmark", 1, func(w *workload, r *result, _ int) error {
 			if critestBin == "" || !o.critest {
 				return nil
 			}
 			var err error
-			r.Critest, err = runCritestBenchmark(ctx, critestBin, e, t, o.critestPods)
+			r.Critest, err = runCritestBenchmark(ctx, critestBin, e, w.t, o.critestPods)
 			return err
 		}},
 	}
+	turn := 0
 	for _, s := range steps {
-		if ctx.Err() != nil {
-			r.fail(s.name, ctx.Err())
-			break
-		}
-		logf("%s: %s", t.Name, s.name)
-		if err := s.run(); err != nil {
-			r.fail(s.name, err)
-			removeAll(ctx, t.RT)
+		for round := 0; round < s.rounds; round++ {
+			for i := range ws {
+				k := (i + turn) % len(ws)
+				w, r := ws[k], rs[k]
+				if w.broken {
+					continue
+				}
+				if ctx.Err() != nil {
+					r.fail(s.name, ctx.Err())
+					continue
+				}
+				if round == 0 {
+					logf("%s: %s", w.t.Name, s.name)
+				}
+				t0 := time.Now()
+				if err := s.run(w, r, round); err != nil {
+					r.fail(s.name, err)
+					removeAll(ctx, w.t.RT)
+				}
+				r.Took += time.Since(t0)
+			}
+			turn++
 		}
 	}
-	return r
+	return rs
+}
+
+// share is round's part of n split into rounds parts.
+func share(n, rounds, round int) int {
+	return n/rounds + btoi(round < n%rounds)
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // workload issues the CRI calls against one target.
@@ -99,6 +142,7 @@ type workload struct {
 	t      *target
 	logDir string
 	seq    atomic.Int64
+	broken bool // prepare failed: nothing is measured
 }
 
 // prepare pulls the images and starts and removes a few pods, so that the
@@ -231,8 +275,11 @@ func (w *workload) removePod(ctx context.Context, id string) error {
 }
 
 // podStartSeq starts n pods one after the other, each removed before the
-// next starts, and reads the phase histograms around the run.
+// next starts, and adds the phase histograms' growth over the run to r.
 func (w *workload) podStartSeq(ctx context.Context, n int, r *result) error {
+	if n <= 0 {
+		return nil
+	}
 	before, berr := scrapeHistograms(ctx, w.t.MetricsURL, phaseMetric)
 	for i := 0; i < n; i++ {
 		p, err := w.startPod(ctx, false, nil)
@@ -256,9 +303,13 @@ func (w *workload) podStartSeq(ctx context.Context, n int, r *result) error {
 	if err := errors.Join(berr, aerr); err != nil {
 		return fmt.Errorf("phase metrics: %w", err)
 	}
+	if r.phaseHists == nil {
+		r.phaseHists = map[string]histogram{}
+	}
 	r.Phases = map[string]histStats{}
 	for phase, h := range after {
-		r.Phases[phase] = h.minus(before[phase]).stats()
+		r.phaseHists[phase] = r.phaseHists[phase].plus(h.minus(before[phase]))
+		r.Phases[phase] = r.phaseHists[phase].stats()
 	}
 	return nil
 }
