@@ -26,8 +26,12 @@ type target struct {
 	DaemonPID  int
 	// NeedsSandboxImage is set for runtimes that run a pause container.
 	NeedsSandboxImage bool
-	marker            string
+	marker            string // in the environment of the daemon and its shims only
 }
+
+// daemonMarker marks one daemon of the run and the shims it starts, so
+// that the shims of one runtime are told from those of another.
+func daemonMarker(name string) string { return "CRICKET_BENCH_DAEMON=" + name }
 
 func dial(socket string) (*grpc.ClientConn, error) {
 	return grpc.NewClient("unix://"+socket, grpc.WithTransportCredentials(insecure.NewCredentials()),
@@ -73,12 +77,12 @@ func (e *env) startCricketd(ctx context.Context, bin string) (*cricketDaemon, er
 	}
 	args := []string{"--root", filepath.Join(dir, "root"), "--state", filepath.Join(dir, "state"), "--listen", socket,
 		"--config", cfgPath, "--registry-config-path", e.HostsDir}
-	d, err := e.startDaemon(ctx, "cricketd", bin, args, nil, filepath.Join(dir, "cricketd.log"), versionReady(runtimeapi.NewRuntimeServiceClient(conn)))
+	d, err := e.startDaemon(ctx, "cricketd", bin, args, []string{daemonMarker("cricketd")}, filepath.Join(dir, "cricketd.log"), versionReady(runtimeapi.NewRuntimeServiceClient(conn)))
 	if err != nil {
 		conn.Close()
 		return nil, err
 	}
-	return &cricketDaemon{daemonProc: d, conn: conn, socket: socket, metrics: "http://" + metrics + "/metrics", marker: e.Marker}, nil
+	return &cricketDaemon{daemonProc: d, conn: conn, socket: socket, metrics: "http://" + metrics + "/metrics", marker: daemonMarker("cricketd")}, nil
 }
 
 // target returns the daemon seen through one of its handlers.
@@ -279,12 +283,12 @@ func (e *env) startContainerd(ctx context.Context, inst *containerdInstall) (*co
 	// The shim is found on PATH.
 	path := "PATH=" + inst.BinDir + ":" + os.Getenv("PATH")
 	d, err := e.startDaemon(ctx, "containerd "+inst.Version, filepath.Join(inst.BinDir, "containerd"), []string{"--config", cfgPath},
-		[]string{path}, filepath.Join(dir, "containerd.log"), versionReady(runtimeapi.NewRuntimeServiceClient(conn)))
+		[]string{path, daemonMarker("containerd")}, filepath.Join(dir, "containerd.log"), versionReady(runtimeapi.NewRuntimeServiceClient(conn)))
 	if err != nil {
 		conn.Close()
 		return nil, err
 	}
-	return &containerdDaemon{daemonProc: d, conn: conn, socket: socket, marker: e.Marker}, nil
+	return &containerdDaemon{daemonProc: d, conn: conn, socket: socket, marker: daemonMarker("containerd")}, nil
 }
 
 func (c *containerdDaemon) target() *target {

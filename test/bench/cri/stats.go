@@ -229,9 +229,9 @@ func parseSmapsRollup(raw []byte) memUsage {
 	return m
 }
 
-// shimMem sums the memory of the run's shims: processes in this process's
-// pid namespace carrying marker in their environment, other than the
-// daemon and runtime CLIs caught mid-call. Container processes get their
+// shimMem sums the memory of one daemon's shims: processes in this
+// process's pid namespace carrying the daemon's marker in their
+// environment, other than the daemon and runtime CLIs caught mid-call. Container processes get their
 // environment from the spec and never carry the marker.
 func shimMem(daemon int, marker string) (memUsage, int, error) {
 	self, err := os.Readlink("/proc/self/ns/pid")
