@@ -50,6 +50,8 @@ type options struct {
 	containerdVer   string
 	keep            bool
 	rounds          int
+	pprofDir        string
+	pprofSeconds    int
 	timeout         time.Duration
 	pullMB          int
 	pullRuns        int
@@ -78,6 +80,8 @@ func main() {
 	flag.IntVar(&o.pullMB, "pull-size-mb", 256, "uncompressed size of the image of the pull benchmark (test/bench/pull)")
 	flag.IntVar(&o.pullRuns, "pull-runs", 3, "rounds of the pull benchmark (0 leaves it out)")
 	flag.IntVar(&o.rounds, "rounds", 4, "split each latency workload into this many rounds, the targets taking turns")
+	flag.StringVar(&o.pprofDir, "pprof", "", "save a CPU profile of cricketd (from its metrics endpoint) taken during the first round of sequential pod starts of each Cricket handler into this dir")
+	flag.IntVar(&o.pprofSeconds, "pprof-seconds", 10, "length of that CPU profile")
 	flag.DurationVar(&o.timeout, "timeout", time.Hour, "bound on the whole run; what is unfinished then is reported as an error")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (logs) after the run")
 	flag.StringVar(&o.jsonOut, "json", "", "also write every measured sample here (JSON), for -from")

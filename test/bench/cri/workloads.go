@@ -64,6 +64,10 @@ func measure(ctx context.Context, o options, e *env, targets []*target, critestB
 		run    func(w *workload, r *result, round int) error
 	}{
 		{"pod start, sequential", rounds, func(w *workload, r *result, round int) error {
+			if round == 0 && o.pprofDir != "" && w.t.MetricsURL != "" {
+				done := profile(ctx, w.t, o.pprofDir, o.pprofSeconds)
+				defer func() { r.Errors = append(r.Errors, <-done...) }()
+			}
 			return w.podStartSeq(ctx, share(o.pods, rounds, round), r)
 		}},
 		{"pod start, parallel", rounds, func(w *workload, r *result, round int) error {
