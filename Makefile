@@ -14,7 +14,7 @@ FUZZMINTIME ?= 100x
 ROOT_ENV  := CRICKET_ROOT_TESTS=1
 
 .DEFAULT_GOAL := help
-.PHONY: help build install test test-race root-test integration critest kubelet-e2e bench lint fuzz clean
+.PHONY: help build install test test-race root-test integration critest kubelet-e2e bench bench-compare lint fuzz clean
 
 help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -46,8 +46,17 @@ kubelet-e2e: build ## A real kubelet (v1.37, built once into /var/cache/cricket-
 	$(ROOT_ENV) CRICKETD_BIN=$(BIN)/cricketd KUBELET_BIN=$$kubelet KUBELET_E2E_OUTPUT=$(CURDIR)/_output/kubelet-e2e \
 	$(GO) test -tags '$(GO_TAGS)' -count=1 -v -timeout 30m ./test/kubelet/
 
-bench: ## Benchmarks (figures, never pass/fail): image pull + unpack throughput.
-	$(GO) run ./test/bench/pull -size-mb 256 -layers 8 -runs 5
+BENCH_OUT ?= $(CURDIR)/_output/bench
+
+bench: build ## Benchmarks (figures, never pass/fail): pod start, containers, exec, density, critest --benchmark, pulls. Root.
+	@hack/deps.sh
+	@mkdir -p $(BENCH_OUT)
+	bash -o pipefail -c '$(GO) run ./test/bench/cri -cricketd $(BIN)/cricketd -json $(BENCH_OUT)/bench.json $(BENCH_FLAGS) | tee $(BENCH_OUT)/bench.txt'
+
+bench-compare: build ## Same workloads side by side with containerd v2 + runc (built once into /var/cache/cricket-bench); ratios and docs/bench-latency.png. Root.
+	@hack/deps.sh
+	@mkdir -p $(BENCH_OUT)
+	bash -o pipefail -c '$(GO) run ./test/bench/cri -cricketd $(BIN)/cricketd -compare -plot $(CURDIR)/docs/bench-latency.png -json $(BENCH_OUT)/bench-compare.json $(BENCH_FLAGS) | tee $(BENCH_OUT)/bench-compare.txt'
 
 lint: ## gofmt and go vet.
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -157,7 +157,7 @@ func TestSecurityMounts(t *testing.T) {
 		}},
 		{desc: "missing host path is rejected", ctr: func(t *testing.T, _ *secEnv, c *runtimeapi.ContainerConfig) {
 			c.Mounts = append(c.Mounts, &runtimeapi.Mount{ContainerPath: "/mnt/missing", HostPath: filepath.Join(t.TempDir(), "missing")})
-		}, wantCode: codes.InvalidArgument, wantErr: "no such file or directory"},
+		}, wantCode: codes.InvalidArgument, wantErr: "does not exist"},
 		{desc: "relative container path is rejected", ctr: func(t *testing.T, _ *secEnv, c *runtimeapi.ContainerConfig) {
 			c.Mounts = append(c.Mounts, &runtimeapi.Mount{ContainerPath: "mnt/rel", HostPath: hostDir(t)})
 		}, wantCode: codes.InvalidArgument, wantErr: "absolute"},

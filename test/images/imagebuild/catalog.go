@@ -127,7 +127,7 @@ func Catalog() []Spec {
 		specs = append(specs, Spec{Ref: critools + "test-image-tags:" + t, MultiArch: true, Recipe: marker("/same-image", ""),
 			Contents: "index: busybox plus /same-image + arm64 stub; tags 1, 2 and 3 are the SAME image (critest expects one ID with 3 repo tags)"})
 	}
-	for _, v := range []string{"3.9", "3.10", "3.10.1"} {
+	for _, v := range []string{"3.9", "3.10", "3.10.1", "3.10.2"} {
 		specs = append(specs, Spec{Ref: "registry.k8s.io/pause:" + v, MultiArch: true, Recipe: pause(v),
 			Contents: "index: /pause " + v + " (sleeps until SIGTERM/SIGINT, reaps zombies), USER 65535:65535 + arm64 stub; distinct content per tag"})
 	}
