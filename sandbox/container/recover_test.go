@@ -126,3 +126,41 @@ func TestLoadFinishesInterruptedOperations(t *testing.T) {
 		t.Errorf("exit not watched: %+v", st)
 	}
 }
+
+// TestShimGoneReapsOrphan: a container whose shim was killed may still
+// run; before it is reported exited its processes are killed and its
+// cgroup removed (found by the fault test: such containers ran on,
+// reported exited, and kept their pod's cgroup busy forever). Removing it
+// reaps again, since no shim deletes its cgroup.
+func TestShimGoneReapsOrphan(t *testing.T) {
+	e := newEnv(t)
+	e.pods.Add(container.Pod{ID: "dead", Ready: true, Config: &runtimeapi.PodSandboxConfig{Metadata: &runtimeapi.PodSandboxMetadata{Name: "dead"}}})
+	ctx := context.Background()
+	c, err := e.svc.Create(ctx, container.CreateRequest{PodID: "dead", Config: ctrConfig("x", "busybox")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.Start(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	alive := e.started(t, "alive", "busybox")
+	restarted := e.service(t)
+	e.shims.SetGone("dead", true)
+	restarted.Load(ctx)
+	got, err := restarted.Get(c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := got.Status(); st.State != container.StateExited || st.Reason != container.ReasonUnknown {
+		t.Errorf("container of a killed shim = %+v, want exited, reason %s", st, container.ReasonUnknown)
+	}
+	if r := e.orph.Reaped(); !slices.Equal(r, []string{c.Bundle}) {
+		t.Errorf("reaped %v, want only %s (not %s, whose shim lives)", r, c.Bundle, alive.Bundle)
+	}
+	if err := restarted.Remove(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.orph.Reaped(); len(r) != 2 || r[1] != c.Bundle {
+		t.Errorf("reaped %v, want %s again on Remove", r, c.Bundle)
+	}
+}

@@ -43,6 +43,8 @@ type Options struct {
 	Events EventPublisher
 	// NRI is told of container life-cycle events; defaults to NoNRI.
 	NRI NRI
+	// Orphans, when set, cleans up after containers whose shim is gone.
+	Orphans OrphanReaper
 }
 
 // Service runs containers.

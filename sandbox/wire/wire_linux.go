@@ -101,6 +101,7 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 		LookPath: container.FSLookPath(oci.RootFS),
 		Events:   opts.Events,
 		NRI:      containerNRI,
+		Orphans:  orphans{mgr: cg},
 	})
 	if err != nil {
 		return nil, err
