@@ -196,3 +196,39 @@ func TestLoadTearsDownInterruptedRun(t *testing.T) {
 		t.Errorf("name not free: %v", err)
 	}
 }
+
+// TestLoadTearsDownRunCrashedAtEachStep kills Run (a panic: no rollback
+// runs) in each step after its first record and checks that the next
+// start tears down everything, the pod cgroup included (found by
+// test/fault: the first record did not name the cgroup yet).
+func TestLoadTearsDownRunCrashedAtEachStep(t *testing.T) {
+	for _, step := range []string{sandboxtest.CallPin, sandboxtest.CallSetup, sandboxtest.CallWriteFiles, sandboxtest.CallStartShim} {
+		t.Run(step, func(t *testing.T) {
+			e := newEnv(t)
+			e.rec.Fail(step, sandboxtest.ErrCrash)
+			func() {
+				defer func() {
+					if r := recover(); r != sandboxtest.ErrCrash {
+						t.Fatalf("Run did not crash in %s: %v", step, r)
+					}
+				}()
+				_, _ = e.svc.Run(context.Background(), sandbox.RunRequest{Config: podConfig("crashed")})
+			}()
+			if !slices.ContainsFunc(e.rec.Held(), func(h string) bool { return strings.HasPrefix(h, "cgroup:") }) {
+				t.Fatalf("held %q: the crash left no cgroup, the test proves nothing", e.rec.Held())
+			}
+			e.rec.Fail(step, nil)
+			svc := e.service(t)
+			svc.Load(context.Background())
+			if held := e.rec.Held(); len(held) != 0 {
+				t.Errorf("left %q", held)
+			}
+			if entries, _ := os.ReadDir(filepath.Join(e.dir, "pods")); len(entries) != 0 {
+				t.Errorf("state dirs left: %v", entries)
+			}
+			if ids, _ := e.st.IDs("sandboxes"); len(ids) != 0 {
+				t.Errorf("records left: %q", ids)
+			}
+		})
+	}
+}

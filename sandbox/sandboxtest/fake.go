@@ -6,6 +6,7 @@ package sandboxtest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"sort"
@@ -58,6 +59,11 @@ func (r *Recorder) Fail(call string, err error) {
 	r.fail[call] = err
 }
 
+// ErrCrash, injected with Fail, makes the call panic instead of failing:
+// the daemon dies in the middle of it, and no rollback runs (deferred
+// rollbacks see no error).
+var ErrCrash = errors.New("simulated crash")
+
 // Calls returns the calls made so far, in order.
 func (r *Recorder) Calls() []string {
 	r.mu.Lock()
@@ -96,6 +102,13 @@ func (r *Recorder) call(name, res string, acquire bool) error {
 	defer r.mu.Unlock()
 	r.calls = append(r.calls, name)
 	if err := r.fail[name]; err != nil {
+		if err == ErrCrash {
+			// What the call acquired before the crash stays held.
+			if acquire && res != "" {
+				r.held[res] = true
+			}
+			panic(ErrCrash)
+		}
 		return err
 	}
 	if res == "" {
