@@ -32,10 +32,14 @@ type PodFiles interface {
 
 // CgroupManager creates and removes pod cgroups.
 type CgroupManager interface {
-	// Create returns the pod's cgroup path for cfg's cgroup_parent, the
-	// parent of the containers' cgroups, creating it when missing; owned
-	// says it did, and only then is Remove called for it.
-	Create(ctx context.Context, podID string, cfg *runtimeapi.PodSandboxConfig) (path string, owned bool, err error)
+	// Path returns the pod's cgroup path for cfg's cgroup_parent, the
+	// parent of the containers' cgroups, and whether the pod is to own it
+	// (it does not exist yet); only an owned cgroup is created and
+	// removed. It creates nothing: the pod's first record names the cgroup
+	// before it exists, so that a crash in between leaks nothing.
+	Path(podID string, cfg *runtimeapi.PodSandboxConfig) (path string, owned bool, err error)
+	// Create makes the cgroup at path; an existing one is no error.
+	Create(ctx context.Context, path string) error
 	// Remove deletes the pod's cgroup; a missing one is no error.
 	Remove(ctx context.Context, path string) error
 }

@@ -82,16 +82,13 @@ func (s *Service) create(ctx context.Context, md Metadata) (_ *Sandbox, retErr e
 		return nil, fmt.Errorf("create state dir of pod sandbox %s: %w", md.ID, err)
 	}
 	defer undo(ctx, &retErr, "remove state dir", func(context.Context) error { return os.RemoveAll(md.StateDir) })
-	// The cgroup comes before the first record, which must name it: a
-	// restart after a crash half-way tears the pod down from that record
-	// (found by test/fault: pods killed mid-creation left their cgroups).
+	// The first record says where the pod lives, its cgroup included, so
+	// that a restart after a crash half-way can tear it down (found by
+	// test/fault: pods killed mid-creation left their cgroups).
 	var err error
-	if md.CgroupPath, md.CgroupOwned, err = s.opts.Cgroups.Create(ctx, md.ID, md.Config); err != nil {
-		return nil, fmt.Errorf("create cgroup of pod sandbox %s: %w", md.ID, err)
+	if md.CgroupPath, md.CgroupOwned, err = s.opts.Cgroups.Path(md.ID, md.Config); err != nil {
+		return nil, fmt.Errorf("cgroup of pod sandbox %s: %w", md.ID, err)
 	}
-	defer undo(ctx, &retErr, "remove pod cgroup", func(c context.Context) error { return s.removeCgroup(c, md) })
-	// The first record says where the pod lives, so that a restart after a
-	// crash half-way can tear it down.
 	if err := s.persist(md, Status{State: stateCreating}); err != nil {
 		return nil, err
 	}
@@ -114,6 +111,13 @@ func (s *Service) create(ctx context.Context, md Metadata) (_ *Sandbox, retErr e
 	defer undo(ctx, &retErr, "remove pod files", func(c context.Context) error { return s.opts.Files.Remove(c, md.StateDir) })
 	if md.Files, err = s.opts.Files.Write(ctx, md.StateDir, md.Config, md.Network); err != nil {
 		return nil, fmt.Errorf("write files of pod sandbox %s: %w", md.ID, err)
+	}
+
+	defer undo(ctx, &retErr, "remove pod cgroup", func(c context.Context) error { return s.removeCgroup(c, md) })
+	if md.CgroupOwned {
+		if err := s.opts.Cgroups.Create(ctx, md.CgroupPath); err != nil {
+			return nil, fmt.Errorf("create cgroup of pod sandbox %s: %w", md.ID, err)
+		}
 	}
 
 	pod := ShimPod{ID: md.ID, StateDir: md.StateDir, RuntimeHandler: md.RuntimeHandler}

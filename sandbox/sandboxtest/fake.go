@@ -176,13 +176,14 @@ func (f Files) Remove(_ context.Context, dir string) error {
 // Cgroups fakes sandbox.CgroupManager.
 type Cgroups struct{ R *Recorder }
 
-// Create pretends to create <parent>/pod-<id>, owned.
-func (f Cgroups) Create(_ context.Context, podID string, cfg *runtimeapi.PodSandboxConfig) (string, bool, error) {
-	p := filepath.Join("/", cfg.GetLinux().GetCgroupParent(), "pod-"+podID)
-	if err := f.R.call(CallCreateCgroup, "cgroup:"+p, true); err != nil {
-		return "", false, err
-	}
-	return p, true, nil
+// Path returns <parent>/pod-<id>, owned.
+func (f Cgroups) Path(podID string, cfg *runtimeapi.PodSandboxConfig) (string, bool, error) {
+	return filepath.Join("/", cfg.GetLinux().GetCgroupParent(), "pod-"+podID), true, nil
+}
+
+// Create pretends to create the cgroup.
+func (f Cgroups) Create(_ context.Context, path string) error {
+	return f.R.call(CallCreateCgroup, "cgroup:"+path, true)
 }
 
 // Remove releases the cgroup.

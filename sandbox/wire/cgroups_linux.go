@@ -25,7 +25,8 @@ type podCgroups struct {
 	driver cgroups.Driver
 }
 
-func (c podCgroups) Create(_ context.Context, podID string, cfg *runtimeapi.PodSandboxConfig) (string, bool, error) {
+// Path implements sandbox.CgroupManager.
+func (c podCgroups) Path(podID string, cfg *runtimeapi.PodSandboxConfig) (string, bool, error) {
 	parent := cfg.GetLinux().GetCgroupParent()
 	if c.driver == cgroups.Systemd {
 		// systemd creates slices on demand for the scopes put in them.
@@ -45,13 +46,12 @@ func (c podCgroups) Create(_ context.Context, podID string, cfg *runtimeapi.PodS
 	if err != nil {
 		return "", false, err
 	}
-	if c.mgr.Exists(p) {
-		return p, false, nil
-	}
-	if err := c.mgr.Create(p, nil); err != nil {
-		return "", false, err
-	}
-	return p, true, nil
+	return p, !c.mgr.Exists(p), nil
+}
+
+// Create implements sandbox.CgroupManager.
+func (c podCgroups) Create(_ context.Context, path string) error {
+	return c.mgr.Create(path, nil)
 }
 
 // Remove removes an owned pod cgroup. The pod's shim is stopped by now;
