@@ -164,3 +164,27 @@ func TestShimGoneReapsOrphan(t *testing.T) {
 		t.Errorf("reaped %v, want %s again on Remove", r, c.Bundle)
 	}
 }
+
+// TestLoadRemovesContainerCrashedInCreate kills Create (a panic: no
+// rollback runs) while it mounts the rootfs: the next start must find a
+// record naming the bundle dir and remove both. (test/fault found a dir
+// made before the first record leaked when the crash came in between.)
+func TestLoadRemovesContainerCrashedInCreate(t *testing.T) {
+	e := newEnv(t)
+	e.rootfs.OnMount = func(string) { panic("crash") }
+	func() {
+		defer func() { _ = recover() }()
+		_, _ = e.svc.Create(context.Background(), container.CreateRequest{PodID: podID, Config: ctrConfig("app", "busybox")})
+	}()
+	e.rootfs.OnMount = nil
+	if entries, _ := os.ReadDir(filepath.Join(e.dir, "containers")); len(entries) != 1 {
+		t.Fatalf("bundle dirs after the crash: %v, want one", entries)
+	}
+	e.service(t).Load(context.Background())
+	if entries, _ := os.ReadDir(filepath.Join(e.dir, "containers")); len(entries) != 0 {
+		t.Errorf("bundle dirs left: %v", entries)
+	}
+	if ids, _ := e.st.IDs("containers"); len(ids) != 0 {
+		t.Errorf("records left: %q", ids)
+	}
+}
