@@ -11,7 +11,7 @@ FUZZTIME  ?= 30s
 ROOT_ENV  := CRICKET_ROOT_TESTS=1
 
 .DEFAULT_GOAL := help
-.PHONY: help build install test test-race root-test integration critest bench lint fuzz clean
+.PHONY: help build install test test-race root-test integration critest fault bench lint fuzz clean
 
 help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -37,6 +37,11 @@ integration: build ## Integration tests against real cricketd daemons and crictl
 critest: ## critest conformance suite against cricketd, per runtime handler.
 	@$(MAKE) --no-print-directory build
 	test/critest/run.sh --cricketd $(BIN)/cricketd --handlers "$(or $(CRITEST_HANDLERS),cricket)"
+
+fault: build ## Fault injection: 300 pod lifecycles, 20 in flight, cricketd and shims SIGKILLed.
+	$(ROOT_ENV) CRICKETD_BIN=$(BIN)/cricketd CRICKET_FAULT_LIFECYCLES=$(or $(FAULT_LIFECYCLES),300) \
+	  CRICKET_FAULT_INFLIGHT=$(or $(FAULT_INFLIGHT),20) \
+	  $(GO) test -tags '$(GO_TAGS)' -count=1 -v -timeout 60m -run '^TestFault$$' ./test/fault/
 
 bench: ## Benchmarks (figures, never pass/fail): image pull + unpack throughput.
 	$(GO) run ./test/bench/pull -size-mb 256 -layers 8 -runs 5
