@@ -61,6 +61,9 @@ type ShimManager interface {
 	// Stop kills what is left of the pod's containers and ends its shim;
 	// a shim that is gone is no error.
 	Stop(ctx context.Context, pod ShimPod) error
+	// Alive reports whether the pod's shim process still runs. It must
+	// be cheap: it is asked for every ready pod every few seconds.
+	Alive(pod ShimPod) bool
 }
 
 // NetworkRequest is what the network layer needs to attach a pod.

@@ -233,3 +233,27 @@ func TestLoadTearsDownRunCrashedAtEachStep(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckShimsMarksDeadShimNotReady: a pod whose shim died while the
+// daemon runs becomes NotReady, so that the kubelet replaces it (found by
+// test/fault: it stayed Ready and no container could start in it again);
+// a pod whose shim lives stays Ready.
+func TestCheckShimsMarksDeadShimNotReady(t *testing.T) {
+	e := newEnv(t)
+	dead := e.run(t, "dead")
+	alive := e.run(t, "alive")
+	e.rec.SetHeld("shim:"+dead.ID, false)
+	e.svc.CheckShims(context.Background())
+	if st := dead.Status(); st.State != sandbox.StateNotReady || st.StoppedAt.IsZero() {
+		t.Errorf("pod whose shim died: %+v, want not ready with a stop time", st)
+	}
+	if st := alive.Status(); st.State != sandbox.StateReady {
+		t.Errorf("pod whose shim lives: %+v", st)
+	}
+	// The change is on disk: a restart sees it too.
+	svc := e.service(t)
+	svc.Load(context.Background())
+	if sb, err := svc.Get(dead.ID); err != nil || sb.Status().State != sandbox.StateNotReady {
+		t.Errorf("after a restart: %v %+v", err, sb)
+	}
+}

@@ -210,6 +210,11 @@ func (f Shims) Connect(_ context.Context, pod sandbox.ShimPod) error {
 	return nil
 }
 
+// Alive reports whether the pod's shim is held.
+func (f Shims) Alive(pod sandbox.ShimPod) bool {
+	return f.R.isHeld("shim:" + pod.ID)
+}
+
 // Stop releases the pod's shim.
 func (f Shims) Stop(_ context.Context, pod sandbox.ShimPod) error {
 	return f.R.call(CallStopShim, "shim:"+pod.ID, false)

@@ -109,6 +109,7 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 	sbs.SetContainers(ctrs)
 	sbs.Load(ctx)
 	ctrs.Load(ctx)
+	go sbs.MonitorShims(ctx)
 	// Plugins connect only once the pods and containers of a previous
 	// run are back, so that they synchronize with all of them.
 	if hooks != nil {

@@ -18,7 +18,7 @@ import (
 // RemovePodSandbox failed forever. Now the container must be reported
 // exited and really be gone, both when the daemon notices the shim's death
 // while it runs and when it finds out at a restart, and removing the pod
-// must leave nothing behind.
+// must leave nothing behind. The pod must be reported not ready.
 func TestShimKilledContainerIsReaped(t *testing.T) {
 	d := startPodDaemon(t)
 	for _, restart := range []bool{false, true} {
@@ -46,6 +46,12 @@ func TestShimKilledContainerIsReaped(t *testing.T) {
 				t.Errorf("exited without reason or finish time: %+v", st)
 			}
 			waitFor(t, fmt.Sprintf("container process %d to be gone", pid), func() bool { return !alive(pid) })
+			// A pod without its shim can run nothing more: the kubelet
+			// must see it not ready, and replace it.
+			waitFor(t, "the pod to be reported not ready", func() bool {
+				resp, err := rt.PodSandboxStatus(context.Background(), &runtimeapi.PodSandboxStatusRequest{PodSandboxId: podID})
+				return err == nil && resp.Status.State == runtimeapi.PodSandboxState_SANDBOX_NOTREADY
+			})
 			ctx := context.Background()
 			if _, err := rt.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: podID}); err != nil {
 				t.Fatalf("StopPodSandbox: %v", err)
