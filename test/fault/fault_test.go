@@ -192,7 +192,32 @@ func (w *world) checkFinal(t *testing.T) {
 		for _, c := range p.ctrs {
 			w.checkKept(p, c)
 		}
+		w.checkKeptPod(p)
 	}
+}
+
+// checkKeptPod: a pod is ready while its shim lives and not ready (within
+// a few seconds) once the shim was killed: the kubelet must replace it.
+func (w *world) checkKeptPod(p *podModel) {
+	want := runtimeapi.PodSandboxState_SANDBOX_READY
+	if w.wasShimKilled(p.id) {
+		want = runtimeapi.PodSandboxState_SANDBOX_NOTREADY
+	}
+	var got runtimeapi.PodSandboxState
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		var st *runtimeapi.PodSandboxStatusResponse
+		if err := w.sure("PodSandboxStatus", func(ctx context.Context) (err error) {
+			st, err = w.rt.PodSandboxStatus(ctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: p.id})
+			return err
+		}); err != nil {
+			w.failf("kept pod %s: %v", short(p.id), err)
+			return
+		}
+		if got = st.Status.State; got == want {
+			return
+		}
+	}
+	w.failf("kept pod %s (shim killed: %v) is %v, want %v", short(p.id), w.wasShimKilled(p.id), got, want)
 }
 
 func (w *world) checkKept(p *podModel, c *ctrModel) {
