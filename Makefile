@@ -14,7 +14,7 @@ FUZZMINTIME ?= 100x
 ROOT_ENV  := CRICKET_ROOT_TESTS=1
 
 .DEFAULT_GOAL := help
-.PHONY: help build install test test-race root-test integration critest kubelet-e2e bench bench-compare lint fuzz clean
+.PHONY: help build install test test-race root-test integration critest kubelet-e2e fault bench bench-compare lint fuzz clean
 
 help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -45,6 +45,11 @@ kubelet-e2e: build ## A real kubelet (v1.37, built once into /var/cache/cricket-
 	@kubelet=$$(test/kubelet/build.sh) && \
 	$(ROOT_ENV) CRICKETD_BIN=$(BIN)/cricketd KUBELET_BIN=$$kubelet KUBELET_E2E_OUTPUT=$(CURDIR)/_output/kubelet-e2e \
 	$(GO) test -tags '$(GO_TAGS)' -count=1 -v -timeout 30m ./test/kubelet/
+
+fault: build ## Fault injection: 300 pod lifecycles, 20 in flight, cricketd and shims SIGKILLed.
+	$(ROOT_ENV) CRICKETD_BIN=$(BIN)/cricketd CRICKET_FAULT_LIFECYCLES=$(or $(FAULT_LIFECYCLES),300) \
+	  CRICKET_FAULT_INFLIGHT=$(or $(FAULT_INFLIGHT),20) \
+	  $(GO) test -tags '$(GO_TAGS)' -count=1 -v -timeout 60m -run '^TestFault$$' ./test/fault/
 
 BENCH_OUT ?= $(CURDIR)/_output/bench
 

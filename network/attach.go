@@ -177,10 +177,10 @@ func podResult(res cnitypes.Result) (*Result, error) {
 // is not an error: plugins release what they hold outside it (IPs, rules).
 func (m *Manager) Teardown(ctx context.Context, pod *Pod) error {
 	rt := pod.runtimeConf()
-	if pod.NetNS != "" {
-		if _, err := os.Stat(pod.NetNS); err != nil {
-			rt.NetNS = ""
-		}
+	if pod.NetNS != "" && !isNetNS(pod.NetNS) {
+		// Gone, or a pin file whose mount a crash already undid (plugins
+		// refuse it): DEL without a netns still releases the pod's IPs.
+		rt.NetNS = ""
 	}
 	var errs []error
 	list, err := m.cachedOrCurrent(rt)

@@ -20,6 +20,7 @@ import (
 // fakeExec plays CNI plugins: it records every call and answers ADD like a
 // bridge with host-local IPAM would.
 type fakeExec struct {
+	netns string // CNI_NETNS of the last call
 	mu    sync.Mutex
 	calls []string // "<plugin> <COMMAND> <containerID>"
 	stdin map[string][]byte
@@ -43,6 +44,7 @@ func (f *fakeExec) ExecPlugin(ctx context.Context, pluginPath string, stdin []by
 	plugin, cmd := filepath.Base(pluginPath), envValue(environ, "CNI_COMMAND")
 	f.mu.Lock()
 	f.calls = append(f.calls, fmt.Sprintf("%s %s %s", plugin, cmd, envValue(environ, "CNI_CONTAINERID")))
+	f.netns = envValue(environ, "CNI_NETNS")
 	f.stdin[plugin+" "+cmd] = stdin
 	err := f.fail[plugin+" "+cmd]
 	f.mu.Unlock()
@@ -177,6 +179,32 @@ func TestTeardownMissingNetnsStillReleases(t *testing.T) {
 	calls := strings.Join(exec.Calls(), ",")
 	if !strings.Contains(calls, "bridge DEL pod1") {
 		t.Errorf("IPs not released when the netns is gone: %s", calls)
+	}
+}
+
+// TestTeardownUnmountedPinStillReleases: a pin file whose bind mount a
+// crash undid (killed mid-StopPodSandbox) is no netns; plugins refuse it
+// ("unknown FS magic"), so DEL goes without one (found by test/fault:
+// StopPodSandbox failed forever).
+func TestTeardownUnmountedPinStillReleases(t *testing.T) {
+	exec := newFakeExec()
+	m := newTestManager(t, exec)
+	pod := &Pod{ID: "pod1", NetNS: "/proc/self/ns/net"}
+	if _, err := m.Setup(context.Background(), pod); err != nil {
+		t.Fatal(err)
+	}
+	if exec.netns != "/proc/self/ns/net" {
+		t.Fatalf("ADD got netns %q", exec.netns)
+	}
+	pod.NetNS = filepath.Join(t.TempDir(), "net")
+	if err := os.WriteFile(pod.NetNS, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Teardown(context.Background(), pod); err != nil {
+		t.Fatal(err)
+	}
+	if exec.netns != "" {
+		t.Errorf("DEL got netns %q, a plain file", exec.netns)
 	}
 }
 

@@ -32,10 +32,14 @@ type PodFiles interface {
 
 // CgroupManager creates and removes pod cgroups.
 type CgroupManager interface {
-	// Create returns the pod's cgroup path for cfg's cgroup_parent, the
-	// parent of the containers' cgroups, creating it when missing; owned
-	// says it did, and only then is Remove called for it.
-	Create(ctx context.Context, podID string, cfg *runtimeapi.PodSandboxConfig) (path string, owned bool, err error)
+	// Path returns the pod's cgroup path for cfg's cgroup_parent, the
+	// parent of the containers' cgroups, and whether the pod is to own it
+	// (it does not exist yet); only an owned cgroup is created and
+	// removed. It creates nothing: the pod's first record names the cgroup
+	// before it exists, so that a crash in between leaks nothing.
+	Path(podID string, cfg *runtimeapi.PodSandboxConfig) (path string, owned bool, err error)
+	// Create makes the cgroup at path; an existing one is no error.
+	Create(ctx context.Context, path string) error
 	// Remove deletes the pod's cgroup; a missing one is no error.
 	Remove(ctx context.Context, path string) error
 }
@@ -57,6 +61,9 @@ type ShimManager interface {
 	// Stop kills what is left of the pod's containers and ends its shim;
 	// a shim that is gone is no error.
 	Stop(ctx context.Context, pod ShimPod) error
+	// Alive reports whether the pod's shim process still runs. It must
+	// be cheap: it is asked for every ready pod every few seconds.
+	Alive(pod ShimPod) bool
 }
 
 // NetworkRequest is what the network layer needs to attach a pod.

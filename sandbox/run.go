@@ -86,8 +86,13 @@ func (s *Service) create(ctx context.Context, md Metadata) (_ *Sandbox, retErr e
 		return nil, fmt.Errorf("create state dir of pod sandbox %s: %w", md.ID, err)
 	}
 	defer undo(ctx, &retErr, "remove state dir", func(context.Context) error { return os.RemoveAll(md.StateDir) })
-	// The first record says where the pod lives, so that a restart after a
-	// crash half-way can tear it down.
+	// The first record says where the pod lives, its cgroup included, so
+	// that a restart after a crash half-way can tear it down (found by
+	// test/fault: pods killed mid-creation left their cgroups).
+	var err error
+	if md.CgroupPath, md.CgroupOwned, err = s.opts.Cgroups.Path(md.ID, md.Config); err != nil {
+		return nil, fmt.Errorf("cgroup of pod sandbox %s: %w", md.ID, err)
+	}
 	if err := s.persist(md, Status{State: stateCreating}); err != nil {
 		return nil, err
 	}
@@ -118,10 +123,20 @@ func (s *Service) create(ctx context.Context, md Metadata) (_ *Sandbox, retErr e
 		return nil, fmt.Errorf("write files of pod sandbox %s: %w", md.ID, err)
 	}
 
-	if md.CgroupPath, md.CgroupOwned, err = s.opts.Cgroups.Create(ctx, md.ID, md.Config); err != nil {
-		return nil, fmt.Errorf("create cgroup of pod sandbox %s: %w", md.ID, err)
-	}
 	defer undo(ctx, &retErr, "remove pod cgroup", func(c context.Context) error { return s.removeCgroup(c, md) })
+	if md.CgroupOwned {
+		if err := s.opts.Cgroups.Create(ctx, md.CgroupPath); err != nil {
+			return nil, fmt.Errorf("create cgroup of pod sandbox %s: %w", md.ID, err)
+		}
+		// A cgroup made here is sized here (resources plus overhead): the
+		// kubelet sizes the ones it makes.
+		if r, ok := s.opts.Cgroups.(CgroupResizer); ok {
+			lin := md.Config.GetLinux()
+			if err := r.Resize(ctx, md.CgroupPath, lin.GetOverhead(), lin.GetResources()); err != nil {
+				return nil, fmt.Errorf("size cgroup of pod sandbox %s: %w", md.ID, err)
+			}
+		}
+	}
 
 	pod := ShimPod{ID: md.ID, StateDir: md.StateDir, RuntimeHandler: md.RuntimeHandler}
 	defer undo(ctx, &retErr, "stop shim", func(c context.Context) error { return s.opts.Shims.Stop(c, pod) })

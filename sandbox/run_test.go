@@ -63,7 +63,7 @@ func TestRunRollsBackEachStep(t *testing.T) {
 		{desc: "pin fails", fail: sandboxtest.CallPin, undo: []string{sandboxtest.CallUnpin}},
 		{desc: "network fails", fail: sandboxtest.CallSetup, undo: []string{sandboxtest.CallTeardown, sandboxtest.CallUnpin}},
 		{desc: "files fail", fail: sandboxtest.CallWriteFiles, undo: []string{sandboxtest.CallRemoveFiles, sandboxtest.CallTeardown, sandboxtest.CallUnpin}},
-		{desc: "cgroup fails", fail: sandboxtest.CallCreateCgroup, undo: []string{sandboxtest.CallRemoveFiles, sandboxtest.CallTeardown, sandboxtest.CallUnpin}},
+		{desc: "cgroup fails", fail: sandboxtest.CallCreateCgroup, undo: []string{sandboxtest.CallRemoveCgroup, sandboxtest.CallRemoveFiles, sandboxtest.CallTeardown, sandboxtest.CallUnpin}},
 		{desc: "shim fails", fail: sandboxtest.CallStartShim, undo: []string{sandboxtest.CallStopShim, sandboxtest.CallRemoveCgroup, sandboxtest.CallRemoveFiles, sandboxtest.CallTeardown, sandboxtest.CallUnpin}},
 	}
 	for _, tc := range cases {

@@ -285,3 +285,43 @@ func undo(ctx context.Context, retErr *error, step string, fn func(context.Conte
 		klog.FromContext(ctx).Error(err, "rollback step failed", "step", step)
 	}
 }
+
+// shimCheckInterval is how often MonitorShims looks at the ready pods.
+const shimCheckInterval = 2 * time.Second
+
+// MonitorShims marks NotReady, until ctx ends, every ready pod whose shim
+// died while the daemon runs: the kubelet then replaces the pod instead of
+// failing to start containers in it forever (found by test/fault; a
+// restart already did this in Load).
+func (s *Service) MonitorShims(ctx context.Context) {
+	t := time.NewTicker(shimCheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.CheckShims(ctx)
+		}
+	}
+}
+
+// CheckShims makes one pass of MonitorShims.
+func (s *Service) CheckShims(ctx context.Context) {
+	for _, sb := range s.index.List() {
+		if sb.Status().State != StateReady || s.opts.Shims.Alive(shimPod(sb)) {
+			continue
+		}
+		err := sb.update(func(st Status) (Status, error) {
+			if st.State != StateReady {
+				return st, nil
+			}
+			return Status{State: StateNotReady, StoppedAt: time.Now()}, nil
+		})
+		if err != nil {
+			klog.FromContext(ctx).Error(err, "cannot mark pod sandbox whose shim died not ready", "podSandboxID", sb.ID)
+			continue
+		}
+		klog.FromContext(ctx).Info("shim of pod sandbox died, marked it not ready", "podSandboxID", sb.ID)
+	}
+}

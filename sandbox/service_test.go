@@ -197,3 +197,64 @@ func TestLoadTearsDownInterruptedRun(t *testing.T) {
 		t.Errorf("name not free: %v", err)
 	}
 }
+
+// TestLoadTearsDownRunCrashedAtEachStep kills Run (a panic: no rollback
+// runs) in each step after its first record and checks that the next
+// start tears down everything, the pod cgroup included (found by
+// test/fault: the first record did not name the cgroup, and a cgroup
+// created before the record leaked when the crash came in between).
+func TestLoadTearsDownRunCrashedAtEachStep(t *testing.T) {
+	for _, step := range []string{sandboxtest.CallPin, sandboxtest.CallSetup, sandboxtest.CallWriteFiles, sandboxtest.CallCreateCgroup, sandboxtest.CallStartShim} {
+		t.Run(step, func(t *testing.T) {
+			e := newEnv(t)
+			e.rec.Fail(step, sandboxtest.ErrCrash)
+			func() {
+				defer func() {
+					if r := recover(); r != sandboxtest.ErrCrash {
+						t.Fatalf("Run did not crash in %s: %v", step, r)
+					}
+				}()
+				_, _ = e.svc.Run(context.Background(), sandbox.RunRequest{Config: podConfig("crashed")})
+			}()
+			if len(e.rec.Held()) == 0 {
+				t.Fatal("the crash left nothing: the test proves nothing")
+			}
+			e.rec.Fail(step, nil)
+			svc := e.service(t)
+			svc.Load(context.Background())
+			if held := e.rec.Held(); len(held) != 0 {
+				t.Errorf("left %q", held)
+			}
+			if entries, _ := os.ReadDir(filepath.Join(e.dir, "pods")); len(entries) != 0 {
+				t.Errorf("state dirs left: %v", entries)
+			}
+			if ids, _ := e.st.IDs("sandboxes"); len(ids) != 0 {
+				t.Errorf("records left: %q", ids)
+			}
+		})
+	}
+}
+
+// TestCheckShimsMarksDeadShimNotReady: a pod whose shim died while the
+// daemon runs becomes NotReady, so that the kubelet replaces it (found by
+// test/fault: it stayed Ready and no container could start in it again);
+// a pod whose shim lives stays Ready.
+func TestCheckShimsMarksDeadShimNotReady(t *testing.T) {
+	e := newEnv(t)
+	dead := e.run(t, "dead")
+	alive := e.run(t, "alive")
+	e.rec.SetHeld("shim:"+dead.ID, false)
+	e.svc.CheckShims(context.Background())
+	if st := dead.Status(); st.State != sandbox.StateNotReady || st.StoppedAt.IsZero() {
+		t.Errorf("pod whose shim died: %+v, want not ready with a stop time", st)
+	}
+	if st := alive.Status(); st.State != sandbox.StateReady {
+		t.Errorf("pod whose shim lives: %+v", st)
+	}
+	// The change is on disk: a restart sees it too.
+	svc := e.service(t)
+	svc.Load(context.Background())
+	if sb, err := svc.Get(dead.ID); err != nil || sb.Status().State != sandbox.StateNotReady {
+		t.Errorf("after a restart: %v %+v", err, sb)
+	}
+}

@@ -25,8 +25,9 @@ func TestUpdateResources(t *testing.T) {
 		}
 		return n
 	}
-	if err := e.svc.UpdateResources(ctx, sb.ID, nil, res); err != nil || resized() != 1 {
-		t.Fatalf("ready pod with an owned cgroup: err %v, resizes %d, want 1", err, resized())
+	atRun := resized() // RunPodSandbox sizes the cgroup it makes
+	if err := e.svc.UpdateResources(ctx, sb.ID, nil, res); err != nil || resized() != atRun+1 {
+		t.Fatalf("ready pod with an owned cgroup: err %v, resizes %d, want %d", err, resized(), atRun+1)
 	}
 	e.rec.Fail(sandboxtest.CallResizeCgroup, errors.New("boom"))
 	if err := e.svc.UpdateResources(ctx, sb.ID, nil, res); err == nil {
@@ -36,7 +37,7 @@ func TestUpdateResources(t *testing.T) {
 	if err := e.svc.Stop(ctx, sb.ID); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.svc.UpdateResources(ctx, sb.ID, nil, res); err != nil || resized() != 2 {
+	if err := e.svc.UpdateResources(ctx, sb.ID, nil, res); err != nil || resized() != atRun+2 {
 		t.Errorf("stopped pod: err %v, resizes %d, want no new resize", err, resized())
 	}
 	if err := e.svc.UpdateResources(ctx, "missing", nil, res); !errors.Is(err, errdefs.ErrNotFound) {

@@ -76,9 +76,14 @@ type Manager interface {
 	// Procs lists the IDs of the processes in the cgroup itself (not in
 	// its descendants), in the caller's PID namespace.
 	Procs(path string) ([]int, error)
-	// Remove removes the cgroup if it is empty, retrying briefly while the
-	// kernel still reports it busy; a missing cgroup is success.
+	// Remove removes the cgroup and its descendants if they hold no
+	// process, retrying briefly while the kernel still reports one busy;
+	// a missing cgroup is success.
 	Remove(ctx context.Context, path string) error
+	// Kill SIGKILLs every process in the cgroup and its descendants and
+	// waits until they are gone: what is left of a pod or container whose
+	// monitor died.
+	Kill(ctx context.Context, path string) error
 	// Exists reports whether the cgroup exists.
 	Exists(path string) bool
 	// FSPath returns the cgroupfs path of a driver path.

@@ -23,6 +23,8 @@ type v1Manager struct {
 	mkdirHook func(dir string) error
 	// rmdir replaces unix.Rmdir in tests (a fake tree's dirs hold files).
 	rmdir func(string) error
+	// kill replaces SIGKILL in tests.
+	kill func(pid int) error
 }
 
 func (m *v1Manager) Mode() Mode { return m.mounts.Mode() }
@@ -461,7 +463,16 @@ func (m *v1Manager) Remove(ctx context.Context, p string) error {
 	}
 	var errs []error
 	for _, d := range dirs {
-		errs = append(errs, removeDir(ctx, d, m.rmdir))
+		errs = append(errs, removeTree(ctx, d, m.rmdir))
 	}
 	return errors.Join(errs...)
+}
+
+// Kill kills the processes of the cgroup in every hierarchy.
+func (m *v1Manager) Kill(ctx context.Context, p string) error {
+	dirs, err := m.hierarchyDirs(p)
+	if err != nil {
+		return err
+	}
+	return killTree(ctx, dirs, m.kill)
 }

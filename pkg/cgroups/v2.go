@@ -22,6 +22,8 @@ type v2Manager struct {
 	mkdirHook func(dir string) error
 	// rmdir replaces unix.Rmdir in tests (a fake tree's dirs hold files).
 	rmdir func(string) error
+	// kill replaces SIGKILL in tests.
+	kill func(pid int) error
 }
 
 // v2Controllers are the controllers a pod cgroup needs enabled.
@@ -430,5 +432,14 @@ func (m *v2Manager) Remove(ctx context.Context, p string) error {
 	if err != nil {
 		return err
 	}
-	return removeDir(ctx, d, m.rmdir)
+	return removeTree(ctx, d, m.rmdir)
+}
+
+// Kill kills the processes of the cgroup.
+func (m *v2Manager) Kill(ctx context.Context, p string) error {
+	d, err := m.dir(p)
+	if err != nil {
+		return err
+	}
+	return killTree(ctx, []string{d}, m.kill)
 }

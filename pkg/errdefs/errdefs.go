@@ -11,6 +11,7 @@ package errdefs
 import (
 	"context"
 	"errors"
+	"syscall"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -55,6 +56,11 @@ var mapping = []struct {
 	{ErrPermissionDenied, codes.PermissionDenied},
 	{context.DeadlineExceeded, codes.DeadlineExceeded},
 	{context.Canceled, codes.Canceled},
+	// A full or read-only disk under root or state reaches the kubelet as
+	// what it is, with the path in the message, not as Unknown.
+	{syscall.ENOSPC, codes.ResourceExhausted},
+	{syscall.EDQUOT, codes.ResourceExhausted},
+	{syscall.EROFS, codes.FailedPrecondition},
 }
 
 // Code returns the gRPC code for err. An error that already carries a gRPC

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"syscall"
 	"testing"
 
 	"google.golang.org/grpc/codes"
@@ -30,6 +32,10 @@ func TestCode(t *testing.T) {
 		{desc: "joined picks first sentinel in order", err: errors.Join(ErrInvalidArgument, ErrNotFound), want: codes.NotFound},
 		{desc: "existing status", err: status.Error(codes.Aborted, "x"), want: codes.Aborted},
 		{desc: "plain error", err: errors.New("x"), want: codes.Unknown},
+		{desc: "disk full", err: fmt.Errorf("persist: %w", &os.PathError{Op: "write", Path: "/var/lib/cricket/meta/x", Err: syscall.ENOSPC}), want: codes.ResourceExhausted},
+		{desc: "quota", err: &os.PathError{Op: "write", Path: "/x", Err: syscall.EDQUOT}, want: codes.ResourceExhausted},
+		{desc: "read-only disk", err: &os.PathError{Op: "open", Path: "/x", Err: syscall.EROFS}, want: codes.FailedPrecondition},
+		{desc: "sentinel wins over errno", err: errors.Join(ErrNotFound, syscall.ENOSPC), want: codes.NotFound},
 	}
 	for _, tc := range cases {
 		t.Run(tc.desc, func(t *testing.T) {

@@ -39,6 +39,7 @@ func (s *Server) recoverOne(ctx context.Context, st ContainerState) error {
 	if err != nil {
 		return err
 	}
+	defer close(c.ready)
 	ex, err := s.executor(st.Handler)
 	if err != nil {
 		s.release(st.ID)

@@ -65,6 +65,9 @@ type container struct {
 	oom *oomCounter
 	// exited is closed once the exit record is on disk.
 	exited chan struct{}
+	// ready is closed once Create (or recovery) is done with the
+	// container: until then it has no executor.
+	ready chan struct{}
 }
 
 // NewServer opens the shim's record store under cfg.StateDir.
@@ -99,13 +102,34 @@ func (s *Server) executor(h runtime.Handler) (runtime.Executor, error) {
 }
 
 func (s *Server) get(id string) (*container, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, ok := s.containers[id]
+	c, ok := s.lookup(id)
 	if !ok {
 		return nil, fmt.Errorf("container %s in pod %s: %w", id, s.cfg.PodID, errdefs.ErrNotFound)
 	}
+	// A request may come while the container is still being created (a
+	// daemon that restarted reconciles while its predecessor's Create
+	// runs on): wait for the creation, which had no executor to use yet
+	// (found by test/fault: a Delete then crashed the shim).
+	select {
+	case <-c.ready:
+	case <-time.After(createWait):
+		return nil, fmt.Errorf("container %s in pod %s is still being created: %w", id, s.cfg.PodID, errdefs.ErrUnavailable)
+	}
+	if now, ok := s.lookup(id); !ok || now != c {
+		// The creation failed and released the id.
+		return nil, fmt.Errorf("container %s in pod %s: %w", id, s.cfg.PodID, errdefs.ErrNotFound)
+	}
 	return c, nil
+}
+
+// createWait bounds how long a request waits for a container's creation.
+const createWait = 30 * time.Second
+
+func (s *Server) lookup(id string) (*container, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.containers[id]
+	return c, ok
 }
 
 // reserve claims id so that a concurrent create of the same id fails.
@@ -115,7 +139,7 @@ func (s *Server) reserve(id string) (*container, error) {
 	if _, ok := s.containers[id]; ok {
 		return nil, fmt.Errorf("container %s: %w", id, errdefs.ErrAlreadyExists)
 	}
-	c := &container{exited: make(chan struct{})}
+	c := &container{exited: make(chan struct{}), ready: make(chan struct{})}
 	s.containers[id] = c
 	return c, nil
 }
@@ -195,6 +219,7 @@ func (s *Server) Create(ctx context.Context, req CreateRequest) (_ *ContainerSta
 		if retErr != nil {
 			s.release(req.ID)
 		}
+		close(c.ready)
 	}()
 	ex, err := s.executor(req.Handler)
 	if err != nil {

@@ -277,3 +277,52 @@ func TestShimReopenAndShutdown(t *testing.T) {
 		t.Fatal("container not deleted by forced shutdown")
 	}
 }
+
+// TestShimRequestsWaitForCreate: a Delete that comes while the container is
+// still being created (a restarted daemon reconciles while the Create of
+// its killed predecessor runs on) waits for the creation instead of using
+// a container without executor (found by test/fault: the shim crashed on
+// a nil pointer and took every container of its pod along).
+func TestShimRequestsWaitForCreate(t *testing.T) {
+	gate := make(chan struct{})
+	c, _, dir := fakeShimWith(t, func(f *runtimetest.Executor) { f.CreateGate = gate })
+	srv := lastServer.Load()
+	ctx := context.Background()
+	created := make(chan error, 1)
+	go func() {
+		_, err := c.CreateContainer(ctx, CreateRequest{ID: "c1", Bundle: "/b/c1", LogPath: filepath.Join(dir, "c1.log")})
+		created <- err
+	}()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		srv.mu.Lock()
+		_, ok := srv.containers["c1"]
+		srv.mu.Unlock()
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the creation never reached the server")
+		}
+	}
+	deleted := make(chan error, 1)
+	go func() {
+		_, err := c.Delete(ctx, "c1", true)
+		deleted <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	select {
+	case err := <-deleted:
+		t.Fatalf("Delete answered while the container was being created: %v", err)
+	default:
+	}
+	close(gate)
+	if err := <-created; err != nil {
+		t.Fatalf("CreateContainer: %v", err)
+	}
+	if err := <-deleted; err != nil {
+		t.Fatalf("Delete after the creation: %v", err)
+	}
+	if _, err := c.State(ctx, "c1"); !errdefs.IsNotFound(err) {
+		t.Errorf("State after Delete: %v, want NotFound", err)
+	}
+}

@@ -81,16 +81,17 @@ func (s *Service) create(ctx context.Context, md Metadata, pod Pod) (_ *Containe
 	md.Image = img
 	md.Bundle = filepath.Join(s.opts.StateDir, md.ID)
 	md.Rootfs = filepath.Join(md.Bundle, "rootfs")
-	if err := os.MkdirAll(md.Rootfs, 0o711); err != nil {
-		return nil, fmt.Errorf("create bundle of container %s: %w", md.ID, err)
-	}
-	defer undo(ctx, &retErr, "remove bundle", func(context.Context) error { return os.RemoveAll(md.Bundle) })
 	// The first record says where the container lives, so that a restart
-	// after a crash half-way can remove it.
+	// after a crash half-way can remove it; it comes before the bundle dir
+	// (found by test/fault: a crash in between leaked the dir).
 	if err := s.persist(md, Status{State: stateCreating}); err != nil {
 		return nil, err
 	}
 	defer undo(ctx, &retErr, "delete record", func(context.Context) error { return s.opts.Store.Delete(bucket, md.ID) })
+	defer undo(ctx, &retErr, "remove bundle", func(context.Context) error { return os.RemoveAll(md.Bundle) })
+	if err := os.MkdirAll(md.Rootfs, 0o711); err != nil {
+		return nil, fmt.Errorf("create bundle of container %s: %w", md.ID, err)
+	}
 
 	// Unmounting is idempotent, so it is deferred before the mount: a
 	// mount that fails half-way leaves nothing.

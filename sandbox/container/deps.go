@@ -176,6 +176,15 @@ type Shims interface {
 	LastState(pod Pod, id string) (ProcessState, error)
 }
 
+// OrphanReaper cleans up after a container whose shim is gone: its
+// processes run on with nobody to stop them, and its cgroup stays.
+type OrphanReaper interface {
+	// Reap kills every process left in the cgroup of the container whose
+	// OCI bundle is bundle, and removes that cgroup. Nothing left is
+	// success.
+	Reap(ctx context.Context, bundle string) error
+}
+
 // LookPath checks that cmd can be executed in a container whose rootfs is
 // mounted at rootfs, with env's PATH; ExecSync uses it to fail fast.
 type LookPath func(rootfs string, env []string, mounts []*runtimeapi.Mount, cmd string) error

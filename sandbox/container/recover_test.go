@@ -126,3 +126,65 @@ func TestLoadFinishesInterruptedOperations(t *testing.T) {
 		t.Errorf("exit not watched: %+v", st)
 	}
 }
+
+// TestShimGoneReapsOrphan: a container whose shim was killed may still
+// run; before it is reported exited its processes are killed and its
+// cgroup removed (found by the fault test: such containers ran on,
+// reported exited, and kept their pod's cgroup busy forever). Removing it
+// reaps again, since no shim deletes its cgroup.
+func TestShimGoneReapsOrphan(t *testing.T) {
+	e := newEnv(t)
+	e.pods.Add(container.Pod{ID: "dead", Ready: true, Config: &runtimeapi.PodSandboxConfig{Metadata: &runtimeapi.PodSandboxMetadata{Name: "dead"}}})
+	ctx := context.Background()
+	c, err := e.svc.Create(ctx, container.CreateRequest{PodID: "dead", Config: ctrConfig("x", "busybox")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.Start(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	alive := e.started(t, "alive", "busybox")
+	restarted := e.service(t)
+	e.shims.SetGone("dead", true)
+	restarted.Load(ctx)
+	got, err := restarted.Get(c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := got.Status(); st.State != container.StateExited || st.Reason != container.ReasonUnknown {
+		t.Errorf("container of a killed shim = %+v, want exited, reason %s", st, container.ReasonUnknown)
+	}
+	if r := e.orph.Reaped(); !slices.Equal(r, []string{c.Bundle}) {
+		t.Errorf("reaped %v, want only %s (not %s, whose shim lives)", r, c.Bundle, alive.Bundle)
+	}
+	if err := restarted.Remove(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.orph.Reaped(); len(r) != 2 || r[1] != c.Bundle {
+		t.Errorf("reaped %v, want %s again on Remove", r, c.Bundle)
+	}
+}
+
+// TestLoadRemovesContainerCrashedInCreate kills Create (a panic: no
+// rollback runs) while it mounts the rootfs: the next start must find a
+// record naming the bundle dir and remove both. (test/fault found a dir
+// made before the first record leaked when the crash came in between.)
+func TestLoadRemovesContainerCrashedInCreate(t *testing.T) {
+	e := newEnv(t)
+	e.rootfs.OnMount = func(string) { panic("crash") }
+	func() {
+		defer func() { _ = recover() }()
+		_, _ = e.svc.Create(context.Background(), container.CreateRequest{PodID: podID, Config: ctrConfig("app", "busybox")})
+	}()
+	e.rootfs.OnMount = nil
+	if entries, _ := os.ReadDir(filepath.Join(e.dir, "containers")); len(entries) != 1 {
+		t.Fatalf("bundle dirs after the crash: %v, want one", entries)
+	}
+	e.service(t).Load(context.Background())
+	if entries, _ := os.ReadDir(filepath.Join(e.dir, "containers")); len(entries) != 0 {
+		t.Errorf("bundle dirs left: %v", entries)
+	}
+	if ids, _ := e.st.IDs("containers"); len(ids) != 0 {
+		t.Errorf("records left: %q", ids)
+	}
+}

@@ -64,11 +64,13 @@ func (s *Service) Remove(ctx context.Context, id string) error {
 
 // deleteProcess removes c from its shim, which may hold it even when it
 // never ran (a start that failed late). A pod that is gone or stopped took
-// its shim, and with it the process, along.
+// its shim along; what the shim left behind is reaped here.
 func (s *Service) deleteProcess(ctx context.Context, c *Container) error {
 	sh, _, err := s.shimOf(ctx, c)
 	if errdefs.IsNotFound(err) || errors.Is(err, errdefs.ErrUnavailable) {
-		return nil
+		// Nobody deletes the container's cgroup (or stops what may still
+		// run in it) but us.
+		return s.reapOrphan(ctx, c)
 	}
 	if err != nil {
 		return err

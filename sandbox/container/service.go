@@ -50,6 +50,8 @@ type Options struct {
 	// PinHostMounts bind-mounts each resolved host path into the bundle
 	// at create (needs root); otherwise the resolved path goes in the spec.
 	PinHostMounts bool
+	// Orphans, when set, cleans up after containers whose shim is gone.
+	Orphans OrphanReaper
 }
 
 // Service runs containers.

@@ -24,6 +24,7 @@ type env struct {
 	rootfs *containertest.Rootfs
 	shims  *containertest.Shims
 	spec   *containertest.Spec
+	orph   *containertest.Orphans
 	svc    *container.Service
 }
 
@@ -39,7 +40,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{dir: dir, st: st, pods: &containertest.Pods{}, rootfs: &containertest.Rootfs{}, shims: containertest.NewShims(), spec: &containertest.Spec{}}
+	e := &env{dir: dir, st: st, pods: &containertest.Pods{}, rootfs: &containertest.Rootfs{}, shims: containertest.NewShims(), spec: &containertest.Spec{}, orph: &containertest.Orphans{}}
 	e.pods.Add(container.Pod{
 		ID: podID, Ready: true, CgroupParent: "/kubepods/pod1",
 		Config: &runtimeapi.PodSandboxConfig{
@@ -55,7 +56,7 @@ func (e *env) service(t *testing.T) *container.Service {
 	t.Helper()
 	svc, err := container.New(container.Options{
 		StateDir: filepath.Join(e.dir, "containers"), Store: e.st, Pods: e.pods, Images: images,
-		Rootfs: e.rootfs, Spec: specBuilder{e.spec}, Shims: e.shims,
+		Rootfs: e.rootfs, Spec: specBuilder{e.spec}, Shims: e.shims, Orphans: e.orph,
 	})
 	if err != nil {
 		t.Fatal(err)

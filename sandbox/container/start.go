@@ -148,6 +148,11 @@ func (s *Service) recordExit(ctx context.Context, c *Container, e Exit) {
 // recordLastState records the exit the shim left on disk, or an unknown
 // exit when there is none.
 func (s *Service) recordLastState(ctx context.Context, c *Container) {
+	// A container outlives a shim killed under it: it must not run on
+	// while it is reported exited (and restarted beside itself).
+	if err := s.reapOrphan(ctx, c); err != nil {
+		klog.FromContext(ctx).Error(err, "cannot kill what is left of a container whose shim is gone", "containerID", c.ID)
+	}
 	e := Exit{Code: exitCodeUnknown, At: time.Now()}
 	known := false
 	if pod, err := s.opts.Pods.Pod(c.PodID); err == nil {
@@ -196,4 +201,18 @@ func makeLogDir(pod Pod, c *Container) (string, error) {
 		return "", fmt.Errorf("create log dir of container %s: %w", c.ID, err)
 	}
 	return dir, nil
+}
+
+// reapOrphan kills the processes of a container whose shim is gone and
+// removes its cgroup.
+func (s *Service) reapOrphan(ctx context.Context, c *Container) error {
+	if s.opts.Orphans == nil {
+		return nil
+	}
+	cctx, cancel := cleanupContext(ctx)
+	defer cancel()
+	if err := s.opts.Orphans.Reap(cctx, c.Bundle); err != nil {
+		return fmt.Errorf("reap container %s: %w", c.ID, err)
+	}
+	return nil
 }

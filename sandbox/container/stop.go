@@ -32,6 +32,10 @@ func (s *Service) stopLocked(ctx context.Context, c *Container, timeout time.Dur
 	if c.Status().State != StateRunning {
 		return nil
 	}
+	// The grace period is the container's, not the caller's: a client
+	// that gives up on the request must not cut it short into a SIGKILL
+	// (found by test/fault). The stop goes on; a retry waits for it.
+	ctx = context.WithoutCancel(ctx)
 	logger := klog.FromContext(ctx).WithValues("containerID", c.ID)
 	sh, _, err := s.shimOf(ctx, c)
 	if err != nil {
@@ -49,7 +53,6 @@ func (s *Service) stopLocked(ctx context.Context, c *Container, timeout time.Dur
 			return nil
 		case <-time.After(timeout):
 			logger.Info("container ignored its stop signal, killing it", "signal", c.StopSignal, "timeout", timeout)
-		case <-ctx.Done():
 		}
 	}
 	if err := s.kill(ctx, c, sh, syscall.SIGKILL, true); err != nil {

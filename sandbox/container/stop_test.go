@@ -68,3 +68,27 @@ func TestStopMissingOrCreated(t *testing.T) {
 		}
 	}
 }
+
+// TestStopGraceOutlivesCaller: a caller whose deadline ends during the
+// grace period does not turn the stop into an early SIGKILL (found by
+// test/fault: a kubelet-style client that timed out got its container
+// killed 137 instead of exiting on its TERM trap).
+func TestStopGraceOutlivesCaller(t *testing.T) {
+	e := newEnv(t)
+	e.shims.Ignore[syscall.SIGTERM] = true
+	c := e.started(t, "app", "busybox")
+	const grace = 300 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_ = e.svc.Stop(ctx, c.ID, grace)
+	if took := time.Since(start); took < grace {
+		t.Errorf("stop returned after %v, inside the %v grace period", took, grace)
+	}
+	if got := e.shims.Proc(c.ID).Signals; !slices.Equal(got, []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL}) {
+		t.Errorf("signals = %v", got)
+	}
+	if st := c.Status(); st.State != container.StateExited {
+		t.Errorf("status = %+v", st)
+	}
+}

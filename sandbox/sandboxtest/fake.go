@@ -6,6 +6,7 @@ package sandboxtest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"sort"
@@ -59,6 +60,11 @@ func (r *Recorder) Fail(call string, err error) {
 	r.fail[call] = err
 }
 
+// ErrCrash, injected with Fail, makes the call panic instead of failing:
+// the daemon dies in the middle of it, and no rollback runs (deferred
+// rollbacks see no error).
+var ErrCrash = errors.New("simulated crash")
+
 // Calls returns the calls made so far, in order.
 func (r *Recorder) Calls() []string {
 	r.mu.Lock()
@@ -97,6 +103,13 @@ func (r *Recorder) call(name, res string, acquire bool) error {
 	defer r.mu.Unlock()
 	r.calls = append(r.calls, name)
 	if err := r.fail[name]; err != nil {
+		if err == ErrCrash {
+			// What the call acquired before the crash stays held.
+			if acquire && res != "" {
+				r.held[res] = true
+			}
+			panic(ErrCrash)
+		}
 		return err
 	}
 	if res == "" {
@@ -165,13 +178,14 @@ func (f Files) Remove(_ context.Context, dir string) error {
 // Cgroups fakes sandbox.CgroupManager.
 type Cgroups struct{ R *Recorder }
 
-// Create pretends to create <parent>/pod-<id>, owned.
-func (f Cgroups) Create(_ context.Context, podID string, cfg *runtimeapi.PodSandboxConfig) (string, bool, error) {
-	p := filepath.Join("/", cfg.GetLinux().GetCgroupParent(), "pod-"+podID)
-	if err := f.R.call(CallCreateCgroup, "cgroup:"+p, true); err != nil {
-		return "", false, err
-	}
-	return p, true, nil
+// Path returns <parent>/pod-<id>, owned.
+func (f Cgroups) Path(podID string, cfg *runtimeapi.PodSandboxConfig) (string, bool, error) {
+	return filepath.Join("/", cfg.GetLinux().GetCgroupParent(), "pod-"+podID), true, nil
+}
+
+// Create pretends to create the cgroup.
+func (f Cgroups) Create(_ context.Context, path string) error {
+	return f.R.call(CallCreateCgroup, "cgroup:"+path, true)
 }
 
 // Remove releases the cgroup.
@@ -201,6 +215,11 @@ func (f Shims) Connect(_ context.Context, pod sandbox.ShimPod) error {
 		return fmt.Errorf("shim of pod %s: %w", pod.ID, errdefs.ErrUnavailable)
 	}
 	return nil
+}
+
+// Alive reports whether the pod's shim is held.
+func (f Shims) Alive(pod sandbox.ShimPod) bool {
+	return f.R.isHeld("shim:" + pod.ID)
 }
 
 // Stop releases the pod's shim.

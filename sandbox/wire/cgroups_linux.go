@@ -2,6 +2,14 @@ package wire
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
@@ -18,7 +26,8 @@ type podCgroups struct {
 	driver cgroups.Driver
 }
 
-func (c podCgroups) Create(_ context.Context, podID string, cfg *runtimeapi.PodSandboxConfig) (string, bool, error) {
+// Path implements sandbox.CgroupManager.
+func (c podCgroups) Path(podID string, cfg *runtimeapi.PodSandboxConfig) (string, bool, error) {
 	parent := cfg.GetLinux().GetCgroupParent()
 	if c.driver == cgroups.Systemd {
 		// systemd creates slices on demand for the scopes put in them.
@@ -38,21 +47,25 @@ func (c podCgroups) Create(_ context.Context, podID string, cfg *runtimeapi.PodS
 	if err != nil {
 		return "", false, err
 	}
-	if c.mgr.Exists(p) {
-		return p, false, nil
-	}
-	// A cgroup made here is sized here: the kubelet sizes the ones it makes.
-	res, err := oci.PodResources(cfg.GetLinux())
-	if err != nil {
-		return "", false, err
-	}
-	if err := c.mgr.Create(p, res); err != nil {
-		return "", false, err
-	}
-	return p, true, nil
+	return p, !c.mgr.Exists(p), nil
 }
 
+// Create implements sandbox.CgroupManager.
+func (c podCgroups) Create(_ context.Context, path string) error {
+	return c.mgr.Create(path, nil)
+}
+
+// Remove removes an owned pod cgroup. The pod's shim is stopped by now;
+// in a cgroup of the pod's own (/cricket/pod-<id>), whatever still runs
+// outlived a shim that was killed, and nothing else would ever stop it.
+// A parent created for a kubelet path may be shared by a later attempt
+// of the pod: its processes are left alone.
 func (c podCgroups) Remove(ctx context.Context, path string) error {
+	if isPodOwnCgroup(path) {
+		if err := c.mgr.Kill(ctx, path); err != nil {
+			return err
+		}
+	}
 	return c.mgr.Remove(ctx, path)
 }
 
@@ -63,4 +76,35 @@ func (c podCgroups) Resize(_ context.Context, path string, overhead, resources *
 		return err
 	}
 	return c.mgr.Apply(path, res)
+}
+
+func isPodOwnCgroup(path string) bool {
+	return filepath.Dir(path) == cgroups.DefaultCgroupfsParent && strings.HasPrefix(filepath.Base(path), "pod-")
+}
+
+// orphans reaps containers whose shim is gone (container.OrphanReaper)
+// through the cgroup their OCI spec names.
+type orphans struct {
+	mgr cgroups.Manager
+}
+
+func (o orphans) Reap(ctx context.Context, bundle string) error {
+	raw, err := os.ReadFile(filepath.Join(bundle, "config.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read OCI spec: %w", err)
+	}
+	var spec specs.Spec
+	if err := json.Unmarshal(raw, &spec); err != nil {
+		return fmt.Errorf("decode OCI spec %s: %w", filepath.Join(bundle, "config.json"), err)
+	}
+	if spec.Linux == nil || spec.Linux.CgroupsPath == "" {
+		return nil
+	}
+	if err := o.mgr.Kill(ctx, spec.Linux.CgroupsPath); err != nil {
+		return err
+	}
+	return o.mgr.Remove(ctx, spec.Linux.CgroupsPath)
 }

@@ -45,9 +45,18 @@ func TestPodCgroupsCreate(t *testing.T) {
 				f.exists[tc.parent] = true
 			}
 			cfg := &runtimeapi.PodSandboxConfig{Linux: &runtimeapi.LinuxPodSandboxConfig{CgroupParent: tc.parent}}
-			p, owned, err := podCgroups{mgr: f, driver: tc.driver}.Create(context.Background(), "abc", cfg)
+			pc := podCgroups{mgr: f, driver: tc.driver}
+			p, owned, err := pc.Path("abc", cfg)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if owned {
+				if err := pc.Create(context.Background(), p); err != nil {
+					t.Fatal(err)
+				}
+				if _, again, _ := pc.Path("abc", cfg); again {
+					t.Error("a created cgroup is still to be owned")
+				}
 			}
 			if p != tc.wantPath || owned != tc.wantOwned {
 				t.Errorf("got %q owned %v, want %q owned %v", p, owned, tc.wantPath, tc.wantOwned)

@@ -138,19 +138,40 @@ func (p *shims) Stop(ctx context.Context, pod sandbox.ShimPod) error {
 	return nil
 }
 
-// killUnreachableShim kills the shim recorded in stateDir/shim.pid if that
-// process still is a shim of this state dir (pids are reused).
-func killUnreachableShim(ctx context.Context, stateDir string) error {
+// Alive implements sandbox.ShimManager from the shim's pid file.
+func (p *shims) Alive(pod sandbox.ShimPod) bool {
+	return shimPid(pod.StateDir) > 0
+}
+
+// shimPid returns the pid recorded in stateDir/shim.pid if that process
+// still is a shim of this state dir (pids are reused), else 0.
+func shimPid(stateDir string) int {
 	data, err := os.ReadFile(filepath.Join(stateDir, "shim.pid"))
 	if err != nil {
-		return nil
+		return 0
 	}
 	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
 	if err != nil || pid <= 1 {
-		return nil
+		return 0
 	}
 	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 	if err != nil || !strings.Contains(string(cmdline), shim.Arg) || !strings.Contains(string(cmdline), stateDir) {
+		return 0
+	}
+	if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+		// A zombie (state Z after the command's closing parenthesis) is dead.
+		if i := bytes.LastIndexByte(stat, ')'); i > 0 && i+2 < len(stat) && stat[i+2] == 'Z' {
+			return 0
+		}
+	}
+	return pid
+}
+
+// killUnreachableShim kills the shim recorded in stateDir/shim.pid if that
+// process still is a shim of this state dir (pids are reused).
+func killUnreachableShim(ctx context.Context, stateDir string) error {
+	pid := shimPid(stateDir)
+	if pid == 0 {
 		return nil
 	}
 	if err := unix.Kill(pid, unix.SIGKILL); err != nil && !errors.Is(err, unix.ESRCH) {

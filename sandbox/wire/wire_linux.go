@@ -130,6 +130,7 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 		FitResources: host.Fit,
 		// Pinning needs CAP_SYS_ADMIN; the daemon runs as root.
 		PinHostMounts: os.Geteuid() == 0,
+		Orphans:       orphans{mgr: cg},
 	})
 	if err != nil {
 		return nil, err
@@ -137,6 +138,7 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 	sbs.SetContainers(ctrs)
 	sbs.Load(ctx)
 	ctrs.Load(ctx)
+	go sbs.MonitorShims(ctx)
 	// Plugins connect only once the pods and containers of a previous
 	// run are back, so that they synchronize with all of them.
 	if hooks != nil {

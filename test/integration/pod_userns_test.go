@@ -198,7 +198,7 @@ exec sleep 1000`)
 	// Through the idmapped volume, container root writes as host root on
 	// disk; in the rootfs's upper dir, as its host uid.
 	assertOwner(t, filepath.Join(vol, "by-container"), 0, 0)
-	pid := containerPid(t, rt, ctrID)
+	pid := containerStatusPid(t, rt, ctrID)
 	assertOwner(t, fmt.Sprintf("/proc/%d/root/by-container", pid), usernsHostID, usernsHostID)
 	if uid := hostIDs(t, pid, "Uid:"); uid != fmt.Sprintf("%d %d %d %d", usernsHostID, usernsHostID, usernsHostID, usernsHostID) {
 		t.Errorf("container root's host uids = %q, want %d", uid, usernsHostID)
@@ -291,7 +291,7 @@ func assertOwner(t *testing.T, p string, uid, gid uint32) {
 	}
 }
 
-func containerPid(t *testing.T, rt runtimeapi.RuntimeServiceClient, id string) int {
+func containerStatusPid(t *testing.T, rt runtimeapi.RuntimeServiceClient, id string) int {
 	t.Helper()
 	resp, err := rt.ContainerStatus(context.Background(), &runtimeapi.ContainerStatusRequest{ContainerId: id, Verbose: true})
 	if err != nil {
@@ -349,8 +349,8 @@ func TestPodUserNamespaceSurvivesRestart(t *testing.T) {
 		t.Errorf("second container after restart saw %q", got)
 	}
 	// Both containers are in the one pod user namespace.
-	a, errA := os.Readlink(fmt.Sprintf("/proc/%d/ns/user", containerPid(t, rt, ctrID)))
-	b, errB := os.Readlink(fmt.Sprintf("/proc/%d/ns/user", containerPid(t, rt, second)))
+	a, errA := os.Readlink(fmt.Sprintf("/proc/%d/ns/user", containerStatusPid(t, rt, ctrID)))
+	b, errB := os.Readlink(fmt.Sprintf("/proc/%d/ns/user", containerStatusPid(t, rt, second)))
 	if errA != nil || errB != nil || a != b {
 		t.Errorf("user namespaces of the containers: %q (%v), %q (%v)", a, errA, b, errB)
 	}

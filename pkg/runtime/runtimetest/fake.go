@@ -49,6 +49,8 @@ type Executor struct {
 	// Err, when set for a method name ("Create", "Start", ...), is returned
 	// by that method instead of doing anything.
 	Err map[string]error
+	// CreateGate, when set before use, holds every Create until closed.
+	CreateGate chan struct{}
 
 	mu         sync.Mutex
 	name       string
@@ -206,6 +208,9 @@ func dup(file *os.File) (*os.File, error) {
 
 // Create implements runtime.Executor.
 func (f *Executor) Create(_ context.Context, id, bundle string, stdio runtime.Stdio) (int, error) {
+	if f.CreateGate != nil {
+		<-f.CreateGate
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.begin("Create", id); err != nil {

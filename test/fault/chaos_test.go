@@ -1,0 +1,199 @@
+package fault
+
+import (
+	"context"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// killTargets are the RPCs the killer waits for before it strikes; ""
+// strikes whatever runs.
+var killTargets = []string{"RunPodSandbox", "CreateContainer", "PullImage", "StartContainer", "StopPodSandbox", ""}
+
+// killer SIGKILLs the daemon at random moments, each time timed on an
+// RPC of a chosen method in flight when one comes within 5 s, and
+// restarts it. The CNI plugins a killed daemon started are left to
+// finish first, as a service manager that kills the daemon's cgroup
+// would have them gone.
+func (w *world) killer(stop <-chan struct{}, every time.Duration) {
+	for {
+		select {
+		case <-stop:
+			return
+		case <-time.After(every/2 + time.Duration(rand.Int63n(int64(every)))):
+		}
+		target := killTargets[rand.Intn(len(killTargets))]
+		if target != "" {
+			for deadline := time.Now().Add(5 * time.Second); inflight.count(target) == 0 && time.Now().Before(deadline); {
+				time.Sleep(time.Millisecond)
+			}
+			time.Sleep(time.Duration(rand.Intn(40)) * time.Millisecond)
+		}
+		busy := inflight.busy()
+		w.epoch.Add(1)
+		w.d.Kill()
+		w.epoch.Add(1)
+		w.daemonKills.Add(1)
+		w.mu.Lock()
+		if len(busy) == 0 {
+			w.killsDuring["(idle)"]++
+		}
+		for _, m := range busy {
+			w.killsDuring[m]++
+		}
+		w.mu.Unlock()
+		waitNoCNIPlugin(w.d, 30*time.Second)
+		time.Sleep(time.Duration(rand.Intn(300)) * time.Millisecond)
+		if err := w.d.start(); err != nil {
+			// A hung start-up: its goroutines go to the log, and the
+			// workload gives up instead of retrying for minutes.
+			w.d.Quit()
+			w.failf("restart after kill %d: %v", w.daemonKills.Load(), err)
+			w.abort()
+			return
+		}
+	}
+}
+
+// shimKiller SIGKILLs the shim of a random pod now and then.
+func (w *world) shimKiller(stop <-chan struct{}, every time.Duration) {
+	for {
+		select {
+		case <-stop:
+			return
+		case <-time.After(every/2 + time.Duration(rand.Int63n(int64(every)))):
+		}
+		shims := shimsOf(w.d)
+		if len(shims) == 0 {
+			continue
+		}
+		pids := make([]int, 0, len(shims))
+		for pid := range shims {
+			pids = append(pids, pid)
+		}
+		pid := pids[rand.Intn(len(pids))]
+		// Record first: the workload must know before it sees the effects.
+		w.mu.Lock()
+		w.shimKilled[shims[pid]] = true
+		w.mu.Unlock()
+		if err := syscall.Kill(pid, syscall.SIGKILL); err == nil {
+			w.shimKills.Add(1)
+		}
+	}
+}
+
+// puller pulls and removes a second image over and over, so that kills
+// land in the middle of pulls that fetch and unpack layers.
+func (w *world) puller(stop <-chan struct{}) {
+	for i := 0; ; i++ {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		_, err := w.img.PullImage(ctx, &runtimeapi.PullImageRequest{Image: &runtimeapi.ImageSpec{Image: httpdRef}})
+		cancel()
+		if err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			_, _ = w.img.RemoveImage(ctx, &runtimeapi.RemoveImageRequest{Image: &runtimeapi.ImageSpec{Image: httpdRef}})
+			cancel()
+		}
+		time.Sleep(time.Duration(200+rand.Intn(800)) * time.Millisecond)
+	}
+}
+
+// seen collects, while the test runs, every pod the daemon had on disk or
+// in a shim: pods whose creation a kill cut short never reach the client,
+// and their cgroups and pod inits must go too.
+type seen struct {
+	mu       sync.Mutex
+	podDirs  map[string]bool // state/pods/<first 16 hex digits of the ID>
+	podIDs   map[string]bool
+	podInits map[string]bool
+	shimLogs map[string]string // pod dir -> the shim's log, kept after the pod is gone
+}
+
+func newSeen() *seen {
+	return &seen{podDirs: map[string]bool{}, podIDs: map[string]bool{}, podInits: map[string]bool{}, shimLogs: map[string]string{}}
+}
+
+func (s *seen) sample(d *daemon) {
+	dirs, _ := os.ReadDir(filepath.Join(d.State, "pods"))
+	inits, _ := filepath.Glob(filepath.Join(d.State, "pods", "*", "ns", "pid.init"))
+	shims := shimsOf(d)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range dirs {
+		s.podDirs[e.Name()] = true
+		if b, err := os.ReadFile(filepath.Join(d.State, "pods", e.Name(), "shim.log")); err == nil && len(b) > 0 {
+			s.shimLogs[e.Name()] = string(b)
+		}
+	}
+	for _, f := range inits {
+		if b, err := os.ReadFile(f); err == nil {
+			s.podInits[strings.TrimSpace(string(b))] = true
+		}
+	}
+	for _, id := range shims {
+		s.podIDs[id] = true
+	}
+}
+
+func (s *seen) run(d *daemon, stop <-chan struct{}) {
+	for {
+		s.sample(d)
+		select {
+		case <-stop:
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// prefixes returns the 16-digit prefixes of every pod seen.
+func (s *seen) prefixes(extra []string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	set := map[string]bool{}
+	for p := range s.podDirs {
+		set[p] = true
+	}
+	for id := range s.podIDs {
+		set[id[:16]] = true
+	}
+	for _, id := range extra {
+		if len(id) >= 16 {
+			set[id[:16]] = true
+		}
+	}
+	out := make([]string, 0, len(set))
+	for p := range set {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// saveShimLogs writes every shim log seen to dir, one file per pod.
+func (s *seen) saveShimLogs(dir string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for pod, log := range s.shimLogs {
+		if err := os.WriteFile(filepath.Join(dir, pod+".log"), []byte(log), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
