@@ -22,8 +22,9 @@ func TestStreamPortForwardCrictl(t *testing.T) {
 	d := startPodDaemon(t)
 	// busybox httpd on the pod's localhost only: reachable through the
 	// pod's network namespace, not from the host.
-	podID, _ := streamPod(t, d, "pf", testContainer("httpd",
+	podID, ctrID := streamPod(t, d, "pf", testContainer("httpd",
 		`mkdir -p /www && echo hello-from-pod > /www/index.html && exec httpd -f -p 127.0.0.1:8080 -h /www`))
+	waitServing(t, d.Runtime(), ctrID, 8080)
 	for _, transport := range []string{"spdy", "websocket"} {
 		t.Run(transport, func(t *testing.T) {
 			local, stop := portForward(t, d, podID, "8080", transport)
@@ -67,6 +68,7 @@ func TestStreamPortForwardHostNetwork(t *testing.T) {
 	id := startContainer(t, rt, podID, pod, testContainer("httpd",
 		fmt.Sprintf(`mkdir -p /www && echo hello-from-host-pod > /www/index.html && exec httpd -f -p 127.0.0.1:%d -h /www`, port)))
 	requireStreaming(t, d, id)
+	waitServing(t, rt, id, port)
 	local, stop := portForward(t, d, podID, fmt.Sprint(port), "spdy")
 	defer stop()
 	if got := httpGet(t, local); got != "hello-from-host-pod" {
@@ -117,6 +119,17 @@ func portForward(t *testing.T, d *daemon, podID, remote, transport string) (stri
 		t.Fatal("crictl port-forward did not start")
 	}
 	return "", stop
+}
+
+// waitServing waits until the container's HTTP server answers on its
+// loopback port: a forward dialled before the server listens is refused.
+func waitServing(t *testing.T, rt runtimeapi.RuntimeServiceClient, id string, port int) {
+	t.Helper()
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	waitFor(t, "the server in container "+id+" on "+url, func() bool {
+		resp, err := rt.ExecSync(context.Background(), &runtimeapi.ExecSyncRequest{ContainerId: id, Cmd: []string{"wget", "-q", "-O", "/dev/null", url}, Timeout: 5})
+		return err == nil && resp.ExitCode == 0
+	})
 }
 
 func httpGet(t *testing.T, addr string) string {
