@@ -854,3 +854,33 @@ func temps(t testing.TB, dir string) []string {
 	}
 	return names
 }
+
+// TestNameBoundaries pins the name rule at its edges: the longest name
+// (NAME_MAX less the temporary file's affixes, 234 bytes) and the allowed
+// characters after the first.
+func TestNameBoundaries(t *testing.T) {
+	for _, tc := range []struct {
+		desc string
+		name string
+		ok   bool
+	}{
+		{desc: "single char", name: "a", ok: true},
+		{desc: "underscore first", name: "_x", ok: true},
+		{desc: "dots and dashes inside", name: "a.b-c_d", ok: true},
+		{desc: "longest allowed", name: strings.Repeat("a", 234), ok: true},
+		{desc: "one too long", name: strings.Repeat("a", 235), ok: false},
+		{desc: "leading dot", name: ".a", ok: false},
+		{desc: "slash inside", name: "a/b", ok: false},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			s := openStore(t)
+			err := s.Put("b", tc.name, 1, rec{})
+			if tc.ok && err != nil {
+				t.Errorf("Put(%q) = %v, want success", tc.name, err)
+			}
+			if !tc.ok && !errdefs.IsInvalidArgument(err) {
+				t.Errorf("Put(%q) = %v, want invalid argument", tc.name, err)
+			}
+		})
+	}
+}
