@@ -27,7 +27,7 @@ import (
 // so that the test can kill the shim's parent.
 const spawnArg = "__spawn_shim"
 
-// The test binary doubles as cricketd: the shim, libcontainer's init and
+// The test binary doubles as cricket-shim: the shim, libcontainer's init and
 // a short-lived parent for the shim.
 func init() {
 	if len(os.Args) < 2 {
@@ -55,7 +55,7 @@ func init() {
 }
 
 // shimBinary is the binary to run shims from: $CRICKET_SHIM_BINARY (a
-// cricketd build, to measure the real thing) or this test binary.
+// cricket-shim build, to measure the real thing) or this test binary.
 func shimBinary() string { return os.Getenv("CRICKET_SHIM_BINARY") }
 
 func TestShimRunsContainers(t *testing.T) {

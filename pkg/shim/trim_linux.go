@@ -17,12 +17,14 @@ import (
 // trimDelay is how long the shim must be idle before it trims its memory.
 const trimDelay = time.Second
 
-// trimmer returns the shim's memory to the kernel once it goes idle. The
-// shim is a re-exec of the whole cricketd binary: start-up touches many of
-// its read-only pages, which stay resident although an idle shim needs few
-// of them. They are clean private file pages, so dropping them is safe (a
-// later access re-reads them from the page cache), and the Go heap is
-// returned with FreeOSMemory.
+// trimmer returns the shim's memory to the kernel once it goes idle.
+// Start-up and the first container start touch many read-only pages of the
+// shim binary and of the C libraries it links (libc, the dynamic loader,
+// libseccomp), and the kernel maps them in whole read-around windows; an
+// idle shim needs few of them. They are clean private file pages, so
+// dropping them is safe (a later access maps them again from the page
+// cache, which they stay in), and the Go heap is returned with
+// FreeOSMemory.
 type trimmer struct {
 	mu    sync.Mutex
 	timer *time.Timer
@@ -47,10 +49,6 @@ func (t *trimmer) Poke() {
 
 func trimMemory() {
 	debug.FreeOSMemory()
-	exe, err := os.Readlink("/proc/self/exe")
-	if err != nil {
-		return
-	}
 	maps, err := os.ReadFile("/proc/self/maps")
 	if err != nil {
 		return
@@ -61,7 +59,7 @@ func trimMemory() {
 	}
 	defer pagemap.Close()
 	pageSize := uintptr(os.Getpagesize())
-	for _, m := range readOnlyMappings(maps, exe) {
+	for _, m := range readOnlyMappings(maps) {
 		for _, r := range cleanRuns(pagemap, m, pageSize) {
 			// Raw syscall: these addresses are not Go memory.
 			_, _, _ = unix.Syscall(unix.SYS_MADVISE, r[0], r[1]-r[0], unix.MADV_DONTNEED)
@@ -69,14 +67,17 @@ func trimMemory() {
 	}
 }
 
-// readOnlyMappings returns [start, end) of the private mappings of path that
-// are not writable: text and read-only data, never .data or .bss.
-func readOnlyMappings(maps []byte, path string) [][2]uintptr {
+// readOnlyMappings returns [start, end) of the private, non-writable
+// mappings of regular files: text and read-only data of the binary and its
+// shared libraries, never .data or .bss, anonymous memory, the kernel's
+// [vdso] and friends, or device mappings.
+func readOnlyMappings(maps []byte) [][2]uintptr {
 	var out [][2]uintptr
 	sc := bufio.NewScanner(bytes.NewReader(maps))
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
-		if len(f) < 6 || f[5] != path || len(f[1]) != 4 || f[1][1] == 'w' || f[1][3] != 'p' {
+		if len(f) != 6 || !strings.HasPrefix(f[5], "/") || strings.HasPrefix(f[5], "/dev/") ||
+			len(f[1]) != 4 || f[1][1] == 'w' || f[1][3] != 'p' {
 			continue
 		}
 		start, end, ok := strings.Cut(f[0], "-")

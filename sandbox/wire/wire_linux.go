@@ -40,8 +40,10 @@ type Options struct {
 	Events container.EventPublisher
 	// NRI, when set, serves Node Resource Interface plugins.
 	NRI *nri.Config
-	// ShimBinary is re-executed as the per-pod shim and pod init; empty
-	// means this executable.
+	// ShimBinary is executed as the per-pod shim ("BINARY __shim ...",
+	// cmd/cricket-shim); empty means this executable, which must then
+	// dispatch that argument to shim.Main. The pod init is always this
+	// executable (its C entry point is linked in with this package).
 	ShimBinary string
 }
 
@@ -76,7 +78,7 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 	sbs, err := sandbox.New(sandbox.Options{
 		StateDir:   filepath.Join(opts.State, "pods"),
 		Store:      opts.Store,
-		Namespaces: namespaces{binary: opts.ShimBinary},
+		Namespaces: namespaces{},
 		Files:      podFiles{},
 		Cgroups:    podCgroups{mgr: cg, driver: cg2driver(driver)},
 		Shims:      pool,
