@@ -312,7 +312,7 @@ func (c *Client) Shutdown(ctx context.Context, force bool) error {
 // stateDir, with their exit records: what a restarted daemon reconciles
 // with when the shim itself is gone.
 func ReadRecords(stateDir string) ([]ContainerState, error) {
-	st, err := store.Open(storeDir(stateDir))
+	st, err := store.OpenVolatile(storeDir(stateDir))
 	if err != nil {
 		return nil, err
 	}
