@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestReadOnlyMappings(t *testing.T) {
@@ -19,10 +20,11 @@ func TestReadOnlyMappings(t *testing.T) {
 7f20-7f30 r--p 00000000 00:05 9 /dev/zero
 7f6cb52cc000-7f6cb5422000 r-xp 00026000 fe:00 2 /usr/lib/libc.so.6
 7f6cb5500000-7f6cb5501000 r--p 00000000 fe:00 3 /usr/lib/x (deleted)
+7f6cb5600000-7f6cb5601000 r--p 00000000 fe:00 4 /usr/lib/with space
 7ffd4d3f6000-7ffd4d3f8000 r-xp 00000000 00:00 0 [vdso]
 `)
 	got := readOnlyMappings(maps)
-	want := [][2]uintptr{{0x400000, 0x403000}, {0x403000, 0xb20000}, {0x7f6cb52cc000, 0x7f6cb5422000}}
+	want := [][2]uintptr{{0x400000, 0x403000}, {0x403000, 0xb20000}, {0x7f6cb52cc000, 0x7f6cb5422000}, {0x7f6cb5500000, 0x7f6cb5501000}}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("readOnlyMappings = %x, want %x", got, want)
 	}
@@ -94,5 +96,51 @@ func TestTrimMemoryDropsFilePages(t *testing.T) {
 	// A cgo build maps libc and has touched well over 64 KiB of it by now.
 	if libcBefore > 64 && libcAfter >= libcBefore {
 		t.Errorf("trimMemory did not drop libc pages: %d -> %d KiB", libcBefore, libcAfter)
+	}
+}
+
+func TestTrimmerFire(t *testing.T) {
+	const never = int64(1) << 60
+	cases := []struct {
+		desc        string
+		poked       bool
+		trimmed     int64
+		wantTrimmed func(int64) bool
+	}{
+		{desc: "poked: trims, baseline unset", poked: true, trimmed: never, wantTrimmed: func(v int64) bool { return v == 0 }},
+		{desc: "first check after a trim sets the baseline", trimmed: 0, wantTrimmed: func(v int64) bool { return v > 0 && v < never }},
+		{desc: "grown back since the baseline: trims", trimmed: 1, wantTrimmed: func(v int64) bool { return v == 0 }},
+		{desc: "idle and not grown: nothing", trimmed: never, wantTrimmed: func(v int64) bool { return v == never }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.desc, func(t *testing.T) {
+			tr := &trimmer{poked: tc.poked, trimmed: tc.trimmed, timer: time.AfterFunc(time.Hour, func() {})}
+			defer tr.timer.Stop()
+			tr.fire()
+			if !tc.wantTrimmed(tr.trimmed) {
+				t.Errorf("baseline after fire = %d", tr.trimmed)
+			}
+			if tr.poked {
+				t.Error("fire left the poke set")
+			}
+		})
+	}
+}
+
+func TestSelfRSS(t *testing.T) {
+	got := selfRSS()
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Skip(err)
+	}
+	var kib int64
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kib, _ = strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+		}
+	}
+	want := kib << 10
+	if got < want*9/10 || got > want*11/10 {
+		t.Fatalf("selfRSS() = %d bytes, VmRSS says %d", got, want)
 	}
 }
