@@ -7,7 +7,8 @@
 //
 // It also serves libcontainer's "init" re-exec: the built-in executor runs
 // containers by re-executing /proc/self/exe (this binary, sealed against
-// CVE-2019-5736 by libcontainer) as the container's init.
+// CVE-2019-5736 by libcontainer) as the container's init; and the pod init
+// ("__podinit", sandbox/podinit) of pods that share a pid namespace.
 package main
 
 import (
@@ -22,6 +23,9 @@ import (
 
 	"github.com/cricket-cri/cricket/pkg/runtime"
 	"github.com/cricket-cri/cricket/pkg/shim"
+	// The pod init of pods that share a pid namespace ("__podinit"): a C
+	// constructor that never lets the Go runtime start.
+	_ "github.com/cricket-cri/cricket/sandbox/podinit"
 )
 
 // buildVersion is set by the Makefile (-ldflags -X main.buildVersion=...).

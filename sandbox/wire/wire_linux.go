@@ -41,9 +41,9 @@ type Options struct {
 	// NRI, when set, serves Node Resource Interface plugins.
 	NRI *nri.Config
 	// ShimBinary is executed as the per-pod shim ("BINARY __shim ...",
-	// cmd/cricket-shim); empty means this executable, which must then
-	// dispatch that argument to shim.Main. The pod init is always this
-	// executable (its C entry point is linked in with this package).
+	// cmd/cricket-shim) and as the pod init ("BINARY __podinit",
+	// sandbox/podinit); empty means this executable, which must then
+	// dispatch "__shim" to shim.Main.
 	ShimBinary string
 }
 
@@ -78,7 +78,7 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 	sbs, err := sandbox.New(sandbox.Options{
 		StateDir:   filepath.Join(opts.State, "pods"),
 		Store:      opts.Store,
-		Namespaces: namespaces{},
+		Namespaces: namespaces{binary: opts.ShimBinary},
 		Files:      podFiles{},
 		Cgroups:    podCgroups{mgr: cg, driver: cg2driver(driver)},
 		Shims:      pool,

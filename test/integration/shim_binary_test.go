@@ -63,8 +63,8 @@ func TestShimBinaryMissing(t *testing.T) {
 	}
 }
 
-// --shim-binary picks the shim; the pod's shim process runs that binary,
-// and the container it started runs.
+// --shim-binary picks the shim; the pod's shim process and pod init run
+// that binary, and the container the shim started runs.
 func TestShimBinaryFlag(t *testing.T) {
 	testutil.RequireRoot(t)
 	shimBin := copyExecutable(t, filepath.Join(filepath.Dir(cricketdBin), "cricket-shim"), t.TempDir())
@@ -94,6 +94,23 @@ func TestShimBinaryFlag(t *testing.T) {
 	}
 	if exe != shimBin {
 		t.Errorf("shim of pod %s runs %s, want %s", podID, exe, shimBin)
+	}
+
+	// A pod that shares its pid namespace gets a pod init: the shim
+	// binary serves that entry point too.
+	shared := testPod(t, "shim-flag-pid", runtimeapi.NamespaceMode_POD)
+	sharedID := runPod(t, rt, shared, "")
+	startContainer(t, rt, sharedID, shared, testContainer("app", "sleep 1000"))
+	initPid, err := os.ReadFile(filepath.Join(d.State, "pods", sharedID[:16], "ns", "pid.init"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe, err = os.Readlink(filepath.Join("/proc", strings.TrimSpace(string(initPid)), "exe"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if exe != shimBin {
+		t.Errorf("pod init of pod %s runs %s, want %s", sharedID, exe, shimBin)
 	}
 }
 
