@@ -19,10 +19,12 @@ ROOT_ENV  := CRICKET_ROOT_TESTS=1
 help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-build: ## Build bin/cricketd (cgo, libseccomp).
+build: ## Build bin/cricketd and its per-pod shim bin/cricket-shim (cgo, libseccomp).
 	$(GO) build -tags '$(GO_TAGS)' -ldflags '$(LDFLAGS)' -o $(BIN)/cricketd ./cmd/cricketd
+	$(GO) build -tags '$(GO_TAGS)' -ldflags '$(LDFLAGS)' -o $(BIN)/cricket-shim ./cmd/cricket-shim
 
-install: build ## Install cricketd to /usr/local/bin.
+install: build ## Install cricketd and cricket-shim (found next to cricketd) to /usr/local/bin.
+	install -m 0755 $(BIN)/cricket-shim /usr/local/bin/cricket-shim
 	install -m 0755 $(BIN)/cricketd /usr/local/bin/cricketd
 
 test: ## Unit tests; no root needed (root tests skip).

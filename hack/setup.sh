@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# README command 1: install what is missing, build cricketd, install it and
-# start it with its embedded defaults, serving /run/cricket/cricket.sock.
+# README command 1: install what is missing, build cricketd and its per-pod
+# shim cricket-shim, install both and start cricketd with its embedded
+# defaults, serving /run/cricket/cricket.sock.
 # Under systemd it runs as the cricketd unit; elsewhere as a background
 # process whose pid is in /run/cricket/cricketd.pid and whose log is
 # /var/log/cricketd.log.
@@ -10,6 +11,8 @@ export PATH=/usr/local/go/bin:$PATH
 
 hack/deps.sh
 make build
+# The per-pod shim first: cricketd refuses to start without it next to it.
+install -m 0755 bin/cricket-shim /usr/local/bin/cricket-shim
 install -m 0755 bin/cricketd /usr/local/bin/cricketd
 [ -e /etc/crictl.yaml ] || install -m 0644 deploy/crictl.yaml /etc/crictl.yaml
 

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -216,6 +217,12 @@ func TestLoadTearsDownRunCrashedAtEachStep(t *testing.T) {
 				}()
 				_, _ = e.svc.Run(context.Background(), sandbox.RunRequest{Config: podConfig("crashed")})
 			}()
+			if step != sandboxtest.CallPin {
+				// The shim starts alongside the later steps: a real crash
+				// ends that start too, wherever it got to; here it runs
+				// on, so let it finish before the "restart".
+				waitForCall(t, e.rec, sandboxtest.CallStartShim)
+			}
 			if len(e.rec.Held()) == 0 {
 				t.Fatal("the crash left nothing: the test proves nothing")
 			}
@@ -256,5 +263,17 @@ func TestCheckShimsMarksDeadShimNotReady(t *testing.T) {
 	svc.Load(context.Background())
 	if sb, err := svc.Get(dead.ID); err != nil || sb.Status().State != sandbox.StateNotReady {
 		t.Errorf("after a restart: %v %+v", err, sb)
+	}
+}
+
+// waitForCall waits until the recorder has seen a call of name.
+func waitForCall(t *testing.T, rec *sandboxtest.Recorder, name string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !slices.Contains(rec.Calls(), name) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s call", name)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

@@ -19,11 +19,6 @@ const (
 )
 
 func main() {
-	// The hidden re-exec entry points (the per-pod shim, libcontainer's
-	// init) come first: they must not run the daemon's start-up.
-	if reexec() {
-		return
-	}
 	os.Exit(run(os.Args[1:]))
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/cricket-cri/cricket/pkg/metrics"
 	"github.com/cricket-cri/cricket/pkg/oci"
 	"github.com/cricket-cri/cricket/pkg/runtime"
+	"github.com/cricket-cri/cricket/pkg/shim"
 	"github.com/cricket-cri/cricket/pkg/sockets"
 	"github.com/cricket-cri/cricket/pkg/store"
 	"github.com/cricket-cri/cricket/sandbox"
@@ -46,6 +47,7 @@ type flags struct {
 	state              string
 	listen             string
 	registryConfigPath string
+	shimBinary         string
 	set                map[string]bool
 }
 
@@ -57,6 +59,7 @@ func parseFlags(args []string) (*flags, error) {
 	fs.StringVar(&f.state, "state", "/run/cricket", "volatile state directory (overrides state)")
 	fs.StringVar(&f.listen, "listen", "/run/cricket/cricket.sock", "CRI unix socket (overrides grpc.listen)")
 	fs.StringVar(&f.registryConfigPath, "registry-config-path", "/etc/cricket/certs.d", "hosts.toml directory (overrides image.registry_config_path)")
+	fs.StringVar(&f.shimBinary, "shim-binary", "", "per-pod shim executable (default: "+shimBinaryName+" next to cricketd)")
 	klogFlags := flag.NewFlagSet("klog", flag.ContinueOnError)
 	klog.InitFlags(klogFlags)
 	for _, name := range []string{"v", "vmodule"} {
@@ -102,7 +105,15 @@ func serve(args []string) int {
 		fmt.Fprintf(os.Stderr, "cricketd: %v\n", err)
 		return exitConfig
 	}
-	if err := (&daemon{cfg: cfg}).run(); err != nil {
+	shimBin, err := findShim(f.shimBinary)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "cricketd: %v\n", err)
+		return exitConfig
+	}
+	if err := shim.DropBinaryCache(shimBin); err != nil {
+		klog.V(2).InfoS("could not drop the shim binary's page cache; shims may show more RSS", "err", err)
+	}
+	if err := (&daemon{cfg: cfg, shimBinary: shimBin}).run(); err != nil {
 		klog.ErrorS(err, "cricketd stopped")
 		klog.Flush()
 		return exitCode(err)
@@ -113,10 +124,12 @@ func serve(args []string) int {
 
 // daemon holds what serve wires together.
 type daemon struct {
-	cfg       *config.Config
-	locks     []*os.File
-	streaming *streaming.Server
-	events    *events.Broker
+	cfg *config.Config
+	// shimBinary is the per-pod shim executable (findShim).
+	shimBinary string
+	locks      []*os.File
+	streaming  *streaming.Server
+	events     *events.Broker
 	// nri serves NRI plugins; nil when NRI is disabled.
 	nri *nri.NRI
 }
@@ -272,6 +285,7 @@ func (d *daemon) wire() (*cri.Service, error) {
 		Events:         d.events,
 		NRI:            nriConfig(d.cfg),
 		CDISpecDirs:    d.cfg.Runtime.CDISpecDirs,
+		ShimBinary:     d.shimBinary,
 	})
 	if err != nil {
 		return nil, err

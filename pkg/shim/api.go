@@ -1,7 +1,8 @@
 // Package shim is Cricket's per-pod monitor process and its client.
 //
-// One shim runs per pod sandbox. cricketd starts it by re-executing itself
-// as "cricketd __shim --pod ID --state DIR"; the shim moves into its own
+// One shim runs per pod sandbox. cricketd starts it as "cricket-shim __shim
+// --pod ID --state DIR" (cmd/cricket-shim, a lean binary installed next to
+// cricketd, whose memory is paid once per pod); the shim moves into its own
 // session, becomes the child subreaper of everything its containers spawn,
 // and keeps running when cricketd exits or is killed. It owns the containers'
 // stdio, writes their logs in the CRI format, reaps their processes, records

@@ -21,14 +21,21 @@ import (
 type Options struct {
 	PodID    string
 	StateDir string
-	// Binary is the executable to re-exec as the shim; it must dispatch
-	// "__shim" to Main (cmd/cricketd does). Default: this executable.
+	// Binary is the shim executable; it must dispatch "__shim" to Main
+	// (cmd/cricket-shim does). Default: this executable.
 	Binary string
 	// SystemdCgroup selects the systemd cgroup driver in the executors.
 	SystemdCgroup bool
 	// Env is added to the shim's environment.
 	Env []string
 }
+
+// runtimeEnv tunes the shim's Go runtime for its size: one P (a shim does
+// one thing at a time; each extra P costs its own caches and an idle
+// thread). It comes after the daemon's environment, so that a GOMAXPROCS
+// given to cricketd does not leak into its shims, and before Options.Env,
+// which can override it.
+var runtimeEnv = []string{"GOMAXPROCS=1"}
 
 // startTimeout bounds a shim's start when ctx has no deadline.
 const startTimeout = 10 * time.Second
@@ -87,7 +94,7 @@ func spawn(ctx context.Context, opts Options) error {
 		args = append(args, "--systemd-cgroup")
 	}
 	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), opts.Env...)
+	cmd.Env = append(append(os.Environ(), runtimeEnv...), opts.Env...)
 	cmd.Dir = "/"
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.ExtraFiles = []*os.File{readyW}
@@ -305,7 +312,7 @@ func (c *Client) Shutdown(ctx context.Context, force bool) error {
 // stateDir, with their exit records: what a restarted daemon reconciles
 // with when the shim itself is gone.
 func ReadRecords(stateDir string) ([]ContainerState, error) {
-	st, err := store.Open(storeDir(stateDir))
+	st, err := store.OpenVolatile(storeDir(stateDir))
 	if err != nil {
 		return nil, err
 	}

@@ -29,7 +29,7 @@ type mainOptions struct {
 	systemdCgroup bool
 }
 
-// Main is the shim process: "cricketd __shim --pod ID --state DIR". args are
+// Main is the shim process: "cricket-shim __shim --pod ID --state DIR". args are
 // the arguments after "__shim". It returns the process exit code.
 func Main(args []string) int {
 	var o mainOptions

@@ -70,9 +70,12 @@ type container struct {
 	ready chan struct{}
 }
 
-// NewServer opens the shim's record store under cfg.StateDir.
+// NewServer opens the shim's record store under cfg.StateDir. The state dir
+// is volatile (a reboot empties it and ends the containers its records
+// describe), so the store writes atomically without fsync: a container
+// start must not wait for the disk.
 func NewServer(cfg Config) (*Server, error) {
-	st, err := store.Open(storeDir(cfg.StateDir))
+	st, err := store.OpenVolatile(storeDir(cfg.StateDir))
 	if err != nil {
 		return nil, err
 	}

@@ -67,6 +67,7 @@ func (v *service) Delete(req DeleteRequest, reply *ContainerState) error {
 }
 
 func (v *service) State(req IDRequest, reply *ContainerState) error {
+	defer v.s.trim.Poke()
 	st, err := v.s.State(req.ID)
 	if err != nil {
 		return encodeErr(err)
@@ -76,11 +77,13 @@ func (v *service) State(req IDRequest, reply *ContainerState) error {
 }
 
 func (v *service) List(_ Empty, reply *ListResponse) error {
+	defer v.s.trim.Poke()
 	reply.Containers = v.s.List()
 	return nil
 }
 
 func (v *service) Wait(req WaitRequest, reply *ContainerState) error {
+	defer v.s.trim.Poke()
 	timeout := req.Timeout
 	if timeout <= 0 || timeout > maxBlock {
 		timeout = maxBlock
@@ -100,6 +103,7 @@ func (v *service) Wait(req WaitRequest, reply *ContainerState) error {
 }
 
 func (v *service) Events(req EventsRequest, reply *EventsResponse) error {
+	defer v.s.trim.Poke()
 	wait := req.Wait
 	if wait > maxBlock {
 		wait = maxBlock

@@ -27,7 +27,7 @@ import (
 // so that the test can kill the shim's parent.
 const spawnArg = "__spawn_shim"
 
-// The test binary doubles as cricketd: the shim, libcontainer's init and
+// The test binary doubles as cricket-shim: the shim, libcontainer's init and
 // a short-lived parent for the shim.
 func init() {
 	if len(os.Args) < 2 {
@@ -55,7 +55,7 @@ func init() {
 }
 
 // shimBinary is the binary to run shims from: $CRICKET_SHIM_BINARY (a
-// cricketd build, to measure the real thing) or this test binary.
+// cricket-shim build, to measure the real thing) or this test binary.
 func shimBinary() string { return os.Getenv("CRICKET_SHIM_BINARY") }
 
 func TestShimRunsContainers(t *testing.T) {
@@ -591,6 +591,50 @@ func TestShimTerminal(t *testing.T) {
 			waitLog(t, logPath, " stdout F /dev/pts/0\n", " stdout F hi\n")
 			if _, err := c.Delete(ctx, id, false); err != nil {
 				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// A shim runs with one P whatever GOMAXPROCS the daemon has, unless the
+// daemon's Options.Env says otherwise.
+func TestShimRuntimeEnv(t *testing.T) {
+	testutil.RequireRoot(t)
+	t.Setenv("GOMAXPROCS", "7")
+	cases := []struct {
+		desc string
+		env  []string
+		want string
+	}{
+		{desc: "default", want: "GOMAXPROCS=1"},
+		{desc: "Options.Env overrides", env: []string{"GOMAXPROCS=2"}, want: "GOMAXPROCS=2"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.desc, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			c, err := Start(ctx, Options{PodID: "env", StateDir: filepath.Join(t.TempDir(), "pod"), Binary: shimBinary(), Env: tc.env})
+			if err != nil {
+				t.Fatal(err)
+			}
+			info, err := c.Info(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { stopShim(t, c, info.Pid); c.Close() })
+			environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", info.Pid))
+			if err != nil {
+				t.Fatal(err)
+			}
+			last := ""
+			for _, kv := range strings.Split(string(environ), "\x00") {
+				if strings.HasPrefix(kv, "GOMAXPROCS=") {
+					last = kv
+				}
+			}
+			// os/exec keeps only the last of duplicate keys.
+			if last != tc.want {
+				t.Errorf("shim environment has %q, want %q", last, tc.want)
 			}
 		})
 	}

@@ -9,7 +9,13 @@ import (
 // WriteFileAtomic writes data to path so that a crash at any moment leaves
 // either the previous file or the complete new one: write a temporary file in
 // the same directory, fsync it, rename it over path, fsync the directory.
-func WriteFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
+func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
+	return writeFileAtomic(path, data, perm, true)
+}
+
+// writeFileAtomic is WriteFileAtomic; without durable it skips both fsyncs
+// and is atomic against a process crash only.
+func writeFileAtomic(path string, data []byte, perm os.FileMode, durable bool) (err error) {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, tempPrefix+filepath.Base(path)+"-")
 	if err != nil {
@@ -29,15 +35,20 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
 		_ = f.Close()
 		return fmt.Errorf("chmod %s: %w", tmp, err)
 	}
-	if err = f.Sync(); err != nil {
-		_ = f.Close()
-		return fmt.Errorf("fsync %s: %w", tmp, err)
+	if durable {
+		if err = f.Sync(); err != nil {
+			_ = f.Close()
+			return fmt.Errorf("fsync %s: %w", tmp, err)
+		}
 	}
 	if err = f.Close(); err != nil {
 		return fmt.Errorf("close %s: %w", tmp, err)
 	}
 	if err = os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("rename %s to %s: %w", tmp, path, err)
+	}
+	if !durable {
+		return nil
 	}
 	return syncDir(dir)
 }

@@ -8,6 +8,14 @@
 // reader sees either the old record or the new one, never a mix. A record
 // whose checksum does not match (a torn write on a filesystem that reorders,
 // or bit rot) is reported as corrupt and never returned as data.
+//
+// A store opened with OpenVolatile lives in a directory that does not
+// survive a reboot (the daemon's state dir, /run/cricket): its writes are
+// still atomic (temporary file, rename), so a process that crashes leaves
+// the old record or the new one, but they are not fsynced. An fsync only
+// protects against losing the machine, after which such a directory and
+// the processes its records describe are gone anyway; on a disk-backed
+// /run it would cost every container start tens of milliseconds.
 package store
 
 import (
@@ -18,7 +26,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -39,8 +46,30 @@ const (
 )
 
 // validName restricts buckets and ids to names that cannot escape the store
-// directory, collide with temporary files or exceed NAME_MAX.
-var validName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,` + strconv.Itoa(maxNameLen-1) + `}$`)
+// directory, collide with temporary files or exceed NAME_MAX: the first
+// character is [A-Za-z0-9_], the rest [A-Za-z0-9_.-]. It is a loop rather
+// than a regexp: compiling `{0,maxNameLen}` costs every process that links
+// the store (each pod's shim) about 200 KiB of heap at start.
+var validName = nameMatcher{}
+
+type nameMatcher struct{}
+
+// MatchString reports whether s is a valid bucket or record name.
+func (nameMatcher) MatchString(s string) bool {
+	if s == "" || len(s) > maxNameLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '_':
+		case (c == '.' || c == '-') && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // envelope is the on-disk form of a record.
 type envelope struct {
@@ -55,22 +84,34 @@ type envelope struct {
 // Store persists records under one directory. It is safe for concurrent use;
 // writes to the same record are serialised, writes to different records are not.
 type Store struct {
-	dir     string
-	locks   sync.Map // bucket/id -> *sync.Mutex
-	buckets sync.Map // bucket -> struct{}, once its directory entry is durable
+	dir string
+	// volatile skips the fsyncs (see OpenVolatile).
+	volatile bool
+	locks    sync.Map // bucket/id -> *sync.Mutex
+	buckets  sync.Map // bucket -> struct{}, once its directory entry is durable
 }
 
 // Open creates dir if needed and removes temporary files left by writers that
 // died mid-write.
 func Open(dir string) (*Store, error) {
+	return open(dir, false)
+}
+
+// OpenVolatile is Open for a directory that a reboot empties: writes stay
+// atomic but are not fsynced (see the package doc).
+func OpenVolatile(dir string) (*Store, error) {
+	return open(dir, true)
+}
+
+func open(dir string, volatile bool) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create store dir %s: %w", dir, err)
 	}
+	s := &Store{dir: dir, volatile: volatile}
 	// A store directory created just now must survive a crash too.
-	if err := syncDir(filepath.Dir(dir)); err != nil {
+	if err := s.syncDir(filepath.Dir(dir)); err != nil {
 		return nil, err
 	}
-	s := &Store{dir: dir}
 	if err := s.removeTemps(); err != nil {
 		return nil, err
 	}
@@ -141,7 +182,15 @@ func (s *Store) Put(bucket, id string, version int, v any) error {
 	if err := s.ensureBucket(bucket); err != nil {
 		return err
 	}
-	return WriteFileAtomic(s.path(bucket, id), raw, 0o600)
+	return writeFileAtomic(s.path(bucket, id), raw, 0o600, !s.volatile)
+}
+
+// syncDir fsyncs dir unless the store is volatile.
+func (s *Store) syncDir(dir string) error {
+	if s.volatile {
+		return nil
+	}
+	return syncDir(dir)
 }
 
 // ensureBucket creates the bucket directory and fsyncs the store directory
@@ -157,7 +206,7 @@ func (s *Store) ensureBucket(bucket string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create bucket dir %s: %w", dir, err)
 	}
-	if err := syncDir(s.dir); err != nil {
+	if err := s.syncDir(s.dir); err != nil {
 		return err
 	}
 	s.buckets.Store(bucket, struct{}{})
@@ -217,7 +266,7 @@ func (s *Store) Delete(bucket, id string) error {
 		return fmt.Errorf("delete record %s/%s: %w", bucket, id, err)
 	}
 	if err == nil {
-		return syncDir(filepath.Join(s.dir, bucket))
+		return s.syncDir(filepath.Join(s.dir, bucket))
 	}
 	return nil
 }

@@ -854,3 +854,71 @@ func temps(t testing.TB, dir string) []string {
 	}
 	return names
 }
+
+// TestNameBoundaries pins the name rule at its edges: the longest name
+// (NAME_MAX less the temporary file's affixes, 234 bytes) and the allowed
+// characters after the first.
+func TestNameBoundaries(t *testing.T) {
+	for _, tc := range []struct {
+		desc string
+		name string
+		ok   bool
+	}{
+		{desc: "single char", name: "a", ok: true},
+		{desc: "underscore first", name: "_x", ok: true},
+		{desc: "dots and dashes inside", name: "a.b-c_d", ok: true},
+		{desc: "longest allowed", name: strings.Repeat("a", 234), ok: true},
+		{desc: "one too long", name: strings.Repeat("a", 235), ok: false},
+		{desc: "leading dot", name: ".a", ok: false},
+		{desc: "slash inside", name: "a/b", ok: false},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			s := openStore(t)
+			err := s.Put("b", tc.name, 1, rec{})
+			if tc.ok && err != nil {
+				t.Errorf("Put(%q) = %v, want success", tc.name, err)
+			}
+			if !tc.ok && !errdefs.IsInvalidArgument(err) {
+				t.Errorf("Put(%q) = %v, want invalid argument", tc.name, err)
+			}
+		})
+	}
+}
+
+// A volatile store keeps the record format, the atomic replace and the
+// corruption check; only the fsyncs go.
+func TestVolatileStore(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "store")
+	s, err := store.OpenVolatile(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustPut(t, s, put{"b", "x", 1, rec{Name: "one"}})
+	mustPut(t, s, put{"b", "x", 2, rec{Name: "two"}})
+	// A durable store opened on the same directory reads what it wrote.
+	d, err := store.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got rec
+	v, err := d.Get("b", "x", &got)
+	if err != nil || v != 2 || got.Name != "two" {
+		t.Fatalf("Get = %d, %+v, %v; want 2, two", v, got, err)
+	}
+	entries, err := os.ReadDir(filepath.Join(dir, "b"))
+	if err != nil || len(entries) != 1 {
+		t.Fatalf("bucket holds %v (%v), want the one record and no temporary file", entries, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "b", "x.json"), []byte(`{"version":2,"checksum":"00","data":{}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get("b", "x", &got); !errors.Is(err, store.ErrCorrupt) {
+		t.Fatalf("Get of a damaged record = %v, want ErrCorrupt", err)
+	}
+	if err := s.Delete("b", "x"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get("b", "x", &got); !errdefs.IsNotFound(err) {
+		t.Fatalf("Get after Delete = %v, want not found", err)
+	}
+}

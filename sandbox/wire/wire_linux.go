@@ -47,8 +47,10 @@ type Options struct {
 	// CDISpecDirs are where containers' CDI devices are looked up; nil
 	// means cdi.DefaultSpecDirs.
 	CDISpecDirs []string
-	// ShimBinary is re-executed as the per-pod shim and pod init; empty
-	// means this executable.
+	// ShimBinary is executed as the per-pod shim ("BINARY __shim ...",
+	// cmd/cricket-shim) and as the pod init ("BINARY __podinit",
+	// sandbox/podinit); empty means this executable, which must then
+	// dispatch "__shim" to shim.Main.
 	ShimBinary string
 }
 

@@ -236,8 +236,8 @@ build_tools() {
 	command -v ip >/dev/null && command -v iptables >/dev/null || die "ip and iptables are needed (hack/deps.sh)"
 	mkdir -p "$WORK/bin"
 	(cd "$REPO" && go build -o "$HARNESS" ./test/critest) || die "build test/critest failed"
-	if [ ! -x "$CRICKETD" ]; then
-		log "building cricketd ($CRICKETD is missing)"
+	if [ ! -x "$CRICKETD" ] || [ ! -x "$(dirname "$CRICKETD")/cricket-shim" ]; then
+		log "building cricketd and cricket-shim ($CRICKETD or the cricket-shim next to it is missing)"
 		make -C "$REPO" --no-print-directory build >/dev/null || die "make build failed"
 		CRICKETD=$REPO/bin/cricketd
 	fi
