@@ -316,7 +316,7 @@ func (w *world) leaks(d *daemon, n *podNet, sn *seen, baseSnaps []string) []stri
 			out = append(out, "cgroup: "+dir)
 		}
 	}
-	out = append(out, podProcesses(prefixes)...)
+	out = append(out, settledPodProcesses(prefixes)...)
 	for _, sub := range []string{"pods", "containers"} {
 		entries, _ := os.ReadDir(filepath.Join(d.State, sub))
 		for _, e := range entries {
@@ -347,6 +347,22 @@ func (w *world) leaks(d *daemon, n *podNet, sn *seen, baseSnaps []string) []stri
 	return append(out, n.leaks(d)...)
 }
 
+// settledPodProcesses is podProcesses once dead processes have been
+// reaped: a container process whose shim was SIGKILLed is reparented to
+// PID 1 and, once the pod's removal has killed it, stays a zombie until
+// PID 1 reaps it (seen here: the VM's init took a moment). A process that
+// is still there after 10 s is a leak whatever its state.
+func settledPodProcesses(prefixes []string) []string {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out := podProcesses(prefixes)
+		if len(out) == 0 || time.Now().After(deadline) {
+			return out
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // podProcesses lists processes in the cgroup of a pod with one of the ID
 // prefixes: container processes that outlived their pod.
 func podProcesses(prefixes []string) []string {
@@ -360,7 +376,8 @@ func podProcesses(prefixes []string) []string {
 		for _, p := range prefixes {
 			if strings.Contains(string(raw), "/pod-"+p) {
 				cmdline, _ := os.ReadFile(filepath.Join(filepath.Dir(f), "cmdline"))
-				out = append(out, fmt.Sprintf("process of pod %s: %s %s", p, filepath.Base(filepath.Dir(f)), strings.ReplaceAll(string(cmdline), "\x00", " ")))
+				stat, _ := os.ReadFile(filepath.Join(filepath.Dir(f), "stat"))
+				out = append(out, fmt.Sprintf("process of pod %s: %s %s (stat: %s)", p, filepath.Base(filepath.Dir(f)), strings.ReplaceAll(string(cmdline), "\x00", " "), strings.TrimSpace(string(stat))))
 				break
 			}
 		}
