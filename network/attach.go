@@ -123,23 +123,37 @@ func (m *Manager) Setup(ctx context.Context, pod *Pod) (_ *Result, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("loopback config: %w", err)
 	}
-	if _, err := m.cni.AddNetworkList(ctx, lo, loRuntimeConf(rt)); err != nil {
-		return nil, fmt.Errorf("CNI ADD loopback for pod %s: %w", pod.ID, err)
-	}
-	defer func() {
-		if err != nil {
-			_ = m.cni.DelNetworkList(context.WithoutCancel(ctx), lo, loRuntimeConf(rt))
-		}
+	// lo and the pod network are independent: the two ADDs (plugin execs
+	// of several milliseconds each) run side by side.
+	loDone := make(chan error, 1)
+	go func() {
+		_, err := m.cni.AddNetworkList(ctx, lo, loRuntimeConf(rt))
+		loDone <- err
 	}()
 	res, err := m.cni.AddNetworkList(ctx, list, rt)
-	if err != nil {
+	loErr := <-loDone
+	if err != nil || loErr != nil {
 		// A failed ADD may have done part of its work: DEL undoes it.
-		if derr := m.cni.DelNetworkList(context.WithoutCancel(ctx), list, rt); derr != nil {
+		cleanup := context.WithoutCancel(ctx)
+		if derr := m.cni.DelNetworkList(cleanup, list, rt); derr != nil {
 			klog.FromContext(ctx).Error(derr, "CNI DEL after failed ADD", "podSandboxID", pod.ID)
+		}
+		if derr := m.cni.DelNetworkList(cleanup, lo, loRuntimeConf(rt)); derr != nil {
+			klog.FromContext(ctx).Error(derr, "CNI DEL loopback after failed ADD", "podSandboxID", pod.ID)
+		}
+		if loErr != nil {
+			return nil, fmt.Errorf("CNI ADD loopback for pod %s: %w", pod.ID, loErr)
 		}
 		return nil, fmt.Errorf("CNI ADD network %q for pod %s: %w", list.Name, pod.ID, err)
 	}
-	return podResult(res)
+	r, err := podResult(res)
+	if err != nil {
+		cleanup := context.WithoutCancel(ctx)
+		_ = m.cni.DelNetworkList(cleanup, list, rt)
+		_ = m.cni.DelNetworkList(cleanup, lo, loRuntimeConf(rt))
+		return nil, err
+	}
+	return r, nil
 }
 
 func loRuntimeConf(rt *libcni.RuntimeConf) *libcni.RuntimeConf {
