@@ -42,11 +42,14 @@ func runMain(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	cricketdBin = filepath.Join(dir, "cricketd")
-	build := exec.Command("go", "build", "-tags", "seccomp", "-o", cricketdBin, "github.com/cricket-cri/cricket/cmd/cricketd")
-	build.Stdout, build.Stderr = os.Stdout, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build cricketd:", err)
-		return 1
+	// cricketd runs the shim binary found next to it.
+	for _, b := range []string{"cricketd", "cricket-shim"} {
+		build := exec.Command("go", "build", "-tags", "seccomp", "-o", filepath.Join(dir, b), "github.com/cricket-cri/cricket/cmd/"+b)
+		build.Stdout, build.Stderr = os.Stdout, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n", b, err)
+			return 1
+		}
 	}
 	return m.Run()
 }
