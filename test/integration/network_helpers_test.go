@@ -14,94 +14,31 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/cricket-cri/cricket/test/images/imagebuild"
+	"github.com/cricket-cri/cricket/test/testutil/podnet"
 )
 
 // cniBinDir is where Debian's containernetworking-plugins installs the
 // plugins the test networks use.
-const cniBinDir = "/usr/lib/cni"
+const cniBinDir = podnet.BinDir
 
-// podNet is a private CNI network of one test: its own bridge, a /24 of
-// 10.231.0.0/16 that nothing else on the machine uses, host-local IPAM in
-// the test's temp dir, no masquerade, and a firewall chain that lets pod
-// traffic reach only the pod subnet and the host.
-type podNet struct {
-	Name    string // CNI network name; host-local keeps its leases in IPAMDir/Name
-	Bridge  string
-	Subnet  string
-	Gateway string
-	ConfDir string
-	IPAMDir string
-	chain   string
-}
+// podNet is a private CNI network of one test (test/testutil/podnet): its
+// own bridge, a /24 of 10.231.0.0/16 that nothing else on the machine uses,
+// and a firewall chain that lets pod traffic reach only the pod subnet and
+// the host.
+type podNet struct{ *podnet.Network }
 
-// newPodNet writes the test network's conflist and installs its firewall
-// chain; both the chain and the bridge are removed when the test ends,
-// after the daemon (cleanups run last-registered first, and the daemon is
-// started later). octet picks 10.231.<octet>.0/24.
+// newPodNet makes the test's network; the chain and the bridge are removed
+// when the test ends, after the daemon (cleanups run last-registered first,
+// and the daemon is started later). octet picks 10.231.<octet>.0/24.
 func newPodNet(t *testing.T, tag string, octet int) *podNet {
 	t.Helper()
-	for _, bin := range []string{"bridge", "host-local", "portmap", "loopback"} {
-		if _, err := os.Stat(filepath.Join(cniBinDir, bin)); err != nil {
-			t.Skipf("CNI plugin %s is not installed in %s (apt-get install containernetworking-plugins)", bin, cniBinDir)
-		}
+	if err := podnet.Missing(); err != nil {
+		t.Skip(err)
 	}
-	if _, err := exec.LookPath("iptables"); err != nil {
-		t.Skip("iptables is not installed")
-	}
-	dir := t.TempDir()
 	suffix := fmt.Sprint(os.Getpid() % 10000)
-	n := &podNet{
-		Name:    "crn-" + tag,
-		Bridge:  "crn" + tag + suffix, // at most 15 bytes for tags of up to 4
-		Subnet:  fmt.Sprintf("10.231.%d.0/24", octet),
-		Gateway: fmt.Sprintf("10.231.%d.1", octet),
-		ConfDir: filepath.Join(dir, "net.d"),
-		IPAMDir: filepath.Join(dir, "ipam"),
-		chain:   "CRN-" + strings.ToUpper(tag) + "-" + suffix,
-	}
-	conf := fmt.Sprintf(`{"cniVersion":"1.0.0","name":%q,"plugins":[
-{"type":"bridge","bridge":%q,"isGateway":true,"ipMasq":false,"hairpinMode":true,
- "ipam":{"type":"host-local","ranges":[[{"subnet":%q}]],"routes":[{"dst":"0.0.0.0/0"}],"dataDir":%q}},
-{"type":"portmap","capabilities":{"portMappings":true}}]}`, n.Name, n.Bridge, n.Subnet, n.IPAMDir)
-	if err := os.MkdirAll(n.ConfDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(n.ConfDir, "10-"+n.Name+".conflist"), []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	n.installFirewall(t)
-	return n
-}
-
-// installFirewall sends everything the pod subnet forwards through a chain
-// that returns traffic to the subnet and drops the rest: the pods can talk
-// to each other and to the host (INPUT), and nothing they send is routed
-// off the machine.
-func (n *podNet) installFirewall(t *testing.T) {
-	t.Helper()
-	ipt := func(args ...string) error {
-		out, err := exec.Command("iptables", append([]string{"-w"}, args...)...).CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("iptables %v: %w: %s", args, err, out)
-		}
-		return nil
-	}
-	t.Cleanup(func() {
-		_ = exec.Command("ip", "link", "del", n.Bridge).Run()
-		_ = ipt("-D", "FORWARD", "-s", n.Subnet, "-j", n.chain)
-		_ = ipt("-F", n.chain)
-		_ = ipt("-X", n.chain)
-	})
-	for _, args := range [][]string{
-		{"-N", n.chain},
-		{"-A", n.chain, "-d", n.Subnet, "-j", "RETURN"},
-		{"-A", n.chain, "-j", "DROP"},
-		{"-I", "FORWARD", "1", "-s", n.Subnet, "-j", n.chain},
-	} {
-		if err := ipt(args...); err != nil {
-			t.Fatal(err)
-		}
-	}
+	// The bridge name is at most 15 bytes for tags of up to 4.
+	return &podNet{podnet.New(t, t.TempDir(), "crn-"+tag, "crn"+tag+suffix,
+		"CRN-"+strings.ToUpper(tag)+"-"+suffix, fmt.Sprintf("10.231.%d.0/24", octet))}
 }
 
 // startNetDaemon starts a daemon on the test network that pulls from the

@@ -21,6 +21,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/cricket-cri/cricket/test/images/imagebuild"
+	"github.com/cricket-cri/cricket/test/testutil/podnet"
 )
 
 // busyboxImage is the image of every test container, served by the test
@@ -28,7 +29,7 @@ import (
 const busyboxImage = "registry.k8s.io/e2e-test-images/busybox:1.29-2"
 
 // cniBinDir is where Debian's containernetworking-plugins puts the plugins.
-const cniBinDir = "/usr/lib/cni"
+const cniBinDir = podnet.BinDir
 
 // proc is a process the test started, its output in a log file, stopped
 // by PID (SIGTERM, then SIGKILL) when the test ends.
@@ -110,64 +111,18 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// podNet is the test's private CNI network: its own bridge and a /24 that
-// no route on the host uses, host-local IPAM under the work dir, portmap
-// for hostPorts, and a FORWARD chain that keeps pod traffic on the subnet
-// and the host.
-type podNet struct {
-	Name, Bridge, Subnet, ConfDir, IPAMDir, chain string
-}
+// podNet is the test's private CNI network (test/testutil/podnet): its own
+// bridge and a /24 that no route on the host uses, host-local IPAM under the
+// work dir, portmap for hostPorts, and a FORWARD chain that keeps pod
+// traffic on the subnet and the host.
+type podNet struct{ *podnet.Network }
 
 func newPodNet(t *testing.T, dir, id string) *podNet {
 	t.Helper()
-	for _, bin := range []string{"bridge", "host-local", "portmap", "loopback"} {
-		if _, err := os.Stat(filepath.Join(cniBinDir, bin)); err != nil {
-			t.Fatalf("CNI plugin %s is not installed in %s (hack/deps.sh installs containernetworking-plugins)", bin, cniBinDir)
-		}
+	if err := podnet.Missing(); err != nil {
+		t.Fatal(err) // hack/deps.sh installs them: missing is a broken set-up
 	}
-	n := &podNet{
-		Name:    "kle-" + id,
-		Bridge:  "kle" + id,
-		Subnet:  freeSubnet(t),
-		ConfDir: filepath.Join(dir, "net.d"),
-		IPAMDir: filepath.Join(dir, "ipam"),
-		chain:   "KLE-" + strings.ToUpper(id),
-	}
-	conf := fmt.Sprintf(`{"cniVersion":"1.0.0","name":%q,"plugins":[
-{"type":"bridge","bridge":%q,"isGateway":true,"ipMasq":false,"hairpinMode":true,
- "ipam":{"type":"host-local","ranges":[[{"subnet":%q}]],"routes":[{"dst":"0.0.0.0/0"}],"dataDir":%q}},
-{"type":"portmap","capabilities":{"portMappings":true}}]}`, n.Name, n.Bridge, n.Subnet, n.IPAMDir)
-	if err := os.MkdirAll(n.ConfDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(n.ConfDir, "10-"+n.Name+".conflist"), []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = exec.Command("ip", "link", "del", n.Bridge).Run()
-		_ = iptables("-D", "FORWARD", "-s", n.Subnet, "-j", n.chain)
-		_ = iptables("-F", n.chain)
-		_ = iptables("-X", n.chain)
-	})
-	for _, args := range [][]string{
-		{"-N", n.chain},
-		{"-A", n.chain, "-d", n.Subnet, "-j", "RETURN"},
-		{"-A", n.chain, "-j", "DROP"},
-		{"-I", "FORWARD", "1", "-s", n.Subnet, "-j", n.chain},
-	} {
-		if err := iptables(args...); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return n
-}
-
-func iptables(args ...string) error {
-	out, err := exec.Command("iptables", append([]string{"-w"}, args...)...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("iptables %v: %w: %s", args, err, out)
-	}
-	return nil
+	return &podNet{podnet.New(t, dir, "kle-"+id, "kle"+id, "KLE-"+strings.ToUpper(id), freeSubnet(t))}
 }
 
 // freeSubnet picks a 10.232.N.0/24 that no address or route on the host
