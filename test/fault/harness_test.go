@@ -27,31 +27,7 @@ import (
 var cricketdBin string
 
 func TestMain(m *testing.M) {
-	os.Exit(runMain(m))
-}
-
-func runMain(m *testing.M) int {
-	if os.Getenv(testutil.RootTestsEnv) != "1" || os.Getenv("CRICKETD_BIN") != "" {
-		cricketdBin = os.Getenv("CRICKETD_BIN")
-		return m.Run()
-	}
-	dir, err := os.MkdirTemp("", "cricketd-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	cricketdBin = filepath.Join(dir, "cricketd")
-	// cricketd runs the shim binary found next to it.
-	for _, b := range []string{"cricketd", "cricket-shim"} {
-		build := exec.Command("go", "build", "-tags", "seccomp", "-o", filepath.Join(dir, b), "github.com/cricket-cri/cricket/cmd/"+b)
-		build.Stdout, build.Stderr = os.Stdout, os.Stderr
-		if err := build.Run(); err != nil {
-			fmt.Fprintf(os.Stderr, "build %s: %v\n", b, err)
-			return 1
-		}
-	}
-	return m.Run()
+	os.Exit(testutil.RunWithCricketd(m, &cricketdBin))
 }
 
 const (

@@ -2,7 +2,10 @@
 package testutil
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"testing"
 )
 
@@ -21,4 +24,32 @@ func RequireRoot(t testing.TB) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}
+}
+
+// RunWithCricketd is a TestMain body for packages that start real daemons:
+// it sets *bin to $CRICKETD_BIN or, for root tests without it, to a cricketd
+// it builds once (with cricket-shim beside it, where cricketd looks for its
+// per-pod shim) into a temporary directory removed afterwards; then it runs
+// the tests and returns their exit code.
+func RunWithCricketd(m *testing.M, bin *string) int {
+	if os.Getenv(RootTestsEnv) != "1" || os.Getenv("CRICKETD_BIN") != "" {
+		*bin = os.Getenv("CRICKETD_BIN")
+		return m.Run()
+	}
+	dir, err := os.MkdirTemp("", "cricketd-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	for _, b := range []string{"cricketd", "cricket-shim"} {
+		build := exec.Command("go", "build", "-tags", "seccomp", "-o", filepath.Join(dir, b), "github.com/cricket-cri/cricket/cmd/"+b)
+		build.Stdout, build.Stderr = os.Stdout, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n", b, err)
+			return 1
+		}
+	}
+	*bin = filepath.Join(dir, "cricketd")
+	return m.Run()
 }
