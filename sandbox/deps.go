@@ -59,7 +59,8 @@ type ShimManager interface {
 	// restart); a shim that is gone is an ErrUnavailable error.
 	Connect(ctx context.Context, pod ShimPod) error
 	// Stop kills what is left of the pod's containers and ends its shim;
-	// a shim that is gone is no error.
+	// a shim that is gone is no error. A pod without ID stands for
+	// whichever pod the shim serving its state dir says it serves.
 	Stop(ctx context.Context, pod ShimPod) error
 	// Alive reports whether the pod's shim process still runs. It must
 	// be cheap: it is asked for every ready pod every few seconds.

@@ -3,11 +3,11 @@ package sandbox
 import (
 	"context"
 	"fmt"
-	"os"
 
 	"k8s.io/klog/v2"
 
 	"github.com/cricket-cri/cricket/pkg/errdefs"
+	"github.com/cricket-cri/cricket/pkg/securefs"
 )
 
 // Remove removes a pod sandbox: it stops it if needed, removes its
@@ -37,7 +37,7 @@ func (s *Service) Remove(ctx context.Context, id string) error {
 	if err := s.opts.NRI.RemovePodSandbox(ctx, sb); err != nil {
 		klog.FromContext(ctx).Error(err, "NRI RemovePodSandbox failed", "podSandboxID", sb.ID)
 	}
-	if err := os.RemoveAll(sb.StateDir); err != nil {
+	if err := securefs.RemoveAllUnmounted(sb.StateDir); err != nil {
 		return fmt.Errorf("remove state dir of pod sandbox %s: %w", sb.ID, err)
 	}
 	if err := s.opts.Store.Delete(bucket, sb.ID); err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/cricket-cri/cricket/pkg/errdefs"
 	"github.com/cricket-cri/cricket/pkg/oci"
+	"github.com/cricket-cri/cricket/pkg/securefs"
 	"github.com/cricket-cri/cricket/sandbox/internal/registrar"
 )
 
@@ -79,17 +80,11 @@ func (s *Service) adopt(ctx context.Context, name, id string) (*Sandbox, error) 
 // step by step; each resource has its own deferred rollback.
 func (s *Service) create(ctx context.Context, md Metadata) (_ *Sandbox, retErr error) {
 	md.StateDir = s.podDir(md.ID)
-	if err := os.MkdirAll(filepath.Dir(md.StateDir), 0o711); err != nil {
-		return nil, fmt.Errorf("create pods state dir: %w", err)
-	}
-	// Mkdir, not MkdirAll: two pods must never share a (shortened) dir.
-	if err := os.Mkdir(md.StateDir, 0o711); err != nil {
-		return nil, fmt.Errorf("create state dir of pod sandbox %s: %w", md.ID, err)
-	}
-	defer undo(ctx, &retErr, "remove state dir", func(context.Context) error { return os.RemoveAll(md.StateDir) })
-	// The first record says where the pod lives, its cgroup included, so
-	// that a restart after a crash half-way can tear it down (found by
-	// test/fault: pods killed mid-creation left their cgroups).
+	// The first record names the pod's state dir and cgroup before either
+	// exists, and it goes last on the way back: a kill at any moment
+	// leaves a record that the restart tears down with all it names
+	// (found by test/fault: a dir made before its record, or left by a
+	// rollback that deleted the record first, outlived a kill).
 	var err error
 	if md.CgroupPath, md.CgroupOwned, err = s.opts.Cgroups.Path(md.ID, md.Config); err != nil {
 		return nil, fmt.Errorf("cgroup of pod sandbox %s: %w", md.ID, err)
@@ -97,7 +92,24 @@ func (s *Service) create(ctx context.Context, md Metadata) (_ *Sandbox, retErr e
 	if err := s.persist(md, Status{State: stateCreating}); err != nil {
 		return nil, err
 	}
-	defer undo(ctx, &retErr, "delete record", func(context.Context) error { return s.opts.Store.Delete(bucket, md.ID) })
+	dirMade := false
+	defer undo(ctx, &retErr, "delete record", func(context.Context) error {
+		// A dir whose removal failed keeps its record: the next start
+		// tries again.
+		if _, err := os.Lstat(md.StateDir); dirMade && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("keep record of pod sandbox %s for the next start: its state dir %s is still there", md.ID, md.StateDir)
+		}
+		return s.opts.Store.Delete(bucket, md.ID)
+	})
+	if err := os.MkdirAll(filepath.Dir(md.StateDir), 0o711); err != nil {
+		return nil, fmt.Errorf("create pods state dir: %w", err)
+	}
+	// Mkdir, not MkdirAll: two pods must never share a (shortened) dir.
+	if err := os.Mkdir(md.StateDir, 0o711); err != nil {
+		return nil, fmt.Errorf("create state dir of pod sandbox %s: %w", md.ID, err)
+	}
+	dirMade = true
+	defer undo(ctx, &retErr, "remove state dir", func(context.Context) error { return securefs.RemoveAllUnmounted(md.StateDir) })
 
 	// The teardown of a step is deferred before the step runs when it is
 	// idempotent: a step that fails half-way must not leak its first half.

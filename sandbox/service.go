@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/cricket-cri/cricket/pkg/errdefs"
+	"github.com/cricket-cri/cricket/pkg/securefs"
 	"github.com/cricket-cri/cricket/pkg/store"
 	"github.com/cricket-cri/cricket/sandbox/internal/index"
 	"github.com/cricket-cri/cricket/sandbox/internal/registrar"
@@ -183,25 +185,68 @@ func (s *Service) Load(ctx context.Context) {
 	if err != nil {
 		logger.Error(err, "cannot list pod sandbox records")
 	}
-	s.removeEmptyPodDirs(ctx)
+	s.sweepStateDirs(ctx)
 }
 
-// removeEmptyPodDirs removes pod state dirs that a crash left empty: the
-// dir is made just before the pod's first record is written. os.Remove
-// refuses a dir that is not empty, so a live pod's dir is never touched.
-func (s *Service) removeEmptyPodDirs(ctx context.Context) {
+// sweepStateDirs removes every dir under the pods state dir that no
+// record names, with what lives in it: a pod's record is written before
+// its dir is made and deleted after the dir is gone, so such a dir is
+// debris (of a bug, or of a version without that order). Only the pod's
+// network and cgroup, which only its record names, cannot be found. A
+// record that cannot be loaded still names its pod: its dir stays, as
+// the pod may still run under a daemon of another schema version, and a
+// live pod's files must never go because this daemon cannot read them.
+// When the records cannot be listed nothing is swept.
+func (s *Service) sweepStateDirs(ctx context.Context) {
+	logger := klog.FromContext(ctx)
+	ids, err := s.opts.Store.IDs(bucket)
+	if err != nil {
+		logger.Error(err, "cannot list pod sandbox records, not sweeping the pods state dir")
+		return
+	}
+	named := map[string]bool{}
+	for _, id := range ids {
+		named[id] = true
+		if len(id) >= podDirIDLen {
+			named[filepath.Base(s.podDir(id))] = true
+		}
+	}
+	for _, sb := range s.index.List() {
+		named[filepath.Base(sb.StateDir)] = true
+	}
 	entries, err := os.ReadDir(s.opts.StateDir)
 	if err != nil {
 		return
 	}
 	for _, e := range entries {
-		if !e.IsDir() {
+		if !e.IsDir() || named[e.Name()] {
 			continue
 		}
-		if err := os.Remove(filepath.Join(s.opts.StateDir, e.Name())); err == nil {
-			klog.FromContext(ctx).Info("removed empty pod state dir left by a crash", "dir", e.Name())
+		dir := filepath.Join(s.opts.StateDir, e.Name())
+		if err := s.sweep(ctx, dir); err != nil {
+			logger.Error(err, "cannot remove state dir no record names", "path", dir)
+			continue
 		}
+		logger.Info("removed state dir no record names", "path", dir)
 	}
+}
+
+// sweep tears down what may live in a pod state dir no record names: the
+// shim serving it (whatever pod it says it serves), the pod's /dev/shm and
+// files, its pinned namespaces and pod init; then any mount still beneath
+// it, and the dir.
+func (s *Service) sweep(ctx context.Context, dir string) error {
+	cctx, cancel := cleanupContext(ctx)
+	defer cancel()
+	err := errors.Join(
+		s.opts.Shims.Stop(cctx, ShimPod{StateDir: dir}),
+		s.opts.Files.Remove(cctx, dir),
+		s.opts.Namespaces.Unpin(cctx, dir),
+	)
+	if err != nil {
+		return err
+	}
+	return securefs.RemoveAllUnmounted(dir)
 }
 
 func (s *Service) recover(ctx context.Context, rec *record) error {
@@ -240,7 +285,7 @@ func (s *Service) abandon(ctx context.Context, md Metadata) error {
 	if err := s.teardown(cctx, sb); err != nil {
 		return fmt.Errorf("tear down half-created pod sandbox: %w", err)
 	}
-	if err := os.RemoveAll(md.StateDir); err != nil {
+	if err := securefs.RemoveAllUnmounted(md.StateDir); err != nil {
 		return fmt.Errorf("remove state dir of half-created pod sandbox: %w", err)
 	}
 	klog.FromContext(ctx).Info("tore down pod sandbox whose creation was interrupted", "podSandboxID", md.ID)

@@ -242,6 +242,56 @@ func TestLoadTearsDownRunCrashedAtEachStep(t *testing.T) {
 	}
 }
 
+// TestLoadSweepsStateDirsNoRecordNames: at start-up a pod state dir that
+// no record names is torn down (its shim, files and namespaces) and
+// removed, whatever it holds; the dirs of a live pod and of a record that
+// cannot be loaded stay, and so does what is not a dir.
+func TestLoadSweepsStateDirsNoRecordNames(t *testing.T) {
+	e := newEnv(t)
+	live := e.run(t, "live")
+	pods := filepath.Join(e.dir, "pods")
+	stray := filepath.Join(pods, "0123456789abcdef")
+	unreadableID := strings.Repeat("cd", 32)
+	unreadable := filepath.Join(pods, unreadableID[:16])
+	for _, d := range []string{filepath.Join(stray, "ns"), unreadable} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []string{filepath.Join(stray, "shim.log"), filepath.Join(unreadable, "shim.log"), filepath.Join(live.StateDir, "hostname"), filepath.Join(pods, "not-a-dir")} {
+		if err := os.WriteFile(f, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A record of a schema this daemon does not know still names its pod.
+	if err := e.st.Put("sandboxes", unreadableID, 99, map[string]string{"id": unreadableID}); err != nil {
+		t.Fatal(err)
+	}
+	e.rec.SetHeld("ns:"+stray, true)
+	e.rec.SetHeld("files:"+stray, true)
+	before := len(e.rec.Calls())
+
+	svc := e.service(t)
+	svc.Load(context.Background())
+	if _, err := os.Stat(stray); !os.IsNotExist(err) {
+		t.Errorf("state dir no record names is still there: %v", err)
+	}
+	for _, p := range []string{live.StateDir, unreadable, filepath.Join(pods, "not-a-dir")} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("%s was swept: %v", p, err)
+		}
+	}
+	if held := e.rec.Held(); slices.Contains(held, "ns:"+stray) || slices.Contains(held, "files:"+stray) {
+		t.Errorf("the stray dir's namespaces or files were not torn down: %q", held)
+	}
+	if calls := e.rec.Calls()[before:]; !slices.Contains(calls, sandboxtest.CallStopShim) {
+		t.Errorf("no shim stop for the stray dir: calls %q", calls)
+	}
+	if sb, err := svc.Get(live.ID); err != nil || sb.Status().State != sandbox.StateReady {
+		t.Errorf("live pod after the sweep: %v", err)
+	}
+}
+
 // TestCheckShimsMarksDeadShimNotReady: a pod whose shim died while the
 // daemon runs becomes NotReady, so that the kubelet replaces it (found by
 // test/fault: it stayed Ready and no container could start in it again);

@@ -102,12 +102,15 @@ func (p *shims) connect(ctx context.Context, podID, stateDir string) (*shim.Clie
 		return nil, err
 	}
 	info, err := c.Info(ctx)
-	if err == nil && info.PodID != podID {
+	if err == nil && podID != "" && info.PodID != podID {
 		err = fmt.Errorf("shim at %s serves pod %s, not %s: %w", stateDir, info.PodID, podID, errdefs.ErrUnavailable)
 	}
 	if err != nil {
 		_ = c.Close()
 		return nil, err
+	}
+	if podID == "" {
+		return c, nil // the shim of a state dir no record names: not kept
 	}
 	return p.keep(podID, c), nil
 }
@@ -127,6 +130,9 @@ func (p *shims) Stop(ctx context.Context, pod sandbox.ShimPod) error {
 	info, infoErr := c.Info(ctx)
 	err = c.Shutdown(ctx, true)
 	p.drop(pod.ID, c)
+	if pod.ID == "" {
+		_ = c.Close()
+	}
 	if err != nil && !errors.Is(err, errdefs.ErrUnavailable) {
 		return fmt.Errorf("shut down shim of pod %s: %w", pod.ID, err)
 	}
@@ -168,17 +174,49 @@ func shimPid(stateDir string) int {
 }
 
 // killUnreachableShim kills the shim recorded in stateDir/shim.pid if that
-// process still is a shim of this state dir (pids are reused).
+// process still is a shim of this state dir (pids are reused), else every
+// shim whose command line names stateDir: one spawned by a daemon killed
+// before the shim wrote its pid file would otherwise live on, and make
+// the state dir again after the pod's teardown removed it.
 func killUnreachableShim(ctx context.Context, stateDir string) error {
-	pid := shimPid(stateDir)
-	if pid == 0 {
-		return nil
+	pids := []int{shimPid(stateDir)}
+	if pids[0] == 0 {
+		pids = shimsNaming(stateDir)
 	}
-	if err := unix.Kill(pid, unix.SIGKILL); err != nil && !errors.Is(err, unix.ESRCH) {
-		return fmt.Errorf("kill unreachable shim %d: %w", pid, err)
+	for _, pid := range pids {
+		if pid == 0 {
+			continue
+		}
+		if err := unix.Kill(pid, unix.SIGKILL); err != nil && !errors.Is(err, unix.ESRCH) {
+			return fmt.Errorf("kill unreachable shim %d: %w", pid, err)
+		}
+		awaitExit(ctx, pid, shimExitWait)
 	}
-	awaitExit(ctx, pid, shimExitWait)
 	return nil
+}
+
+// shimsNaming lists the live processes whose command line is a shim's
+// (shim.Arg) with "--state stateDir".
+func shimsNaming(stateDir string) []int {
+	files, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	var out []int
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil || !bytes.Contains(raw, []byte(stateDir)) {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(raw), "\x00"), "\x00")
+		isShim, names := false, false
+		for i, a := range args {
+			isShim = isShim || a == shim.Arg
+			names = names || (a == "--state" && i+1 < len(args) && args[i+1] == stateDir)
+		}
+		pid, err := strconv.Atoi(filepath.Base(filepath.Dir(f)))
+		if isShim && names && err == nil && pid != os.Getpid() {
+			out = append(out, pid)
+		}
+	}
+	return out
 }
 
 // shimExitWait bounds the wait for a shim to exit after Shutdown.
