@@ -50,6 +50,7 @@ func (w *world) killer(stop <-chan struct{}, every time.Duration) {
 			w.killsDuring[m]++
 		}
 		w.mu.Unlock()
+		w.noteKill(busy)
 		waitNoCNIPlugin(w.d, 30*time.Second)
 		time.Sleep(time.Duration(rand.Intn(300)) * time.Millisecond)
 		if err := w.d.start(); err != nil {
@@ -120,16 +121,18 @@ type seen struct {
 	podIDs   map[string]bool
 	podInits map[string]bool
 	shimLogs map[string]string // pod dir -> the shim's log, kept after the pod is gone
+	recs     *records          // the last version of every record, for leak reports
 }
 
 func newSeen() *seen {
-	return &seen{podDirs: map[string]bool{}, podIDs: map[string]bool{}, podInits: map[string]bool{}, shimLogs: map[string]string{}}
+	return &seen{podDirs: map[string]bool{}, podIDs: map[string]bool{}, podInits: map[string]bool{}, shimLogs: map[string]string{}, recs: newRecords()}
 }
 
 func (s *seen) sample(d *daemon) {
 	dirs, _ := os.ReadDir(filepath.Join(d.State, "pods"))
 	inits, _ := filepath.Glob(filepath.Join(d.State, "pods", "*", "ns", "pid.init"))
 	shims := shimsOf(d)
+	s.recs.sample(d)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, e := range dirs {

@@ -121,7 +121,7 @@ func TestFault(t *testing.T) {
 	for pid, cmdline := range procsOf(d) {
 		leaks = append(leaks, fmt.Sprintf("process after daemon stop: %d %s", pid, cmdline))
 	}
-	for _, l := range leaks {
+	for _, l := range w.explainLeaks(d, sn.recs, leaks) {
 		t.Error("leak: " + l)
 	}
 	w.mu.Lock()

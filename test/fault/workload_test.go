@@ -101,6 +101,7 @@ type world struct {
 	removed     map[string]string // IDs of removed pods and containers: "pod" or "container"
 	failures    []string
 	killsDuring map[string]int
+	lastKill    killNote
 
 	lifecycles, completed, kept, disrupted atomic.Int64
 	daemonKills, shimKills, expectedErrs   atomic.Int64
