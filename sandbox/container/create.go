@@ -19,6 +19,7 @@ import (
 
 	"github.com/cricket-cri/cricket/pkg/errdefs"
 	"github.com/cricket-cri/cricket/pkg/oci"
+	"github.com/cricket-cri/cricket/pkg/securefs"
 	"github.com/cricket-cri/cricket/pkg/store"
 	"github.com/cricket-cri/cricket/sandbox/internal/registrar"
 )
@@ -87,8 +88,15 @@ func (s *Service) create(ctx context.Context, md Metadata, pod Pod) (_ *Containe
 	if err := s.persist(md, Status{State: stateCreating}); err != nil {
 		return nil, err
 	}
-	defer undo(ctx, &retErr, "delete record", func(context.Context) error { return s.opts.Store.Delete(bucket, md.ID) })
-	defer undo(ctx, &retErr, "remove bundle", func(context.Context) error { return os.RemoveAll(md.Bundle) })
+	// The record goes last, once the bundle is gone; a bundle whose
+	// removal failed keeps it, for the next start to try again.
+	defer undo(ctx, &retErr, "delete record", func(context.Context) error {
+		if _, err := os.Lstat(md.Bundle); !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("keep record of container %s for the next start: its bundle %s is still there", md.ID, md.Bundle)
+		}
+		return s.opts.Store.Delete(bucket, md.ID)
+	})
+	defer undo(ctx, &retErr, "remove bundle", func(context.Context) error { return securefs.RemoveAllUnmounted(md.Bundle) })
 	if err := os.MkdirAll(md.Rootfs, 0o711); err != nil {
 		return nil, fmt.Errorf("create bundle of container %s: %w", md.ID, err)
 	}

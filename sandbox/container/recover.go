@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strconv"
 	"time"
 
 	"k8s.io/klog/v2"
 
 	"github.com/cricket-cri/cricket/pkg/errdefs"
+	"github.com/cricket-cri/cricket/pkg/securefs"
 )
 
 // Load recovers the containers of a previous run: it reloads their
@@ -34,6 +37,66 @@ func (s *Service) Load(ctx context.Context) {
 	if err != nil {
 		logger.Error(err, "cannot list container records")
 	}
+	s.sweepDirs(ctx)
+}
+
+// sweepDirs removes every bundle and idmapped mounts dir that no record
+// names, with what is mounted in it: a container's record is written
+// before its dirs are made and deleted after they are gone, so such a dir
+// is debris (of a bug, or of a version without that order). A record that
+// cannot be loaded still names its container, whose dirs stay (see the
+// sandbox service's sweep). When the records cannot be listed nothing is
+// swept.
+func (s *Service) sweepDirs(ctx context.Context) {
+	logger := klog.FromContext(ctx)
+	ids, err := s.opts.Store.IDs(bucket)
+	if err != nil {
+		logger.Error(err, "cannot list container records, not sweeping the container state dirs")
+		return
+	}
+	named := map[string]bool{}
+	for _, id := range ids {
+		named[id] = true
+	}
+	for _, root := range []string{s.opts.StateDir, s.opts.IDMapDir} {
+		if root == "" {
+			continue
+		}
+		entries, _ := os.ReadDir(root)
+		for _, e := range entries {
+			if !e.IsDir() || named[e.Name()] {
+				continue
+			}
+			dir := filepath.Join(root, e.Name())
+			if err := s.sweep(ctx, e.Name(), dir); err != nil {
+				logger.Error(err, "cannot remove state dir no record names", "path", dir)
+				continue
+			}
+			logger.Info("removed state dir no record names", "path", dir)
+		}
+	}
+}
+
+// sweep removes dir, a bundle or idmapped mounts dir of container id,
+// which no record names: its rootfs and image volumes are unmounted and
+// their writable layers removed (Rootfs.Unmount also detaches the
+// idmapped mounts staged for it), then every mount left beneath dir.
+func (s *Service) sweep(ctx context.Context, id, dir string) error {
+	cctx, cancel := cleanupContext(ctx)
+	defer cancel()
+	bundle := filepath.Join(s.opts.StateDir, id)
+	errs := []error{s.opts.Rootfs.Unmount(cctx, id, filepath.Join(bundle, "rootfs"))}
+	vols, _ := os.ReadDir(filepath.Join(bundle, "imagevols"))
+	for _, v := range vols {
+		if i, err := strconv.Atoi(v.Name()); err == nil {
+			key, target := imageVolumeMount(Metadata{ID: id, Bundle: bundle}, i)
+			errs = append(errs, s.opts.Rootfs.Unmount(cctx, key, target))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return securefs.RemoveAllUnmounted(dir)
 }
 
 func (s *Service) recover(ctx context.Context, rec *record) error {
@@ -72,7 +135,7 @@ func (s *Service) abandon(ctx context.Context, md Metadata) error {
 	if err := s.opts.Rootfs.Unmount(cctx, md.ID, md.Rootfs); err != nil {
 		return fmt.Errorf("unmount rootfs of half-created container: %w", err)
 	}
-	if err := os.RemoveAll(md.Bundle); err != nil {
+	if err := securefs.RemoveAllUnmounted(md.Bundle); err != nil {
 		return fmt.Errorf("remove bundle of half-created container: %w", err)
 	}
 	klog.FromContext(ctx).Info("removed container whose creation was interrupted", "containerID", md.ID)

@@ -188,3 +188,47 @@ func TestLoadRemovesContainerCrashedInCreate(t *testing.T) {
 		t.Errorf("records left: %q", ids)
 	}
 }
+
+// TestLoadSweepsDirsNoRecordNames: at start-up a bundle or idmapped
+// mounts dir that no record names is removed, its rootfs and image
+// volumes unmounted first; the dirs of a live container and of a record
+// that cannot be loaded stay.
+func TestLoadSweepsDirsNoRecordNames(t *testing.T) {
+	e := newEnv(t)
+	live := e.create(t, "live", "busybox")
+	stray, unreadable := strings.Repeat("ab", 32), strings.Repeat("cd", 32)
+	strayBundle := filepath.Join(e.dir, "containers", stray)
+	strayIDMap := filepath.Join(e.dir, "idmap", strings.Repeat("ef", 32))
+	unreadableBundle := filepath.Join(e.dir, "containers", unreadable)
+	for _, d := range []string{filepath.Join(strayBundle, "rootfs"), filepath.Join(strayBundle, "imagevols", "0"), filepath.Join(strayIDMap, "0"), unreadableBundle} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(strayBundle, "config.json"), []byte("{}"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for key, target := range map[string]string{stray: filepath.Join(strayBundle, "rootfs"), stray + "-iv0": filepath.Join(strayBundle, "imagevols", "0")} {
+		if err := e.rootfs.Mount(context.Background(), key, container.Image{}, target); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.st.Put("containers", unreadable, 99, map[string]string{"id": unreadable}); err != nil {
+		t.Fatal(err)
+	}
+
+	e.service(t).Load(context.Background())
+	for _, d := range []string{strayBundle, strayIDMap} {
+		if _, err := os.Stat(d); !os.IsNotExist(err) {
+			t.Errorf("%s, which no record names, is still there: %v", d, err)
+		}
+	}
+	for _, d := range []string{live.Bundle, unreadableBundle} {
+		if _, err := os.Stat(d); err != nil {
+			t.Errorf("%s was swept: %v", d, err)
+		}
+	}
+	if got := e.rootfs.Mounted(); !slices.Equal(got, []string{live.ID}) {
+		t.Errorf("mounted after the sweep: %q, want only the live container's rootfs", got)
+	}
+}

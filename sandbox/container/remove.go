@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
-	"os"
 
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/klog/v2"
 
 	"github.com/cricket-cri/cricket/pkg/errdefs"
+	"github.com/cricket-cri/cricket/pkg/securefs"
 )
 
 // Remove removes a container, killing it first when it runs: its process
@@ -45,7 +45,7 @@ func (s *Service) Remove(ctx context.Context, id string) error {
 	if err := s.opts.Rootfs.Unmount(cctx, c.ID, c.Rootfs); err != nil {
 		return fmt.Errorf("unmount rootfs of container %s: %w", c.ID, err)
 	}
-	if err := os.RemoveAll(c.Bundle); err != nil {
+	if err := securefs.RemoveAllUnmounted(c.Bundle); err != nil {
 		return fmt.Errorf("remove bundle of container %s: %w", c.ID, err)
 	}
 	if err := s.opts.Store.Delete(bucket, c.ID); err != nil {

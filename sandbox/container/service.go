@@ -30,6 +30,10 @@ const (
 type Options struct {
 	// StateDir is where each container gets its bundle, StateDir/<id>.
 	StateDir string
+	// IDMapDir, when set, is where Spec stages a container's idmapped
+	// mounts, IDMapDir/<id> (removed by Rootfs.Unmount). Load sweeps the
+	// dirs there and in StateDir that no record names.
+	IDMapDir string
 	// Store persists the container records.
 	Store  *store.Store
 	Pods   Pods

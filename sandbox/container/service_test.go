@@ -55,7 +55,7 @@ func newEnv(t *testing.T) *env {
 func (e *env) service(t *testing.T) *container.Service {
 	t.Helper()
 	svc, err := container.New(container.Options{
-		StateDir: filepath.Join(e.dir, "containers"), Store: e.st, Pods: e.pods, Images: images,
+		StateDir: filepath.Join(e.dir, "containers"), IDMapDir: filepath.Join(e.dir, "idmap"), Store: e.st, Pods: e.pods, Images: images,
 		Rootfs: e.rootfs, Spec: specBuilder{e.spec}, Shims: e.shims, Orphans: e.orph,
 	})
 	if err != nil {

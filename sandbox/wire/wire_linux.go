@@ -119,6 +119,7 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 	}
 	ctrs, err := container.New(container.Options{
 		StateDir: filepath.Join(opts.State, "containers"),
+		IDMapDir: idmapDir,
 		Store:    opts.Store,
 		Pods:     Pods{Sandboxes: sbs},
 		Images:   images{svc: opts.Images},
