@@ -1,21 +1,12 @@
-package shim
+package shimserver
 
 import (
 	"context"
 	"os"
 	"time"
+
+	"github.com/cricket-cri/cricket/pkg/shim/shimapi"
 )
-
-// maxBlock bounds how long one blocking call (Wait, Events) holds the
-// connection; clients loop, so an abandoned call costs the shim little.
-const maxBlock = 30 * time.Second
-
-// WaitRequest waits for a container's exit for at most Timeout (capped at
-// maxBlock); the reply's Status tells whether it exited.
-type WaitRequest struct {
-	ID      string
-	Timeout time.Duration
-}
 
 // service adapts Server to net/rpc's method shape. Every error crosses the
 // socket encoded with its errdefs class.
@@ -24,41 +15,41 @@ type service struct {
 	shutdown func()
 }
 
-func (v *service) Info(_ Empty, reply *Info) error {
-	*reply = Info{PodID: v.s.cfg.PodID, Pid: os.Getpid(), StateDir: v.s.cfg.StateDir}
+func (v *service) Info(_ shimapi.Empty, reply *shimapi.Info) error {
+	*reply = shimapi.Info{PodID: v.s.cfg.PodID, Pid: os.Getpid(), StateDir: v.s.cfg.StateDir}
 	return nil
 }
 
-func (v *service) Create(req CreateRequest, reply *ContainerState) error {
+func (v *service) Create(req shimapi.CreateRequest, reply *shimapi.ContainerState) error {
 	defer v.s.trim.Poke()
 	st, err := v.s.Create(context.Background(), req)
 	if err != nil {
-		return encodeErr(err)
+		return shimapi.EncodeError(err)
 	}
 	*reply = *st
 	return nil
 }
 
-func (v *service) Start(req IDRequest, reply *ContainerState) error {
+func (v *service) Start(req shimapi.IDRequest, reply *shimapi.ContainerState) error {
 	defer v.s.trim.Poke()
 	st, err := v.s.Start(context.Background(), req.ID)
 	if err != nil {
-		return encodeErr(err)
+		return shimapi.EncodeError(err)
 	}
 	*reply = *st
 	return nil
 }
 
-func (v *service) Kill(req KillRequest, _ *Empty) error {
+func (v *service) Kill(req shimapi.KillRequest, _ *shimapi.Empty) error {
 	defer v.s.trim.Poke()
-	return encodeErr(v.s.Kill(context.Background(), req))
+	return shimapi.EncodeError(v.s.Kill(context.Background(), req))
 }
 
-func (v *service) Delete(req DeleteRequest, reply *ContainerState) error {
+func (v *service) Delete(req shimapi.DeleteRequest, reply *shimapi.ContainerState) error {
 	defer v.s.trim.Poke()
 	st, err := v.s.Delete(context.Background(), req)
 	if err != nil {
-		return encodeErr(err)
+		return shimapi.EncodeError(err)
 	}
 	if st != nil {
 		*reply = *st
@@ -66,27 +57,27 @@ func (v *service) Delete(req DeleteRequest, reply *ContainerState) error {
 	return nil
 }
 
-func (v *service) State(req IDRequest, reply *ContainerState) error {
+func (v *service) State(req shimapi.IDRequest, reply *shimapi.ContainerState) error {
 	defer v.s.trim.Poke()
 	st, err := v.s.State(req.ID)
 	if err != nil {
-		return encodeErr(err)
+		return shimapi.EncodeError(err)
 	}
 	*reply = *st
 	return nil
 }
 
-func (v *service) List(_ Empty, reply *ListResponse) error {
+func (v *service) List(_ shimapi.Empty, reply *shimapi.ListResponse) error {
 	defer v.s.trim.Poke()
 	reply.Containers = v.s.List()
 	return nil
 }
 
-func (v *service) Wait(req WaitRequest, reply *ContainerState) error {
+func (v *service) Wait(req shimapi.WaitRequest, reply *shimapi.ContainerState) error {
 	defer v.s.trim.Poke()
 	timeout := req.Timeout
-	if timeout <= 0 || timeout > maxBlock {
-		timeout = maxBlock
+	if timeout <= 0 || timeout > shimapi.MaxBlock {
+		timeout = shimapi.MaxBlock
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -96,52 +87,52 @@ func (v *service) Wait(req WaitRequest, reply *ContainerState) error {
 		st, err = v.s.State(req.ID)
 	}
 	if err != nil {
-		return encodeErr(err)
+		return shimapi.EncodeError(err)
 	}
 	*reply = *st
 	return nil
 }
 
-func (v *service) Events(req EventsRequest, reply *EventsResponse) error {
+func (v *service) Events(req shimapi.EventsRequest, reply *shimapi.EventsResponse) error {
 	defer v.s.trim.Poke()
 	wait := req.Wait
-	if wait > maxBlock {
-		wait = maxBlock
+	if wait > shimapi.MaxBlock {
+		wait = shimapi.MaxBlock
 	}
 	*reply = v.s.events.since(context.Background(), req.After, wait)
 	return nil
 }
 
-func (v *service) Exec(req ExecRequest, reply *ExecResult) error {
+func (v *service) Exec(req shimapi.ExecRequest, reply *shimapi.ExecResult) error {
 	defer v.s.trim.Poke()
 	res, err := v.s.Exec(context.Background(), req)
 	if err != nil {
-		return encodeErr(err)
+		return shimapi.EncodeError(err)
 	}
 	*reply = *res
 	return nil
 }
 
-func (v *service) Pids(req IDRequest, reply *PidsResponse) error {
+func (v *service) Pids(req shimapi.IDRequest, reply *shimapi.PidsResponse) error {
 	pids, err := v.s.Pids(context.Background(), req.ID)
 	if err != nil {
-		return encodeErr(err)
+		return shimapi.EncodeError(err)
 	}
 	reply.Pids = pids
 	return nil
 }
 
-func (v *service) Update(req UpdateRequest, _ *Empty) error {
-	return encodeErr(v.s.Update(context.Background(), req))
+func (v *service) Update(req shimapi.UpdateRequest, _ *shimapi.Empty) error {
+	return shimapi.EncodeError(v.s.Update(context.Background(), req))
 }
 
-func (v *service) ReopenLog(req IDRequest, _ *Empty) error {
-	return encodeErr(v.s.ReopenLog(req.ID))
+func (v *service) ReopenLog(req shimapi.IDRequest, _ *shimapi.Empty) error {
+	return shimapi.EncodeError(v.s.ReopenLog(req.ID))
 }
 
-func (v *service) Shutdown(req ShutdownRequest, _ *Empty) error {
+func (v *service) Shutdown(req shimapi.ShutdownRequest, _ *shimapi.Empty) error {
 	if err := v.s.Shutdown(context.Background(), req); err != nil {
-		return encodeErr(err)
+		return shimapi.EncodeError(err)
 	}
 	// Exit after net/rpc has sent this reply.
 	go func() {
