@@ -8,7 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cricket-cri/cricket/pkg/shim"
+	"github.com/cricket-cri/cricket/pkg/shim/shimapi"
+	"github.com/cricket-cri/cricket/pkg/shim/shimclient"
 	"github.com/cricket-cri/cricket/sandbox"
 )
 
@@ -23,7 +24,7 @@ func TestStopKillsShimWithoutPidFile(t *testing.T) {
 			start := func(state string) *exec.Cmd {
 				// "; :" keeps sh from exec'ing sleep, which would drop
 				// the shim-like arguments.
-				cmd := exec.Command("/bin/sh", "-c", "sleep 60; :", shim.Arg, "--pod", "abc", "--state", state)
+				cmd := exec.Command("/bin/sh", "-c", "sleep 60; :", shimapi.Arg, "--pod", "abc", "--state", state)
 				if err := cmd.Start(); err != nil {
 					t.Fatal(err)
 				}
@@ -33,7 +34,7 @@ func TestStopKillsShimWithoutPidFile(t *testing.T) {
 			target, other := start(dir), start(dir+"-other")
 			exited := make(chan struct{})
 			go func() { _ = target.Wait(); close(exited) }()
-			p := newShims(shim.Options{}, handlerLookup{})
+			p := newShims(shimclient.Options{}, handlerLookup{})
 			if err := p.Stop(context.Background(), sandbox.ShimPod{ID: tc.id, StateDir: dir}); err != nil {
 				t.Fatal(err)
 			}
@@ -53,16 +54,16 @@ func TestProcessState(t *testing.T) {
 	at := time.Unix(100, 0)
 	cases := []struct {
 		desc        string
-		st          shim.ContainerState
+		st          shimapi.ContainerState
 		wantRunning bool
 		wantCode    int32
 		wantOOM     bool
 		wantExit    bool
 	}{
-		{desc: "created", st: shim.ContainerState{Status: shim.StatusCreated, Pid: 5}},
-		{desc: "running", st: shim.ContainerState{Status: shim.StatusRunning, Pid: 5}, wantRunning: true},
-		{desc: "exited", st: shim.ContainerState{Status: shim.StatusExited, Exit: &shim.ExitRecord{ExitCode: 3, ExitedAt: at}}, wantCode: 3, wantExit: true},
-		{desc: "oom killed", st: shim.ContainerState{Status: shim.StatusExited, Exit: &shim.ExitRecord{ExitCode: 137, OOMKilled: true}}, wantCode: 137, wantOOM: true, wantExit: true},
+		{desc: "created", st: shimapi.ContainerState{Status: shimapi.StatusCreated, Pid: 5}},
+		{desc: "running", st: shimapi.ContainerState{Status: shimapi.StatusRunning, Pid: 5}, wantRunning: true},
+		{desc: "exited", st: shimapi.ContainerState{Status: shimapi.StatusExited, Exit: &shimapi.ExitRecord{ExitCode: 3, ExitedAt: at}}, wantCode: 3, wantExit: true},
+		{desc: "oom killed", st: shimapi.ContainerState{Status: shimapi.StatusExited, Exit: &shimapi.ExitRecord{ExitCode: 137, OOMKilled: true}}, wantCode: 137, wantOOM: true, wantExit: true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.desc, func(t *testing.T) {
