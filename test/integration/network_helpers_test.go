@@ -14,6 +14,8 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/cricket-cri/cricket/test/images/imagebuild"
+	"github.com/cricket-cri/cricket/test/testutil"
+	"github.com/cricket-cri/cricket/test/testutil/harness"
 	"github.com/cricket-cri/cricket/test/testutil/podnet"
 )
 
@@ -45,17 +47,18 @@ func newPodNet(t *testing.T, tag string, octet int) *podNet {
 // shared mirror; the embedded default network is disabled so that a
 // configuration it cannot load fails the pods instead of using cricket0.
 // Every pod is removed before the daemon stops.
-func startNetDaemon(t *testing.T, n *podNet) *daemon {
+func startNetDaemon(t *testing.T, n *podNet) *harness.Daemon {
 	t.Helper()
 	d := newNetDaemon(t, n)
-	d.Start(d.netArgs()...)
+	d.Start()
 	requirePods(t, d)
 	t.Cleanup(func() { removeAllPods(t, d) })
 	return d
 }
 
-// newNetDaemon prepares a daemon's config for the test network.
-func newNetDaemon(t *testing.T, n *podNet) *daemon {
+// newNetDaemon prepares a daemon's config for the test network and the
+// shared mirror.
+func newNetDaemon(t *testing.T, n *podNet) *harness.Daemon {
 	t.Helper()
 	m := sharedMirror(t)
 	d := newDaemon(t)
@@ -66,15 +69,12 @@ func newNetDaemon(t *testing.T, n *podNet) *daemon {
 	if err := os.WriteFile(d.Config, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	d.Args = append(d.Args, "--registry-config-path", filepath.Join(d.Dir, "certs.d"))
 	return d
 }
 
-func (d *daemon) netArgs() []string {
-	return []string{"--registry-config-path", filepath.Join(d.Dir, "certs.d")}
-}
-
 // pullPodImage pulls podImage into the daemon.
-func pullPodImage(t *testing.T, d *daemon) {
+func pullPodImage(t *testing.T, d *harness.Daemon) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -109,27 +109,26 @@ func httpdContainer(name, body string) *runtimeapi.ContainerConfig {
 // returns its stdout; it fails the test with the last error otherwise.
 func waitExec(t *testing.T, rt runtimeapi.RuntimeServiceClient, id string, cmd ...string) string {
 	t.Helper()
-	var last string
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+	var out string
+	testutil.Eventually(t, fmt.Sprintf("exec %q to succeed", cmd), 10*time.Second, func() error {
 		resp, err := rt.ExecSync(context.Background(), &runtimeapi.ExecSyncRequest{ContainerId: id, Cmd: cmd, Timeout: 5})
-		switch {
-		case err != nil:
-			last = err.Error()
-		case resp.ExitCode != 0:
-			last = fmt.Sprintf("exit %d, stdout %q, stderr %q", resp.ExitCode, resp.Stdout, resp.Stderr)
-		default:
-			return strings.TrimSpace(string(resp.Stdout))
+		if err != nil {
+			return err
 		}
-	}
-	t.Fatalf("exec %q did not succeed within 10s: %s", cmd, last)
-	return ""
+		if resp.ExitCode != 0 {
+			return fmt.Errorf("exit %d, stdout %q, stderr %q", resp.ExitCode, resp.Stdout, resp.Stderr)
+		}
+		out = strings.TrimSpace(string(resp.Stdout))
+		return nil
+	})
+	return out
 }
 
 // networkLeaks lists what the test network still holds after every pod
 // is gone: veths on its bridge, host-local leases, libcni cache entries,
 // iptables rules naming a pod, pinned network namespaces under the daemon's
 // state dir.
-func networkLeaks(t *testing.T, d *daemon, n *podNet, podIDs []string) []string {
+func networkLeaks(t *testing.T, d *harness.Daemon, n *podNet, podIDs []string) []string {
 	t.Helper()
 	var out []string
 	if links, err := listBridgePorts(n.Bridge); err == nil {

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/cricket-cri/cricket/test/testutil/harness"
 )
 
 // leakPod is a pod of the leak tests; every tenth maps a host port so that
@@ -119,7 +121,7 @@ func TestNetworkNoLeaksAfterKill(t *testing.T) {
 	ids = append(ids, leasedPods(n)...)
 	t.Logf("killed with %d leases held", len(leasedPods(n)))
 
-	d.Start(d.netArgs()...)
+	d.Start()
 	rt = d.Runtime()
 	pods, err := rt.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{})
 	if err != nil {
@@ -145,7 +147,7 @@ func TestNetworkNoLeaksAfterKill(t *testing.T) {
 
 // cniPluginsOf lists the pids of CNI plugins working for d's pods (their
 // CNI_NETNS is under d's state dir).
-func cniPluginsOf(d *daemon) []string {
+func cniPluginsOf(d *harness.Daemon) []string {
 	environs, _ := filepath.Glob("/proc/[0-9]*/environ")
 	var pids []string
 	for _, p := range environs {
@@ -161,7 +163,7 @@ func cniPluginsOf(d *daemon) []string {
 	return pids
 }
 
-func waitForCNIPlugin(d *daemon, timeout time.Duration) bool {
+func waitForCNIPlugin(d *harness.Daemon, timeout time.Duration) bool {
 	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
 		if len(cniPluginsOf(d)) > 0 {
 			return true
@@ -170,7 +172,7 @@ func waitForCNIPlugin(d *daemon, timeout time.Duration) bool {
 	return false
 }
 
-func waitNoCNIPlugin(d *daemon, timeout time.Duration) bool {
+func waitNoCNIPlugin(d *harness.Daemon, timeout time.Duration) bool {
 	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		if len(cniPluginsOf(d)) == 0 {
 			return true

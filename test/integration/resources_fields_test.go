@@ -13,6 +13,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/cricket-cri/cricket/test/testutil/harness"
 )
 
 const mib = 1 << 20
@@ -40,9 +42,9 @@ func (e *secEnv) wantCgroup(t *testing.T, id, controller, file, want string) {
 
 // daemonOOMScoreAdj is the daemon's own oom_score_adj: the floor containers
 // are clamped to when the daemon lacks CAP_SYS_RESOURCE.
-func daemonOOMScoreAdj(t *testing.T, d *daemon) int {
+func daemonOOMScoreAdj(t *testing.T, d *harness.Daemon) int {
 	t.Helper()
-	v, err := strconv.Atoi(hostFile(t, fmt.Sprintf("/proc/%d/oom_score_adj", d.cmd.Process.Pid)))
+	v, err := strconv.Atoi(hostFile(t, fmt.Sprintf("/proc/%d/oom_score_adj", d.Pid())))
 	if err != nil {
 		t.Fatal(err)
 	}
