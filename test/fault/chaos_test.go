@@ -52,7 +52,7 @@ func (w *world) killer(stop <-chan struct{}, every time.Duration) {
 		w.mu.Unlock()
 		waitNoCNIPlugin(w.d, 30*time.Second)
 		time.Sleep(time.Duration(rand.Intn(300)) * time.Millisecond)
-		if err := w.d.start(); err != nil {
+		if err := w.d.TryStart(); err != nil {
 			// A hung start-up: its goroutines go to the log, and the
 			// workload gives up instead of retrying for minutes.
 			w.d.Quit()

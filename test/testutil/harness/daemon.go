@@ -49,7 +49,9 @@ type Daemon struct {
 	// Version; StopGrace the wait after SIGTERM before SIGKILL.
 	StartTimeout, StopGrace time.Duration
 
-	conn *grpc.ClientConn
+	dial     []grpc.DialOption
+	connOnce sync.Once
+	conn     *grpc.ClientConn
 
 	mu    sync.Mutex
 	proc  *Proc
@@ -61,7 +63,8 @@ type Daemon struct {
 }
 
 // NewDaemon prepares a daemon of binary bin with its files in dir,
-// without starting it; dial adds options to its clients' connection.
+// without starting it; the caller may change its fields before the first
+// start. dial adds options to its clients' connection.
 func NewDaemon(t testing.TB, bin, dir string, dial ...grpc.DialOption) *Daemon {
 	t.Helper()
 	d := &Daemon{
@@ -72,24 +75,14 @@ func NewDaemon(t testing.TB, bin, dir string, dial ...grpc.DialOption) *Daemon {
 		Config:       filepath.Join(dir, "cricket.toml"),
 		StartTimeout: time.Minute,
 		StopGrace:    30 * time.Second,
+		dial:         dial,
 	}
-	opts := append([]grpc.DialOption{
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		// A restarted daemon must be found again at once, not after
-		// gRPC's default backoff of up to two minutes.
-		grpc.WithConnectParams(grpc.ConnectParams{
-			Backoff:           backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.5, MaxDelay: 500 * time.Millisecond},
-			MinConnectTimeout: 2 * time.Second,
-		}),
-	}, dial...)
-	conn, err := grpc.NewClient("unix://"+d.Socket, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.conn = conn
-	// Registered first, so run last: after every Stop a start registered.
+	// Registered first, so run last: after the Stop of every start and
+	// whatever the test registered to clean up through the clients.
 	t.Cleanup(func() {
-		conn.Close()
+		if d.conn != nil {
+			d.conn.Close()
+		}
 		d.reportLog()
 	})
 	return d
@@ -309,12 +302,35 @@ func (d *Daemon) reportLog() {
 
 // Runtime is a CRI runtime client that survives restarts of the daemon.
 func (d *Daemon) Runtime() runtimeapi.RuntimeServiceClient {
-	return runtimeapi.NewRuntimeServiceClient(d.conn)
+	return runtimeapi.NewRuntimeServiceClient(d.clientConn())
 }
 
 // Image is a CRI image client that survives restarts of the daemon.
 func (d *Daemon) Image() runtimeapi.ImageServiceClient {
-	return runtimeapi.NewImageServiceClient(d.conn)
+	return runtimeapi.NewImageServiceClient(d.clientConn())
+}
+
+// clientConn is the one connection of the daemon's clients, made on first
+// use (to the Socket of that moment) and closed when the test ends.
+func (d *Daemon) clientConn() *grpc.ClientConn {
+	d.connOnce.Do(func() {
+		opts := append([]grpc.DialOption{
+			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			// A restarted daemon must be found again at once, not after
+			// gRPC's default backoff of up to two minutes.
+			grpc.WithConnectParams(grpc.ConnectParams{
+				Backoff:           backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.5, MaxDelay: 500 * time.Millisecond},
+				MinConnectTimeout: 2 * time.Second,
+			}),
+		}, d.dial...)
+		conn, err := grpc.NewClient("unix://"+d.Socket, opts...)
+		if err != nil {
+			// Only a malformed target fails here, and the target is a path.
+			panic(fmt.Sprintf("grpc client for %s: %v", d.Socket, err))
+		}
+		d.conn = conn
+	})
+	return d.conn
 }
 
 // Crictl runs crictl against the daemon and returns its combined output.
