@@ -345,7 +345,7 @@ func (w *world) leaks(d *daemon, n *podNet, sn *seen, baseSnaps []string) []stri
 			out = append(out, "snapshot dir: "+s)
 		}
 	}
-	return append(out, n.leaks(d)...)
+	return append(out, n.Leaks(d.Root)...)
 }
 
 // settledPodProcesses is podProcesses once dead processes have been

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -130,25 +129,7 @@ func waitExec(t *testing.T, rt runtimeapi.RuntimeServiceClient, id string, cmd .
 // state dir.
 func networkLeaks(t *testing.T, d *harness.Daemon, n *podNet, podIDs []string) []string {
 	t.Helper()
-	var out []string
-	if links, err := listBridgePorts(n.Bridge); err == nil {
-		for _, l := range strings.Split(links, "\n") {
-			if l != "" {
-				out = append(out, "veth on "+n.Bridge+": "+l)
-			}
-		}
-	}
-	leases, _ := os.ReadDir(filepath.Join(n.IPAMDir, n.Name))
-	for _, e := range leases {
-		if net.ParseIP(e.Name()) != nil {
-			raw, _ := os.ReadFile(filepath.Join(n.IPAMDir, n.Name, e.Name()))
-			out = append(out, fmt.Sprintf("IP lease %s held by %q", e.Name(), strings.Fields(string(raw))))
-		}
-	}
-	cached, _ := filepath.Glob(filepath.Join(d.Root, "cni", "cache", "results", "*"))
-	for _, c := range cached {
-		out = append(out, "CNI result cache: "+filepath.Base(c))
-	}
+	out := n.Leaks(d.Root)
 	for _, table := range []string{"nat", "filter"} {
 		for _, line := range strings.Split(iptablesSave(t, table), "\n") {
 			if strings.Contains(line, `\"`+n.Name+`\"`) {
@@ -175,10 +156,4 @@ func networkLeaks(t *testing.T, d *harness.Daemon, n *podNet, podIDs []string) [
 		}
 	}
 	return out
-}
-
-// listBridgePorts lists the links enslaved to bridge, one a line.
-func listBridgePorts(bridge string) (string, error) {
-	out, err := exec.Command("ip", "-o", "link", "show", "master", bridge).Output()
-	return strings.TrimSpace(string(out)), err
 }
