@@ -184,9 +184,9 @@ func setUp(t *testing.T, cricketdBin, kubeletBin, out, gates string) *env {
 			t.Errorf("cgroups left under /%s: %v", e.cgroupRoot, left)
 		}
 	})
-	e.metricsPort, e.readOnlyPort, e.securePort, e.healthzPort = freePort(t), freePort(t), freePort(t), freePort(t)
+	e.metricsPort, e.readOnlyPort, e.securePort, e.healthzPort = testutil.FreePort(t), testutil.FreePort(t), testutil.FreePort(t), testutil.FreePort(t)
 	// portmap DNATs the hostPort; no socket holds it, so pick one nothing listens on.
-	e.hostPort = freePort(t)
+	e.hostPort = testutil.FreePort(t)
 	e.cricketd = newCricketd(t, e, cricketdBin)
 	startCricketd(t, e)
 	// On failure: after the kubelet stops (its cleanup runs first), the
