@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/cricket-cri/cricket/test/testutil"
 	"github.com/cricket-cri/cricket/test/testutil/harness"
 )
 
@@ -54,17 +55,12 @@ func daemonOOMScoreAdj(t *testing.T, d *harness.Daemon) int {
 // waitExited polls the container's status until it exits.
 func (e *secEnv) waitExited(t *testing.T, id string, timeout time.Duration) *runtimeapi.ContainerStatus {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		st := containerStatus(t, e.rt, id)
-		if st.State == runtimeapi.ContainerState_CONTAINER_EXITED {
-			return st
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("container still %v after %v", st.State, timeout)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	var st *runtimeapi.ContainerStatus
+	testutil.Eventually(t, "container "+id+" to exit", timeout, func() error {
+		st = containerStatus(t, e.rt, id)
+		return stateIs(st.State, runtimeapi.ContainerState_CONTAINER_EXITED)
+	})
+	return st
 }
 
 // TestResourcesFields covers the CRI's Linux container resources on every
