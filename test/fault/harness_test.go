@@ -41,8 +41,7 @@ func newDaemon(t *testing.T, dir string, m *imagebuild.Mirror, n *podNet) *daemo
 	if err := imagebuild.WriteHostsDir(certs, m.Addrs()); err != nil {
 		t.Fatal(err)
 	}
-	cfg := fmt.Sprintf("[network]\ncni_conf_dir = %q\ncni_bin_dirs = [%q]\ndefault_pod_subnet = \"\"\n", n.ConfDir, cniBinDir)
-	if err := os.WriteFile(d.Config, []byte(cfg), 0o644); err != nil {
+	if err := os.WriteFile(d.Config, []byte(n.Config()), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	d.Args = []string{"--registry-config-path", certs, "-v", "2"}

@@ -8,9 +8,6 @@ import (
 	"github.com/cricket-cri/cricket/test/testutil/podnet"
 )
 
-// cniBinDir is where Debian's containernetworking-plugins installs them.
-const cniBinDir = podnet.BinDir
-
 // podNet is the fault test's private CNI network (test/testutil/podnet): its
 // own bridge, a /24 of 10.231.0.0/16 (test/integration uses 10-17 of the
 // third octet), host-local leases in the test's temp dir, no masquerade, and

@@ -18,10 +18,6 @@ import (
 	"github.com/cricket-cri/cricket/test/testutil/podnet"
 )
 
-// cniBinDir is where Debian's containernetworking-plugins installs the
-// plugins the test networks use.
-const cniBinDir = podnet.BinDir
-
 // podNet is a private CNI network of one test (test/testutil/podnet): its
 // own bridge, a /24 of 10.231.0.0/16 that nothing else on the machine uses,
 // and a firewall chain that lets pod traffic reach only the pod subnet and
@@ -64,8 +60,7 @@ func newNetDaemon(t *testing.T, n *podNet) *harness.Daemon {
 	if err := imagebuild.WriteHostsDir(filepath.Join(d.Dir, "certs.d"), m.Addrs()); err != nil {
 		t.Fatal(err)
 	}
-	cfg := fmt.Sprintf("[network]\ncni_conf_dir = %q\ncni_bin_dirs = [%q]\ndefault_pod_subnet = \"\"\n", n.ConfDir, cniBinDir)
-	if err := os.WriteFile(d.Config, []byte(cfg), 0o644); err != nil {
+	if err := os.WriteFile(d.Config, []byte(n.Config()), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	d.Args = append(d.Args, "--registry-config-path", filepath.Join(d.Dir, "certs.d"))

@@ -22,9 +22,6 @@ import (
 // image registry under its upstream name.
 const busyboxImage = "registry.k8s.io/e2e-test-images/busybox:1.29-2"
 
-// cniBinDir is where Debian's containernetworking-plugins puts the plugins.
-const cniBinDir = podnet.BinDir
-
 // proc is a process the test started, its output in a log file, stopped
 // by PID (SIGTERM, then SIGKILL) when the test ends.
 type proc struct {

@@ -252,18 +252,14 @@ version = 1
 [runtime]
 cgroup_driver = "cgroupfs"
 
-[network]
-cni_conf_dir = %q
-cni_bin_dirs = [%q]
-default_pod_subnet = ""
-
+%s
 [streaming]
 address = "127.0.0.1"
 port = 0
 
 [metrics]
 address = "127.0.0.1:%d"
-`, e.net.ConfDir, cniBinDir, e.metricsPort)
+`, e.net.Config(), e.metricsPort)
 	if err := os.WriteFile(e.cricketd.Config, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
