@@ -67,8 +67,9 @@ bench-compare: build ## Same workloads side by side with containerd v2 + runc (b
 	@mkdir -p $(BENCH_OUT)
 	bash -o pipefail -c '$(GO) run ./test/bench/cri -cricketd $(BIN)/cricketd -compare -plot $(CURDIR)/docs/bench-latency.png -json $(BENCH_OUT)/bench-compare.json $(BENCH_FLAGS) | tee $(BENCH_OUT)/bench-compare.txt'
 
-lint: ## gofmt, go vet, cyclomatic complexity (gocyclo, GOCYCLO_MAX).
+lint: ## gofmt, go vet, cyclomatic complexity (gocyclo, GOCYCLO_MAX), go.mod tidy.
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum not tidy: run go mod tidy"; exit 1; }
 	$(GO) vet -tags '$(GO_TAGS)' ./...
 	@out=$$($(GO) tool gocyclo -over $(GOCYCLO_MAX) .); if [ -n "$$out" ]; then echo "cyclomatic complexity over $(GOCYCLO_MAX) (split these functions):"; echo "$$out"; exit 1; fi
 
