@@ -1,5 +1,5 @@
 # Cricket — a Kubernetes CRI container runtime.
-# `make help` lists the targets. CI order: lint, test, build, root-test,
+# `make help` lists the targets. CI order: lint, test, test-race, build, root-test,
 # integration, critest (hack/test.sh).
 
 GO        ?= go
