@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,7 +17,8 @@ import (
 
 	"github.com/cricket-cri/cricket/pkg/errdefs"
 	"github.com/cricket-cri/cricket/pkg/metrics"
-	"github.com/cricket-cri/cricket/pkg/shim"
+	"github.com/cricket-cri/cricket/pkg/shim/shimapi"
+	"github.com/cricket-cri/cricket/pkg/shim/shimclient"
 	"github.com/cricket-cri/cricket/sandbox"
 	"github.com/cricket-cri/cricket/sandbox/container"
 )
@@ -27,18 +27,18 @@ import (
 // (sandbox.ShimManager) and the container service (container.Shims). A
 // connection that fails as unavailable is dropped and redialled on next use.
 type shims struct {
-	opts     shim.Options // Binary, SystemdCgroup, Env; per pod the rest
+	opts     shimclient.Options // Binary, SystemdCgroup, Env; per pod the rest
 	handlers handlerLookup
 
 	mu      sync.Mutex
-	clients map[string]*shim.Client
+	clients map[string]*shimclient.Client
 }
 
-func newShims(opts shim.Options, handlers handlerLookup) *shims {
-	return &shims{opts: opts, handlers: handlers, clients: map[string]*shim.Client{}}
+func newShims(opts shimclient.Options, handlers handlerLookup) *shims {
+	return &shims{opts: opts, handlers: handlers, clients: map[string]*shimclient.Client{}}
 }
 
-func (p *shims) cached(podID string) *shim.Client {
+func (p *shims) cached(podID string) *shimclient.Client {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.clients[podID]
@@ -46,7 +46,7 @@ func (p *shims) cached(podID string) *shim.Client {
 
 // keep makes c the pod's connection unless a concurrent dial won the race;
 // it returns the connection to use.
-func (p *shims) keep(podID string, c *shim.Client) *shim.Client {
+func (p *shims) keep(podID string, c *shimclient.Client) *shimclient.Client {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if old := p.clients[podID]; old != nil && old != c {
@@ -58,7 +58,7 @@ func (p *shims) keep(podID string, c *shim.Client) *shim.Client {
 }
 
 // drop forgets c (if it still is the pod's connection) and closes it.
-func (p *shims) drop(podID string, c *shim.Client) {
+func (p *shims) drop(podID string, c *shimclient.Client) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.clients[podID] == c {
@@ -79,7 +79,7 @@ func (p *shims) Start(ctx context.Context, pod sandbox.ShimPod) error {
 	o.PodID, o.StateDir = pod.ID, pod.StateDir
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shimStartTimeout)
 	defer cancel()
-	c, err := shim.Start(ctx, o)
+	c, err := shimclient.Start(ctx, o)
 	if err != nil {
 		return err
 	}
@@ -93,11 +93,11 @@ func (p *shims) Connect(ctx context.Context, pod sandbox.ShimPod) error {
 	return err
 }
 
-func (p *shims) connect(ctx context.Context, podID, stateDir string) (*shim.Client, error) {
+func (p *shims) connect(ctx context.Context, podID, stateDir string) (*shimclient.Client, error) {
 	if c := p.cached(podID); c != nil {
 		return c, nil
 	}
-	c, err := shim.Connect(ctx, shim.SocketPath(stateDir))
+	c, err := shimclient.Connect(ctx, shimapi.SocketPath(stateDir))
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +146,7 @@ func (p *shims) Alive(pod sandbox.ShimPod) bool {
 // shimPid returns the pid recorded in stateDir/shim.pid if that process
 // still is a shim of this state dir (pids are reused), else 0.
 func shimPid(stateDir string) int {
-	data, err := os.ReadFile(filepath.Join(stateDir, "shim.pid"))
+	data, err := os.ReadFile(shimapi.PidPath(stateDir))
 	if err != nil {
 		return 0
 	}
@@ -155,7 +155,7 @@ func shimPid(stateDir string) int {
 		return 0
 	}
 	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil || !strings.Contains(string(cmdline), shim.Arg) || !strings.Contains(string(cmdline), stateDir) {
+	if err != nil || !strings.Contains(string(cmdline), shimapi.Arg) || !strings.Contains(string(cmdline), stateDir) {
 		return 0
 	}
 	if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
@@ -211,7 +211,7 @@ func (p *shims) Shim(ctx context.Context, pod container.Pod) (container.Shim, er
 
 // LastState implements container.Shims from the shim's records on disk.
 func (p *shims) LastState(pod container.Pod, id string) (container.ProcessState, error) {
-	recs, err := shim.ReadRecords(pod.StateDir)
+	recs, err := shimclient.ReadRecords(pod.StateDir)
 	for _, r := range recs {
 		if r.ID == id {
 			return processState(&r), nil
@@ -223,8 +223,8 @@ func (p *shims) LastState(pod container.Pod, id string) (container.ProcessState,
 	return container.ProcessState{}, fmt.Errorf("container %s in the records of pod %s: %w", id, pod.ID, errdefs.ErrNotFound)
 }
 
-func processState(st *shim.ContainerState) container.ProcessState {
-	ps := container.ProcessState{Pid: st.Pid, StartedAt: st.StartedAt, Running: st.Status == shim.StatusRunning}
+func processState(st *shimapi.ContainerState) container.ProcessState {
+	ps := container.ProcessState{Pid: st.Pid, StartedAt: st.StartedAt, Running: st.Status == shimapi.StatusRunning}
 	if e := st.Exit; e != nil {
 		ps.Exit = &container.Exit{Code: int32(e.ExitCode), Signal: e.Signal, OOMKilled: e.OOMKilled, At: e.ExitedAt}
 		ps.Running = false
@@ -232,11 +232,11 @@ func processState(st *shim.ContainerState) container.ProcessState {
 	return ps
 }
 
-// shimClient adapts *shim.Client to container.Shim.
+// shimClient adapts *shimclient.Client to container.Shim.
 type shimClient struct {
 	pool  *shims
 	podID string
-	c     *shim.Client
+	c     *shimclient.Client
 }
 
 // check drops the connection when it failed as unavailable.
@@ -252,7 +252,7 @@ func (s *shimClient) Create(ctx context.Context, req container.ShimCreate) error
 	if err != nil {
 		return err
 	}
-	_, err = s.c.CreateContainer(ctx, shim.CreateRequest{
+	_, err = s.c.CreateContainer(ctx, shimapi.CreateRequest{
 		ID: req.ID, Bundle: req.Bundle, Handler: h, LogPath: req.LogPath, LogDir: req.LogDir, Stdin: req.Stdin, Terminal: req.Terminal,
 	})
 	return s.check(err)
@@ -297,7 +297,7 @@ func (s *shimClient) State(ctx context.Context, id string) (container.ProcessSta
 }
 
 func (s *shimClient) Exec(ctx context.Context, req container.ExecRequest) (container.ExecResult, error) {
-	res, err := s.c.ExecSync(ctx, shim.ExecRequest{ID: req.ID, Process: req.Process, Timeout: req.Timeout, MaxOutput: req.MaxOutput})
+	res, err := s.c.ExecSync(ctx, shimapi.ExecRequest{ID: req.ID, Process: req.Process, Timeout: req.Timeout, MaxOutput: req.MaxOutput})
 	if err != nil {
 		return container.ExecResult{}, s.check(err)
 	}
@@ -309,5 +309,5 @@ func (s *shimClient) ReopenLog(ctx context.Context, id string) error {
 }
 
 func (s *shimClient) Update(ctx context.Context, id string, resources *specs.LinuxResources) error {
-	return s.check(s.c.Update(ctx, shim.UpdateRequest{ID: id, Resources: resources}))
+	return s.check(s.c.Update(ctx, shimapi.UpdateRequest{ID: id, Resources: resources}))
 }
