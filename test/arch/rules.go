@@ -37,7 +37,7 @@ var Rules = []Rule{
 	{From: Module, Except: []string{own("test")}, Forbid: own("test"), Scope: NonTest, Why: "test helpers are for _test.go files, never linked into a binary"},
 	{From: own("cmd/cricket-shim"), Forbid: "google.golang.org/grpc", Scope: Links, Why: "the per-pod shim stays lean: it speaks its own protocol, not gRPC"},
 	{From: own("cmd/cricket-shim"), Forbid: "k8s.io", Scope: Links, Why: "the per-pod shim stays lean: it knows nothing of Kubernetes"},
-	{From: own("cmd/cricketd"), Forbid: own("pkg/shim/server"), Scope: Links, Why: "the daemon is the shim's client; the shim's server side runs only in cricket-shim"},
+	{From: own("cmd/cricketd"), Forbid: own("pkg/shim/shimserver"), Scope: Links, Why: "the daemon is the shim's client (shimclient); the shim's server side runs only in cricket-shim"},
 }
 
 // listed is the part of `go list -json` output Load reads.
