@@ -43,7 +43,7 @@ type Deps struct {
 	Sandboxes  SandboxService
 	Containers ContainerService
 	// Streaming serves exec, attach and port-forward sessions
-	// (sandbox/streaming.Server); while nil, their RPCs answer
+	// (cri/streaming.Server); while nil, their RPCs answer
 	// Unimplemented.
 	Streaming Streamer
 	// Stats measures pods and containers (*stats.Collector) for the stats

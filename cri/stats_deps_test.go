@@ -15,14 +15,14 @@ import (
 	"google.golang.org/grpc/test/bufconn"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/cricket-cri/cricket/cri/events"
 	"github.com/cricket-cri/cricket/network/networktest"
 	"github.com/cricket-cri/cricket/pkg/cgroups"
 	"github.com/cricket-cri/cricket/pkg/snapshot"
+	"github.com/cricket-cri/cricket/pkg/stats"
+	"github.com/cricket-cri/cricket/pkg/stats/statstest"
 	"github.com/cricket-cri/cricket/sandbox"
 	"github.com/cricket-cri/cricket/sandbox/container"
-	"github.com/cricket-cri/cricket/sandbox/events"
-	"github.com/cricket-cri/cricket/sandbox/stats"
-	"github.com/cricket-cri/cricket/sandbox/stats/statstest"
 )
 
 // statsEnv serves the real sandbox and container services over fakes, a

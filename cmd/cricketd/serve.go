@@ -15,6 +15,8 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/cricket-cri/cricket/cri"
+	"github.com/cricket-cri/cricket/cri/events"
+	"github.com/cricket-cri/cricket/cri/streaming"
 	"github.com/cricket-cri/cricket/network"
 	"github.com/cricket-cri/cricket/pkg/cgroups"
 	"github.com/cricket-cri/cricket/pkg/config"
@@ -24,13 +26,11 @@ import (
 	"github.com/cricket-cri/cricket/pkg/runtime"
 	"github.com/cricket-cri/cricket/pkg/shim"
 	"github.com/cricket-cri/cricket/pkg/sockets"
+	"github.com/cricket-cri/cricket/pkg/stats"
 	"github.com/cricket-cri/cricket/pkg/store"
 	"github.com/cricket-cri/cricket/sandbox"
 	"github.com/cricket-cri/cricket/sandbox/container"
-	"github.com/cricket-cri/cricket/sandbox/events"
 	"github.com/cricket-cri/cricket/sandbox/nri"
-	"github.com/cricket-cri/cricket/sandbox/stats"
-	"github.com/cricket-cri/cricket/sandbox/streaming"
 	"github.com/cricket-cri/cricket/sandbox/wire"
 )
 

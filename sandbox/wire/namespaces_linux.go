@@ -17,9 +17,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cricket-cri/cricket/pkg/metrics"
+	"github.com/cricket-cri/cricket/pkg/nsutil"
 	"github.com/cricket-cri/cricket/pkg/oci"
 	"github.com/cricket-cri/cricket/sandbox"
-	"github.com/cricket-cri/cricket/sandbox/nsutil"
 )
 
 // PodInitArg is os.Args[1] of a pod's pid-namespace init: cricketd

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cricket-cri/cricket/pkg/nsutil"
 	"github.com/cricket-cri/cricket/sandbox"
-	"github.com/cricket-cri/cricket/sandbox/nsutil"
 	"github.com/cricket-cri/cricket/test/testutil"
 )
 

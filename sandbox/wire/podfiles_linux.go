@@ -8,15 +8,15 @@ import (
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/cricket-cri/cricket/pkg/podfiles"
 	"github.com/cricket-cri/cricket/sandbox"
-	"github.com/cricket-cri/cricket/sandbox/podfiles"
 )
 
 // hostShm is the node's /dev/shm, which a pod using the node's IPC
 // namespace shares.
 const hostShm = "/dev/shm"
 
-// podFiles adapts sandbox/podfiles to sandbox.PodFiles.
+// podFiles adapts pkg/podfiles to sandbox.PodFiles.
 type podFiles struct{}
 
 func (podFiles) Write(_ context.Context, dir string, cfg *runtimeapi.PodSandboxConfig, net sandbox.NetworkStatus) (sandbox.Files, error) {

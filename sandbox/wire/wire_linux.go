@@ -49,7 +49,7 @@ type Options struct {
 	CDISpecDirs []string
 	// ShimBinary is executed as the per-pod shim ("BINARY __shim ...",
 	// cmd/cricket-shim) and as the pod init ("BINARY __podinit",
-	// sandbox/podinit); empty means this executable, which must then
+	// pkg/podinit); empty means this executable, which must then
 	// dispatch "__shim" to shim.Main.
 	ShimBinary string
 }

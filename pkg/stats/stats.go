@@ -23,7 +23,7 @@ import (
 )
 
 // The interfaces below are what the collector consumes; fakes live in
-// sandbox/stats/statstest.
+// pkg/stats/statstest.
 
 // Cgroups reads cgroup counters (cgroups.Manager).
 type Cgroups interface {

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/cricket-cri/cricket/sandbox/nsutil"
+	"github.com/cricket-cri/cricket/pkg/nsutil"
 )
 
 // NetnsCounters reads interface counters inside a pinned network

@@ -11,8 +11,8 @@ import (
 	"github.com/cricket-cri/cricket/pkg/cgroups"
 	"github.com/cricket-cri/cricket/pkg/errdefs"
 	"github.com/cricket-cri/cricket/pkg/snapshot"
-	"github.com/cricket-cri/cricket/sandbox/stats"
-	"github.com/cricket-cri/cricket/sandbox/stats/statstest"
+	"github.com/cricket-cri/cricket/pkg/stats"
+	"github.com/cricket-cri/cricket/pkg/stats/statstest"
 )
 
 func TestContainerOnFakeTrees(t *testing.T) {

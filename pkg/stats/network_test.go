@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cricket-cri/cricket/sandbox/stats"
+	"github.com/cricket-cri/cricket/pkg/stats"
 )
 
 const netDev = `Inter-|   Receive                                                |  Transmit

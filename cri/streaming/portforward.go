@@ -13,7 +13,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/cricket-cri/cricket/pkg/errdefs"
-	"github.com/cricket-cri/cricket/sandbox/nsutil"
+	"github.com/cricket-cri/cricket/pkg/nsutil"
 )
 
 // dialTimeout bounds the connect to the pod's port.

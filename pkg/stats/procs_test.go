@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/cricket-cri/cricket/sandbox/stats"
+	"github.com/cricket-cri/cricket/pkg/stats"
 )
 
 const limits = `Limit                     Soft Limit           Hard Limit           Units     

@@ -7,7 +7,7 @@ import (
 
 	"github.com/cricket-cri/cricket/pkg/cgroups"
 	"github.com/cricket-cri/cricket/pkg/snapshot"
-	"github.com/cricket-cri/cricket/sandbox/stats"
+	"github.com/cricket-cri/cricket/pkg/stats"
 )
 
 // fullCgroup has every measurement a cgroup can have.

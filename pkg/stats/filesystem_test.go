@@ -9,8 +9,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cricket-cri/cricket/pkg/snapshot"
-	"github.com/cricket-cri/cricket/sandbox/stats"
-	"github.com/cricket-cri/cricket/sandbox/stats/statstest"
+	"github.com/cricket-cri/cricket/pkg/stats"
+	"github.com/cricket-cri/cricket/pkg/stats/statstest"
 )
 
 func TestStatFilesystem(t *testing.T) {

@@ -13,7 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cricket-cri/cricket/pkg/errdefs"
-	"github.com/cricket-cri/cricket/sandbox/nsutil"
+	"github.com/cricket-cri/cricket/pkg/nsutil"
 	"github.com/cricket-cri/cricket/test/testutil"
 )
 

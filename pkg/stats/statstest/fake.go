@@ -9,7 +9,7 @@ import (
 	"github.com/cricket-cri/cricket/pkg/cgroups"
 	"github.com/cricket-cri/cricket/pkg/errdefs"
 	"github.com/cricket-cri/cricket/pkg/snapshot"
-	"github.com/cricket-cri/cricket/sandbox/stats"
+	"github.com/cricket-cri/cricket/pkg/stats"
 )
 
 // Cgroups serves stats per cgroup path; a path without stats does not

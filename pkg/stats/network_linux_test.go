@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cricket-cri/cricket/sandbox/nsutil"
-	"github.com/cricket-cri/cricket/sandbox/stats"
+	"github.com/cricket-cri/cricket/pkg/nsutil"
+	"github.com/cricket-cri/cricket/pkg/stats"
 	"github.com/cricket-cri/cricket/test/testutil"
 )
 
