@@ -8,7 +8,7 @@ import (
 
 // The interfaces below are what the sandbox service needs from the layers
 // under it. Fakes live in sandbox/sandboxtest; the real ones are adapted in
-// sandbox/wire.
+// cmd/cricketd/internal/daemon.
 
 // NamespacePinner creates namespaces and pins them to files.
 type NamespacePinner interface {

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc"
 	"k8s.io/klog/v2"
 
+	"github.com/cricket-cri/cricket/cmd/cricketd/internal/daemon"
 	"github.com/cricket-cri/cricket/cri"
 	"github.com/cricket-cri/cricket/cri/events"
 	"github.com/cricket-cri/cricket/cri/streaming"
@@ -31,7 +32,6 @@ import (
 	"github.com/cricket-cri/cricket/sandbox"
 	"github.com/cricket-cri/cricket/sandbox/container"
 	"github.com/cricket-cri/cricket/sandbox/nri"
-	"github.com/cricket-cri/cricket/sandbox/wire"
 )
 
 const defaultConfigPath = "/etc/cricket/cricket.toml"
@@ -113,7 +113,7 @@ func serve(args []string) int {
 	if err := shim.DropBinaryCache(shimBin); err != nil {
 		klog.V(2).InfoS("could not drop the shim binary's page cache; shims may show more RSS", "err", err)
 	}
-	if err := (&daemon{cfg: cfg, shimBinary: shimBin}).run(); err != nil {
+	if err := (&server{cfg: cfg, shimBinary: shimBin}).run(); err != nil {
 		klog.ErrorS(err, "cricketd stopped")
 		klog.Flush()
 		return exitCode(err)
@@ -122,8 +122,8 @@ func serve(args []string) int {
 	return exitOK
 }
 
-// daemon holds what serve wires together.
-type daemon struct {
+// server holds what serve wires together.
+type server struct {
 	cfg *config.Config
 	// shimBinary is the per-pod shim executable (findShim).
 	shimBinary string
@@ -134,7 +134,7 @@ type daemon struct {
 	nri *nri.NRI
 }
 
-func (d *daemon) run() error {
+func (d *server) run() error {
 	defer d.unlock()
 	if err := d.prepareDirs(); err != nil {
 		return err
@@ -193,7 +193,7 @@ func gracefulStop(srv *grpc.Server, served <-chan error) error {
 
 // serveMetrics starts the Prometheus endpoint when one is configured; it
 // stops with the process.
-func (d *daemon) serveMetrics() error {
+func (d *server) serveMetrics() error {
 	if d.cfg.Metrics.Address == "" {
 		return nil
 	}
@@ -210,7 +210,7 @@ func (d *daemon) serveMetrics() error {
 	return nil
 }
 
-func (d *daemon) stopStreaming() {
+func (d *server) stopStreaming() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := d.streaming.Stop(ctx); err != nil {
@@ -218,7 +218,7 @@ func (d *daemon) stopStreaming() {
 	}
 }
 
-func (d *daemon) prepareDirs() error {
+func (d *server) prepareDirs() error {
 	if err := os.MkdirAll(d.cfg.Root, 0o700); err != nil {
 		return fmt.Errorf("create root dir %s: %w", d.cfg.Root, err)
 	}
@@ -235,14 +235,14 @@ func (d *daemon) prepareDirs() error {
 	return nil
 }
 
-func (d *daemon) unlock() {
+func (d *server) unlock() {
 	for _, l := range d.locks {
 		l.Close()
 	}
 }
 
 // wire builds the domain services and the CRI adapter over them.
-func (d *daemon) wire() (*cri.Service, error) {
+func (d *server) wire() (*cri.Service, error) {
 	ctx := klog.NewContext(context.Background(), klog.Background())
 	meta, err := store.Open(filepath.Join(d.cfg.Root, "meta"))
 	if err != nil {
@@ -274,14 +274,14 @@ func (d *daemon) wire() (*cri.Service, error) {
 		return nil, err
 	}
 	d.events = events.New(events.Options{})
-	pods, err := wire.New(ctx, wire.Options{
+	pods, err := daemon.New(ctx, daemon.Options{
 		State:          d.cfg.State,
 		Store:          meta,
 		Images:         imgs,
 		Handlers:       handlers,
 		DefaultHandler: d.cfg.Runtime.DefaultHandler,
 		CgroupDriver:   d.cfg.Runtime.CgroupDriver,
-		Network:        wire.CNINetwork{CNI: netMgr},
+		Network:        daemon.CNINetwork{CNI: netMgr},
 		Events:         d.events,
 		NRI:            nriConfig(d.cfg),
 		CDISpecDirs:    d.cfg.Runtime.CDISpecDirs,
@@ -343,7 +343,7 @@ func newStatsCollector(driver string, imgs *image.Service) (*stats.Collector, er
 	return stats.New(stats.Options{Cgroups: cg, Layers: imgs.Snapshots(), Network: stats.NetnsCounters{}, OOM: oom})
 }
 
-func newStreamingServer(cfg *config.Config, pods *wire.Services) (*streaming.Server, error) {
+func newStreamingServer(cfg *config.Config, pods *daemon.Services) (*streaming.Server, error) {
 	lookup := streaming.Services{Containers: pods.Containers, Sandboxes: pods.Sandboxes, LookPath: container.FSLookPath(oci.RootFS)}
 	return streaming.NewServer(streaming.Config{
 		Address:     cfg.Streaming.Address,

@@ -5,7 +5,7 @@
 //
 // Linking this package is enough: with cgo, a C constructor serves
 // "BINARY __podinit" before the Go runtime starts (cricketd links it
-// through sandbox/wire, cricket-shim directly), so that either binary can
+// through cmd/cricketd/internal/daemon, cricket-shim directly), so that either binary can
 // be started as a pod init.
 package podinit
 

@@ -13,7 +13,7 @@ import (
 
 // The interfaces below are what the container service needs from the
 // layers around it. Fakes live in sandbox/container/containertest; the real
-// ones are adapted in sandbox/wire.
+// ones are adapted in cmd/cricketd/internal/daemon.
 
 // Pod is what a container needs of its pod sandbox.
 type Pod struct {

@@ -1,4 +1,4 @@
-package wire
+package daemon
 
 // The pod init's C entry point lives in pkg/podinit, which cricket-shim
 // links too; without cgo the Go init in namespaces_linux.go serves instead.

@@ -1,4 +1,4 @@
-package wire
+package daemon
 
 import (
 	"context"
@@ -120,7 +120,7 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 	ctrs, err := container.New(container.Options{
 		StateDir: filepath.Join(opts.State, "containers"),
 		Store:    opts.Store,
-		Pods:     Pods{Sandboxes: sbs},
+		Pods:     sbs,
 		Images:   images{svc: opts.Images},
 		Rootfs:   rootfs{snaps: opts.Images.Snapshots(), idmapDir: idmapDir},
 		Spec:     &specBuilder{driver: cg2driver(driver), cgroupNS: cg.Mode() == cgroups.Unified, host: host, handlers: handlers, cdi: cdiRegistry(opts.CDISpecDirs), userns: userns, idmapDir: idmapDir},
