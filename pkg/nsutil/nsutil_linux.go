@@ -32,8 +32,8 @@ var cloneFlag = map[Kind]int{
 
 // Options say which namespaces to create and how to set them up.
 type Options struct {
-	// Kinds to create; any of Net, IPC, UTS. PID cannot be made here (see
-	// PinPIDNamespace).
+	// Kinds to create; any of Net, IPC, UTS. A pid namespace needs a
+	// process to hold it (PinPod).
 	Kinds []Kind
 	// Hostname is set in the new UTS namespace.
 	Hostname string
@@ -254,14 +254,3 @@ func PinFromPID(pid int, kind Kind, target string) error {
 	}
 	return nil
 }
-
-// PinPIDNamespace is the contract for a pod that shares one pid namespace
-// (NamespaceMode POD for pid). Unlike net, ipc and uts, a pid namespace
-// cannot live without a process: when its pid 1 exits the kernel kills the
-// rest and refuses new members, so pinning the file alone is useless. The
-// per-pod shim therefore starts a minimal init (it clones with
-// CLONE_NEWPID, the child reaps zombies and sleeps until told to exit) and
-// then calls PinFromPID(initPID, PID, target) so that containers join it by
-// path. This type names the shim's side of that contract; nsutil does not
-// implement it.
-type PinPIDNamespace func(target string) (initPID int, err error)

@@ -183,3 +183,22 @@ func mergePodFileMounts(user, pod []specs.Mount) []specs.Mount {
 	}
 	return out
 }
+
+// SetRootfsPropagation makes the container's root shared when a mount is
+// bidirectional, and a slave when one receives the host's mounts: a mount
+// propagates only as far as the mounts above it let it (containerd does
+// the same).
+func SetRootfsPropagation(spec *specs.Spec) {
+	if spec.Linux == nil {
+		return
+	}
+	for _, m := range spec.Mounts {
+		switch {
+		case slices.Contains(m.Options, "rshared"):
+			spec.Linux.RootfsPropagation = "rshared"
+			return
+		case slices.Contains(m.Options, "rslave"):
+			spec.Linux.RootfsPropagation = "rslave"
+		}
+	}
+}

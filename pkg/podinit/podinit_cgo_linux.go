@@ -2,8 +2,8 @@ package podinit
 
 // The pod init is a C constructor, like libcontainer's nsenter: it runs
 // before the Go runtime starts, so a pod that shares a pid namespace pays
-// for a few pages of C rather than a Go runtime. Without cgo, cmd/cricketd/internal/daemon
-// serves the entry point from a Go init instead.
+// for a few pages of C rather than a Go runtime. Without cgo, the Go init
+// in podinit_linux.go serves the entry point instead.
 
 /*
 #include <signal.h>

@@ -94,8 +94,8 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 		binary: opts.ShimBinary, dir: opts.Images.Snapshots().Root(), lookup: handlers,
 		bundles: filepath.Join(opts.State, "containers"),
 	}
-	host := newHostResources(cg)
-	if !host.hugetlb {
+	host := cgroups.NewHostResources(cg)
+	if !host.Hugetlb() {
 		klog.FromContext(ctx).Info("no hugetlb cgroup controller on this host: containers' hugepage limits are left out")
 	}
 	pool := newShims(shim.Options{Binary: opts.ShimBinary, SystemdCgroup: driver == cgroups.Systemd}, handlers)
@@ -123,7 +123,10 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 		Pods:     sbs,
 		Images:   images{svc: opts.Images},
 		Rootfs:   rootfs{snaps: opts.Images.Snapshots(), idmapDir: idmapDir},
-		Spec:     &specBuilder{driver: cg2driver(driver), cgroupNS: cg.Mode() == cgroups.Unified, host: host, handlers: handlers, cdi: cdiRegistry(opts.CDISpecDirs), userns: userns, idmapDir: idmapDir},
+		Spec: &container.HostSpecs{
+			Driver: cg2driver(driver), CgroupNamespace: cg.Mode() == cgroups.Unified, Host: host, Handlers: handlers,
+			CDI: cdiRegistry(opts.CDISpecDirs), UserNamespaces: userns.Supported, IDMapDir: idmapDir,
+		},
 		Shims:    pool,
 		LookPath: container.FSLookPath(oci.RootFS),
 		Events:   opts.Events,

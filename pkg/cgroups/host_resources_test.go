@@ -1,4 +1,4 @@
-package daemon
+package cgroups
 
 import (
 	"errors"
@@ -15,16 +15,16 @@ func TestHostResourcesFit(t *testing.T) {
 	}
 	cases := []struct {
 		desc      string
-		h         hostResources
+		h         HostResources
 		res       *specs.LinuxResources
 		wantHuge  int
 		wantError error
 	}{
-		{desc: "nil", h: hostResources{}, res: nil},
-		{desc: "hugepages kept with hugetlb", h: hostResources{hugetlb: true}, res: huge(), wantHuge: 1},
-		{desc: "hugepages dropped without hugetlb", h: hostResources{}, res: huge(), wantHuge: 0},
-		{desc: "unified on v2", h: hostResources{unified: true, hugetlb: true}, res: &specs.LinuxResources{Unified: map[string]string{"memory.high": "1M"}}},
-		{desc: "unified on v1", h: hostResources{hugetlb: true}, res: &specs.LinuxResources{Unified: map[string]string{"memory.high": "1M"}}, wantError: errdefs.ErrInvalidArgument},
+		{desc: "nil", h: HostResources{}, res: nil},
+		{desc: "hugepages kept with hugetlb", h: HostResources{hugetlb: true}, res: huge(), wantHuge: 1},
+		{desc: "hugepages dropped without hugetlb", h: HostResources{}, res: huge(), wantHuge: 0},
+		{desc: "unified on v2", h: HostResources{unified: true, hugetlb: true}, res: &specs.LinuxResources{Unified: map[string]string{"memory.high": "1M"}}},
+		{desc: "unified on v1", h: HostResources{hugetlb: true}, res: &specs.LinuxResources{Unified: map[string]string{"memory.high": "1M"}}, wantError: errdefs.ErrInvalidArgument},
 	}
 	for _, tc := range cases {
 		t.Run(tc.desc, func(t *testing.T) {

@@ -1,23 +1,23 @@
-package daemon
+package cgroups
 
 import (
 	"fmt"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
-	"github.com/cricket-cri/cricket/pkg/cgroups"
 	"github.com/cricket-cri/cricket/pkg/errdefs"
 )
 
-// hostResources fits a container's cgroup resources to what this host's
+// HostResources fits a container's cgroup resources to what the host's
 // cgroups offer, for both CreateContainer and UpdateContainerResources.
-type hostResources struct {
+type HostResources struct {
 	unified bool // cgroup v2: unified keys can be written
 	hugetlb bool // a hugetlb controller exists
 }
 
-func newHostResources(cg cgroups.Manager) hostResources {
-	return hostResources{unified: cg.Mode() == cgroups.Unified, hugetlb: cg.HasController("hugetlb")}
+// NewHostResources probes what cg offers.
+func NewHostResources(cg Manager) HostResources {
+	return HostResources{unified: cg.Mode() == Unified, hugetlb: cg.HasController("hugetlb")}
 }
 
 // Fit refuses unified keys on a cgroup v1 host (InvalidArgument) and drops
@@ -25,15 +25,19 @@ func newHostResources(cg cgroups.Manager) hostResources {
 // to start a container whose spec limits a controller the host lacks, and
 // the kubelet sends a (zero) limit for every page size the kernel knows,
 // hugetlb cgroup or not. CRI-O drops them the same way.
-func (h hostResources) Fit(res *specs.LinuxResources) error {
+func (h HostResources) Fit(res *specs.LinuxResources) error {
 	if res == nil {
 		return nil
 	}
 	if len(res.Unified) > 0 && !h.unified {
-		return fmt.Errorf("unified resources need cgroup v2; this host uses cgroup v1 controllers: %w", errdefs.ErrInvalidArgument)
+		return fmt.Errorf("unified resources need cgroup v2; the host uses cgroup v1 controllers: %w", errdefs.ErrInvalidArgument)
 	}
 	if !h.hugetlb {
 		res.HugepageLimits = nil
 	}
 	return nil
 }
+
+// Hugetlb reports whether the host has a hugetlb controller (Fit drops
+// hugepage limits otherwise).
+func (h HostResources) Hugetlb() bool { return h.hugetlb }

@@ -1,52 +1,54 @@
-package daemon
+package container
 
 import (
-	"os"
-	"path/filepath"
-	"strings"
+	"context"
+	"errors"
+	"fmt"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/cricket-cri/cricket/pkg/errdefs"
+	"github.com/cricket-cri/cricket/pkg/runtime"
 )
 
-func TestSearchable(t *testing.T) {
-	base := t.TempDir()
-	// Every dir the test made, up to the system temp dir, lets others in
-	// unless a case says otherwise.
-	for p := base; strings.HasPrefix(p, os.TempDir()+"/"); p = filepath.Dir(p) {
-		if err := os.Chmod(p, 0o711); err != nil {
-			t.Fatal(err)
-		}
+type fakeHandlers map[string]runtime.Handler
+
+func (f fakeHandlers) Lookup(name string) (runtime.Handler, error) {
+	h, ok := f[name]
+	if !ok {
+		return runtime.Handler{}, fmt.Errorf("runtime handler %q: %w", name, errdefs.ErrNotFound)
 	}
-	tests := []struct {
-		desc    string
-		mode    os.FileMode
-		missing bool
-		wantErr bool
+	return h, nil
+}
+
+func TestHostSpecsFeatures(t *testing.T) {
+	builtin := runtime.Handler{Name: "cricket", Kind: runtime.KindBuiltin}
+	// The builtin handler's answer is the kernel's (mount_setattr, 5.12).
+	kernelRRO := runtime.SupportsRecursiveReadOnly(context.Background(), builtin)
+	cases := []struct {
+		desc     string
+		handlers fakeHandlers
+		handler  string
+		wantRRO  bool
+		wantErr  error
 	}{
-		{desc: "0711 all the way", mode: 0o711},
-		{desc: "0755", mode: 0o755},
-		{desc: "0700 in the path", mode: 0o700, wantErr: true},
-		{desc: "0770 in the path", mode: 0o770, wantErr: true},
-		{desc: "not created yet below a searchable dir", mode: 0o711, missing: true},
+		{desc: "no handler lookup supports nothing optional"},
+		{desc: "builtin handler", handlers: fakeHandlers{"": builtin}, wantRRO: kernelRRO},
+		{desc: "unknown handler", handlers: fakeHandlers{}, handler: "nope", wantErr: errdefs.ErrNotFound},
 	}
-	for i, tc := range tests {
+	for _, tc := range cases {
 		t.Run(tc.desc, func(t *testing.T) {
-			mid := filepath.Join(base, "d"+string(rune('a'+i)))
-			if err := os.Mkdir(mid, tc.mode); err != nil {
-				t.Fatal(err)
+			b := &HostSpecs{}
+			if tc.handlers != nil {
+				b.Handlers = tc.handlers
 			}
-			if err := os.Chmod(mid, tc.mode); err != nil {
-				t.Fatal(err)
+			f, err := b.features(context.Background(), tc.handler)
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("features: %v, want %v", err, tc.wantErr)
 			}
-			dir := filepath.Join(mid, "containers")
-			if !tc.missing {
-				if err := os.Mkdir(dir, 0o711); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if err := searchable(dir); (err != nil) != tc.wantErr {
-				t.Fatalf("searchable(%s) = %v, want error %v", dir, err, tc.wantErr)
+			if f.RecursiveReadOnlyMounts != tc.wantRRO {
+				t.Errorf("RecursiveReadOnlyMounts = %v, want %v", f.RecursiveReadOnlyMounts, tc.wantRRO)
 			}
 		})
 	}

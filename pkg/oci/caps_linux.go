@@ -1,12 +1,15 @@
-package daemon
+package oci
 
 import (
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/moby/sys/capability"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 var (
@@ -14,9 +17,9 @@ var (
 	bound     map[string]bool
 )
 
-// boundingSet returns the names ("CAP_SYS_ADMIN") of the capabilities in
+// BoundingSet returns the names ("CAP_SYS_ADMIN") of the capabilities in
 // this process's bounding set, nil when it cannot be read.
-func boundingSet() map[string]bool {
+func BoundingSet() map[string]bool {
 	boundOnce.Do(func() {
 		caps, err := capability.ListSupported()
 		if err != nil {
@@ -33,11 +36,11 @@ func boundingSet() map[string]bool {
 	return bound
 }
 
-// restrictCapabilities drops from p the capabilities outside allowed: no
+// RestrictCapabilities drops from p the capabilities outside allowed: no
 // process can grant what its own bounding set lacks, and a privileged or
-// "ALL" request would otherwise fail to start (this VM has no
-// CAP_SYS_RESOURCE). containerd restricts "ALL" the same way.
-func restrictCapabilities(p *specs.Process, allowed map[string]bool) {
+// "ALL" request would otherwise fail to start (a host whose bounding set
+// lacks CAP_SYS_RESOURCE, say). containerd restricts "ALL" the same way.
+func RestrictCapabilities(p *specs.Process, allowed map[string]bool) {
 	if p == nil || p.Capabilities == nil || allowed == nil {
 		return
 	}
@@ -47,4 +50,20 @@ func restrictCapabilities(p *specs.Process, allowed map[string]bool) {
 	c := p.Capabilities
 	c.Bounding, c.Effective, c.Permitted = keep(c.Bounding), keep(c.Effective), keep(c.Permitted)
 	c.Inheritable, c.Ambient = keep(c.Inheritable), keep(c.Ambient)
+}
+
+// HasCapSysResource reports whether this process has CAP_SYS_RESOURCE in
+// its effective set (and so may lower a child's oom_score_adj).
+func HasCapSysResource() bool {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "CapEff:"); ok {
+			caps, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			return err == nil && caps&(1<<unix.CAP_SYS_RESOURCE) != 0
+		}
+	}
+	return false
 }

@@ -1,4 +1,4 @@
-package daemon
+package oci
 
 import (
 	"slices"
@@ -23,7 +23,7 @@ func TestRestrictCapabilities(t *testing.T) {
 			p := &specs.Process{Capabilities: &specs.LinuxCapabilities{
 				Bounding: slices.Clone(tc.in), Effective: slices.Clone(tc.in), Permitted: slices.Clone(tc.in),
 			}}
-			restrictCapabilities(p, allowed)
+			RestrictCapabilities(p, allowed)
 			for _, set := range [][]string{p.Capabilities.Bounding, p.Capabilities.Effective, p.Capabilities.Permitted} {
 				if !slices.Equal(set, tc.want) {
 					t.Errorf("set = %q, want %q", set, tc.want)
@@ -34,7 +34,7 @@ func TestRestrictCapabilities(t *testing.T) {
 }
 
 func TestBoundingSetHasBasics(t *testing.T) {
-	b := boundingSet()
+	b := BoundingSet()
 	if b == nil {
 		t.Skip("bounding set unreadable")
 	}
