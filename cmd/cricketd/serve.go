@@ -132,6 +132,10 @@ type server struct {
 	events     *events.Broker
 	// nri serves NRI plugins; nil when NRI is disabled.
 	nri *nri.NRI
+	// pods are the pod and container services.
+	pods *daemon.Services
+	// metrics is the Prometheus endpoint; nil when none is configured.
+	metrics *metrics.Server
 }
 
 func (d *server) run() error {
@@ -147,12 +151,14 @@ func (d *server) run() error {
 		// Plugins are told the runtime goes away and the socket is removed.
 		defer d.nri.Stop()
 	}
+	defer d.startLoops()()
 	d.streaming.Start()
 	defer d.stopStreaming()
 	klog.InfoS("streaming server listening", "address", d.streaming.Addr())
 	if err := d.serveMetrics(); err != nil {
 		return err
 	}
+	defer d.stopMetrics()
 	srv := grpc.NewServer(cri.ServerOptions(d.cfg.GRPC.MaxRecvMessageSize, d.cfg.GRPC.MaxSendMessageSize)...)
 	svc.Register(srv)
 	l, err := sockets.Listen(d.cfg.GRPC.Listen, 0, 0)
@@ -191,8 +197,23 @@ func gracefulStop(srv *grpc.Server, served <-chan error) error {
 	return nil
 }
 
-// serveMetrics starts the Prometheus endpoint when one is configured; it
-// stops with the process.
+// startLoops runs the pod services' background loops (daemon.Services.Run)
+// until the returned stop is called; stop waits for them to end.
+func (d *server) startLoops() (stop func()) {
+	ctx, cancel := context.WithCancel(klog.NewContext(context.Background(), klog.Background()))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		d.pods.Run(ctx)
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
+// serveMetrics starts the Prometheus endpoint when one is configured;
+// stopMetrics ends it.
 func (d *server) serveMetrics() error {
 	if d.cfg.Metrics.Address == "" {
 		return nil
@@ -201,6 +222,7 @@ func (d *server) serveMetrics() error {
 	if err != nil {
 		return err
 	}
+	d.metrics = srv
 	go func() {
 		if err := srv.Serve(); err != nil {
 			klog.ErrorS(err, "metrics endpoint stopped")
@@ -208,6 +230,17 @@ func (d *server) serveMetrics() error {
 	}()
 	klog.InfoS("metrics endpoint listening", "address", srv.Addr(), "pprof", d.cfg.Metrics.Pprof)
 	return nil
+}
+
+func (d *server) stopMetrics() {
+	if d.metrics == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := d.metrics.Stop(ctx); err != nil {
+		klog.ErrorS(err, "stop metrics endpoint")
+	}
 }
 
 func (d *server) stopStreaming() {
@@ -290,7 +323,7 @@ func (d *server) wire() (*cri.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.nri = pods.NRI
+	d.nri, d.pods = pods.NRI, pods
 	d.events.SetStatuses(cri.EventStatuses(pods.Sandboxes, pods.Containers))
 	ready := sandbox.StateReady
 	if err := metrics.RegisterShimCount(func() float64 {

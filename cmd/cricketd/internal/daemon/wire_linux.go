@@ -70,9 +70,18 @@ func (s *Services) UserNamespaces(ctx context.Context, handler string) bool {
 	return s.userns.Supported(ctx, handler)
 }
 
+// Run runs the services' background loops until ctx ends: the shim
+// monitor (sandbox.Service.MonitorShims) marks NotReady every ready pod
+// whose shim died. The daemon's serve loop owns it and ends it on
+// shutdown.
+func (s *Services) Run(ctx context.Context) {
+	s.Sandboxes.MonitorShims(ctx)
+}
+
 // New builds the pod and container services over the real layers and
 // recovers the pods and containers of a previous run (pods first). What
-// cannot be recovered is logged and skipped.
+// cannot be recovered is logged and skipped. It starts no background
+// loop: see Run.
 func New(ctx context.Context, opts Options) (*Services, error) {
 	if opts.State == "" || opts.Store == nil || opts.Images == nil || opts.Handlers == nil {
 		return nil, fmt.Errorf("pod services: state dir, store, images and handlers are required: %w", errdefs.ErrInvalidArgument)
@@ -143,7 +152,6 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 	sbs.SetContainers(ctrs)
 	sbs.Load(ctx)
 	ctrs.Load(ctx)
-	go sbs.MonitorShims(ctx)
 	// Plugins connect only once the pods and containers of a previous
 	// run are back, so that they synchronize with all of them.
 	if hooks != nil {
