@@ -2,6 +2,7 @@ package nri
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -131,16 +132,20 @@ func TestPluginError(t *testing.T) {
 	for _, tc := range []struct {
 		desc string
 		in   error
-		want codes.Code
+		want error // wrapped by the result; nil: the result is in itself
 	}{
-		{"no error", nil, codes.OK},
-		{"a plugin's plain error", status.Error(codes.Unknown, "no GPUs left"), codes.FailedPrecondition},
-		{"a plugin's timeout", timeout, codes.DeadlineExceeded},
-		{"not from a plugin", errdefs.ErrNotFound, codes.NotFound},
+		{"no error", nil, nil},
+		{"a plugin's plain error", status.Error(codes.Unknown, "no GPUs left"), errdefs.ErrFailedPrecondition},
+		{"a plugin's timeout", timeout, nil},
+		{"not from a plugin", errdefs.ErrNotFound, nil},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
-			if got := errdefs.Code(pluginError(tc.in)); got != tc.want {
-				t.Errorf("code = %v, want %v", got, tc.want)
+			got := pluginError(tc.in)
+			if tc.want == nil && got != tc.in {
+				t.Errorf("pluginError = %v, want %v unchanged", got, tc.in)
+			}
+			if tc.want != nil && !errors.Is(got, tc.want) {
+				t.Errorf("pluginError = %v, want it to wrap %v", got, tc.want)
 			}
 		})
 	}
