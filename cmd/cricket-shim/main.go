@@ -1,4 +1,4 @@
-// Command cricket-shim is Cricket's per-pod shim (pkg/shim): cricketd starts
+// Command cricket-shim is Cricket's per-pod shim (pkg/shim/shimserver): cricketd starts
 // one per pod as "cricket-shim __shim --pod ID --state DIR". It is a binary
 // of its own rather than a re-exec of cricketd because its resident memory
 // is paid once per pod: it links only the shim, the executors and runc's
@@ -22,7 +22,8 @@ import (
 	_ "github.com/opencontainers/runc/libcontainer/nsenter"
 
 	"github.com/cricket-cri/cricket/pkg/runtime"
-	"github.com/cricket-cri/cricket/pkg/shim"
+	"github.com/cricket-cri/cricket/pkg/shim/shimapi"
+	"github.com/cricket-cri/cricket/pkg/shim/shimserver"
 	// The pod init of pods that share a pid namespace ("__podinit"): a C
 	// constructor that never lets the Go runtime start.
 	_ "github.com/cricket-cri/cricket/pkg/podinit"
@@ -55,8 +56,8 @@ func run(args []string) int {
 		return 2
 	}
 	switch args[0] {
-	case shim.Arg:
-		return shim.Main(args[1:])
+	case shimapi.Arg:
+		return shimserver.Main(args[1:])
 	case "version", "--version":
 		fmt.Println("cricket-shim", buildVersion)
 		return 0

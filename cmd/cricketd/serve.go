@@ -25,7 +25,7 @@ import (
 	"github.com/cricket-cri/cricket/pkg/metrics"
 	"github.com/cricket-cri/cricket/pkg/oci"
 	"github.com/cricket-cri/cricket/pkg/runtime"
-	"github.com/cricket-cri/cricket/pkg/shim"
+	"github.com/cricket-cri/cricket/pkg/shim/shimclient"
 	"github.com/cricket-cri/cricket/pkg/sockets"
 	"github.com/cricket-cri/cricket/pkg/stats"
 	"github.com/cricket-cri/cricket/pkg/store"
@@ -110,7 +110,7 @@ func serve(args []string) int {
 		fmt.Fprintf(os.Stderr, "cricketd: %v\n", err)
 		return exitConfig
 	}
-	if err := shim.DropBinaryCache(shimBin); err != nil {
+	if err := shimclient.DropBinaryCache(shimBin); err != nil {
 		klog.V(2).InfoS("could not drop the shim binary's page cache; shims may show more RSS", "err", err)
 	}
 	if err := (&server{cfg: cfg, shimBinary: shimBin}).run(); err != nil {

@@ -19,13 +19,14 @@ import (
 	utilexec "k8s.io/utils/exec"
 
 	"github.com/cricket-cri/cricket/pkg/errdefs"
-	"github.com/cricket-cri/cricket/pkg/shim"
+	"github.com/cricket-cri/cricket/pkg/shim/shimapi"
+	"github.com/cricket-cri/cricket/pkg/shim/shimclient"
 )
 
-// ShimStreams opens streaming sessions with a pod's shim (*shim.Streams).
+// ShimStreams opens streaming sessions with a pod's shim (*shimclient.Streams).
 type ShimStreams interface {
-	Exec(ctx context.Context, req shim.StreamExecRequest) (int, error)
-	Attach(ctx context.Context, req shim.StreamAttachRequest) error
+	Exec(ctx context.Context, req shimclient.StreamExecRequest) (int, error)
+	Attach(ctx context.Context, req shimclient.StreamAttachRequest) error
 }
 
 // Target is a running container as streaming needs it.
@@ -96,7 +97,7 @@ func (r *Runtime) Exec(ctx context.Context, containerID string, cmd []string, in
 		p = *t.Process
 	}
 	p.Args, p.Terminal = cmd, tty
-	req := shim.StreamExecRequest{ID: t.ID, Process: &p, Stdin: in, Resize: winsizes(ctx, resize)}
+	req := shimclient.StreamExecRequest{ID: t.ID, Process: &p, Stdin: in, Resize: winsizes(ctx, resize)}
 	if out != nil {
 		req.Stdout = out
 	}
@@ -120,7 +121,7 @@ func (r *Runtime) Attach(ctx context.Context, containerID string, in io.Reader, 
 	if err != nil {
 		return err
 	}
-	req := shim.StreamAttachRequest{ID: t.ID, CloseStdin: t.StdinOnce, Resize: winsizes(ctx, resize)}
+	req := shimclient.StreamAttachRequest{ID: t.ID, CloseStdin: t.StdinOnce, Resize: winsizes(ctx, resize)}
 	if in != nil && t.Stdin {
 		req.Stdin = in
 	}
@@ -138,11 +139,11 @@ func (r *Runtime) Attach(ctx context.Context, containerID string, in io.Reader, 
 
 // winsizes converts the server's resize events to the shim's; the
 // converter ends when the server closes its channel or ctx ends.
-func winsizes(ctx context.Context, in <-chan remotecommand.TerminalSize) <-chan shim.Winsize {
+func winsizes(ctx context.Context, in <-chan remotecommand.TerminalSize) <-chan shimapi.Winsize {
 	if in == nil {
 		return nil
 	}
-	out := make(chan shim.Winsize)
+	out := make(chan shimapi.Winsize)
 	go func() {
 		defer close(out)
 		for {
@@ -152,7 +153,7 @@ func winsizes(ctx context.Context, in <-chan remotecommand.TerminalSize) <-chan 
 					return
 				}
 				select {
-				case out <- shim.Winsize{Width: ts.Width, Height: ts.Height}:
+				case out <- shimapi.Winsize{Width: ts.Width, Height: ts.Height}:
 				case <-ctx.Done():
 					return
 				}

@@ -13,7 +13,7 @@ import (
 	utilexec "k8s.io/utils/exec"
 
 	"github.com/cricket-cri/cricket/pkg/errdefs"
-	"github.com/cricket-cri/cricket/pkg/shim"
+	"github.com/cricket-cri/cricket/pkg/shim/shimapi"
 )
 
 func newTestRuntime(t Target) (*Runtime, *fakeShim) {
@@ -92,7 +92,7 @@ func TestExec(t *testing.T) {
 			if tc.shimErr == nil && out.String() != "hello" {
 				t.Errorf("stdout = %q", out.String())
 			}
-			if tc.shimErr == nil && !slices.Equal(sh.sizes, []shim.Winsize{{Width: 80, Height: 24}}) {
+			if tc.shimErr == nil && !slices.Equal(sh.sizes, []shimapi.Winsize{{Width: 80, Height: 24}}) {
 				t.Errorf("sizes = %v", sh.sizes)
 			}
 		})

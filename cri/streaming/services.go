@@ -5,7 +5,7 @@ import (
 	"fmt"
 
 	"github.com/cricket-cri/cricket/pkg/errdefs"
-	"github.com/cricket-cri/cricket/pkg/shim"
+	"github.com/cricket-cri/cricket/pkg/shim/shimclient"
 	"github.com/cricket-cri/cricket/sandbox"
 	"github.com/cricket-cri/cricket/sandbox/container"
 )
@@ -51,7 +51,7 @@ func (s Services) StreamTarget(_ context.Context, id string) (Target, error) {
 	}
 	t := Target{
 		ID:        c.ID,
-		Shim:      shim.NewStreams(sb.StateDir),
+		Shim:      shimclient.NewStreams(sb.StateDir),
 		Process:   c.Process,
 		TTY:       c.Config.GetTty(),
 		Stdin:     c.Config.GetStdin(),

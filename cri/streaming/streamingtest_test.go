@@ -7,15 +7,16 @@ import (
 	"sync"
 
 	"github.com/cricket-cri/cricket/pkg/errdefs"
-	"github.com/cricket-cri/cricket/pkg/shim"
+	"github.com/cricket-cri/cricket/pkg/shim/shimapi"
+	"github.com/cricket-cri/cricket/pkg/shim/shimclient"
 )
 
 // fakeShim records the sessions asked of it and plays a scripted part.
 type fakeShim struct {
 	mu       sync.Mutex
-	execs    []shim.StreamExecRequest
-	attaches []shim.StreamAttachRequest
-	sizes    []shim.Winsize
+	execs    []shimclient.StreamExecRequest
+	attaches []shimclient.StreamAttachRequest
+	sizes    []shimapi.Winsize
 
 	// code and err are Exec's answer; output is written to Stdout.
 	code   int
@@ -23,7 +24,7 @@ type fakeShim struct {
 	output string
 }
 
-func (f *fakeShim) Exec(_ context.Context, req shim.StreamExecRequest) (int, error) {
+func (f *fakeShim) Exec(_ context.Context, req shimclient.StreamExecRequest) (int, error) {
 	f.mu.Lock()
 	f.execs = append(f.execs, req)
 	f.mu.Unlock()
@@ -37,7 +38,7 @@ func (f *fakeShim) Exec(_ context.Context, req shim.StreamExecRequest) (int, err
 	return f.code, nil
 }
 
-func (f *fakeShim) Attach(_ context.Context, req shim.StreamAttachRequest) error {
+func (f *fakeShim) Attach(_ context.Context, req shimclient.StreamAttachRequest) error {
 	f.mu.Lock()
 	f.attaches = append(f.attaches, req)
 	f.mu.Unlock()
@@ -49,7 +50,7 @@ func (f *fakeShim) Attach(_ context.Context, req shim.StreamAttachRequest) error
 }
 
 // collect drains resize events until the channel closes.
-func (f *fakeShim) collect(ch <-chan shim.Winsize) {
+func (f *fakeShim) collect(ch <-chan shimapi.Winsize) {
 	if ch == nil {
 		return
 	}

@@ -11,21 +11,22 @@ import (
 
 	"github.com/cricket-cri/cricket/pkg/errdefs"
 	"github.com/cricket-cri/cricket/pkg/metrics"
-	"github.com/cricket-cri/cricket/pkg/shim"
+	"github.com/cricket-cri/cricket/pkg/shim/shimapi"
+	"github.com/cricket-cri/cricket/pkg/shim/shimclient"
 	"github.com/cricket-cri/cricket/sandbox"
 	"github.com/cricket-cri/cricket/sandbox/container"
 )
 
-// shims adapts the daemon's pool of shim connections (shim.Pool) to the
+// shims adapts the daemon's pool of shim connections (shimclient.Pool) to the
 // sandbox service (sandbox.ShimManager) and the container service
 // (container.Shims).
 type shims struct {
-	pool     *shim.Pool
+	pool     *shimclient.Pool
 	handlers handlerLookup
 }
 
-func newShims(opts shim.Options, handlers handlerLookup) *shims {
-	return &shims{pool: shim.NewPool(opts), handlers: handlers}
+func newShims(opts shimclient.Options, handlers handlerLookup) *shims {
+	return &shims{pool: shimclient.NewPool(opts), handlers: handlers}
 }
 
 // Start implements sandbox.ShimManager.
@@ -47,7 +48,7 @@ func (p *shims) Stop(ctx context.Context, pod sandbox.ShimPod) error {
 
 // Alive implements sandbox.ShimManager from the shim's pid file.
 func (p *shims) Alive(pod sandbox.ShimPod) bool {
-	return shim.Alive(pod.StateDir)
+	return shimclient.Alive(pod.StateDir)
 }
 
 // Shim implements container.Shims.
@@ -61,7 +62,7 @@ func (p *shims) Shim(ctx context.Context, pod container.Pod) (container.Shim, er
 
 // LastState implements container.Shims from the shim's records on disk.
 func (p *shims) LastState(pod container.Pod, id string) (container.ProcessState, error) {
-	recs, err := shim.ReadRecords(pod.StateDir)
+	recs, err := shimclient.ReadRecords(pod.StateDir)
 	for _, r := range recs {
 		if r.ID == id {
 			return processState(&r), nil
@@ -73,8 +74,8 @@ func (p *shims) LastState(pod container.Pod, id string) (container.ProcessState,
 	return container.ProcessState{}, fmt.Errorf("container %s in the records of pod %s: %w", id, pod.ID, errdefs.ErrNotFound)
 }
 
-func processState(st *shim.ContainerState) container.ProcessState {
-	ps := container.ProcessState{Pid: st.Pid, StartedAt: st.StartedAt, Running: st.Status == shim.StatusRunning}
+func processState(st *shimapi.ContainerState) container.ProcessState {
+	ps := container.ProcessState{Pid: st.Pid, StartedAt: st.StartedAt, Running: st.Status == shimapi.StatusRunning}
 	if e := st.Exit; e != nil {
 		ps.Exit = &container.Exit{Code: int32(e.ExitCode), Signal: e.Signal, OOMKilled: e.OOMKilled, At: e.ExitedAt}
 		ps.Running = false
@@ -82,11 +83,11 @@ func processState(st *shim.ContainerState) container.ProcessState {
 	return ps
 }
 
-// shimClient adapts *shim.Client to container.Shim.
+// shimClient adapts *shimclient.Client to container.Shim.
 type shimClient struct {
 	shims *shims
 	podID string
-	c     *shim.Client
+	c     *shimclient.Client
 }
 
 // check drops the connection when it failed as unavailable.
@@ -102,7 +103,7 @@ func (s *shimClient) Create(ctx context.Context, req container.ShimCreate) error
 	if err != nil {
 		return err
 	}
-	_, err = s.c.CreateContainer(ctx, shim.CreateRequest{
+	_, err = s.c.CreateContainer(ctx, shimapi.CreateRequest{
 		ID: req.ID, Bundle: req.Bundle, Handler: h, LogPath: req.LogPath, LogDir: req.LogDir, Stdin: req.Stdin, Terminal: req.Terminal,
 	})
 	return s.check(err)
@@ -147,7 +148,7 @@ func (s *shimClient) State(ctx context.Context, id string) (container.ProcessSta
 }
 
 func (s *shimClient) Exec(ctx context.Context, req container.ExecRequest) (container.ExecResult, error) {
-	res, err := s.c.ExecSync(ctx, shim.ExecRequest{ID: req.ID, Process: req.Process, Timeout: req.Timeout, MaxOutput: req.MaxOutput})
+	res, err := s.c.ExecSync(ctx, shimapi.ExecRequest{ID: req.ID, Process: req.Process, Timeout: req.Timeout, MaxOutput: req.MaxOutput})
 	if err != nil {
 		return container.ExecResult{}, s.check(err)
 	}
@@ -159,5 +160,5 @@ func (s *shimClient) ReopenLog(ctx context.Context, id string) error {
 }
 
 func (s *shimClient) Update(ctx context.Context, id string, resources *specs.LinuxResources) error {
-	return s.check(s.c.Update(ctx, shim.UpdateRequest{ID: id, Resources: resources}))
+	return s.check(s.c.Update(ctx, shimapi.UpdateRequest{ID: id, Resources: resources}))
 }

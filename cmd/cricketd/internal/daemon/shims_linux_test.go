@@ -4,23 +4,23 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cricket-cri/cricket/pkg/shim"
+	"github.com/cricket-cri/cricket/pkg/shim/shimapi"
 )
 
 func TestProcessState(t *testing.T) {
 	at := time.Unix(100, 0)
 	cases := []struct {
 		desc        string
-		st          shim.ContainerState
+		st          shimapi.ContainerState
 		wantRunning bool
 		wantCode    int32
 		wantOOM     bool
 		wantExit    bool
 	}{
-		{desc: "created", st: shim.ContainerState{Status: shim.StatusCreated, Pid: 5}},
-		{desc: "running", st: shim.ContainerState{Status: shim.StatusRunning, Pid: 5}, wantRunning: true},
-		{desc: "exited", st: shim.ContainerState{Status: shim.StatusExited, Exit: &shim.ExitRecord{ExitCode: 3, ExitedAt: at}}, wantCode: 3, wantExit: true},
-		{desc: "oom killed", st: shim.ContainerState{Status: shim.StatusExited, Exit: &shim.ExitRecord{ExitCode: 137, OOMKilled: true}}, wantCode: 137, wantOOM: true, wantExit: true},
+		{desc: "created", st: shimapi.ContainerState{Status: shimapi.StatusCreated, Pid: 5}},
+		{desc: "running", st: shimapi.ContainerState{Status: shimapi.StatusRunning, Pid: 5}, wantRunning: true},
+		{desc: "exited", st: shimapi.ContainerState{Status: shimapi.StatusExited, Exit: &shimapi.ExitRecord{ExitCode: 3, ExitedAt: at}}, wantCode: 3, wantExit: true},
+		{desc: "oom killed", st: shimapi.ContainerState{Status: shimapi.StatusExited, Exit: &shimapi.ExitRecord{ExitCode: 137, OOMKilled: true}}, wantCode: 137, wantOOM: true, wantExit: true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.desc, func(t *testing.T) {

@@ -14,7 +14,7 @@ import (
 	"github.com/cricket-cri/cricket/pkg/image"
 	"github.com/cricket-cri/cricket/pkg/oci"
 	"github.com/cricket-cri/cricket/pkg/runtime"
-	"github.com/cricket-cri/cricket/pkg/shim"
+	"github.com/cricket-cri/cricket/pkg/shim/shimclient"
 	"github.com/cricket-cri/cricket/pkg/store"
 	"github.com/cricket-cri/cricket/sandbox"
 	"github.com/cricket-cri/cricket/sandbox/container"
@@ -50,7 +50,7 @@ type Options struct {
 	// ShimBinary is executed as the per-pod shim ("BINARY __shim ...",
 	// cmd/cricket-shim) and as the pod init ("BINARY __podinit",
 	// pkg/podinit); empty means this executable, which must then
-	// dispatch "__shim" to shim.Main.
+	// dispatch "__shim" to shimserver.Main.
 	ShimBinary string
 }
 
@@ -107,7 +107,7 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 	if !host.Hugetlb() {
 		klog.FromContext(ctx).Info("no hugetlb cgroup controller on this host: containers' hugepage limits are left out")
 	}
-	pool := newShims(shim.Options{Binary: opts.ShimBinary, SystemdCgroup: driver == cgroups.Systemd}, handlers)
+	pool := newShims(shimclient.Options{Binary: opts.ShimBinary, SystemdCgroup: driver == cgroups.Systemd}, handlers)
 	sbs, err := sandbox.New(sandbox.Options{
 		StateDir:   filepath.Join(opts.State, "pods"),
 		Store:      opts.Store,

@@ -1,4 +1,4 @@
-package shim
+package shimserver
 
 import (
 	"context"
@@ -19,6 +19,15 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cricket-cri/cricket/pkg/runtime"
+	"github.com/cricket-cri/cricket/pkg/shim/shimapi"
+)
+
+// Files of the shim's own in the pod state dir, beside those of the shared
+// layout (shimapi): its lock, and the state of its executors, one dir per
+// runtime handler.
+const (
+	lockName   = "shim.lock"
+	runtimeDir = "runtime"
 )
 
 // mainOptions are the shim's command-line flags.
@@ -33,7 +42,7 @@ type mainOptions struct {
 // the arguments after "__shim". It returns the process exit code.
 func Main(args []string) int {
 	var o mainOptions
-	fs := flag.NewFlagSet(Arg, flag.ContinueOnError)
+	fs := flag.NewFlagSet(shimapi.Arg, flag.ContinueOnError)
 	fs.StringVar(&o.podID, "pod", "", "pod sandbox id")
 	fs.StringVar(&o.stateDir, "state", "", "pod state directory (socket, records, runtime state)")
 	fs.IntVar(&o.readyFD, "ready-fd", -1, "file descriptor to write \"ok\" to once serving")
@@ -86,7 +95,7 @@ func serve(o mainOptions) error {
 	if err := srv.Recover(context.Background()); err != nil {
 		fmt.Fprintf(os.Stderr, "shim: recover containers: %v\n", err)
 	}
-	sock := SocketPath(o.stateDir)
+	sock := shimapi.SocketPath(o.stateDir)
 	_ = os.Remove(sock) // a stale socket of a dead shim; the lock says none runs
 	l, err := net.Listen("unix", sock)
 	if err != nil {
@@ -100,7 +109,7 @@ func serve(o mainOptions) error {
 		return err
 	}
 	go srv.serveStreams(streams)
-	pidFile := filepath.Join(o.stateDir, pidName)
+	pidFile := shimapi.PidPath(o.stateDir)
 	_ = os.WriteFile(pidFile, []byte(strconv.Itoa(os.Getpid())), 0o600)
 
 	var once sync.Once
@@ -118,7 +127,7 @@ func serve(o mainOptions) error {
 			select {
 			case <-done:
 				_ = os.Remove(sock)
-				_ = os.Remove(StreamSocketPath(o.stateDir))
+				_ = os.Remove(shimapi.StreamSocketPath(o.stateDir))
 				_ = os.Remove(pidFile)
 				return nil
 			default:
@@ -133,9 +142,9 @@ func serve(o mainOptions) error {
 	}
 }
 
-// listenStreams listens on the stream socket (see stream.go).
+// listenStreams listens on the stream socket (see shimapi/stream.go).
 func listenStreams(stateDir string) (*net.UnixListener, error) {
-	path := StreamSocketPath(stateDir)
+	path := shimapi.StreamSocketPath(stateDir)
 	_ = os.Remove(path)
 	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
 	if err != nil {
@@ -151,7 +160,7 @@ func listenStreams(stateDir string) (*net.UnixListener, error) {
 // newRPCServer exposes srv's API; stop is called after a Shutdown reply.
 func newRPCServer(srv *Server, stop func()) (*rpc.Server, error) {
 	rs := rpc.NewServer()
-	if err := rs.RegisterName(rpcService, &service{s: srv, shutdown: stop}); err != nil {
+	if err := rs.RegisterName(shimapi.ServiceName, &service{s: srv, shutdown: stop}); err != nil {
 		return nil, fmt.Errorf("register shim API: %w", err)
 	}
 	return rs, nil

@@ -1,4 +1,4 @@
-package shim
+package shimserver
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cricket-cri/cricket/pkg/runtime"
+	"github.com/cricket-cri/cricket/pkg/shim/shimapi"
 )
 
 // Recover loads the containers a previous shim of this pod recorded. It is
@@ -21,8 +22,8 @@ import (
 // skipped: recovery never stops the shim.
 func (s *Server) Recover(ctx context.Context) error {
 	var errs []error
-	err := s.store.Walk(bucketContainers, func(id string, _ int, decode func(v any) error) error {
-		var st ContainerState
+	err := s.store.Walk(shimapi.BucketContainers, func(id string, _ int, decode func(v any) error) error {
+		var st shimapi.ContainerState
 		if err := decode(&st); err != nil {
 			return err
 		}
@@ -34,7 +35,7 @@ func (s *Server) Recover(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-func (s *Server) recoverOne(ctx context.Context, st ContainerState) error {
+func (s *Server) recoverOne(ctx context.Context, st shimapi.ContainerState) error {
 	c, err := s.reserve(st.ID)
 	if err != nil {
 		return err
@@ -46,15 +47,15 @@ func (s *Server) recoverOne(ctx context.Context, st ContainerState) error {
 		return err
 	}
 	if st.Exit == nil {
-		var rec ExitRecord
-		if _, err := s.store.Get(bucketExits, st.ID, &rec); err == nil {
-			st.Exit, st.Status = &rec, StatusExited
+		var rec shimapi.ExitRecord
+		if _, err := s.store.Get(shimapi.BucketExits, st.ID, &rec); err == nil {
+			st.Exit, st.Status = &rec, shimapi.StatusExited
 		}
 	}
 	c.mu.Lock()
 	c.state, c.exec = st, ex
 	c.mu.Unlock()
-	if st.Status == StatusExited {
+	if st.Status == shimapi.StatusExited {
 		close(c.exited)
 		return nil
 	}
@@ -83,16 +84,16 @@ func (s *Server) recoverOne(ctx context.Context, st ContainerState) error {
 
 // stillOurs checks with the executor that the recorded pid is still the
 // container's init, not a recycled pid, and returns its status.
-func (s *Server) stillOurs(ctx context.Context, ex runtime.Executor, st ContainerState) (Status, bool) {
+func (s *Server) stillOurs(ctx context.Context, ex runtime.Executor, st shimapi.ContainerState) (shimapi.Status, bool) {
 	rs, err := ex.State(ctx, st.ID)
 	if err != nil || rs.Pid != st.Pid {
 		return "", false
 	}
 	switch rs.Status {
 	case runtime.StatusCreated:
-		return StatusCreated, true
+		return shimapi.StatusCreated, true
 	case runtime.StatusRunning, runtime.StatusPaused:
-		return StatusRunning, true
+		return shimapi.StatusRunning, true
 	}
 	return "", false
 }
@@ -113,16 +114,16 @@ func (s *Server) watchAdopted(c *container, pidfd int) {
 
 func (s *Server) recordAdoptedExit(c *container, at time.Time) {
 	c.mu.Lock()
-	rec := &ExitRecord{ID: c.state.ID, Pid: c.state.Pid, ExitCode: ExitUnknown, ExitedAt: at, OOMKilled: c.oom.Count() > 0}
-	c.state.Status = StatusExited
+	rec := &shimapi.ExitRecord{ID: c.state.ID, Pid: c.state.Pid, ExitCode: shimapi.ExitUnknown, ExitedAt: at, OOMKilled: c.oom.Count() > 0}
+	c.state.Status = shimapi.StatusExited
 	c.state.Exit = rec
 	c.mu.Unlock()
-	if err := s.store.Put(bucketExits, rec.ID, recordVersion, rec); err != nil {
+	if err := s.store.Put(shimapi.BucketExits, rec.ID, shimapi.RecordVersion, rec); err != nil {
 		fmt.Fprintf(os.Stderr, "shim: record exit of container %s: %v\n", rec.ID, err)
 	}
 	if err := s.persist(c); err != nil {
 		fmt.Fprintf(os.Stderr, "shim: %v\n", err)
 	}
 	close(c.exited)
-	s.events.add(Event{Type: EventExited, ID: rec.ID, Pid: rec.Pid, ExitCode: rec.ExitCode, OOMKilled: rec.OOMKilled})
+	s.events.add(shimapi.Event{Type: shimapi.EventExited, ID: rec.ID, Pid: rec.Pid, ExitCode: rec.ExitCode, OOMKilled: rec.OOMKilled})
 }

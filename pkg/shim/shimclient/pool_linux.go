@@ -1,4 +1,4 @@
-package shim
+package shimclient
 
 import (
 	"bytes"
@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cricket-cri/cricket/pkg/errdefs"
+	"github.com/cricket-cri/cricket/pkg/shim/shimapi"
 )
 
 // Pool keeps the daemon's one connection per pod shim, shared by everything
@@ -88,7 +88,7 @@ func (p *Pool) Connect(ctx context.Context, podID, stateDir string) (*Client, er
 	if c := p.cached(podID); c != nil {
 		return c, nil
 	}
-	c, err := Connect(ctx, SocketPath(stateDir))
+	c, err := Connect(ctx, shimapi.SocketPath(stateDir))
 	if err != nil {
 		return nil, err
 	}
@@ -139,7 +139,7 @@ func Alive(stateDir string) bool {
 // recordedPid returns the pid recorded in stateDir/shim.pid if that
 // process still is a shim of this state dir (pids are reused), else 0.
 func recordedPid(stateDir string) int {
-	data, err := os.ReadFile(filepath.Join(stateDir, "shim.pid"))
+	data, err := os.ReadFile(shimapi.PidPath(stateDir))
 	if err != nil {
 		return 0
 	}
@@ -148,7 +148,7 @@ func recordedPid(stateDir string) int {
 		return 0
 	}
 	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil || !strings.Contains(string(cmdline), Arg) || !strings.Contains(string(cmdline), stateDir) {
+	if err != nil || !strings.Contains(string(cmdline), shimapi.Arg) || !strings.Contains(string(cmdline), stateDir) {
 		return 0
 	}
 	if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {

@@ -1,4 +1,4 @@
-package shim
+package shimserver
 
 import (
 	"context"
@@ -16,18 +16,20 @@ import (
 	"github.com/cricket-cri/cricket/pkg/errdefs"
 	"github.com/cricket-cri/cricket/pkg/runtime"
 	"github.com/cricket-cri/cricket/pkg/runtime/runtimetest"
+	"github.com/cricket-cri/cricket/pkg/shim/shimapi"
+	"github.com/cricket-cri/cricket/pkg/shim/shimclient"
 )
 
 // fakeShim serves a Server backed by a fake executor on a socket in a temp
 // dir and returns a client for it.
-func fakeShim(t *testing.T) (*Client, *runtimetest.Executor, string) {
+func fakeShim(t *testing.T) (*shimclient.Client, *runtimetest.Executor, string) {
 	t.Helper()
 	return fakeShimWith(t, nil)
 }
 
 // fakeShimWith is fakeShim with the fake set up before the server runs
 // (the race detector does not see the socket between them as a barrier).
-func fakeShimWith(t *testing.T, setup func(*runtimetest.Executor)) (*Client, *runtimetest.Executor, string) {
+func fakeShimWith(t *testing.T, setup func(*runtimetest.Executor)) (*shimclient.Client, *runtimetest.Executor, string) {
 	t.Helper()
 	dir := t.TempDir()
 	fake := runtimetest.New("fake")
@@ -43,7 +45,7 @@ func fakeShimWith(t *testing.T, setup func(*runtimetest.Executor)) (*Client, *ru
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("unix", SocketPath(dir))
+	l, err := net.Listen("unix", shimapi.SocketPath(dir))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +70,7 @@ func fakeShimWith(t *testing.T, setup func(*runtimetest.Executor)) (*Client, *ru
 			go rs.ServeConn(conn)
 		}
 	}()
-	c, err := Connect(context.Background(), SocketPath(dir))
+	c, err := shimclient.Connect(context.Background(), shimapi.SocketPath(dir))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,17 +78,17 @@ func fakeShimWith(t *testing.T, setup func(*runtimetest.Executor)) (*Client, *ru
 	return c, fake, dir
 }
 
-func createRunning(t *testing.T, c *Client, dir, id string) *ContainerState {
+func createRunning(t *testing.T, c *shimclient.Client, dir, id string) *shimapi.ContainerState {
 	t.Helper()
 	ctx := context.Background()
-	st, err := c.CreateContainer(ctx, CreateRequest{ID: id, Bundle: "/b/" + id, LogPath: filepath.Join(dir, id+".log")})
+	st, err := c.CreateContainer(ctx, shimapi.CreateRequest{ID: id, Bundle: "/b/" + id, LogPath: filepath.Join(dir, id+".log")})
 	if err != nil {
 		t.Fatalf("CreateContainer: %v", err)
 	}
-	if st.Status != StatusCreated || st.Pid == 0 {
+	if st.Status != shimapi.StatusCreated || st.Pid == 0 {
 		t.Fatalf("created state %+v", st)
 	}
-	if st, err = c.Start(ctx, id); err != nil || st.Status != StatusRunning {
+	if st, err = c.Start(ctx, id); err != nil || st.Status != shimapi.StatusRunning {
 		t.Fatalf("Start = %+v, %v", st, err)
 	}
 	return st
@@ -112,7 +114,7 @@ func TestShimContainerLifecycle(t *testing.T) {
 	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	st, err := c.Wait(wctx, "c1")
-	if err != nil || st.Exit == nil || st.Exit.ExitCode != 3 || st.Status != StatusExited {
+	if err != nil || st.Exit == nil || st.Exit.ExitCode != 3 || st.Status != shimapi.StatusExited {
 		t.Fatalf("Wait = %+v, %v", st, err)
 	}
 	log, _ := os.ReadFile(filepath.Join(dir, "c1.log"))
@@ -121,7 +123,7 @@ func TestShimContainerLifecycle(t *testing.T) {
 			t.Errorf("log lacks %q:\n%s", want, log)
 		}
 	}
-	recs, err := ReadRecords(dir)
+	recs, err := shimclient.ReadRecords(dir)
 	if err != nil || len(recs) != 1 || recs[0].Exit == nil || recs[0].Exit.ExitCode != 3 {
 		t.Fatalf("ReadRecords = %+v, %v", recs, err)
 	}
@@ -137,7 +139,7 @@ func TestShimContainerLifecycle(t *testing.T) {
 	if st, err := c.Delete(ctx, "c1", false); err != nil || st != nil {
 		t.Fatalf("second Delete = %+v, %v", st, err)
 	}
-	if recs, _ := ReadRecords(dir); len(recs) != 0 {
+	if recs, _ := shimclient.ReadRecords(dir); len(recs) != 0 {
 		t.Fatalf("records left after delete: %+v", recs)
 	}
 }
@@ -154,7 +156,7 @@ func TestShimKillAndEvents(t *testing.T) {
 	var got []string
 	for e := range events {
 		got = append(got, string(e.Type))
-		if e.Type == EventExited {
+		if e.Type == shimapi.EventExited {
 			if e.ExitCode != 137 {
 				t.Errorf("exit code %d, want 137", e.ExitCode)
 			}
@@ -172,12 +174,12 @@ func TestShimCreateErrors(t *testing.T) {
 	createRunning(t, c, dir, "c1")
 	tests := []struct {
 		desc  string
-		req   CreateRequest
+		req   shimapi.CreateRequest
 		check func(error) bool
 	}{
-		{desc: "duplicate", req: CreateRequest{ID: "c1", Bundle: "/b"}, check: errdefs.IsAlreadyExists},
-		{desc: "no bundle", req: CreateRequest{ID: "c2"}, check: errdefs.IsInvalidArgument},
-		{desc: "log dir missing", req: CreateRequest{ID: "c3", Bundle: "/b", LogPath: filepath.Join(dir, "no", "c3.log")}, check: func(err error) bool { return err != nil }},
+		{desc: "duplicate", req: shimapi.CreateRequest{ID: "c1", Bundle: "/b"}, check: errdefs.IsAlreadyExists},
+		{desc: "no bundle", req: shimapi.CreateRequest{ID: "c2"}, check: errdefs.IsInvalidArgument},
+		{desc: "log dir missing", req: shimapi.CreateRequest{ID: "c3", Bundle: "/b", LogPath: filepath.Join(dir, "no", "c3.log")}, check: func(err error) bool { return err != nil }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
@@ -187,12 +189,12 @@ func TestShimCreateErrors(t *testing.T) {
 		})
 	}
 	fake.Err["Create"] = errdefs.ErrUnavailable
-	if _, err := c.CreateContainer(ctx, CreateRequest{ID: "c4", Bundle: "/b"}); !errors.Is(err, errdefs.ErrUnavailable) {
+	if _, err := c.CreateContainer(ctx, shimapi.CreateRequest{ID: "c4", Bundle: "/b"}); !errors.Is(err, errdefs.ErrUnavailable) {
 		t.Fatalf("executor failure: %v", err)
 	}
 	// A failed create releases the id.
 	delete(fake.Err, "Create")
-	if _, err := c.CreateContainer(ctx, CreateRequest{ID: "c4", Bundle: "/b"}); err != nil {
+	if _, err := c.CreateContainer(ctx, shimapi.CreateRequest{ID: "c4", Bundle: "/b"}); err != nil {
 		t.Fatalf("retry after failure: %v", err)
 	}
 }
@@ -216,15 +218,15 @@ func TestShimExecSync(t *testing.T) {
 	}
 	tests := []struct {
 		desc string
-		req  ExecRequest
-		want ExecResult
+		req  shimapi.ExecRequest
+		want shimapi.ExecResult
 	}{
-		{desc: "output and code", req: ExecRequest{Process: &specs.Process{Args: []string{"sh"}}},
-			want: ExecResult{ExitCode: 2, Stdout: []byte("out\n"), Stderr: []byte("err\n")}},
-		{desc: "timeout kills", req: ExecRequest{Process: &specs.Process{Args: []string{"hang"}}, Timeout: 50 * time.Millisecond},
-			want: ExecResult{ExitCode: 137, TimedOut: true}},
-		{desc: "output capped", req: ExecRequest{Process: &specs.Process{Args: []string{"big"}}, MaxOutput: 10},
-			want: ExecResult{Stdout: []byte("yyyyyyyyyy"), Truncated: true}},
+		{desc: "output and code", req: shimapi.ExecRequest{Process: &specs.Process{Args: []string{"sh"}}},
+			want: shimapi.ExecResult{ExitCode: 2, Stdout: []byte("out\n"), Stderr: []byte("err\n")}},
+		{desc: "timeout kills", req: shimapi.ExecRequest{Process: &specs.Process{Args: []string{"hang"}}, Timeout: 50 * time.Millisecond},
+			want: shimapi.ExecResult{ExitCode: 137, TimedOut: true}},
+		{desc: "output capped", req: shimapi.ExecRequest{Process: &specs.Process{Args: []string{"big"}}, MaxOutput: 10},
+			want: shimapi.ExecResult{Stdout: []byte("yyyyyyyyyy"), Truncated: true}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
@@ -239,10 +241,10 @@ func TestShimExecSync(t *testing.T) {
 			}
 		})
 	}
-	if _, err := c.ExecSync(ctx, ExecRequest{ID: "nope", Process: &specs.Process{Args: []string{"sh"}}}); !errdefs.IsNotFound(err) {
+	if _, err := c.ExecSync(ctx, shimapi.ExecRequest{ID: "nope", Process: &specs.Process{Args: []string{"sh"}}}); !errdefs.IsNotFound(err) {
 		t.Fatalf("exec in missing container: %v", err)
 	}
-	if _, err := c.ExecSync(ctx, ExecRequest{ID: "c1", Process: &specs.Process{}}); !errdefs.IsInvalidArgument(err) {
+	if _, err := c.ExecSync(ctx, shimapi.ExecRequest{ID: "c1", Process: &specs.Process{}}); !errdefs.IsInvalidArgument(err) {
 		t.Fatalf("exec without args: %v", err)
 	}
 }
@@ -290,7 +292,7 @@ func TestShimRequestsWaitForCreate(t *testing.T) {
 	ctx := context.Background()
 	created := make(chan error, 1)
 	go func() {
-		_, err := c.CreateContainer(ctx, CreateRequest{ID: "c1", Bundle: "/b/c1", LogPath: filepath.Join(dir, "c1.log")})
+		_, err := c.CreateContainer(ctx, shimapi.CreateRequest{ID: "c1", Bundle: "/b/c1", LogPath: filepath.Join(dir, "c1.log")})
 		created <- err
 	}()
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {

@@ -1,4 +1,4 @@
-package shim
+package shimserver
 
 import (
 	"context"
@@ -12,6 +12,8 @@ import (
 
 	"github.com/cricket-cri/cricket/pkg/runtime"
 	"github.com/cricket-cri/cricket/pkg/runtime/runtimetest"
+	"github.com/cricket-cri/cricket/pkg/shim/shimapi"
+	"github.com/cricket-cri/cricket/pkg/shim/shimclient"
 	"github.com/cricket-cri/cricket/test/testutil"
 )
 
@@ -27,7 +29,7 @@ func TestShimStreams(t *testing.T) {
 		t.Run(h.Name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
-			c, err := Start(ctx, Options{PodID: "stream-" + h.Name, StateDir: filepath.Join(t.TempDir(), "pod"), Binary: shimBinary()})
+			c, err := shimclient.Start(ctx, shimclient.Options{PodID: "stream-" + h.Name, StateDir: filepath.Join(t.TempDir(), "pod"), Binary: shimBinary()})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -42,7 +44,7 @@ func TestShimStreams(t *testing.T) {
 }
 
 // startStreamContainer creates and starts a container running args.
-func startStreamContainer(ctx context.Context, t *testing.T, c *Client, h runtime.Handler, dir, rootfs, id string, tty bool, args ...string) string {
+func startStreamContainer(ctx context.Context, t *testing.T, c *shimclient.Client, h runtime.Handler, dir, rootfs, id string, tty bool, args ...string) string {
 	t.Helper()
 	spec := runtimetest.Spec(id, rootfs, args...)
 	spec.Process.Terminal = tty
@@ -54,7 +56,7 @@ func startStreamContainer(ctx context.Context, t *testing.T, c *Client, h runtim
 		t.Fatal(err)
 	}
 	logPath := filepath.Join(dir, id+".log")
-	if _, err := c.CreateContainer(ctx, CreateRequest{ID: id, Bundle: bundle, Handler: h, LogPath: logPath, Stdin: true, Terminal: tty}); err != nil {
+	if _, err := c.CreateContainer(ctx, shimapi.CreateRequest{ID: id, Bundle: bundle, Handler: h, LogPath: logPath, Stdin: true, Terminal: tty}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.Start(ctx, id); err != nil {
@@ -64,13 +66,13 @@ func startStreamContainer(ctx context.Context, t *testing.T, c *Client, h runtim
 	return logPath
 }
 
-func checkStreamExec(ctx context.Context, t *testing.T, c *Client, h runtime.Handler, dir, rootfs string) {
+func checkStreamExec(ctx context.Context, t *testing.T, c *shimclient.Client, h runtime.Handler, dir, rootfs string) {
 	id := "sx-" + h.Name
 	startStreamContainer(ctx, t, c, h, dir, rootfs, id, false, "sleep", "1000")
-	proc := func(tty bool, args ...string) StreamExecRequest {
+	proc := func(tty bool, args ...string) shimclient.StreamExecRequest {
 		p := runtimetest.Spec(id, "/").Process
 		p.Args, p.Terminal = args, tty
-		return StreamExecRequest{ID: id, Process: p}
+		return shimclient.StreamExecRequest{ID: id, Process: p}
 	}
 
 	// stdin to the process, closed at its end; outputs and exit code back.
@@ -84,8 +86,8 @@ func checkStreamExec(ctx context.Context, t *testing.T, c *Client, h runtime.Han
 
 	// A terminal: the process sees a tty of the size asked for, its
 	// output comes back with terminal line ends, input is echoed.
-	resize := make(chan Winsize, 1)
-	resize <- Winsize{Width: 123, Height: 45}
+	resize := make(chan shimapi.Winsize, 1)
+	resize <- shimapi.Winsize{Width: 123, Height: 45}
 	inR, inW := io.Pipe()
 	var ttyOut syncBuffer
 	req = proc(true, "sh", "-c", "read line; echo got:$line; busybox stty size; tty")
@@ -131,15 +133,15 @@ type exitErr struct{ code int }
 
 func (e *exitErr) Error() string { return fmt.Sprintf("exit code %d", e.code) }
 
-func checkStreamAttach(ctx context.Context, t *testing.T, c *Client, h runtime.Handler, dir, rootfs string) {
+func checkStreamAttach(ctx context.Context, t *testing.T, c *shimclient.Client, h runtime.Handler, dir, rootfs string) {
 	id := "sa-" + h.Name
 	// Echoes its stdin to stdout and stderr; exits 3 at EOF.
 	logPath := startStreamContainer(ctx, t, c, h, dir, rootfs, id, false,
 		"sh", "-c", "while read line; do echo out:$line; echo err:$line >&2; done; exit 3")
 	inR, inW := io.Pipe()
 	var s1, s2 attachSession
-	attach(t, c, StreamAttachRequest{ID: id, Stdin: inR, CloseStdin: true}, &s1)
-	attach(t, c, StreamAttachRequest{ID: id}, &s2)
+	attach(t, c, shimclient.StreamAttachRequest{ID: id, Stdin: inR, CloseStdin: true}, &s1)
+	attach(t, c, shimclient.StreamAttachRequest{ID: id}, &s2)
 	time.Sleep(200 * time.Millisecond)
 	_, _ = io.WriteString(inW, "one\n")
 	for _, s := range []*attachSession{&s1, &s2} {
@@ -166,17 +168,17 @@ func checkStreamAttach(ctx context.Context, t *testing.T, c *Client, h runtime.H
 	waitLog(t, logPath, " stdout F out:one\n", " stderr F err:one\n")
 }
 
-func checkStreamAttachTTY(ctx context.Context, t *testing.T, c *Client, h runtime.Handler, dir, rootfs string) {
+func checkStreamAttachTTY(ctx context.Context, t *testing.T, c *shimclient.Client, h runtime.Handler, dir, rootfs string) {
 	id := "st-" + h.Name
 	startStreamContainer(ctx, t, c, h, dir, rootfs, id, true,
 		"sh", "-c", "while read line; do busybox stty size; echo said:$line; done")
 	inR, inW := io.Pipe()
 	defer inW.Close()
-	resize := make(chan Winsize, 1)
+	resize := make(chan shimapi.Winsize, 1)
 	var s attachSession
-	attach(t, c, StreamAttachRequest{ID: id, Stdin: inR, Resize: resize}, &s)
+	attach(t, c, shimclient.StreamAttachRequest{ID: id, Stdin: inR, Resize: resize}, &s)
 	time.Sleep(200 * time.Millisecond)
-	resize <- Winsize{Width: 77, Height: 22}
+	resize <- shimapi.Winsize{Width: 77, Height: 22}
 	time.Sleep(100 * time.Millisecond)
 	_, _ = io.WriteString(inW, "x\n")
 	waitFor(t, "tty attach output", func() bool {

@@ -1,4 +1,4 @@
-package shim
+package shimserver
 
 import (
 	"errors"
@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cricket-cri/cricket/pkg/errdefs"
+	"github.com/cricket-cri/cricket/pkg/shim/shimapi"
 )
 
 // attachHub fans a container's output out to its attach sessions. The
@@ -59,13 +60,13 @@ func (h *attachHub) write(stream string, p []byte) {
 			continue
 		}
 		delete(h.clients, cl)
-		cl.finish(streamMsg{Error: encodeErr(fmt.Errorf("attach session too slow to read the container's output, disconnected: %w", errdefs.ErrResourceExhausted)).Error()})
+		cl.finish(shimapi.StreamMessage{Error: shimapi.EncodeError(fmt.Errorf("attach session too slow to read the container's output, disconnected: %w", errdefs.ErrResourceExhausted)).Error()})
 	}
 	h.n.Store(int32(len(h.clients)))
 }
 
 // close ends every session with msg (the exit) once the output ended.
-func (h *attachHub) close(msg streamMsg) {
+func (h *attachHub) close(msg shimapi.StreamMessage) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.closed = true
@@ -91,7 +92,7 @@ func (w hubWriter) Write(p []byte) (int, error) {
 // daemon's output pipes (-1 for a stream not asked for) and its control
 // connection.
 type attachClient struct {
-	m *msgConn
+	m *shimapi.StreamConn
 
 	mu     sync.Mutex
 	stdout int
@@ -100,7 +101,7 @@ type attachClient struct {
 }
 
 // newAttachClient takes over stdout and stderr (either may be nil).
-func newAttachClient(m *msgConn, stdout, stderr *os.File) (*attachClient, error) {
+func newAttachClient(m *shimapi.StreamConn, stdout, stderr *os.File) (*attachClient, error) {
 	cl := &attachClient{m: m, stdout: -1, stderr: -1}
 	var err error
 	if cl.stdout, err = nonblockingFD(stdout); err == nil {
@@ -171,16 +172,16 @@ func (cl *attachClient) write(stream string, p []byte) bool {
 
 // finish closes the output pipes and then tells the daemon why the session
 // ended (an empty msg tells nothing) and hangs up. It is idempotent.
-func (cl *attachClient) finish(msg streamMsg) {
+func (cl *attachClient) finish(msg shimapi.StreamMessage) {
 	if !cl.release() {
 		return
 	}
 	// Off the caller's path: the caller may be the log writer.
 	go func() {
-		if msg != (streamMsg{}) {
-			_ = cl.m.send(msg)
+		if msg != (shimapi.StreamMessage{}) {
+			_ = cl.m.Send(msg)
 		}
-		_ = cl.m.c.CloseWrite()
+		_ = cl.m.CloseWrite()
 	}()
 }
 

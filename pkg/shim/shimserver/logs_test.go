@@ -1,4 +1,4 @@
-package shim
+package shimserver
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package shim
+package shimserver
 
 import (
 	"bufio"
@@ -20,6 +20,8 @@ import (
 	"github.com/cricket-cri/cricket/pkg/errdefs"
 	"github.com/cricket-cri/cricket/pkg/runtime"
 	"github.com/cricket-cri/cricket/pkg/runtime/runtimetest"
+	"github.com/cricket-cri/cricket/pkg/shim/shimapi"
+	"github.com/cricket-cri/cricket/pkg/shim/shimclient"
 	"github.com/cricket-cri/cricket/test/testutil"
 )
 
@@ -34,12 +36,12 @@ func init() {
 		return
 	}
 	switch os.Args[1] {
-	case Arg:
+	case shimapi.Arg:
 		os.Exit(Main(os.Args[2:]))
 	case runtime.InitArg:
 		libcontainer.Init()
 	case spawnArg:
-		c, err := Start(context.Background(), Options{PodID: os.Args[2], StateDir: os.Args[3], Binary: shimBinary()})
+		c, err := shimclient.Start(context.Background(), shimclient.Options{PodID: os.Args[2], StateDir: os.Args[3], Binary: shimBinary()})
 		if err != nil {
 			fmt.Println("error:", err)
 			os.Exit(1)
@@ -135,7 +137,7 @@ func runShim(t *testing.T, h runtime.Handler, rootfs string) {
 	stateDir := filepath.Join(dir, "pod")
 	podID := "pod-" + h.Name
 	shimPid := spawnOrphanShim(t, podID, stateDir)
-	c, err := Start(ctx, Options{PodID: podID, StateDir: stateDir, Binary: shimBinary()})
+	c, err := shimclient.Start(ctx, shimclient.Options{PodID: podID, StateDir: stateDir, Binary: shimBinary()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +150,7 @@ func runShim(t *testing.T, h runtime.Handler, rootfs string) {
 	logPath := filepath.Join(dir, "c.log")
 	bundle := writeBundle(t, dir, id, rootfs, "sh", "-c", "echo hello; echo err >&2; exec sleep 1000")
 	begin := time.Now()
-	if _, err := c.CreateContainer(ctx, CreateRequest{ID: id, Bundle: bundle, Handler: h, LogPath: logPath}); err != nil {
+	if _, err := c.CreateContainer(ctx, shimapi.CreateRequest{ID: id, Bundle: bundle, Handler: h, LogPath: logPath}); err != nil {
 		t.Fatalf("CreateContainer: %v", err)
 	}
 	created := time.Since(begin)
@@ -167,11 +169,11 @@ func runShim(t *testing.T, h runtime.Handler, rootfs string) {
 		t.Logf("%s", out)
 	}
 
-	c2, err := Connect(ctx, SocketPath(stateDir))
+	c2, err := shimclient.Connect(ctx, shimapi.SocketPath(stateDir))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st2, err := c2.State(ctx, id); err != nil || st2.Status != StatusRunning || st2.Pid != st.Pid {
+	if st2, err := c2.State(ctx, id); err != nil || st2.Status != shimapi.StatusRunning || st2.Pid != st.Pid {
 		t.Fatalf("State over a new connection = %+v, %v", st2, err)
 	}
 	c2.Close()
@@ -183,7 +185,7 @@ func runShim(t *testing.T, h runtime.Handler, rootfs string) {
 	if err != nil || st.Exit.ExitCode != 137 || st.Exit.Signal != int(syscall.SIGKILL) {
 		t.Fatalf("Wait = %+v, %v", st, err)
 	}
-	recs, err := ReadRecords(stateDir)
+	recs, err := shimclient.ReadRecords(stateDir)
 	if err != nil || len(recs) != 1 || recs[0].Exit == nil || recs[0].Exit.ExitCode != 137 {
 		t.Fatalf("ReadRecords = %+v, %v", recs, err)
 	}
@@ -198,7 +200,7 @@ func runShim(t *testing.T, h runtime.Handler, rootfs string) {
 	// A short-lived container: its exit code is recorded.
 	id2 := "exit-" + h.Name
 	bundle2 := writeBundle(t, dir, id2, rootfs, "sh", "-c", "exit 5")
-	if _, err := c.CreateContainer(ctx, CreateRequest{ID: id2, Bundle: bundle2, Handler: h}); err != nil {
+	if _, err := c.CreateContainer(ctx, shimapi.CreateRequest{ID: id2, Bundle: bundle2, Handler: h}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.Start(ctx, id2); err != nil {
@@ -214,23 +216,23 @@ func runShim(t *testing.T, h runtime.Handler, rootfs string) {
 	checkNoLeftovers(t, rootfs, id, id2)
 }
 
-func checkShimExec(t *testing.T, c *Client, id string) {
+func checkShimExec(t *testing.T, c *shimclient.Client, id string) {
 	t.Helper()
 	ctx := context.Background()
 	p := runtimetest.Spec(id, "/").Process
 	p.Args = []string{"sh", "-c", "echo out; echo err >&2; exit 3"}
-	res, err := c.ExecSync(ctx, ExecRequest{ID: id, Process: p})
+	res, err := c.ExecSync(ctx, shimapi.ExecRequest{ID: id, Process: p})
 	if err != nil || res.ExitCode != 3 || string(res.Stdout) != "out\n" || string(res.Stderr) != "err\n" {
 		t.Fatalf("ExecSync = %+v, %v", res, err)
 	}
 	p.Args = []string{"sleep", "30"}
 	begin := time.Now()
-	res, err = c.ExecSync(ctx, ExecRequest{ID: id, Process: p, Timeout: 200 * time.Millisecond})
+	res, err = c.ExecSync(ctx, shimapi.ExecRequest{ID: id, Process: p, Timeout: 200 * time.Millisecond})
 	if err != nil || !res.TimedOut || time.Since(begin) > 5*time.Second {
 		t.Fatalf("ExecSync with timeout = %+v, %v after %v", res, err, time.Since(begin))
 	}
 	p.Args = []string{"no-such-command"}
-	if _, err := c.ExecSync(ctx, ExecRequest{ID: id, Process: p}); err == nil {
+	if _, err := c.ExecSync(ctx, shimapi.ExecRequest{ID: id, Process: p}); err == nil {
 		t.Fatal("exec of a missing command succeeded")
 	}
 }
@@ -315,7 +317,7 @@ func checkNoLeftovers(t *testing.T, rootfs string, ids ...string) {
 	}
 }
 
-func stopShim(t *testing.T, c *Client, pid int) {
+func stopShim(t *testing.T, c *shimclient.Client, pid int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := c.Shutdown(ctx, true); err != nil {
@@ -348,7 +350,7 @@ func TestStartLatency(t *testing.T) {
 	for _, h := range runtimetest.Handlers(t) {
 		t.Run(h.Name, func(t *testing.T) {
 			stateDir := filepath.Join(t.TempDir(), "pod")
-			c, err := Start(ctx, Options{PodID: "lat-" + h.Name, StateDir: stateDir, Binary: shimBinary()})
+			c, err := shimclient.Start(ctx, shimclient.Options{PodID: "lat-" + h.Name, StateDir: stateDir, Binary: shimBinary()})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -359,7 +361,7 @@ func TestStartLatency(t *testing.T) {
 				id := fmt.Sprintf("lat-%s-%d", h.Name, i)
 				bundle := writeBundle(t, dir, id, rootfs, "sleep", "1000")
 				begin := time.Now()
-				if _, err := c.CreateContainer(ctx, CreateRequest{ID: id, Bundle: bundle, Handler: h}); err != nil {
+				if _, err := c.CreateContainer(ctx, shimapi.CreateRequest{ID: id, Bundle: bundle, Handler: h}); err != nil {
 					t.Fatal(err)
 				}
 				if _, err := c.Start(ctx, id); err != nil {
@@ -387,7 +389,7 @@ func TestShimRecordsOOMKill(t *testing.T) {
 	defer cancel()
 	for _, h := range runtimetest.Handlers(t) {
 		t.Run(h.Name, func(t *testing.T) {
-			c, err := Start(ctx, Options{PodID: "oom-" + h.Name, StateDir: filepath.Join(t.TempDir(), "pod"), Binary: shimBinary()})
+			c, err := shimclient.Start(ctx, shimclient.Options{PodID: "oom-" + h.Name, StateDir: filepath.Join(t.TempDir(), "pod"), Binary: shimBinary()})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -404,7 +406,7 @@ func TestShimRecordsOOMKill(t *testing.T) {
 			if err := runtime.WriteSpec(bundle, spec); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := c.CreateContainer(ctx, CreateRequest{ID: id, Bundle: bundle, Handler: h}); err != nil {
+			if _, err := c.CreateContainer(ctx, shimapi.CreateRequest{ID: id, Bundle: bundle, Handler: h}); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := c.Start(ctx, id); err != nil {
@@ -443,7 +445,7 @@ func TestShimMemory(t *testing.T) {
 	var pids []int
 	for i := 0; i < pods; i++ {
 		podID := fmt.Sprintf("mem-%d", i)
-		c, err := Start(ctx, Options{PodID: podID, StateDir: filepath.Join(dir, podID), Binary: shimBinary()})
+		c, err := shimclient.Start(ctx, shimclient.Options{PodID: podID, StateDir: filepath.Join(dir, podID), Binary: shimBinary()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -452,7 +454,7 @@ func TestShimMemory(t *testing.T) {
 		pids = append(pids, info.Pid)
 		id := podID + "-c"
 		bundle := writeBundle(t, dir, id, rootfs, "sleep", "1000")
-		if _, err := c.CreateContainer(ctx, CreateRequest{ID: id, Bundle: bundle, Handler: h, LogPath: filepath.Join(dir, id+".log")}); err != nil {
+		if _, err := c.CreateContainer(ctx, shimapi.CreateRequest{ID: id, Bundle: bundle, Handler: h, LogPath: filepath.Join(dir, id+".log")}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := c.Start(ctx, id); err != nil {
@@ -500,15 +502,15 @@ func TestShimAdoptsAfterShimDeath(t *testing.T) {
 	defer cancel()
 	for _, h := range runtimetest.Handlers(t) {
 		t.Run(h.Name, func(t *testing.T) {
-			opts := Options{PodID: "adopt-" + h.Name, StateDir: filepath.Join(t.TempDir(), "pod"), Binary: shimBinary()}
-			c, err := Start(ctx, opts)
+			opts := shimclient.Options{PodID: "adopt-" + h.Name, StateDir: filepath.Join(t.TempDir(), "pod"), Binary: shimBinary()}
+			c, err := shimclient.Start(ctx, opts)
 			if err != nil {
 				t.Fatal(err)
 			}
 			info, _ := c.Info(ctx)
 			id := "adopt-" + h.Name
 			bundle := writeBundle(t, dir, id, rootfs, "sleep", "1000")
-			if _, err := c.CreateContainer(ctx, CreateRequest{ID: id, Bundle: bundle, Handler: h}); err != nil {
+			if _, err := c.CreateContainer(ctx, shimapi.CreateRequest{ID: id, Bundle: bundle, Handler: h}); err != nil {
 				t.Fatal(err)
 			}
 			st, err := c.Start(ctx, id)
@@ -526,20 +528,20 @@ func TestShimAdoptsAfterShimDeath(t *testing.T) {
 				t.Fatal("container died with its shim")
 			}
 
-			c, err = Start(ctx, opts)
+			c, err = shimclient.Start(ctx, opts)
 			if err != nil {
 				t.Fatal(err)
 			}
 			info2, _ := c.Info(ctx)
 			t.Cleanup(func() { stopShim(t, c, info2.Pid); c.Close() })
 			got, err := c.State(ctx, id)
-			if err != nil || got.Status != StatusRunning || !got.Adopted || got.Pid != st.Pid {
+			if err != nil || got.Status != shimapi.StatusRunning || !got.Adopted || got.Pid != st.Pid {
 				t.Fatalf("adopted state = %+v, %v", got, err)
 			}
 			if err := c.Kill(ctx, id, syscall.SIGKILL, true); err != nil {
 				t.Fatal(err)
 			}
-			if got, err = c.Wait(ctx, id); err != nil || got.Exit.ExitCode != ExitUnknown {
+			if got, err = c.Wait(ctx, id); err != nil || got.Exit.ExitCode != shimapi.ExitUnknown {
 				t.Fatalf("Wait = %+v, %v", got, err)
 			}
 			if _, err := c.Delete(ctx, id, false); err != nil {
@@ -562,7 +564,7 @@ func TestShimTerminal(t *testing.T) {
 	defer cancel()
 	for _, h := range runtimetest.Handlers(t) {
 		t.Run(h.Name, func(t *testing.T) {
-			c, err := Start(ctx, Options{PodID: "tty-" + h.Name, StateDir: filepath.Join(t.TempDir(), "pod"), Binary: shimBinary()})
+			c, err := shimclient.Start(ctx, shimclient.Options{PodID: "tty-" + h.Name, StateDir: filepath.Join(t.TempDir(), "pod"), Binary: shimBinary()})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -579,7 +581,7 @@ func TestShimTerminal(t *testing.T) {
 				t.Fatal(err)
 			}
 			logPath := filepath.Join(dir, id+".log")
-			if _, err := c.CreateContainer(ctx, CreateRequest{ID: id, Bundle: bundle, Handler: h, LogPath: logPath, Terminal: true, Stdin: true}); err != nil {
+			if _, err := c.CreateContainer(ctx, shimapi.CreateRequest{ID: id, Bundle: bundle, Handler: h, LogPath: logPath, Terminal: true, Stdin: true}); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := c.Start(ctx, id); err != nil {
@@ -613,7 +615,7 @@ func TestShimRuntimeEnv(t *testing.T) {
 		t.Run(tc.desc, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			c, err := Start(ctx, Options{PodID: "env", StateDir: filepath.Join(t.TempDir(), "pod"), Binary: shimBinary(), Env: tc.env})
+			c, err := shimclient.Start(ctx, shimclient.Options{PodID: "env", StateDir: filepath.Join(t.TempDir(), "pod"), Binary: shimBinary(), Env: tc.env})
 			if err != nil {
 				t.Fatal(err)
 			}

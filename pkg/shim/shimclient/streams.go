@@ -1,4 +1,4 @@
-package shim
+package shimclient
 
 import (
 	"context"
@@ -14,12 +14,18 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cricket-cri/cricket/pkg/errdefs"
+	"github.com/cricket-cri/cricket/pkg/shim/shimapi"
 )
 
 // attachPipeSize is the kernel buffer between the shim and an attach
 // session: how far a session may fall behind the container's output before
 // the shim cuts it off. Pages are only allocated as they fill.
 const attachPipeSize = 1 << 20
+
+// ioDrainTimeout bounds how long a session waits for the last output once
+// the process exited: a daemonised grandchild may hold the pipe open
+// forever. (The shim waits as long for a container's last output.)
+const ioDrainTimeout = 2 * time.Second
 
 // StreamExecRequest runs a process in a container with its stdio streamed.
 type StreamExecRequest struct {
@@ -32,7 +38,7 @@ type StreamExecRequest struct {
 	Stdout io.Writer
 	Stderr io.Writer
 	// Resize carries terminal size changes; nil for none.
-	Resize <-chan Winsize
+	Resize <-chan shimapi.Winsize
 }
 
 // StreamAttachRequest joins a running container's stdio.
@@ -46,7 +52,7 @@ type StreamAttachRequest struct {
 	// CloseStdin closes the container's stdin when Stdin ends (stdin_once).
 	CloseStdin bool
 	// Resize carries terminal size changes; nil for none.
-	Resize <-chan Winsize
+	Resize <-chan shimapi.Winsize
 }
 
 // Streams opens exec and attach sessions with a pod's shim. It holds no
@@ -57,20 +63,20 @@ type Streams struct {
 }
 
 // NewStreams returns the stream client of the shim serving stateDir.
-func NewStreams(stateDir string) *Streams { return &Streams{sock: StreamSocketPath(stateDir)} }
+func NewStreams(stateDir string) *Streams { return &Streams{sock: shimapi.StreamSocketPath(stateDir)} }
 
 // Streams returns the stream client of c's shim.
 func (c *Client) Streams() *Streams {
-	return &Streams{sock: filepath.Join(filepath.Dir(c.sock), streamSocketName)}
+	return NewStreams(filepath.Dir(c.sock))
 }
 
-func (s *Streams) dial(ctx context.Context) (*msgConn, error) {
+func (s *Streams) dial(ctx context.Context) (*shimapi.StreamConn, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", s.sock)
 	if err != nil {
 		return nil, fmt.Errorf("connect to shim streams %s: %w: %w", s.sock, err, errdefs.ErrUnavailable)
 	}
-	return newMsgConn(conn.(*net.UnixConn)), nil
+	return shimapi.NewStreamConn(conn.(*net.UnixConn)), nil
 }
 
 // Exec runs req.Process in the container and returns its exit code once it
@@ -94,40 +100,40 @@ func (s *Streams) Exec(ctx context.Context, req StreamExecRequest) (int, error) 
 		return 0, err
 	}
 	defer m.Close()
-	stop := context.AfterFunc(ctx, func() { _ = m.c.Close() })
+	stop := context.AfterFunc(ctx, func() { _ = m.Hangup() })
 	defer stop()
-	sreq := streamRequest{Op: opExec, ID: req.ID, Process: req.Process, Stdin: p.remoteIn != nil, Stdout: p.remoteOut != nil, Stderr: p.remoteErr != nil}
-	err = m.send(sreq, p.remote()...)
+	sreq := shimapi.StreamRequest{Op: shimapi.OpExec, ID: req.ID, Process: req.Process, Stdin: p.remoteIn != nil, Stdout: p.remoteOut != nil, Stderr: p.remoteErr != nil}
+	err = m.Send(sreq, p.remote()...)
 	p.closeRemote()
 	if err != nil {
 		return 0, s.fail(ctx, "exec in container "+req.ID, err)
 	}
-	var started streamMsg
-	fds, err := m.recv(&started)
+	var started shimapi.StreamMessage
+	fds, err := m.Recv(&started)
 	if err != nil {
 		return 0, s.fail(ctx, "exec in container "+req.ID, err)
 	}
 	if started.Error != "" {
-		closeFDs(fds)
-		return 0, decodeErr(started.Error)
+		shimapi.CloseFDs(fds)
+		return 0, shimapi.DecodeError(started.Error)
 	}
 	if tty {
 		if err := p.takeMaster(fds); err != nil {
 			return 0, fmt.Errorf("exec in container %s: %w", req.ID, err)
 		}
 	} else {
-		closeFDs(fds)
+		shimapi.CloseFDs(fds)
 	}
 	outputs := p.copy(req.Stdin, req.Stdout, req.Stderr, nil)
 	if p.master != nil {
-		go p.resize(req.Resize, func(ws Winsize) { _ = setWinsize(p.master, ws) })
+		go p.resize(req.Resize, func(ws shimapi.Winsize) { _ = shimapi.SetWinsize(p.master, ws) })
 	}
-	var exit streamMsg
-	_, err = m.recv(&exit)
+	var exit shimapi.StreamMessage
+	_, err = m.Recv(&exit)
 	p.drain(outputs)
 	if err != nil || !exit.Exited {
 		if exit.Error != "" {
-			return 0, decodeErr(exit.Error)
+			return 0, shimapi.DecodeError(exit.Error)
 		}
 		return 0, s.fail(ctx, "exec in container "+req.ID, err)
 	}
@@ -149,31 +155,31 @@ func (s *Streams) Attach(ctx context.Context, req StreamAttachRequest) error {
 		return err
 	}
 	defer m.Close()
-	stop := context.AfterFunc(ctx, func() { _ = m.c.Close() })
+	stop := context.AfterFunc(ctx, func() { _ = m.Hangup() })
 	defer stop()
-	sreq := streamRequest{Op: opAttach, ID: req.ID, Stdin: p.remoteIn != nil, Stdout: p.remoteOut != nil, Stderr: p.remoteErr != nil, CloseStdin: req.CloseStdin}
-	err = m.send(sreq, p.remote()...)
+	sreq := shimapi.StreamRequest{Op: shimapi.OpAttach, ID: req.ID, Stdin: p.remoteIn != nil, Stdout: p.remoteOut != nil, Stderr: p.remoteErr != nil, CloseStdin: req.CloseStdin}
+	err = m.Send(sreq, p.remote()...)
 	p.closeRemote()
 	if err != nil {
 		return s.fail(ctx, "attach to container "+req.ID, err)
 	}
-	var started streamMsg
-	fds, err := m.recv(&started)
-	closeFDs(fds)
+	var started shimapi.StreamMessage
+	fds, err := m.Recv(&started)
+	shimapi.CloseFDs(fds)
 	if err != nil {
 		return s.fail(ctx, "attach to container "+req.ID, err)
 	}
 	if started.Error != "" {
-		return decodeErr(started.Error)
+		return shimapi.DecodeError(started.Error)
 	}
 	// A writer that fails (the client went away) ends the session.
-	outputs := p.copy(req.Stdin, req.Stdout, req.Stderr, func() { _ = m.c.Close() })
-	go p.resize(req.Resize, func(ws Winsize) { _ = m.send(streamMsg{Resize: &ws}) })
-	var end streamMsg
-	_, err = m.recv(&end)
+	outputs := p.copy(req.Stdin, req.Stdout, req.Stderr, func() { _ = m.Hangup() })
+	go p.resize(req.Resize, func(ws shimapi.Winsize) { _ = m.Send(shimapi.StreamMessage{Resize: &ws}) })
+	var end shimapi.StreamMessage
+	_, err = m.Recv(&end)
 	p.drain(outputs)
 	if end.Error != "" {
-		return decodeErr(end.Error)
+		return shimapi.DecodeError(end.Error)
 	}
 	if err != nil && ctx.Err() != nil {
 		return ctx.Err()
@@ -246,20 +252,20 @@ func (p *sessionPipes) remote() []*os.File {
 	return out
 }
 
-func (p *sessionPipes) closeRemote() { closeFiles(p.remoteIn, p.remoteOut, p.remoteErr) }
+func (p *sessionPipes) closeRemote() { shimapi.CloseFiles(p.remoteIn, p.remoteOut, p.remoteErr) }
 
 func (p *sessionPipes) closeLocal() {
 	if p.done != nil {
 		p.once.Do(func() { close(p.done) })
 	}
-	closeFiles(p.localIn, p.localOut, p.localErr, p.master)
+	shimapi.CloseFiles(p.localIn, p.localOut, p.localErr, p.master)
 }
 
 // takeMaster adopts the pty master the shim sent; it serves as stdin and
 // stdout.
 func (p *sessionPipes) takeMaster(fds []int) error {
 	if len(fds) != 1 {
-		closeFDs(fds)
+		shimapi.CloseFDs(fds)
 		return fmt.Errorf("shim sent %d files for a terminal, want 1", len(fds))
 	}
 	// Non-blocking, so that reads park in the poller, not on a thread.
@@ -328,7 +334,7 @@ func copyOut(w io.Writer, r io.Reader) error {
 }
 
 // resize applies sizes from ch until it closes or the session ends.
-func (p *sessionPipes) resize(ch <-chan Winsize, apply func(Winsize)) {
+func (p *sessionPipes) resize(ch <-chan shimapi.Winsize, apply func(shimapi.Winsize)) {
 	if ch == nil {
 		return
 	}

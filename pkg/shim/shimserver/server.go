@@ -1,4 +1,17 @@
-package shim
+// Package shimserver is the per-pod shim process: what cmd/cricket-shim runs
+// for "cricket-shim __shim --pod ID --state DIR" (Main). It serves the API
+// of pkg/shim/shimapi on the pod's state dir: it creates, starts, signals
+// and deletes the containers through the executors of pkg/runtime, reaps
+// them as the child subreaper, writes their output to the CRI log files,
+// fans it out to attach sessions and runs exec sessions on the stream
+// socket, counts OOM kills, records every state and exit on disk, adopts
+// the containers of a shim that died (Recover), and returns its memory to
+// the kernel while idle.
+//
+// Only cricket-shim links it (and its tests run the shim in their own test
+// binary); cricketd talks to it through pkg/shim/shimclient. It must stay
+// lean: every shim pays for what it links once per pod.
+package shimserver
 
 import (
 	"context"
@@ -13,6 +26,7 @@ import (
 
 	"github.com/cricket-cri/cricket/pkg/errdefs"
 	"github.com/cricket-cri/cricket/pkg/runtime"
+	"github.com/cricket-cri/cricket/pkg/shim/shimapi"
 	"github.com/cricket-cri/cricket/pkg/store"
 )
 
@@ -49,7 +63,7 @@ type Server struct {
 
 type container struct {
 	mu    sync.Mutex
-	state ContainerState
+	state shimapi.ContainerState
 	// persistMu orders record writes: each write snapshots the state while
 	// holding it, so the last write on disk is always the newest state.
 	persistMu sync.Mutex
@@ -75,7 +89,7 @@ type container struct {
 // describe), so the store writes atomically without fsync: a container
 // start must not wait for the disk.
 func NewServer(cfg Config) (*Server, error) {
-	st, err := store.OpenVolatile(storeDir(cfg.StateDir))
+	st, err := store.OpenVolatile(shimapi.StoreDir(cfg.StateDir))
 	if err != nil {
 		return nil, err
 	}
@@ -87,8 +101,6 @@ func NewServer(cfg Config) (*Server, error) {
 	s.events.init()
 	return s, nil
 }
-
-func storeDir(stateDir string) string { return stateDir + "/" + storeName }
 
 func (s *Server) executor(h runtime.Handler) (runtime.Executor, error) {
 	s.mu.Lock()
@@ -210,7 +222,7 @@ func (p *pipes) closeAll() {
 }
 
 // Create creates a container and starts monitoring its init.
-func (s *Server) Create(ctx context.Context, req CreateRequest) (_ *ContainerState, retErr error) {
+func (s *Server) Create(ctx context.Context, req shimapi.CreateRequest) (_ *shimapi.ContainerState, retErr error) {
 	if req.ID == "" || req.Bundle == "" {
 		return nil, fmt.Errorf("create container: id and bundle are required: %w", errdefs.ErrInvalidArgument)
 	}
@@ -264,9 +276,9 @@ func (s *Server) Create(ctx context.Context, req CreateRequest) (_ *ContainerSta
 	c.mu.Lock()
 	c.exec, c.log, c.stdin, c.console = ex, log, p.stdin, master
 	c.oom = oomCounterOf(pid)
-	c.state = ContainerState{
+	c.state = shimapi.ContainerState{
 		ID: req.ID, Bundle: req.Bundle, Handler: req.Handler, LogPath: req.LogPath,
-		Pid: pid, Status: StatusCreated, CreatedAt: time.Now(),
+		Pid: pid, Status: shimapi.StatusCreated, CreatedAt: time.Now(),
 	}
 	st := c.state
 	c.mu.Unlock()
@@ -277,7 +289,7 @@ func (s *Server) Create(ctx context.Context, req CreateRequest) (_ *ContainerSta
 	}
 	ioDone := s.copyOutput(log, p.stdoutRead, p.stderrRead, &c.hub)
 	go s.monitor(c, s.cfg.Exits.Wait(pid), ioDone)
-	s.events.add(Event{Type: EventCreated, ID: req.ID, Pid: pid})
+	s.events.add(shimapi.Event{Type: shimapi.EventCreated, ID: req.ID, Pid: pid})
 	return &st, nil
 }
 
@@ -318,16 +330,16 @@ func (s *Server) monitor(c *container, exits <-chan runtime.Exit, ioDone <-chan 
 	case <-ioDone:
 	case <-time.After(ioDrainTimeout):
 	}
-	c.hub.close(streamMsg{Exited: true, ExitCode: e.Status})
+	c.hub.close(shimapi.StreamMessage{Exited: true, ExitCode: e.Status})
 	c.mu.Lock()
-	rec := &ExitRecord{
+	rec := &shimapi.ExitRecord{
 		ID: c.state.ID, Pid: e.Pid, ExitCode: e.Status, Signal: int(e.Signal),
 		ExitedAt: e.Time, OOMKilled: c.oom.Count() > 0,
 	}
-	c.state.Status = StatusExited
+	c.state.Status = shimapi.StatusExited
 	c.state.Exit = rec
 	c.mu.Unlock()
-	if err := s.store.Put(bucketExits, rec.ID, recordVersion, rec); err != nil {
+	if err := s.store.Put(shimapi.BucketExits, rec.ID, shimapi.RecordVersion, rec); err != nil {
 		fmt.Fprintf(os.Stderr, "shim: record exit of container %s: %v\n", rec.ID, err)
 	}
 	if err := s.persist(c); err != nil {
@@ -335,7 +347,7 @@ func (s *Server) monitor(c *container, exits <-chan runtime.Exit, ioDone <-chan 
 	}
 	close(c.exited)
 	s.trim.Poke()
-	s.events.add(Event{Type: EventExited, ID: rec.ID, Pid: rec.Pid, ExitCode: rec.ExitCode, OOMKilled: rec.OOMKilled})
+	s.events.add(shimapi.Event{Type: shimapi.EventExited, ID: rec.ID, Pid: rec.Pid, ExitCode: rec.ExitCode, OOMKilled: rec.OOMKilled})
 }
 
 // persist writes the container's current state record.
@@ -348,14 +360,14 @@ func (s *Server) persist(c *container) error {
 	c.mu.Lock()
 	st := c.state
 	c.mu.Unlock()
-	if err := s.store.Put(bucketContainers, st.ID, recordVersion, &st); err != nil {
+	if err := s.store.Put(shimapi.BucketContainers, st.ID, shimapi.RecordVersion, &st); err != nil {
 		return fmt.Errorf("record state of container %s: %w", st.ID, err)
 	}
 	return nil
 }
 
 // Start makes a created container run its program.
-func (s *Server) Start(ctx context.Context, id string) (*ContainerState, error) {
+func (s *Server) Start(ctx context.Context, id string) (*shimapi.ContainerState, error) {
 	c, err := s.get(id)
 	if err != nil {
 		return nil, err
@@ -363,15 +375,15 @@ func (s *Server) Start(ctx context.Context, id string) (*ContainerState, error) 
 	c.mu.Lock()
 	status := c.state.Status
 	c.mu.Unlock()
-	if status != StatusCreated {
+	if status != shimapi.StatusCreated {
 		return nil, fmt.Errorf("start container %s: it is %s: %w", id, status, errdefs.ErrFailedPrecondition)
 	}
 	if err := c.exec.Start(ctx, id); err != nil {
 		return nil, err
 	}
 	c.mu.Lock()
-	if c.state.Status == StatusCreated {
-		c.state.Status = StatusRunning
+	if c.state.Status == shimapi.StatusCreated {
+		c.state.Status = shimapi.StatusRunning
 	}
 	c.state.StartedAt = time.Now()
 	st := c.state
@@ -383,12 +395,12 @@ func (s *Server) Start(ctx context.Context, id string) (*ContainerState, error) 
 			fmt.Fprintf(os.Stderr, "shim: %v\n", err)
 		}
 	}()
-	s.events.add(Event{Type: EventStarted, ID: id, Pid: st.Pid})
+	s.events.add(shimapi.Event{Type: shimapi.EventStarted, ID: id, Pid: st.Pid})
 	return &st, nil
 }
 
 // Kill signals a container; signalling one that has exited is success.
-func (s *Server) Kill(ctx context.Context, req KillRequest) error {
+func (s *Server) Kill(ctx context.Context, req shimapi.KillRequest) error {
 	c, err := s.get(req.ID)
 	if err != nil {
 		return err
@@ -413,7 +425,7 @@ func (c *container) isExited() bool {
 }
 
 // Delete removes a container and its records; a missing one is success.
-func (s *Server) Delete(ctx context.Context, req DeleteRequest) (*ContainerState, error) {
+func (s *Server) Delete(ctx context.Context, req shimapi.DeleteRequest) (*shimapi.ContainerState, error) {
 	c, err := s.get(req.ID)
 	if errdefs.IsNotFound(err) {
 		return nil, nil
@@ -441,15 +453,15 @@ func (s *Server) Delete(ctx context.Context, req DeleteRequest) (*ContainerState
 	s.release(req.ID)
 	c.persistMu.Lock()
 	c.deleted = true
-	_ = s.store.Delete(bucketContainers, req.ID)
-	_ = s.store.Delete(bucketExits, req.ID)
+	_ = s.store.Delete(shimapi.BucketContainers, req.ID)
+	_ = s.store.Delete(shimapi.BucketExits, req.ID)
 	c.persistMu.Unlock()
-	s.events.add(Event{Type: EventDeleted, ID: req.ID})
+	s.events.add(shimapi.Event{Type: shimapi.EventDeleted, ID: req.ID})
 	return &st, nil
 }
 
 // State returns one container's state.
-func (s *Server) State(id string) (*ContainerState, error) {
+func (s *Server) State(id string) (*shimapi.ContainerState, error) {
 	c, err := s.get(id)
 	if err != nil {
 		return nil, err
@@ -461,14 +473,14 @@ func (s *Server) State(id string) (*ContainerState, error) {
 }
 
 // List returns every container's state, sorted by id.
-func (s *Server) List() []ContainerState {
+func (s *Server) List() []shimapi.ContainerState {
 	s.mu.Lock()
 	cs := make([]*container, 0, len(s.containers))
 	for _, c := range s.containers {
 		cs = append(cs, c)
 	}
 	s.mu.Unlock()
-	out := make([]ContainerState, 0, len(cs))
+	out := make([]shimapi.ContainerState, 0, len(cs))
 	for _, c := range cs {
 		c.mu.Lock()
 		if c.state.ID != "" {
@@ -481,7 +493,7 @@ func (s *Server) List() []ContainerState {
 }
 
 // Wait blocks until the container exited or ctx is done.
-func (s *Server) Wait(ctx context.Context, id string) (*ContainerState, error) {
+func (s *Server) Wait(ctx context.Context, id string) (*shimapi.ContainerState, error) {
 	c, err := s.get(id)
 	if err != nil {
 		return nil, err
@@ -504,7 +516,7 @@ func (s *Server) Pids(ctx context.Context, id string) ([]int, error) {
 }
 
 // Update changes the container's resources.
-func (s *Server) Update(ctx context.Context, req UpdateRequest) error {
+func (s *Server) Update(ctx context.Context, req shimapi.UpdateRequest) error {
 	c, err := s.get(req.ID)
 	if err != nil {
 		return err
@@ -531,7 +543,7 @@ func (s *Server) ReopenLog(id string) error {
 }
 
 // Exec runs a process in a running container and captures its output.
-func (s *Server) Exec(ctx context.Context, req ExecRequest) (*ExecResult, error) {
+func (s *Server) Exec(ctx context.Context, req shimapi.ExecRequest) (*shimapi.ExecResult, error) {
 	c, err := s.get(req.ID)
 	if err != nil {
 		return nil, err
@@ -544,7 +556,7 @@ func (s *Server) Exec(ctx context.Context, req ExecRequest) (*ExecResult, error)
 	}
 	max := req.MaxOutput
 	if max <= 0 {
-		max = DefaultMaxOutput
+		max = shimapi.DefaultMaxOutput
 	}
 	p, err := newPipes(req.Stdin != nil)
 	if err != nil {
@@ -565,7 +577,7 @@ func (s *Server) Exec(ctx context.Context, req ExecRequest) (*ExecResult, error)
 	}
 	stdout, stderr := &capped{max: max}, &capped{max: max}
 	ioDone := captureOutput(p.stdoutRead, p.stderrRead, stdout, stderr)
-	res := &ExecResult{}
+	res := &shimapi.ExecResult{}
 	res.ExitCode, res.TimedOut = s.awaitExec(pid, exits, req.Timeout)
 	select {
 	case <-ioDone:
@@ -650,18 +662,18 @@ func (c *capped) bytes() []byte {
 
 // Shutdown deletes the containers (killing them with force) and reports
 // whether the shim may exit.
-func (s *Server) Shutdown(ctx context.Context, req ShutdownRequest) error {
+func (s *Server) Shutdown(ctx context.Context, req shimapi.ShutdownRequest) error {
 	states := s.List()
 	if !req.Force {
 		for _, st := range states {
-			if st.Status != StatusExited {
+			if st.Status != shimapi.StatusExited {
 				return fmt.Errorf("shim of pod %s: container %s is %s: %w", s.cfg.PodID, st.ID, st.Status, errdefs.ErrFailedPrecondition)
 			}
 		}
 	}
 	var errs []error
 	for _, st := range states {
-		if _, err := s.Delete(ctx, DeleteRequest{ID: st.ID, Force: true}); err != nil {
+		if _, err := s.Delete(ctx, shimapi.DeleteRequest{ID: st.ID, Force: true}); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -672,7 +684,7 @@ func (s *Server) Shutdown(ctx context.Context, req ShutdownRequest) error {
 type eventLog struct {
 	mu     sync.Mutex
 	seq    uint64
-	events []Event
+	events []shimapi.Event
 	wake   chan struct{}
 }
 
@@ -681,7 +693,7 @@ const maxEvents = 1024
 
 func (l *eventLog) init() { l.wake = make(chan struct{}) }
 
-func (l *eventLog) add(e Event) {
+func (l *eventLog) add(e shimapi.Event) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.seq++
@@ -691,14 +703,14 @@ func (l *eventLog) add(e Event) {
 	}
 	l.events = append(l.events, e)
 	if len(l.events) > maxEvents {
-		l.events = append([]Event(nil), l.events[len(l.events)-maxEvents:]...)
+		l.events = append([]shimapi.Event(nil), l.events[len(l.events)-maxEvents:]...)
 	}
 	close(l.wake)
 	l.wake = make(chan struct{})
 }
 
 // since returns the events after seq, waiting up to wait for the first one.
-func (l *eventLog) since(ctx context.Context, after uint64, wait time.Duration) EventsResponse {
+func (l *eventLog) since(ctx context.Context, after uint64, wait time.Duration) shimapi.EventsResponse {
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
 	for {
@@ -707,7 +719,7 @@ func (l *eventLog) since(ctx context.Context, after uint64, wait time.Duration) 
 			// A sequence number from an earlier shim: start over.
 			after = 0
 		}
-		var out []Event
+		var out []shimapi.Event
 		for _, e := range l.events {
 			if e.Seq > after {
 				out = append(out, e)
@@ -716,14 +728,14 @@ func (l *eventLog) since(ctx context.Context, after uint64, wait time.Duration) 
 		next, wake := l.seq, l.wake
 		l.mu.Unlock()
 		if len(out) > 0 || wait <= 0 {
-			return EventsResponse{Events: out, Next: next}
+			return shimapi.EventsResponse{Events: out, Next: next}
 		}
 		select {
 		case <-wake:
 		case <-deadline.C:
-			return EventsResponse{Next: next}
+			return shimapi.EventsResponse{Next: next}
 		case <-ctx.Done():
-			return EventsResponse{Next: next}
+			return shimapi.EventsResponse{Next: next}
 		}
 	}
 }

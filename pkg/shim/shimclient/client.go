@@ -1,4 +1,10 @@
-package shim
+// Package shimclient is cricketd's side of the per-pod shim: it starts a
+// pod's shim (cmd/cricket-shim) or reconnects to a running one, calls its
+// API, opens exec and attach sessions on its stream socket, and reads the
+// records of a shim that is gone. The daemon links it; the shim process
+// does not (it links pkg/shim/shimserver). The protocol both speak is
+// pkg/shim/shimapi.
+package shimclient
 
 import (
 	"bytes"
@@ -9,11 +15,11 @@ import (
 	"net/rpc"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"syscall"
 	"time"
 
 	"github.com/cricket-cri/cricket/pkg/errdefs"
+	"github.com/cricket-cri/cricket/pkg/shim/shimapi"
 	"github.com/cricket-cri/cricket/pkg/store"
 )
 
@@ -21,8 +27,8 @@ import (
 type Options struct {
 	PodID    string
 	StateDir string
-	// Binary is the shim executable; it must dispatch "__shim" to Main
-	// (cmd/cricket-shim does). Default: this executable.
+	// Binary is the shim executable; it must dispatch shimapi.Arg to
+	// shimserver.Main (cmd/cricket-shim does). Default: this executable.
 	Binary string
 	// SystemdCgroup selects the systemd cgroup driver in the executors.
 	SystemdCgroup bool
@@ -52,7 +58,7 @@ func Start(ctx context.Context, opts Options) (*Client, error) {
 	if opts.PodID == "" || opts.StateDir == "" {
 		return nil, fmt.Errorf("start shim: pod id and state dir are required: %w", errdefs.ErrInvalidArgument)
 	}
-	sock := SocketPath(opts.StateDir)
+	sock := shimapi.SocketPath(opts.StateDir)
 	if c, err := Connect(ctx, sock); err == nil {
 		info, err := c.Info(ctx)
 		if err == nil && info.PodID == opts.PodID {
@@ -78,7 +84,7 @@ func spawn(ctx context.Context, opts Options) error {
 	if err := os.MkdirAll(opts.StateDir, 0o711); err != nil {
 		return fmt.Errorf("create pod state dir %s: %w", opts.StateDir, err)
 	}
-	logPath := filepath.Join(opts.StateDir, logName)
+	logPath := shimapi.LogPath(opts.StateDir)
 	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return fmt.Errorf("open shim log %s: %w", logPath, err)
@@ -89,7 +95,7 @@ func spawn(ctx context.Context, opts Options) error {
 		return fmt.Errorf("create shim ready pipe: %w", err)
 	}
 	defer readyR.Close()
-	args := []string{Arg, "--pod", opts.PodID, "--state", opts.StateDir, "--ready-fd", "3"}
+	args := []string{shimapi.Arg, "--pod", opts.PodID, "--state", opts.StateDir, "--ready-fd", "3"}
 	if opts.SystemdCgroup {
 		args = append(args, "--systemd-cgroup")
 	}
@@ -142,7 +148,7 @@ func Connect(ctx context.Context, socketPath string) (*Client, error) {
 func (c *Client) Close() error { return c.rpc.Close() }
 
 func (c *Client) call(ctx context.Context, method string, args, reply any) error {
-	call := c.rpc.Go(rpcService+"."+method, args, reply, make(chan *rpc.Call, 1))
+	call := c.rpc.Go(shimapi.ServiceName+"."+method, args, reply, make(chan *rpc.Call, 1))
 	select {
 	case <-call.Done:
 	case <-ctx.Done():
@@ -153,7 +159,7 @@ func (c *Client) call(ctx context.Context, method string, args, reply any) error
 	case err == nil:
 		return nil
 	case errors.As(err, &se):
-		return decodeErr(string(se))
+		return shimapi.DecodeError(string(se))
 	case errors.Is(err, rpc.ErrShutdown):
 		return fmt.Errorf("shim %s %s: connection closed: %w", c.sock, method, errdefs.ErrUnavailable)
 	default:
@@ -162,17 +168,17 @@ func (c *Client) call(ctx context.Context, method string, args, reply any) error
 }
 
 // Info identifies the shim.
-func (c *Client) Info(ctx context.Context) (*Info, error) {
-	var info Info
-	if err := c.call(ctx, "Info", Empty{}, &info); err != nil {
+func (c *Client) Info(ctx context.Context) (*shimapi.Info, error) {
+	var info shimapi.Info
+	if err := c.call(ctx, "Info", shimapi.Empty{}, &info); err != nil {
 		return nil, err
 	}
 	return &info, nil
 }
 
 // CreateContainer creates a container from its bundle; its init waits for Start.
-func (c *Client) CreateContainer(ctx context.Context, req CreateRequest) (*ContainerState, error) {
-	var st ContainerState
+func (c *Client) CreateContainer(ctx context.Context, req shimapi.CreateRequest) (*shimapi.ContainerState, error) {
+	var st shimapi.ContainerState
 	if err := c.call(ctx, "Create", req, &st); err != nil {
 		return nil, err
 	}
@@ -180,9 +186,9 @@ func (c *Client) CreateContainer(ctx context.Context, req CreateRequest) (*Conta
 }
 
 // Start starts a created container.
-func (c *Client) Start(ctx context.Context, id string) (*ContainerState, error) {
-	var st ContainerState
-	if err := c.call(ctx, "Start", IDRequest{ID: id}, &st); err != nil {
+func (c *Client) Start(ctx context.Context, id string) (*shimapi.ContainerState, error) {
+	var st shimapi.ContainerState
+	if err := c.call(ctx, "Start", shimapi.IDRequest{ID: id}, &st); err != nil {
 		return nil, err
 	}
 	return &st, nil
@@ -190,14 +196,14 @@ func (c *Client) Start(ctx context.Context, id string) (*ContainerState, error) 
 
 // Kill signals a container's init, or with all every process in it.
 func (c *Client) Kill(ctx context.Context, id string, sig syscall.Signal, all bool) error {
-	return c.call(ctx, "Kill", KillRequest{ID: id, Signal: sig, All: all}, &Empty{})
+	return c.call(ctx, "Kill", shimapi.KillRequest{ID: id, Signal: sig, All: all}, &shimapi.Empty{})
 }
 
 // Delete removes a container (force kills it first); it returns the last
 // state, or nil when the shim did not know the container.
-func (c *Client) Delete(ctx context.Context, id string, force bool) (*ContainerState, error) {
-	var st ContainerState
-	if err := c.call(ctx, "Delete", DeleteRequest{ID: id, Force: force}, &st); err != nil {
+func (c *Client) Delete(ctx context.Context, id string, force bool) (*shimapi.ContainerState, error) {
+	var st shimapi.ContainerState
+	if err := c.call(ctx, "Delete", shimapi.DeleteRequest{ID: id, Force: force}, &st); err != nil {
 		return nil, err
 	}
 	if st.ID == "" {
@@ -207,31 +213,31 @@ func (c *Client) Delete(ctx context.Context, id string, force bool) (*ContainerS
 }
 
 // State returns a container's state.
-func (c *Client) State(ctx context.Context, id string) (*ContainerState, error) {
-	var st ContainerState
-	if err := c.call(ctx, "State", IDRequest{ID: id}, &st); err != nil {
+func (c *Client) State(ctx context.Context, id string) (*shimapi.ContainerState, error) {
+	var st shimapi.ContainerState
+	if err := c.call(ctx, "State", shimapi.IDRequest{ID: id}, &st); err != nil {
 		return nil, err
 	}
 	return &st, nil
 }
 
 // List returns the states of all the shim's containers.
-func (c *Client) List(ctx context.Context) ([]ContainerState, error) {
-	var resp ListResponse
-	if err := c.call(ctx, "List", Empty{}, &resp); err != nil {
+func (c *Client) List(ctx context.Context) ([]shimapi.ContainerState, error) {
+	var resp shimapi.ListResponse
+	if err := c.call(ctx, "List", shimapi.Empty{}, &resp); err != nil {
 		return nil, err
 	}
 	return resp.Containers, nil
 }
 
 // Wait blocks until the container exited and returns its final state.
-func (c *Client) Wait(ctx context.Context, id string) (*ContainerState, error) {
+func (c *Client) Wait(ctx context.Context, id string) (*shimapi.ContainerState, error) {
 	for {
-		var st ContainerState
-		if err := c.call(ctx, "Wait", WaitRequest{ID: id, Timeout: maxBlock}, &st); err != nil {
+		var st shimapi.ContainerState
+		if err := c.call(ctx, "Wait", shimapi.WaitRequest{ID: id, Timeout: shimapi.MaxBlock}, &st); err != nil {
 			return nil, err
 		}
-		if st.Status == StatusExited {
+		if st.Status == shimapi.StatusExited {
 			return &st, nil
 		}
 		if err := ctx.Err(); err != nil {
@@ -241,9 +247,9 @@ func (c *Client) Wait(ctx context.Context, id string) (*ContainerState, error) {
 }
 
 // Events returns the events after seq, waiting up to wait for one.
-func (c *Client) Events(ctx context.Context, after uint64, wait time.Duration) (*EventsResponse, error) {
-	var resp EventsResponse
-	if err := c.call(ctx, "Events", EventsRequest{After: after, Wait: wait}, &resp); err != nil {
+func (c *Client) Events(ctx context.Context, after uint64, wait time.Duration) (*shimapi.EventsResponse, error) {
+	var resp shimapi.EventsResponse
+	if err := c.call(ctx, "Events", shimapi.EventsRequest{After: after, Wait: wait}, &resp); err != nil {
 		return nil, err
 	}
 	return &resp, nil
@@ -251,12 +257,12 @@ func (c *Client) Events(ctx context.Context, after uint64, wait time.Duration) (
 
 // Subscribe streams events after seq until ctx is done or the shim goes
 // away; then the channel is closed.
-func (c *Client) Subscribe(ctx context.Context, after uint64) <-chan Event {
-	ch := make(chan Event, 16)
+func (c *Client) Subscribe(ctx context.Context, after uint64) <-chan shimapi.Event {
+	ch := make(chan shimapi.Event, 16)
 	go func() {
 		defer close(ch)
 		for ctx.Err() == nil {
-			resp, err := c.Events(ctx, after, maxBlock)
+			resp, err := c.Events(ctx, after, shimapi.MaxBlock)
 			if err != nil {
 				return
 			}
@@ -275,8 +281,8 @@ func (c *Client) Subscribe(ctx context.Context, after uint64) <-chan Event {
 
 // ExecSync runs a process in a running container and returns its output
 // and exit code; at req.Timeout the process is killed and TimedOut set.
-func (c *Client) ExecSync(ctx context.Context, req ExecRequest) (*ExecResult, error) {
-	var res ExecResult
+func (c *Client) ExecSync(ctx context.Context, req shimapi.ExecRequest) (*shimapi.ExecResult, error) {
+	var res shimapi.ExecResult
 	if err := c.call(ctx, "Exec", req, &res); err != nil {
 		return nil, err
 	}
@@ -285,48 +291,48 @@ func (c *Client) ExecSync(ctx context.Context, req ExecRequest) (*ExecResult, er
 
 // Pids lists the host pids of a container's processes.
 func (c *Client) Pids(ctx context.Context, id string) ([]int, error) {
-	var resp PidsResponse
-	if err := c.call(ctx, "Pids", IDRequest{ID: id}, &resp); err != nil {
+	var resp shimapi.PidsResponse
+	if err := c.call(ctx, "Pids", shimapi.IDRequest{ID: id}, &resp); err != nil {
 		return nil, err
 	}
 	return resp.Pids, nil
 }
 
 // Update changes a container's resources.
-func (c *Client) Update(ctx context.Context, req UpdateRequest) error {
-	return c.call(ctx, "Update", req, &Empty{})
+func (c *Client) Update(ctx context.Context, req shimapi.UpdateRequest) error {
+	return c.call(ctx, "Update", req, &shimapi.Empty{})
 }
 
 // ReopenLog reopens a container's log file after rotation.
 func (c *Client) ReopenLog(ctx context.Context, id string) error {
-	return c.call(ctx, "ReopenLog", IDRequest{ID: id}, &Empty{})
+	return c.call(ctx, "ReopenLog", shimapi.IDRequest{ID: id}, &shimapi.Empty{})
 }
 
 // Shutdown makes the shim exit; with force it first kills and deletes the
 // containers that are left, otherwise it refuses while any is not exited.
 func (c *Client) Shutdown(ctx context.Context, force bool) error {
-	return c.call(ctx, "Shutdown", ShutdownRequest{Force: force}, &Empty{})
+	return c.call(ctx, "Shutdown", shimapi.ShutdownRequest{Force: force}, &shimapi.Empty{})
 }
 
 // ReadRecords returns the container states a shim last persisted in
 // stateDir, with their exit records: what a restarted daemon reconciles
 // with when the shim itself is gone.
-func ReadRecords(stateDir string) ([]ContainerState, error) {
-	st, err := store.OpenVolatile(storeDir(stateDir))
+func ReadRecords(stateDir string) ([]shimapi.ContainerState, error) {
+	st, err := store.OpenVolatile(shimapi.StoreDir(stateDir))
 	if err != nil {
 		return nil, err
 	}
-	var out []ContainerState
+	var out []shimapi.ContainerState
 	var errs []error
-	err = st.Walk(bucketContainers, func(id string, _ int, decode func(v any) error) error {
-		var cs ContainerState
+	err = st.Walk(shimapi.BucketContainers, func(id string, _ int, decode func(v any) error) error {
+		var cs shimapi.ContainerState
 		if err := decode(&cs); err != nil {
 			return err
 		}
 		if cs.Exit == nil {
-			var rec ExitRecord
-			if _, err := st.Get(bucketExits, id, &rec); err == nil {
-				cs.Exit, cs.Status = &rec, StatusExited
+			var rec shimapi.ExitRecord
+			if _, err := st.Get(shimapi.BucketExits, id, &rec); err == nil {
+				cs.Exit, cs.Status = &rec, shimapi.StatusExited
 			}
 		}
 		out = append(out, cs)

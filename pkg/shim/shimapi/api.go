@@ -1,18 +1,23 @@
-// Package shim is Cricket's per-pod monitor process and its client.
+// Package shimapi is the protocol between cricketd and its per-pod shims:
+// the requests and replies of the shim's API, the records the shim persists
+// and the daemon reads back, the frames of the stream socket, the layout of
+// the pod state dir the shim serves, and the coding of errors across the
+// socket. Both sides link it: the daemon through pkg/shim/shimclient, the
+// shim process (cmd/cricket-shim) through pkg/shim/shimserver. It holds no
+// logic of either side.
 //
 // One shim runs per pod sandbox. cricketd starts it as "cricket-shim __shim
-// --pod ID --state DIR" (cmd/cricket-shim, a lean binary installed next to
-// cricketd, whose memory is paid once per pod); the shim moves into its own
-// session, becomes the child subreaper of everything its containers spawn,
-// and keeps running when cricketd exits or is killed. It owns the containers'
-// stdio, writes their logs in the CRI format, reaps their processes, records
-// every exit atomically on disk, and serves a small net/rpc API on
-// DIR/shim.sock. A restarted cricketd reconnects with Start (or Connect) and
-// reconciles with State/List and, for a shim that is gone, the exit records.
+// --pod ID --state DIR"; the shim moves into its own session, becomes the
+// child subreaper of everything its containers spawn, and keeps running when
+// cricketd exits or is killed. It owns the containers' stdio, writes their
+// logs in the CRI format, reaps their processes, records every exit
+// atomically on disk, and serves the API on DIR/shim.sock. A restarted
+// cricketd reconnects and reconciles with State/List and, for a shim that is
+// gone, the exit records.
 //
 // The API is plain net/rpc (gob over a unix socket): it is in the standard
 // library, adds no generated code and keeps the shim's resident memory small.
-package shim
+package shimapi
 
 import (
 	"errors"
@@ -31,27 +36,45 @@ import (
 // Arg is os.Args[1] of the shim process.
 const Arg = "__shim"
 
-// Files in the pod's state dir.
+// The pod state dir, as the two sides share it. The daemon creates the dir
+// and the shim's log; the shim the rest (its lock and its executors' state
+// are its own business, see pkg/shim/shimserver).
 const (
 	socketName = "shim.sock"
-	lockName   = "shim.lock"
 	pidName    = "shim.pid"
 	logName    = "shim.log"
 	storeName  = "shim"
-	runtimeDir = "runtime"
 )
-
-// Store buckets under StateDir/shim.
-const (
-	bucketContainers = "containers"
-	bucketExits      = "exits"
-	recordVersion    = 1
-)
-
-const rpcService = "Shim"
 
 // SocketPath is the shim's API socket for the pod state dir.
 func SocketPath(stateDir string) string { return filepath.Join(stateDir, socketName) }
+
+// PidPath is the file the shim writes its pid to once it serves.
+func PidPath(stateDir string) string { return filepath.Join(stateDir, pidName) }
+
+// LogPath is the shim's own stdout and stderr, which the daemon opens for it.
+func LogPath(stateDir string) string { return filepath.Join(stateDir, logName) }
+
+// StoreDir holds the records the shim persists (pkg/store, volatile): the
+// state of each container in BucketContainers and its exit in BucketExits,
+// both keyed by container id and written at RecordVersion. The daemon reads
+// them back when the shim is gone.
+func StoreDir(stateDir string) string { return stateDir + "/" + storeName }
+
+// Record buckets and version under StoreDir.
+const (
+	BucketContainers = "containers"
+	BucketExits      = "exits"
+	RecordVersion    = 1
+)
+
+// ServiceName is the net/rpc service the shim registers: a method M is
+// called as ServiceName+".M".
+const ServiceName = "Shim"
+
+// MaxBlock bounds how long one blocking call (Wait, Events) holds the
+// connection; clients loop, so an abandoned call costs the shim little.
+const MaxBlock = 30 * time.Second
 
 // Status is a container's life-cycle phase as the shim tracks it.
 type Status string
@@ -218,6 +241,13 @@ type Empty struct{}
 // IDRequest names one container.
 type IDRequest struct{ ID string }
 
+// WaitRequest waits for a container's exit for at most Timeout (capped at
+// MaxBlock); the reply's Status tells whether it exited.
+type WaitRequest struct {
+	ID      string
+	Timeout time.Duration
+}
+
 // PidsResponse lists host pids.
 type PidsResponse struct{ Pids []int }
 
@@ -240,7 +270,9 @@ var errClasses = []struct {
 	{"permissiondenied", errdefs.ErrPermissionDenied},
 }
 
-func encodeErr(err error) error {
+// EncodeError turns err into the error a net/rpc method returns: its text
+// with its errdefs class as a prefix. nil stays nil.
+func EncodeError(err error) error {
 	if err == nil {
 		return nil
 	}
@@ -252,7 +284,9 @@ func encodeErr(err error) error {
 	return errors.New("|" + err.Error())
 }
 
-func decodeErr(msg string) error {
+// DecodeError turns the text of an error EncodeError made back into an
+// error with the same text that errors.Is matches against its class.
+func DecodeError(msg string) error {
 	class, text, ok := strings.Cut(msg, "|")
 	if !ok {
 		return fmt.Errorf("shim: %s", msg)

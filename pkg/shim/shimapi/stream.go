@@ -1,4 +1,4 @@
-package shim
+package shimapi
 
 // Streaming exec and attach run over a second socket, StateDir/stream.sock,
 // one connection per session. The connection carries only small control
@@ -36,10 +36,10 @@ const streamSocketName = "stream.sock"
 // StreamSocketPath is the shim's stream socket for the pod state dir.
 func StreamSocketPath(stateDir string) string { return filepath.Join(stateDir, streamSocketName) }
 
-// Stream operations.
+// Stream operations, StreamRequest.Op.
 const (
-	opExec   = "exec"
-	opAttach = "attach"
+	OpExec   = "exec"
+	OpAttach = "attach"
 )
 
 // Winsize is a terminal size in characters.
@@ -48,11 +48,11 @@ type Winsize struct {
 	Height uint16
 }
 
-// streamRequest opens a session. The files for the streams set ride along
+// StreamRequest opens a session. The files for the streams set ride along
 // in the order stdin, stdout, stderr: for exec the process's own ends, for
 // attach the shim's ends of the daemon's pipes (stdin to read, outputs to
 // write).
-type streamRequest struct {
+type StreamRequest struct {
 	Op      string
 	ID      string
 	Process *specs.Process `json:",omitempty"`
@@ -64,10 +64,10 @@ type streamRequest struct {
 	CloseStdin bool `json:",omitempty"`
 }
 
-// streamMsg is every frame after the request: started (with an exec's pty
+// StreamMessage is every frame after the request: started (with an exec's pty
 // master), exited, an error (encoded with its class) from the shim; a
 // resize from the daemon.
-type streamMsg struct {
+type StreamMessage struct {
 	Started  bool     `json:",omitempty"`
 	Pid      int      `json:",omitempty"`
 	Exited   bool     `json:",omitempty"`
@@ -85,8 +85,8 @@ const (
 	streamHeader = 4
 )
 
-// msgConn sends and receives frames with their files on a unix socket.
-type msgConn struct {
+// StreamConn sends and receives frames with their files on a unix socket.
+type StreamConn struct {
 	c *net.UnixConn
 
 	wmu sync.Mutex
@@ -96,9 +96,12 @@ type msgConn struct {
 	fds  []int
 }
 
-func newMsgConn(c *net.UnixConn) *msgConn { return &msgConn{c: c} }
+// NewStreamConn frames c; the StreamConn owns it.
+func NewStreamConn(c *net.UnixConn) *StreamConn { return &StreamConn{c: c} }
 
-func (m *msgConn) Close() error {
+// Close closes the socket and the files received but not yet returned by
+// Recv. It must not run concurrently with Recv; Hangup may.
+func (m *StreamConn) Close() error {
 	for _, fd := range m.fds {
 		_ = unix.Close(fd)
 	}
@@ -106,8 +109,16 @@ func (m *msgConn) Close() error {
 	return m.c.Close()
 }
 
-// send writes v as one frame with files attached.
-func (m *msgConn) send(v any, files ...*os.File) error {
+// Hangup closes the socket only: a Recv in another goroutine fails, and
+// the peer sees the session end.
+func (m *StreamConn) Hangup() error { return m.c.Close() }
+
+// CloseWrite shuts down the sending half: the peer reads the end of the
+// stream once it has read every frame sent before.
+func (m *StreamConn) CloseWrite() error { return m.c.CloseWrite() }
+
+// Send writes v as one frame with files attached.
+func (m *StreamConn) Send(v any, files ...*os.File) error {
 	data, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("encode stream frame: %w", err)
@@ -135,9 +146,9 @@ func (m *msgConn) send(v any, files ...*os.File) error {
 	return nil
 }
 
-// recv reads the next frame into v and returns the file descriptors that
-// came with it; the caller owns them.
-func (m *msgConn) recv(v any) ([]int, error) {
+// Recv reads the next frame into v and returns the file descriptors that
+// came with it; the caller owns them. Only one goroutine may receive.
+func (m *StreamConn) Recv(v any) ([]int, error) {
 	buf := make([]byte, readChunk)
 	oob := make([]byte, unix.CmsgSpace(maxFrameFDs*4))
 	for {
@@ -152,7 +163,7 @@ func (m *msgConn) recv(v any) ([]int, error) {
 				fds := m.fds
 				m.fds = nil
 				if err := json.Unmarshal(data, v); err != nil {
-					closeFDs(fds)
+					CloseFDs(fds)
 					return nil, fmt.Errorf("decode stream frame: %w", err)
 				}
 				return fds, nil
@@ -195,23 +206,24 @@ func parseRights(oob []byte) ([]int, error) {
 	return out, nil
 }
 
-func closeFDs(fds []int) {
+// CloseFDs closes raw file descriptors, received ones that go unused.
+func CloseFDs(fds []int) {
 	for _, fd := range fds {
 		_ = unix.Close(fd)
 	}
 }
 
-// streamFiles maps the descriptors of a request to its streams; nil for a
+// Files maps the descriptors that came with r to its streams; nil for a
 // stream that is not set. A count that does not match closes them all.
-func streamFiles(req streamRequest, fds []int) (stdin, stdout, stderr *os.File, err error) {
+func (r StreamRequest) Files(fds []int) (stdin, stdout, stderr *os.File, err error) {
 	want := 0
-	for _, set := range []bool{req.Stdin, req.Stdout, req.Stderr} {
+	for _, set := range []bool{r.Stdin, r.Stdout, r.Stderr} {
 		if set {
 			want++
 		}
 	}
 	if len(fds) != want {
-		closeFDs(fds)
+		CloseFDs(fds)
 		return nil, nil, nil, fmt.Errorf("stream request with %d files for %d streams", len(fds), want)
 	}
 	next := func(set bool, name string) *os.File {
@@ -222,13 +234,14 @@ func streamFiles(req streamRequest, fds []int) (stdin, stdout, stderr *os.File, 
 		fds = fds[1:]
 		return f
 	}
-	stdin = next(req.Stdin, "stdin")
-	stdout = next(req.Stdout, "stdout")
-	stderr = next(req.Stderr, "stderr")
+	stdin = next(r.Stdin, "stdin")
+	stdout = next(r.Stdout, "stdout")
+	stderr = next(r.Stderr, "stderr")
 	return stdin, stdout, stderr, nil
 }
 
-func closeFiles(files ...*os.File) {
+// CloseFiles closes the files that are not nil.
+func CloseFiles(files ...*os.File) {
 	for _, f := range files {
 		if f != nil {
 			_ = f.Close()
@@ -236,8 +249,8 @@ func closeFiles(files ...*os.File) {
 	}
 }
 
-// setWinsize resizes the terminal of a pty master.
-func setWinsize(f *os.File, ws Winsize) error {
+// SetWinsize resizes the terminal of a pty master.
+func SetWinsize(f *os.File, ws Winsize) error {
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return err
@@ -253,30 +266,4 @@ func setWinsize(f *os.File, ws Winsize) error {
 		return os.NewSyscallError("ioctl(TIOCSWINSZ)", ioErr)
 	}
 	return nil
-}
-
-// setONLCR makes the pty turn "\n" into "\r\n" again, as a terminal that a
-// person reads expects; the runtime clears it so that logs keep their
-// line ends, which an interactive exec has no use for.
-func setONLCR(f *os.File) error {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var ioErr error
-	err = rc.Control(func(fd uintptr) {
-		t, err := unix.IoctlGetTermios(int(fd), unix.TCGETS)
-		if err != nil {
-			ioErr = os.NewSyscallError("ioctl(TCGETS)", err)
-			return
-		}
-		t.Oflag |= unix.ONLCR | unix.OPOST
-		if err := unix.IoctlSetTermios(int(fd), unix.TCSETS, t); err != nil {
-			ioErr = os.NewSyscallError("ioctl(TCSETS)", err)
-		}
-	})
-	if err != nil {
-		return err
-	}
-	return ioErr
 }

@@ -1,4 +1,4 @@
-package shim
+package shimserver
 
 import (
 	"context"
@@ -9,8 +9,11 @@ import (
 	"os"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/cricket-cri/cricket/pkg/errdefs"
 	"github.com/cricket-cri/cricket/pkg/runtime"
+	"github.com/cricket-cri/cricket/pkg/shim/shimapi"
 )
 
 // streamRequestTimeout bounds the wait for a session's request frame.
@@ -33,38 +36,38 @@ func (s *Server) serveStreams(l *net.UnixListener) {
 
 // serveStream runs one session: an exec or an attach.
 func (s *Server) serveStream(conn *net.UnixConn) {
-	m := newMsgConn(conn)
+	m := shimapi.NewStreamConn(conn)
 	defer m.Close()
 	defer s.trim.Poke()
 	_ = conn.SetReadDeadline(time.Now().Add(streamRequestTimeout))
-	var req streamRequest
-	fds, err := m.recv(&req)
+	var req shimapi.StreamRequest
+	fds, err := m.Recv(&req)
 	if err != nil {
 		return
 	}
 	_ = conn.SetReadDeadline(time.Time{})
-	stdin, stdout, stderr, err := streamFiles(req, fds)
+	stdin, stdout, stderr, err := req.Files(fds)
 	if err != nil {
-		_ = m.send(streamMsg{Error: encodeErr(fmt.Errorf("%w: %w", err, errdefs.ErrInvalidArgument)).Error()})
+		_ = m.Send(shimapi.StreamMessage{Error: shimapi.EncodeError(fmt.Errorf("%w: %w", err, errdefs.ErrInvalidArgument)).Error()})
 		return
 	}
 	switch req.Op {
-	case opExec:
+	case shimapi.OpExec:
 		err = s.streamExec(m, req, stdin, stdout, stderr)
-	case opAttach:
+	case shimapi.OpAttach:
 		err = s.streamAttach(m, req, stdin, stdout, stderr)
 	default:
-		closeFiles(stdin, stdout, stderr)
+		shimapi.CloseFiles(stdin, stdout, stderr)
 		err = fmt.Errorf("stream operation %q: %w", req.Op, errdefs.ErrInvalidArgument)
 	}
 	if err != nil {
-		_ = m.send(streamMsg{Error: encodeErr(err).Error()})
+		_ = m.Send(shimapi.StreamMessage{Error: shimapi.EncodeError(err).Error()})
 	}
 }
 
 // streamExec starts a process on the daemon's files and reports its exit.
 // Errors before the start are returned; after it, they end the session.
-func (s *Server) streamExec(m *msgConn, req streamRequest, stdin, stdout, stderr *os.File) error {
+func (s *Server) streamExec(m *shimapi.StreamConn, req shimapi.StreamRequest, stdin, stdout, stderr *os.File) error {
 	c, err := s.get(req.ID)
 	if err == nil && c.isExited() {
 		err = fmt.Errorf("exec in container %s: it is not running: %w", req.ID, errdefs.ErrFailedPrecondition)
@@ -73,44 +76,44 @@ func (s *Server) streamExec(m *msgConn, req streamRequest, stdin, stdout, stderr
 		err = fmt.Errorf("exec in container %s: no command: %w", req.ID, errdefs.ErrInvalidArgument)
 	}
 	if err != nil {
-		closeFiles(stdin, stdout, stderr)
+		shimapi.CloseFiles(stdin, stdout, stderr)
 		return err
 	}
 	var master *os.File
 	stdio := runtime.Stdio{Stdin: stdin, Stdout: stdout, Stderr: stderr, OnConsole: func(f *os.File) { master = f }}
 	pid, err := c.exec.Exec(context.Background(), req.ID, req.Process, stdio)
-	closeFiles(stdin, stdout, stderr)
+	shimapi.CloseFiles(stdin, stdout, stderr)
 	if err != nil {
-		closeFiles(master)
+		shimapi.CloseFiles(master)
 		return err
 	}
 	exits := s.cfg.Exits.Wait(pid)
-	started := streamMsg{Started: true, Pid: pid}
+	started := shimapi.StreamMessage{Started: true, Pid: pid}
 	if master != nil {
 		_ = setONLCR(master)
-		err = m.send(started, master)
+		err = m.Send(started, master)
 		// The daemon holds the terminal now; the shim keeps no copy, so
 		// that the session's end hangs the terminal up.
 		_ = master.Close()
 	} else {
-		err = m.send(started)
+		err = m.Send(started)
 	}
 	e := <-exits
 	if err == nil {
-		_ = m.send(streamMsg{Exited: true, ExitCode: e.Status})
+		_ = m.Send(shimapi.StreamMessage{Exited: true, ExitCode: e.Status})
 	}
 	return nil
 }
 
 // streamAttach joins a session to the container's stdio until the
 // container exits or the daemon hangs up.
-func (s *Server) streamAttach(m *msgConn, req streamRequest, stdin, stdout, stderr *os.File) error {
+func (s *Server) streamAttach(m *shimapi.StreamConn, req shimapi.StreamRequest, stdin, stdout, stderr *os.File) error {
 	c, err := s.get(req.ID)
 	if err == nil && c.isExited() {
 		err = fmt.Errorf("attach to container %s: it is not running: %w", req.ID, errdefs.ErrFailedPrecondition)
 	}
 	if err != nil {
-		closeFiles(stdin, stdout, stderr)
+		shimapi.CloseFiles(stdin, stdout, stderr)
 		return err
 	}
 	c.mu.Lock()
@@ -118,45 +121,45 @@ func (s *Server) streamAttach(m *msgConn, req streamRequest, stdin, stdout, stde
 	c.mu.Unlock()
 	if console != nil {
 		// A terminal has one output stream, reported as stdout.
-		closeFiles(stderr)
+		shimapi.CloseFiles(stderr)
 		stderr = nil
 	}
 	cl, err := newAttachClient(m, stdout, stderr)
 	if err != nil {
-		closeFiles(stdin)
+		shimapi.CloseFiles(stdin)
 		return err
 	}
 	if !c.hub.add(cl) {
 		cl.release()
-		closeFiles(stdin)
+		shimapi.CloseFiles(stdin)
 		return fmt.Errorf("attach to container %s: it is not running: %w", req.ID, errdefs.ErrFailedPrecondition)
 	}
 	defer func() {
 		c.hub.remove(cl)
-		cl.finish(streamMsg{})
+		cl.finish(shimapi.StreamMessage{})
 	}()
-	if err := m.send(streamMsg{Started: true, Pid: c.pid()}); err != nil {
-		closeFiles(stdin)
+	if err := m.Send(shimapi.StreamMessage{Started: true, Pid: c.pid()}); err != nil {
+		shimapi.CloseFiles(stdin)
 		return nil
 	}
 	if stdin != nil {
 		if cstdin == nil {
 			// The container was created without stdin: nothing to feed.
-			closeFiles(stdin)
+			shimapi.CloseFiles(stdin)
 		} else {
 			go c.feedStdin(stdin, cstdin, req.CloseStdin && console == nil)
 		}
 	}
 	// Resizes until the daemon hangs up or the hub ends the session.
 	for {
-		var msg streamMsg
-		fds, err := m.recv(&msg)
-		closeFDs(fds)
+		var msg shimapi.StreamMessage
+		fds, err := m.Recv(&msg)
+		shimapi.CloseFDs(fds)
 		if err != nil {
 			return nil
 		}
 		if msg.Resize != nil && console != nil {
-			_ = setWinsize(console, *msg.Resize)
+			_ = shimapi.SetWinsize(console, *msg.Resize)
 		}
 	}
 }
@@ -186,3 +189,29 @@ func (c *container) feedStdin(from, to *os.File, closeAtEOF bool) {
 
 // writerOnly hides ReadFrom, so that CopyBuffer uses the small buffer.
 type writerOnly struct{ io.Writer }
+
+// setONLCR makes the pty turn "\n" into "\r\n" again, as a terminal that a
+// person reads expects; the runtime clears it so that logs keep their
+// line ends, which an interactive exec has no use for.
+func setONLCR(f *os.File) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var ioErr error
+	err = rc.Control(func(fd uintptr) {
+		t, err := unix.IoctlGetTermios(int(fd), unix.TCGETS)
+		if err != nil {
+			ioErr = os.NewSyscallError("ioctl(TCGETS)", err)
+			return
+		}
+		t.Oflag |= unix.ONLCR | unix.OPOST
+		if err := unix.IoctlSetTermios(int(fd), unix.TCSETS, t); err != nil {
+			ioErr = os.NewSyscallError("ioctl(TCSETS)", err)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return ioErr
+}

@@ -1,4 +1,4 @@
-package shim
+package shimserver
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 
 	"github.com/cricket-cri/cricket/pkg/runtime"
 	"github.com/cricket-cri/cricket/pkg/runtime/runtimetest"
+	"github.com/cricket-cri/cricket/pkg/shim/shimapi"
 )
 
 func newFakeServer(t *testing.T, dir string) (*Server, *runtimetest.Executor) {
@@ -29,7 +30,7 @@ func TestRecoverLoadsRecords(t *testing.T) {
 	ctx := context.Background()
 	old, fake := newFakeServer(t, dir)
 	for _, id := range []string{"exited", "running"} {
-		if _, err := old.Create(ctx, CreateRequest{ID: id, Bundle: "/b"}); err != nil {
+		if _, err := old.Create(ctx, shimapi.CreateRequest{ID: id, Bundle: "/b"}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := old.Start(ctx, id); err != nil {
@@ -55,7 +56,7 @@ func TestRecoverLoadsRecords(t *testing.T) {
 		adopted  bool
 	}{
 		{desc: "exited before", id: "exited", code: 4},
-		{desc: "running when the shim died", id: "running", code: ExitUnknown, adopted: true},
+		{desc: "running when the shim died", id: "running", code: shimapi.ExitUnknown, adopted: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
@@ -63,7 +64,7 @@ func TestRecoverLoadsRecords(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if st.Status != StatusExited || st.Exit == nil || st.Exit.ExitCode != tc.code || st.Adopted != tc.adopted {
+			if st.Status != shimapi.StatusExited || st.Exit == nil || st.Exit.ExitCode != tc.code || st.Adopted != tc.adopted {
 				t.Fatalf("recovered %+v", st)
 			}
 		})

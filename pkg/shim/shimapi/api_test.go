@@ -1,4 +1,4 @@
-package shim
+package shimapi
 
 import (
 	"errors"
@@ -20,7 +20,7 @@ func TestErrorRoundTrip(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
-			got := decodeErr(encodeErr(tc.err).Error())
+			got := DecodeError(EncodeError(tc.err).Error())
 			if got.Error() != tc.err.Error() {
 				t.Errorf("message %q, want %q", got, tc.err)
 			}
@@ -29,7 +29,7 @@ func TestErrorRoundTrip(t *testing.T) {
 			}
 		})
 	}
-	if encodeErr(nil) != nil {
-		t.Error("encodeErr(nil) != nil")
+	if EncodeError(nil) != nil {
+		t.Error("EncodeError(nil) != nil")
 	}
 }

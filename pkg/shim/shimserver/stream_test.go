@@ -1,4 +1,4 @@
-package shim
+package shimserver
 
 import (
 	"bytes"
@@ -16,6 +16,7 @@ import (
 
 	"github.com/cricket-cri/cricket/pkg/errdefs"
 	"github.com/cricket-cri/cricket/pkg/runtime/runtimetest"
+	"github.com/cricket-cri/cricket/pkg/shim/shimclient"
 )
 
 // lastServer is the Server of the latest fakeShim.
@@ -93,7 +94,7 @@ func TestStreamExec(t *testing.T) {
 			})
 			runningForStreams(t, c, dir, "c1")
 			var out, errOut syncBuffer
-			req := StreamExecRequest{ID: tc.id, Process: &specs.Process{Args: tc.args}, Stderr: &errOut}
+			req := shimclient.StreamExecRequest{ID: tc.id, Process: &specs.Process{Args: tc.args}, Stderr: &errOut}
 			if !tc.noStdout {
 				req.Stdout = &out
 			}
@@ -131,7 +132,7 @@ func TestStreamExecContextCancel(t *testing.T) {
 	runningForStreams(t, c, dir, "c1")
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	_, err := c.Streams().Exec(ctx, StreamExecRequest{ID: "c1", Process: &specs.Process{Args: []string{"hang"}}, Stdout: io.Discard})
+	_, err := c.Streams().Exec(ctx, shimclient.StreamExecRequest{ID: "c1", Process: &specs.Process{Args: []string{"hang"}}, Stdout: io.Discard})
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want DeadlineExceeded", err)
 	}
@@ -142,13 +143,13 @@ func TestStreamExecContextCancel(t *testing.T) {
 
 // runningForStreams is createRunning plus a forced delete at the end of
 // the test, so that no late record write races the temp dir's removal.
-func runningForStreams(t *testing.T, c *Client, dir, id string) {
+func runningForStreams(t *testing.T, c *shimclient.Client, dir, id string) {
 	t.Helper()
 	createRunning(t, c, dir, id)
 	t.Cleanup(func() { _, _ = c.Delete(context.Background(), id, true) })
 }
 
-func pidsOf(t *testing.T, c *Client, id string) []int {
+func pidsOf(t *testing.T, c *shimclient.Client, id string) []int {
 	t.Helper()
 	pids, err := c.Pids(context.Background(), id)
 	if err != nil {
@@ -163,7 +164,7 @@ type attachSession struct {
 	done        chan error
 }
 
-func attach(t *testing.T, c *Client, req StreamAttachRequest, sess *attachSession) {
+func attach(t *testing.T, c *shimclient.Client, req shimclient.StreamAttachRequest, sess *attachSession) {
 	t.Helper()
 	sess.done = make(chan error, 1)
 	if req.Stdout == nil {
@@ -179,8 +180,8 @@ func TestStreamAttachFansOutAndEndsAtExit(t *testing.T) {
 	c, fake, dir := fakeShim(t)
 	runningForStreams(t, c, dir, "c1")
 	var a, b attachSession
-	attach(t, c, StreamAttachRequest{ID: "c1"}, &a)
-	attach(t, c, StreamAttachRequest{ID: "c1"}, &b)
+	attach(t, c, shimclient.StreamAttachRequest{ID: "c1"}, &a)
+	attach(t, c, shimclient.StreamAttachRequest{ID: "c1"}, &b)
 	waitFor(t, "two sessions", func() bool { return hubSize(t, "c1") == 2 })
 	if err := fake.Write("c1", false, "hello\n"); err != nil {
 		t.Fatal(err)
@@ -207,7 +208,7 @@ func TestStreamAttachFansOutAndEndsAtExit(t *testing.T) {
 	}
 	// The log got everything too.
 	waitLog(t, dir+"/c1.log", " stdout F hello\n", " stderr F oops\n")
-	if err := c.Streams().Attach(context.Background(), StreamAttachRequest{ID: "c1", Stdout: io.Discard}); !errdefs.IsFailedPrecondition(err) {
+	if err := c.Streams().Attach(context.Background(), shimclient.StreamAttachRequest{ID: "c1", Stdout: io.Discard}); !errdefs.IsFailedPrecondition(err) {
 		t.Fatalf("attach to exited container: %v, want FailedPrecondition", err)
 	}
 }
@@ -241,8 +242,8 @@ func TestStreamAttachSlowReaderIsCutOff(t *testing.T) {
 	stuck := blockingWriter{release: make(chan struct{})}
 	defer close(stuck.release)
 	var slow, fast attachSession
-	attach(t, c, StreamAttachRequest{ID: "c1", Stdout: stuck}, &slow)
-	attach(t, c, StreamAttachRequest{ID: "c1"}, &fast)
+	attach(t, c, shimclient.StreamAttachRequest{ID: "c1", Stdout: stuck}, &slow)
+	attach(t, c, shimclient.StreamAttachRequest{ID: "c1"}, &fast)
 	waitFor(t, "two sessions", func() bool { return hubSize(t, "c1") == 2 })
 	// Far more than the session's pipe holds, paced so that the fast
 	// session keeps up: the log and the fast session must get every byte
@@ -289,7 +290,7 @@ func TestStreamAttachClientHangUp(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- c.Streams().Attach(ctx, StreamAttachRequest{ID: "c1", Stdout: io.Discard})
+		done <- c.Streams().Attach(ctx, shimclient.StreamAttachRequest{ID: "c1", Stdout: io.Discard})
 	}()
 	waitFor(t, "session", func() bool { return hubSize(t, "c1") == 1 })
 	cancel()
@@ -304,12 +305,5 @@ func TestStreamAttachClientHangUp(t *testing.T) {
 	waitFor(t, "session gone from the hub", func() bool { return hubSize(t, "c1") == 0 })
 	if err := fake.Write("c1", false, "after\n"); err != nil {
 		t.Fatal(err)
-	}
-}
-
-func TestMsgConnRejectsWrongFileCount(t *testing.T) {
-	_, _, _, err := streamFiles(streamRequest{Stdin: true, Stdout: true}, nil)
-	if err == nil {
-		t.Fatal("want an error for missing files")
 	}
 }

@@ -1,6 +1,6 @@
 //go:build !cgo
 
-package shim
+package shimserver
 
 // mallocTrim has no C heap to trim without cgo.
 func mallocTrim() {}
