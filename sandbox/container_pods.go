@@ -1,7 +1,6 @@
 package sandbox
 
 import (
-	"github.com/cricket-cri/cricket/pkg/oci"
 	"github.com/cricket-cri/cricket/sandbox/container"
 )
 
@@ -22,20 +21,9 @@ func (sb *Sandbox) containerPod() container.Pod {
 		StateDir:       sb.StateDir,
 		RuntimeHandler: sb.RuntimeHandler,
 		Config:         sb.Config,
-		Namespaces: oci.NamespacePaths{
-			Network: sb.Namespaces.Network,
-			IPC:     sb.Namespaces.IPC,
-			UTS:     sb.Namespaces.UTS,
-			PID:     sb.Namespaces.PID,
-			User:    sb.Namespaces.User,
-		},
-		Files: oci.PodFiles{
-			Hostname:   sb.Files.Hostname,
-			Hosts:      sb.Files.Hosts,
-			ResolvConf: sb.Files.ResolvConf,
-			Shm:        sb.Files.Shm,
-		},
-		CgroupParent: sb.CgroupPath,
-		Ready:        sb.Status().State == StateReady,
+		Namespaces:     sb.Namespaces,
+		Files:          sb.Files,
+		CgroupParent:   sb.CgroupPath,
+		Ready:          sb.Status().State == StateReady,
 	}
 }

@@ -4,6 +4,9 @@ import (
 	"context"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/cricket-cri/cricket/pkg/oci"
+	"github.com/cricket-cri/cricket/pkg/podfiles"
 )
 
 // The interfaces below are what the sandbox service needs from the layers
@@ -14,7 +17,7 @@ import (
 type NamespacePinner interface {
 	// Pin creates a new namespace of every kind in want and bind-mounts
 	// each to a file under dir. Kinds not wanted stay empty.
-	Pin(ctx context.Context, dir string, want NamespaceSet) (Namespaces, error)
+	Pin(ctx context.Context, dir string, want NamespaceSet) (oci.NamespacePaths, error)
 	// Unpin unmounts and removes every namespace Pin pinned under dir
 	// (and ends what holds them); missing ones are no error.
 	Unpin(ctx context.Context, dir string) error
@@ -24,7 +27,7 @@ type NamespacePinner interface {
 type PodFiles interface {
 	// Write creates the pod's hostname, hosts and resolv.conf files and
 	// its /dev/shm under dir, as cfg asks; hosts lists the pod's IPs.
-	Write(ctx context.Context, dir string, cfg *runtimeapi.PodSandboxConfig, net NetworkStatus) (Files, error)
+	Write(ctx context.Context, dir string, cfg *runtimeapi.PodSandboxConfig, net NetworkStatus) (podfiles.Paths, error)
 	// Remove unmounts the pod's /dev/shm and removes the files Write
 	// made under dir; missing ones are no error.
 	Remove(ctx context.Context, dir string) error

@@ -13,6 +13,8 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/cricket-cri/cricket/pkg/errdefs"
+	"github.com/cricket-cri/cricket/pkg/oci"
+	"github.com/cricket-cri/cricket/pkg/podfiles"
 	"github.com/cricket-cri/cricket/pkg/store"
 	"github.com/cricket-cri/cricket/sandbox/internal/index"
 	"github.com/cricket-cri/cricket/sandbox/internal/registrar"
@@ -120,18 +122,18 @@ func (s *Service) List(f Filter) []*Sandbox {
 
 // record is the persisted form of a sandbox.
 type record struct {
-	ID             string        `json:"id"`
-	Name           string        `json:"name"`
-	Config         []byte        `json:"config"`
-	RuntimeHandler string        `json:"runtimeHandler"`
-	StateDir       string        `json:"stateDir"`
-	Namespaces     Namespaces    `json:"namespaces"`
-	Files          Files         `json:"files"`
-	CgroupPath     string        `json:"cgroupPath"`
-	CgroupOwned    bool          `json:"cgroupOwned,omitempty"`
-	Network        NetworkStatus `json:"network"`
-	CreatedAt      time.Time     `json:"createdAt"`
-	Status         Status        `json:"status"`
+	ID             string             `json:"id"`
+	Name           string             `json:"name"`
+	Config         []byte             `json:"config"`
+	RuntimeHandler string             `json:"runtimeHandler"`
+	StateDir       string             `json:"stateDir"`
+	Namespaces     oci.NamespacePaths `json:"namespaces"`
+	Files          podfiles.Paths     `json:"files"`
+	CgroupPath     string             `json:"cgroupPath"`
+	CgroupOwned    bool               `json:"cgroupOwned,omitempty"`
+	Network        NetworkStatus      `json:"network"`
+	CreatedAt      time.Time          `json:"createdAt"`
+	Status         Status             `json:"status"`
 }
 
 func (s *Service) persist(md Metadata, st Status) error {

@@ -5,6 +5,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/cricket-cri/cricket/pkg/podfiles"
 )
 
 // ImageConfig is the part of an image's config a container spec uses.
@@ -27,7 +29,7 @@ type ContainerInput struct {
 	RootfsPath  string
 	CgroupsPath string
 	Namespaces  NamespacePaths
-	PodFiles    PodFiles
+	PodFiles    podfiles.Paths
 	Features    Features
 
 	// User is the resolved identity (ResolveUser).

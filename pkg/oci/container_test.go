@@ -16,6 +16,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/cricket-cri/cricket/pkg/errdefs"
+	"github.com/cricket-cri/cricket/pkg/podfiles"
 )
 
 func testSandbox() *runtimeapi.PodSandboxConfig {
@@ -37,7 +38,7 @@ func testInput(cfg *runtimeapi.ContainerConfig) ContainerInput {
 		RootfsPath:  "/var/lib/cricket/rootfs/c1",
 		CgroupsPath: "/kubepods/podu/c1",
 		Namespaces:  NamespacePaths{Network: "/run/cricket/sb/ns/net", IPC: "/run/cricket/sb/ns/ipc", UTS: "/run/cricket/sb/ns/uts"},
-		PodFiles:    PodFiles{Hostname: "/run/cricket/sb/hostname", Hosts: "/run/cricket/sb/hosts", ResolvConf: "/run/cricket/sb/resolv.conf", Shm: "/run/cricket/sb/shm"},
+		PodFiles:    podfiles.Paths{Hostname: "/run/cricket/sb/hostname", Hosts: "/run/cricket/sb/hosts", ResolvConf: "/run/cricket/sb/resolv.conf", Shm: "/run/cricket/sb/shm"},
 		User:        User{UID: 1000, GID: 1000, AdditionalGids: []uint32{1000}},
 		Arch:        "amd64",
 	}

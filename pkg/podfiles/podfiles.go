@@ -35,12 +35,15 @@ const (
 // as containerd does.
 const HostResolvConf = "/etc/resolv.conf"
 
-// Paths are the pod file paths under dir.
+// Paths are the host files of a pod that its containers bind-mount
+// (pkg/oci PodFileMounts); an empty path is not mounted. They are recorded
+// with the pod (sandbox.Sandbox.Files).
 type Paths struct {
-	Hostname   string
-	ResolvConf string
-	Hosts      string
-	Shm        string
+	Hostname   string `json:"hostname,omitempty"`   // -> /etc/hostname
+	ResolvConf string `json:"resolvConf,omitempty"` // -> /etc/resolv.conf
+	Hosts      string `json:"hosts,omitempty"`      // -> /etc/hosts
+	// Shm is the pod's tmpfs, or the host's /dev/shm for host IPC.
+	Shm string `json:"shm,omitempty"` // -> /dev/shm
 }
 
 // PathsIn returns the pod file paths under a pod directory.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/cricket-cri/cricket/pkg/metrics"
 	"github.com/cricket-cri/cricket/pkg/nsutil"
+	"github.com/cricket-cri/cricket/pkg/oci"
 	"github.com/cricket-cri/cricket/sandbox"
 )
 
@@ -16,7 +17,7 @@ type namespaces struct {
 	binary string
 }
 
-func (n namespaces) Pin(_ context.Context, dir string, want sandbox.NamespaceSet) (sandbox.Namespaces, error) {
+func (n namespaces) Pin(_ context.Context, dir string, want sandbox.NamespaceSet) (oci.NamespacePaths, error) {
 	defer metrics.ObservePhase(metrics.PhaseNamespaces, time.Now())
 	o := nsutil.PodOptions{
 		Network: want.Network, IPC: want.IPC, UTS: want.UTS, PID: want.PID,
@@ -27,9 +28,9 @@ func (n namespaces) Pin(_ context.Context, dir string, want sandbox.NamespaceSet
 	}
 	pinned, err := nsutil.PinPod(filepath.Join(dir, "ns"), o)
 	if err != nil {
-		return sandbox.Namespaces{}, err
+		return oci.NamespacePaths{}, err
 	}
-	return sandbox.Namespaces{User: pinned[nsutil.User], Network: pinned[nsutil.Net], IPC: pinned[nsutil.IPC], UTS: pinned[nsutil.UTS], PID: pinned[nsutil.PID]}, nil
+	return oci.NamespacePaths{User: pinned[nsutil.User], Network: pinned[nsutil.Net], IPC: pinned[nsutil.IPC], UTS: pinned[nsutil.UTS], PID: pinned[nsutil.PID]}, nil
 }
 
 func (n namespaces) Unpin(_ context.Context, dir string) error {

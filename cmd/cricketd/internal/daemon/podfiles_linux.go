@@ -19,32 +19,32 @@ const hostShm = "/dev/shm"
 // podFiles adapts pkg/podfiles to sandbox.PodFiles.
 type podFiles struct{}
 
-func (podFiles) Write(_ context.Context, dir string, cfg *runtimeapi.PodSandboxConfig, net sandbox.NetworkStatus) (sandbox.Files, error) {
+func (podFiles) Write(_ context.Context, dir string, cfg *runtimeapi.PodSandboxConfig, net sandbox.NetworkStatus) (podfiles.Paths, error) {
 	p := podfiles.PathsIn(dir)
 	hostname := podHostname(cfg)
 	if err := podfiles.WriteHostname(p.Hostname, hostname); err != nil {
-		return sandbox.Files{}, err
+		return podfiles.Paths{}, err
 	}
 	if err := podfiles.WriteResolvConf(p.ResolvConf, cfg.GetDnsConfig(), podfiles.HostResolvConf); err != nil {
-		return sandbox.Files{}, err
+		return podfiles.Paths{}, err
 	}
 	var ips []string
 	if net.IP != "" {
 		ips = append([]string{net.IP}, net.AdditionalIPs...)
 	}
 	if err := podfiles.WriteHosts(p.Hosts, hostname, ips); err != nil {
-		return sandbox.Files{}, err
+		return podfiles.Paths{}, err
 	}
-	f := sandbox.Files{Hostname: p.Hostname, Hosts: p.Hosts, ResolvConf: p.ResolvConf, Shm: hostShm}
+	f := podfiles.Paths{Hostname: p.Hostname, Hosts: p.Hosts, ResolvConf: p.ResolvConf, Shm: hostShm}
 	if cfg.GetLinux().GetSecurityContext().GetNamespaceOptions().GetIpc() == runtimeapi.NamespaceMode_NODE {
 		return f, nil
 	}
 	size, err := podfiles.ShmSize(cfg)
 	if err != nil {
-		return sandbox.Files{}, err
+		return podfiles.Paths{}, err
 	}
 	if err := podfiles.MountShm(p.Shm, size); err != nil {
-		return sandbox.Files{}, err
+		return podfiles.Paths{}, err
 	}
 	f.Shm = p.Shm
 	return f, nil
