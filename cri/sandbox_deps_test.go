@@ -27,7 +27,7 @@ type podEnv struct {
 func newPodEnv(t *testing.T) *podEnv {
 	t.Helper()
 	ps := newPodServices(t)
-	svc := New(testConfig, Deps{Network: &networktest.Fake{}, Sandboxes: ps.sbs, Containers: ps.ctrs})
+	svc := New(testConfig, Deps{Network: &networktest.Fake{}, Pods: ps.sbs, Containers: ps.ctrs})
 	return &podEnv{rec: ps.rec, shims: ps.shims, runtime: serveForTest(t, svc)}
 }
 

@@ -55,7 +55,7 @@ func newStatsEnv(t *testing.T) *statsEnv {
 		t.Fatal(err)
 	}
 	e.broker = events.New(events.Options{Statuses: EventStatuses(sbs, ctrs)})
-	svc := New(testConfig, Deps{Network: &networktest.Fake{}, Sandboxes: sbs, Containers: ctrs, Stats: collector, Events: e.broker})
+	svc := New(testConfig, Deps{Network: &networktest.Fake{}, Pods: sbs, Containers: ctrs, Stats: collector, Events: e.broker})
 	e.runtime = serveForTest(t, svc)
 	return e
 }

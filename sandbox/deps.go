@@ -33,8 +33,8 @@ type PodFiles interface {
 	Remove(ctx context.Context, dir string) error
 }
 
-// CgroupManager creates and removes pod cgroups.
-type CgroupManager interface {
+// Cgroups creates and removes pod cgroups.
+type Cgroups interface {
 	// Path returns the pod's cgroup path for cfg's cgroup_parent, the
 	// parent of the containers' cgroups, and whether the pod is to own it
 	// (it does not exist yet); only an owned cgroup is created and
@@ -54,8 +54,8 @@ type ShimPod struct {
 	RuntimeHandler string
 }
 
-// ShimManager starts and stops the per-pod shim.
-type ShimManager interface {
+// Shims starts and stops the per-pod shim.
+type Shims interface {
 	// Start starts the pod's shim, or connects to one already running.
 	Start(ctx context.Context, pod ShimPod) error
 	// Connect reconnects to the running shim of a pod (after a daemon

@@ -39,8 +39,8 @@ type Options struct {
 	Store      *store.Store
 	Namespaces NamespacePinner
 	Files      PodFiles
-	Cgroups    CgroupManager
-	Shims      ShimManager
+	Cgroups    Cgroups
+	Shims      Shims
 	// Network defaults to NoNetwork.
 	Network Network
 	// NRI is told of pod life-cycle events; defaults to NoNRI.

@@ -324,15 +324,15 @@ func (d *server) wire() (*cri.Service, error) {
 		return nil, err
 	}
 	d.nri, d.pods = pods.NRI, pods
-	d.events.SetStatuses(cri.EventStatuses(pods.Sandboxes, pods.Containers))
+	d.events.SetStatuses(cri.EventStatuses(pods.Pods, pods.Containers))
 	ready := sandbox.StateReady
 	if err := metrics.RegisterShimCount(func() float64 {
 		// Every ready pod has its shim running.
-		return float64(len(pods.Sandboxes.List(sandbox.Filter{State: &ready})))
+		return float64(len(pods.Pods.List(sandbox.Filter{State: &ready})))
 	}); err != nil {
 		return nil, err
 	}
-	gcNetwork(ctx, netMgr, pods.Sandboxes)
+	gcNetwork(ctx, netMgr, pods.Pods)
 	collector, err := newStatsCollector(d.cfg.Runtime.CgroupDriver, imgs)
 	if err != nil {
 		return nil, err
@@ -343,7 +343,7 @@ func (d *server) wire() (*cri.Service, error) {
 	return cri.New(criConfig(ctx, d.cfg, pods.UserNamespaces), cri.Deps{
 		Network:    netMgr,
 		Images:     imgs,
-		Sandboxes:  pods.Sandboxes,
+		Pods:       pods.Pods,
 		Containers: pods.Containers,
 		Streaming:  d.streaming,
 		Stats:      collector,
@@ -354,7 +354,7 @@ func (d *server) wire() (*cri.Service, error) {
 // gcNetwork releases what CNI still holds for pods that no longer exist
 // (a crash between ADD and the pod record, or during removal). Failures
 // are logged: start-up never stops for them.
-func gcNetwork(ctx context.Context, netMgr *network.Manager, pods *sandbox.Service) {
+func gcNetwork(ctx context.Context, netMgr *network.CNI, pods *sandbox.Service) {
 	live := map[string]bool{}
 	for _, sb := range pods.List(sandbox.Filter{}) {
 		live[sb.ID] = true
@@ -377,7 +377,7 @@ func newStatsCollector(driver string, imgs *image.Service) (*stats.Collector, er
 }
 
 func newStreamingServer(cfg *config.Config, pods *daemon.Services) (*streaming.Server, error) {
-	lookup := streaming.Services{Containers: pods.Containers, Sandboxes: pods.Sandboxes, LookPath: container.FSLookPath(oci.RootFS)}
+	lookup := streaming.Services{Containers: pods.Containers, Pods: pods.Pods, LookPath: container.FSLookPath(oci.RootFS)}
 	return streaming.NewServer(streaming.Config{
 		Address:     cfg.Streaming.Address,
 		Port:        cfg.Streaming.Port,

@@ -15,8 +15,8 @@ type ContainerGetter interface {
 	Get(id string) (*container.Container, error)
 }
 
-// SandboxGetter looks pod sandboxes up (*sandbox.Service).
-type SandboxGetter interface {
+// PodGetter looks pod sandboxes up (*sandbox.Service).
+type PodGetter interface {
 	Get(id string) (*sandbox.Sandbox, error)
 }
 
@@ -25,7 +25,7 @@ type SandboxGetter interface {
 // connection of the services' shim pool.
 type Services struct {
 	Containers ContainerGetter
-	Sandboxes  SandboxGetter
+	Pods       PodGetter
 	// LookPath, when set, makes an exec of a missing command fail before
 	// anything is started (container.FSLookPath).
 	LookPath container.LookPath
@@ -45,7 +45,7 @@ func (s Services) StreamTarget(_ context.Context, id string) (Target, error) {
 	if st := c.Status().State; st != container.StateRunning {
 		return Target{}, fmt.Errorf("container %s is %s, not running: %w", c.ID, st, errdefs.ErrFailedPrecondition)
 	}
-	sb, err := s.Sandboxes.Get(c.PodID)
+	sb, err := s.Pods.Get(c.PodID)
 	if err != nil {
 		return Target{}, fmt.Errorf("pod sandbox of container %s: %w", c.ID, err)
 	}
@@ -70,7 +70,7 @@ func (s Services) StreamTarget(_ context.Context, id string) (Target, error) {
 
 // NetNS implements Pods.
 func (s Services) NetNS(_ context.Context, podID string) (string, error) {
-	sb, err := s.Sandboxes.Get(podID)
+	sb, err := s.Pods.Get(podID)
 	if err != nil {
 		return "", err
 	}

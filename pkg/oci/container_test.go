@@ -33,7 +33,7 @@ func testSandbox() *runtimeapi.PodSandboxConfig {
 func testInput(cfg *runtimeapi.ContainerConfig) ContainerInput {
 	return ContainerInput{
 		Config:      cfg,
-		Sandbox:     testSandbox(),
+		Pod:         testSandbox(),
 		Image:       ImageConfig{Entrypoint: []string{"/bin/sh"}, Cmd: []string{"-c", "sleep 1"}, Env: []string{"PATH=/bin", "IMG=1"}, WorkingDir: "/work"},
 		RootfsPath:  "/var/lib/cricket/rootfs/c1",
 		CgroupsPath: "/kubepods/podu/c1",
@@ -113,7 +113,7 @@ func TestBuildContainerSpec(t *testing.T) {
 			}
 		}},
 		{desc: "privileged", mutate: func(in *ContainerInput) {
-			in.Sandbox.Linux.SecurityContext = &runtimeapi.LinuxSandboxSecurityContext{Privileged: true}
+			in.Pod.Linux.SecurityContext = &runtimeapi.LinuxSandboxSecurityContext{Privileged: true}
 			in.Config.Linux.SecurityContext.Privileged = true
 			in.HostDevices = []Device{{Path: "/dev/sda", Type: "b", Major: 8}}
 		}, check: func(t *testing.T, s *specs.Spec) {
@@ -251,7 +251,7 @@ func seedSandbox(i int) *runtimeapi.PodSandboxConfig {
 // become resolved devices, as ResolveDevice would return them.
 func fuzzInput(cfg *runtimeapi.ContainerConfig, sb *runtimeapi.PodSandboxConfig) ContainerInput {
 	in := testInput(cfg)
-	proto.Merge(in.Sandbox, sb)
+	proto.Merge(in.Pod, sb)
 	for i, d := range cfg.GetDevices() {
 		in.Devices = append(in.Devices, Device{Path: d.GetContainerPath(), Type: "c", Major: 10, Minor: int64(i), FileMode: 0o600, Permissions: d.GetPermissions()})
 	}

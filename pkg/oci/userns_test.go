@@ -95,7 +95,7 @@ func TestBuildContainerSpecUserNamespace(t *testing.T) {
 						{ContainerPath: "/img", Image: &runtimeapi.ImageSpec{Image: "registry.example/vol:1"}, Readonly: true}},
 					Linux: &runtimeapi.LinuxContainerConfig{SecurityContext: &runtimeapi.LinuxContainerSecurityContext{NamespaceOptions: tc.ctrNS}},
 				},
-				Sandbox:    &runtimeapi.PodSandboxConfig{Linux: &runtimeapi.LinuxPodSandboxConfig{SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{NamespaceOptions: tc.podNS}}},
+				Pod:        &runtimeapi.PodSandboxConfig{Linux: &runtimeapi.LinuxPodSandboxConfig{SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{NamespaceOptions: tc.podNS}}},
 				RootfsPath: "/rootfs", Namespaces: testPathsUser, Features: tc.f, MountSources: map[string]string{"/img": "/var/imgroot"},
 				PodFiles: podfiles.Paths{Hosts: "/pod/hosts", Shm: "/pod/shm"},
 			}

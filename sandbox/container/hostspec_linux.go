@@ -64,7 +64,7 @@ func (b *HostSpecs) Build(ctx context.Context, in SpecInput) (*specs.Spec, error
 		return nil, err
 	}
 	input := oci.ContainerInput{
-		Config: cfg, Sandbox: in.Pod.Config, Image: in.Image.Config,
+		Config: cfg, Pod: in.Pod.Config, Image: in.Image.Config,
 		RootfsPath: in.Rootfs, Namespaces: in.Pod.Namespaces, PodFiles: in.Pod.Files,
 		User: user, Devices: devices, CgroupNamespace: b.CgroupNamespace,
 		MinOOMScoreAdj: b.minOOMScoreAdj(ctx),

@@ -177,7 +177,7 @@ func (f Files) Remove(_ context.Context, dir string) error {
 	return f.R.call(CallRemoveFiles, "files:"+dir, false)
 }
 
-// Cgroups fakes sandbox.CgroupManager.
+// Cgroups fakes sandbox.Cgroups.
 type Cgroups struct{ R *Recorder }
 
 // Path returns <parent>/pod-<id>, owned.
@@ -200,7 +200,7 @@ func (f Cgroups) Resize(_ context.Context, path string, _, _ *runtimeapi.LinuxCo
 	return f.R.call(CallResizeCgroup, "", false)
 }
 
-// Shims fakes sandbox.ShimManager.
+// Shims fakes sandbox.Shims.
 type Shims struct{ R *Recorder }
 
 // Start pretends to start the pod's shim.

@@ -17,7 +17,7 @@ import (
 	"github.com/cricket-cri/cricket/pkg/oci"
 )
 
-// podCgroups adapts pkg/cgroups to sandbox.CgroupManager. A pod's cgroup is
+// podCgroups adapts pkg/cgroups to sandbox.Cgroups. A pod's cgroup is
 // its cgroup_parent, which the kubelet creates for its pods (and removes);
 // a parent that does not exist yet is created here and owned, and a pod
 // without one (crictl) gets /cricket/pod-<id>. Containers get a child cgroup each (specBuilder).
@@ -26,7 +26,7 @@ type podCgroups struct {
 	driver cgroups.Driver
 }
 
-// Path implements sandbox.CgroupManager.
+// Path implements sandbox.Cgroups.
 func (c podCgroups) Path(podID string, cfg *runtimeapi.PodSandboxConfig) (string, bool, error) {
 	parent := cfg.GetLinux().GetCgroupParent()
 	if c.driver == cgroups.Systemd {
@@ -50,7 +50,7 @@ func (c podCgroups) Path(podID string, cfg *runtimeapi.PodSandboxConfig) (string
 	return p, !c.mgr.Exists(p), nil
 }
 
-// Create implements sandbox.CgroupManager.
+// Create implements sandbox.Cgroups.
 func (c podCgroups) Create(_ context.Context, path string) error {
 	return c.mgr.Create(path, nil)
 }

@@ -11,13 +11,13 @@ import (
 	"github.com/cricket-cri/cricket/sandbox"
 )
 
-// CNI is what the pod service needs from network.Manager.
+// CNI is what the pod service needs from network.CNI.
 type CNI interface {
 	Setup(ctx context.Context, pod *network.Pod) (*network.Result, error)
 	Teardown(ctx context.Context, pod *network.Pod) error
 }
 
-// CNINetwork adapts the CNI manager to the pod service's Network interface.
+// CNINetwork adapts network.CNI to the pod service's Network interface.
 type CNINetwork struct{ CNI CNI }
 
 var _ sandbox.Network = CNINetwork{}

@@ -18,7 +18,7 @@ import (
 )
 
 // shims adapts the daemon's pool of shim connections (shimclient.Pool) to the
-// sandbox service (sandbox.ShimManager) and the container service
+// sandbox service (sandbox.Shims) and the container service
 // (container.Shims).
 type shims struct {
 	pool     *shimclient.Pool
@@ -29,24 +29,24 @@ func newShims(opts shimclient.Options, handlers handlerLookup) *shims {
 	return &shims{pool: shimclient.NewPool(opts), handlers: handlers}
 }
 
-// Start implements sandbox.ShimManager.
+// Start implements sandbox.Shims.
 func (p *shims) Start(ctx context.Context, pod sandbox.ShimPod) error {
 	defer metrics.ObservePhase(metrics.PhaseShim, time.Now())
 	return p.pool.Start(ctx, pod.ID, pod.StateDir)
 }
 
-// Connect implements sandbox.ShimManager.
+// Connect implements sandbox.Shims.
 func (p *shims) Connect(ctx context.Context, pod sandbox.ShimPod) error {
 	_, err := p.pool.Connect(ctx, pod.ID, pod.StateDir)
 	return err
 }
 
-// Stop implements sandbox.ShimManager.
+// Stop implements sandbox.Shims.
 func (p *shims) Stop(ctx context.Context, pod sandbox.ShimPod) error {
 	return p.pool.Stop(ctx, pod.ID, pod.StateDir)
 }
 
-// Alive implements sandbox.ShimManager from the shim's pid file.
+// Alive implements sandbox.Shims from the shim's pid file.
 func (p *shims) Alive(pod sandbox.ShimPod) bool {
 	return shimclient.Alive(pod.StateDir)
 }

@@ -56,7 +56,7 @@ type Options struct {
 
 // Services are the pod and container services, recovered and ready.
 type Services struct {
-	Sandboxes  *sandbox.Service
+	Pods       *sandbox.Service
 	Containers *container.Service
 	// NRI serves NRI plugins; nil when NRI is disabled.
 	NRI *nri.NRI
@@ -75,7 +75,7 @@ func (s *Services) UserNamespaces(ctx context.Context, handler string) bool {
 // whose shim died. The daemon's serve loop owns it and ends it on
 // shutdown.
 func (s *Services) Run(ctx context.Context) {
-	s.Sandboxes.MonitorShims(ctx)
+	s.Pods.MonitorShims(ctx)
 }
 
 // New builds the pod and container services over the real layers and
@@ -159,7 +159,7 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 			return nil, err
 		}
 	}
-	return &Services{Sandboxes: sbs, Containers: ctrs, NRI: hooks, userns: userns}, nil
+	return &Services{Pods: sbs, Containers: ctrs, NRI: hooks, userns: userns}, nil
 }
 
 // handlerLookup resolves handler names, "" being the configured default.

@@ -35,7 +35,7 @@ const (
 	stateVersion = 1
 )
 
-// Options configures a Manager.
+// Options configures a CNI.
 type Options struct {
 	// ConfDir is searched for *.conflist, *.conf and *.json files.
 	ConfDir string
@@ -53,8 +53,9 @@ type Options struct {
 	Exec invoke.Exec
 }
 
-// Manager owns the node's CNI configuration.
-type Manager struct {
+// CNI attaches pods to the pod network through CNI plugins (libcni) and
+// owns the node's CNI configuration.
+type CNI struct {
 	opts Options
 	cni  *libcni.CNIConfig
 
@@ -67,13 +68,13 @@ type persisted struct {
 	PodCIDR string `json:"podCIDR"`
 }
 
-// New returns a Manager and reloads the pod CIDR a previous run persisted.
-func New(opts Options) (*Manager, error) {
+// New returns a CNI and reloads the pod CIDR a previous run persisted.
+func New(opts Options) (*CNI, error) {
 	cacheDir := ""
 	if opts.DataDir != "" {
 		cacheDir = filepath.Join(opts.DataDir, "cache")
 	}
-	m := &Manager{opts: opts, cni: libcni.NewCNIConfigWithCacheDir(opts.BinDirs, cacheDir, opts.Exec)}
+	m := &CNI{opts: opts, cni: libcni.NewCNIConfigWithCacheDir(opts.BinDirs, cacheDir, opts.Exec)}
 	if opts.Store != nil {
 		var p persisted
 		_, err := opts.Store.Get(stateBucket, stateID, &p)
@@ -91,7 +92,7 @@ func New(opts Options) (*Manager, error) {
 // LoadConfig returns the network pods are attached to: the first CNI
 // configuration of the conf dir in file name order, as the kubelet's other
 // runtimes do, else the embedded default; and where it came from.
-func (m *Manager) LoadConfig() (*libcni.NetworkConfigList, string, error) {
+func (m *CNI) LoadConfig() (*libcni.NetworkConfigList, string, error) {
 	files, err := libcni.ConfFiles(m.opts.ConfDir, []string{".conflist", ".conf", ".json"})
 	if err != nil {
 		return nil, "", fmt.Errorf("read CNI conf dir %s: %w", m.opts.ConfDir, err)
@@ -137,7 +138,7 @@ func loadFile(f string) (*libcni.NetworkConfigList, error) {
 	return libcni.ConfListFromConf(conf)
 }
 
-func (m *Manager) defaultConfig() (*libcni.NetworkConfigList, error) {
+func (m *CNI) defaultConfig() (*libcni.NetworkConfigList, error) {
 	subnet := m.PodCIDR()
 	if subnet == "" {
 		subnet = m.opts.DefaultSubnet
@@ -154,7 +155,7 @@ func (m *Manager) defaultConfig() (*libcni.NetworkConfigList, error) {
 }
 
 // logSource says once per change which configuration pods get.
-func (m *Manager) logSource(source string) {
+func (m *CNI) logSource(source string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.loggedSource == source {
@@ -170,7 +171,7 @@ func (m *Manager) logSource(source string) {
 
 // Status returns nil when a CNI configuration is loaded and every plugin it
 // names is installed, otherwise the reason it is not.
-func (m *Manager) Status() error {
+func (m *CNI) Status() error {
 	list, source, err := m.LoadConfig()
 	if err != nil {
 		return err
@@ -184,7 +185,7 @@ func (m *Manager) Status() error {
 }
 
 // SetPodCIDR records the node's pod CIDR; an empty value clears it.
-func (m *Manager) SetPodCIDR(cidr string) error {
+func (m *CNI) SetPodCIDR(cidr string) error {
 	if cidr != "" {
 		if _, _, err := net.ParseCIDR(cidr); err != nil {
 			return fmt.Errorf("pod CIDR %q: %w", cidr, errdefs.ErrInvalidArgument)
@@ -202,7 +203,7 @@ func (m *Manager) SetPodCIDR(cidr string) error {
 }
 
 // PodCIDR returns the pod CIDR last set by SetPodCIDR.
-func (m *Manager) PodCIDR() string {
+func (m *CNI) PodCIDR() string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.podCIDR
