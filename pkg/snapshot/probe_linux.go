@@ -18,7 +18,8 @@ var probeMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 65536, Size:
 // ProbeIDMappedOverlay mounts, under dir, an overlay whose lower layer is
 // idmapped through a new user namespace, exactly as a container rootfs in
 // a user namespace is mounted (MountIDMappedAt), and removes it.
-// binary is re-executed as the pod init to hold the user namespace.
+// binary (the shim binary) is started as the pod init to hold the user
+// namespace.
 func ProbeIDMappedOverlay(binary, dir string) (retErr error) {
 	if _, err := os.Stat("/proc/self/ns/user"); err != nil {
 		return fmt.Errorf("no user namespaces in this kernel: %w", err)

@@ -17,7 +17,7 @@ import (
 	"github.com/cricket-cri/cricket/pkg/runtime"
 )
 
-// HostSpecs assembles a container's OCI spec on this host: it resolves what
+// HostSpecs assembles a container's OCI spec on the node: it resolves what
 // the pure pkg/oci builders need from the host and the container's rootfs
 // (the user, devices, the runtime handler's features, the cgroup path,
 // seccomp profiles), builds the spec, then fits it to the host (cgroup

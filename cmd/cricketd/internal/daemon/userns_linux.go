@@ -19,7 +19,7 @@ import (
 // mount itself (the rootfs, stageIDMappedMounts), so any handler that
 // joins a user namespace by path will do.
 type userNamespaces struct {
-	binary string // re-executed as the probe's user namespace holder
+	binary string // started as the pod init that holds the probe's user namespace
 	dir    string // where the probe mounts: the snapshot root
 	// bundles is where container rootfs mounts live: a container's root,
 	// an unprivileged host uid, must be able to reach them by path.
