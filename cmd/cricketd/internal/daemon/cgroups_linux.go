@@ -20,7 +20,8 @@ import (
 // podCgroups adapts pkg/cgroups to sandbox.Cgroups. A pod's cgroup is
 // its cgroup_parent, which the kubelet creates for its pods (and removes);
 // a parent that does not exist yet is created here and owned, and a pod
-// without one (crictl) gets /cricket/pod-<id>. Containers get a child cgroup each (specBuilder).
+// without one (crictl) gets /cricket/pod-<id>. Containers get a child
+// cgroup each (container.HostSpecs).
 type podCgroups struct {
 	mgr    cgroups.Manager
 	driver cgroups.Driver

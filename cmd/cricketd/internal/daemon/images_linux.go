@@ -45,7 +45,7 @@ func (i images) Resolve(_ context.Context, ref string) (container.Image, error) 
 // rootfs adapts pkg/snapshot to container.Rootfs.
 type rootfs struct {
 	snaps *snapshot.Store
-	// idmapDir holds the idmapped mounts specBuilder staged per container,
+	// idmapDir holds the idmapped mounts container.HostSpecs staged per container,
 	// removed with its rootfs.
 	idmapDir string
 }

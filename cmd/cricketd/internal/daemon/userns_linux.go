@@ -16,8 +16,8 @@ import (
 // user namespace: the kernel must idmap overlay layers and bind mounts on
 // the snapshot filesystem (probed once, on first use) and a container's
 // root must be able to reach its bundle. The daemon makes every idmapped
-// mount itself (the rootfs, stageIDMappedMounts), so any handler that
-// joins a user namespace by path will do.
+// mount itself (the rootfs, and the bind mounts container.HostSpecs
+// stages), so any handler that joins a user namespace by path will do.
 type userNamespaces struct {
 	binary string // started as the pod init that holds the probe's user namespace
 	dir    string // where the probe mounts: the snapshot root
