@@ -3,6 +3,7 @@ package nri
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -11,8 +12,6 @@ import (
 	api "github.com/containerd/nri/pkg/api"
 	"github.com/containerd/nri/pkg/stub"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/cricket-cri/cricket/pkg/errdefs"
@@ -127,26 +126,16 @@ func TestNRINotStarted(t *testing.T) {
 	n.Stop()
 }
 
-func TestPluginError(t *testing.T) {
-	timeout := status.Error(codes.DeadlineExceeded, "slow")
-	for _, tc := range []struct {
-		desc string
-		in   error
-		want error // wrapped by the result; nil: the result is in itself
-	}{
-		{"no error", nil, nil},
-		{"a plugin's plain error", status.Error(codes.Unknown, "no GPUs left"), errdefs.ErrFailedPrecondition},
-		{"a plugin's timeout", timeout, nil},
-		{"not from a plugin", errdefs.ErrNotFound, nil},
-	} {
-		t.Run(tc.desc, func(t *testing.T) {
-			got := pluginError(tc.in)
-			if tc.want == nil && got != tc.in {
-				t.Errorf("pluginError = %v, want %v unchanged", got, tc.in)
-			}
-			if tc.want != nil && !errors.Is(got, tc.want) {
-				t.Errorf("pluginError = %v, want it to wrap %v", got, tc.want)
-			}
-		})
+func TestPluginErrorConverts(t *testing.T) {
+	refused := errors.New("refused")
+	n := New(Config{PluginError: func(err error) error { return fmt.Errorf("%w: %w", err, errdefs.ErrFailedPrecondition) }})
+	if err := n.pluginError(refused); !errors.Is(err, errdefs.ErrFailedPrecondition) || !errors.Is(err, refused) {
+		t.Errorf("pluginError = %v, want the converted error", err)
+	}
+	if err := n.pluginError(nil); err != nil {
+		t.Errorf("pluginError(nil) = %v", err)
+	}
+	if err := New(Config{}).pluginError(refused); err != refused {
+		t.Errorf("without PluginError: %v, want the error as it is", err)
 	}
 }

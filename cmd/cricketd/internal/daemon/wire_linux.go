@@ -95,7 +95,9 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 	var hooks *nri.NRI
 	sandboxNRI, containerNRI := sandbox.NRI(sandbox.NoNRI{}), container.NRI(container.NoNRI{})
 	if opts.NRI != nil {
-		hooks = nri.New(*opts.NRI)
+		cfg := *opts.NRI
+		cfg.PluginError = nriPluginError
+		hooks = nri.New(cfg)
 		sandboxNRI, containerNRI = hooks, hooks
 	}
 	idmapDir := filepath.Join(opts.State, "idmap")
