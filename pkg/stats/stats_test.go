@@ -58,43 +58,62 @@ func TestContainerOnFakeTrees(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cg := cs.Cgroup
-			if cg == nil {
+			if cs.Cgroup == nil {
 				t.Fatal("no cgroup stats")
 			}
-			if cg.CPU.UsageNanos != 3e9 || cg.CPU.UserNanos != 2e9 || cg.CPU.SystemNanos != 1e9 || cg.CPU.ThrottledPeriods != 2 ||
-				cg.CPU.Shares != 1024 || cg.CPU.Quota != 20000 || cg.CPU.Period != 100000 {
-				t.Errorf("cpu = %+v", cg.CPU)
-			}
-			if m := cg.Memory; m.Usage != 100<<20 || m.WorkingSet != 80<<20 || m.RSS != 60<<20 || m.Limit != 256<<20 || m.PageFaults != 7 || m.MajorPageFaults != 1 {
-				t.Errorf("memory = %+v", m)
-			}
-			if cg.Pids.Current != 4 {
-				t.Errorf("pids = %+v", cg.Pids)
-			}
-			if (cg.PSI != nil) != tc.wantPSI || (tc.wantPSI && cg.PSI.Memory.Some.Total != 12345) {
-				t.Errorf("psi = %+v", cg.PSI)
-			}
-			if cg.NanoCores != nil {
-				t.Errorf("nano cores from one sample = %d", *cg.NanoCores)
-			}
-			if cs.OOMKills != 2 {
-				t.Errorf("oom kills = %d, want 2", cs.OOMKills)
-			}
-			if cs.WritableLayer == nil || cs.WritableLayer.Bytes != 4096 || cs.LayerRoot != layerRoot {
-				t.Errorf("writable layer = %+v on %q", cs.WritableLayer, cs.LayerRoot)
-			}
-			if cs.LayerFS == nil || cs.LayerFS.Capacity == 0 || cs.LayerFS.Device == "" {
-				t.Errorf("layer filesystem = %+v", cs.LayerFS)
-			}
-			if len(cg.IO) != 1 || cg.IO[0] != (cgroups.IODevice{Major: 8, ReadBytes: 4096, WriteBytes: 8192, Reads: 1, Writes: 2}) ||
-				len(cg.IODevices) != 1 || cg.IODevices[0] != "/dev/sda" {
-				t.Errorf("io = %+v on %v", cg.IO, cg.IODevices)
-			}
-			if p := cg.Procs; p == nil || p.Processes != 1 || p.Threads == 0 || p.FDs == 0 || len(p.Ulimits) == 0 {
-				t.Errorf("processes = %+v", p)
-			}
+			checkCPUMemory(t, cs.Cgroup)
+			checkPSIIOProcs(t, cs.Cgroup, tc.wantPSI)
+			checkLayerStats(t, cs, layerRoot)
 		})
+	}
+}
+
+// checkCPUMemory checks the CPU, memory and pids figures of the fake trees.
+func checkCPUMemory(t *testing.T, cg *stats.CgroupStats) {
+	t.Helper()
+	if cg.CPU.UsageNanos != 3e9 || cg.CPU.UserNanos != 2e9 || cg.CPU.SystemNanos != 1e9 || cg.CPU.ThrottledPeriods != 2 ||
+		cg.CPU.Shares != 1024 || cg.CPU.Quota != 20000 || cg.CPU.Period != 100000 {
+		t.Errorf("cpu = %+v", cg.CPU)
+	}
+	if m := cg.Memory; m.Usage != 100<<20 || m.WorkingSet != 80<<20 || m.RSS != 60<<20 || m.Limit != 256<<20 || m.PageFaults != 7 || m.MajorPageFaults != 1 {
+		t.Errorf("memory = %+v", m)
+	}
+	if cg.Pids.Current != 4 {
+		t.Errorf("pids = %+v", cg.Pids)
+	}
+	if cg.NanoCores != nil {
+		t.Errorf("nano cores from one sample = %d", *cg.NanoCores)
+	}
+}
+
+// checkPSIIOProcs checks the pressure, block I/O and process figures of the
+// fake trees.
+func checkPSIIOProcs(t *testing.T, cg *stats.CgroupStats, wantPSI bool) {
+	t.Helper()
+	if (cg.PSI != nil) != wantPSI || (wantPSI && cg.PSI.Memory.Some.Total != 12345) {
+		t.Errorf("psi = %+v", cg.PSI)
+	}
+	if len(cg.IO) != 1 || cg.IO[0] != (cgroups.IODevice{Major: 8, ReadBytes: 4096, WriteBytes: 8192, Reads: 1, Writes: 2}) ||
+		len(cg.IODevices) != 1 || cg.IODevices[0] != "/dev/sda" {
+		t.Errorf("io = %+v on %v", cg.IO, cg.IODevices)
+	}
+	if p := cg.Procs; p == nil || p.Processes != 1 || p.Threads == 0 || p.FDs == 0 || len(p.Ulimits) == 0 {
+		t.Errorf("processes = %+v", p)
+	}
+}
+
+// checkLayerStats checks the OOM count and the writable layer of the fake
+// container.
+func checkLayerStats(t *testing.T, cs *stats.ContainerStats, layerRoot string) {
+	t.Helper()
+	if cs.OOMKills != 2 {
+		t.Errorf("oom kills = %d, want 2", cs.OOMKills)
+	}
+	if cs.WritableLayer == nil || cs.WritableLayer.Bytes != 4096 || cs.LayerRoot != layerRoot {
+		t.Errorf("writable layer = %+v on %q", cs.WritableLayer, cs.LayerRoot)
+	}
+	if cs.LayerFS == nil || cs.LayerFS.Capacity == 0 || cs.LayerFS.Device == "" {
+		t.Errorf("layer filesystem = %+v", cs.LayerFS)
 	}
 }
 
