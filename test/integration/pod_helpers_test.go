@@ -62,7 +62,7 @@ func requirePods(t *testing.T, d *harness.Daemon) {
 	t.Helper()
 	_, err := d.Runtime().RunPodSandbox(context.Background(), &runtimeapi.RunPodSandboxRequest{})
 	if status.Code(err) == codes.Unimplemented {
-		t.Skipf("cricketd does not serve pods yet (RunPodSandbox is Unimplemented: %v); wire sandbox/wire into cmd/cricketd", err)
+		t.Skipf("cricketd does not serve pods yet (RunPodSandbox is Unimplemented: %v); wire cmd/cricketd/internal/daemon into cmd/cricketd", err)
 	}
 }
 

@@ -23,7 +23,7 @@ func requireStats(t *testing.T, d *harness.Daemon) {
 	t.Helper()
 	_, err := d.Runtime().ListContainerStats(context.Background(), &runtimeapi.ListContainerStatsRequest{})
 	if status.Code(err) == codes.Unimplemented {
-		t.Skipf("cricketd has no stats collector yet (ListContainerStats is Unimplemented: %v); wire sandbox/stats into cmd/cricketd", err)
+		t.Skipf("cricketd has no stats collector yet (ListContainerStats is Unimplemented: %v); wire pkg/stats into cmd/cricketd", err)
 	}
 }
 

@@ -33,7 +33,7 @@ func subscribe(t *testing.T, ctx context.Context, d *harness.Daemon) runtimeapi.
 		}
 	}
 	if status.Code(err) == codes.Unimplemented {
-		t.Skipf("cricketd has no event broker yet (GetContainerEvents is Unimplemented: %v); wire sandbox/events into cmd/cricketd", err)
+		t.Skipf("cricketd has no event broker yet (GetContainerEvents is Unimplemented: %v); wire cri/events into cmd/cricketd", err)
 	}
 	s, err = d.Runtime().GetContainerEvents(ctx, &runtimeapi.GetEventsRequest{})
 	if err != nil {

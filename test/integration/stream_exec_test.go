@@ -38,7 +38,7 @@ func requireStreaming(t *testing.T, d *harness.Daemon, ctrID string) {
 	t.Helper()
 	_, err := d.Runtime().Exec(context.Background(), &runtimeapi.ExecRequest{ContainerId: ctrID, Cmd: []string{"true"}, Stdout: true})
 	if status.Code(err) == codes.Unimplemented {
-		t.Skipf("cricketd has no streaming server yet (Exec is Unimplemented: %v); wire sandbox/streaming into cmd/cricketd", err)
+		t.Skipf("cricketd has no streaming server yet (Exec is Unimplemented: %v); wire cri/streaming into cmd/cricketd", err)
 	}
 }
 
