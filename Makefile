@@ -1,5 +1,5 @@
 # Cricket — a Kubernetes CRI container runtime.
-# `make help` lists the targets. CI order: lint, test, build, root-test,
+# `make help` lists the targets. CI order: lint, test, test-race, build, root-test,
 # integration, critest (hack/test.sh).
 
 GO        ?= go
@@ -12,6 +12,8 @@ FUZZTIME  ?= 30s
 # slower targets (FuzzUnpack) of executions.
 FUZZMINTIME ?= 100x
 ROOT_ENV  := CRICKET_ROOT_TESTS=1
+# CONVENTIONS.md: keep cyclomatic complexity under 30 (tests included).
+GOCYCLO_MAX ?= 30
 
 .DEFAULT_GOAL := help
 .PHONY: help build install test test-race root-test integration critest kubelet-e2e fault bench bench-compare lint fuzz clean
@@ -65,9 +67,11 @@ bench-compare: build ## Same workloads side by side with containerd v2 + runc (b
 	@mkdir -p $(BENCH_OUT)
 	bash -o pipefail -c '$(GO) run ./test/bench/cri -cricketd $(BIN)/cricketd -compare -plot $(CURDIR)/docs/bench-latency.png -json $(BENCH_OUT)/bench-compare.json $(BENCH_FLAGS) | tee $(BENCH_OUT)/bench-compare.txt'
 
-lint: ## gofmt and go vet.
+lint: ## gofmt, go vet, cyclomatic complexity (gocyclo, GOCYCLO_MAX), go.mod tidy.
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum not tidy: run go mod tidy"; exit 1; }
 	$(GO) vet -tags '$(GO_TAGS)' ./...
+	@out=$$($(GO) tool gocyclo -over $(GOCYCLO_MAX) .); if [ -n "$$out" ]; then echo "cyclomatic complexity over $(GOCYCLO_MAX) (split these functions):"; echo "$$out"; exit 1; fi
 
 fuzz: ## Run every fuzz target for FUZZTIME each.
 	@for pkg in $$($(GO) list ./...); do \

@@ -4,8 +4,8 @@ import (
 	"google.golang.org/grpc"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/cricket-cri/cricket/cri/events"
 	"github.com/cricket-cri/cricket/sandbox/container"
-	"github.com/cricket-cri/cricket/sandbox/events"
 )
 
 // EventSource is what GetContainerEvents needs of the event broker
@@ -48,7 +48,7 @@ func (s *Service) GetContainerEvents(req *runtimeapi.GetEventsRequest, stream gr
 // event the CRI status of its pod sandbox and of all the pod's containers,
 // built the way PodSandboxStatus builds them. The daemon passes it to
 // events.New.
-func EventStatuses(sandboxes SandboxService, containers ContainerService) events.StatusFunc {
+func EventStatuses(sandboxes PodService, containers ContainerService) events.StatusFunc {
 	return func(podID string) (*runtimeapi.PodSandboxStatus, []*runtimeapi.ContainerStatus) {
 		if podID == "" {
 			return nil, nil

@@ -16,7 +16,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/klog/v2"
 
-	"github.com/cricket-cri/cricket/pkg/errdefs"
+	"github.com/cricket-cri/cricket/cri/grpcerrs"
 	"github.com/cricket-cri/cricket/pkg/metrics"
 )
 
@@ -59,7 +59,7 @@ func level(method string) int {
 
 // finish maps err to a gRPC status and logs the outcome.
 func finish(logger klog.Logger, method string, start time.Time, err error) error {
-	err = errdefs.ToGRPC(err)
+	err = grpcerrs.ToGRPC(err)
 	code := status.Code(err)
 	elapsed := time.Since(start)
 	metrics.RequestDuration.WithLabelValues(method, code.String()).Observe(elapsed.Seconds())

@@ -5,7 +5,7 @@ import (
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"github.com/cricket-cri/cricket/sandbox/stats"
+	"github.com/cricket-cri/cricket/pkg/stats"
 )
 
 // ListMetricDescriptors describes the fixed set of metrics that

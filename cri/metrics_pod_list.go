@@ -6,9 +6,9 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/klog/v2"
 
+	"github.com/cricket-cri/cricket/pkg/stats"
 	"github.com/cricket-cri/cricket/sandbox"
 	"github.com/cricket-cri/cricket/sandbox/container"
-	"github.com/cricket-cri/cricket/sandbox/stats"
 )
 
 // ListPodSandboxMetrics reports the metrics of every ready pod sandbox and

@@ -9,7 +9,7 @@ import (
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"github.com/cricket-cri/cricket/sandbox/stats"
+	"github.com/cricket-cri/cricket/pkg/stats"
 )
 
 func TestPodSandboxMetrics(t *testing.T) {

@@ -10,9 +10,9 @@ import (
 	"github.com/cricket-cri/cricket/sandbox/container"
 )
 
-// SandboxService is what the adapter needs from the pod sandbox service
+// PodService is what the adapter needs from the pod sandbox service
 // (*sandbox.Service).
-type SandboxService interface {
+type PodService interface {
 	Run(ctx context.Context, req sandbox.RunRequest) (*sandbox.Sandbox, error)
 	Stop(ctx context.Context, id string) error
 	Remove(ctx context.Context, id string) error
@@ -39,11 +39,11 @@ const podsArea = "pods and containers"
 
 // sandboxes returns the sandbox service, or an Unimplemented error naming
 // rpc while the daemon runs without one.
-func (s *Service) sandboxes(rpc string) (SandboxService, error) {
-	if s.deps.Sandboxes == nil {
+func (s *Service) sandboxes(rpc string) (PodService, error) {
+	if s.deps.Pods == nil {
 		return nil, notImplemented(rpc, podsArea)
 	}
-	return s.deps.Sandboxes, nil
+	return s.deps.Pods, nil
 }
 
 // containers returns the container service, or an Unimplemented error

@@ -14,7 +14,6 @@ import (
 	"github.com/cricket-cri/cricket/sandbox/container"
 	"github.com/cricket-cri/cricket/sandbox/container/containertest"
 	"github.com/cricket-cri/cricket/sandbox/sandboxtest"
-	"github.com/cricket-cri/cricket/sandbox/wire"
 )
 
 // podEnv serves the real sandbox and container services, built over fakes,
@@ -28,7 +27,7 @@ type podEnv struct {
 func newPodEnv(t *testing.T) *podEnv {
 	t.Helper()
 	ps := newPodServices(t)
-	svc := New(testConfig, Deps{Network: &networktest.Fake{}, Sandboxes: ps.sbs, Containers: ps.ctrs})
+	svc := New(testConfig, Deps{Network: &networktest.Fake{}, Pods: ps.sbs, Containers: ps.ctrs})
 	return &podEnv{rec: ps.rec, shims: ps.shims, runtime: serveForTest(t, svc)}
 }
 
@@ -59,7 +58,7 @@ func newPodServices(t *testing.T) *podServices {
 	}
 	shims := containertest.NewShims()
 	ctrs, err := container.New(container.Options{
-		StateDir: filepath.Join(dir, "containers"), Store: st, Pods: wire.Pods{Sandboxes: sbs},
+		StateDir: filepath.Join(dir, "containers"), Store: st, Pods: sbs,
 		Images: containertest.Images{
 			"busybox":   {ID: "sha256:b0", Name: "docker.io/library/busybox:latest", RepoRef: "docker.io/library/busybox@sha256:d1", Config: oci.ImageConfig{Cmd: []string{"sh"}}},
 			"sha256:b0": {ID: "sha256:b0", Name: "docker.io/library/busybox:latest", RepoRef: "docker.io/library/busybox@sha256:d1"},

@@ -38,16 +38,16 @@ type Deps struct {
 	Network NetworkService
 	// Images is the image service (pkg/image.Service).
 	Images ImageService
-	// Sandboxes and Containers run pods; while nil, their RPCs answer
+	// Pods and Containers run pods; while nil, their RPCs answer
 	// Unimplemented.
-	Sandboxes  SandboxService
+	Pods       PodService
 	Containers ContainerService
 	// Streaming serves exec, attach and port-forward sessions
-	// (sandbox/streaming.Server); while nil, their RPCs answer
+	// (cri/streaming.Server); while nil, their RPCs answer
 	// Unimplemented.
 	Streaming Streamer
 	// Stats measures pods and containers (*stats.Collector) for the stats
-	// and metrics RPCs; while it, Sandboxes or Containers is nil, those
+	// and metrics RPCs; while it, Pods or Containers is nil, those
 	// RPCs answer Unimplemented.
 	Stats StatsService
 	// Events is the container event broker (*events.Broker); while nil,

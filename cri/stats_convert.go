@@ -4,9 +4,9 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/cricket-cri/cricket/pkg/cgroups"
+	"github.com/cricket-cri/cricket/pkg/stats"
 	"github.com/cricket-cri/cricket/sandbox"
 	"github.com/cricket-cri/cricket/sandbox/container"
-	"github.com/cricket-cri/cricket/sandbox/stats"
 )
 
 func toCRIContainerStats(c *container.Container, cs *stats.ContainerStats) *runtimeapi.ContainerStats {

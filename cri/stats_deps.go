@@ -5,9 +5,9 @@ import (
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/cricket-cri/cricket/pkg/stats"
 	"github.com/cricket-cri/cricket/sandbox"
 	"github.com/cricket-cri/cricket/sandbox/container"
-	"github.com/cricket-cri/cricket/sandbox/stats"
 )
 
 // StatsService is what the stats and metrics RPCs need of the stats
@@ -28,17 +28,17 @@ var statsBatch = 100
 // statsDeps are the services the stats and metrics RPCs use.
 type statsDeps struct {
 	stats      StatsService
-	sandboxes  SandboxService
+	sandboxes  PodService
 	containers ContainerService
 }
 
 // statsServices returns what the stats RPCs need, or an Unimplemented
 // error naming rpc while the daemon runs without any of it.
 func (s *Service) statsServices(rpc string) (statsDeps, error) {
-	if s.deps.Stats == nil || s.deps.Sandboxes == nil || s.deps.Containers == nil {
+	if s.deps.Stats == nil || s.deps.Pods == nil || s.deps.Containers == nil {
 		return statsDeps{}, notImplemented(rpc, statsArea)
 	}
-	return statsDeps{stats: s.deps.Stats, sandboxes: s.deps.Sandboxes, containers: s.deps.Containers}, nil
+	return statsDeps{stats: s.deps.Stats, sandboxes: s.deps.Pods, containers: s.deps.Containers}, nil
 }
 
 func containerRef(c *container.Container) stats.ContainerRef {

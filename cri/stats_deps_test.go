@@ -15,14 +15,14 @@ import (
 	"google.golang.org/grpc/test/bufconn"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/cricket-cri/cricket/cri/events"
 	"github.com/cricket-cri/cricket/network/networktest"
 	"github.com/cricket-cri/cricket/pkg/cgroups"
 	"github.com/cricket-cri/cricket/pkg/snapshot"
+	"github.com/cricket-cri/cricket/pkg/stats"
+	"github.com/cricket-cri/cricket/pkg/stats/statstest"
 	"github.com/cricket-cri/cricket/sandbox"
 	"github.com/cricket-cri/cricket/sandbox/container"
-	"github.com/cricket-cri/cricket/sandbox/events"
-	"github.com/cricket-cri/cricket/sandbox/stats"
-	"github.com/cricket-cri/cricket/sandbox/stats/statstest"
 )
 
 // statsEnv serves the real sandbox and container services over fakes, a
@@ -55,7 +55,7 @@ func newStatsEnv(t *testing.T) *statsEnv {
 		t.Fatal(err)
 	}
 	e.broker = events.New(events.Options{Statuses: EventStatuses(sbs, ctrs)})
-	svc := New(testConfig, Deps{Network: &networktest.Fake{}, Sandboxes: sbs, Containers: ctrs, Stats: collector, Events: e.broker})
+	svc := New(testConfig, Deps{Network: &networktest.Fake{}, Pods: sbs, Containers: ctrs, Stats: collector, Events: e.broker})
 	e.runtime = serveForTest(t, svc)
 	return e
 }

@@ -10,7 +10,7 @@ import (
 )
 
 // Streamer hands out the URLs of streaming sessions
-// (*sandbox/streaming.Server, over k8s.io/cri-streaming). The handlers
+// (*cri/streaming.Server, over k8s.io/cri-streaming). The handlers
 // check the container or pod first; the streamer checks the request's
 // shape again and remembers it under a one-time token.
 type Streamer interface {

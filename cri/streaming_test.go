@@ -50,7 +50,7 @@ func newStreamEnv(t *testing.T, withStreamer bool) *streamEnv {
 	t.Helper()
 	ps := newPodServices(t)
 	e := &streamEnv{}
-	deps := Deps{Network: &networktest.Fake{}, Sandboxes: ps.sbs, Containers: ps.ctrs}
+	deps := Deps{Network: &networktest.Fake{}, Pods: ps.sbs, Containers: ps.ctrs}
 	if withStreamer {
 		e.streamer = &fakeStreamer{}
 		deps.Streaming = e.streamer

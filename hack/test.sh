@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# README command 2: the whole test suite, as CI runs it: lint, unit tests,
-# a bounded fuzzing pass, build, root tests, integration tests against real
-# daemons, conformance on every handler, and a real kubelet running static pods.
+# README command 2: the whole test suite, as CI runs it: lint, unit tests
+# (plain and under the race detector), a bounded fuzzing pass, build, root
+# tests, integration tests against real daemons, conformance on every handler,
+# and a real kubelet running static pods.
 # Every daemon and registry a test needs is started by the test itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +11,7 @@ export PATH=/usr/local/go/bin:$PATH
 hack/deps.sh
 make lint
 make test
+make test-race
 make fuzz FUZZTIME=${FUZZTIME:-10s}
 make build
 make root-test

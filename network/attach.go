@@ -106,7 +106,7 @@ func bandwidth(annotations map[string]string) (map[string]any, error) {
 
 // Setup attaches the pod to the loopback and pod networks in its network
 // namespace. On failure nothing stays attached.
-func (m *Manager) Setup(ctx context.Context, pod *Pod) (_ *Result, err error) {
+func (m *CNI) Setup(ctx context.Context, pod *Pod) (_ *Result, err error) {
 	list, _, err := m.LoadConfig()
 	if err != nil {
 		return nil, fmt.Errorf("set up network of pod %s: %w", pod.ID, errors.Join(err, errdefs.ErrUnavailable))
@@ -189,7 +189,7 @@ func podResult(res cnitypes.Result) (*Result, error) {
 // Teardown detaches the pod from the networks it was attached to, with the
 // configuration it was attached with when that is cached. A missing netns
 // is not an error: plugins release what they hold outside it (IPs, rules).
-func (m *Manager) Teardown(ctx context.Context, pod *Pod) error {
+func (m *CNI) Teardown(ctx context.Context, pod *Pod) error {
 	rt := pod.runtimeConf()
 	if pod.NetNS != "" && !isNetNS(pod.NetNS) {
 		// Gone, or a pin file whose mount a crash already undid (plugins
@@ -214,7 +214,7 @@ func (m *Manager) Teardown(ctx context.Context, pod *Pod) error {
 
 // cachedOrCurrent returns the network configuration the pod was attached
 // with (libcni caches it at ADD), else the current one.
-func (m *Manager) cachedOrCurrent(rt *libcni.RuntimeConf) (*libcni.NetworkConfigList, error) {
+func (m *CNI) cachedOrCurrent(rt *libcni.RuntimeConf) (*libcni.NetworkConfigList, error) {
 	atts, err := m.cni.GetCachedAttachments(rt.ContainerID)
 	if err == nil {
 		for _, a := range atts {
@@ -236,7 +236,7 @@ func (m *Manager) cachedOrCurrent(rt *libcni.RuntimeConf) (*libcni.NetworkConfig
 // GC detaches every cached attachment whose pod is not in live, and
 // releases default-network IPs held for pods not in live (an ADD cut short
 // by a crash leaves an allocation without a cache entry).
-func (m *Manager) GC(ctx context.Context, live map[string]bool) error {
+func (m *CNI) GC(ctx context.Context, live map[string]bool) error {
 	atts, err := m.cni.GetCachedAttachments("")
 	if err != nil {
 		return fmt.Errorf("list cached CNI attachments: %w", err)
@@ -267,7 +267,7 @@ func (m *Manager) GC(ctx context.Context, live map[string]bool) error {
 
 // orphanAllocations lists the pods holding an address in the default
 // network's host-local store that are not live.
-func (m *Manager) orphanAllocations(live map[string]bool) []string {
+func (m *CNI) orphanAllocations(live map[string]bool) []string {
 	if m.opts.DataDir == "" {
 		return nil
 	}

@@ -81,7 +81,7 @@ func (f *fakeExec) Calls() []string {
 	return append([]string(nil), f.calls...)
 }
 
-func newTestManager(t *testing.T, exec *fakeExec) *Manager {
+func newTestCNI(t *testing.T, exec *fakeExec) *CNI {
 	t.Helper()
 	dir := t.TempDir()
 	m, err := New(Options{
@@ -96,7 +96,7 @@ func newTestManager(t *testing.T, exec *fakeExec) *Manager {
 
 func TestSetupAndTeardown(t *testing.T) {
 	exec := newFakeExec()
-	m := newTestManager(t, exec)
+	m := newTestCNI(t, exec)
 	pod := &Pod{
 		ID: "pod1", Name: "web", Namespace: "default", UID: "uid1", NetNS: "/proc/self/ns/net",
 		PortMappings: []PortMapping{{Protocol: "TCP", ContainerPort: 80, HostPort: 8080, HostIP: "127.0.0.1"}},
@@ -151,7 +151,7 @@ func TestSetupRollsBackOnFailure(t *testing.T) {
 		t.Run(fail, func(t *testing.T) {
 			exec := newFakeExec()
 			exec.fail[fail] = errors.New("plugin failed: " + fail)
-			m := newTestManager(t, exec)
+			m := newTestCNI(t, exec)
 			_, err := m.Setup(context.Background(), &Pod{ID: "pod1", NetNS: "/proc/self/ns/net"})
 			if err == nil || !strings.Contains(err.Error(), "plugin failed: "+fail) {
 				t.Fatalf("err = %v", err)
@@ -167,7 +167,7 @@ func TestSetupRollsBackOnFailure(t *testing.T) {
 }
 
 func TestSetupRejectsBadBandwidth(t *testing.T) {
-	m := newTestManager(t, newFakeExec())
+	m := newTestCNI(t, newFakeExec())
 	_, err := m.Setup(context.Background(), &Pod{ID: "p", Annotations: map[string]string{EgressBandwidthAnnotation: "fast"}})
 	if !errors.Is(err, errdefs.ErrInvalidArgument) {
 		t.Errorf("err = %v, want InvalidArgument", err)
@@ -176,7 +176,7 @@ func TestSetupRejectsBadBandwidth(t *testing.T) {
 
 func TestTeardownMissingNetnsStillReleases(t *testing.T) {
 	exec := newFakeExec()
-	m := newTestManager(t, exec)
+	m := newTestCNI(t, exec)
 	pod := &Pod{ID: "pod1", NetNS: "/proc/self/ns/net"}
 	if _, err := m.Setup(context.Background(), pod); err != nil {
 		t.Fatal(err)
@@ -198,7 +198,7 @@ func TestTeardownMissingNetnsStillReleases(t *testing.T) {
 // StopPodSandbox failed forever).
 func TestTeardownUnmountedPinStillReleases(t *testing.T) {
 	exec := newFakeExec()
-	m := newTestManager(t, exec)
+	m := newTestCNI(t, exec)
 	pod := &Pod{ID: "pod1", NetNS: "/proc/self/ns/net"}
 	if _, err := m.Setup(context.Background(), pod); err != nil {
 		t.Fatal(err)
@@ -220,7 +220,7 @@ func TestTeardownUnmountedPinStillReleases(t *testing.T) {
 
 func TestGCRemovesWhatNoPodOwns(t *testing.T) {
 	exec := newFakeExec()
-	m := newTestManager(t, exec)
+	m := newTestCNI(t, exec)
 	for _, id := range []string{"live", "dead"} {
 		if _, err := m.Setup(context.Background(), &Pod{ID: id, NetNS: "/proc/self/ns/net"}); err != nil {
 			t.Fatal(err)
@@ -250,7 +250,7 @@ func TestGCRemovesWhatNoPodOwns(t *testing.T) {
 }
 
 func TestDefaultConfigUsesPodCIDR(t *testing.T) {
-	m := newTestManager(t, newFakeExec())
+	m := newTestCNI(t, newFakeExec())
 	list, source, err := m.LoadConfig()
 	if err != nil || source != "embedded default" || !strings.Contains(string(list.Bytes), DefaultPodSubnet) {
 		t.Fatalf("default config: %v %q", err, source)

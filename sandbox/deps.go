@@ -4,17 +4,20 @@ import (
 	"context"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/cricket-cri/cricket/pkg/oci"
+	"github.com/cricket-cri/cricket/pkg/podfiles"
 )
 
 // The interfaces below are what the sandbox service needs from the layers
 // under it. Fakes live in sandbox/sandboxtest; the real ones are adapted in
-// sandbox/wire.
+// cmd/cricketd/internal/daemon.
 
 // NamespacePinner creates namespaces and pins them to files.
 type NamespacePinner interface {
 	// Pin creates a new namespace of every kind in want and bind-mounts
 	// each to a file under dir. Kinds not wanted stay empty.
-	Pin(ctx context.Context, dir string, want NamespaceSet) (Namespaces, error)
+	Pin(ctx context.Context, dir string, want NamespaceSet) (oci.NamespacePaths, error)
 	// Unpin unmounts and removes every namespace Pin pinned under dir
 	// (and ends what holds them); missing ones are no error.
 	Unpin(ctx context.Context, dir string) error
@@ -24,14 +27,14 @@ type NamespacePinner interface {
 type PodFiles interface {
 	// Write creates the pod's hostname, hosts and resolv.conf files and
 	// its /dev/shm under dir, as cfg asks; hosts lists the pod's IPs.
-	Write(ctx context.Context, dir string, cfg *runtimeapi.PodSandboxConfig, net NetworkStatus) (Files, error)
+	Write(ctx context.Context, dir string, cfg *runtimeapi.PodSandboxConfig, net NetworkStatus) (podfiles.Paths, error)
 	// Remove unmounts the pod's /dev/shm and removes the files Write
 	// made under dir; missing ones are no error.
 	Remove(ctx context.Context, dir string) error
 }
 
-// CgroupManager creates and removes pod cgroups.
-type CgroupManager interface {
+// Cgroups creates and removes pod cgroups.
+type Cgroups interface {
 	// Path returns the pod's cgroup path for cfg's cgroup_parent, the
 	// parent of the containers' cgroups, and whether the pod is to own it
 	// (it does not exist yet); only an owned cgroup is created and
@@ -51,8 +54,8 @@ type ShimPod struct {
 	RuntimeHandler string
 }
 
-// ShimManager starts and stops the per-pod shim.
-type ShimManager interface {
+// Shims starts and stops the per-pod shim.
+type Shims interface {
 	// Start starts the pod's shim, or connects to one already running.
 	Start(ctx context.Context, pod ShimPod) error
 	// Connect reconnects to the running shim of a pod (after a daemon

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/cricket-cri/cricket/sandbox"
+	"github.com/cricket-cri/cricket/sandbox/nri/nritest"
 	"github.com/cricket-cri/cricket/sandbox/sandboxtest"
 )
 
@@ -58,7 +59,7 @@ func TestNRIPodLifecycle(t *testing.T) {
 }
 
 func TestNRIRunPodSandboxFails(t *testing.T) {
-	e, hooks := newEnv(t), &sandboxtest.NRI{Fail: map[string]error{"RunPodSandbox": errors.New("boom")}}
+	e, hooks := newEnv(t), &sandboxtest.NRI{Recorder: nritest.Recorder{Fail: map[string]error{"RunPodSandbox": errors.New("boom")}}}
 	e.withNRI(t, hooks)
 	if _, err := e.svc.Run(context.Background(), sandbox.RunRequest{Config: podConfig("web")}); err == nil {
 		t.Fatal("Run succeeded although the NRI hook failed")

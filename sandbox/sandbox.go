@@ -19,6 +19,7 @@ import (
 
 	"github.com/cricket-cri/cricket/pkg/errdefs"
 	"github.com/cricket-cri/cricket/pkg/oci"
+	"github.com/cricket-cri/cricket/pkg/podfiles"
 )
 
 // State is the life-cycle phase of a pod sandbox.
@@ -36,19 +37,6 @@ const (
 	stateCreating State = "creating"
 )
 
-// Namespaces are the files the pod's namespaces are pinned to. An empty
-// path means the pod does not own that namespace (host mode, or PID not
-// shared).
-type Namespaces struct {
-	Network string `json:"network,omitempty"`
-	IPC     string `json:"ipc,omitempty"`
-	UTS     string `json:"uts,omitempty"`
-	PID     string `json:"pid,omitempty"`
-	// User is the pod's user namespace (hostUsers: false); the others
-	// are owned by it.
-	User string `json:"user,omitempty"`
-}
-
 // NamespaceSet says which namespaces a pod needs of its own.
 type NamespaceSet struct {
 	Network, IPC, UTS, PID bool
@@ -57,15 +45,6 @@ type NamespaceSet struct {
 	// User, when set, asks for a user namespace with these mappings that
 	// owns the other new namespaces.
 	User *oci.IDMappings
-}
-
-// Files are the host files of the pod that containers bind-mount; an empty
-// path is not mounted.
-type Files struct {
-	Hostname   string `json:"hostname,omitempty"`
-	Hosts      string `json:"hosts,omitempty"`
-	ResolvConf string `json:"resolvConf,omitempty"`
-	Shm        string `json:"shm,omitempty"`
 }
 
 // NetworkStatus is what the network layer reported for the pod.
@@ -83,9 +62,11 @@ type Metadata struct {
 	RuntimeHandler string
 	// StateDir holds the pod's volatile files: pinned namespaces, pod
 	// files, the shim's socket and records.
-	StateDir   string
-	Namespaces Namespaces
-	Files      Files
+	StateDir string
+	// Namespaces are the pod's pinned namespaces.
+	Namespaces oci.NamespacePaths
+	// Files are the pod's hostname, hosts, resolv.conf and /dev/shm.
+	Files podfiles.Paths
 	// CgroupPath is the pod cgroup, the parent of its containers' cgroups.
 	CgroupPath string
 	// CgroupOwned is set when Run created the pod cgroup (rather than

@@ -14,6 +14,8 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/cricket-cri/cricket/pkg/errdefs"
+	"github.com/cricket-cri/cricket/pkg/oci"
+	"github.com/cricket-cri/cricket/pkg/podfiles"
 	"github.com/cricket-cri/cricket/pkg/securefs"
 	"github.com/cricket-cri/cricket/pkg/store"
 	"github.com/cricket-cri/cricket/sandbox/internal/index"
@@ -39,8 +41,8 @@ type Options struct {
 	Store      *store.Store
 	Namespaces NamespacePinner
 	Files      PodFiles
-	Cgroups    CgroupManager
-	Shims      ShimManager
+	Cgroups    Cgroups
+	Shims      Shims
 	// Network defaults to NoNetwork.
 	Network Network
 	// NRI is told of pod life-cycle events; defaults to NoNRI.
@@ -122,18 +124,18 @@ func (s *Service) List(f Filter) []*Sandbox {
 
 // record is the persisted form of a sandbox.
 type record struct {
-	ID             string        `json:"id"`
-	Name           string        `json:"name"`
-	Config         []byte        `json:"config"`
-	RuntimeHandler string        `json:"runtimeHandler"`
-	StateDir       string        `json:"stateDir"`
-	Namespaces     Namespaces    `json:"namespaces"`
-	Files          Files         `json:"files"`
-	CgroupPath     string        `json:"cgroupPath"`
-	CgroupOwned    bool          `json:"cgroupOwned,omitempty"`
-	Network        NetworkStatus `json:"network"`
-	CreatedAt      time.Time     `json:"createdAt"`
-	Status         Status        `json:"status"`
+	ID             string             `json:"id"`
+	Name           string             `json:"name"`
+	Config         []byte             `json:"config"`
+	RuntimeHandler string             `json:"runtimeHandler"`
+	StateDir       string             `json:"stateDir"`
+	Namespaces     oci.NamespacePaths `json:"namespaces"`
+	Files          podfiles.Paths     `json:"files"`
+	CgroupPath     string             `json:"cgroupPath"`
+	CgroupOwned    bool               `json:"cgroupOwned,omitempty"`
+	Network        NetworkStatus      `json:"network"`
+	CreatedAt      time.Time          `json:"createdAt"`
+	Status         Status             `json:"status"`
 }
 
 func (s *Service) persist(md Metadata, st Status) error {

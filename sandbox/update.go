@@ -7,7 +7,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
-// CgroupResizer is implemented by a CgroupManager that can change the
+// CgroupResizer is implemented by a Cgroups that can change the
 // limits of a pod cgroup it created.
 type CgroupResizer interface {
 	// Resize sizes the pod cgroup at path to resources plus overhead.

@@ -8,7 +8,7 @@
 // It also serves libcontainer's "init" re-exec: the built-in executor runs
 // containers by re-executing /proc/self/exe (this binary, sealed against
 // CVE-2019-5736 by libcontainer) as the container's init; and the pod init
-// ("__podinit", sandbox/podinit) of pods that share a pid namespace.
+// ("__podinit", pkg/podinit) of pods that share a pid namespace.
 package main
 
 import (
@@ -26,7 +26,7 @@ import (
 	"github.com/cricket-cri/cricket/pkg/shim/shimserver"
 	// The pod init of pods that share a pid namespace ("__podinit"): a C
 	// constructor that never lets the Go runtime start.
-	_ "github.com/cricket-cri/cricket/sandbox/podinit"
+	_ "github.com/cricket-cri/cricket/pkg/podinit"
 )
 
 // buildVersion is set by the Makefile (-ldflags -X main.buildVersion=...).

@@ -14,7 +14,10 @@ import (
 	"google.golang.org/grpc"
 	"k8s.io/klog/v2"
 
+	"github.com/cricket-cri/cricket/cmd/cricketd/internal/daemon"
 	"github.com/cricket-cri/cricket/cri"
+	"github.com/cricket-cri/cricket/cri/events"
+	"github.com/cricket-cri/cricket/cri/streaming"
 	"github.com/cricket-cri/cricket/network"
 	"github.com/cricket-cri/cricket/pkg/cgroups"
 	"github.com/cricket-cri/cricket/pkg/config"
@@ -24,14 +27,11 @@ import (
 	"github.com/cricket-cri/cricket/pkg/runtime"
 	"github.com/cricket-cri/cricket/pkg/shim/shimclient"
 	"github.com/cricket-cri/cricket/pkg/sockets"
+	"github.com/cricket-cri/cricket/pkg/stats"
 	"github.com/cricket-cri/cricket/pkg/store"
 	"github.com/cricket-cri/cricket/sandbox"
 	"github.com/cricket-cri/cricket/sandbox/container"
-	"github.com/cricket-cri/cricket/sandbox/events"
 	"github.com/cricket-cri/cricket/sandbox/nri"
-	"github.com/cricket-cri/cricket/sandbox/stats"
-	"github.com/cricket-cri/cricket/sandbox/streaming"
-	"github.com/cricket-cri/cricket/sandbox/wire"
 )
 
 const defaultConfigPath = "/etc/cricket/cricket.toml"
@@ -113,7 +113,7 @@ func serve(args []string) int {
 	if err := shimclient.DropBinaryCache(shimBin); err != nil {
 		klog.V(2).InfoS("could not drop the shim binary's page cache; shims may show more RSS", "err", err)
 	}
-	if err := (&daemon{cfg: cfg, shimBinary: shimBin}).run(); err != nil {
+	if err := (&server{cfg: cfg, shimBinary: shimBin}).run(); err != nil {
 		klog.ErrorS(err, "cricketd stopped")
 		klog.Flush()
 		return exitCode(err)
@@ -122,8 +122,8 @@ func serve(args []string) int {
 	return exitOK
 }
 
-// daemon holds what serve wires together.
-type daemon struct {
+// server holds what serve wires together.
+type server struct {
 	cfg *config.Config
 	// shimBinary is the per-pod shim executable (findShim).
 	shimBinary string
@@ -132,9 +132,13 @@ type daemon struct {
 	events     *events.Broker
 	// nri serves NRI plugins; nil when NRI is disabled.
 	nri *nri.NRI
+	// pods are the pod and container services.
+	pods *daemon.Services
+	// metrics is the Prometheus endpoint; nil when none is configured.
+	metrics *metrics.Server
 }
 
-func (d *daemon) run() error {
+func (d *server) run() error {
 	defer d.unlock()
 	if err := d.prepareDirs(); err != nil {
 		return err
@@ -147,12 +151,14 @@ func (d *daemon) run() error {
 		// Plugins are told the runtime goes away and the socket is removed.
 		defer d.nri.Stop()
 	}
+	defer d.startLoops()()
 	d.streaming.Start()
 	defer d.stopStreaming()
 	klog.InfoS("streaming server listening", "address", d.streaming.Addr())
 	if err := d.serveMetrics(); err != nil {
 		return err
 	}
+	defer d.stopMetrics()
 	srv := grpc.NewServer(cri.ServerOptions(d.cfg.GRPC.MaxRecvMessageSize, d.cfg.GRPC.MaxSendMessageSize)...)
 	svc.Register(srv)
 	l, err := sockets.Listen(d.cfg.GRPC.Listen, 0, 0)
@@ -191,9 +197,24 @@ func gracefulStop(srv *grpc.Server, served <-chan error) error {
 	return nil
 }
 
-// serveMetrics starts the Prometheus endpoint when one is configured; it
-// stops with the process.
-func (d *daemon) serveMetrics() error {
+// startLoops runs the pod services' background loops (daemon.Services.Run)
+// until the returned stop is called; stop waits for them to end.
+func (d *server) startLoops() (stop func()) {
+	ctx, cancel := context.WithCancel(klog.NewContext(context.Background(), klog.Background()))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		d.pods.Run(ctx)
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
+// serveMetrics starts the Prometheus endpoint when one is configured;
+// stopMetrics ends it.
+func (d *server) serveMetrics() error {
 	if d.cfg.Metrics.Address == "" {
 		return nil
 	}
@@ -201,6 +222,7 @@ func (d *daemon) serveMetrics() error {
 	if err != nil {
 		return err
 	}
+	d.metrics = srv
 	go func() {
 		if err := srv.Serve(); err != nil {
 			klog.ErrorS(err, "metrics endpoint stopped")
@@ -210,7 +232,18 @@ func (d *daemon) serveMetrics() error {
 	return nil
 }
 
-func (d *daemon) stopStreaming() {
+func (d *server) stopMetrics() {
+	if d.metrics == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := d.metrics.Stop(ctx); err != nil {
+		klog.ErrorS(err, "stop metrics endpoint")
+	}
+}
+
+func (d *server) stopStreaming() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := d.streaming.Stop(ctx); err != nil {
@@ -218,7 +251,7 @@ func (d *daemon) stopStreaming() {
 	}
 }
 
-func (d *daemon) prepareDirs() error {
+func (d *server) prepareDirs() error {
 	if err := os.MkdirAll(d.cfg.Root, 0o700); err != nil {
 		return fmt.Errorf("create root dir %s: %w", d.cfg.Root, err)
 	}
@@ -235,14 +268,14 @@ func (d *daemon) prepareDirs() error {
 	return nil
 }
 
-func (d *daemon) unlock() {
+func (d *server) unlock() {
 	for _, l := range d.locks {
 		l.Close()
 	}
 }
 
 // wire builds the domain services and the CRI adapter over them.
-func (d *daemon) wire() (*cri.Service, error) {
+func (d *server) wire() (*cri.Service, error) {
 	ctx := klog.NewContext(context.Background(), klog.Background())
 	meta, err := store.Open(filepath.Join(d.cfg.Root, "meta"))
 	if err != nil {
@@ -274,14 +307,14 @@ func (d *daemon) wire() (*cri.Service, error) {
 		return nil, err
 	}
 	d.events = events.New(events.Options{})
-	pods, err := wire.New(ctx, wire.Options{
+	pods, err := daemon.New(ctx, daemon.Options{
 		State:          d.cfg.State,
 		Store:          meta,
 		Images:         imgs,
 		Handlers:       handlers,
 		DefaultHandler: d.cfg.Runtime.DefaultHandler,
 		CgroupDriver:   d.cfg.Runtime.CgroupDriver,
-		Network:        wire.CNINetwork{CNI: netMgr},
+		Network:        daemon.CNINetwork{CNI: netMgr},
 		Events:         d.events,
 		NRI:            nriConfig(d.cfg),
 		CDISpecDirs:    d.cfg.Runtime.CDISpecDirs,
@@ -290,16 +323,16 @@ func (d *daemon) wire() (*cri.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.nri = pods.NRI
-	d.events.SetStatuses(cri.EventStatuses(pods.Sandboxes, pods.Containers))
+	d.nri, d.pods = pods.NRI, pods
+	d.events.SetStatuses(cri.EventStatuses(pods.Pods, pods.Containers))
 	ready := sandbox.StateReady
 	if err := metrics.RegisterShimCount(func() float64 {
 		// Every ready pod has its shim running.
-		return float64(len(pods.Sandboxes.List(sandbox.Filter{State: &ready})))
+		return float64(len(pods.Pods.List(sandbox.Filter{State: &ready})))
 	}); err != nil {
 		return nil, err
 	}
-	gcNetwork(ctx, netMgr, pods.Sandboxes)
+	gcNetwork(ctx, netMgr, pods.Pods)
 	collector, err := newStatsCollector(d.cfg.Runtime.CgroupDriver, imgs)
 	if err != nil {
 		return nil, err
@@ -310,7 +343,7 @@ func (d *daemon) wire() (*cri.Service, error) {
 	return cri.New(criConfig(ctx, d.cfg, pods.UserNamespaces), cri.Deps{
 		Network:    netMgr,
 		Images:     imgs,
-		Sandboxes:  pods.Sandboxes,
+		Pods:       pods.Pods,
 		Containers: pods.Containers,
 		Streaming:  d.streaming,
 		Stats:      collector,
@@ -321,7 +354,7 @@ func (d *daemon) wire() (*cri.Service, error) {
 // gcNetwork releases what CNI still holds for pods that no longer exist
 // (a crash between ADD and the pod record, or during removal). Failures
 // are logged: start-up never stops for them.
-func gcNetwork(ctx context.Context, netMgr *network.Manager, pods *sandbox.Service) {
+func gcNetwork(ctx context.Context, netMgr *network.CNI, pods *sandbox.Service) {
 	live := map[string]bool{}
 	for _, sb := range pods.List(sandbox.Filter{}) {
 		live[sb.ID] = true
@@ -343,8 +376,8 @@ func newStatsCollector(driver string, imgs *image.Service) (*stats.Collector, er
 	return stats.New(stats.Options{Cgroups: cg, Layers: imgs.Snapshots(), Network: stats.NetnsCounters{}, OOM: oom})
 }
 
-func newStreamingServer(cfg *config.Config, pods *wire.Services) (*streaming.Server, error) {
-	lookup := streaming.Services{Containers: pods.Containers, Sandboxes: pods.Sandboxes, LookPath: container.FSLookPath(oci.RootFS)}
+func newStreamingServer(cfg *config.Config, pods *daemon.Services) (*streaming.Server, error) {
+	lookup := streaming.Services{Containers: pods.Containers, Pods: pods.Pods, LookPath: container.FSLookPath(oci.RootFS)}
 	return streaming.NewServer(streaming.Config{
 		Address:     cfg.Streaming.Address,
 		Port:        cfg.Streaming.Port,

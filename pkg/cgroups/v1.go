@@ -233,7 +233,7 @@ func applyMemoryV1(dir string, res *specs.LinuxResources) error {
 		swap = -1
 	}
 	if _, err := os.Stat(filepath.Join(dir, "memory.memsw.limit_in_bytes")); err != nil {
-		swap = 0 // no swap accounting on this host: nothing to limit
+		swap = 0 // no swap accounting on the host: nothing to limit
 	}
 	if err := writeMemoryLimits(dir, limit, swap); err != nil {
 		return err

@@ -1,20 +1,18 @@
-// Package errdefs defines the sentinel errors that domain code wraps and the
-// single mapping from those sentinels to gRPC status codes.
+// Package errdefs defines the sentinel errors that domain code wraps and
+// the class of an error (Class).
 //
 // Domain packages return errors such as
 //
 //	fmt.Errorf("pod sandbox %q: %w", id, errdefs.ErrNotFound)
 //
-// and only the CRI instrumentation layer turns them into gRPC statuses.
+// and only the CRI instrumentation layer turns them into gRPC statuses
+// (cri/grpcerrs), by their class.
 package errdefs
 
 import (
 	"context"
 	"errors"
 	"syscall"
-
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 )
 
 // Sentinel errors. Wrap them with %w; test with errors.Is or the Is* helpers.
@@ -41,53 +39,44 @@ func IsInvalidArgument(err error) bool { return errors.Is(err, ErrInvalidArgumen
 // IsFailedPrecondition reports whether err wraps ErrFailedPrecondition.
 func IsFailedPrecondition(err error) bool { return errors.Is(err, ErrFailedPrecondition) }
 
-// mapping is ordered: the first sentinel found in the chain decides the code.
-var mapping = []struct {
-	err  error
-	code codes.Code
+// IsUnknown reports whether err is an error of no known class (Class is
+// nil): the CRI reports it as Unknown.
+func IsUnknown(err error) bool { return err != nil && Class(err) == nil }
+
+// classes is ordered: the first error found in the chain decides the class.
+var classes = []struct {
+	err   error
+	class error
 }{
-	{ErrNotFound, codes.NotFound},
-	{ErrAlreadyExists, codes.AlreadyExists},
-	{ErrInvalidArgument, codes.InvalidArgument},
-	{ErrFailedPrecondition, codes.FailedPrecondition},
-	{ErrUnavailable, codes.Unavailable},
-	{ErrNotImplemented, codes.Unimplemented},
-	{ErrResourceExhausted, codes.ResourceExhausted},
-	{ErrPermissionDenied, codes.PermissionDenied},
-	{context.DeadlineExceeded, codes.DeadlineExceeded},
-	{context.Canceled, codes.Canceled},
+	{ErrNotFound, ErrNotFound},
+	{ErrAlreadyExists, ErrAlreadyExists},
+	{ErrInvalidArgument, ErrInvalidArgument},
+	{ErrFailedPrecondition, ErrFailedPrecondition},
+	{ErrUnavailable, ErrUnavailable},
+	{ErrNotImplemented, ErrNotImplemented},
+	{ErrResourceExhausted, ErrResourceExhausted},
+	{ErrPermissionDenied, ErrPermissionDenied},
+	{context.DeadlineExceeded, context.DeadlineExceeded},
+	{context.Canceled, context.Canceled},
 	// A full or read-only disk under root or state reaches the kubelet as
 	// what it is, with the path in the message, not as Unknown.
-	{syscall.ENOSPC, codes.ResourceExhausted},
-	{syscall.EDQUOT, codes.ResourceExhausted},
-	{syscall.EROFS, codes.FailedPrecondition},
+	{syscall.ENOSPC, ErrResourceExhausted},
+	{syscall.EDQUOT, ErrResourceExhausted},
+	{syscall.EROFS, ErrFailedPrecondition},
 }
 
-// Code returns the gRPC code for err. An error that already carries a gRPC
-// status keeps its code; an error wrapping no known sentinel is Unknown.
-func Code(err error) codes.Code {
-	if err == nil {
-		return codes.OK
-	}
-	if s, ok := status.FromError(err); ok {
-		return s.Code()
-	}
-	for _, m := range mapping {
-		if errors.Is(err, m.err) {
-			return m.code
-		}
-	}
-	return codes.Unknown
-}
-
-// ToGRPC converts err to a gRPC status error whose message is err's text.
-// A nil error stays nil; an error that is already a status is returned as is.
-func ToGRPC(err error) error {
+// Class returns the class of err: the sentinel it wraps, or
+// context.DeadlineExceeded or context.Canceled; a full disk is
+// ErrResourceExhausted and a read-only one ErrFailedPrecondition. It is nil
+// for nil and for an error of no known class.
+func Class(err error) error {
 	if err == nil {
 		return nil
 	}
-	if _, ok := status.FromError(err); ok {
-		return err
+	for _, c := range classes {
+		if errors.Is(err, c.err) {
+			return c.class
+		}
 	}
-	return status.Error(Code(err), err.Error())
+	return nil
 }

@@ -7,51 +7,31 @@ import (
 	"os"
 	"syscall"
 	"testing"
-
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 )
 
-func TestCode(t *testing.T) {
+func TestClass(t *testing.T) {
 	cases := []struct {
 		desc string
 		err  error
-		want codes.Code
+		want error
 	}{
-		{desc: "nil", err: nil, want: codes.OK},
-		{desc: "wrapped not found", err: fmt.Errorf("a: %w", fmt.Errorf("b: %w", ErrNotFound)), want: codes.NotFound},
-		{desc: "already exists", err: ErrAlreadyExists, want: codes.AlreadyExists},
-		{desc: "invalid", err: fmt.Errorf("x: %w", ErrInvalidArgument), want: codes.InvalidArgument},
-		{desc: "precondition", err: ErrFailedPrecondition, want: codes.FailedPrecondition},
-		{desc: "unavailable", err: ErrUnavailable, want: codes.Unavailable},
-		{desc: "not implemented", err: ErrNotImplemented, want: codes.Unimplemented},
-		{desc: "exhausted", err: ErrResourceExhausted, want: codes.ResourceExhausted},
-		{desc: "denied", err: ErrPermissionDenied, want: codes.PermissionDenied},
-		{desc: "deadline", err: fmt.Errorf("pull: %w", context.DeadlineExceeded), want: codes.DeadlineExceeded},
-		{desc: "canceled", err: context.Canceled, want: codes.Canceled},
-		{desc: "joined picks first sentinel in order", err: errors.Join(ErrInvalidArgument, ErrNotFound), want: codes.NotFound},
-		{desc: "existing status", err: status.Error(codes.Aborted, "x"), want: codes.Aborted},
-		{desc: "plain error", err: errors.New("x"), want: codes.Unknown},
-		{desc: "disk full", err: fmt.Errorf("persist: %w", &os.PathError{Op: "write", Path: "/var/lib/cricket/meta/x", Err: syscall.ENOSPC}), want: codes.ResourceExhausted},
-		{desc: "quota", err: &os.PathError{Op: "write", Path: "/x", Err: syscall.EDQUOT}, want: codes.ResourceExhausted},
-		{desc: "read-only disk", err: &os.PathError{Op: "open", Path: "/x", Err: syscall.EROFS}, want: codes.FailedPrecondition},
-		{desc: "sentinel wins over errno", err: errors.Join(ErrNotFound, syscall.ENOSPC), want: codes.NotFound},
+		{desc: "nil", err: nil, want: nil},
+		{desc: "wrapped sentinel", err: fmt.Errorf("a: %w", fmt.Errorf("b: %w", ErrNotFound)), want: ErrNotFound},
+		{desc: "joined picks the first class in order", err: errors.Join(ErrInvalidArgument, ErrNotFound), want: ErrNotFound},
+		{desc: "deadline", err: fmt.Errorf("pull: %w", context.DeadlineExceeded), want: context.DeadlineExceeded},
+		{desc: "disk full", err: &os.PathError{Op: "write", Path: "/x", Err: syscall.ENOSPC}, want: ErrResourceExhausted},
+		{desc: "read-only disk", err: &os.PathError{Op: "open", Path: "/x", Err: syscall.EROFS}, want: ErrFailedPrecondition},
+		{desc: "sentinel wins over errno", err: errors.Join(ErrNotFound, syscall.ENOSPC), want: ErrNotFound},
+		{desc: "plain error", err: errors.New("x"), want: nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.desc, func(t *testing.T) {
-			if got := Code(tc.err); got != tc.want {
-				t.Errorf("Code = %v, want %v", got, tc.want)
+			if got := Class(tc.err); got != tc.want {
+				t.Errorf("Class = %v, want %v", got, tc.want)
 			}
-			if got := status.Code(ToGRPC(tc.err)); got != tc.want {
-				t.Errorf("ToGRPC code = %v, want %v", got, tc.want)
+			if got, want := IsUnknown(tc.err), tc.err != nil && tc.want == nil; got != want {
+				t.Errorf("IsUnknown = %v, want %v", got, want)
 			}
 		})
-	}
-}
-
-func TestToGRPCKeepsMessage(t *testing.T) {
-	err := fmt.Errorf("pod %q: %w", "p1", ErrNotFound)
-	if got := status.Convert(ToGRPC(err)).Message(); got != err.Error() {
-		t.Errorf("message = %q, want %q", got, err.Error())
 	}
 }

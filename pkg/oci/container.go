@@ -5,6 +5,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/cricket-cri/cricket/pkg/podfiles"
 )
 
 // ImageConfig is the part of an image's config a container spec uses.
@@ -20,14 +22,14 @@ type ImageConfig struct {
 // ContainerInput is everything BuildContainerSpec needs, resolved by the
 // caller: nothing here is looked up on the host by the builder.
 type ContainerInput struct {
-	Config  *runtimeapi.ContainerConfig
-	Sandbox *runtimeapi.PodSandboxConfig
-	Image   ImageConfig
+	Config *runtimeapi.ContainerConfig
+	Pod    *runtimeapi.PodSandboxConfig
+	Image  ImageConfig
 
 	RootfsPath  string
 	CgroupsPath string
 	Namespaces  NamespacePaths
-	PodFiles    PodFiles
+	PodFiles    podfiles.Paths
 	Features    Features
 
 	// User is the resolved identity (ResolveUser).
@@ -75,7 +77,7 @@ func BuildContainerSpec(in ContainerInput) (*specs.Spec, error) {
 func containerOpts(in ContainerInput) ([]SpecOpt, error) {
 	cfg := in.Config
 	sc := cfg.GetLinux().GetSecurityContext()
-	if err := checkSecurityContext(sc, in.Sandbox); err != nil {
+	if err := checkSecurityContext(sc, in.Pod); err != nil {
 		return nil, err
 	}
 	args, err := ContainerArgs(cfg.GetCommand(), cfg.GetArgs(), in.Image.Entrypoint, in.Image.Cmd)
@@ -108,7 +110,7 @@ func containerOpts(in ContainerInput) ([]SpecOpt, error) {
 		WithUser(in.User),
 		WithMounts(mounts),
 		WithNamespaces(nsOpts, in.Namespaces, in.CgroupNamespace, in.Features),
-		WithSysctls(in.Sandbox.GetLinux().GetSysctls()),
+		WithSysctls(in.Pod.GetLinux().GetSysctls()),
 		WithResources(cfg.GetLinux().GetResources()),
 		WithNoNewPrivileges(sc.GetNoNewPrivs()),
 		WithSELinuxLabel(sc.GetSelinuxOptions(), in.SELinuxEnabled),
@@ -137,7 +139,7 @@ func checkSecurityContext(sc *runtimeapi.LinuxContainerSecurityContext, sb *runt
 // carries none, with the pod's user namespace (containerUserNamespace),
 // whose mappings are returned too (nil for the host's).
 func namespaceOptions(in ContainerInput) (*runtimeapi.NamespaceOption, *IDMappings, error) {
-	pod := in.Sandbox.GetLinux().GetSecurityContext().GetNamespaceOptions()
+	pod := in.Pod.GetLinux().GetSecurityContext().GetNamespaceOptions()
 	o := in.Config.GetLinux().GetSecurityContext().GetNamespaceOptions()
 	if o == nil {
 		o = pod
@@ -160,7 +162,7 @@ func containerEnv(in ContainerInput) ([]string, error) {
 		return nil, err
 	}
 	var env []string
-	if h := in.Sandbox.GetHostname(); h != "" {
+	if h := in.Pod.GetHostname(); h != "" {
 		env = append(env, "HOSTNAME="+h)
 	}
 	env = append(env, in.Image.Env...)

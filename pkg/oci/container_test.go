@@ -16,6 +16,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/cricket-cri/cricket/pkg/errdefs"
+	"github.com/cricket-cri/cricket/pkg/podfiles"
 )
 
 func testSandbox() *runtimeapi.PodSandboxConfig {
@@ -32,12 +33,12 @@ func testSandbox() *runtimeapi.PodSandboxConfig {
 func testInput(cfg *runtimeapi.ContainerConfig) ContainerInput {
 	return ContainerInput{
 		Config:      cfg,
-		Sandbox:     testSandbox(),
+		Pod:         testSandbox(),
 		Image:       ImageConfig{Entrypoint: []string{"/bin/sh"}, Cmd: []string{"-c", "sleep 1"}, Env: []string{"PATH=/bin", "IMG=1"}, WorkingDir: "/work"},
 		RootfsPath:  "/var/lib/cricket/rootfs/c1",
 		CgroupsPath: "/kubepods/podu/c1",
 		Namespaces:  NamespacePaths{Network: "/run/cricket/sb/ns/net", IPC: "/run/cricket/sb/ns/ipc", UTS: "/run/cricket/sb/ns/uts"},
-		PodFiles:    PodFiles{Hostname: "/run/cricket/sb/hostname", Hosts: "/run/cricket/sb/hosts", ResolvConf: "/run/cricket/sb/resolv.conf", Shm: "/run/cricket/sb/shm"},
+		PodFiles:    podfiles.Paths{Hostname: "/run/cricket/sb/hostname", Hosts: "/run/cricket/sb/hosts", ResolvConf: "/run/cricket/sb/resolv.conf", Shm: "/run/cricket/sb/shm"},
 		User:        User{UID: 1000, GID: 1000, AdditionalGids: []uint32{1000}},
 		Arch:        "amd64",
 	}
@@ -112,7 +113,7 @@ func TestBuildContainerSpec(t *testing.T) {
 			}
 		}},
 		{desc: "privileged", mutate: func(in *ContainerInput) {
-			in.Sandbox.Linux.SecurityContext = &runtimeapi.LinuxSandboxSecurityContext{Privileged: true}
+			in.Pod.Linux.SecurityContext = &runtimeapi.LinuxSandboxSecurityContext{Privileged: true}
 			in.Config.Linux.SecurityContext.Privileged = true
 			in.HostDevices = []Device{{Path: "/dev/sda", Type: "b", Major: 8}}
 		}, check: func(t *testing.T, s *specs.Spec) {
@@ -250,7 +251,7 @@ func seedSandbox(i int) *runtimeapi.PodSandboxConfig {
 // become resolved devices, as ResolveDevice would return them.
 func fuzzInput(cfg *runtimeapi.ContainerConfig, sb *runtimeapi.PodSandboxConfig) ContainerInput {
 	in := testInput(cfg)
-	proto.Merge(in.Sandbox, sb)
+	proto.Merge(in.Pod, sb)
 	for i, d := range cfg.GetDevices() {
 		in.Devices = append(in.Devices, Device{Path: d.GetContainerPath(), Type: "c", Major: 10, Minor: int64(i), FileMode: 0o600, Permissions: d.GetPermissions()})
 	}

@@ -118,3 +118,16 @@ func OwnOOMScoreAdj() (int, error) {
 	}
 	return v, nil
 }
+
+// ResolveDevices resolves every CRI device of a container (ResolveDevice).
+func ResolveDevices(devs []*runtimeapi.Device) ([]Device, error) {
+	var out []Device
+	for _, d := range devs {
+		r, err := ResolveDevice(d)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r...)
+	}
+	return out, nil
+}

@@ -12,7 +12,7 @@ import (
 // the host's devices for a privileged container, a requested Localhost
 // seccomp profile, the daemon's capability bounding set, and the
 // oom_score_adj floor when the daemon cannot lower scores (no
-// CAP_SYS_RESOURCE, as on this VM). in.Config and in.RootfsPath must be set.
+// CAP_SYS_RESOURCE in its bounding set). in.Config and in.RootfsPath must be set.
 // Errors about the request wrap errdefs.ErrInvalidArgument.
 func PrepareHost(in *ContainerInput) error {
 	sc := in.Config.GetLinux().GetSecurityContext()

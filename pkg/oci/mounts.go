@@ -7,16 +7,9 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
-)
 
-// PodFiles are the host files of the pod bind-mounted into each container;
-// an empty path is not mounted.
-type PodFiles struct {
-	Hostname   string // -> /etc/hostname
-	Hosts      string // -> /etc/hosts
-	ResolvConf string // -> /etc/resolv.conf
-	Shm        string // -> /dev/shm (the pod's tmpfs, or the host's for host IPC)
-}
+	"github.com/cricket-cri/cricket/pkg/podfiles"
+)
 
 // Features are the runtime handler features that change what is accepted.
 type Features struct {
@@ -154,7 +147,7 @@ func depth(p string) int {
 
 // PodFileMounts returns the bind mounts of the pod's files. The /etc files
 // are read-only when the container's rootfs is, as in containerd.
-func PodFileMounts(f PodFiles, readonlyRootfs bool) []specs.Mount {
+func PodFileMounts(f podfiles.Paths, readonlyRootfs bool) []specs.Mount {
 	ro := "rw"
 	if readonlyRootfs {
 		ro = "ro"
@@ -182,4 +175,23 @@ func mergePodFileMounts(user, pod []specs.Mount) []specs.Mount {
 		}
 	}
 	return out
+}
+
+// SetRootfsPropagation makes the container's root shared when a mount is
+// bidirectional, and a slave when one receives the host's mounts: a mount
+// propagates only as far as the mounts above it let it (containerd does
+// the same).
+func SetRootfsPropagation(spec *specs.Spec) {
+	if spec.Linux == nil {
+		return
+	}
+	for _, m := range spec.Mounts {
+		switch {
+		case slices.Contains(m.Options, "rshared"):
+			spec.Linux.RootfsPropagation = "rshared"
+			return
+		case slices.Contains(m.Options, "rslave"):
+			spec.Linux.RootfsPropagation = "rslave"
+		}
+	}
 }

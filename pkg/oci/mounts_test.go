@@ -6,6 +6,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/cricket-cri/cricket/pkg/podfiles"
 )
 
 func TestCRIMount(t *testing.T) {
@@ -111,13 +113,13 @@ func countOf(s []string, v string) int {
 func TestPodFileMounts(t *testing.T) {
 	tests := []struct {
 		desc   string
-		f      PodFiles
+		f      podfiles.Paths
 		ro     bool
 		want   []string
 		wantRO bool
 	}{
-		{desc: "all", f: PodFiles{Hostname: "/p/hostname", Hosts: "/p/hosts", ResolvConf: "/p/resolv.conf", Shm: "/p/shm"}, want: []string{"/etc/hostname", "/etc/hosts", "/etc/resolv.conf", "/dev/shm"}},
-		{desc: "readonly rootfs", f: PodFiles{Hosts: "/p/hosts"}, ro: true, want: []string{"/etc/hosts"}, wantRO: true},
+		{desc: "all", f: podfiles.Paths{Hostname: "/p/hostname", Hosts: "/p/hosts", ResolvConf: "/p/resolv.conf", Shm: "/p/shm"}, want: []string{"/etc/hostname", "/etc/hosts", "/etc/resolv.conf", "/dev/shm"}},
+		{desc: "readonly rootfs", f: podfiles.Paths{Hosts: "/p/hosts"}, ro: true, want: []string{"/etc/hosts"}, wantRO: true},
 		{desc: "none"},
 	}
 	for _, tc := range tests {

@@ -7,18 +7,23 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
-// NamespacePaths are the pinned namespace files a container may join.
+// NamespacePaths are the pinned namespace files of a pod, which its
+// containers may join; an empty path means the pod has no namespace of
+// that kind of its own. They are recorded with the pod
+// (sandbox.Sandbox.Namespaces).
 type NamespacePaths struct {
-	Network string
-	IPC     string
-	UTS     string
+	Network string `json:"network,omitempty"`
+	IPC     string `json:"ipc,omitempty"`
+	UTS     string `json:"uts,omitempty"`
 	// PID is the pod's pid namespace (its init's), for pid mode POD.
-	PID string
-	// TargetPID is the target container's pid namespace, for mode TARGET.
-	TargetPID string
+	PID string `json:"pid,omitempty"`
+	// TargetPID is the target container's pid namespace, for mode TARGET:
+	// set per container, never part of the pod's record.
+	TargetPID string `json:"-"`
 	// User is the pod's user namespace, for userns mode POD; empty creates
-	// a new one with the requested mappings.
-	User string
+	// a new one with the requested mappings. The pod's other namespaces are
+	// owned by it.
+	User string `json:"user,omitempty"`
 }
 
 // WithNamespaces sets the container's namespaces from the CRI options. A

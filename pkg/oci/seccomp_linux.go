@@ -10,7 +10,7 @@ import (
 	"github.com/cricket-cri/cricket/pkg/errdefs"
 )
 
-// LoadSeccompProfile reads a Localhost seccomp profile for this machine's
+// LoadSeccompProfile reads a Localhost seccomp profile for the host's
 // architecture. A missing file is InvalidArgument: the request names it.
 func LoadSeccompProfile(path string) (*specs.LinuxSeccomp, error) {
 	data, err := os.ReadFile(path)

@@ -8,6 +8,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/cricket-cri/cricket/pkg/errdefs"
+	"github.com/cricket-cri/cricket/pkg/podfiles"
 )
 
 func usernsPod(uids, gids []*runtimeapi.IDMapping) *runtimeapi.NamespaceOption {
@@ -94,9 +95,9 @@ func TestBuildContainerSpecUserNamespace(t *testing.T) {
 						{ContainerPath: "/img", Image: &runtimeapi.ImageSpec{Image: "registry.example/vol:1"}, Readonly: true}},
 					Linux: &runtimeapi.LinuxContainerConfig{SecurityContext: &runtimeapi.LinuxContainerSecurityContext{NamespaceOptions: tc.ctrNS}},
 				},
-				Sandbox:    &runtimeapi.PodSandboxConfig{Linux: &runtimeapi.LinuxPodSandboxConfig{SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{NamespaceOptions: tc.podNS}}},
+				Pod:        &runtimeapi.PodSandboxConfig{Linux: &runtimeapi.LinuxPodSandboxConfig{SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{NamespaceOptions: tc.podNS}}},
 				RootfsPath: "/rootfs", Namespaces: testPathsUser, Features: tc.f, MountSources: map[string]string{"/img": "/var/imgroot"},
-				PodFiles: PodFiles{Hosts: "/pod/hosts", Shm: "/pod/shm"},
+				PodFiles: podfiles.Paths{Hosts: "/pod/hosts", Shm: "/pod/shm"},
 			}
 			s, err := BuildContainerSpec(in)
 			if tc.wantErr {

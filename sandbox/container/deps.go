@@ -9,11 +9,12 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/cricket-cri/cricket/pkg/oci"
+	"github.com/cricket-cri/cricket/pkg/podfiles"
 )
 
 // The interfaces below are what the container service needs from the
 // layers around it. Fakes live in sandbox/container/containertest; the real
-// ones are adapted in sandbox/wire.
+// ones are adapted in cmd/cricketd/internal/daemon.
 
 // Pod is what a container needs of its pod sandbox.
 type Pod struct {
@@ -22,7 +23,7 @@ type Pod struct {
 	RuntimeHandler string
 	Config         *runtimeapi.PodSandboxConfig
 	Namespaces     oci.NamespacePaths
-	Files          oci.PodFiles
+	Files          podfiles.Paths
 	// CgroupParent is the pod's cgroup, the parent of its containers'.
 	CgroupParent string
 	Ready        bool

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cricket-cri/cricket/sandbox/container"
 	"github.com/cricket-cri/cricket/sandbox/container/containertest"
+	"github.com/cricket-cri/cricket/sandbox/nri/nritest"
 )
 
 // withNRI rebuilds e's service with hooks as its NRI.
@@ -66,7 +67,7 @@ func TestNRIStopOnOwnExit(t *testing.T) {
 }
 
 func TestNRICreateContainerFails(t *testing.T) {
-	hooks := &containertest.NRI{Fail: map[string]error{"CreateContainer": errors.New("boom")}}
+	hooks := &containertest.NRI{Recorder: nritest.Recorder{Fail: map[string]error{"CreateContainer": errors.New("boom")}}}
 	e := newEnv(t)
 	e.withNRI(t, hooks)
 	_, err := e.svc.Create(context.Background(), container.CreateRequest{PodID: podID, Config: ctrConfig("app", "busybox")})

@@ -65,7 +65,7 @@ func TestStartFailures(t *testing.T) {
 			e := newEnv(t)
 			c := e.create(t, "app", "busybox")
 			if tc.fail != "" {
-				e.shims.Fail[tc.fail] = boom
+				e.shims.Fail(tc.fail, boom)
 			}
 			id := c.ID
 			if tc.id != nil {

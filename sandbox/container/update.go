@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/klog/v2"
@@ -71,7 +70,7 @@ func (s *Service) updateRunning(ctx context.Context, c *Container, res *specs.Li
 	if err == nil {
 		return nil
 	}
-	if errdefs.Code(err) == codes.Unknown {
+	if errdefs.IsUnknown(err) {
 		// The runtime refused the limits for the container as it is now,
 		// typically a memory limit below its current usage.
 		err = fmt.Errorf("%w: %w", err, errdefs.ErrFailedPrecondition)

@@ -80,7 +80,7 @@ func TestUpdate(t *testing.T) {
 			e := newEnv(t)
 			id := tc.setup(t, e)
 			if tc.shimErr != nil {
-				e.shims.Fail["Update"] = tc.shimErr
+				e.shims.Fail("Update", tc.shimErr)
 			}
 			err := e.svc.Update(context.Background(), id, tc.req)
 			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil) != (err == nil) {

@@ -6,6 +6,7 @@ import (
 	api "github.com/containerd/nri/pkg/api"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/cricket-cri/cricket/pkg/oci"
 	"github.com/cricket-cri/cricket/sandbox"
 	"github.com/cricket-cri/cricket/sandbox/container"
 )
@@ -35,7 +36,7 @@ func PodSandbox(sb *sandbox.Sandbox) *api.PodSandbox {
 }
 
 // podNamespaces lists the namespaces the pod owns, as pinned files.
-func podNamespaces(ns sandbox.Namespaces) []*api.LinuxNamespace {
+func podNamespaces(ns oci.NamespacePaths) []*api.LinuxNamespace {
 	var out []*api.LinuxNamespace
 	for _, n := range []struct{ kind, path string }{
 		{"network", ns.Network}, {"ipc", ns.IPC}, {"uts", ns.UTS}, {"pid", ns.PID},

@@ -9,6 +9,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/cricket-cri/cricket/pkg/oci"
 	"github.com/cricket-cri/cricket/sandbox"
 	"github.com/cricket-cri/cricket/sandbox/container"
 )
@@ -29,7 +30,7 @@ func TestPodSandbox(t *testing.T) {
 			desc: "pod with its own network",
 			md: sandbox.Metadata{
 				ID: "p1", Config: cfg, RuntimeHandler: "runc", CgroupPath: "/kubepods/pod-p1",
-				Namespaces: sandbox.Namespaces{Network: "/run/p1/net", IPC: "/run/p1/ipc"},
+				Namespaces: oci.NamespacePaths{Network: "/run/p1/net", IPC: "/run/p1/ipc"},
 				Network:    sandbox.NetworkStatus{IP: "10.0.0.2", AdditionalIPs: []string{"fd00::2"}},
 			},
 			want: &api.PodSandbox{

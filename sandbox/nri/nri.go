@@ -17,8 +17,6 @@ import (
 
 	"github.com/containerd/nri/pkg/adaptation"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"k8s.io/klog/v2"
 
 	"github.com/cricket-cri/cricket/pkg/errdefs"
@@ -40,6 +38,11 @@ type Config struct {
 	RequestTimeout      time.Duration
 	// Version is the runtime version plugins are told.
 	Version string
+	// PluginError turns the error of a plugin call, a ttrpc status, into
+	// the error the pod and container services report; nil keeps it as it
+	// is. The daemon, which owns the gRPC mapping, sets it so that a
+	// plugin's refusal does not reach the kubelet as Unknown.
+	PluginError func(error) error
 }
 
 // Pods lists and looks up the pods plugins are told of (*sandbox.Service).
@@ -168,7 +171,7 @@ func (n *NRI) RunPodSandbox(ctx context.Context, sb *sandbox.Sandbox) error {
 	if a == nil {
 		return nil
 	}
-	return pluginError(a.RunPodSandbox(ctx, &adaptation.RunPodSandboxRequest{Pod: PodSandbox(sb)}))
+	return n.pluginError(a.RunPodSandbox(ctx, &adaptation.RunPodSandboxRequest{Pod: PodSandbox(sb)}))
 }
 
 // StopPodSandbox tells plugins a pod stopped.
@@ -177,7 +180,7 @@ func (n *NRI) StopPodSandbox(ctx context.Context, sb *sandbox.Sandbox) error {
 	if a == nil {
 		return nil
 	}
-	return pluginError(a.StopPodSandbox(ctx, &adaptation.StopPodSandboxRequest{Pod: PodSandbox(sb)}))
+	return n.pluginError(a.StopPodSandbox(ctx, &adaptation.StopPodSandboxRequest{Pod: PodSandbox(sb)}))
 }
 
 // RemovePodSandbox tells plugins a pod is gone.
@@ -186,7 +189,7 @@ func (n *NRI) RemovePodSandbox(ctx context.Context, sb *sandbox.Sandbox) error {
 	if a == nil {
 		return nil
 	}
-	return pluginError(a.RemovePodSandbox(ctx, &adaptation.RemovePodSandboxRequest{Pod: PodSandbox(sb)}))
+	return n.pluginError(a.RemovePodSandbox(ctx, &adaptation.RemovePodSandboxRequest{Pod: PodSandbox(sb)}))
 }
 
 // CreateContainer asks plugins for adjustments to spec and applies them.
@@ -197,7 +200,7 @@ func (n *NRI) CreateContainer(ctx context.Context, c *container.Container, spec 
 	}
 	rsp, err := a.CreateContainer(ctx, &adaptation.CreateContainerRequest{Pod: n.pod(c.PodID), Container: Container(c, spec)})
 	if err != nil {
-		return pluginError(err)
+		return n.pluginError(err)
 	}
 	if len(rsp.GetEvict()) > 0 {
 		return fmt.Errorf("NRI plugins asked to evict %d containers, which is not supported: %w", len(rsp.GetEvict()), errdefs.ErrFailedPrecondition)
@@ -217,7 +220,7 @@ func (n *NRI) PostCreateContainer(ctx context.Context, c *container.Container) e
 	if a == nil {
 		return nil
 	}
-	return pluginError(a.PostCreateContainer(ctx, &adaptation.PostCreateContainerRequest{Pod: n.pod(c.PodID), Container: Container(c, nil)}))
+	return n.pluginError(a.PostCreateContainer(ctx, &adaptation.PostCreateContainerRequest{Pod: n.pod(c.PodID), Container: Container(c, nil)}))
 }
 
 // StartContainer tells plugins a container is about to start.
@@ -226,7 +229,7 @@ func (n *NRI) StartContainer(ctx context.Context, c *container.Container) error 
 	if a == nil {
 		return nil
 	}
-	return pluginError(a.StartContainer(ctx, &adaptation.StartContainerRequest{Pod: n.pod(c.PodID), Container: Container(c, nil)}))
+	return n.pluginError(a.StartContainer(ctx, &adaptation.StartContainerRequest{Pod: n.pod(c.PodID), Container: Container(c, nil)}))
 }
 
 // PostStartContainer tells plugins a container runs.
@@ -235,7 +238,7 @@ func (n *NRI) PostStartContainer(ctx context.Context, c *container.Container) er
 	if a == nil {
 		return nil
 	}
-	return pluginError(a.PostStartContainer(ctx, &adaptation.PostStartContainerRequest{Pod: n.pod(c.PodID), Container: Container(c, nil)}))
+	return n.pluginError(a.PostStartContainer(ctx, &adaptation.PostStartContainerRequest{Pod: n.pod(c.PodID), Container: Container(c, nil)}))
 }
 
 // StopContainer tells plugins a container exited. Updates they ask for in
@@ -247,7 +250,7 @@ func (n *NRI) StopContainer(ctx context.Context, c *container.Container) error {
 	}
 	rsp, err := a.StopContainer(ctx, &adaptation.StopContainerRequest{Pod: n.pod(c.PodID), Container: Container(c, nil)})
 	if err != nil {
-		return pluginError(err)
+		return n.pluginError(err)
 	}
 	if len(rsp.GetUpdate()) > 0 {
 		klog.FromContext(ctx).Info("ignoring container updates NRI plugins asked for on a stop", "containerID", c.ID, "updates", len(rsp.GetUpdate()))
@@ -261,7 +264,7 @@ func (n *NRI) RemoveContainer(ctx context.Context, c *container.Container) error
 	if a == nil {
 		return nil
 	}
-	return pluginError(a.RemoveContainer(ctx, &adaptation.RemoveContainerRequest{Pod: n.pod(c.PodID), Container: Container(c, nil)}))
+	return n.pluginError(a.RemoveContainer(ctx, &adaptation.RemoveContainerRequest{Pod: n.pod(c.PodID), Container: Container(c, nil)}))
 }
 
 // pod is the NRI view of a container's pod; only its ID when the pod is
@@ -278,14 +281,10 @@ func (n *NRI) pod(id string) *adaptation.PodSandbox {
 	return &adaptation.PodSandbox{Id: id}
 }
 
-// pluginError keeps a plugin's refusal from reaching the kubelet as
-// Unknown: a plugin that returns a plain error arrives as a ttrpc status
-// with code Unknown whose message is all there is to keep. Other codes
-// (a plugin's timeout) stay as they are.
-func pluginError(err error) error {
-	s, ok := status.FromError(err)
-	if err == nil || !ok || s.Code() != codes.Unknown {
+// pluginError converts the error of a plugin call (Config.PluginError).
+func (n *NRI) pluginError(err error) error {
+	if err == nil || n.cfg.PluginError == nil {
 		return err
 	}
-	return fmt.Errorf("NRI plugin refused: %s: %w", s.Message(), errdefs.ErrFailedPrecondition)
+	return n.cfg.PluginError(err)
 }

@@ -2,6 +2,8 @@ package nri
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -10,8 +12,6 @@ import (
 	api "github.com/containerd/nri/pkg/api"
 	"github.com/containerd/nri/pkg/stub"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/cricket-cri/cricket/pkg/errdefs"
@@ -126,22 +126,16 @@ func TestNRINotStarted(t *testing.T) {
 	n.Stop()
 }
 
-func TestPluginError(t *testing.T) {
-	timeout := status.Error(codes.DeadlineExceeded, "slow")
-	for _, tc := range []struct {
-		desc string
-		in   error
-		want codes.Code
-	}{
-		{"no error", nil, codes.OK},
-		{"a plugin's plain error", status.Error(codes.Unknown, "no GPUs left"), codes.FailedPrecondition},
-		{"a plugin's timeout", timeout, codes.DeadlineExceeded},
-		{"not from a plugin", errdefs.ErrNotFound, codes.NotFound},
-	} {
-		t.Run(tc.desc, func(t *testing.T) {
-			if got := errdefs.Code(pluginError(tc.in)); got != tc.want {
-				t.Errorf("code = %v, want %v", got, tc.want)
-			}
-		})
+func TestPluginErrorConverts(t *testing.T) {
+	refused := errors.New("refused")
+	n := New(Config{PluginError: func(err error) error { return fmt.Errorf("%w: %w", err, errdefs.ErrFailedPrecondition) }})
+	if err := n.pluginError(refused); !errors.Is(err, errdefs.ErrFailedPrecondition) || !errors.Is(err, refused) {
+		t.Errorf("pluginError = %v, want the converted error", err)
+	}
+	if err := n.pluginError(nil); err != nil {
+		t.Errorf("pluginError(nil) = %v", err)
+	}
+	if err := New(Config{}).pluginError(refused); err != refused {
+		t.Errorf("without PluginError: %v, want the error as it is", err)
 	}
 }

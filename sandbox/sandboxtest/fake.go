@@ -15,6 +15,8 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/cricket-cri/cricket/pkg/errdefs"
+	"github.com/cricket-cri/cricket/pkg/oci"
+	"github.com/cricket-cri/cricket/pkg/podfiles"
 	"github.com/cricket-cri/cricket/sandbox"
 )
 
@@ -133,8 +135,8 @@ func (r *Recorder) isHeld(res string) bool {
 type Namespaces struct{ R *Recorder }
 
 // Pin pretends to pin the wanted namespaces under dir.
-func (f Namespaces) Pin(_ context.Context, dir string, want sandbox.NamespaceSet) (sandbox.Namespaces, error) {
-	var ns sandbox.Namespaces
+func (f Namespaces) Pin(_ context.Context, dir string, want sandbox.NamespaceSet) (oci.NamespacePaths, error) {
+	var ns oci.NamespacePaths
 	pick := func(ok bool, name string) string {
 		if !ok {
 			return ""
@@ -144,7 +146,7 @@ func (f Namespaces) Pin(_ context.Context, dir string, want sandbox.NamespaceSet
 	ns.Network, ns.IPC, ns.UTS, ns.PID = pick(want.Network, "net"), pick(want.IPC, "ipc"), pick(want.UTS, "uts"), pick(want.PID, "pid")
 	ns.User = pick(want.User != nil, "user")
 	if err := f.R.call(CallPin, "ns:"+dir, true); err != nil {
-		return sandbox.Namespaces{}, err
+		return oci.NamespacePaths{}, err
 	}
 	return ns, nil
 }
@@ -158,11 +160,11 @@ func (f Namespaces) Unpin(_ context.Context, dir string) error {
 type Files struct{ R *Recorder }
 
 // Write pretends to write the pod files under dir.
-func (f Files) Write(_ context.Context, dir string, cfg *runtimeapi.PodSandboxConfig, _ sandbox.NetworkStatus) (sandbox.Files, error) {
+func (f Files) Write(_ context.Context, dir string, cfg *runtimeapi.PodSandboxConfig, _ sandbox.NetworkStatus) (podfiles.Paths, error) {
 	if err := f.R.call(CallWriteFiles, "files:"+dir, true); err != nil {
-		return sandbox.Files{}, err
+		return podfiles.Paths{}, err
 	}
-	return sandbox.Files{
+	return podfiles.Paths{
 		Hostname:   filepath.Join(dir, "hostname"),
 		Hosts:      filepath.Join(dir, "hosts"),
 		ResolvConf: filepath.Join(dir, "resolv.conf"),
@@ -175,7 +177,7 @@ func (f Files) Remove(_ context.Context, dir string) error {
 	return f.R.call(CallRemoveFiles, "files:"+dir, false)
 }
 
-// Cgroups fakes sandbox.CgroupManager.
+// Cgroups fakes sandbox.Cgroups.
 type Cgroups struct{ R *Recorder }
 
 // Path returns <parent>/pod-<id>, owned.
@@ -198,7 +200,7 @@ func (f Cgroups) Resize(_ context.Context, path string, _, _ *runtimeapi.LinuxCo
 	return f.R.call(CallResizeCgroup, "", false)
 }
 
-// Shims fakes sandbox.ShimManager.
+// Shims fakes sandbox.Shims.
 type Shims struct{ R *Recorder }
 
 // Start pretends to start the pod's shim.

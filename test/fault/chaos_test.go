@@ -12,6 +12,8 @@ import (
 	"time"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/cricket-cri/cricket/test/testutil/podnet"
 )
 
 // killTargets are the RPCs the killer waits for before it strikes; ""
@@ -51,9 +53,9 @@ func (w *world) killer(stop <-chan struct{}, every time.Duration) {
 		}
 		w.mu.Unlock()
 		w.noteKill(busy)
-		waitNoCNIPlugin(w.d, 30*time.Second)
+		podnet.AwaitNoPlugins(w.d.State, 30*time.Second)
 		time.Sleep(time.Duration(rand.Intn(300)) * time.Millisecond)
-		if err := w.d.start(); err != nil {
+		if err := w.d.TryStart(); err != nil {
 			// A hung start-up: its goroutines go to the log, and the
 			// workload gives up instead of retrying for minutes.
 			w.d.Quit()

@@ -22,6 +22,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/cricket-cri/cricket/test/testutil"
+	"github.com/cricket-cri/cricket/test/testutil/harness"
 )
 
 // envInt reads a positive integer setting from the environment.
@@ -53,7 +54,7 @@ func TestFault(t *testing.T) {
 	t.Logf("seed %d (CRICKET_FAULT_SEED replays it): %d lifecycles, %d in flight", seed, lifecycles, parallel)
 
 	dir := t.TempDir()
-	m := startMirror(t)
+	m := harness.StartMirror(t, busyboxRef, httpdRef)
 	n := newPodNet(t, dir, 40)
 	d := newDaemon(t, dir, m, n)
 	d.Start()
@@ -344,7 +345,7 @@ func (w *world) leaks(d *daemon, n *podNet, sn *seen, baseSnaps []string) []stri
 			out = append(out, "snapshot dir: "+s)
 		}
 	}
-	return append(out, n.leaks(d)...)
+	return append(out, n.Leaks(d.Root)...)
 }
 
 // settledPodProcesses is podProcesses once dead processes have been

@@ -93,7 +93,7 @@ func TestSecondDaemonIsRefused(t *testing.T) {
 		args []string
 		want string
 	}{
-		{desc: "same dirs and socket", args: d.args(), want: "another cricketd uses"},
+		{desc: "same dirs and socket", args: d.Flags(), want: "another cricketd uses"},
 		{desc: "own dirs, same socket", args: []string{"--root", filepath.Join(d.Dir, "r2"), "--state", filepath.Join(d.Dir, "s2"), "--listen", d.Socket}, want: "in use by another live process"},
 	}
 	for _, tc := range cases {
@@ -131,8 +131,8 @@ func TestSIGTERMStopsGracefully(t *testing.T) {
 			if !d.Signal(sig, 15*time.Second) {
 				t.Fatalf("cricketd did not exit on %v", sig)
 			}
-			if code := d.cmd.ProcessState.ExitCode(); code != 0 {
-				t.Errorf("exit code %d after %v, want 0\n%s", code, sig, d.log)
+			if code := d.ExitCode(); code != 0 {
+				t.Errorf("exit code %d after %v, want 0\n%s", code, sig, d.RunLog())
 			}
 			if _, err := os.Stat(d.Socket); !os.IsNotExist(err) {
 				t.Errorf("socket left behind after %v: %v", sig, err)

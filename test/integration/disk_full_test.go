@@ -16,12 +16,13 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/cricket-cri/cricket/test/images/imagebuild"
+	"github.com/cricket-cri/cricket/test/testutil/harness"
 )
 
 // startTmpfsDaemon starts a daemon whose root and state live on a tmpfs
 // of size bytes of the test's own (its socket stays outside), pulls
 // podImage, and removes every pod before the daemon stops.
-func startTmpfsDaemon(t *testing.T, size string) (*daemon, string) {
+func startTmpfsDaemon(t *testing.T, size string) (*harness.Daemon, string) {
 	t.Helper()
 	m := sharedMirror(t)
 	d := newDaemon(t)
@@ -115,8 +116,8 @@ func TestDiskFull(t *testing.T) {
 		t.Errorf("after a restart on a full disk:\n%v\nwant\n%v", after, before)
 	}
 	for _, bad := range []string{"skipping pod sandbox", "skipping container", "corrupt"} {
-		if strings.Contains(d.log.String(), bad) {
-			t.Errorf("restart on a full disk logged %q:\n%s", bad, d.log)
+		if strings.Contains(d.RunLog(), bad) {
+			t.Errorf("restart on a full disk logged %q:\n%s", bad, d.RunLog())
 		}
 	}
 

@@ -20,12 +20,13 @@ import (
 
 	"github.com/cricket-cri/cricket/test/images/imagebuild"
 	"github.com/cricket-cri/cricket/test/testutil"
+	"github.com/cricket-cri/cricket/test/testutil/harness"
 )
 
 // hostileEnv is a pod daemon that can also pull images built by the test
 // (busybox plus a hostile layer) from a registry of its own on 127.0.0.1.
 type hostileEnv struct {
-	d   *daemon
+	d   *harness.Daemon
 	reg *imagebuild.Registry
 	b   *imagebuild.Builder
 }
@@ -53,7 +54,7 @@ func newHostileEnv(t *testing.T) *hostileEnv {
 	return &hostileEnv{d: d, reg: reg, b: b}
 }
 
-func pull(t *testing.T, d *daemon, ref string) {
+func pull(t *testing.T, d *harness.Daemon, ref string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -105,7 +106,7 @@ func (e *hostileEnv) image(t *testing.T, repo string, cfg v1.Config, hdrs ...tar
 
 // outsideDir makes a directory on the host that no container may reach,
 // holding one file "secret" with content "safe".
-func outsideDir(t *testing.T, d *daemon) string {
+func outsideDir(t *testing.T, d *harness.Daemon) string {
 	t.Helper()
 	dir := filepath.Join(d.Dir, "outside")
 	if err := os.MkdirAll(dir, 0o755); err != nil {

@@ -4,7 +4,6 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -23,6 +22,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/registry"
 
 	"github.com/cricket-cri/cricket/test/images/imagebuild"
+	"github.com/cricket-cri/cricket/test/testutil/harness"
 )
 
 const busyboxRef = "registry.k8s.io/e2e-test-images/busybox:1.29-2"
@@ -37,23 +37,16 @@ var (
 // name from a registry on 127.0.0.1, built once per test binary.
 func sharedMirror(t *testing.T) *imagebuild.Mirror {
 	t.Helper()
-	mirrorOnce.Do(func() {
-		spec, ok := imagebuild.Lookup(busyboxRef)
-		if !ok {
-			mirrorErr = fmt.Errorf("%s not in the catalog", busyboxRef)
-			return
-		}
-		mirror, mirrorErr = imagebuild.StartMirror(context.Background(), "127.0.0.1:0", []imagebuild.Spec{spec}, imagebuild.MirrorOptions{})
-	})
+	mirrorOnce.Do(func() { mirror, mirrorErr = harness.Mirror(busyboxRef) })
 	if mirrorErr != nil {
-		t.Fatalf("start mirror: %v", mirrorErr)
+		t.Fatal(mirrorErr)
 	}
 	return mirror
 }
 
 // startImageDaemon starts a daemon whose registry config mirrors each
 // upstream host of hostAddrs to the plain-HTTP registry at its address.
-func startImageDaemon(t *testing.T, hostAddrs map[string]string) *daemon {
+func startImageDaemon(t *testing.T, hostAddrs map[string]string) *harness.Daemon {
 	t.Helper()
 	d := newDaemon(t)
 	certs := filepath.Join(d.Dir, "certs.d")

@@ -79,7 +79,7 @@ func TestImageHostileLayersRefused(t *testing.T) {
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			img := tc.build()
-			if d.cmd == nil {
+			if d.Pid() == 0 {
 				certs := filepath.Join(d.Dir, "certs.d")
 				writePlainHTTPHosts(t, certs, reg.host())
 				d.Start("--registry-config-path", certs)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,17 +14,8 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/cricket-cri/cricket/test/images/imagebuild"
+	"github.com/cricket-cri/cricket/test/testutil"
 )
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 // After a pull and a pod with a running container, the daemon's metrics
 // endpoint shows the request, pull and pod start phase histograms and the
@@ -33,7 +23,7 @@ func freePort(t *testing.T) int {
 func TestMetricsEndpointShowsHistograms(t *testing.T) {
 	m := sharedMirror(t)
 	d := newDaemon(t)
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	addr := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
 	if err := os.WriteFile(d.Config, []byte(fmt.Sprintf("[metrics]\naddress = %q\npprof = true\n", addr)), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,12 +13,10 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/cricket-cri/cricket/test/images/imagebuild"
+	"github.com/cricket-cri/cricket/test/testutil"
+	"github.com/cricket-cri/cricket/test/testutil/harness"
 	"github.com/cricket-cri/cricket/test/testutil/podnet"
 )
-
-// cniBinDir is where Debian's containernetworking-plugins installs the
-// plugins the test networks use.
-const cniBinDir = podnet.BinDir
 
 // podNet is a private CNI network of one test (test/testutil/podnet): its
 // own bridge, a /24 of 10.231.0.0/16 that nothing else on the machine uses,
@@ -45,36 +42,33 @@ func newPodNet(t *testing.T, tag string, octet int) *podNet {
 // shared mirror; the embedded default network is disabled so that a
 // configuration it cannot load fails the pods instead of using cricket0.
 // Every pod is removed before the daemon stops.
-func startNetDaemon(t *testing.T, n *podNet) *daemon {
+func startNetDaemon(t *testing.T, n *podNet) *harness.Daemon {
 	t.Helper()
 	d := newNetDaemon(t, n)
-	d.Start(d.netArgs()...)
+	d.Start()
 	requirePods(t, d)
 	t.Cleanup(func() { removeAllPods(t, d) })
 	return d
 }
 
-// newNetDaemon prepares a daemon's config for the test network.
-func newNetDaemon(t *testing.T, n *podNet) *daemon {
+// newNetDaemon prepares a daemon's config for the test network and the
+// shared mirror.
+func newNetDaemon(t *testing.T, n *podNet) *harness.Daemon {
 	t.Helper()
 	m := sharedMirror(t)
 	d := newDaemon(t)
 	if err := imagebuild.WriteHostsDir(filepath.Join(d.Dir, "certs.d"), m.Addrs()); err != nil {
 		t.Fatal(err)
 	}
-	cfg := fmt.Sprintf("[network]\ncni_conf_dir = %q\ncni_bin_dirs = [%q]\ndefault_pod_subnet = \"\"\n", n.ConfDir, cniBinDir)
-	if err := os.WriteFile(d.Config, []byte(cfg), 0o644); err != nil {
+	if err := os.WriteFile(d.Config, []byte(n.Config()), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	d.Args = append(d.Args, "--registry-config-path", filepath.Join(d.Dir, "certs.d"))
 	return d
 }
 
-func (d *daemon) netArgs() []string {
-	return []string{"--registry-config-path", filepath.Join(d.Dir, "certs.d")}
-}
-
 // pullPodImage pulls podImage into the daemon.
-func pullPodImage(t *testing.T, d *daemon) {
+func pullPodImage(t *testing.T, d *harness.Daemon) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -109,47 +103,28 @@ func httpdContainer(name, body string) *runtimeapi.ContainerConfig {
 // returns its stdout; it fails the test with the last error otherwise.
 func waitExec(t *testing.T, rt runtimeapi.RuntimeServiceClient, id string, cmd ...string) string {
 	t.Helper()
-	var last string
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+	var out string
+	testutil.Eventually(t, fmt.Sprintf("exec %q to succeed", cmd), 10*time.Second, func() error {
 		resp, err := rt.ExecSync(context.Background(), &runtimeapi.ExecSyncRequest{ContainerId: id, Cmd: cmd, Timeout: 5})
-		switch {
-		case err != nil:
-			last = err.Error()
-		case resp.ExitCode != 0:
-			last = fmt.Sprintf("exit %d, stdout %q, stderr %q", resp.ExitCode, resp.Stdout, resp.Stderr)
-		default:
-			return strings.TrimSpace(string(resp.Stdout))
+		if err != nil {
+			return err
 		}
-	}
-	t.Fatalf("exec %q did not succeed within 10s: %s", cmd, last)
-	return ""
+		if resp.ExitCode != 0 {
+			return fmt.Errorf("exit %d, stdout %q, stderr %q", resp.ExitCode, resp.Stdout, resp.Stderr)
+		}
+		out = strings.TrimSpace(string(resp.Stdout))
+		return nil
+	})
+	return out
 }
 
 // networkLeaks lists what the test network still holds after every pod
 // is gone: veths on its bridge, host-local leases, libcni cache entries,
 // iptables rules naming a pod, pinned network namespaces under the daemon's
 // state dir.
-func networkLeaks(t *testing.T, d *daemon, n *podNet, podIDs []string) []string {
+func networkLeaks(t *testing.T, d *harness.Daemon, n *podNet, podIDs []string) []string {
 	t.Helper()
-	var out []string
-	if links, err := listBridgePorts(n.Bridge); err == nil {
-		for _, l := range strings.Split(links, "\n") {
-			if l != "" {
-				out = append(out, "veth on "+n.Bridge+": "+l)
-			}
-		}
-	}
-	leases, _ := os.ReadDir(filepath.Join(n.IPAMDir, n.Name))
-	for _, e := range leases {
-		if net.ParseIP(e.Name()) != nil {
-			raw, _ := os.ReadFile(filepath.Join(n.IPAMDir, n.Name, e.Name()))
-			out = append(out, fmt.Sprintf("IP lease %s held by %q", e.Name(), strings.Fields(string(raw))))
-		}
-	}
-	cached, _ := filepath.Glob(filepath.Join(d.Root, "cni", "cache", "results", "*"))
-	for _, c := range cached {
-		out = append(out, "CNI result cache: "+filepath.Base(c))
-	}
+	out := n.Leaks(d.Root)
 	for _, table := range []string{"nat", "filter"} {
 		for _, line := range strings.Split(iptablesSave(t, table), "\n") {
 			if strings.Contains(line, `\"`+n.Name+`\"`) {
@@ -176,10 +151,4 @@ func networkLeaks(t *testing.T, d *daemon, n *podNet, podIDs []string) []string 
 		}
 	}
 	return out
-}
-
-// listBridgePorts lists the links enslaved to bridge, one a line.
-func listBridgePorts(bridge string) (string, error) {
-	out, err := exec.Command("ip", "-o", "link", "show", "master", bridge).Output()
-	return strings.TrimSpace(string(out)), err
 }

@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -14,6 +13,9 @@ import (
 	"time"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/cricket-cri/cricket/test/testutil/harness"
+	"github.com/cricket-cri/cricket/test/testutil/podnet"
 )
 
 // leakPod is a pod of the leak tests; every tenth maps a host port so that
@@ -113,13 +115,13 @@ func TestNetworkNoLeaksAfterKill(t *testing.T) {
 	wg.Wait()
 	// The plugins the daemon started finish on their own; a restart that
 	// overlapped them could not see what they are still adding.
-	if !waitNoCNIPlugin(d, 10*time.Second) {
+	if !podnet.AwaitNoPlugins(d.State, 10*time.Second) {
 		t.Error("CNI plugins of the killed daemon still running after 10s")
 	}
 	ids = append(ids, leasedPods(n)...)
 	t.Logf("killed with %d leases held", len(leasedPods(n)))
 
-	d.Start(d.netArgs()...)
+	d.Start()
 	rt = d.Runtime()
 	pods, err := rt.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{})
 	if err != nil {
@@ -143,36 +145,9 @@ func TestNetworkNoLeaksAfterKill(t *testing.T) {
 	}
 }
 
-// cniPluginsOf lists the pids of CNI plugins working for d's pods (their
-// CNI_NETNS is under d's state dir).
-func cniPluginsOf(d *daemon) []string {
-	environs, _ := filepath.Glob("/proc/[0-9]*/environ")
-	var pids []string
-	for _, p := range environs {
-		exe, err := os.Readlink(filepath.Join(filepath.Dir(p), "exe"))
-		if err != nil || !strings.HasPrefix(exe, cniBinDir+"/") {
-			continue
-		}
-		env, _ := os.ReadFile(p)
-		if bytes.Contains(env, []byte("CNI_NETNS="+d.State)) {
-			pids = append(pids, filepath.Base(filepath.Dir(p)))
-		}
-	}
-	return pids
-}
-
-func waitForCNIPlugin(d *daemon, timeout time.Duration) bool {
+func waitForCNIPlugin(d *harness.Daemon, timeout time.Duration) bool {
 	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-		if len(cniPluginsOf(d)) > 0 {
-			return true
-		}
-	}
-	return false
-}
-
-func waitNoCNIPlugin(d *daemon, timeout time.Duration) bool {
-	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if len(cniPluginsOf(d)) == 0 {
+		if len(podnet.Plugins(d.State)) > 0 {
 			return true
 		}
 	}

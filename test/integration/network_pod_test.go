@@ -185,7 +185,7 @@ func TestNetworkHostNetwork(t *testing.T) {
 		}
 	}
 	if _, err := net.InterfaceByName(n.Bridge); err == nil {
-		if links, _ := listBridgePorts(n.Bridge); links != "" {
+		if links, _ := n.Ports(); links != "" {
 			t.Errorf("hostNetwork pod got a veth on %s: %s", n.Bridge, links)
 		}
 	}

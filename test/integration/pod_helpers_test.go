@@ -15,6 +15,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/cricket-cri/cricket/test/testutil/harness"
 )
 
 // podImage is the image the pod tests run: busybox, served by the shared
@@ -23,7 +25,7 @@ const podImage = busyboxRef
 
 // startPodDaemon starts a daemon that can pull from the shared mirror, skips
 // the test while the daemon does not serve pods yet, and pulls podImage.
-func startPodDaemon(t *testing.T) *daemon {
+func startPodDaemon(t *testing.T) *harness.Daemon {
 	t.Helper()
 	m := sharedMirror(t)
 	d := startImageDaemon(t, m.Addrs())
@@ -40,7 +42,7 @@ func startPodDaemon(t *testing.T) *daemon {
 // removeAllPods removes every pod of a running daemon, so that a test that
 // fails half-way leaves no namespaces, mounts or processes on the host. It
 // runs before the daemon is stopped (cleanups run last-registered first).
-func removeAllPods(t *testing.T, d *daemon) {
+func removeAllPods(t *testing.T, d *harness.Daemon) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	rt := d.Runtime()
@@ -56,11 +58,11 @@ func removeAllPods(t *testing.T, d *daemon) {
 }
 
 // requirePods skips t when the daemon answers RunPodSandbox Unimplemented.
-func requirePods(t *testing.T, d *daemon) {
+func requirePods(t *testing.T, d *harness.Daemon) {
 	t.Helper()
 	_, err := d.Runtime().RunPodSandbox(context.Background(), &runtimeapi.RunPodSandboxRequest{})
 	if status.Code(err) == codes.Unimplemented {
-		t.Skipf("cricketd does not serve pods yet (RunPodSandbox is Unimplemented: %v); wire sandbox/wire into cmd/cricketd", err)
+		t.Skipf("cricketd does not serve pods yet (RunPodSandbox is Unimplemented: %v); wire cmd/cricketd/internal/daemon into cmd/cricketd", err)
 	}
 }
 
@@ -133,16 +135,21 @@ func execSync(t *testing.T, rt runtimeapi.RuntimeServiceClient, id string, cmd .
 	return strings.TrimSpace(string(resp.Stdout))
 }
 
-// waitFor polls cond for up to 10 seconds.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
+// logContains is nil when the messages of the CRI log file at path
+// contain want (conditions for testutil.Eventually).
+func logContains(t *testing.T, path, want string) error {
+	if got := logMessages(t, path); !strings.Contains(got, want) {
+		return fmt.Errorf("log %s has %q", path, got)
 	}
+	return nil
+}
+
+// stateIs is nil when a pod or container is in the state wanted.
+func stateIs[S comparable](got, want S) error {
+	if got != want {
+		return fmt.Errorf("state %v", got)
+	}
+	return nil
 }
 
 // logMessages returns the messages of a CRI log file, joined by newlines.
@@ -182,7 +189,7 @@ func writeJSON(t *testing.T, dir, name string, v any) string {
 // leaks lists what a daemon left on the host for its pods: mounts under its
 // directories, processes naming them, pod inits, pod cgroups, and pod or
 // container state dirs.
-func leaks(t *testing.T, d *daemon, podIDs, podInits []string) []string {
+func leaks(t *testing.T, d *harness.Daemon, podIDs, podInits []string) []string {
 	t.Helper()
 	var out []string
 	mountinfo, _ := os.ReadFile("/proc/self/mountinfo")
@@ -217,12 +224,12 @@ func leaks(t *testing.T, d *daemon, podIDs, podInits []string) []string {
 }
 
 // isDaemon reports whether the /proc/<pid>/cmdline path p is the daemon's.
-func isDaemon(d *daemon, p string) bool {
-	return d.cmd != nil && d.cmd.Process != nil && p == fmt.Sprintf("/proc/%d/cmdline", d.cmd.Process.Pid)
+func isDaemon(d *harness.Daemon, p string) bool {
+	return d.Pid() != 0 && p == fmt.Sprintf("/proc/%d/cmdline", d.Pid())
 }
 
 // podInits returns the pids of the pod inits of a daemon's pods.
-func podInits(d *daemon) []string {
+func podInits(d *harness.Daemon) []string {
 	files, _ := filepath.Glob(filepath.Join(d.State, "pods", "*", "ns", "pid.init"))
 	var out []string
 	for _, f := range files {

@@ -12,6 +12,8 @@ import (
 
 	"golang.org/x/sys/unix"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/cricket-cri/cricket/test/testutil/harness"
 )
 
 // The tests of this file kill cricketd (or fail a request) at the moment
@@ -174,8 +176,8 @@ func TestKillWhenContainerBundleAppears(t *testing.T) {
 
 // killNow sends SIGKILL to the daemon at once (the caller waits for its
 // exit with d.Signal).
-func killNow(d *daemon) {
-	_ = syscall.Kill(d.cmd.Process.Pid, syscall.SIGKILL)
+func killNow(d *harness.Daemon) {
+	_ = syscall.Kill(d.Pid(), syscall.SIGKILL)
 }
 
 // watchCreate calls fn with the name of the first entry created in dir
@@ -235,7 +237,7 @@ func watch(t *testing.T, dir string, mask uint32, fn func(name string)) <-chan s
 // under <state>/pods): the dir, records, mounts under the state dir,
 // processes naming the daemon's dir (shims, pod inits) and the pod's
 // cgroups.
-func leftOf(t *testing.T, d *daemon, dir string) []string {
+func leftOf(t *testing.T, d *harness.Daemon, dir string) []string {
 	t.Helper()
 	var out []string
 	if _, err := os.Stat(filepath.Join(d.State, "pods", dir)); !os.IsNotExist(err) {

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/cricket-cri/cricket/test/testutil/harness"
 )
 
 // TestPodStartLatency measures, over 50 runs, the time from RunPodSandbox to
@@ -54,7 +56,7 @@ func TestPodStartLatency(t *testing.T) {
 }
 
 // shimRSS reads VmRSS of the shim of a pod, found by its state dir.
-func shimRSS(d *daemon, podID string) (int, error) {
+func shimRSS(d *harness.Daemon, podID string) (int, error) {
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	for _, p := range procs {
 		cmdline, _ := os.ReadFile(p)

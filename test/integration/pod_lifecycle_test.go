@@ -11,6 +11,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/cricket-cri/cricket/test/testutil"
 )
 
 // TestPodLifecycleCrictl drives one pod and container through crictl for
@@ -53,7 +55,7 @@ func TestPodLifecycleCrictl(t *testing.T) {
 			ctrID := crictl("create", podID, ctrFile, podFile)
 			crictl("start", ctrID)
 			logPath := filepath.Join(pod.LogDirectory, "app.log")
-			waitFor(t, "container output", func() bool { return strings.Contains(logMessages(t, logPath), "crictl-host") })
+			testutil.Eventually(t, "container output", 10*time.Second, func() error { return logContains(t, logPath, "crictl-host") })
 			if got := logMessages(t, logPath); !strings.Contains(got, "hello\npid 1\ncrictl-host") {
 				t.Errorf("log = %q, want hello, pid 1 and the pod's hostname", got)
 			}
@@ -139,14 +141,14 @@ func TestReopenContainerLog(t *testing.T) {
 	t.Cleanup(func() { _, _ = rt.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: podID}) })
 	id := startContainer(t, rt, podID, pod, testContainer("ticker", "while true; do echo tick; sleep 0.1; done"))
 	logPath := filepath.Join(pod.LogDirectory, "ticker.log")
-	waitFor(t, "first tick", func() bool { return strings.Contains(logMessages(t, logPath), "tick") })
+	testutil.Eventually(t, "first tick", 10*time.Second, func() error { return logContains(t, logPath, "tick") })
 	if err := os.Rename(logPath, logPath+".1"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := rt.ReopenContainerLog(ctx, &runtimeapi.ReopenContainerLogRequest{ContainerId: id}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "tick in the new log", func() bool { return strings.Contains(logMessages(t, logPath), "tick") })
+	testutil.Eventually(t, "tick in the new log", 10*time.Second, func() error { return logContains(t, logPath, "tick") })
 }
 
 // TestRunPodSandboxUnknownHandler: a RuntimeClass naming a handler that is

@@ -2,10 +2,14 @@ package integration
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/cricket-cri/cricket/test/testutil"
 )
 
 // TestContainersOfAPodShareNamespaces runs two containers in one pod that
@@ -30,9 +34,15 @@ func TestContainersOfAPodShareNamespaces(t *testing.T) {
 			t.Errorf("%s namespaces differ: %q vs %q", ns, a, b)
 		}
 	}
-	waitFor(t, "server's shm file", func() bool {
+	testutil.Eventually(t, "server's shm file", 10*time.Second, func() error {
 		resp, err := rt.ExecSync(ctx, &runtimeapi.ExecSyncRequest{ContainerId: cli, Cmd: []string{"cat", "/dev/shm/from-server"}, Timeout: 5})
-		return err == nil && strings.TrimSpace(string(resp.Stdout)) == "marker"
+		if err != nil {
+			return err
+		}
+		if got := strings.TrimSpace(string(resp.Stdout)); got != "marker" {
+			return fmt.Errorf("cat printed %q, stderr %q", got, resp.Stderr)
+		}
+		return nil
 	})
 	if got := execSync(t, rt, cli, "sh", "-c", "echo ping | nc 127.0.0.1 8080"); got != "pong" {
 		t.Errorf("localhost answer = %q", got)

@@ -10,6 +10,9 @@ import (
 	"time"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/cricket-cri/cricket/test/testutil"
+	"github.com/cricket-cri/cricket/test/testutil/harness"
 )
 
 // TestShimKilledContainerIsReaped kills a pod's shim with SIGKILL while
@@ -39,18 +42,21 @@ func TestShimKilledContainerIsReaped(t *testing.T) {
 				d.Start("--registry-config-path", d.Dir+"/certs.d")
 				rt = d.Runtime()
 			}
-			waitFor(t, "the container to be reported exited", func() bool {
-				return containerStatus(t, rt, ctrID).State == runtimeapi.ContainerState_CONTAINER_EXITED
+			testutil.Eventually(t, "the container to be reported exited", 10*time.Second, func() error {
+				return stateIs(containerStatus(t, rt, ctrID).State, runtimeapi.ContainerState_CONTAINER_EXITED)
 			})
 			if st := containerStatus(t, rt, ctrID); st.Reason == "" || st.FinishedAt == 0 {
 				t.Errorf("exited without reason or finish time: %+v", st)
 			}
-			waitFor(t, fmt.Sprintf("container process %d to be gone", pid), func() bool { return !alive(pid) })
+			testutil.Eventually(t, fmt.Sprintf("container process %d to be gone", pid), 10*time.Second, func() error { return gone(pid) })
 			// A pod without its shim can run nothing more: the kubelet
 			// must see it not ready, and replace it.
-			waitFor(t, "the pod to be reported not ready", func() bool {
+			testutil.Eventually(t, "the pod to be reported not ready", 10*time.Second, func() error {
 				resp, err := rt.PodSandboxStatus(context.Background(), &runtimeapi.PodSandboxStatusRequest{PodSandboxId: podID})
-				return err == nil && resp.Status.State == runtimeapi.PodSandboxState_SANDBOX_NOTREADY
+				if err != nil {
+					return err
+				}
+				return stateIs(resp.Status.State, runtimeapi.PodSandboxState_SANDBOX_NOTREADY)
 			})
 			ctx := context.Background()
 			if _, err := rt.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: podID}); err != nil {
@@ -68,10 +74,10 @@ func TestShimKilledContainerIsReaped(t *testing.T) {
 
 // containerPid finds the process of the pod's only container: the one
 // process in a container cgroup under the pod's cgroup.
-func containerPid(t *testing.T, d *daemon, podID string) int {
+func containerPid(t *testing.T, d *harness.Daemon, podID string) int {
 	t.Helper()
 	var pid int
-	waitFor(t, "the container's process", func() bool {
+	testutil.Eventually(t, "the container's process", 10*time.Second, func() error {
 		files, _ := os.ReadDir("/proc")
 		for _, f := range files {
 			raw, err := os.ReadFile("/proc/" + f.Name() + "/cgroup")
@@ -79,16 +85,16 @@ func containerPid(t *testing.T, d *daemon, podID string) int {
 				continue
 			}
 			if _, err := fmt.Sscanf(f.Name(), "%d", &pid); err == nil {
-				return true
+				return nil
 			}
 		}
-		return false
+		return fmt.Errorf("no process in a cgroup of pod %s", podID)
 	})
 	return pid
 }
 
 // killShim SIGKILLs the shim of the pod and waits for it to be gone.
-func killShim(t *testing.T, d *daemon, podID string) {
+func killShim(t *testing.T, d *harness.Daemon, podID string) {
 	t.Helper()
 	files, _ := os.ReadDir("/proc")
 	for _, f := range files {
@@ -102,7 +108,7 @@ func killShim(t *testing.T, d *daemon, podID string) {
 		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "the shim to die", func() bool { return !alive(pid) })
+		testutil.Eventually(t, "the shim to die", 10*time.Second, func() error { return gone(pid) })
 		return
 	}
 	t.Fatalf("no shim process for pod %s", podID)
@@ -118,4 +124,12 @@ func alive(pid int) bool {
 	s := string(stat)
 	i := strings.LastIndexByte(s, ')')
 	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
+}
+
+// gone is nil once pid no longer runs.
+func gone(pid int) error {
+	if alive(pid) {
+		return fmt.Errorf("pid %d still runs", pid)
+	}
+	return nil
 }

@@ -16,6 +16,8 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/cricket-cri/cricket/test/images/imagebuild"
+	"github.com/cricket-cri/cricket/test/testutil"
+	"github.com/cricket-cri/cricket/test/testutil/harness"
 )
 
 // usernsHostID is where container root lands on the host in these tests.
@@ -54,7 +56,7 @@ func handlerSupportsUserns(t *testing.T, rt runtimeapi.RuntimeServiceClient, han
 // daemon's state dir searchable by others (as /run is): a container whose
 // root is an unprivileged host uid opens its bundle's rootfs by path, and
 // the daemon advertises user namespaces only when it can.
-func startUsernsDaemon(t *testing.T) *daemon {
+func startUsernsDaemon(t *testing.T) *harness.Daemon {
 	t.Helper()
 	m := sharedMirror(t)
 	d := newDaemon(t)
@@ -144,7 +146,7 @@ func TestPodUserNamespace(t *testing.T) {
 	}
 }
 
-func checkUsernsPod(t *testing.T, d *daemon, pod *runtimeapi.PodSandboxConfig, handler string) {
+func checkUsernsPod(t *testing.T, d *harness.Daemon, pod *runtimeapi.PodSandboxConfig, handler string) {
 	rt := d.Runtime()
 	vol := t.TempDir()
 	if err := os.Chmod(vol, 0o755); err != nil {
@@ -183,7 +185,7 @@ exec sleep 1000`)
 	}}
 	ctrID := startContainer(t, rt, podID, pod, ctr)
 	logPath := filepath.Join(pod.LogDirectory, "app.log")
-	waitFor(t, "container output", func() bool { return strings.Contains(logMessages(t, logPath), "created-rootfs") })
+	testutil.Eventually(t, "container output", 10*time.Second, func() error { return logContains(t, logPath, "created-rootfs") })
 	out := logMessages(t, logPath)
 	want := []string{
 		fmt.Sprintf("0     %d      65536", usernsHostID), // uid_map and gid_map
@@ -344,7 +346,7 @@ func TestPodUserNamespaceSurvivesRestart(t *testing.T) {
 	}
 	second := startContainer(t, rt, podID, pod, testContainer("second", `cat /proc/self/uid_map; stat -c '%u' /etc/hosts; exec sleep 1000`))
 	logPath := filepath.Join(pod.LogDirectory, "second.log")
-	waitFor(t, "second container output", func() bool { return strings.Contains(logMessages(t, logPath), "\n0") })
+	testutil.Eventually(t, "second container output", 10*time.Second, func() error { return logContains(t, logPath, "\n0") })
 	if got := strings.Join(strings.Fields(logMessages(t, logPath)), " "); got != fmt.Sprintf("0 %d 65536 0", usernsHostID) {
 		t.Errorf("second container after restart saw %q", got)
 	}

@@ -13,6 +13,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/cricket-cri/cricket/test/testutil"
+	"github.com/cricket-cri/cricket/test/testutil/harness"
 )
 
 const mib = 1 << 20
@@ -40,9 +43,9 @@ func (e *secEnv) wantCgroup(t *testing.T, id, controller, file, want string) {
 
 // daemonOOMScoreAdj is the daemon's own oom_score_adj: the floor containers
 // are clamped to when the daemon lacks CAP_SYS_RESOURCE.
-func daemonOOMScoreAdj(t *testing.T, d *daemon) int {
+func daemonOOMScoreAdj(t *testing.T, d *harness.Daemon) int {
 	t.Helper()
-	v, err := strconv.Atoi(hostFile(t, fmt.Sprintf("/proc/%d/oom_score_adj", d.cmd.Process.Pid)))
+	v, err := strconv.Atoi(hostFile(t, fmt.Sprintf("/proc/%d/oom_score_adj", d.Pid())))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,17 +55,12 @@ func daemonOOMScoreAdj(t *testing.T, d *daemon) int {
 // waitExited polls the container's status until it exits.
 func (e *secEnv) waitExited(t *testing.T, id string, timeout time.Duration) *runtimeapi.ContainerStatus {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		st := containerStatus(t, e.rt, id)
-		if st.State == runtimeapi.ContainerState_CONTAINER_EXITED {
-			return st
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("container still %v after %v", st.State, timeout)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	var st *runtimeapi.ContainerStatus
+	testutil.Eventually(t, "container "+id+" to exit", timeout, func() error {
+		st = containerStatus(t, e.rt, id)
+		return stateIs(st.State, runtimeapi.ContainerState_CONTAINER_EXITED)
+	})
+	return st
 }
 
 // TestResourcesFields covers the CRI's Linux container resources on every

@@ -226,7 +226,7 @@ func TestSecureDefaultsCredentialsNeverLogged(t *testing.T) {
 	}
 	_, _ = d.Image().ListImages(context.Background(), &runtimeapi.ListImagesRequest{})
 	d.Stop()
-	logged := d.log.String()
+	logged := d.RunLog()
 	if !strings.Contains(logged, `"request"`) || !strings.Contains(logged, "<redacted>") {
 		t.Fatalf("the daemon log has no full PullImage request at -v=6; the check proves nothing:\n%.3000s", logged)
 	}
@@ -270,7 +270,7 @@ func TestSecureDefaultsStreamingOnLoopback(t *testing.T) {
 			t.Errorf("streaming URL %s is not on a loopback address", u)
 		}
 	}
-	listening := listeningAddrs(t, d.cmd.Process.Pid)
+	listening := listeningAddrs(t, d.Pid())
 	if len(listening) == 0 {
 		t.Fatal("the daemon listens on no TCP socket, yet serves streaming URLs; the check proves nothing")
 	}

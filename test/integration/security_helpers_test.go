@@ -17,6 +17,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/cricket-cri/cricket/test/images/imagebuild"
+	"github.com/cricket-cri/cricket/test/testutil/harness"
 )
 
 // The field tests (security_*_test.go, resources_*_test.go) run one table
@@ -46,27 +47,16 @@ var (
 // securityMirror serves secImages from 127.0.0.1, built once per binary.
 func securityMirror(t *testing.T) *imagebuild.Mirror {
 	t.Helper()
-	secMirrorOnce.Do(func() {
-		var specs []imagebuild.Spec
-		for _, ref := range secImages {
-			s, ok := imagebuild.Lookup(ref)
-			if !ok {
-				secMirrorErr = fmt.Errorf("%s not in the catalog", ref)
-				return
-			}
-			specs = append(specs, s)
-		}
-		secMirror, secMirrorErr = imagebuild.StartMirror(context.Background(), "127.0.0.1:0", specs, imagebuild.MirrorOptions{})
-	})
+	secMirrorOnce.Do(func() { secMirror, secMirrorErr = harness.Mirror(secImages...) })
 	if secMirrorErr != nil {
-		t.Fatalf("start mirror: %v", secMirrorErr)
+		t.Fatal(secMirrorErr)
 	}
 	return secMirror
 }
 
 // startSecurityDaemon starts a daemon with every handler configured, extra
 // appended to its cricket.toml, and secImages pulled.
-func startSecurityDaemon(t *testing.T, extra string) *daemon {
+func startSecurityDaemon(t *testing.T, extra string) *harness.Daemon {
 	t.Helper()
 	m := securityMirror(t)
 	d := newDaemon(t)
@@ -160,7 +150,7 @@ type fieldCase struct {
 // secEnv is one handler's daemon and pods, shared by a table's cases.
 type secEnv struct {
 	ht      *testing.T // the handler-level test: owns the pods' temp dirs
-	d       *daemon
+	d       *harness.Daemon
 	rt      runtimeapi.RuntimeServiceClient
 	h       secHandler
 	pods    map[string]string
@@ -169,7 +159,7 @@ type secEnv struct {
 }
 
 // runFieldCases runs cases on every installed handler of d.
-func runFieldCases(t *testing.T, d *daemon, cases []fieldCase) {
+func runFieldCases(t *testing.T, d *harness.Daemon, cases []fieldCase) {
 	for _, h := range secHandlers {
 		t.Run(h.name, func(t *testing.T) {
 			if why := handlerAvailable(h.handler); why != "" {

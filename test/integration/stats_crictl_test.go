@@ -9,6 +9,8 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/cricket-cri/cricket/test/testutil/harness"
 )
 
 // burner burns a core and holds a 64 MiB buffer: busybox dd allocates its
@@ -17,17 +19,17 @@ const burner = `dd if=/dev/zero of=/dev/null bs=64M`
 
 // requireStats skips t when the daemon answers ListContainerStats
 // Unimplemented.
-func requireStats(t *testing.T, d *daemon) {
+func requireStats(t *testing.T, d *harness.Daemon) {
 	t.Helper()
 	_, err := d.Runtime().ListContainerStats(context.Background(), &runtimeapi.ListContainerStatsRequest{})
 	if status.Code(err) == codes.Unimplemented {
-		t.Skipf("cricketd has no stats collector yet (ListContainerStats is Unimplemented: %v); wire sandbox/stats into cmd/cricketd", err)
+		t.Skipf("cricketd has no stats collector yet (ListContainerStats is Unimplemented: %v); wire pkg/stats into cmd/cricketd", err)
 	}
 }
 
 // statsPod runs a pod with one container running script and returns the
 // pod and container IDs.
-func statsPod(t *testing.T, d *daemon, name, script string) (podID, ctrID string) {
+func statsPod(t *testing.T, d *harness.Daemon, name, script string) (podID, ctrID string) {
 	t.Helper()
 	rt := d.Runtime()
 	pod := testPod(t, name, runtimeapi.NamespaceMode_CONTAINER)

@@ -11,11 +11,14 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/cricket-cri/cricket/test/testutil"
+	"github.com/cricket-cri/cricket/test/testutil/harness"
 )
 
 // subscribe opens a GetContainerEvents stream; the test skips while the
 // daemon answers it Unimplemented.
-func subscribe(t *testing.T, ctx context.Context, d *daemon) runtimeapi.RuntimeService_GetContainerEventsClient {
+func subscribe(t *testing.T, ctx context.Context, d *harness.Daemon) runtimeapi.RuntimeService_GetContainerEventsClient {
 	t.Helper()
 	probe, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -30,7 +33,7 @@ func subscribe(t *testing.T, ctx context.Context, d *daemon) runtimeapi.RuntimeS
 		}
 	}
 	if status.Code(err) == codes.Unimplemented {
-		t.Skipf("cricketd has no event broker yet (GetContainerEvents is Unimplemented: %v); wire sandbox/events into cmd/cricketd", err)
+		t.Skipf("cricketd has no event broker yet (GetContainerEvents is Unimplemented: %v); wire cri/events into cmd/cricketd", err)
 	}
 	s, err = d.Runtime().GetContainerEvents(ctx, &runtimeapi.GetEventsRequest{})
 	if err != nil {
@@ -118,8 +121,8 @@ func podLifecycle(t *testing.T, rt runtimeapi.RuntimeServiceClient, name string)
 	pod := testPod(t, name, runtimeapi.NamespaceMode_CONTAINER)
 	podID := runPod(t, rt, pod, "")
 	ctrID := startContainer(t, rt, podID, pod, testContainer(name, "true"))
-	waitFor(t, "container "+name+" to exit", func() bool {
-		return containerStatus(t, rt, ctrID).State == runtimeapi.ContainerState_CONTAINER_EXITED
+	testutil.Eventually(t, "container "+name+" to exit", 10*time.Second, func() error {
+		return stateIs(containerStatus(t, rt, ctrID).State, runtimeapi.ContainerState_CONTAINER_EXITED)
 	})
 	if _, err := rt.RemoveContainer(ctx, &runtimeapi.RemoveContainerRequest{ContainerId: ctrID}); err != nil {
 		t.Fatalf("RemoveContainer: %v", err)

@@ -1,11 +1,15 @@
 package integration
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/cricket-cri/cricket/test/testutil"
+	"github.com/cricket-cri/cricket/test/testutil/harness"
 )
 
 func TestStreamAttachCrictl(t *testing.T) {
@@ -17,8 +21,11 @@ func TestStreamAttachCrictl(t *testing.T) {
 			cfg := testContainer("echo", `echo ready; while read line; do echo got:$line; echo err:$line >&2; done; echo bye`)
 			cfg.Stdin, cfg.StdinOnce = true, true
 			_, id := streamPod(t, d, "attach-"+transport, cfg)
-			waitFor(t, "container ready", func() bool {
-				return strings.Contains(containerLog(t, d, id), "ready")
+			testutil.Eventually(t, "container ready", 10*time.Second, func() error {
+				if log := containerLog(t, d, id); !strings.Contains(log, "ready") {
+					return fmt.Errorf("log %q", log)
+				}
+				return nil
 			})
 			out, code := crictlStream(t, d, "one\ntwo\n", time.Minute, "attach", "-i", "--transport", transport, id)
 			if code != 0 {
@@ -29,8 +36,8 @@ func TestStreamAttachCrictl(t *testing.T) {
 					t.Errorf("attach output %q lacks %q", out, want)
 				}
 			}
-			waitFor(t, "exit after stdin_once", func() bool {
-				return containerStatus(t, d.Runtime(), id).State == runtimeapi.ContainerState_CONTAINER_EXITED
+			testutil.Eventually(t, "exit after stdin_once", 10*time.Second, func() error {
+				return stateIs(containerStatus(t, d.Runtime(), id).State, runtimeapi.ContainerState_CONTAINER_EXITED)
 			})
 			// The log kept every line while the session was attached.
 			for _, want := range []string{"got:one", "got:two", "bye"} {
@@ -43,7 +50,7 @@ func TestStreamAttachCrictl(t *testing.T) {
 }
 
 // containerLog is the messages of a container's CRI log.
-func containerLog(t *testing.T, d *daemon, id string) string {
+func containerLog(t *testing.T, d *harness.Daemon, id string) string {
 	t.Helper()
 	return logMessages(t, containerStatus(t, d.Runtime(), id).LogPath)
 }

@@ -11,12 +11,14 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/cricket-cri/cricket/test/testutil/harness"
 )
 
 // streamPod runs a pod with one container running script and returns the
 // pod and container ids; the test skips while the daemon has no streaming
 // server.
-func streamPod(t *testing.T, d *daemon, name string, cfg *runtimeapi.ContainerConfig) (podID, ctrID string) {
+func streamPod(t *testing.T, d *harness.Daemon, name string, cfg *runtimeapi.ContainerConfig) (podID, ctrID string) {
 	t.Helper()
 	rt := d.Runtime()
 	pod := testPod(t, name, runtimeapi.NamespaceMode_CONTAINER)
@@ -32,17 +34,17 @@ func streamPod(t *testing.T, d *daemon, name string, cfg *runtimeapi.ContainerCo
 }
 
 // requireStreaming skips t when the daemon answers Exec Unimplemented.
-func requireStreaming(t *testing.T, d *daemon, ctrID string) {
+func requireStreaming(t *testing.T, d *harness.Daemon, ctrID string) {
 	t.Helper()
 	_, err := d.Runtime().Exec(context.Background(), &runtimeapi.ExecRequest{ContainerId: ctrID, Cmd: []string{"true"}, Stdout: true})
 	if status.Code(err) == codes.Unimplemented {
-		t.Skipf("cricketd has no streaming server yet (Exec is Unimplemented: %v); wire sandbox/streaming into cmd/cricketd", err)
+		t.Skipf("cricketd has no streaming server yet (Exec is Unimplemented: %v); wire cri/streaming into cmd/cricketd", err)
 	}
 }
 
 // crictlStream runs crictl against d with stdin and a deadline and returns
 // its output and exit code.
-func crictlStream(t *testing.T, d *daemon, stdin string, timeout time.Duration, args ...string) (string, int) {
+func crictlStream(t *testing.T, d *harness.Daemon, stdin string, timeout time.Duration, args ...string) (string, int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()

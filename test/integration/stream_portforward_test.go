@@ -13,6 +13,9 @@ import (
 	"time"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/cricket-cri/cricket/test/testutil"
+	"github.com/cricket-cri/cricket/test/testutil/harness"
 )
 
 // forwardedPort matches crictl's "Forwarding from 127.0.0.1:PORT -> 80".
@@ -78,7 +81,7 @@ func TestStreamPortForwardHostNetwork(t *testing.T) {
 
 // portForward runs `crictl port-forward POD 0:REMOTE` and returns the local
 // address it listens on and a function that stops it.
-func portForward(t *testing.T, d *daemon, podID, remote, transport string) (string, func()) {
+func portForward(t *testing.T, d *harness.Daemon, podID, remote, transport string) (string, func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, "crictl", "--runtime-endpoint", "unix://"+d.Socket,
@@ -126,9 +129,15 @@ func portForward(t *testing.T, d *daemon, podID, remote, transport string) (stri
 func waitServing(t *testing.T, rt runtimeapi.RuntimeServiceClient, id string, port int) {
 	t.Helper()
 	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
-	waitFor(t, "the server in container "+id+" on "+url, func() bool {
+	testutil.Eventually(t, "the server in container "+id+" on "+url, 10*time.Second, func() error {
 		resp, err := rt.ExecSync(context.Background(), &runtimeapi.ExecSyncRequest{ContainerId: id, Cmd: []string{"wget", "-q", "-O", "/dev/null", url}, Timeout: 5})
-		return err == nil && resp.ExitCode == 0
+		if err != nil {
+			return err
+		}
+		if resp.ExitCode != 0 {
+			return fmt.Errorf("wget: exit %d, stderr %q", resp.ExitCode, resp.Stderr)
+		}
+		return nil
 	})
 }
 

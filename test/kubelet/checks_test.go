@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -23,6 +24,8 @@ import (
 
 	"golang.org/x/net/websocket"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/cricket-cri/cricket/test/testutil"
 )
 
 // Labels the kubelet puts on every sandbox and container it creates.
@@ -41,7 +44,7 @@ func ctxT(t *testing.T) context.Context {
 // attempt first.
 func criContainers(t *testing.T, e *env, podName, name string) []*runtimeapi.Container {
 	t.Helper()
-	rt, _ := criClient(t, e.sock)
+	rt := e.cricketd.Runtime()
 	resp, err := rt.ListContainers(ctxT(t), &runtimeapi.ListContainersRequest{Filter: &runtimeapi.ContainerFilter{
 		LabelSelector: map[string]string{podNameLabel: podName, containerNameLabel: name},
 	}})
@@ -68,7 +71,7 @@ func running(t *testing.T, e *env, podName, name string) *runtimeapi.Container {
 // execSync runs cmd in podName/name through the CRI and returns its stdout.
 func execSync(t *testing.T, e *env, podName, name string, cmd ...string) string {
 	t.Helper()
-	rt, _ := criClient(t, e.sock)
+	rt := e.cricketd.Runtime()
 	c := running(t, e, podName, name)
 	resp, err := rt.ExecSync(ctxT(t), &runtimeapi.ExecSyncRequest{ContainerId: c.GetId(), Cmd: cmd, Timeout: 30})
 	if err != nil {
@@ -99,7 +102,7 @@ func checkInit(t *testing.T, e *env, web string) {
 	if ic == nil || ic.State.Terminated == nil || ic.State.Terminated.ExitCode != 0 || ic.State.Terminated.Reason != "Completed" {
 		t.Errorf("init container status: %s", describe(p))
 	}
-	rt, _ := criClient(t, e.sock)
+	rt := e.cricketd.Runtime()
 	inits := criContainers(t, e, web, "init")
 	if len(inits) != 1 {
 		t.Fatalf("CRI lists %d init containers, want 1", len(inits))
@@ -127,7 +130,7 @@ func checkSharedNetwork(t *testing.T, e *env, web string) {
 	if got := execSync(t, e, web, "logger", "wget", "-qO-", "http://127.0.0.1:8080/index.html"); got != "hello-from-init" {
 		t.Errorf("logger fetched %q from web over localhost", got)
 	}
-	rt, _ := criClient(t, e.sock)
+	rt := e.cricketd.Runtime()
 	c := running(t, e, web, "web")
 	st, err := rt.PodSandboxStatus(ctxT(t), &runtimeapi.PodSandboxStatusRequest{PodSandboxId: c.GetPodSandboxId()})
 	if err != nil {
@@ -140,9 +143,12 @@ func checkSharedNetwork(t *testing.T, e *env, web string) {
 
 func checkHostPort(t *testing.T, e *env) {
 	u := fmt.Sprintf("http://127.0.0.1:%d/index.html", e.hostPort)
-	waitFor(t, "the hostPort to answer", time.Minute, func() (bool, string) {
+	testutil.Eventually(t, "the hostPort to answer", time.Minute, func() error {
 		b, err := httpGet(u)
-		return err == nil && strings.TrimSpace(b) == "hello-from-init", fmt.Sprintf("%q %v", b, err)
+		if err == nil && strings.TrimSpace(b) == "hello-from-init" {
+			return nil
+		}
+		return fmt.Errorf("%q %v", b, err)
 	})
 }
 
@@ -178,7 +184,7 @@ func checkResources(t *testing.T, e *env, web string) {
 			t.Errorf("%s in web = %q, want %q", c.file, got, c.want)
 		}
 	}
-	rt, _ := criClient(t, e.sock)
+	rt := e.cricketd.Runtime()
 	st, err := rt.ContainerStatus(ctxT(t), &runtimeapi.ContainerStatusRequest{ContainerId: running(t, e, web, "web").GetId()})
 	if err != nil {
 		t.Fatal(err)
@@ -195,10 +201,13 @@ func checkReadiness(t *testing.T, e *env, web, crash string) {
 			t.Errorf("%s is not running and ready: %s", name, describe(p))
 		}
 	}
-	waitFor(t, "crash/unready to run", 2*time.Minute, func() (bool, string) {
+	testutil.Eventually(t, "crash/unready to run", 2*time.Minute, func() error {
 		p := getPod(t, e, crash)
 		c := p.container("unready")
-		return c != nil && c.State.Running != nil, describe(p)
+		if c != nil && c.State.Running != nil {
+			return nil
+		}
+		return errors.New(describe(p))
 	})
 	// A few probe periods: it must stay unready.
 	time.Sleep(6 * time.Second)
@@ -212,10 +221,13 @@ func checkReadiness(t *testing.T, e *env, web, crash string) {
 }
 
 func checkCrashRestarts(t *testing.T, e *env, crash string) {
-	waitFor(t, "crasher to be restarted twice", 4*time.Minute, func() (bool, string) {
+	testutil.Eventually(t, "crasher to be restarted twice", 4*time.Minute, func() error {
 		p := getPod(t, e, crash)
 		c := p.container("crasher")
-		return c != nil && c.RestartCount >= 2 && c.LastState.Terminated != nil, describe(p)
+		if c != nil && c.RestartCount >= 2 && c.LastState.Terminated != nil {
+			return nil
+		}
+		return errors.New(describe(p))
 	})
 	p := getPod(t, e, crash)
 	c := p.container("crasher")
@@ -223,7 +235,7 @@ func checkCrashRestarts(t *testing.T, e *env, crash string) {
 		t.Errorf("crasher's last termination: %s, want Error exit 3", c.LastState)
 	}
 	// The runtime keeps the exited attempts the kubelet has not removed yet.
-	rt, _ := criClient(t, e.sock)
+	rt := e.cricketd.Runtime()
 	var exited int
 	for _, cc := range criContainers(t, e, crash, "crasher") {
 		if cc.GetState() != runtimeapi.ContainerState_CONTAINER_EXITED {
@@ -244,10 +256,13 @@ func checkCrashRestarts(t *testing.T, e *env, crash string) {
 }
 
 func checkLiveness(t *testing.T, e *env, crash string) {
-	waitFor(t, "liveness to be restarted by its probe", 3*time.Minute, func() (bool, string) {
+	testutil.Eventually(t, "liveness to be restarted by its probe", 3*time.Minute, func() error {
 		p := getPod(t, e, crash)
 		c := p.container("liveness")
-		return c != nil && c.RestartCount >= 1 && c.LastState.Terminated != nil, describe(p)
+		if c != nil && c.RestartCount >= 1 && c.LastState.Terminated != nil {
+			return nil
+		}
+		return errors.New(describe(p))
 	})
 	c := getPod(t, e, crash).container("liveness")
 	// The container runs `sleep 3600` as its PID 1, which ignores SIGTERM:
@@ -267,9 +282,12 @@ func checkLiveness(t *testing.T, e *env, crash string) {
 func checkLogRotation(t *testing.T, e *env, web string) {
 	p := getPod(t, e, web)
 	dir := filepath.Join(e.podLogs, fmt.Sprintf("%s_%s_%s", p.Metadata.Namespace, p.Metadata.Name, p.Metadata.UID), "logger")
-	waitFor(t, "two rotations of logger's log", 2*time.Minute, func() (bool, string) {
+	testutil.Eventually(t, "two rotations of logger's log", 2*time.Minute, func() error {
 		rotated, err := filepath.Glob(filepath.Join(dir, "0.log.*"))
-		return err == nil && len(rotated) >= 2, fmt.Sprint(rotated, err)
+		if err == nil && len(rotated) >= 2 {
+			return nil
+		}
+		return fmt.Errorf("%v %v", rotated, err)
 	})
 	var last string
 	for range 10 {
@@ -388,10 +406,13 @@ func checkKubeletExecAndLogs(t *testing.T, e *env, web string) {
 	}
 	// The tail is read from the newest file only, which is empty for a
 	// moment after each rotation (every few seconds here): retry.
-	waitFor(t, "kubelet /containerLogs of logger?tailLines=3", 30*time.Second, func() (bool, string) {
+	testutil.Eventually(t, "kubelet /containerLogs of logger?tailLines=3", 30*time.Second, func() error {
 		b, err := e.api.secureDo("GET", "/containerLogs/default/"+web+"/logger?tailLines=3")
 		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-		return err == nil && len(lines) == 3 && lineNumberRE.MatchString(lines[2]), fmt.Sprintf("%q %v", b, err)
+		if err == nil && len(lines) == 3 && lineNumberRE.MatchString(lines[2]) {
+			return nil
+		}
+		return fmt.Errorf("%q %v", b, err)
 	})
 }
 
@@ -421,14 +442,14 @@ type summary struct {
 
 func checkStatsSummary(t *testing.T, e *env, web string) {
 	var network string
-	waitFor(t, "stats of web's containers in /stats/summary", 2*time.Minute, func() (bool, string) {
+	testutil.Eventually(t, "stats of web's containers in /stats/summary", 2*time.Minute, func() error {
 		b, err := e.api.readOnlyGet("/stats/summary")
 		if err != nil {
-			return false, err.Error()
+			return err
 		}
 		var s summary
 		if err := json.Unmarshal(b, &s); err != nil {
-			return false, err.Error()
+			return err
 		}
 		for _, p := range s.Pods {
 			if p.PodRef.Name != web {
@@ -445,9 +466,12 @@ func checkStatsSummary(t *testing.T, e *env, web string) {
 			if p.Network != nil && p.Network.RxBytes != nil {
 				network = fmt.Sprintf("rxBytes %d", *p.Network.RxBytes)
 			}
-			return found == 2, fmt.Sprintf("%d of web's 2 containers have CPU and memory stats", found)
+			if found == 2 {
+				return nil
+			}
+			return fmt.Errorf("%d of web's 2 containers have CPU and memory stats", found)
 		}
-		return false, "web is not in the summary"
+		return errors.New("web is not in the summary")
 	})
 	// The kubelet takes pod network stats from cAdvisor's view of the
 	// sandbox's cgroup (containerd's pause container), or from
@@ -469,41 +493,46 @@ func checkTeardown(t *testing.T, e *env) {
 			t.Fatal(err)
 		}
 	}
-	rt, _ := criClient(t, e.sock)
-	waitFor(t, "the kubelet to stop the pods", 3*time.Minute, func() (bool, string) {
+	rt := e.cricketd.Runtime()
+	testutil.Eventually(t, "the kubelet to stop the pods", 3*time.Minute, func() error {
 		pods, err := e.api.pods()
 		if err != nil {
-			return false, err.Error()
+			return err
 		}
 		if len(pods) > 0 {
-			return false, fmt.Sprintf("the kubelet still lists %d pods", len(pods))
+			return fmt.Errorf("the kubelet still lists %d pods", len(pods))
 		}
 		sbs, err := rt.ListPodSandbox(ctxT(t), &runtimeapi.ListPodSandboxRequest{Filter: &runtimeapi.PodSandboxFilter{
 			State: &runtimeapi.PodSandboxStateValue{State: runtimeapi.PodSandboxState_SANDBOX_READY},
 		}})
 		if err != nil {
-			return false, err.Error()
+			return err
 		}
 		cs, err := rt.ListContainers(ctxT(t), &runtimeapi.ListContainersRequest{Filter: &runtimeapi.ContainerFilter{
 			State: &runtimeapi.ContainerStateValue{State: runtimeapi.ContainerState_CONTAINER_RUNNING},
 		}})
 		if err != nil {
-			return false, err.Error()
+			return err
 		}
-		return len(sbs.GetItems()) == 0 && len(cs.GetContainers()) == 0,
-			fmt.Sprintf("%d ready sandboxes, %d running containers", len(sbs.GetItems()), len(cs.GetContainers()))
+		if len(sbs.GetItems()) == 0 && len(cs.GetContainers()) == 0 {
+			return nil
+		}
+		return fmt.Errorf("%d ready sandboxes, %d running containers", len(sbs.GetItems()), len(cs.GetContainers()))
 	})
 	if b, err := httpGet(fmt.Sprintf("http://127.0.0.1:%d/index.html", e.hostPort)); err == nil {
 		t.Errorf("hostPort %d still answers after the pod stopped: %q", e.hostPort, b)
 	}
-	waitFor(t, "the kubelet to remove the pod cgroups", 3*time.Minute, func() (bool, string) {
+	testutil.Eventually(t, "the kubelet to remove the pod cgroups", 3*time.Minute, func() error {
 		var pods []string
 		for _, d := range cgroupsUnder(t, e.cgroupRoot) {
 			if strings.HasPrefix(filepath.Base(d), "pod") || strings.Contains(d, "/pod") {
 				pods = append(pods, d)
 			}
 		}
-		return len(pods) == 0, fmt.Sprintf("left: %v", pods)
+		if len(pods) == 0 {
+			return nil
+		}
+		return fmt.Errorf("left: %v", pods)
 	})
 }
 
@@ -511,10 +540,10 @@ func checkTeardown(t *testing.T, e *env) {
 // kubelet left (it garbage-collects them only after a while).
 func removeAllPods(t *testing.T, e *env) {
 	t.Helper()
-	if !e.cricketd.running() {
+	if !e.cricketd.Running() {
 		return
 	}
-	rt, _ := criClient(t, e.sock)
+	rt := e.cricketd.Runtime()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	resp, err := rt.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{})
@@ -707,25 +736,25 @@ func checkDaemonRestart(t *testing.T, e *env, web string) {
 		e.callsBefore[k] += n
 	}
 	start := fileSize(e.kubelet.log)
-	if !e.cricketd.stop(t, 30*time.Second) {
+	if !e.cricketd.Stop() {
 		t.Error("cricketd did not stop on SIGTERM")
 	}
 	if b, err := httpGet(fmt.Sprintf("http://127.0.0.1:%d/index.html", e.hostPort)); err != nil || strings.TrimSpace(b) != "hello-from-init" {
 		t.Errorf("web does not answer while cricketd is stopped: %q %v", b, err)
 	}
 	startCricketd(t, e)
-	waitFor(t, "the kubelet to see web Ready with the same containers", 2*time.Minute, func() (bool, string) {
+	testutil.Eventually(t, "the kubelet to see web Ready with the same containers", 2*time.Minute, func() error {
 		p := getPod(t, e, web)
 		if p.condition("Ready") != "True" {
-			return false, describe(p)
+			return errors.New(describe(p))
 		}
 		for _, c := range before.Status.ContainerStatuses {
 			now := p.container(c.Name)
 			if now == nil || now.ContainerID != c.ContainerID || now.RestartCount != c.RestartCount || now.State.Running == nil {
-				return false, describe(p)
+				return errors.New(describe(p))
 			}
 		}
-		return true, ""
+		return nil
 	})
 	// Probes and relists through the new daemon.
 	if got := execSync(t, e, web, "web", "cat", "/www/index.html"); got != "hello-from-init" {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cricket-cri/cricket/test/testutil"
+	"github.com/cricket-cri/cricket/test/testutil/harness"
 )
 
 func deployPath(t *testing.T, parts ...string) string {
@@ -141,8 +142,8 @@ func TestDeployFiles(t *testing.T) {
 	if keys["ExecStart"] != "/usr/local/bin/cricketd" {
 		t.Fatalf("the unit runs %q; this test expects plain /usr/local/bin/cricketd", keys["ExecStart"])
 	}
-	d := startProc(t, "cricketd", filepath.Join(dir, "cricketd.log"), []string{marker},
-		bin, "--config", conf, "--root", filepath.Join(dir, "root"), "--state", filepath.Join(dir, "s"), "--listen", sock)
+	d := deployDaemon(t, bin, dir, conf, marker)
+	d.Start()
 	crictl := func(args ...string) (string, error) {
 		// stdout only: crictl warns on stderr (runp: "cgroup_parent is not set").
 		cmd := exec.Command("crictl", append([]string{"--config", crictlConf}, args...)...)
@@ -154,12 +155,18 @@ func TestDeployFiles(t *testing.T) {
 		}
 		return strings.TrimSpace(string(out)), err
 	}
-	waitFor(t, "cricketd to answer crictl version", time.Minute, func() (bool, string) {
-		if !d.running() {
-			t.Fatalf("cricketd exited:\n%s", d.tail(30))
+	testutil.Eventually(t, "cricketd to answer crictl version", time.Minute, func() error {
+		if !d.Running() {
+			t.Fatalf("cricketd exited:\n%s", d.Tail(30))
 		}
 		out, err := crictl("version")
-		return err == nil && regexp.MustCompile(`RuntimeName:\s+cricket\b`).MatchString(out), fmt.Sprintf("%s %v", out, err)
+		if err != nil {
+			return err
+		}
+		if !regexp.MustCompile(`RuntimeName:\s+cricket\b`).MatchString(out) {
+			return fmt.Errorf("no RuntimeName cricket in %q", out)
+		}
+		return nil
 	})
 	out, err := crictl("info")
 	if err != nil {
@@ -178,12 +185,12 @@ func TestDeployFiles(t *testing.T) {
 	}
 	id, err := crictl("runp", podJSON)
 	if err != nil {
-		t.Fatalf("crictl runp on the deploy network: %v\n%s\n%s", err, id, d.tail(20))
+		t.Fatalf("crictl runp on the deploy network: %v\n%s\n%s", err, id, d.Tail(20))
 	}
 	// Runs before the daemon is stopped (cleanups run in reverse), so a
 	// failure below leaves no pod behind; removing twice is no error.
 	t.Cleanup(func() {
-		if d.running() {
+		if d.Running() {
 			_, _ = crictl("rmp", "-f", id)
 		}
 	})
@@ -210,7 +217,7 @@ func TestDeployFiles(t *testing.T) {
 			t.Errorf("crictl %v: %v\n%s", args, err, out)
 		}
 	}
-	if !d.stop(t, 20*time.Second) {
+	if !d.Stop() {
 		t.Error("cricketd did not stop on SIGTERM")
 	}
 
@@ -218,16 +225,19 @@ func TestDeployFiles(t *testing.T) {
 	kindConf := rewrite(t, deployPath(t, "kind", "cricket.toml"), filepath.Join(dir, "kind.toml"), map[string]string{
 		`cni_conf_dir = "/etc/cni/net.d"`: fmt.Sprintf("cni_conf_dir = %q", netDir),
 	})
-	k := startProc(t, "cricketd (kind config)", filepath.Join(dir, "cricketd-kind.log"), []string{marker},
-		bin, "--config", kindConf, "--root", filepath.Join(dir, "root"), "--state", filepath.Join(dir, "s"), "--listen", sock)
-	waitFor(t, "cricketd with deploy/kind/cricket.toml to answer", time.Minute, func() (bool, string) {
-		if !k.running() {
-			t.Fatalf("cricketd exited with deploy/kind/cricket.toml:\n%s", k.tail(30))
+	k := deployDaemon(t, bin, dir, kindConf, marker)
+	k.Start()
+	testutil.Eventually(t, "cricketd with deploy/kind/cricket.toml to answer", time.Minute, func() error {
+		if !k.Running() {
+			t.Fatalf("cricketd exited with deploy/kind/cricket.toml:\n%s", k.Tail(30))
 		}
 		out, err := crictl("version")
-		return err == nil, fmt.Sprintf("%s %v", out, err)
+		if err != nil {
+			return fmt.Errorf("%w: %s", err, out)
+		}
+		return nil
 	})
-	if !k.stop(t, 20*time.Second) {
+	if !k.Stop() {
 		t.Error("cricketd (kind config) did not stop on SIGTERM")
 	}
 	if left := leftoverProcs(marker, "kld-none"); len(left) > 0 {
@@ -316,4 +326,16 @@ func conditionTrue(info, typ string) bool {
 		}
 	}
 	return false
+}
+
+// deployDaemon prepares a cricketd on config conf with its root, state
+// and socket under dir and marker in its environment, as the unit would
+// run it (no flag but the paths).
+func deployDaemon(t *testing.T, bin, dir, conf, marker string) *harness.Daemon {
+	d := harness.NewDaemon(t, bin, dir)
+	d.State, d.Socket, d.Config = filepath.Join(dir, "s"), filepath.Join(dir, "s", "cricket.sock"), conf
+	d.Env = []string{marker}
+	d.OwnGroup = true
+	d.StopGrace = 20 * time.Second
+	return d
 }

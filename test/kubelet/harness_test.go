@@ -3,9 +3,7 @@ package kubelet
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,11 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
-
-	"github.com/cricket-cri/cricket/test/images/imagebuild"
+	"github.com/cricket-cri/cricket/test/testutil/harness"
 	"github.com/cricket-cri/cricket/test/testutil/podnet"
 )
 
@@ -28,16 +22,12 @@ import (
 // image registry under its upstream name.
 const busyboxImage = "registry.k8s.io/e2e-test-images/busybox:1.29-2"
 
-// cniBinDir is where Debian's containernetworking-plugins puts the plugins.
-const cniBinDir = podnet.BinDir
-
 // proc is a process the test started, its output in a log file, stopped
 // by PID (SIGTERM, then SIGKILL) when the test ends.
 type proc struct {
-	name   string
-	cmd    *exec.Cmd
-	log    string
-	exited chan struct{}
+	*harness.Proc
+	name string
+	log  string
 }
 
 func startProc(t *testing.T, name, logPath string, env []string, argv ...string) *proc {
@@ -53,40 +43,22 @@ func startProc(t *testing.T, name, logPath string, env []string, argv ...string)
 	// Its own process group: a ^C to `make` reaches the test, which then
 	// stops everything in order, instead of killing the daemon first.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	hp, err := harness.StartProc(cmd)
+	if err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
-	p := &proc{name: name, cmd: cmd, log: logPath, exited: make(chan struct{})}
-	go func() { _ = cmd.Wait(); close(p.exited) }()
+	p := &proc{Proc: hp, name: name, log: logPath}
 	t.Cleanup(func() { p.stop(t, 30*time.Second) })
 	return p
-}
-
-// running reports whether the process has not exited yet.
-func (p *proc) running() bool {
-	select {
-	case <-p.exited:
-		return false
-	default:
-		return true
-	}
 }
 
 // stop sends SIGTERM and waits up to grace, then SIGKILL. It reports
 // whether the process ended on SIGTERM (or had already ended).
 func (p *proc) stop(t *testing.T, grace time.Duration) bool {
-	if !p.running() {
+	if p.Stop(grace) {
 		return true
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-		return true
-	case <-time.After(grace):
-	}
-	t.Logf("%s (pid %d) ignored SIGTERM for %s; killing it", p.name, p.cmd.Process.Pid, grace)
-	_ = p.cmd.Process.Kill()
-	<-p.exited
+	t.Logf("%s (pid %d) ignored SIGTERM for %s; killed it", p.name, p.Pid(), grace)
 	return false
 }
 
@@ -98,17 +70,6 @@ func (p *proc) tail(n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
-}
-
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // podNet is the test's private CNI network (test/testutil/podnet): its own
@@ -141,54 +102,6 @@ func freeSubnet(t *testing.T) string {
 	}
 	t.Fatal("no free 10.232.N.0/24 subnet")
 	return ""
-}
-
-// startMirror serves the busybox test image under its registry.k8s.io name
-// from a registry on 127.0.0.1 and writes hosts.toml mirrors into dir.
-func startMirror(t *testing.T, dir string) {
-	t.Helper()
-	spec, ok := imagebuild.Lookup(busyboxImage)
-	if !ok {
-		t.Fatalf("%s is not in the test image catalog", busyboxImage)
-	}
-	m, err := imagebuild.StartMirror(context.Background(), "127.0.0.1:0", []imagebuild.Spec{spec}, imagebuild.MirrorOptions{})
-	if err != nil {
-		t.Fatalf("start the test image registry: %v", err)
-	}
-	t.Cleanup(func() { _ = m.Close() })
-	if err := imagebuild.WriteHostsDir(dir, m.Addrs()); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// criClient connects to cricketd's socket.
-func criClient(t *testing.T, sock string) (runtimeapi.RuntimeServiceClient, runtimeapi.ImageServiceClient) {
-	t.Helper()
-	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return runtimeapi.NewRuntimeServiceClient(conn), runtimeapi.NewImageServiceClient(conn)
-}
-
-// waitFor polls cond every interval until it returns true or timeout
-// passes; it fails the test with the last reason cond gave.
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	last := ""
-	for {
-		ok, why := cond()
-		if ok {
-			return
-		}
-		last = why
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s: %s", timeout, what, last)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
 }
 
 // v1Controllers lists the mounted cgroup v1 hierarchies (directories under

@@ -6,7 +6,7 @@ package kubelet
 
 import (
 	"bytes"
-	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,7 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cricket-cri/cricket/test/images/imagebuild"
 	"github.com/cricket-cri/cricket/test/testutil"
+	"github.com/cricket-cri/cricket/test/testutil/harness"
 )
 
 // The kernel settings the kubelet insists on (setupKernelTunables in
@@ -42,20 +44,18 @@ type env struct {
 	readOnlyPort, securePort, healthzPort  int
 	metricsPort, hostPort                  int
 	net                                    *podNet
-	cricketd, kubelet                      *proc
+	cricketd                               *harness.Daemon
+	kubelet                                *proc
 	api                                    *kubeletAPI
 	// t is the run's test (processes live as long as it).
 	t *testing.T
 	// gates are the kubelet's feature gates, "A=true,B=false".
 	gates string
-	// cricketdBin and cricketdLogs: the daemon binary and the logs of each
-	// of its starts; callsBefore counts the CRI calls daemons that were
-	// restarted served; quiet are byte ranges of the kubelet's log written
-	// while cricketd was restarting, where Unavailable is expected.
-	cricketdBin  string
-	cricketdLogs []string
-	callsBefore  map[string]int
-	quiet        [][2]int64
+	// callsBefore counts the CRI calls daemons that were restarted
+	// served; quiet are byte ranges of the kubelet's log written while
+	// cricketd was restarting, where Unavailable is expected.
+	callsBefore map[string]int
+	quiet       [][2]int64
 }
 
 // kubeletModes are the kubelet configurations the test runs: its defaults,
@@ -107,13 +107,16 @@ func runStaticPods(t *testing.T, cricketdBin, kubeletBin, out, gates string) {
 		}
 	}
 	web, crash := "web-"+e.node, "crash-"+e.node
-	waitFor(t, "the web pod to be Ready", 4*time.Minute, func() (bool, string) {
+	testutil.Eventually(t, "the web pod to be Ready", 4*time.Minute, func() error {
 		pods, err := e.api.pods()
 		if err != nil {
-			return false, err.Error()
+			return err
 		}
 		p := pods[web]
-		return p != nil && p.Status.Phase == "Running" && p.condition("Ready") == "True", describe(p)
+		if p != nil && p.Status.Phase == "Running" && p.condition("Ready") == "True" {
+			return nil
+		}
+		return errors.New(describe(p))
 	})
 	t.Logf("web pod Ready %s after the manifests were written", time.Since(started).Round(time.Second))
 
@@ -170,7 +173,10 @@ func setUp(t *testing.T, cricketdBin, kubeletBin, out, gates string) *env {
 			t.Fatal(err)
 		}
 	}
-	startMirror(t, filepath.Join(dir, "certs.d"))
+	m := harness.StartMirror(t, busyboxImage)
+	if err := imagebuild.WriteHostsDir(filepath.Join(dir, "certs.d"), m.Addrs()); err != nil {
+		t.Fatal(err)
+	}
 	e.net = newPodNet(t, dir, id)
 	createCgroupRoot(t, e.cgroupRoot)
 	t.Cleanup(func() {
@@ -178,10 +184,10 @@ func setUp(t *testing.T, cricketdBin, kubeletBin, out, gates string) *env {
 			t.Errorf("cgroups left under /%s: %v", e.cgroupRoot, left)
 		}
 	})
-	e.metricsPort, e.readOnlyPort, e.securePort, e.healthzPort = freePort(t), freePort(t), freePort(t), freePort(t)
+	e.metricsPort, e.readOnlyPort, e.securePort, e.healthzPort = testutil.FreePort(t), testutil.FreePort(t), testutil.FreePort(t), testutil.FreePort(t)
 	// portmap DNATs the hostPort; no socket holds it, so pick one nothing listens on.
-	e.hostPort = freePort(t)
-	e.cricketdBin = cricketdBin
+	e.hostPort = testutil.FreePort(t)
+	e.cricketd = newCricketd(t, e, cricketdBin)
 	startCricketd(t, e)
 	// On failure: after the kubelet stops (its cleanup runs first), the
 	// pods go through the CRI before cricketd stops, so that no shim,
@@ -216,7 +222,7 @@ func outputDir(t *testing.T) string {
 // keepLogs copies the daemon's and the kubelet's logs (and the pods' logs)
 // to the output dir.
 func keepLogs(t *testing.T, e *env) {
-	for _, f := range append([]string{filepath.Join(e.dir, "kubelet.log")}, e.cricketdLogs...) {
+	for _, f := range []string{filepath.Join(e.dir, "kubelet.log"), e.cricketd.LogFile} {
 		if b, err := os.ReadFile(f); err == nil {
 			_ = os.WriteFile(filepath.Join(e.out, filepath.Base(f)), b, 0o644)
 		}
@@ -224,8 +230,20 @@ func keepLogs(t *testing.T, e *env) {
 	t.Logf("logs: %s", e.out)
 }
 
-// startCricketd starts (or restarts) the run's cricketd, its log in
-// cricketd.log, then cricketd-2.log, ...
+// newCricketd prepares the run's cricketd. It lives as long as the run's
+// t, its log in cricketd.log over every start.
+func newCricketd(t *testing.T, e *env, bin string) *harness.Daemon {
+	d := harness.NewDaemon(t, bin, e.dir)
+	d.State, d.Socket = filepath.Join(e.dir, "s"), e.sock
+	d.Args = []string{"--registry-config-path", filepath.Join(e.dir, "certs.d"), "-v", "4"}
+	d.Env = []string{e.marker, "TMPDIR=" + filepath.Join(e.dir, "tmp")}
+	d.LogFile = filepath.Join(e.dir, "cricketd.log")
+	d.OwnGroup = true
+	return d
+}
+
+// startCricketd writes the run's cricket.toml and starts (or restarts)
+// its cricketd.
 func startCricketd(t *testing.T, e *env) {
 	t.Helper()
 	cfg := fmt.Sprintf(`# Written by test/kubelet.
@@ -234,42 +252,21 @@ version = 1
 [runtime]
 cgroup_driver = "cgroupfs"
 
-[network]
-cni_conf_dir = %q
-cni_bin_dirs = [%q]
-default_pod_subnet = ""
-
+%s
 [streaming]
 address = "127.0.0.1"
 port = 0
 
 [metrics]
 address = "127.0.0.1:%d"
-`, e.net.ConfDir, cniBinDir, e.metricsPort)
-	conf := filepath.Join(e.dir, "cricket.toml")
-	if err := os.WriteFile(conf, []byte(cfg), 0o644); err != nil {
+`, e.net.Config(), e.metricsPort)
+	if err := os.WriteFile(e.cricketd.Config, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	logName := "cricketd.log"
-	if n := len(e.cricketdLogs); n > 0 {
-		logName = fmt.Sprintf("cricketd-%d.log", n+1)
+	// The run's daemon, started from this (sub)test: its t fails.
+	if err := e.cricketd.TryStart(); err != nil {
+		t.Fatal(err)
 	}
-	e.cricketdLogs = append(e.cricketdLogs, filepath.Join(e.dir, logName))
-	// The run's t, not a subtest's: the daemon lives until the run ends.
-	e.cricketd = startProc(e.t, "cricketd", filepath.Join(e.dir, logName),
-		[]string{e.marker, "TMPDIR=" + filepath.Join(e.dir, "tmp")},
-		e.cricketdBin, "--config", conf, "--root", filepath.Join(e.dir, "root"), "--state", filepath.Join(e.dir, "s"),
-		"--listen", e.sock, "--registry-config-path", filepath.Join(e.dir, "certs.d"), "-v", "4")
-	rt, _ := criClient(t, e.sock)
-	waitFor(t, "cricketd to serve", time.Minute, func() (bool, string) {
-		if !e.cricketd.running() {
-			t.Fatalf("cricketd exited:\n%s", e.cricketd.tail(30))
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_, err := rt.Version(ctx, nil)
-		return err == nil, fmt.Sprint(err)
-	})
 }
 
 // kubeletConfig is the run's KubeletConfiguration drop-in. cgroupRoot is a
@@ -369,12 +366,15 @@ func startKubelet(t *testing.T, e *env, bin string) {
 		"unshare", "--mount", "--propagation", "slave", "--", "sh", "-c", kubeletWrapper, "kubelet-e2e", e.dir,
 		bin, "--config", base, "--config-dir", dropins, "--root-dir", filepath.Join(e.dir, "kubelet"), "--hostname-override", e.node, "-v", "2")
 	e.api = newKubeletAPI(e.readOnlyPort, e.securePort)
-	waitFor(t, "the kubelet's healthz", 2*time.Minute, func() (bool, string) {
-		if !e.kubelet.running() {
+	testutil.Eventually(t, "the kubelet's healthz", 2*time.Minute, func() error {
+		if !e.kubelet.Running() {
 			t.Fatalf("the kubelet exited:\n%s", e.kubelet.tail(40))
 		}
 		b, err := e.api.do("GET", fmt.Sprintf("http://127.0.0.1:%d/healthz", e.healthzPort))
-		return err == nil && string(b) == "ok", fmt.Sprintf("%s %v", b, err)
+		if err == nil && string(b) == "ok" {
+			return nil
+		}
+		return fmt.Errorf("%s %v", b, err)
 	})
 }
 
@@ -421,15 +421,7 @@ func report(t *testing.T, e *env) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var daemonLogs strings.Builder
-	for _, f := range e.cricketdLogs {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		daemonLogs.Write(b)
-	}
-	removed := removedContainers(daemonLogs.String())
+	removed := removedContainers(e.cricketd.Log())
 	outside, inside := splitQuiet(logText, e.quiet)
 	bad, tolerated := criErrors(outside, removed)
 	restartBad, restartTolerated := criErrors(inside, removed)
@@ -538,7 +530,7 @@ func tearDown(t *testing.T, e *env, hostSysctls map[string]string) {
 		t.Errorf("the kubelet did not stop on SIGTERM")
 	}
 	removeAllPods(t, e)
-	if !e.cricketd.stop(t, 30*time.Second) {
+	if !e.cricketd.Stop() {
 		t.Errorf("cricketd did not stop on SIGTERM")
 	}
 	var left []string

@@ -176,11 +176,10 @@ type Shims struct {
 	next  int
 	calls []string
 
+	fail map[string]error // by method name, see Fail
+
 	// Ignore lists signals the processes ignore.
 	Ignore map[syscall.Signal]bool
-	// Fail maps a method name ("Create", "Start", "Kill", "Exec", ...) to
-	// the error it returns.
-	Fail map[string]error
 	// ExecResult is what Exec returns.
 	ExecResult container.ExecResult
 	// LastExec is the last exec request.
@@ -189,7 +188,20 @@ type Shims struct {
 
 // NewShims returns fake shims.
 func NewShims() *Shims {
-	return &Shims{procs: map[string]*Process{}, gone: map[string]bool{}, next: 100, Ignore: map[syscall.Signal]bool{}, Fail: map[string]error{}}
+	return &Shims{procs: map[string]*Process{}, gone: map[string]bool{}, next: 100, Ignore: map[syscall.Signal]bool{}, fail: map[string]error{}}
+}
+
+// Fail makes every later call of method ("Create", "Start", "Kill",
+// "Exec", ...) return err; nil clears it. It takes the lock: the container
+// service's watchers call Wait concurrently with the test.
+func (f *Shims) Fail(method string, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err == nil {
+		delete(f.fail, method)
+		return
+	}
+	f.fail[method] = err
 }
 
 // SetGone makes the pod's shim unreachable (or reachable again).
@@ -266,7 +278,7 @@ func (s *shim) begin(method, id string) error {
 	if s.f.gone[s.pod] {
 		return fmt.Errorf("shim of pod %s: %w", s.pod, errdefs.ErrUnavailable)
 	}
-	return s.f.Fail[method]
+	return s.f.fail[method]
 }
 
 func (s *shim) proc(id string) (*Process, error) {

@@ -2,41 +2,19 @@ package containertest
 
 import (
 	"context"
-	"sync"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/cricket-cri/cricket/sandbox/container"
+	"github.com/cricket-cri/cricket/sandbox/nri/nritest"
 )
 
 // NRI is a fake container.NRI: it records each hook as "Hook:name" (the
 // container's CRI name), fails the hooks named in Fail, and on
 // CreateContainer applies Adjust to the spec.
 type NRI struct {
-	mu      sync.Mutex
-	events  []string
-	Fail    map[string]error
-	Adjust  func(*specs.Spec)
-	blocked int
-}
-
-// BlockSync counts the holds, released by unblock.
-func (f *NRI) BlockSync() func() {
-	f.mu.Lock()
-	f.blocked++
-	f.mu.Unlock()
-	return func() {
-		f.mu.Lock()
-		f.blocked--
-		f.mu.Unlock()
-	}
-}
-
-// Blocked returns how many BlockSync holds are not released.
-func (f *NRI) Blocked() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.blocked
+	nritest.Recorder
+	Adjust func(*specs.Spec)
 }
 
 // CreateContainer records the event and adjusts spec.
@@ -76,15 +54,5 @@ func (f *NRI) RemoveContainer(_ context.Context, c *container.Container) error {
 }
 
 func (f *NRI) record(hook string, c *container.Container) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.events = append(f.events, hook+":"+c.Config.GetMetadata().GetName())
-	return f.Fail[hook]
-}
-
-// Events returns the recorded events in order.
-func (f *NRI) Events() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]string(nil), f.events...)
+	return f.Record(hook, c.Config.GetMetadata().GetName())
 }

@@ -110,3 +110,11 @@ func Iptables(args ...string) error {
 	}
 	return nil
 }
+
+// Config is the [network] section of a cricket.toml that puts a daemon's
+// pods on n: its conflist, the plugins in BinDir, and no embedded default
+// network, so that a configuration the daemon cannot load fails the pods
+// instead of using cricket0.
+func (n *Network) Config() string {
+	return fmt.Sprintf("[network]\ncni_conf_dir = %q\ncni_bin_dirs = [%q]\ndefault_pod_subnet = \"\"\n", n.ConfDir, BinDir)
+}

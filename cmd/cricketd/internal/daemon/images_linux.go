@@ -1,0 +1,94 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/cricket-cri/cricket/pkg/errdefs"
+	"github.com/cricket-cri/cricket/pkg/image"
+	"github.com/cricket-cri/cricket/pkg/oci"
+	"github.com/cricket-cri/cricket/pkg/snapshot"
+	"github.com/cricket-cri/cricket/sandbox/container"
+)
+
+// images adapts pkg/image to container.Images.
+type images struct{ svc *image.Service }
+
+func (i images) Resolve(_ context.Context, ref string) (container.Image, error) {
+	im, err := i.svc.Status(ref)
+	if err != nil {
+		return container.Image{}, err
+	}
+	cfg := im.Config.Config
+	out := container.Image{
+		ID:         im.ID,
+		Ref:        ref,
+		RepoRef:    im.ID,
+		TopChainID: im.TopChainID(),
+		Config: oci.ImageConfig{
+			Entrypoint: cfg.Entrypoint, Cmd: cfg.Cmd, Env: cfg.Env,
+			WorkingDir: cfg.WorkingDir, User: cfg.User, StopSignal: cfg.StopSignal,
+		},
+	}
+	if len(im.RepoDigests) > 0 {
+		out.RepoRef = im.RepoDigests[0]
+	}
+	if len(im.RepoTags) > 0 {
+		out.Name = im.RepoTags[0]
+	}
+	return out, nil
+}
+
+// rootfs adapts pkg/snapshot to container.Rootfs.
+type rootfs struct {
+	snaps *snapshot.Store
+	// idmapDir holds the idmapped mounts container.HostSpecs staged per container,
+	// removed with its rootfs.
+	idmapDir string
+}
+
+func (r rootfs) Mount(ctx context.Context, key string, img container.Image, target string) error {
+	return r.mount(key, img, target, nil)
+}
+
+func (r rootfs) MountIDMapped(_ context.Context, key string, img container.Image, target string, idm container.RootfsIDMap) error {
+	return r.mount(key, img, target, &snapshot.IDMap{UsernsPath: idm.UsernsPath, RootUID: idm.RootUID, RootGID: idm.RootGID})
+}
+
+func (r rootfs) mount(key string, img container.Image, target string, idm *snapshot.IDMap) (retErr error) {
+	m, err := r.snaps.Prepare(key, img.TopChainID)
+	if errdefs.IsAlreadyExists(err) {
+		// Left by a create that died before its rollback: reuse it.
+		m, err = r.snaps.Mounts(key)
+	}
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if retErr != nil {
+			_ = r.snaps.Remove(key)
+		}
+	}()
+	if idm != nil {
+		return snapshot.MountIDMappedAt(m, target, *idm)
+	}
+	return snapshot.MountAt(m, target)
+}
+
+func (r rootfs) Unmount(_ context.Context, key, target string) error {
+	if r.idmapDir != "" {
+		if err := snapshot.RemoveIDMappedBinds(filepath.Join(r.idmapDir, key)); err != nil {
+			return err
+		}
+	}
+	if err := snapshot.Unmount(target); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	if err := r.snaps.Remove(key); err != nil {
+		return fmt.Errorf("remove writable layer of container %s: %w", key, err)
+	}
+	return nil
+}

@@ -1,0 +1,72 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/cricket-cri/cricket/pkg/podfiles"
+	"github.com/cricket-cri/cricket/sandbox"
+)
+
+// hostShm is the node's /dev/shm, which a pod using the node's IPC
+// namespace shares.
+const hostShm = "/dev/shm"
+
+// podFiles adapts pkg/podfiles to sandbox.PodFiles.
+type podFiles struct{}
+
+func (podFiles) Write(_ context.Context, dir string, cfg *runtimeapi.PodSandboxConfig, net sandbox.NetworkStatus) (podfiles.Paths, error) {
+	p := podfiles.PathsIn(dir)
+	hostname := podHostname(cfg)
+	if err := podfiles.WriteHostname(p.Hostname, hostname); err != nil {
+		return podfiles.Paths{}, err
+	}
+	if err := podfiles.WriteResolvConf(p.ResolvConf, cfg.GetDnsConfig(), podfiles.HostResolvConf); err != nil {
+		return podfiles.Paths{}, err
+	}
+	var ips []string
+	if net.IP != "" {
+		ips = append([]string{net.IP}, net.AdditionalIPs...)
+	}
+	if err := podfiles.WriteHosts(p.Hosts, hostname, ips); err != nil {
+		return podfiles.Paths{}, err
+	}
+	f := podfiles.Paths{Hostname: p.Hostname, Hosts: p.Hosts, ResolvConf: p.ResolvConf, Shm: hostShm}
+	if cfg.GetLinux().GetSecurityContext().GetNamespaceOptions().GetIpc() == runtimeapi.NamespaceMode_NODE {
+		return f, nil
+	}
+	size, err := podfiles.ShmSize(cfg)
+	if err != nil {
+		return podfiles.Paths{}, err
+	}
+	if err := podfiles.MountShm(p.Shm, size); err != nil {
+		return podfiles.Paths{}, err
+	}
+	f.Shm = p.Shm
+	return f, nil
+}
+
+// podHostname is the config's hostname, or the node's for a pod without
+// one (host-network pods and crictl).
+func podHostname(cfg *runtimeapi.PodSandboxConfig) string {
+	if h := cfg.GetHostname(); h != "" && cfg.GetLinux().GetSecurityContext().GetNamespaceOptions().GetNetwork() != runtimeapi.NamespaceMode_NODE {
+		return h
+	}
+	h, _ := os.Hostname()
+	return h
+}
+
+func (podFiles) Remove(_ context.Context, dir string) error {
+	p := podfiles.PathsIn(dir)
+	errs := []error{podfiles.UnmountShm(p.Shm)}
+	for _, p := range []string{p.Hostname, p.Hosts, p.ResolvConf} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("remove pod file: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,48 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"k8s.io/klog/v2"
+
+	"github.com/cricket-cri/cricket/pkg/runtime"
+	"github.com/cricket-cri/cricket/pkg/securefs"
+	"github.com/cricket-cri/cricket/pkg/snapshot"
+)
+
+// userNamespaces answers whether pods of a runtime handler may have a
+// user namespace: the kernel must idmap overlay layers and bind mounts on
+// the snapshot filesystem (probed once, on first use) and a container's
+// root must be able to reach its bundle. The daemon makes every idmapped
+// mount itself (the rootfs, and the bind mounts container.HostSpecs
+// stages), so any handler that joins a user namespace by path will do.
+type userNamespaces struct {
+	binary string // started as the pod init that holds the probe's user namespace
+	dir    string // where the probe mounts: the snapshot root
+	// bundles is where container rootfs mounts live: a container's root,
+	// an unprivileged host uid, must be able to reach them by path.
+	bundles string
+	lookup  interface {
+		Lookup(name string) (runtime.Handler, error)
+	}
+
+	once sync.Once
+	err  error
+}
+
+// Supported reports whether pods of handler may have a user namespace.
+func (u *userNamespaces) Supported(ctx context.Context, handler string) bool {
+	u.once.Do(func() {
+		u.err = errors.Join(securefs.SearchableByOthers(u.bundles), snapshot.ProbeIDMappedOverlay(u.binary, u.dir))
+		if u.err != nil {
+			klog.FromContext(ctx).Info("user namespaces are not supported", "err", u.err)
+		}
+	})
+	if u.err != nil {
+		return false
+	}
+	_, err := u.lookup.Lookup(handler)
+	return err == nil
+}

@@ -1,0 +1,124 @@
+package podinit
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+func init() {
+	if len(os.Args) > 1 && os.Args[1] == Arg {
+		os.Exit(Main())
+	}
+}
+
+// Main is the pod init in Go: it reaps every child the kernel hands it and
+// exits on SIGTERM or SIGINT.
+func Main() int {
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, unix.SIGCHLD, unix.SIGTERM, unix.SIGINT)
+	for sig := range sigs {
+		if sig != unix.SIGCHLD {
+			return 0
+		}
+		for {
+			var ws unix.WaitStatus
+			pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
+			if pid <= 0 || err != nil {
+				break
+			}
+		}
+	}
+	return 0
+}
+
+// Options say how to start a pod init.
+type Options struct {
+	// Binary is executed with Arg; empty means this executable.
+	Binary string
+	// Cloneflags are the namespaces it is started in (CLONE_NEWPID,
+	// CLONE_NEWUSER...).
+	Cloneflags uintptr
+	// UIDMappings and GIDMappings map a new user namespace (CLONE_NEWUSER).
+	UIDMappings, GIDMappings []specs.LinuxIDMapping
+}
+
+// Start starts a pod init in its own session (the daemon's signals and exit
+// leave it alone) and returns its pid; it is reaped when it exits.
+func Start(o Options) (int, error) {
+	bin := o.Binary
+	if bin == "" {
+		bin = "/proc/self/exe"
+	}
+	cmd := exec.Command(bin, Arg)
+	cmd.Dir = "/"
+	cmd.Env = []string{"GOMAXPROCS=1", "GOGC=50"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Cloneflags: o.Cloneflags}
+	userns := o.UIDMappings != nil
+	if userns {
+		cmd.SysProcAttr.UidMappings = sysMappings(o.UIDMappings)
+		cmd.SysProcAttr.GidMappings = sysMappings(o.GIDMappings)
+		// "allow": a "deny" would stick to the namespace, and its
+		// containers need setgroups for their supplemental groups.
+		cmd.SysProcAttr.GidMappingsEnableSetgroups = true
+	}
+	if err := cmd.Start(); err != nil {
+		if userns && errors.Is(err, os.ErrPermission) {
+			return 0, fmt.Errorf("start pod init in a user namespace: %s must be executable by the pod's root (host uid %d): %w", bin, o.UIDMappings[0].HostID, err)
+		}
+		return 0, fmt.Errorf("start pod init: %w", err)
+	}
+	go func() { _ = cmd.Wait() }()
+	return cmd.Process.Pid, nil
+}
+
+func sysMappings(in []specs.LinuxIDMapping) []syscall.SysProcIDMap {
+	out := make([]syscall.SysProcIDMap, len(in))
+	for i, m := range in {
+		out[i] = syscall.SysProcIDMap{ContainerID: int(m.ContainerID), HostID: int(m.HostID), Size: int(m.Size)}
+	}
+	return out
+}
+
+// Record writes pid to dir/PIDFile, for Kill.
+func Record(dir string, pid int) error {
+	if err := os.WriteFile(filepath.Join(dir, PIDFile), []byte(strconv.Itoa(pid)), 0o600); err != nil {
+		return fmt.Errorf("record pod init pid: %w", err)
+	}
+	return nil
+}
+
+// Kill kills the pod init recorded in dir/PIDFile, after checking that the
+// pid still is one (pids are reused). Its pid namespace, and every process
+// left in it, dies with it. No record, or a pod init already gone, is no
+// error.
+func Kill(dir string) error {
+	data, err := os.ReadFile(filepath.Join(dir, PIDFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read pod init pid: %w", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil || pid <= 1 {
+		return nil
+	}
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil || !strings.Contains(string(cmdline), Arg) {
+		return nil // gone, or the pid now belongs to someone else
+	}
+	if err := unix.Kill(pid, unix.SIGKILL); err != nil && !errors.Is(err, unix.ESRCH) {
+		return fmt.Errorf("kill pod init %d: %w", pid, err)
+	}
+	return nil
+}

@@ -1,0 +1,167 @@
+package container
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+	"k8s.io/klog/v2"
+
+	"github.com/cricket-cri/cricket/pkg/cdi"
+	"github.com/cricket-cri/cricket/pkg/cgroups"
+	"github.com/cricket-cri/cricket/pkg/errdefs"
+	"github.com/cricket-cri/cricket/pkg/oci"
+	"github.com/cricket-cri/cricket/pkg/runtime"
+)
+
+// HostSpecs assembles a container's OCI spec on the node: it resolves what
+// the pure pkg/oci builders need from the host and the container's rootfs
+// (the user, devices, the runtime handler's features, the cgroup path,
+// seccomp profiles), builds the spec, then fits it to the host (cgroup
+// controllers, CDI devices, the capability bounding set) and stages the
+// idmapped mounts of a pod user namespace. It is the SpecBuilder of the
+// daemon; tests use fakes.
+type HostSpecs struct {
+	// Driver is the cgroup driver the containers' cgroup paths are for.
+	Driver cgroups.Driver
+	// CgroupNamespace gives each container a cgroup namespace (cgroup v2).
+	CgroupNamespace bool
+	// Handlers resolves the pod's runtime handler, whose features decide
+	// what a mount may ask for; nil supports nothing optional.
+	Handlers interface {
+		Lookup(name string) (runtime.Handler, error)
+	}
+	// UserNamespaces says whether the handler's pods may have a user
+	// namespace; nil means none may.
+	UserNamespaces func(ctx context.Context, handler string) bool
+	// IDMapDir holds, per container, the idmapped bind mounts of
+	// containers in a pod user namespace (stageIDMappedMounts).
+	IDMapDir string
+	// Host fits resources to the host's cgroups.
+	Host cgroups.HostResources
+	// CDI resolves the containers' CDI devices; nil refuses them.
+	CDI *cdi.Registry
+
+	oomOnce sync.Once
+	minOOM  *int
+}
+
+var _ SpecBuilder = (*HostSpecs)(nil)
+
+// Build implements SpecBuilder.
+func (b *HostSpecs) Build(ctx context.Context, in SpecInput) (*specs.Spec, error) {
+	cfg := in.Config
+	sc := cfg.GetLinux().GetSecurityContext()
+	user, err := oci.ResolveUser(oci.RootFS(in.Rootfs), oci.UserRequestFromCRI(sc, in.Image.Config.User))
+	if err != nil {
+		return nil, fmt.Errorf("resolve user: %w", err)
+	}
+	devices, err := oci.ResolveDevices(cfg.GetDevices())
+	if err != nil {
+		return nil, err
+	}
+	input := oci.ContainerInput{
+		Config: cfg, Pod: in.Pod.Config, Image: in.Image.Config,
+		RootfsPath: in.Rootfs, Namespaces: in.Pod.Namespaces, PodFiles: in.Pod.Files,
+		User: user, Devices: devices, CgroupNamespace: b.CgroupNamespace,
+		MinOOMScoreAdj: b.minOOMScoreAdj(ctx),
+	}
+	if input.Features, err = b.features(ctx, in.Pod.RuntimeHandler); err != nil {
+		return nil, err
+	}
+	input.Namespaces.TargetPID = in.TargetPIDNamespace
+	input.MountSources = in.MountSources
+	if input.CgroupsPath, err = cgroups.ChildPath(b.Driver, in.Pod.CgroupParent, in.ID); err != nil {
+		return nil, err
+	}
+	if sc.GetPrivileged() {
+		if input.HostDevices, err = oci.HostDevices(); err != nil {
+			return nil, err
+		}
+	}
+	if p, ok := oci.SeccompLocalhostPath(sc); ok {
+		if input.SeccompLocalhost, err = oci.LoadSeccompProfile(p); err != nil {
+			return nil, err
+		}
+	}
+	spec, err := oci.BuildContainerSpec(input)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.Host.Fit(spec.Linux.Resources); err != nil {
+		return nil, err
+	}
+	if err := b.applyCDI(cfg, spec); err != nil {
+		return nil, err
+	}
+	oci.RestrictCapabilities(spec.Process, oci.BoundingSet())
+	oci.SetRootfsPropagation(spec)
+	if err := oci.Validate(spec); err != nil {
+		return nil, err
+	}
+	if in.Pod.Namespaces.User != "" {
+		// Removed with the rootfs (Rootfs.Unmount).
+		if err := stageIDMappedMounts(spec, filepath.Join(b.IDMapDir, in.ID), in.Pod.Namespaces.User); err != nil {
+			return nil, err
+		}
+	}
+	return spec, nil
+}
+
+// features are what the pod's runtime handler supports; without a handler
+// lookup (tests) nothing optional is.
+func (b *HostSpecs) features(ctx context.Context, handler string) (oci.Features, error) {
+	if b.Handlers == nil {
+		return oci.Features{}, nil
+	}
+	h, err := b.Handlers.Lookup(handler)
+	if err != nil {
+		return oci.Features{}, err
+	}
+	return oci.Features{
+		RecursiveReadOnlyMounts: runtime.SupportsRecursiveReadOnly(ctx, h),
+		UserNamespaces:          b.UserNamespaces != nil && b.UserNamespaces(ctx, handler),
+	}, nil
+}
+
+// minOOMScoreAdj is the daemon's own oom_score_adj: without
+// CAP_SYS_RESOURCE a container cannot go lower, so requests are clamped to
+// it (said once in the log) instead of failing.
+func (b *HostSpecs) minOOMScoreAdj(ctx context.Context) *int {
+	b.oomOnce.Do(func() {
+		if oci.HasCapSysResource() {
+			return
+		}
+		v, err := oci.OwnOOMScoreAdj()
+		if err != nil {
+			klog.FromContext(ctx).Error(err, "cannot read own oom_score_adj; container values are not clamped")
+			return
+		}
+		b.minOOM = &v
+		klog.FromContext(ctx).Info("no CAP_SYS_RESOURCE: container oom_score_adj values below the daemon's are raised to it", "min", v)
+	})
+	return b.minOOM
+}
+
+// applyCDI adds the container's CDI devices (CRI CDI_devices) from the spec
+// dirs.
+func (b *HostSpecs) applyCDI(cfg *runtimeapi.ContainerConfig, spec *specs.Spec) error {
+	var names []string
+	for _, d := range cfg.GetCDIDevices() {
+		names = append(names, d.GetName())
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	if b.CDI == nil {
+		return fmt.Errorf("CDI devices %v: no CDI spec dirs configured: %w", names, errdefs.ErrInvalidArgument)
+	}
+	edits, err := b.CDI.Resolve(names)
+	if err != nil {
+		return err
+	}
+	return edits.Apply(spec)
+}

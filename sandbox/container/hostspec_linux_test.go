@@ -1,0 +1,81 @@
+package container
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/cricket-cri/cricket/pkg/errdefs"
+	"github.com/cricket-cri/cricket/pkg/runtime"
+)
+
+type fakeHandlers map[string]runtime.Handler
+
+func (f fakeHandlers) Lookup(name string) (runtime.Handler, error) {
+	h, ok := f[name]
+	if !ok {
+		return runtime.Handler{}, fmt.Errorf("runtime handler %q: %w", name, errdefs.ErrNotFound)
+	}
+	return h, nil
+}
+
+func TestHostSpecsFeatures(t *testing.T) {
+	builtin := runtime.Handler{Name: "cricket", Kind: runtime.KindBuiltin}
+	// The builtin handler's answer is the kernel's (mount_setattr, 5.12).
+	kernelRRO := runtime.SupportsRecursiveReadOnly(context.Background(), builtin)
+	cases := []struct {
+		desc     string
+		handlers fakeHandlers
+		handler  string
+		wantRRO  bool
+		wantErr  error
+	}{
+		{desc: "no handler lookup supports nothing optional"},
+		{desc: "builtin handler", handlers: fakeHandlers{"": builtin}, wantRRO: kernelRRO},
+		{desc: "unknown handler", handlers: fakeHandlers{}, handler: "nope", wantErr: errdefs.ErrNotFound},
+	}
+	for _, tc := range cases {
+		t.Run(tc.desc, func(t *testing.T) {
+			b := &HostSpecs{}
+			if tc.handlers != nil {
+				b.Handlers = tc.handlers
+			}
+			f, err := b.features(context.Background(), tc.handler)
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("features: %v, want %v", err, tc.wantErr)
+			}
+			if f.RecursiveReadOnlyMounts != tc.wantRRO {
+				t.Errorf("RecursiveReadOnlyMounts = %v, want %v", f.RecursiveReadOnlyMounts, tc.wantRRO)
+			}
+		})
+	}
+}
+
+func TestStageable(t *testing.T) {
+	pod := []specs.LinuxIDMapping{{HostID: 100000, Size: 65536}}
+	other := []specs.LinuxIDMapping{{HostID: 200000, Size: 65536}}
+	spec := &specs.Spec{Linux: &specs.Linux{UIDMappings: pod, GIDMappings: pod}}
+	tests := []struct {
+		desc string
+		m    specs.Mount
+		want bool
+	}{
+		{desc: "private volume idmapped like the pod", m: specs.Mount{Type: "bind", Options: []string{"rbind", "rprivate", "rw"}, UIDMappings: pod, GIDMappings: pod}, want: true},
+		{desc: "pod file", m: specs.Mount{Type: "bind", Options: []string{"rbind", "rprivate", "ro"}, UIDMappings: pod, GIDMappings: pod}, want: true},
+		{desc: "not idmapped", m: specs.Mount{Type: "bind", Options: []string{"rbind"}}},
+		{desc: "its own mappings", m: specs.Mount{Type: "bind", UIDMappings: other, GIDMappings: other}},
+		{desc: "host to container propagation", m: specs.Mount{Type: "bind", Options: []string{"rbind", "rslave"}, UIDMappings: pod, GIDMappings: pod}},
+		{desc: "bidirectional propagation", m: specs.Mount{Type: "bind", Options: []string{"rbind", "rshared"}, UIDMappings: pod, GIDMappings: pod}},
+		{desc: "not a bind", m: specs.Mount{Type: "tmpfs", UIDMappings: pod, GIDMappings: pod}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			if got := stageable(spec, &tc.m); got != tc.want {
+				t.Fatalf("stageable = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

@@ -1,5 +1,0 @@
-package wire
-
-// The pod init's C entry point lives in sandbox/podinit, which cricket-shim
-// links too; without cgo the Go init in namespaces_linux.go serves instead.
-import _ "github.com/cricket-cri/cricket/sandbox/podinit"
