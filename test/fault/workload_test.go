@@ -498,12 +498,18 @@ func (w *world) checkExit(p *podModel, c *ctrModel, st *runtimeapi.ContainerStat
 func (w *world) checkExec(p *podModel, c *ctrModel) {
 	want := "ok-" + short(c.id)
 	var last error
+	// attempts says, for a report, how long each attempt took and
+	// whether a daemon kill came during it: a kill in every one means
+	// the kills starved the exec, none means the daemon failed it.
+	var attempts []string
 	for i := 0; i < 10; i++ {
 		var resp *runtimeapi.ExecSyncResponse
+		epoch, start := w.epoch.Load(), time.Now()
 		err, expected := w.try(func(ctx context.Context) (err error) {
 			resp, err = w.rt.ExecSync(ctx, &runtimeapi.ExecSyncRequest{ContainerId: c.id, Cmd: []string{"echo", want}, Timeout: 10})
 			return err
 		})
+		attempts = append(attempts, fmt.Sprintf("%s %v kill=%v", time.Since(start).Round(time.Millisecond), status.Code(err), w.epoch.Load() != epoch))
 		w.execs.Add(1)
 		if err == nil {
 			if resp.ExitCode != 0 || strings.TrimSpace(string(resp.Stdout)) != want {
@@ -521,7 +527,7 @@ func (w *world) checkExec(p *podModel, c *ctrModel) {
 		last = err
 		backoffSleep(i)
 	}
-	w.failf("lifecycle %d: exec in %s: no answer in 10 attempts, the last: %v", p.lc, short(c.id), last)
+	w.failf("lifecycle %d: exec in %s: no answer in 10 attempts (%s), the last: %v", p.lc, short(c.id), strings.Join(attempts, ", "), last)
 }
 
 // teardown stops and removes the pod, its containers one by one first
