@@ -21,6 +21,7 @@ import (
 	// the process is still single-threaded. In any other run it does nothing.
 	_ "github.com/opencontainers/runc/libcontainer/nsenter"
 
+	_ "github.com/cricket-cri/cricket/pkg/mainthread"
 	"github.com/cricket-cri/cricket/pkg/runtime"
 	"github.com/cricket-cri/cricket/pkg/shim/shimapi"
 	"github.com/cricket-cri/cricket/pkg/shim/shimserver"

@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/cricket-cri/cricket/pkg/config"
+	_ "github.com/cricket-cri/cricket/pkg/mainthread"
 )
 
 // Exit codes.

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	_ "github.com/cricket-cri/cricket/pkg/mainthread"
 	"github.com/cricket-cri/cricket/test/testutil"
 )
 

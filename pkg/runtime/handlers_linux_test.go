@@ -17,6 +17,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/cricket-cri/cricket/pkg/errdefs"
+	_ "github.com/cricket-cri/cricket/pkg/mainthread"
 	"github.com/cricket-cri/cricket/pkg/runtime"
 	"github.com/cricket-cri/cricket/pkg/runtime/runtimetest"
 	"github.com/cricket-cri/cricket/test/testutil"
