@@ -118,6 +118,19 @@ func (f *Executor) Write(id string, stderr bool, data string) error {
 	return err
 }
 
+// HoldOutput returns a copy of the write end of the container's stdout, as
+// a process the init left behind would hold it: the output does not end
+// with the init until the caller closes it.
+func (f *Executor) HoldOutput(id string) (*os.File, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, ok := f.containers[id]
+	if !ok || c.stdout == nil {
+		return nil, fmt.Errorf("fake container %s has no stdout: %w", id, errdefs.ErrNotFound)
+	}
+	return dup(c.stdout)
+}
+
 // Exit makes the container's init exit with status.
 func (f *Executor) Exit(id string, status int) {
 	f.mu.Lock()
