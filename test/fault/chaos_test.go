@@ -2,9 +2,11 @@ package fault
 
 import (
 	"context"
+	"maps"
 	"math/rand"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -40,6 +42,7 @@ func (w *world) killer(stop <-chan struct{}, every time.Duration) {
 			time.Sleep(time.Duration(rand.Intn(40)) * time.Millisecond)
 		}
 		busy := inflight.busy()
+		w.down.Store(true)
 		w.epoch.Add(1)
 		w.d.Kill()
 		w.epoch.Add(1)
@@ -63,6 +66,7 @@ func (w *world) killer(stop <-chan struct{}, every time.Duration) {
 			w.abort()
 			return
 		}
+		w.down.Store(false)
 	}
 }
 
@@ -86,6 +90,7 @@ func (w *world) shimKiller(stop <-chan struct{}, every time.Duration) {
 		// Record first: the workload must know before it sees the effects.
 		w.mu.Lock()
 		w.shimKilled[shims[pid]] = true
+		w.shimKillAt[shims[pid]] = w.shimEpoch.Add(1)
 		w.mu.Unlock()
 		if err := syscall.Kill(pid, syscall.SIGKILL); err == nil {
 			w.shimKills.Add(1)
@@ -94,21 +99,30 @@ func (w *world) shimKiller(stop <-chan struct{}, every time.Duration) {
 }
 
 // puller pulls and removes a second image over and over, so that kills
-// land in the middle of pulls that fetch and unpack layers.
+// land in the middle of pulls that fetch and unpack layers. Its errors
+// count as the workload's: only a kill or a short deadline explains one.
 func (w *world) puller(stop <-chan struct{}) {
+	spec := &runtimeapi.ImageSpec{Image: httpdRef}
 	for i := 0; ; i++ {
 		select {
 		case <-stop:
 			return
 		default:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		_, err := w.img.PullImage(ctx, &runtimeapi.PullImageRequest{Image: &runtimeapi.ImageSpec{Image: httpdRef}})
-		cancel()
+		err, expected := w.try("", func(ctx context.Context) error {
+			_, err := w.img.PullImage(ctx, &runtimeapi.PullImageRequest{Image: spec})
+			return err
+		})
 		if err == nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			_, _ = w.img.RemoveImage(ctx, &runtimeapi.RemoveImageRequest{Image: &runtimeapi.ImageSpec{Image: httpdRef}})
-			cancel()
+			err, expected = w.try("", func(ctx context.Context) error {
+				_, err := w.img.RemoveImage(ctx, &runtimeapi.RemoveImageRequest{Image: spec})
+				return err
+			})
+			if err != nil && !expected {
+				w.failf("puller: RemoveImage %s: %v", httpdRef, err)
+			}
+		} else if !expected {
+			w.failf("puller: PullImage %s: %v", httpdRef, err)
 		}
 		time.Sleep(time.Duration(200+rand.Intn(800)) * time.Millisecond)
 	}
@@ -120,6 +134,7 @@ func (w *world) puller(stop <-chan struct{}) {
 type seen struct {
 	mu       sync.Mutex
 	podDirs  map[string]bool // state/pods/<first 16 hex digits of the ID>
+	ctrDirs  map[string]bool // state/containers/<ID>
 	podIDs   map[string]bool
 	podInits map[string]bool
 	shimLogs map[string]string // pod dir -> the shim's log, kept after the pod is gone
@@ -127,11 +142,12 @@ type seen struct {
 }
 
 func newSeen() *seen {
-	return &seen{podDirs: map[string]bool{}, podIDs: map[string]bool{}, podInits: map[string]bool{}, shimLogs: map[string]string{}, recs: newRecords()}
+	return &seen{podDirs: map[string]bool{}, ctrDirs: map[string]bool{}, podIDs: map[string]bool{}, podInits: map[string]bool{}, shimLogs: map[string]string{}, recs: newRecords()}
 }
 
 func (s *seen) sample(d *daemon) {
 	dirs, _ := os.ReadDir(filepath.Join(d.State, "pods"))
+	ctrs, _ := os.ReadDir(filepath.Join(d.State, "containers"))
 	inits, _ := filepath.Glob(filepath.Join(d.State, "pods", "*", "ns", "pid.init"))
 	shims := shimsOf(d)
 	s.recs.sample(d)
@@ -142,6 +158,9 @@ func (s *seen) sample(d *daemon) {
 		if b, err := os.ReadFile(filepath.Join(d.State, "pods", e.Name(), "shim.log")); err == nil && len(b) > 0 {
 			s.shimLogs[e.Name()] = string(b)
 		}
+	}
+	for _, e := range ctrs {
+		s.ctrDirs[e.Name()] = true
 	}
 	for _, f := range inits {
 		if b, err := os.ReadFile(f); err == nil {
@@ -186,6 +205,24 @@ func (s *seen) prefixes(extra []string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// ctrPrefixes returns the 16-digit prefixes of every container seen.
+func (s *seen) ctrPrefixes(extra []string) []string {
+	s.mu.Lock()
+	set := map[string]bool{}
+	for id := range s.ctrDirs {
+		if len(id) >= 16 {
+			set[id[:16]] = true
+		}
+	}
+	s.mu.Unlock()
+	for _, id := range append(extra, s.recs.ids("containers")...) {
+		if len(id) >= 16 {
+			set[id[:16]] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(set))
 }
 
 // saveShimLogs writes every shim log seen to dir, one file per pod.

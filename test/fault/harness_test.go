@@ -33,15 +33,20 @@ const (
 type daemon = harness.Daemon
 
 // newDaemon prepares a daemon on the pod network n that pulls from the
-// mirror m; every RPC of its clients is counted in flight.
-func newDaemon(t *testing.T, dir string, m *imagebuild.Mirror, n *podNet) *daemon {
+// mirror m, with cgroupDriver ("" for its default); every RPC of its
+// clients is counted in flight.
+func newDaemon(t *testing.T, dir string, m *imagebuild.Mirror, n *podNet, cgroupDriver string) *daemon {
 	t.Helper()
 	d := harness.NewDaemon(t, cricketdBin, dir, grpc.WithUnaryInterceptor(inflight.intercept))
 	certs := filepath.Join(dir, "certs.d")
 	if err := imagebuild.WriteHostsDir(certs, m.Addrs()); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(d.Config, []byte(n.Config()), 0o644); err != nil {
+	cfg := n.Config()
+	if cgroupDriver != "" {
+		cfg += fmt.Sprintf("[runtime]\ncgroup_driver = %q\n", cgroupDriver)
+	}
+	if err := os.WriteFile(d.Config, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	d.Args = []string{"--registry-config-path", certs, "-v", "2"}
