@@ -103,8 +103,8 @@ type world struct {
 
 	mu          sync.Mutex
 	pods        []*podModel
-	shimKilled  map[string]bool   // pod IDs whose shim the test killed
-	shimKillAt  map[string]int64  // pod ID -> shimEpoch of the kill of its shim
+	shimKilled  map[string]bool  // pod IDs whose shim the test killed
+	shimKillAt  map[string]int64 // pod ID -> shimEpoch of the kill of its shim
 	cgroups     cgroupLayout
 	seed        int64
 	support     hostSupport
