@@ -56,6 +56,7 @@ func TestStopKillsOrphansWithoutOwnPidNamespace(t *testing.T) {
 					t.Fatalf("StopContainer: %v", err)
 				}
 				took := time.Since(start)
+				t.Logf("StopContainer took %v", took)
 				st := containerStatus(t, rt, id)
 				if st.State != runtimeapi.ContainerState_CONTAINER_EXITED || st.ExitCode != 0 {
 					t.Errorf("status after stop: state %v, exit code %d (want the main process's 0)", st.State, st.ExitCode)
