@@ -548,12 +548,12 @@ func (w *world) checkExec(p *podModel, c *ctrModel) {
 	unexplained := 0
 	for start, i := time.Now(), 0; unexplained < execUnexplainedAttempts && !w.giveUp(start, w.opTimeout(p)); i++ {
 		var resp *runtimeapi.ExecSyncResponse
-		epoch, began := w.epoch.Load(), time.Now()
+		down, epoch, began := w.down.Load(), w.epoch.Load(), time.Now()
 		err, expected := w.try(p.id, func(ctx context.Context) (err error) {
 			resp, err = w.rt.ExecSync(ctx, &runtimeapi.ExecSyncRequest{ContainerId: c.id, Cmd: []string{"echo", want}, Timeout: 10})
 			return err
 		})
-		killed := w.epoch.Load() != epoch
+		killed := down || w.epoch.Load() != epoch
 		attempts = append(attempts, fmt.Sprintf("%s %v kill=%v", time.Since(began).Round(time.Millisecond), status.Code(err), killed))
 		w.execs.Add(1)
 		if err == nil {
