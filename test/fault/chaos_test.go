@@ -29,10 +29,15 @@ var killTargets = []string{"RunPodSandbox", "CreateContainer", "PullImage", "Sta
 // would have them gone.
 func (w *world) killer(stop <-chan struct{}, every time.Duration) {
 	for {
+		gap := every/2 + time.Duration(rand.Int63n(int64(every)))
+		if floor := killGapFloor(); gap < floor {
+			gap = floor + time.Duration(rand.Int63n(int64(every)))
+			w.notePacedGap(floor)
+		}
 		select {
 		case <-stop:
 			return
-		case <-time.After(every/2 + time.Duration(rand.Int63n(int64(every)))):
+		case <-time.After(gap):
 		}
 		target := killTargets[rand.Intn(len(killTargets))]
 		if target != "" {
@@ -67,6 +72,35 @@ func (w *world) killer(stop <-chan struct{}, every time.Duration) {
 			return
 		}
 		w.down.Store(false)
+	}
+}
+
+// pacedMethods are the workload's steps that must fit between two daemon
+// kills for a lifecycle to advance.
+var pacedMethods = []string{"RunPodSandbox", "StopPodSandbox", "RemovePodSandbox", "CreateContainer", "StartContainer", "RemoveContainer"}
+
+// killGapFloor is the least time the killer leaves a restarted daemon:
+// twice the typical time of the slowest paced step. On a fast host the
+// configured interval is far above it; on a loaded one (a RunPodSandbox
+// taking seconds) an interval of 1.5 s cut nearly every attempt, and
+// lifecycles starved (seen here: 57 of 300 pods never ran in 3 minutes,
+// every attempt killed). Kills stay as dense per RPC as on a fast host.
+func killGapFloor() time.Duration {
+	var slowest time.Duration
+	for _, m := range pacedMethods {
+		slowest = max(slowest, inflight.typical(m))
+	}
+	return 2 * slowest
+}
+
+// notePacedGap counts a gap the floor widened and keeps the widest.
+func (w *world) notePacedGap(floor time.Duration) {
+	w.pacedKills.Add(1)
+	for {
+		old := w.widestFloor.Load()
+		if int64(floor) <= old || w.widestFloor.CompareAndSwap(old, int64(floor)) {
+			return
+		}
 	}
 }
 

@@ -169,11 +169,11 @@ func TestFault(t *testing.T) {
 	sort.Strings(kills)
 	w.mu.Unlock()
 	t.Logf("fault summary: lifecycles %d (completed %d, kept to the end %d, disrupted by shim kills %d; pods %s) in %v; "+
-		"daemon kills %d (RPCs in flight at the kill: %s); shim kills %d; expected RPC errors %d (daemon kill %d, shim kill %d, short deadline %d); "+
+		"daemon kills %d (RPCs in flight at the kill: %s; gaps widened to the slowest step's pace %d, widest floor %v); shim kills %d; expected RPC errors %d (daemon kill %d, shim kill %d, short deadline %d); "+
 		"pods adopted after a lost reply %d, new pod attempts %d, containers adopted %d, \"reserved\" answers with no pod listed %d; pulls %d, execs %d; "+
 		"shared-PID stops checked %d (processes left %d); leaks found %d; failures %d",
 		w.lifecycles.Load(), w.completed.Load(), w.kept.Load(), w.disrupted.Load(), w.optionCounts(), workload.Round(time.Second),
-		w.daemonKills.Load(), strings.Join(kills, " "), w.shimKills.Load(), w.expectedErrs.Load(), w.byDaemonKill.Load(), w.byShimKill.Load(), w.byDeadline.Load(),
+		w.daemonKills.Load(), strings.Join(kills, " "), w.pacedKills.Load(), time.Duration(w.widestFloor.Load()).Round(10*time.Millisecond), w.shimKills.Load(), w.expectedErrs.Load(), w.byDaemonKill.Load(), w.byShimKill.Load(), w.byDeadline.Load(),
 		w.adoptedPods.Load(), w.newAttempts.Load(), w.adoptedCtrs.Load(), w.reservedButUnlisted.Load(), w.pulls.Load(), w.execs.Load(),
 		w.sharedPIDStops.Load(), w.sharedPIDLeft.Load(), len(leaks), len(w.failures))
 }

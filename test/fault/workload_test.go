@@ -7,6 +7,7 @@ import (
 	"math/rand"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,31 +20,55 @@ import (
 )
 
 // tracker counts the RPCs in flight by method, so that the killer can
-// time its SIGKILL on one.
+// time its SIGKILL on one, and keeps how long recent successful calls of
+// each method took, so that it can space its kills (killGapFloor).
 type tracker struct {
-	mu sync.Mutex
-	n  map[string]int
+	mu   sync.Mutex
+	n    map[string]int
+	took map[string][]time.Duration // the last recentCalls successful calls
 }
 
-var inflight = &tracker{n: map[string]int{}}
+// recentCalls is how many successful calls per method tracker keeps.
+const recentCalls = 64
+
+var inflight = &tracker{n: map[string]int{}, took: map[string][]time.Duration{}}
 
 func (tr *tracker) intercept(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 	name := path.Base(method)
 	tr.mu.Lock()
 	tr.n[name]++
 	tr.mu.Unlock()
-	defer func() {
-		tr.mu.Lock()
-		tr.n[name]--
-		tr.mu.Unlock()
-	}()
-	return invoker(ctx, method, req, reply, cc, opts...)
+	start := time.Now()
+	err := invoker(ctx, method, req, reply, cc, opts...)
+	tr.mu.Lock()
+	tr.n[name]--
+	if err == nil {
+		tr.took[name] = append(tr.took[name], time.Since(start))
+		if len(tr.took[name]) > recentCalls {
+			tr.took[name] = tr.took[name][1:]
+		}
+	}
+	tr.mu.Unlock()
+	return err
 }
 
 func (tr *tracker) count(name string) int {
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
 	return tr.n[name]
+}
+
+// typical is the median time of the recent successful calls of method,
+// 0 before the first.
+func (tr *tracker) typical(method string) time.Duration {
+	tr.mu.Lock()
+	d := append([]time.Duration(nil), tr.took[method]...)
+	tr.mu.Unlock()
+	if len(d) == 0 {
+		return 0
+	}
+	slices.Sort(d)
+	return d[len(d)/2]
 }
 
 // busy lists the methods with calls in flight.
@@ -123,6 +148,9 @@ type world struct {
 	// sharedPIDStops counts StopContainer checks in shared-PID pods;
 	// sharedPIDLeft those that found a process of the container left.
 	sharedPIDStops, sharedPIDLeft atomic.Int64
+	// pacedKills counts kill gaps killGapFloor widened; widestFloor is
+	// the widest floor, in nanoseconds.
+	pacedKills, widestFloor atomic.Int64
 }
 
 func (w *world) abort() { w.aborted.Store(true) }
