@@ -50,6 +50,12 @@ type Options struct {
 	Cloneflags uintptr
 	// UIDMappings and GIDMappings map a new user namespace (CLONE_NEWUSER).
 	UIDMappings, GIDMappings []specs.LinuxIDMapping
+	// DieWithStarter kills the init (SIGKILL) when the thread that started
+	// it ends, with the process or otherwise: for an init needed only
+	// while its starter works, which no record names for a restarted
+	// daemon to find. The caller keeps its OS thread locked until it has
+	// no more use for the init.
+	DieWithStarter bool
 }
 
 // Start starts a pod init in its own session (the daemon's signals and exit
@@ -63,6 +69,9 @@ func Start(o Options) (int, error) {
 	cmd.Dir = "/"
 	cmd.Env = []string{"GOMAXPROCS=1", "GOGC=50"}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Cloneflags: o.Cloneflags}
+	if o.DieWithStarter {
+		cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+	}
 	userns := o.UIDMappings != nil
 	if userns {
 		cmd.SysProcAttr.UidMappings = sysMappings(o.UIDMappings)

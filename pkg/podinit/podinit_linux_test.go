@@ -1,0 +1,95 @@
+package podinit
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/cricket-cri/cricket/test/testutil"
+)
+
+// starterEnv makes the test binary a starter (starter) instead of
+// running tests.
+const starterEnv = "PODINIT_TEST_STARTER"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(starterEnv) == "1" {
+		os.Exit(starter())
+	}
+	os.Exit(m.Run())
+}
+
+// starter starts a pod init that dies with it, in a user namespace as the
+// daemon's transient inits are, prints its pid and waits to be killed.
+func starter() int {
+	runtime.LockOSThread()
+	ids := []specs.LinuxIDMapping{{ContainerID: 0, HostID: 410000, Size: 65536}}
+	pid, err := Start(Options{Cloneflags: unix.CLONE_NEWUSER, UIDMappings: ids, GIDMappings: ids, DieWithStarter: true})
+	if err != nil {
+		fmt.Println("error", err)
+		return 1
+	}
+	fmt.Println(pid)
+	select {}
+}
+
+func isPodInit(pid int) bool {
+	cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	return err == nil && strings.Contains(string(cmdline), Arg)
+}
+
+// TestStartDiesWithStarter: a pod init started with DieWithStarter ends
+// when its starter is SIGKILLed. A daemon killed while it held such an
+// init (a user-namespace pod whose namespaces it was pinning) left it
+// running for good: test/fault found 60 after one run, holding the
+// files they inherited open.
+func TestStartDiesWithStarter(t *testing.T) {
+	testutil.RequireRoot(t)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), starterEnv+"=1")
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		t.Fatalf("starter: %v", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(line))
+	if err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		t.Fatalf("starter said %q", line)
+	}
+	t.Cleanup(func() {
+		if isPodInit(pid) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+	if !isPodInit(pid) {
+		t.Fatalf("pod init %d is not running", pid)
+	}
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	for deadline := time.Now().Add(5 * time.Second); isPodInit(pid); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("pod init %d still runs 5 s after its starter was killed", pid)
+		}
+	}
+}
