@@ -369,6 +369,11 @@ func (w *world) leaks(d *daemon, n *podNet, sn *seen, baseSnaps []string) []stri
 		}
 	}
 	sn.mu.Unlock()
+	// Pod inits no record names (a user-namespace pod's transient one)
+	// are found by the binary they run.
+	for pid, cmdline := range podInitsOf(d) {
+		out = append(out, fmt.Sprintf("pod init process: %d %s", pid, cmdline))
+	}
 	var ids []string
 	w.mu.Lock()
 	for _, p := range w.pods {
@@ -417,6 +422,32 @@ func (w *world) leaks(d *daemon, n *podNet, sn *seen, baseSnaps []string) []stri
 		}
 	}
 	return append(out, n.Leaks(d.Root)...)
+}
+
+// podInitsOf lists the running pod inits of d's shim binary (the one next
+// to cricketd, run as "cricket-shim __podinit").
+func podInitsOf(d *daemon) map[int]string {
+	bin, err := filepath.Abs(filepath.Join(filepath.Dir(d.Bin), "cricket-shim"))
+	if err != nil {
+		return nil
+	}
+	out := map[int]string{}
+	files, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(raw), "\x00"), "\x00")
+		if len(args) < 2 || args[0] != bin || args[1] != "__podinit" {
+			continue
+		}
+		var pid int
+		if _, err := fmt.Sscanf(filepath.Base(filepath.Dir(f)), "%d", &pid); err == nil {
+			out[pid] = strings.Join(args, " ")
+		}
+	}
+	return out
 }
 
 // containerIDs lists the IDs of every container the client was told of.

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
+	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 
 	"github.com/cricket-cri/cricket/test/images/imagebuild"
@@ -20,7 +22,22 @@ import (
 var cricketdBin string
 
 func TestMain(m *testing.M) {
+	closeInheritedOnExec()
 	os.Exit(testutil.RunWithCricketd(m, &cricketdBin))
+}
+
+// closeInheritedOnExec marks the descriptors this process inherited
+// (beyond stdio) close-on-exec, so that the daemons, shims and pod inits
+// it starts do not hold them: run under `flock /tmp/cricket-root.lock`,
+// a process the daemon leaked held the root-test lock of every other run
+// on the machine until it was killed.
+func closeInheritedOnExec() {
+	entries, _ := os.ReadDir("/proc/self/fd")
+	for _, e := range entries {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
+			unix.CloseOnExec(fd)
+		}
+	}
 }
 
 const (
