@@ -96,7 +96,13 @@ func pinWithUser(nsDir string, o PodOptions) (_ Pinned, retErr error) {
 			kinds = append(kinds, k.kind)
 		}
 	}
-	pid, err := podinit.Start(podinit.Options{Binary: o.InitBinary, Cloneflags: flags, UIDMappings: o.UIDMappings, GIDMappings: o.GIDMappings, DieWithStarter: !o.PID})
+	if o.PID {
+		if err := podinit.MarkStarting(nsDir); err != nil {
+			return nil, err
+		}
+	}
+	pid, err := podinit.Start(podinit.Options{Binary: o.InitBinary, Cloneflags: flags, UIDMappings: o.UIDMappings, GIDMappings: o.GIDMappings,
+		DieWithStarter: !o.PID, Tag: nsDir})
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +155,12 @@ func pinPID(nsDir, initBinary string) (string, error) {
 	if err := os.MkdirAll(nsDir, 0o711); err != nil {
 		return "", fmt.Errorf("create namespace dir %s: %w", nsDir, err)
 	}
-	pid, err := podinit.Start(podinit.Options{Binary: initBinary, Cloneflags: unix.CLONE_NEWPID})
+	// A daemon killed before Record leaves this record; the pod's
+	// teardown then finds the init by its tag.
+	if err := podinit.MarkStarting(nsDir); err != nil {
+		return "", err
+	}
+	pid, err := podinit.Start(podinit.Options{Binary: initBinary, Cloneflags: unix.CLONE_NEWPID, Tag: nsDir})
 	if err != nil {
 		return "", err
 	}

@@ -56,6 +56,9 @@ type Options struct {
 	// daemon to find. The caller keeps its OS thread locked until it has
 	// no more use for the init.
 	DieWithStarter bool
+	// Tag is passed as the init's second argument: Kill finds by it an
+	// init whose pid was never recorded (MarkStarting).
+	Tag string
 }
 
 // Start starts a pod init in its own session (the daemon's signals and exit
@@ -65,7 +68,11 @@ func Start(o Options) (int, error) {
 	if bin == "" {
 		bin = "/proc/self/exe"
 	}
-	cmd := exec.Command(bin, Arg)
+	args := []string{Arg}
+	if o.Tag != "" {
+		args = append(args, o.Tag)
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Dir = "/"
 	cmd.Env = []string{"GOMAXPROCS=1", "GOGC=50"}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Cloneflags: o.Cloneflags}
@@ -98,6 +105,19 @@ func sysMappings(in []specs.LinuxIDMapping) []syscall.SysProcIDMap {
 	return out
 }
 
+// startingRecord is what dir/PIDFile holds between MarkStarting and Record.
+const startingRecord = "starting"
+
+// MarkStarting writes dir/PIDFile before Start, naming no pid yet: a
+// daemon killed between Start and Record leaves it, and Kill then finds
+// the init by its Tag, dir.
+func MarkStarting(dir string) error {
+	if err := os.WriteFile(filepath.Join(dir, PIDFile), []byte(startingRecord), 0o600); err != nil {
+		return fmt.Errorf("record pod init start: %w", err)
+	}
+	return nil
+}
+
 // Record writes pid to dir/PIDFile, for Kill.
 func Record(dir string, pid int) error {
 	if err := os.WriteFile(filepath.Join(dir, PIDFile), []byte(strconv.Itoa(pid)), 0o600); err != nil {
@@ -118,6 +138,9 @@ func Kill(dir string) error {
 	if err != nil {
 		return fmt.Errorf("read pod init pid: %w", err)
 	}
+	if strings.TrimSpace(string(data)) == startingRecord {
+		return killTagged(dir)
+	}
 	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
 	if err != nil || pid <= 1 {
 		return nil
@@ -130,4 +153,29 @@ func Kill(dir string) error {
 		return fmt.Errorf("kill pod init %d: %w", pid, err)
 	}
 	return nil
+}
+
+// killTagged kills every pod init started with Tag tag: the record of its
+// pid was never written.
+func killTagged(tag string) error {
+	files, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	var errs []error
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(raw), "\x00"), "\x00")
+		if len(args) != 3 || args[1] != Arg || args[2] != tag {
+			continue
+		}
+		pid, err := strconv.Atoi(filepath.Base(filepath.Dir(f)))
+		if err != nil {
+			continue
+		}
+		if err := unix.Kill(pid, unix.SIGKILL); err != nil && !errors.Is(err, unix.ESRCH) {
+			errs = append(errs, fmt.Errorf("kill pod init %d: %w", pid, err))
+		}
+	}
+	return errors.Join(errs...)
 }

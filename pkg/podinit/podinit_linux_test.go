@@ -93,3 +93,42 @@ func TestStartDiesWithStarter(t *testing.T) {
 		}
 	}
 }
+
+// TestKillFindsUnrecordedInit: a daemon killed after it started a pod
+// init but before it recorded the pid left a record that says the init
+// was starting; Kill finds the init by the tag it was started with.
+// test/fault found 5 shared-pid pod inits left after a full run.
+func TestKillFindsUnrecordedInit(t *testing.T) {
+	testutil.RequireRoot(t)
+	dir := t.TempDir()
+	other := t.TempDir()
+	if err := MarkStarting(dir); err != nil {
+		t.Fatal(err)
+	}
+	pid, err := Start(Options{Cloneflags: unix.CLONE_NEWPID, Tag: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bystander, err := Start(Options{Cloneflags: unix.CLONE_NEWPID, Tag: other})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, p := range []int{pid, bystander} {
+			if isPodInit(p) {
+				_ = syscall.Kill(p, syscall.SIGKILL)
+			}
+		}
+	})
+	if err := Kill(dir); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); isPodInit(pid); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("pod init %d started for %s, never recorded, still runs after Kill", pid, dir)
+		}
+	}
+	if !isPodInit(bystander) {
+		t.Errorf("Kill(%s) killed the pod init of %s", dir, other)
+	}
+}
