@@ -24,6 +24,13 @@ func init() {
 // Main is the pod init in Go: it reaps every child the kernel hands it and
 // exits on SIGTERM or SIGINT.
 func Main() int {
+	// A tag is the pod's namespace dir: gone already, the pod was torn
+	// down while this init was on its way (its starter was killed).
+	if len(os.Args) > 2 {
+		if _, err := os.Stat(os.Args[2]); err != nil {
+			return 0
+		}
+	}
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, unix.SIGCHLD, unix.SIGTERM, unix.SIGINT)
 	for sig := range sigs {
@@ -56,8 +63,10 @@ type Options struct {
 	// daemon to find. The caller keeps its OS thread locked until it has
 	// no more use for the init.
 	DieWithStarter bool
-	// Tag is passed as the init's second argument: Kill finds by it an
-	// init whose pid was never recorded (MarkStarting).
+	// Tag, when set, is the pod's namespace dir, passed as the init's
+	// second argument: Kill finds by it an init whose pid was never
+	// recorded (MarkStarting), and an init that finds no such dir when it
+	// starts (the pod was torn down while it was on its way) exits.
 	Tag string
 }
 

@@ -132,3 +132,24 @@ func TestKillFindsUnrecordedInit(t *testing.T) {
 		t.Errorf("Kill(%s) killed the pod init of %s", dir, other)
 	}
 }
+
+// TestInitWithoutItsDirExits: an init whose tag names no dir (its pod
+// was torn down before it got going, test/fault) exits at once.
+func TestInitWithoutItsDirExits(t *testing.T) {
+	testutil.RequireRoot(t)
+	gone := t.TempDir() + "/ns"
+	pid, err := Start(Options{Cloneflags: unix.CLONE_NEWPID, Tag: gone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if isPodInit(pid) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+	for deadline := time.Now().Add(5 * time.Second); isPodInit(pid); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("pod init %d for the missing dir %s still runs", pid, gone)
+		}
+	}
+}
