@@ -123,13 +123,27 @@ func (w *world) shimKiller(stop <-chan struct{}, every time.Duration) {
 		pid := pids[rand.Intn(len(pids))]
 		// Record first: the workload must know before it sees the effects.
 		w.mu.Lock()
+		epoch := w.shimEpoch.Add(1)
 		w.shimKilled[shims[pid]] = true
-		w.shimKillAt[shims[pid]] = w.shimEpoch.Add(1)
+		w.shimKillAt[shims[pid]] = epoch
+		if !w.knows(shims[pid]) {
+			w.unknownShimKill.Store(epoch)
+		}
 		w.mu.Unlock()
 		if err := syscall.Kill(pid, syscall.SIGKILL); err == nil {
 			w.shimKills.Add(1)
 		}
 	}
+}
+
+// knows says whether the client was told of pod id; w.mu is held.
+func (w *world) knows(id string) bool {
+	for _, p := range w.pods {
+		if p.id == id {
+			return true
+		}
+	}
+	return false
 }
 
 // puller pulls and removes a second image over and over, so that kills

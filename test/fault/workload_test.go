@@ -122,6 +122,9 @@ type world struct {
 	down atomic.Bool
 	// shimEpoch counts shim kills; shimKilledAt holds each killed pod's.
 	shimEpoch atomic.Int64
+	// unknownShimKill is the shimEpoch of the latest kill of the shim of
+	// a pod the client did not know (one being created).
+	unknownShimKill atomic.Int64
 	// aborted is set when the daemon cannot be restarted: every loop
 	// gives up at once.
 	aborted atomic.Bool
@@ -195,7 +198,12 @@ func (w *world) try(podID string, fn func(ctx context.Context) error) (err error
 		daemonKilled:  downAtStart || epoch != w.epoch.Load(),
 		shortDeadline: timeout < time.Second,
 	}
-	if podID != "" {
+	switch podID {
+	case "":
+	case creatingPod:
+		// The shim of a pod the client does not know yet: its own.
+		f.shimKilled = w.unknownShimKill.Load() > shimEpoch
+	default:
 		w.mu.Lock()
 		at, killed := w.shimKillAt[podID]
 		w.mu.Unlock()
@@ -214,6 +222,10 @@ func (w *world) try(podID string, fn func(ctx context.Context) error) (err error
 	w.expectedErrs.Add(1)
 	return err, true
 }
+
+// creatingPod, as try's podID, is the pod a RunPodSandbox creates: a kill
+// of the shim of any pod the client does not know yet explains its error.
+const creatingPod = "(creating)"
 
 // sure repeats a read-only RPC until it answers (a restart takes a while).
 func (w *world) sure(what string, fn func(ctx context.Context) error) error {
@@ -306,7 +318,7 @@ func (w *world) ensurePod(p *podModel) error {
 	reservedStreak := 0
 	for i, start := 0, time.Now(); !w.giveUp(start, 3*time.Minute); i++ {
 		var resp *runtimeapi.RunPodSandboxResponse
-		err, expected := w.try("", func(ctx context.Context) (err error) {
+		err, expected := w.try(creatingPod, func(ctx context.Context) (err error) {
 			resp, err = w.rt.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: p.cfg})
 			return err
 		})
