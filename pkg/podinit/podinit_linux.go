@@ -27,7 +27,7 @@ func Main() int {
 	// A tag is the pod's namespace dir: gone already, the pod was torn
 	// down while this init was on its way (its starter was killed).
 	if len(os.Args) > 2 {
-		if _, err := os.Stat(os.Args[2]); err != nil {
+		if _, err := os.Stat(os.Args[2]); errors.Is(err, os.ErrNotExist) {
 			return 0
 		}
 	}
