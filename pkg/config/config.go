@@ -96,8 +96,8 @@ type NRI struct {
 	SocketPath          string   `toml:"socket_path" comment:"Unix socket external NRI plugins connect to."`
 	PluginPath          string   `toml:"plugin_path" comment:"Directory of NRI plugins started by cricketd."`
 	PluginConfigPath    string   `toml:"plugin_config_path" comment:"Directory of the configuration of plugins started by cricketd."`
-	RegistrationTimeout Duration `toml:"registration_timeout" comment:"A plugin that does not register within this long is dropped."`
-	RequestTimeout      Duration `toml:"request_timeout" comment:"A plugin that does not answer a request within this long fails it."`
+	RegistrationTimeout Duration `toml:"registration_timeout" comment:"A plugin that does not register within this long is dropped; its first Synchronize (the pods and containers that exist) may take this long too."`
+	RequestTimeout      Duration `toml:"request_timeout" comment:"A plugin that does not answer a request within this long fails it and is dropped."`
 }
 
 // Metrics configures the daemon's Prometheus endpoint.
