@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -470,4 +472,22 @@ func resources(c *runtimeapi.ContainerConfig) *runtimeapi.LinuxContainerResource
 		c.Linux.Resources = &runtimeapi.LinuxContainerResources{}
 	}
 	return c.Linux.Resources
+}
+
+// bundleSpec reads the OCI spec cricketd wrote for the container, which is
+// what its runtime handler was given.
+func (e *secEnv) bundleSpec(t *testing.T, id string) *specs.Spec {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(e.d.State, "containers", id, "config.json"))
+	if err != nil {
+		t.Fatalf("bundle of container %s: %v", id, err)
+	}
+	var spec specs.Spec
+	if err := json.Unmarshal(data, &spec); err != nil {
+		t.Fatalf("bundle of container %s: %v", id, err)
+	}
+	if spec.Process == nil {
+		t.Fatalf("bundle of container %s has no process", id)
+	}
+	return &spec
 }
