@@ -57,6 +57,8 @@ type Runtime struct {
 	DefaultHandler string             `toml:"default_handler" comment:"Handler used when a pod names none."`
 	Handlers       map[string]Handler `toml:"handlers" comment:"Runtime handlers by name, selected by a pod's RuntimeClass. The built-in one is always present."`
 	CDISpecDirs    []string           `toml:"cdi_spec_dirs" comment:"Directories of Container Device Interface specs, lowest priority first; a container's CDI devices are looked up here."`
+	// AbsentMountSourcesToReject is CRI-O's key of the same name.
+	AbsentMountSourcesToReject []string `toml:"absent_mount_sources_to_reject" comment:"Host paths of bind mounts that are refused (InvalidArgument) when they do not exist; any other missing host path is created as a directory (0755, root), as containerd and CRI-O do."`
 }
 
 // Handler is one runtime handler.
@@ -134,9 +136,10 @@ func Default() *Config {
 			MaxSendMessageSize: 16 << 20,
 		},
 		Runtime: Runtime{
-			CgroupDriver:   CgroupDriverCgroupfs,
-			DefaultHandler: DefaultHandlerName,
-			CDISpecDirs:    []string{"/etc/cdi", "/var/run/cdi"},
+			CgroupDriver:               CgroupDriverCgroupfs,
+			DefaultHandler:             DefaultHandlerName,
+			CDISpecDirs:                []string{"/etc/cdi", "/var/run/cdi"},
+			AbsentMountSourcesToReject: []string{},
 			Handlers: map[string]Handler{
 				DefaultHandlerName: {Type: HandlerBuiltin},
 				"runc":             {Type: HandlerRuncCLI, Path: "/usr/sbin/runc"},

@@ -99,6 +99,9 @@ func (r *Runtime) validate(c *checker) {
 	for i, d := range r.CDISpecDirs {
 		c.absPath(fmt.Sprintf("runtime.cdi_spec_dirs[%d]", i), d, false)
 	}
+	for i, p := range r.AbsentMountSourcesToReject {
+		c.absPath(fmt.Sprintf("runtime.absent_mount_sources_to_reject[%d]", i), p, false)
+	}
 	names := make([]string, 0, len(r.Handlers))
 	for n := range r.Handlers {
 		names = append(names, n)

@@ -52,6 +52,9 @@ type Options struct {
 	// pkg/podinit); empty means this executable, which must then
 	// dispatch "__shim" to shimserver.Main.
 	ShimBinary string
+	// AbsentMountSourcesToReject are missing host paths refused rather
+	// than created (container.Options).
+	AbsentMountSourcesToReject []string
 }
 
 // Services are the pod and container services, recovered and ready.
@@ -146,8 +149,9 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 		// Updates are fitted to the host like new containers.
 		FitResources: host.Fit,
 		// Pinning needs CAP_SYS_ADMIN; the daemon runs as root.
-		PinHostMounts: os.Geteuid() == 0,
-		Orphans:       orphans{mgr: cg},
+		PinHostMounts:              os.Geteuid() == 0,
+		AbsentMountSourcesToReject: opts.AbsentMountSourcesToReject,
+		Orphans:                    orphans{mgr: cg},
 	})
 	if err != nil {
 		return nil, err
