@@ -211,12 +211,44 @@ func securityOpts(in ContainerInput, sc *runtimeapi.LinuxContainerSecurityContex
 	}
 	return []SpecOpt{
 		WithCapabilities(sc.GetCapabilities(), in.AllCapabilities),
-		WithMaskedPaths(sc.GetMaskedPaths()),
-		WithReadonlyPaths(sc.GetReadonlyPaths()),
+		procPaths(sc, in.Pod),
 		WithDevices(in.Devices),
 		withAppArmor(sc, in.AppArmor),
 		WithSeccomp(sc.GetSeccomp(), sc.GetSeccompProfilePath(), in.SeccompLocalhost, arch),
 	}
+}
+
+// procPaths applies the masked and read-only paths of sc. The kubelet
+// always sends its default lists, and empty ones only for procMount:
+// Unmasked (KEP-4265), which the Kubernetes API allows only with
+// hostUsers: false. The CRI proto cannot tell an empty list from none, so
+// in a pod with its own user namespace an empty list means no paths, as
+// containerd and CRI-O read it everywhere; in any other pod it keeps the
+// defaults, so that a client that sends no lists (crictl) gets a masked
+// /proc where nothing can ask for an unmasked one.
+func procPaths(sc *runtimeapi.LinuxContainerSecurityContext, pod *runtimeapi.PodSandboxConfig) SpecOpt {
+	unmaskable := podUserNamespace(pod)
+	return func(s *specs.Spec) error {
+		masked, readonly := sc.GetMaskedPaths(), sc.GetReadonlyPaths()
+		if unmaskable && len(masked) == 0 {
+			s.Linux.MaskedPaths = nil
+		}
+		if unmaskable && len(readonly) == 0 {
+			s.Linux.ReadonlyPaths = nil
+		}
+		if err := WithMaskedPaths(masked)(s); err != nil {
+			return err
+		}
+		return WithReadonlyPaths(readonly)(s)
+	}
+}
+
+// podUserNamespace reports whether the pod has its own user namespace
+// (hostUsers: false). Mode POD is the enum's zero value, so the options
+// must be there.
+func podUserNamespace(pod *runtimeapi.PodSandboxConfig) bool {
+	o := pod.GetLinux().GetSecurityContext().GetNamespaceOptions().GetUsernsOptions()
+	return o != nil && o.GetMode() == runtimeapi.NamespaceMode_POD
 }
 
 func withAppArmor(sc *runtimeapi.LinuxContainerSecurityContext, aa AppArmor) SpecOpt {

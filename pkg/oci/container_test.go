@@ -303,7 +303,7 @@ func FuzzBuildContainerSpec(f *testing.F) {
 // checkFuzzedSpec checks the safety properties of any spec the builder
 // accepts: clean mount destinations, and for a non-privileged container
 // the default confinement (deny-all device cgroup plus only the requested
-// devices, masked /proc paths, read-only sysfs, no CAP_SYS_ADMIN unless
+// devices, masked /proc paths outside user namespaces, read-only sysfs, no CAP_SYS_ADMIN unless
 // asked for).
 func checkFuzzedSpec(t *testing.T, in ContainerInput, s *specs.Spec) {
 	for _, m := range s.Mounts {
@@ -330,7 +330,9 @@ func checkFuzzedSpec(t *testing.T, in ContainerInput, s *specs.Spec) {
 			t.Fatalf("device cgroup allows a wildcard: %+v", r)
 		}
 	}
-	if len(sc.GetMaskedPaths()) == 0 && !slices.Contains(s.Linux.MaskedPaths, "/proc/kcore") {
+	// An empty list unmasks /proc only in a pod with its own user
+	// namespace (procPaths).
+	if len(sc.GetMaskedPaths()) == 0 && !podUserNamespace(in.Pod) && !slices.Contains(s.Linux.MaskedPaths, "/proc/kcore") {
 		t.Fatalf("default masked paths missing: %v", s.Linux.MaskedPaths)
 	}
 	for _, m := range s.Mounts {
@@ -369,5 +371,41 @@ func TestWriteFuzzSeeds(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed-%d", i)), []byte(body), 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestProcPathsUnmasked: empty masked and read-only lists (what the
+// kubelet sends for procMount: Unmasked) mean none in a pod with its own
+// user namespace, and keep the defaults in any other pod.
+func TestProcPathsUnmasked(t *testing.T) {
+	userns := &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD,
+		Uids: []*runtimeapi.IDMapping{{HostId: 100000, Length: 65536}}, Gids: []*runtimeapi.IDMapping{{HostId: 100000, Length: 65536}}}
+	kubeletDefault := &runtimeapi.LinuxContainerSecurityContext{MaskedPaths: []string{"/proc/kcore"}, ReadonlyPaths: []string{"/proc/sys"}}
+	tests := []struct {
+		desc         string
+		sc           *runtimeapi.LinuxContainerSecurityContext
+		userns       *runtimeapi.UserNamespace
+		wantMasked   []string
+		wantReadonly []string
+	}{
+		{desc: "unmasked in a user namespace", sc: &runtimeapi.LinuxContainerSecurityContext{}, userns: userns},
+		{desc: "no security context in a user namespace", userns: userns},
+		{desc: "kubelet's lists in a user namespace", sc: kubeletDefault, userns: userns, wantMasked: []string{"/proc/kcore"}, wantReadonly: []string{"/proc/sys"}},
+		{desc: "empty lists with host users keep the defaults", sc: &runtimeapi.LinuxContainerSecurityContext{}, wantMasked: DefaultMaskedPaths, wantReadonly: DefaultReadonlyPaths},
+		{desc: "user namespace mode NODE keeps the defaults", sc: &runtimeapi.LinuxContainerSecurityContext{}, userns: &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_NODE}, wantMasked: DefaultMaskedPaths, wantReadonly: DefaultReadonlyPaths},
+		{desc: "kubelet's lists with host users", sc: kubeletDefault, wantMasked: []string{"/proc/kcore"}, wantReadonly: []string{"/proc/sys"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			pod := testSandbox()
+			pod.Linux.SecurityContext = &runtimeapi.LinuxSandboxSecurityContext{NamespaceOptions: &runtimeapi.NamespaceOption{UsernsOptions: tc.userns}}
+			s, err := New(WithDefaults(), procPaths(tc.sc, pod))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(s.Linux.MaskedPaths, tc.wantMasked) || !slices.Equal(s.Linux.ReadonlyPaths, tc.wantReadonly) {
+				t.Fatalf("masked %v, readonly %v; want %v, %v", s.Linux.MaskedPaths, s.Linux.ReadonlyPaths, tc.wantMasked, tc.wantReadonly)
+			}
+		})
 	}
 }

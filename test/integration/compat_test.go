@@ -22,9 +22,15 @@ absent_mount_sources_to_reject = ["` + compatRejected + `"]
 
 // TestCompat covers what clusters expect of a runtime beyond critest, on
 // every handler: missing hostPath sources are created as directories
-// (unless the config rejects them).
+// (unless the config rejects them); procMount Unmasked.
 func TestCompat(t *testing.T) {
-	d := startSecurityDaemon(t, compatConfig)
+	d := startSecurityDaemonWith(t, compatConfig, true)
+	noUserns := func(e *secEnv) string {
+		if !handlerSupportsUserns(t, e.rt, e.h.handler) {
+			return "the handler does not advertise user namespaces"
+		}
+		return ""
+	}
 	cases := []fieldCase{
 		{desc: "missing host path is created", ctr: func(t *testing.T, _ *secEnv, c *runtimeapi.ContainerConfig) {
 			c.Mounts = append(c.Mounts, &runtimeapi.Mount{ContainerPath: "/mnt/new", HostPath: filepath.Join(t.TempDir(), "a", "b")})
@@ -48,6 +54,29 @@ func TestCompat(t *testing.T) {
 		{desc: "missing host path in absent_mount_sources_to_reject is refused", ctr: func(t *testing.T, _ *secEnv, c *runtimeapi.ContainerConfig) {
 			c.Mounts = append(c.Mounts, &runtimeapi.Mount{ContainerPath: "/mnt/rejected", HostPath: compatRejected})
 		}, wantCode: codes.InvalidArgument, wantErr: compatRejected},
+		// The kubelet sends empty lists for procMount: Unmasked, which
+		// the API allows only with hostUsers: false, and its defaults
+		// otherwise.
+		{desc: "procMount Unmasked", pod: podUserns, skip: noUserns, ctr: func(_ *testing.T, _ *secEnv, c *runtimeapi.ContainerConfig) {
+			sc(c).MaskedPaths, sc(c).ReadonlyPaths = []string{}, []string{}
+		}, check: func(t *testing.T, e *secEnv, id string) {
+			// (This kernel has no /proc/kcore.)
+			for _, p := range []string{"/proc/keys", "/proc/timer_list", "/proc/sys", "/proc/sysrq-trigger"} {
+				if l := e.mountLine(t, id, p); l != "" {
+					t.Errorf("%s is masked or read-only in an unmasked /proc: %s", p, l)
+				}
+			}
+		}},
+		{desc: "procMount Default", pod: podUserns, skip: noUserns, ctr: func(_ *testing.T, _ *secEnv, c *runtimeapi.ContainerConfig) {
+			sc(c).MaskedPaths, sc(c).ReadonlyPaths = []string{"/proc/kcore", "/proc/timer_list"}, []string{"/proc/sys"}
+		}, check: func(t *testing.T, e *secEnv, id string) {
+			if l := e.mountLine(t, id, "/proc/timer_list"); l == "" {
+				t.Error("/proc/timer_list is not masked")
+			}
+			if l := e.mountLine(t, id, "/proc/sys"); !hasOpt(l, "ro") {
+				t.Errorf("/proc/sys is not read-only: %q", l)
+			}
+		}},
 	}
 	runFieldCases(t, d, cases)
 	if _, err := os.Lstat(compatRejected); !errors.Is(err, os.ErrNotExist) {

@@ -58,8 +58,21 @@ func securityMirror(t *testing.T) *imagebuild.Mirror {
 // appended to its cricket.toml, and secImages pulled.
 func startSecurityDaemon(t *testing.T, extra string) *harness.Daemon {
 	t.Helper()
+	return startSecurityDaemonWith(t, extra, false)
+}
+
+// startSecurityDaemonWith is startSecurityDaemon; searchable makes the
+// test's temp dirs above the daemon's state dir searchable by others (as
+// /run is), which podUserns pods need (see startUsernsDaemon).
+func startSecurityDaemonWith(t *testing.T, extra string, searchable bool) *harness.Daemon {
+	t.Helper()
 	m := securityMirror(t)
 	d := newDaemon(t)
+	for p := d.Dir; searchable && strings.HasPrefix(p, os.TempDir()+"/"); p = filepath.Dir(p) {
+		if err := os.Chmod(p, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
 	certs := filepath.Join(d.Dir, "certs.d")
 	if err := imagebuild.WriteHostsDir(certs, m.Addrs()); err != nil {
 		t.Fatal(err)
@@ -99,6 +112,7 @@ const (
 	podIpcNode    = "ipc-node"
 	podNetNode    = "net-node"
 	podResources  = "resources" // resources and overhead set, as the kubelet sends them
+	podUserns     = "userns"    // hostUsers: false (needs the handler's support and searchable temp dirs)
 )
 
 // podResourcesMemory is the pod cgroup memory limit podResources asks for:
@@ -122,6 +136,8 @@ func podVariant(t *testing.T, name, variant string) *runtimeapi.PodSandboxConfig
 	case podResources:
 		cfg.Linux.Resources = &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 256 << 20, CpuShares: 512}
 		cfg.Linux.Overhead = &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 16 << 20, CpuShares: 256}
+	case podUserns:
+		ns.UsernsOptions = &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD, Uids: usernsMapping(usernsHostID), Gids: usernsMapping(usernsHostID)}
 	case podDefault:
 	default:
 		t.Fatalf("unknown pod variant %q", variant)
