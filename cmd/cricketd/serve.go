@@ -412,6 +412,7 @@ func criConfig(ctx context.Context, cfg *config.Config, userns func(context.Cont
 			Name:                    name,
 			RecursiveReadOnlyMounts: runtime.SupportsRecursiveReadOnly(ctx, h),
 			UserNamespaces:          userns(ctx, name),
+			Platform:                cfg.Runtime.Handlers[name].Platform,
 		}
 	}
 	handlers := []cri.Handler{handler(cfg.Runtime.DefaultHandler)}

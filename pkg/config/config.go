@@ -66,6 +66,9 @@ type Handler struct {
 	Type string `toml:"type" comment:"builtin (runc's libcontainer inside the shim) or runc (a binary with runc's command line)."`
 	Path string `toml:"path" comment:"Binary of a runc-type handler."`
 	Root string `toml:"root" comment:"State dir passed as --root to a runc-type handler (default: <state>/runtime/<name>)."`
+	// Platform keys images per runtime handler (KEP-4216), as
+	// containerd's per-runtime platform does.
+	Platform string `toml:"platform" comment:"Platform (os/arch[/variant]) images pulled for this handler's pods are selected for; such images are kept apart from the host platform's. Empty: the host's."`
 }
 
 // Image configures pulls and the image store.

@@ -5,7 +5,9 @@ import (
 	"net"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
+	"strings"
 )
 
 var handlerName = regexp.MustCompile(`^[a-z0-9]([a-z0-9_.\-]{0,61}[a-z0-9])?$`)
@@ -124,6 +126,9 @@ func (r *Runtime) validate(c *checker) {
 			c.addf(path+".type", "%q is not one of builtin, runc", h.Type)
 		}
 		c.absPath(path+".root", h.Root, true)
+		if p := strings.Split(h.Platform, "/"); h.Platform != "" && (len(p) < 2 || len(p) > 3 || slices.Contains(p, "")) {
+			c.addf(path+".platform", "%q is not os/arch[/variant]", h.Platform)
+		}
 	}
 }
 

@@ -19,16 +19,25 @@ import (
 
 // Pull fetches ref (with optional CRI credentials), unpacks its layers and
 // records it; it returns the image, whose ID is its config digest.
-// Concurrent pulls of the same reference share one download. ctx bounds
-// this caller's wait; the shared pull stops when every caller has gone.
-func (s *Service) Pull(ctx context.Context, ref string, auth *AuthConfig) (Image, error) {
+// platform (os/arch[/variant], a runtime handler's; "" for the service's
+// own) picks the manifest of a multi-arch index, and the image's names
+// live in that platform's name space: an image pulled for another
+// platform is another image, as containerd keeps them per runtime
+// handler. Concurrent pulls of the same reference and platform share one
+// download. ctx bounds this caller's wait; the shared pull stops when
+// every caller has gone.
+func (s *Service) Pull(ctx context.Context, ref string, auth *AuthConfig, platform string) (Image, error) {
 	r, err := ParseReference(ref)
 	if err != nil {
 		return Image{}, err
 	}
+	ns, pl, err := s.namespace(platform)
+	if err != nil {
+		return Image{}, err
+	}
 	start := time.Now()
-	im, err := s.pulls.do(ctx, r.String(), func(ctx context.Context) (Image, error) {
-		return s.pull(ctx, r, auth)
+	im, err := s.pulls.do(ctx, nameKey(ns, r.String()), func(ctx context.Context) (Image, error) {
+		return s.pull(ctx, r, auth, pl, ns)
 	})
 	result := "ok"
 	if err != nil {
@@ -48,13 +57,13 @@ type manifestSet struct {
 	raw      map[string][]byte // digest -> index and manifest bodies
 }
 
-func (s *Service) pull(ctx context.Context, r Reference, auth *AuthConfig) (im Image, err error) {
+func (s *Service) pull(ctx context.Context, r Reference, auth *AuthConfig, pl Platform, ns string) (im Image, err error) {
 	log := klog.FromContext(ctx).WithValues("image", r.String())
 	rc, err := s.repoClient(r, auth)
 	if err != nil {
 		return Image{}, err
 	}
-	ms, err := s.resolve(ctx, rc, r)
+	ms, err := s.resolve(ctx, rc, r, pl)
 	if err != nil {
 		return Image{}, err
 	}
@@ -82,6 +91,9 @@ func (s *Service) pull(ctx context.Context, r Reference, auth *AuthConfig) (im I
 		return Image{}, err
 	}
 	im = newImage(r, ms, cfg, chains)
+	if ns != "" {
+		im.Platforms = []string{ns}
+	}
 	log.V(2).Info("pulled image", "id", im.ID)
 	return s.index.put(im)
 }
@@ -145,8 +157,8 @@ func (s *Service) repoClient(r Reference, auth *AuthConfig) (*repoClient, error)
 }
 
 // resolve fetches the manifest r names, following an index to the
-// manifest of the configured platform.
-func (s *Service) resolve(ctx context.Context, rc *repoClient, r Reference) (manifestSet, error) {
+// manifest of platform pl.
+func (s *Service) resolve(ctx context.Context, rc *repoClient, r Reference, pl Platform) (manifestSet, error) {
 	want := CapResolve
 	if r.Digest != "" {
 		want = CapPull
@@ -161,7 +173,7 @@ func (s *Service) resolve(ctx context.Context, rc *repoClient, r Reference) (man
 		if err != nil {
 			return manifestSet{}, err
 		}
-		d, err := SelectPlatform(idx, s.opts.Platform)
+		d, err := SelectPlatform(idx, pl)
 		if err != nil {
 			return manifestSet{}, err
 		}

@@ -8,7 +8,10 @@ import (
 	"testing"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/cricket-cri/cricket/test/testutil/harness"
 )
 
 // compatRejected is in the compat daemon's
@@ -18,11 +21,15 @@ const compatRejected = "/run/cricket-compat-test-absent"
 // compatConfig turns on the compatibility keys TestCompat covers.
 const compatConfig = `[runtime]
 absent_mount_sources_to_reject = ["` + compatRejected + `"]
+[runtime.handlers.cricket-arm]
+type = "builtin"
+platform = "linux/arm64"
 `
 
 // TestCompat covers what clusters expect of a runtime beyond critest, on
 // every handler: missing hostPath sources are created as directories
-// (unless the config rejects them); procMount Unmasked.
+// (unless the config rejects them); procMount Unmasked; images pulled per
+// runtime handler.
 func TestCompat(t *testing.T) {
 	d := startSecurityDaemonWith(t, compatConfig, true)
 	noUserns := func(e *secEnv) string {
@@ -79,6 +86,7 @@ func TestCompat(t *testing.T) {
 		}},
 	}
 	runFieldCases(t, d, cases)
+	t.Run("image per runtime handler", func(t *testing.T) { checkImagePerHandler(t, d) })
 	if _, err := os.Lstat(compatRejected); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("%s, in absent_mount_sources_to_reject, was created (%v)", compatRejected, err)
 	}
@@ -98,4 +106,51 @@ func compatHostPath(t *testing.T, e *secEnv, id, ctrPath string) string {
 	}
 	t.Fatalf("container has no mount at %s", ctrPath)
 	return ""
+}
+
+// checkImagePerHandler: KEP-4216. The test images are indexes of linux/amd64
+// and a linux/arm64 stub; cricket-arm pulls for linux/arm64. A pull for it
+// is another image, seen by ImageStatus for that handler only, and an
+// unknown handler is NotFound.
+func checkImagePerHandler(t *testing.T, d *harness.Daemon) {
+	ctx := t.Context()
+	img := d.Image()
+	spec := func(h string) *runtimeapi.ImageSpec {
+		return &runtimeapi.ImageSpec{Image: busyboxRef, RuntimeHandler: h}
+	}
+	host, err := img.ImageStatus(ctx, &runtimeapi.ImageStatusRequest{Image: spec("")})
+	if err != nil || host.GetImage() == nil {
+		t.Fatalf("host image status: %v, %v", host, err)
+	}
+	if st, err := img.ImageStatus(ctx, &runtimeapi.ImageStatusRequest{Image: spec("cricket-arm")}); err != nil || st.GetImage() != nil {
+		t.Fatalf("status for cricket-arm before its pull = %v, %v; want absent", st.GetImage(), err)
+	}
+	arm, err := img.PullImage(ctx, &runtimeapi.PullImageRequest{Image: spec("cricket-arm")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if arm.ImageRef == host.GetImage().GetId() {
+		t.Fatalf("the cricket-arm pull gave the host platform's image %s", arm.ImageRef)
+	}
+	for h, want := range map[string]string{"": host.GetImage().GetId(), "cricket": host.GetImage().GetId(), "runc": host.GetImage().GetId(), "cricket-arm": arm.ImageRef} {
+		st, err := img.ImageStatus(ctx, &runtimeapi.ImageStatusRequest{Image: spec(h)})
+		if err != nil || st.GetImage().GetId() != want {
+			t.Errorf("status for handler %q = %s, %v; want %s", h, st.GetImage().GetId(), err, want)
+		}
+	}
+	for _, rpc := range []func() error{
+		func() error { _, err := img.PullImage(ctx, &runtimeapi.PullImageRequest{Image: spec("nosuch")}); return err },
+		func() error { _, err := img.ImageStatus(ctx, &runtimeapi.ImageStatusRequest{Image: spec("nosuch")}); return err },
+		func() error { _, err := img.RemoveImage(ctx, &runtimeapi.RemoveImageRequest{Image: spec("nosuch")}); return err },
+	} {
+		if err := rpc(); status.Code(err) != codes.NotFound {
+			t.Errorf("unknown handler: %v, want NotFound", err)
+		}
+	}
+	if _, err := img.RemoveImage(ctx, &runtimeapi.RemoveImageRequest{Image: spec("cricket-arm")}); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := img.ImageStatus(ctx, &runtimeapi.ImageStatusRequest{Image: spec("")}); err != nil || st.GetImage().GetId() != host.GetImage().GetId() {
+		t.Errorf("host image after removing the cricket-arm one = %v, %v", st.GetImage(), err)
+	}
 }

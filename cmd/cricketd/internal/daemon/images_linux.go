@@ -18,7 +18,7 @@ import (
 type images struct{ svc *image.Service }
 
 func (i images) Resolve(_ context.Context, ref string) (container.Image, error) {
-	im, err := i.svc.Status(ref)
+	im, err := i.svc.Status(ref, "")
 	if err != nil {
 		return container.Image{}, err
 	}
