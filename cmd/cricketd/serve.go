@@ -308,18 +308,19 @@ func (d *server) wire() (*cri.Service, error) {
 	}
 	d.events = events.New(events.Options{})
 	pods, err := daemon.New(ctx, daemon.Options{
-		State:                      d.cfg.State,
-		Store:                      meta,
-		Images:                     imgs,
-		Handlers:                   handlers,
-		DefaultHandler:             d.cfg.Runtime.DefaultHandler,
-		CgroupDriver:               d.cfg.Runtime.CgroupDriver,
-		Network:                    daemon.CNINetwork{CNI: netMgr},
-		Events:                     d.events,
-		NRI:                        nriConfig(d.cfg),
-		CDISpecDirs:                d.cfg.Runtime.CDISpecDirs,
-		ShimBinary:                 d.shimBinary,
-		AbsentMountSourcesToReject: d.cfg.Runtime.AbsentMountSourcesToReject,
+		State:                              d.cfg.State,
+		Store:                              meta,
+		Images:                             imgs,
+		Handlers:                           handlers,
+		DefaultHandler:                     d.cfg.Runtime.DefaultHandler,
+		CgroupDriver:                       d.cfg.Runtime.CgroupDriver,
+		Network:                            daemon.CNINetwork{CNI: netMgr},
+		Events:                             d.events,
+		NRI:                                nriConfig(d.cfg),
+		CDISpecDirs:                        d.cfg.Runtime.CDISpecDirs,
+		ShimBinary:                         d.shimBinary,
+		AbsentMountSourcesToReject:         d.cfg.Runtime.AbsentMountSourcesToReject,
+		DeviceOwnershipFromSecurityContext: d.cfg.Runtime.DeviceOwnershipFromSecurityContext,
 	})
 	if err != nil {
 		return nil, err

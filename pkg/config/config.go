@@ -58,7 +58,10 @@ type Runtime struct {
 	Handlers       map[string]Handler `toml:"handlers" comment:"Runtime handlers by name, selected by a pod's RuntimeClass. The built-in one is always present."`
 	CDISpecDirs    []string           `toml:"cdi_spec_dirs" comment:"Directories of Container Device Interface specs, lowest priority first; a container's CDI devices are looked up here."`
 	// AbsentMountSourcesToReject is CRI-O's key of the same name.
-	AbsentMountSourcesToReject []string `toml:"absent_mount_sources_to_reject" comment:"Host paths of bind mounts that are refused (InvalidArgument) when they do not exist; any other missing host path is created as a directory (0755, root), as containerd and CRI-O do."`
+	// DeviceOwnershipFromSecurityContext is the containerd and CRI-O key
+	// of the same name.
+	DeviceOwnershipFromSecurityContext bool     `toml:"device_ownership_from_security_context" comment:"Device nodes added to a container (its devices, and the host's for a privileged one) are owned by its run_as_user and run_as_group (root when unset), so that non-root containers can use them; off, they keep the host node's owner."`
+	AbsentMountSourcesToReject         []string `toml:"absent_mount_sources_to_reject" comment:"Host paths of bind mounts that are refused (InvalidArgument) when they do not exist; any other missing host path is created as a directory (0755, root), as containerd and CRI-O do."`
 }
 
 // Handler is one runtime handler.

@@ -441,7 +441,7 @@ func TestPullRetagMovesName(t *testing.T) {
 	if err != nil || len(old.RepoTags) != 0 {
 		t.Errorf("old image = %+v, %v; want untagged", old.RepoTags, err)
 	}
-	cur, err := s.Status(reg.host() + "/app", "")
+	cur, err := s.Status(reg.host()+"/app", "")
 	if err != nil || cur.ID != two.id() {
 		t.Errorf("latest = %s, %v", cur.ID, err)
 	}

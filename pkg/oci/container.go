@@ -38,6 +38,10 @@ type ContainerInput struct {
 	Devices []Device
 	// HostDevices are the host's devices, for a privileged container.
 	HostDevices []Device
+	// DeviceOwnershipFromSecurityContext makes Devices and HostDevices
+	// owned by the container's run_as_user and run_as_group (0 for
+	// unset), as the containerd and CRI-O key of that name does.
+	DeviceOwnershipFromSecurityContext bool
 	// AllCapabilities is what "ALL" and privileged grant: the daemon's
 	// bounding set (CurrentCapabilities); nil means every known one.
 	AllCapabilities []string
@@ -202,6 +206,9 @@ func containerMounts(in ContainerInput, readonlyRootfs bool, userns *IDMappings)
 // devices and profiles wholesale, and the default seccomp profile depends
 // on the final capabilities.
 func securityOpts(in ContainerInput, sc *runtimeapi.LinuxContainerSecurityContext) []SpecOpt {
+	if in.DeviceOwnershipFromSecurityContext {
+		in.Devices, in.HostDevices = ownedDevices(in.Devices, sc), ownedDevices(in.HostDevices, sc)
+	}
 	if sc.GetPrivileged() {
 		return []SpecOpt{WithDevices(in.Devices), WithPrivileged(in.HostDevices, in.AllCapabilities)}
 	}
@@ -216,6 +223,20 @@ func securityOpts(in ContainerInput, sc *runtimeapi.LinuxContainerSecurityContex
 		withAppArmor(sc, in.AppArmor),
 		WithSeccomp(sc.GetSeccomp(), sc.GetSeccompProfilePath(), in.SeccompLocalhost, arch),
 	}
+}
+
+// ownedDevices are copies of devs owned by sc's run_as_user and
+// run_as_group, 0 (root) for either when unset, so that a non-root
+// container can open its devices. Like containerd, only the numeric CRI
+// fields count, not the image's user.
+func ownedDevices(devs []Device, sc *runtimeapi.LinuxContainerSecurityContext) []Device {
+	uid, gid := uint32(sc.GetRunAsUser().GetValue()), uint32(sc.GetRunAsGroup().GetValue())
+	out := make([]Device, len(devs))
+	for i, d := range devs {
+		d.UID, d.GID = uid, gid
+		out[i] = d
+	}
+	return out
 }
 
 // procPaths applies the masked and read-only paths of sc. The kubelet

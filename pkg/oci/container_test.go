@@ -409,3 +409,52 @@ func TestProcPathsUnmasked(t *testing.T) {
 		})
 	}
 }
+
+// TestDeviceOwnershipFromSecurityContext: with the option, requested and
+// privileged host devices are owned by run_as_user and run_as_group (root
+// for unset ones); without it they keep the host node's owner.
+func TestDeviceOwnershipFromSecurityContext(t *testing.T) {
+	dev := Device{Path: "/dev/fuse", Type: "c", Major: 10, Minor: 229, FileMode: 0o666, UID: 7, GID: 8}
+	host := Device{Path: "/dev/loop0", Type: "b", Major: 7, Minor: 0, FileMode: 0o660, UID: 0, GID: 6}
+	for _, tc := range []struct {
+		desc               string
+		on, privileged     bool
+		user, group        *runtimeapi.Int64Value
+		wantUID, wantGID   uint32
+		wantHost, wantDevs int
+	}{
+		{desc: "off keeps the node's owner", user: &runtimeapi.Int64Value{Value: 1000}, wantUID: 7, wantGID: 8, wantDevs: 1},
+		{desc: "on with user and group", on: true, user: &runtimeapi.Int64Value{Value: 1000}, group: &runtimeapi.Int64Value{Value: 2000}, wantUID: 1000, wantGID: 2000, wantDevs: 1},
+		{desc: "on with user only", on: true, user: &runtimeapi.Int64Value{Value: 1000}, wantUID: 1000, wantGID: 0, wantDevs: 1},
+		{desc: "on without user stays root", on: true, wantUID: 0, wantGID: 0, wantDevs: 1},
+		{desc: "on, privileged host devices too", on: true, privileged: true, user: &runtimeapi.Int64Value{Value: 1000}, group: &runtimeapi.Int64Value{Value: 2000}, wantUID: 1000, wantGID: 2000, wantDevs: 2},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			cfg := baseConfig()
+			sc := cfg.Linux.SecurityContext
+			sc.RunAsUser, sc.RunAsGroup, sc.Privileged = tc.user, tc.group, tc.privileged
+			in := testInput(cfg)
+			if tc.privileged {
+				in.Pod.Linux.SecurityContext = &runtimeapi.LinuxSandboxSecurityContext{Privileged: true}
+				in.HostDevices = []Device{host}
+			}
+			in.Devices = []Device{dev}
+			in.DeviceOwnershipFromSecurityContext = tc.on
+			s, err := BuildContainerSpec(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(s.Linux.Devices) != tc.wantDevs {
+				t.Fatalf("devices = %+v, want %d", s.Linux.Devices, tc.wantDevs)
+			}
+			for _, d := range s.Linux.Devices {
+				if *d.UID != tc.wantUID || *d.GID != tc.wantGID {
+					t.Errorf("%s owned by %d:%d, want %d:%d", d.Path, *d.UID, *d.GID, tc.wantUID, tc.wantGID)
+				}
+			}
+			if in.Devices[0].UID != 7 {
+				t.Error("the input's devices were changed")
+			}
+		})
+	}
+}

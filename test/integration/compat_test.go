@@ -21,6 +21,7 @@ const compatRejected = "/run/cricket-compat-test-absent"
 // compatConfig turns on the compatibility keys TestCompat covers.
 const compatConfig = `[runtime]
 absent_mount_sources_to_reject = ["` + compatRejected + `"]
+device_ownership_from_security_context = true
 [runtime.handlers.cricket-arm]
 type = "builtin"
 platform = "linux/arm64"
@@ -28,8 +29,8 @@ platform = "linux/arm64"
 
 // TestCompat covers what clusters expect of a runtime beyond critest, on
 // every handler: missing hostPath sources are created as directories
-// (unless the config rejects them); procMount Unmasked; images pulled per
-// runtime handler.
+// (unless the config rejects them); device_ownership_from_security_context;
+// procMount Unmasked; images pulled per runtime handler.
 func TestCompat(t *testing.T) {
 	d := startSecurityDaemonWith(t, compatConfig, true)
 	noUserns := func(e *secEnv) string {
@@ -61,6 +62,20 @@ func TestCompat(t *testing.T) {
 		{desc: "missing host path in absent_mount_sources_to_reject is refused", ctr: func(t *testing.T, _ *secEnv, c *runtimeapi.ContainerConfig) {
 			c.Mounts = append(c.Mounts, &runtimeapi.Mount{ContainerPath: "/mnt/rejected", HostPath: compatRejected})
 		}, wantCode: codes.InvalidArgument, wantErr: compatRejected},
+		// /dev/net/tun is 0600 root on the host: a non-root container can
+		// open its copy only when it owns it.
+		{desc: "device_ownership_from_security_context", ctr: func(_ *testing.T, _ *secEnv, c *runtimeapi.ContainerConfig) {
+			sc(c).RunAsUser, sc(c).RunAsGroup = &runtimeapi.Int64Value{Value: 1000}, &runtimeapi.Int64Value{Value: 2000}
+			c.Devices = append(c.Devices, &runtimeapi.Device{ContainerPath: "/dev/cricket-tun", HostPath: "/dev/net/tun", Permissions: "rw"})
+		}, check: func(t *testing.T, e *secEnv, id string) {
+			e.wantSh(t, id, "ls -ln /dev/cricket-tun | awk '{print $3\":\"$4}'", "1000:2000")
+			e.wantSh(t, id, "exec 3<>/dev/cricket-tun && echo opened", "opened")
+		}},
+		{desc: "device ownership without run_as_user stays root", ctr: func(_ *testing.T, _ *secEnv, c *runtimeapi.ContainerConfig) {
+			c.Devices = append(c.Devices, &runtimeapi.Device{ContainerPath: "/dev/cricket-tun", HostPath: "/dev/net/tun", Permissions: "rw"})
+		}, check: func(t *testing.T, e *secEnv, id string) {
+			e.wantSh(t, id, "ls -ln /dev/cricket-tun | awk '{print $3\":\"$4}'", "0:0")
+		}},
 		// The kubelet sends empty lists for procMount: Unmasked, which
 		// the API allows only with hostUsers: false, and its defaults
 		// otherwise.

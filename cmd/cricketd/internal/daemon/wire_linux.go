@@ -55,6 +55,8 @@ type Options struct {
 	// AbsentMountSourcesToReject are missing host paths refused rather
 	// than created (container.Options).
 	AbsentMountSourcesToReject []string
+	// DeviceOwnershipFromSecurityContext: see oci.ContainerInput.
+	DeviceOwnershipFromSecurityContext bool
 }
 
 // Services are the pod and container services, recovered and ready.
@@ -141,6 +143,7 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 		Spec: &container.HostSpecs{
 			Driver: cg2driver(driver), CgroupNamespace: cg.Mode() == cgroups.Unified, Host: host, Handlers: handlers,
 			CDI: cdiRegistry(opts.CDISpecDirs), UserNamespaces: userns.Supported, IDMapDir: idmapDir,
+			DeviceOwnershipFromSecurityContext: opts.DeviceOwnershipFromSecurityContext,
 		},
 		Shims:    pool,
 		LookPath: container.FSLookPath(oci.RootFS),
