@@ -2,8 +2,10 @@ package integration
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -30,7 +32,8 @@ platform = "linux/arm64"
 // TestCompat covers what clusters expect of a runtime beyond critest, on
 // every handler: missing hostPath sources are created as directories
 // (unless the config rejects them); device_ownership_from_security_context;
-// procMount Unmasked; images pulled per runtime handler.
+// user namespaces with host networking; procMount Unmasked; images pulled
+// per runtime handler.
 func TestCompat(t *testing.T) {
 	d := startSecurityDaemonWith(t, compatConfig, true)
 	noUserns := func(e *secEnv) string {
@@ -76,6 +79,21 @@ func TestCompat(t *testing.T) {
 		}, check: func(t *testing.T, e *secEnv, id string) {
 			e.wantSh(t, id, "ls -ln /dev/cricket-tun | awk '{print $3\":\"$4}'", "0:0")
 		}},
+		// KEP-5607: the pod joins the host's network namespace, which its
+		// user namespace does not own, so /sys is the host's, bound.
+		{desc: "user namespace with host network", pod: podUsernsHost, skip: noUserns, check: func(t *testing.T, e *secEnv, id string) {
+			if got, want := e.nsLink(t, id, "net"), hostNS(t, "net"); got != want {
+				t.Errorf("net namespace %s, want the host's %s", got, want)
+			}
+			if got := strings.Fields(e.mustSh(t, id, "cat /proc/self/uid_map")); len(got) != 3 || got[1] != fmt.Sprint(usernsHostID) {
+				t.Errorf("uid_map %v, want container root at host uid %d", got, usernsHostID)
+			}
+			if l := e.mountLine(t, id, "/sys"); !hasOpt(l, "ro") {
+				t.Errorf("/sys is not read-only: %q", l)
+			}
+			e.mustSh(t, id, "test -e /sys/class/net/lo")
+			e.wantFails(t, id, "touch /sys/kernel/x", "")
+		}},
 		// The kubelet sends empty lists for procMount: Unmasked, which
 		// the API allows only with hostUsers: false, and its defaults
 		// otherwise.
@@ -99,6 +117,13 @@ func TestCompat(t *testing.T) {
 				t.Errorf("/proc/sys is not read-only: %q", l)
 			}
 		}},
+	}
+	st, err := d.Runtime().Status(t.Context(), &runtimeapi.StatusRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := st.GetFeatures().GetUserNamespacesHostNetwork(), handlerSupportsUserns(t, d.Runtime(), ""); got != want {
+		t.Errorf("user_namespaces_host_network = %v; the default handler's user_namespaces = %v", got, want)
 	}
 	runFieldCases(t, d, cases)
 	t.Run("image per runtime handler", func(t *testing.T) { checkImagePerHandler(t, d) })

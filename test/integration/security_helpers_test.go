@@ -113,6 +113,7 @@ const (
 	podNetNode    = "net-node"
 	podResources  = "resources" // resources and overhead set, as the kubelet sends them
 	podUserns     = "userns"    // hostUsers: false (needs the handler's support and searchable temp dirs)
+	podUsernsHost = "userns-net-node"
 )
 
 // podResourcesMemory is the pod cgroup memory limit podResources asks for:
@@ -136,8 +137,11 @@ func podVariant(t *testing.T, name, variant string) *runtimeapi.PodSandboxConfig
 	case podResources:
 		cfg.Linux.Resources = &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 256 << 20, CpuShares: 512}
 		cfg.Linux.Overhead = &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 16 << 20, CpuShares: 256}
-	case podUserns:
+	case podUserns, podUsernsHost:
 		ns.UsernsOptions = &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD, Uids: usernsMapping(usernsHostID), Gids: usernsMapping(usernsHostID)}
+		if variant == podUsernsHost {
+			ns.Network = runtimeapi.NamespaceMode_NODE
+		}
 	case podDefault:
 	default:
 		t.Fatalf("unknown pod variant %q", variant)
