@@ -41,6 +41,11 @@ type Image struct {
 	// platform's (os/arch[/variant]); "" is the daemon's own. No entry
 	// (a record of an older version) means [""].
 	Platforms []string `json:"platforms,omitempty"`
+	// Artifact marks an OCI artifact (KEP-4639): its ID is its manifest
+	// digest, it has no config and no filesystem layers, and it can only be
+	// mounted as an image volume, a directory of its layer files
+	// (Service.ArtifactDir).
+	Artifact bool `json:"artifact,omitempty"`
 	// Pinned images are never garbage collected by the kubelet.
 	Pinned bool `json:"-"`
 }

@@ -86,10 +86,21 @@ type Descriptor struct {
 
 // Manifest is an OCI image manifest or a Docker schema 2 manifest.
 type Manifest struct {
-	SchemaVersion int          `json:"schemaVersion"`
-	MediaType     string       `json:"mediaType,omitempty"`
-	Config        Descriptor   `json:"config"`
-	Layers        []Descriptor `json:"layers"`
+	SchemaVersion int    `json:"schemaVersion"`
+	MediaType     string `json:"mediaType,omitempty"`
+	// ArtifactType marks an OCI artifact (image-spec 1.1).
+	ArtifactType string            `json:"artifactType,omitempty"`
+	Config       Descriptor        `json:"config"`
+	Layers       []Descriptor      `json:"layers"`
+	Subject      *Descriptor       `json:"subject,omitempty"`
+	Annotations  map[string]string `json:"annotations,omitempty"`
+}
+
+// IsArtifact reports whether m is an OCI artifact rather than a container
+// image: it declares an artifactType, or its config is not an image
+// config. Its layers are files of any media type, not filesystem layers.
+func (m Manifest) IsArtifact() bool {
+	return m.ArtifactType != "" || m.Config.MediaType != MediaTypeOCIConfig && m.Config.MediaType != MediaTypeDockerConfig
 }
 
 // Index is an OCI image index or a Docker manifest list.
@@ -248,8 +259,8 @@ func ParseManifest(b []byte) (Manifest, error) {
 	if m.MediaType != "" && m.MediaType != MediaTypeOCIManifest && m.MediaType != MediaTypeDockerManifest {
 		return Manifest{}, invalid("manifest media type %q", m.MediaType)
 	}
-	if m.Config.MediaType != MediaTypeOCIConfig && m.Config.MediaType != MediaTypeDockerConfig {
-		return Manifest{}, invalid("config media type %q", m.Config.MediaType)
+	if m.Config.MediaType == "" {
+		return Manifest{}, invalid("config has no media type")
 	}
 	if err := checkDescriptor(m.Config, MaxConfigSize); err != nil {
 		return Manifest{}, fmt.Errorf("config: %w", err)
@@ -257,8 +268,9 @@ func ParseManifest(b []byte) (Manifest, error) {
 	if len(m.Layers) > MaxLayers {
 		return Manifest{}, invalid("manifest with %d layers exceeds %d", len(m.Layers), MaxLayers)
 	}
+	artifact := m.IsArtifact()
 	for _, l := range m.Layers {
-		if !layerTypes[l.MediaType] {
+		if !artifact && !layerTypes[l.MediaType] || l.MediaType == "" {
 			return Manifest{}, invalid("layer media type %q", l.MediaType)
 		}
 		if err := checkDescriptor(l, MaxLayerSize); err != nil {

@@ -53,6 +53,7 @@ func (s *Service) Pull(ctx context.Context, ref string, auth *AuthConfig, platfo
 // manifestSet is what resolving a reference yields.
 type manifestSet struct {
 	top      string            // digest the reference resolved to
+	digest   string            // digest of the platform's manifest
 	manifest Manifest          // the platform's manifest
 	raw      map[string][]byte // digest -> index and manifest bodies
 }
@@ -75,6 +76,10 @@ func (s *Service) pull(ctx context.Context, r Reference, auth *AuthConfig, pl Pl
 			s.cleanupFailed(ctx, used)
 		}
 	}()
+	if ms.manifest.IsArtifact() {
+		im, err = s.fetchArtifact(ctx, rc, r, ms, ns)
+		return im, err
+	}
 	cfg, err := s.fetchConfig(ctx, rc, ms.manifest)
 	if err != nil {
 		return Image{}, err
@@ -167,7 +172,7 @@ func (s *Service) resolve(ctx context.Context, rc *repoClient, r Reference, pl P
 	if err != nil {
 		return manifestSet{}, err
 	}
-	ms := manifestSet{top: Digest(body), raw: map[string][]byte{Digest(body): body}}
+	ms := manifestSet{top: Digest(body), digest: Digest(body), raw: map[string][]byte{Digest(body): body}}
 	if IsIndex(mediaType) {
 		idx, err := ParseIndex(body)
 		if err != nil {
@@ -180,7 +185,7 @@ func (s *Service) resolve(ctx context.Context, rc *repoClient, r Reference, pl P
 		if body, _, err = s.fetchManifest(ctx, rc, CapPull, d.Digest, d); err != nil {
 			return manifestSet{}, err
 		}
-		ms.raw[d.Digest] = body
+		ms.raw[d.Digest], ms.digest = body, d.Digest
 	}
 	ms.manifest, err = ParseManifest(body)
 	return ms, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"runtime"
 	"sync"
@@ -216,6 +217,11 @@ func (s *Service) Remove(ctx context.Context, ref, platform string) error {
 	defer s.gcMu.Unlock()
 	if err := s.index.remove(im.ID); err != nil {
 		return fmt.Errorf("remove image %s: %w", im.ID, err)
+	}
+	if im.Artifact {
+		if err := os.RemoveAll(s.ArtifactDir(im.ID)); err != nil {
+			return fmt.Errorf("remove artifact %s: %w", im.ID, err)
+		}
 	}
 	klog.FromContext(ctx).V(2).Info("removed image", "image", im.ID)
 	return s.collectLocked(ctx, im.Blobs, im.ChainIDs)

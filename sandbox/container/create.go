@@ -79,6 +79,9 @@ func (s *Service) create(ctx context.Context, md Metadata, pod Pod) (_ *Containe
 	if err != nil {
 		return nil, fmt.Errorf("image %q of container %s: %w", md.Config.GetImage().GetImage(), md.Name, err)
 	}
+	if img.ArtifactDir != "" {
+		return nil, fmt.Errorf("image %q of container %s is an OCI artifact, which can only be mounted as an image volume: %w", md.Config.GetImage().GetImage(), md.Name, errdefs.ErrInvalidArgument)
+	}
 	md.Image = img
 	md.Bundle = filepath.Join(s.opts.StateDir, md.ID)
 	md.Rootfs = filepath.Join(md.Bundle, "rootfs")

@@ -1,6 +1,8 @@
 package integration
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -13,6 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/cricket-cri/cricket/test/images/imagebuild"
 	"github.com/cricket-cri/cricket/test/testutil/harness"
 )
 
@@ -32,8 +35,8 @@ platform = "linux/arm64"
 // TestCompat covers what clusters expect of a runtime beyond critest, on
 // every handler: missing hostPath sources are created as directories
 // (unless the config rejects them); device_ownership_from_security_context;
-// user namespaces with host networking; procMount Unmasked; images pulled
-// per runtime handler.
+// user namespaces with host networking; OCI artifacts as image volumes;
+// procMount Unmasked; images pulled per runtime handler.
 func TestCompat(t *testing.T) {
 	d := startSecurityDaemonWith(t, compatConfig, true)
 	noUserns := func(e *secEnv) string {
@@ -94,6 +97,20 @@ func TestCompat(t *testing.T) {
 			e.mustSh(t, id, "test -e /sys/class/net/lo")
 			e.wantFails(t, id, "touch /sys/kernel/x", "")
 		}},
+		// KEP-4639 as CRI-O does it: a directory of the artifact's layer
+		// files, named by title (a title that is not a plain file name:
+		// by digest).
+		{desc: "OCI artifact as an image volume", ctr: func(_ *testing.T, _ *secEnv, c *runtimeapi.ContainerConfig) {
+			c.Mounts = append(c.Mounts, &runtimeapi.Mount{ContainerPath: "/art", Readonly: true, Image: &runtimeapi.ImageSpec{Image: imagebuild.ArtifactRef}})
+		}, check: func(t *testing.T, e *secEnv, id string) {
+			readme, notes := imagebuild.ArtifactFiles[0], imagebuild.ArtifactFiles[1]
+			e.wantSh(t, id, "cat /art/"+readme.Title, strings.TrimSpace(readme.Content))
+			sum := sha256.Sum256([]byte(notes.Content))
+			e.wantSh(t, id, "cat /art/"+hex.EncodeToString(sum[:]), strings.TrimSpace(notes.Content))
+			e.wantSh(t, id, "ls /art | wc -l", "2")
+			e.wantFails(t, id, "touch /art/x", "Read-only file system")
+		}},
+		{desc: "OCI artifact as a container image is refused", image: imagebuild.ArtifactRef, wantCode: codes.InvalidArgument, wantErr: "OCI artifact"},
 		// The kubelet sends empty lists for procMount: Unmasked, which
 		// the API allows only with hostUsers: false, and its defaults
 		// otherwise.

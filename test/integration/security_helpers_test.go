@@ -36,7 +36,7 @@ const (
 )
 
 // secImages are the images the field tests pull.
-var secImages = []string{busyboxRef, imgUserName, imgUserUIDGroup, imgGroupInImage, imgVolume}
+var secImages = []string{busyboxRef, imgUserName, imgUserUIDGroup, imgGroupInImage, imgVolume, imagebuild.ArtifactRef}
 
 var (
 	secMirrorOnce sync.Once
