@@ -3,6 +3,7 @@ package integration
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -142,6 +143,7 @@ func TestCompat(t *testing.T) {
 	if got, want := st.GetFeatures().GetUserNamespacesHostNetwork(), handlerSupportsUserns(t, d.Runtime(), ""); got != want {
 		t.Errorf("user_namespaces_host_network = %v; the default handler's user_namespaces = %v", got, want)
 	}
+	checkCrictlInfo(t, d)
 	runFieldCases(t, d, cases)
 	t.Run("image per runtime handler", func(t *testing.T) { checkImagePerHandler(t, d) })
 	if _, err := os.Lstat(compatRejected); !errors.Is(err, os.ErrNotExist) {
@@ -196,9 +198,18 @@ func checkImagePerHandler(t *testing.T, d *harness.Daemon) {
 		}
 	}
 	for _, rpc := range []func() error{
-		func() error { _, err := img.PullImage(ctx, &runtimeapi.PullImageRequest{Image: spec("nosuch")}); return err },
-		func() error { _, err := img.ImageStatus(ctx, &runtimeapi.ImageStatusRequest{Image: spec("nosuch")}); return err },
-		func() error { _, err := img.RemoveImage(ctx, &runtimeapi.RemoveImageRequest{Image: spec("nosuch")}); return err },
+		func() error {
+			_, err := img.PullImage(ctx, &runtimeapi.PullImageRequest{Image: spec("nosuch")})
+			return err
+		},
+		func() error {
+			_, err := img.ImageStatus(ctx, &runtimeapi.ImageStatusRequest{Image: spec("nosuch")})
+			return err
+		},
+		func() error {
+			_, err := img.RemoveImage(ctx, &runtimeapi.RemoveImageRequest{Image: spec("nosuch")})
+			return err
+		},
 	} {
 		if err := rpc(); status.Code(err) != codes.NotFound {
 			t.Errorf("unknown handler: %v, want NotFound", err)
@@ -209,5 +220,38 @@ func checkImagePerHandler(t *testing.T, d *harness.Daemon) {
 	}
 	if st, err := img.ImageStatus(ctx, &runtimeapi.ImageStatusRequest{Image: spec("")}); err != nil || st.GetImage().GetId() != host.GetImage().GetId() {
 		t.Errorf("host image after removing the cricket-arm one = %v, %v", st.GetImage(), err)
+	}
+}
+
+// checkCrictlInfo: crictl info shows every runtime feature the CRI can
+// advertise, and each handler's features.
+func checkCrictlInfo(t *testing.T, d *harness.Daemon) {
+	out, err := d.Crictl("info")
+	if err != nil {
+		t.Fatalf("crictl info: %v\n%s", err, out)
+	}
+	var info struct {
+		Features        map[string]bool `json:"features"`
+		RuntimeHandlers []struct {
+			Name     string          `json:"name"`
+			Features map[string]bool `json:"features"`
+		} `json:"runtimeHandlers"`
+	}
+	if err := json.Unmarshal([]byte(out), &info); err != nil {
+		t.Fatalf("crictl info: %v\n%s", err, out)
+	}
+	userns := handlerSupportsUserns(t, d.Runtime(), "")
+	for k, want := range map[string]bool{"supplementalGroupsPolicy": true, "mountOptions": true, "userNamespacesHostNetwork": userns} {
+		if got, ok := info.Features[k]; !ok && want || got != want {
+			t.Errorf("crictl info features[%s] = %v (listed %v), want %v\n%s", k, got, ok, want, out)
+		}
+	}
+	for _, h := range info.RuntimeHandlers {
+		if h.Name == "" && h.Features["userNamespaces"] != userns {
+			t.Errorf("crictl info: default handler's userNamespaces = %v, want %v", h.Features["userNamespaces"], userns)
+		}
+	}
+	if len(info.RuntimeHandlers) == 0 {
+		t.Errorf("crictl info lists no runtime handlers\n%s", out)
 	}
 }
