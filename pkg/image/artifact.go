@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"golang.org/x/sync/errgroup"
+	"k8s.io/klog/v2"
 
 	"github.com/cricket-cri/cricket/pkg/metrics"
 )
@@ -141,4 +142,29 @@ func artifactFileName(d Descriptor) string {
 		return idHex(d.Digest)
 	}
 	return t
+}
+
+// sweepArtifacts removes, at start-up, the artifact dirs no recorded
+// artifact names: a crash between laying one out and recording it, or
+// half-made temporary dirs.
+func (s *Service) sweepArtifacts(ctx context.Context) {
+	dir := filepath.Join(s.imageDir, "artifacts")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return // none yet
+	}
+	keep := map[string]bool{}
+	for _, im := range s.index.list() {
+		if im.Artifact {
+			keep[idHex(im.ID)] = true
+		}
+	}
+	for _, e := range entries {
+		if keep[e.Name()] {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			klog.FromContext(ctx).Error(err, "remove unrecorded artifact dir", "dir", e.Name())
+		}
+	}
 }

@@ -11,8 +11,8 @@ import (
 
 // TestPullArtifact: an OCI artifact (empty config, layers of any media
 // type) is pulled under its manifest digest, laid out as a directory of
-// its layer files named by title (else by digest), survives a reopen, and
-// its directory goes with its removal.
+// its layer files named by title (else by digest), survives a reopen that
+// sweeps unrecorded artifact dirs, and its directory goes with its removal.
 func TestPullArtifact(t *testing.T) {
 	reg := newTestRegistry(t)
 	cfg := []byte("{}")
@@ -55,7 +55,17 @@ func TestPullArtifact(t *testing.T) {
 	if entries, _ := os.ReadDir(dir); len(entries) != 3 {
 		t.Errorf("artifact dir has %d entries, want 3", len(entries))
 	}
+	stray := filepath.Join(filepath.Dir(dir), ".tmp-left-by-a-crash")
+	if err := os.Mkdir(stray, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	s2 := newTestService(t, root, reg, nil)
+	if _, err := os.Stat(stray); !os.IsNotExist(err) {
+		t.Errorf("an unrecorded artifact dir survived a restart: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "README.md")); err != nil {
+		t.Errorf("a recorded artifact's dir was swept: %v", err)
+	}
 	if got, err := s2.Status(reg.host()+"/art:v1", ""); err != nil || !got.Artifact || got.ID != im.ID {
 		t.Fatalf("after reopen: %+v, %v", got, err)
 	}

@@ -101,6 +101,7 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 		clients: &clients{}, content: content, snaps: snaps, index: idx, imageDir: imageDir,
 		inflight: map[string]int{}}
 	s.pinned = s.normalisePinned(ctx, opts.PinnedImages)
+	s.sweepArtifacts(ctx)
 	if err := s.GC(ctx); err != nil {
 		log.Error(err, "image garbage collection at start-up")
 	}
