@@ -90,10 +90,14 @@ func TestPullImage(t *testing.T) {
 func TestImageRuntimeHandler(t *testing.T) {
 	cfg := testConfig
 	cfg.Handlers = append(append([]Handler(nil), testConfig.Handlers...), Handler{Name: "arm", Platform: "linux/arm64"})
+	armDefault := testConfig
+	armDefault.Handlers = []Handler{{Name: "arm", Platform: "linux/arm64"}, {Name: "runc"}}
 	for _, tc := range []struct {
 		desc, handler, wantPlatform string
 		wantCode                    codes.Code
+		cfg                         *Config
 	}{
+		{desc: "empty name: the default handler's platform", cfg: &armDefault, wantPlatform: "linux/arm64"},
 		{desc: "default handler", wantPlatform: ""},
 		{desc: "handler without a platform", handler: "runc", wantPlatform: ""},
 		{desc: "handler with a platform", handler: "arm", wantPlatform: "linux/arm64"},
@@ -101,7 +105,11 @@ func TestImageRuntimeHandler(t *testing.T) {
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			fake := fakeWithBusybox()
-			client := newImageClientWith(t, cfg, fake)
+			c := cfg
+			if tc.cfg != nil {
+				c = *tc.cfg
+			}
+			client := newImageClientWith(t, c, fake)
 			ctx := context.Background()
 			spec := &runtimeapi.ImageSpec{Image: "busybox", RuntimeHandler: tc.handler}
 			_, err := client.PullImage(ctx, &runtimeapi.PullImageRequest{Image: spec})

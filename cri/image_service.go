@@ -49,13 +49,13 @@ func toCRIImage(im image.Image) *runtimeapi.Image {
 
 // imagePlatform is the platform images for the runtime handler of spec
 // (KEP-4216: the kubelet names the pod's RuntimeClass handler) are pulled
-// for: "" (the daemon's own) for the empty name and for a handler without
-// a platform of its own. An unknown handler is NotFound, as RunPodSandbox
-// answers for it.
+// for: the handler's own, "" (the daemon's) for a handler without one; the
+// empty name is the default handler. An unknown handler is NotFound, as
+// RunPodSandbox answers for it.
 func (s *Service) imagePlatform(rpc string, spec *runtimeapi.ImageSpec) (string, error) {
 	name := spec.GetRuntimeHandler()
-	if name == "" {
-		return "", nil
+	if name == "" && len(s.cfg.Handlers) > 0 {
+		return s.cfg.Handlers[0].Platform, nil
 	}
 	for _, h := range s.cfg.Handlers {
 		if h.Name == name {

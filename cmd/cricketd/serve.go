@@ -321,6 +321,7 @@ func (d *server) wire() (*cri.Service, error) {
 		ShimBinary:                         d.shimBinary,
 		AbsentMountSourcesToReject:         d.cfg.Runtime.AbsentMountSourcesToReject,
 		DeviceOwnershipFromSecurityContext: d.cfg.Runtime.DeviceOwnershipFromSecurityContext,
+		HandlerPlatforms:                   handlerPlatforms(d.cfg),
 	})
 	if err != nil {
 		return nil, err

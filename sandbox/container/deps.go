@@ -61,7 +61,9 @@ type Image struct {
 type Images interface {
 	// Resolve returns the pulled image ref names; an image that is not
 	// pulled is ErrNotFound.
-	Resolve(ctx context.Context, ref string) (Image, error)
+	// handler is the pod's runtime handler: images are kept per
+	// handler platform (KEP-4216).
+	Resolve(ctx context.Context, ref, handler string) (Image, error)
 }
 
 // Rootfs prepares and mounts container root filesystems.

@@ -16,10 +16,14 @@ import (
 )
 
 // images adapts pkg/image to container.Images.
-type images struct{ svc *image.Service }
+type images struct {
+	svc *image.Service
+	// platforms are the handlers' image platforms ("" the default's).
+	platforms map[string]string
+}
 
-func (i images) Resolve(_ context.Context, ref string) (container.Image, error) {
-	im, err := i.svc.Status(ref, "")
+func (i images) Resolve(_ context.Context, ref, handler string) (container.Image, error) {
+	im, err := i.svc.Status(ref, i.platforms[handler])
 	if err != nil {
 		return container.Image{}, err
 	}

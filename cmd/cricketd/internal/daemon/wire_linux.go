@@ -57,6 +57,10 @@ type Options struct {
 	AbsentMountSourcesToReject []string
 	// DeviceOwnershipFromSecurityContext: see oci.ContainerInput.
 	DeviceOwnershipFromSecurityContext bool
+	// HandlerPlatforms are the image platforms of the handlers that have
+	// one, by name ("" for the default handler): containers resolve image
+	// names as pulled for their pod's handler.
+	HandlerPlatforms map[string]string
 }
 
 // Services are the pod and container services, recovered and ready.
@@ -138,7 +142,7 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 		IDMapDir: idmapDir,
 		Store:    opts.Store,
 		Pods:     sbs,
-		Images:   images{svc: opts.Images},
+		Images:   images{svc: opts.Images, platforms: opts.HandlerPlatforms},
 		Rootfs:   rootfs{snaps: opts.Images.Snapshots(), idmapDir: idmapDir},
 		Spec: &container.HostSpecs{
 			Driver: cg2driver(driver), CgroupNamespace: cg.Mode() == cgroups.Unified, Host: host, Handlers: handlers,
