@@ -167,15 +167,16 @@ func compatHostPath(t *testing.T, e *secEnv, id, ctrPath string) string {
 	return ""
 }
 
-// checkImagePerHandler: KEP-4216. The test images are indexes of linux/amd64
-// and a linux/arm64 stub; cricket-arm pulls for linux/arm64. A pull for it
-// is another image, seen by ImageStatus for that handler only, and an
-// unknown handler is NotFound.
+// checkImagePerHandler: KEP-4216. multiArchBusybox is an index of
+// linux/amd64 and a linux/arm64 stub; cricket-arm pulls for linux/arm64. A
+// pull for it is another image, seen by ImageStatus for that handler only,
+// and an unknown handler is NotFound. A single-platform image is the same
+// image for every handler.
 func checkImagePerHandler(t *testing.T, d *harness.Daemon) {
 	ctx := t.Context()
 	img := d.Image()
 	spec := func(h string) *runtimeapi.ImageSpec {
-		return &runtimeapi.ImageSpec{Image: busyboxRef, RuntimeHandler: h}
+		return &runtimeapi.ImageSpec{Image: multiArchBusybox, RuntimeHandler: h}
 	}
 	host, err := img.ImageStatus(ctx, &runtimeapi.ImageStatusRequest{Image: spec("")})
 	if err != nil || host.GetImage() == nil {
@@ -190,6 +191,10 @@ func checkImagePerHandler(t *testing.T, d *harness.Daemon) {
 	}
 	if arm.ImageRef == host.GetImage().GetId() {
 		t.Fatalf("the cricket-arm pull gave the host platform's image %s", arm.ImageRef)
+	}
+	single, err := img.PullImage(ctx, &runtimeapi.PullImageRequest{Image: &runtimeapi.ImageSpec{Image: busyboxRef, RuntimeHandler: "cricket-arm"}})
+	if st, _ := img.ImageStatus(ctx, &runtimeapi.ImageStatusRequest{Image: &runtimeapi.ImageSpec{Image: busyboxRef}}); err != nil || single.ImageRef != st.GetImage().GetId() {
+		t.Errorf("single-platform image pulled for cricket-arm = %s, %v; want the host's %s", single.GetImageRef(), err, st.GetImage().GetId())
 	}
 	for h, want := range map[string]string{"": host.GetImage().GetId(), "cricket": host.GetImage().GetId(), "runc": host.GetImage().GetId(), "cricket-arm": arm.ImageRef} {
 		st, err := img.ImageStatus(ctx, &runtimeapi.ImageStatusRequest{Image: spec(h)})
@@ -241,14 +246,15 @@ func checkCrictlInfo(t *testing.T, d *harness.Daemon) {
 		t.Fatalf("crictl info: %v\n%s", err, out)
 	}
 	userns := handlerSupportsUserns(t, d.Runtime(), "")
-	for k, want := range map[string]bool{"supplementalGroupsPolicy": true, "mountOptions": true, "userNamespacesHostNetwork": userns} {
+	// crictl prints them with encoding/json: the proto's snake_case names.
+	for k, want := range map[string]bool{"supplemental_groups_policy": true, "mount_options": true, "user_namespaces_host_network": userns} {
 		if got, ok := info.Features[k]; !ok && want || got != want {
 			t.Errorf("crictl info features[%s] = %v (listed %v), want %v\n%s", k, got, ok, want, out)
 		}
 	}
 	for _, h := range info.RuntimeHandlers {
-		if h.Name == "" && h.Features["userNamespaces"] != userns {
-			t.Errorf("crictl info: default handler's userNamespaces = %v, want %v", h.Features["userNamespaces"], userns)
+		if h.Name == "" && h.Features["user_namespaces"] != userns {
+			t.Errorf("crictl info: default handler's user_namespaces = %v, want %v", h.Features["user_namespaces"], userns)
 		}
 	}
 	if len(info.RuntimeHandlers) == 0 {

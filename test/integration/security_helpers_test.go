@@ -36,7 +36,10 @@ const (
 )
 
 // secImages are the images the field tests pull.
-var secImages = []string{busyboxRef, imgUserName, imgUserUIDGroup, imgGroupInImage, imgVolume, imagebuild.ArtifactRef}
+var secImages = []string{busyboxRef, imgUserName, imgUserUIDGroup, imgGroupInImage, imgVolume, imagebuild.ArtifactRef, multiArchBusybox}
+
+// multiArchBusybox is an index of linux/amd64 and a linux/arm64 stub.
+const multiArchBusybox = "docker.io/library/busybox:latest"
 
 var (
 	secMirrorOnce sync.Once
