@@ -193,7 +193,7 @@ func checkImagePerHandler(t *testing.T, d *harness.Daemon) {
 		t.Fatalf("the cricket-arm pull gave the host platform's image %s", arm.ImageRef)
 	}
 	single, err := img.PullImage(ctx, &runtimeapi.PullImageRequest{Image: &runtimeapi.ImageSpec{Image: busyboxRef, RuntimeHandler: "cricket-arm"}})
-	if st, _ := img.ImageStatus(ctx, &runtimeapi.ImageStatusRequest{Image: &runtimeapi.ImageSpec{Image: busyboxRef}}); err != nil || single.ImageRef != st.GetImage().GetId() {
+	if st, _ := img.ImageStatus(ctx, &runtimeapi.ImageStatusRequest{Image: &runtimeapi.ImageSpec{Image: busyboxRef}}); err != nil || single.GetImageRef() != st.GetImage().GetId() {
 		t.Errorf("single-platform image pulled for cricket-arm = %s, %v; want the host's %s", single.GetImageRef(), err, st.GetImage().GetId())
 	}
 	for h, want := range map[string]string{"": host.GetImage().GetId(), "cricket": host.GetImage().GetId(), "runc": host.GetImage().GetId(), "cricket-arm": arm.ImageRef} {
