@@ -180,10 +180,10 @@ func (x *index) untagLocked(ns, name, keep string) error {
 	if !ok || id == keep {
 		return nil
 	}
-	delete(x.byName, nameKey(ns, name))
 	old := copyImage(x.byID[id])
 	for _, other := range old.namespaces() {
-		if x.byName[nameKey(other, name)] == id {
+		if other != ns && x.byName[nameKey(other, name)] == id {
+			delete(x.byName, nameKey(ns, name))
 			return nil
 		}
 	}
@@ -193,6 +193,7 @@ func (x *index) untagLocked(ns, name, keep string) error {
 		return err
 	}
 	x.byID[id] = &old
+	delete(x.byName, nameKey(ns, name))
 	return nil
 }
 
