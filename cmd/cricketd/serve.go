@@ -322,6 +322,7 @@ func (d *server) wire() (*cri.Service, error) {
 		AbsentMountSourcesToReject:         d.cfg.Runtime.AbsentMountSourcesToReject,
 		DeviceOwnershipFromSecurityContext: d.cfg.Runtime.DeviceOwnershipFromSecurityContext,
 		HandlerPlatforms:                   handlerPlatforms(d.cfg),
+		AppArmorDefaultProfile:             d.cfg.Runtime.AppArmorDefaultProfile,
 	})
 	if err != nil {
 		return nil, err
@@ -343,7 +344,12 @@ func (d *server) wire() (*cri.Service, error) {
 	if d.streaming, err = newStreamingServer(d.cfg, pods); err != nil {
 		return nil, err
 	}
-	return cri.New(criConfig(ctx, d.cfg, pods.UserNamespaces), cri.Deps{
+	criCfg := criConfig(ctx, d.cfg, pods.UserNamespaces)
+	criCfg.Security = cri.Security{
+		AppArmor: pods.AppArmor.Enabled(), AppArmorDefaultProfile: pods.AppArmor.DefaultProfile(),
+		SELinux: pods.SELinux.Enabled(),
+	}
+	return cri.New(criCfg, cri.Deps{
 		Network:    netMgr,
 		Images:     imgs,
 		Pods:       pods.Pods,

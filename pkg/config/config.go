@@ -57,11 +57,13 @@ type Runtime struct {
 	DefaultHandler string             `toml:"default_handler" comment:"Handler used when a pod names none."`
 	Handlers       map[string]Handler `toml:"handlers" comment:"Runtime handlers by name, selected by a pod's RuntimeClass. The built-in one is always present."`
 	CDISpecDirs    []string           `toml:"cdi_spec_dirs" comment:"Directories of Container Device Interface specs, lowest priority first; a container's CDI devices are looked up here."`
-	// AbsentMountSourcesToReject is CRI-O's key of the same name.
 	// DeviceOwnershipFromSecurityContext is the containerd and CRI-O key
 	// of the same name.
-	DeviceOwnershipFromSecurityContext bool     `toml:"device_ownership_from_security_context" comment:"Device nodes added to a container (its devices, and the host's for a privileged one) are owned by its run_as_user and run_as_group (root when unset), so that non-root containers can use them; off, they keep the host node's owner."`
-	AbsentMountSourcesToReject         []string `toml:"absent_mount_sources_to_reject" comment:"Host paths of bind mounts that are refused (InvalidArgument) when they do not exist; any other missing host path is created as a directory (0755, root), as containerd and CRI-O do."`
+	DeviceOwnershipFromSecurityContext bool `toml:"device_ownership_from_security_context" comment:"Device nodes added to a container (its devices, and the host's for a privileged one) are owned by its run_as_user and run_as_group (root when unset), so that non-root containers can use them; off, they keep the host node's owner."`
+	// AbsentMountSourcesToReject is CRI-O's key of the same name.
+	AbsentMountSourcesToReject []string `toml:"absent_mount_sources_to_reject" comment:"Host paths of bind mounts that are refused (InvalidArgument) when they do not exist; any other missing host path is created as a directory (0755, root), as containerd and CRI-O do."`
+	// AppArmorDefaultProfile names Cricket's own AppArmor profile.
+	AppArmorDefaultProfile string `toml:"apparmor_default_profile" comment:"Name of Cricket's default AppArmor profile: on a host with AppArmor enabled (and apparmor_parser installed) cricketd generates it, loads it once at start (apparmor_parser -Kr, file under <state>/apparmor) and applies it to every unprivileged container that asks for RuntimeDefault or for no profile."`
 }
 
 // Handler is one runtime handler.
@@ -146,6 +148,9 @@ func Default() *Config {
 			DefaultHandler:             DefaultHandlerName,
 			CDISpecDirs:                []string{"/etc/cdi", "/var/run/cdi"},
 			AbsentMountSourcesToReject: []string{},
+			// Named like containerd's cri-containerd.apparmor.d and
+			// CRI-O's crio-default.
+			AppArmorDefaultProfile: "cricket-default",
 			Handlers: map[string]Handler{
 				DefaultHandlerName: {Type: HandlerBuiltin},
 				"runc":             {Type: HandlerRuncCLI, Path: "/usr/sbin/runc"},

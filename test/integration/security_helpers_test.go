@@ -86,7 +86,6 @@ func startSecurityDaemonWith(t *testing.T, extra string, searchable bool) *harne
 		}
 	}
 	d.Start("--registry-config-path", certs)
-	requirePods(t, d)
 	t.Cleanup(func() { removeAllPods(t, d) })
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
