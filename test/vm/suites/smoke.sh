@@ -1,0 +1,127 @@
+#!/bin/bash
+# The bounded CI part of test/vm (make vm-smoke): on cgroup v2 with systemd
+# as PID 1 and AppArmor on, cricketd as deploy/cricketd.service with the
+# systemd cgroup driver; a pod whose container has CPU, memory and pids
+# limits, checked in its v2 files under a systemd scope, and updated in
+# place; a restart of the unit that keeps the pod; a container confined by
+# a Localhost AppArmor profile that cannot write where the profile denies;
+# and nothing left after removal.
+set -u
+. /work/suites/lib.sh
+
+T0=$(date +%s)
+node_facts
+check "node: cgroup v2 unified" test "$(stat -fc %T /sys/fs/cgroup)" = cgroup2fs
+check "node: systemd is PID 1" test "$(cat /proc/1/comm)" = systemd
+check "node: AppArmor enabled" aa-enabled -q
+
+start_registry /etc/cricket/certs.d || fail "registry" "the test registry did not start"
+if ! install_cricketd systemd; then
+	fail "cricketd.service (systemd driver)" "the unit did not serve: $(journalctl -u cricketd --no-pager | tail -n 5 | tr '\n' ' ')"
+	finish
+	exit 0
+fi
+pass "cricketd.service (systemd driver) serves"
+check "crictl info: cgroup driver systemd" sh -c 'crictl info -o json | grep -qi "\"cgroupDriver\": *\"\\?systemd\|SYSTEMD"'
+
+IMG=registry.k8s.io/e2e-test-images/busybox:1.29-2
+check "pull $IMG" crictl pull "$IMG"
+
+W=$(mktemp -d)
+cat >"$W/pod.json" <<JSON
+{"metadata": {"name": "smoke", "namespace": "vm", "uid": "smoke-uid-1", "attempt": 0},
+ "log_directory": "/var/log/pods/smoke", "linux": {"cgroup_parent": "cricket_smoke.slice"}}
+JSON
+cat >"$W/limits.json" <<JSON
+{"metadata": {"name": "limits"}, "image": {"image": "$IMG"}, "command": ["sleep", "3600"],
+ "log_path": "limits.log",
+ "linux": {"resources": {"cpu_period": 100000, "cpu_quota": 50000, "cpu_shares": 512,
+   "memory_limit_in_bytes": 67108864, "unified": {"pids.max": "42"}}}}
+JSON
+cat >"$W/confined.json" <<JSON
+{"metadata": {"name": "confined"}, "image": {"image": "$IMG"}, "command": ["sleep", "3600"],
+ "log_path": "confined.log",
+ "linux": {"security_context": {"apparmor": {"profile_type": 2, "localhost_ref": "cricket-vm-smoke"}}}}
+JSON
+# The Localhost profile: everything allowed but writing under /etc.
+cat >"$W/cricket-vm-smoke" <<'PROFILE'
+#include <tunables/global>
+profile cricket-vm-smoke flags=(attach_disconnected,mediate_deleted) {
+  #include <abstractions/base>
+  file,
+  network,
+  capability,
+  signal,
+  unix,
+  ptrace,
+  mount,
+  umount,
+  pivot_root,
+  deny /etc/** w,
+}
+PROFILE
+
+POD=$(crictl runp "$W/pod.json") && pass "run pod" || fail "run pod" "crictl runp failed"
+LIM=$(crictl create "$POD" "$W/limits.json" "$W/pod.json") && crictl start "$LIM" >/dev/null &&
+	pass "container with limits runs" || fail "container with limits runs" "create/start failed"
+
+pid=$(crictl inspect -o go-template --template '{{.info.pid}}' "$LIM" 2>/dev/null)
+cg=$(awk -F: '$1 == "0" {print $3}' "/proc/$pid/cgroup" 2>/dev/null)
+note "container pid $pid in cgroup $cg"
+case $cg in
+/cricket_smoke.slice/cricket-"$LIM".scope) pass "container in a systemd scope of its pod's slice" ;;
+*) fail "container in a systemd scope of its pod's slice" "cgroup $cg" ;;
+esac
+unit=$(basename "$cg")
+check "systemd knows $unit" sh -c "systemctl is-active '$unit' | grep -qx active"
+C=/sys/fs/cgroup$cg
+expect_file "cpu quota" "$C/cpu.max" "50000 100000"
+# cpu_shares 512 -> weight 1 + (512-2)*9999/262142 = 20 (runc's conversion)
+expect_file "cpu shares as weight" "$C/cpu.weight" "20"
+expect_file "memory limit" "$C/memory.max" "67108864"
+expect_file "pids limit (unified key)" "$C/pids.max" "42"
+if crictl update --memory 134217728 --cpu-quota 25000 "$LIM" >/dev/null; then
+	expect_file "updated memory limit" "$C/memory.max" "134217728"
+	expect_file "updated cpu quota" "$C/cpu.max" "25000 100000"
+else
+	fail "UpdateContainerResources" "crictl update failed"
+fi
+check "stats from cgroup v2" sh -c "crictl stats -o json '$LIM' | grep -q workingSetBytes"
+
+# A restart of the unit keeps the pod (KillMode=process) and reconciles.
+systemctl restart cricketd && wait_cricketd && pass "systemctl restart cricketd" || fail "systemctl restart cricketd" "did not come back"
+check "container survives the restart" kill -0 "$pid"
+check "container still Running after the restart" sh -c "crictl inspect -o go-template --template '{{.status.state}}' '$LIM' | grep -qx CONTAINER_RUNNING"
+check "exec after the restart" crictl exec "$LIM" true
+
+# AppArmor: a Localhost profile the node has loaded.
+check "load the Localhost profile" apparmor_parser -r "$W/cricket-vm-smoke"
+CON=$(crictl create "$POD" "$W/confined.json" "$W/pod.json") && crictl start "$CON" >/dev/null &&
+	pass "AppArmor-confined container runs" || fail "AppArmor-confined container runs" "create/start failed"
+cpid=$(crictl inspect -o go-template --template '{{.info.pid}}' "$CON" 2>/dev/null)
+check "confined by cricket-vm-smoke" grep -q '^cricket-vm-smoke (enforce)' "/proc/$cpid/attr/current"
+if crictl exec "$CON" sh -c 'echo x >/etc/denied' 2>/dev/null; then
+	fail "profile denies writing /etc" "the write succeeded"
+else
+	pass "profile denies writing /etc"
+fi
+check "profile allows writing /tmp" crictl exec "$CON" sh -c 'echo x >/tmp/allowed'
+check "unconfined neighbour may write /etc" crictl exec "$LIM" sh -c 'echo x >/etc/allowed'
+bad=$(sed 's/cricket-vm-smoke/cricket-vm-not-loaded/' "$W/confined.json")
+printf '%s' "$bad" >"$W/bad.json"
+if out=$(crictl create "$POD" "$W/bad.json" "$W/pod.json" 2>&1); then
+	fail "an unloaded profile is refused" "create succeeded"
+else
+	pass "an unloaded profile is refused ($(printf '%s' "$out" | grep -o 'code = [A-Za-z]*' | head -n1))"
+fi
+
+# Cleanup: nothing left.
+crictl stopp "$POD" >/dev/null && crictl rmp "$POD" >/dev/null && pass "remove the pod" || fail "remove the pod" "stopp/rmp failed"
+check "scope $unit gone" sh -c "! test -e '$C' && ! systemctl is-active -q '$unit'"
+left=$(leftovers)
+[ -z "$left" ] && pass "nothing left (scopes, cgroups, mounts, shims)" || fail "nothing left" "$left"
+systemctl stop cricketd
+apparmor_parser -R "$W/cricket-vm-smoke" >/dev/null 2>&1
+rm -rf "$W"
+note "smoke in the VM: $(($(date +%s) - T0))s"
+finish
