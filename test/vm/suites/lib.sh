@@ -11,7 +11,8 @@ FAILS=0
 REGISTRY_PID=
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 mkdir -p "$R"
-: >"$SUMMARY"
+# A suite run by another (full.sh runs smoke.sh) adds to its summary.
+[ -n "${CRICKET_VM_NESTED:-}" ] || : >"$SUMMARY"
 
 say() { printf '== %s %s\n' "$(date -u +%T)" "$*"; }
 pass() { printf 'PASS %s\n' "$1" | tee -a "$SUMMARY"; }
@@ -53,16 +54,19 @@ timed() {
 	return "$rc"
 }
 
+# finish: the suite's result line and exit code (also in $R/rc unless nested).
 finish() {
-	if [ "$FAILS" = 0 ]; then
-		echo "result: all checks passed" >>"$SUMMARY"
-		echo 0 >"$R/rc"
-	else
-		echo "result: $FAILS failed" >>"$SUMMARY"
-		echo 1 >"$R/rc"
-	fi
+	local rc=0
 	stop_registry
+	if [ "$FAILS" = 0 ]; then
+		echo "result ${CRICKET_VM_SUITE:-}: all checks passed" >>"$SUMMARY"
+	else
+		echo "result ${CRICKET_VM_SUITE:-}: $FAILS failed" >>"$SUMMARY"
+		rc=1
+	fi
+	[ -n "${CRICKET_VM_NESTED:-}" ] || echo "$rc" >"$R/rc"
 	sync
+	return "$rc"
 }
 
 node_facts() {
