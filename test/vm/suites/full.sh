@@ -27,19 +27,21 @@ gotest() {
 	local name=$1 dir=$2 t=$3 bin rc=0 p f s
 	shift 3
 	bin=/work/tests/$(echo "$dir" | tr / _).test
+	local log
+	log=$R/$(printf '%s' "$name" | tr -c 'A-Za-z0-9._-' _)
 	say "go test $dir $*"
 	local t0
 	t0=$(date +%s)
 	(cd "/work/repo/$dir" && env CRICKET_ROOT_TESTS=1 CRICKETD_BIN=/usr/local/bin/cricketd \
-		timeout --kill-after=60 "$t" "$bin" -test.v -test.count=1 -test.timeout="$t"s "$@") >"$R/$name.log" 2>&1 || rc=$?
-	p=$(grep -c -- '--- PASS' "$R/$name.log")
-	f=$(grep -c -- '--- FAIL' "$R/$name.log")
-	s=$(grep -c -- '--- SKIP' "$R/$name.log")
-	grep -A2 -- '--- SKIP' "$R/$name.log" >"$R/$name.skips" || true
+		timeout --kill-after=60 "$t" "$bin" -test.v -test.count=1 -test.timeout="$t"s "$@") >"$log.log" 2>&1 || rc=$?
+	p=$(grep -c -- '--- PASS' "$log.log")
+	f=$(grep -c -- '--- FAIL' "$log.log")
+	s=$(grep -c -- '--- SKIP' "$log.log")
+	grep -A2 -- '--- SKIP' "$log.log" >"$log.skips" || true
 	if [ "$rc" = 0 ]; then
 		pass "$name: $p passed, $f failed, $s skipped ($(($(date +%s) - t0))s)"
 	else
-		fail "$name" "rc $rc: $p passed, $f failed, $s skipped ($(($(date +%s) - t0))s); failed: $(grep -- '--- FAIL' "$R/$name.log" | awk '{print $3}' | head -n 15 | tr '\n' ' ')"
+		fail "$name" "rc $rc: $p passed, $f failed, $s skipped ($(($(date +%s) - t0))s); failed: $(grep -- '--- FAIL' "$log.log" | awk '{print $3}' | head -n 15 | tr '\n' ' ')"
 	fi
 }
 
@@ -99,7 +101,7 @@ for step in $STEPS; do
 	arg=
 	[ "$name" != "$step" ] && arg=${step#*:}
 	if declare -F "step_$name" >/dev/null; then
-		"step_$name" $arg
+		"step_$name" ${arg:+"$arg"}
 	else
 		fail "step $step" "no such step"
 	fi
