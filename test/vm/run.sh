@@ -55,7 +55,9 @@ die() { printf 'vm: %s\n' "$*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "run as root"
 
 T0=$(date +%s)
-NODE=$("$HERE/build.sh") || die "building the node failed"
+# One build at a time: a second run waits for the first's image.
+mkdir -p "${CRICKET_VM_CACHE:-/var/cache/cricket-test}"
+NODE=$(flock "${CRICKET_VM_CACHE:-/var/cache/cricket-test}/vm-build.lock" "$HERE/build.sh") || die "building the node failed"
 log "node: $NODE (ready after $(($(date +%s) - T0))s)"
 
 WORK=$(mktemp -d /tmp/cricket-vm-XXXXXX)
