@@ -71,7 +71,7 @@ finish() {
 
 node_facts() {
 	note "kernel $(uname -r); $(nproc) CPUs; $(awk '/MemTotal/ {print int($2/1024) " MiB"}' /proc/meminfo)"
-	note "cgroup: $(stat -fc %T /sys/fs/cgroup) controllers: $(cat /sys/fs/cgroup/cgroup.controllers 2>/dev/null)"
+	note "cgroup: $(stat -fc %T /sys/fs/cgroup) controllers: $(cat /sys/fs/cgroup/cgroup.controllers 2>/dev/null); root subtree_control: $(cat /sys/fs/cgroup/cgroup.subtree_control 2>/dev/null)"
 	note "PID 1: $(cat /proc/1/comm); apparmor: $(cat /sys/module/apparmor/parameters/enabled 2>/dev/null || echo absent)"
 	note "runc $(runc --version | awk 'NR==1 {print $3}'), crun $(crun --version | awk 'NR==1 {print $3}')"
 }
