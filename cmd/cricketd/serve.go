@@ -345,6 +345,7 @@ func (d *server) wire() (*cri.Service, error) {
 	criCfg := criConfig(ctx, d.cfg, pods.UserNamespaces)
 	criCfg.Security = cri.Security{
 		AppArmor: pods.AppArmor.Enabled(), AppArmorDefaultProfile: pods.AppArmor.DefaultProfile(),
+		SELinux: pods.SELinux.Enabled(),
 	}
 	return cri.New(criCfg, cri.Deps{
 		Network:    netMgr,

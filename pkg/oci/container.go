@@ -49,9 +49,11 @@ type ContainerInput struct {
 	// for (SeccompLocalhostPath, LoadSeccompProfile).
 	SeccompLocalhost *specs.LinuxSeccomp
 
-	AppArmor        AppArmor
-	SELinuxEnabled  bool
-	CgroupNamespace bool
+	AppArmor AppArmor
+	// SELinuxLabel and SELinuxMountLabel are the container's labels
+	// (pkg/selinux), empty without SELinux.
+	SELinuxLabel, SELinuxMountLabel string
+	CgroupNamespace                 bool
 	// MinOOMScoreAdj, when set, is the lowest oom_score_adj allowed.
 	MinOOMScoreAdj *int
 	Rlimits        []specs.POSIXRlimit
@@ -113,7 +115,7 @@ func containerOpts(in ContainerInput) ([]SpecOpt, error) {
 		WithSysctls(in.Pod.GetLinux().GetSysctls()),
 		WithResources(cfg.GetLinux().GetResources()),
 		WithNoNewPrivileges(sc.GetNoNewPrivs()),
-		WithSELinuxLabel(sc.GetSelinuxOptions(), in.SELinuxEnabled),
+		WithSELinuxLabels(in.SELinuxLabel, in.SELinuxMountLabel),
 		WithCgroupsPath(in.CgroupsPath),
 		WithRlimits(in.Rlimits),
 		WithAnnotations(in.Annotations),

@@ -158,17 +158,13 @@ func WithAppArmorProfile(name string) SpecOpt {
 	}
 }
 
-// WithSELinuxLabel sets the process label from CRI options when the host
-// has SELinux enabled; otherwise the options are accepted and ignored.
-func WithSELinuxLabel(o *runtimeapi.SELinuxOption, enabled bool) SpecOpt {
+// WithSELinuxLabels sets the process label and the mount label (the
+// context libcontainer mounts the container's tmpfs, mqueue and the like
+// with). Empty labels, a host without SELinux, leave both unset.
+func WithSELinuxLabels(process, mount string) SpecOpt {
 	return func(s *specs.Spec) error {
-		if !enabled || o == nil {
-			return nil
-		}
-		if o.GetUser() == "" && o.GetRole() == "" && o.GetType() == "" && o.GetLevel() == "" {
-			return nil
-		}
-		s.Process.SelinuxLabel = strings.Join([]string{o.GetUser(), o.GetRole(), o.GetType(), o.GetLevel()}, ":")
+		s.Process.SelinuxLabel = process
+		s.Linux.MountLabel = mount
 		return nil
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/cricket-cri/cricket/pkg/image"
 	"github.com/cricket-cri/cricket/pkg/oci"
 	"github.com/cricket-cri/cricket/pkg/runtime"
+	"github.com/cricket-cri/cricket/pkg/selinux"
 	"github.com/cricket-cri/cricket/pkg/shim/shimclient"
 	"github.com/cricket-cri/cricket/pkg/store"
 	"github.com/cricket-cri/cricket/sandbox"
@@ -66,6 +67,8 @@ type Services struct {
 	NRI *nri.NRI
 	// AppArmor is the host's AppArmor (Enabled is false without it).
 	AppArmor *apparmor.AppArmor
+	// SELinux labels pods and containers (Enabled is false without it).
+	SELinux *selinux.SELinux
 
 	userns *userNamespaces
 }
@@ -115,6 +118,10 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 	if err != nil {
 		return nil, fmt.Errorf("apparmor: %w", err)
 	}
+	sel := selinux.New(nil)
+	if !sel.Enabled() {
+		klog.FromContext(ctx).V(2).Info("SELinux is not enabled on this host: pods' and containers' SELinux options are ignored")
+	}
 	host := cgroups.NewHostResources(cg)
 	if !host.Hugetlb() {
 		klog.FromContext(ctx).Info("no hugetlb cgroup controller on this host: containers' hugepage limits are left out")
@@ -134,6 +141,7 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 			return err
 		},
 		UserNamespaces: func(name string) bool { return userns.Supported(ctx, name) },
+		Labels:         sel,
 	})
 	if err != nil {
 		return nil, err
@@ -148,7 +156,7 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 		Spec: &container.HostSpecs{
 			Driver: cg2driver(driver), CgroupNamespace: cg.Mode() == cgroups.Unified, Host: host, Handlers: handlers,
 			CDI: cdiRegistry(opts.CDISpecDirs), UserNamespaces: userns.Supported, IDMapDir: idmapDir,
-			AppArmor: aa,
+			AppArmor: aa, SELinux: sel,
 		},
 		Shims:    pool,
 		LookPath: container.FSLookPath(oci.RootFS),
@@ -173,7 +181,7 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 			return nil, err
 		}
 	}
-	return &Services{Pods: sbs, Containers: ctrs, NRI: hooks, AppArmor: aa, userns: userns}, nil
+	return &Services{Pods: sbs, Containers: ctrs, NRI: hooks, AppArmor: aa, SELinux: sel, userns: userns}, nil
 }
 
 // handlerLookup resolves handler names, "" being the configured default.
