@@ -124,6 +124,19 @@ func (f *Executor) Write(id string, stderr bool, data string) error {
 	return err
 }
 
+// HoldOutput returns a copy of the write end of the container's stdout, as
+// a process the init left behind would hold it: the output does not end
+// with the init until the caller closes it.
+func (f *Executor) HoldOutput(id string) (*os.File, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, ok := f.containers[id]
+	if !ok || c.stdout == nil {
+		return nil, fmt.Errorf("fake container %s has no stdout: %w", id, errdefs.ErrNotFound)
+	}
+	return dup(c.stdout)
+}
+
 // Orphan starts a background process in the container that holds a copy
 // of the init's stdout, as a daemonised child does: it keeps the output
 // pipe open after the init's exit until it is killed.

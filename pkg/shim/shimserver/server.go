@@ -430,6 +430,9 @@ func (s *Server) Start(ctx context.Context, id string) (*shimapi.ContainerState,
 }
 
 // Kill signals a container; signalling one that has exited is success.
+// An executor that finds the init no longer running while its exit is not
+// recorded yet (monitor lets the output drain first, for up to
+// ioDrainTimeout) has met an exit: Kill waits for the record.
 func (s *Server) Kill(ctx context.Context, req shimapi.KillRequest) error {
 	c, err := s.get(req.ID)
 	if err != nil {
@@ -439,6 +442,15 @@ func (s *Server) Kill(ctx context.Context, req shimapi.KillRequest) error {
 		return nil
 	}
 	err = c.exec.Kill(ctx, req.ID, req.Signal, req.All)
+	if errdefs.IsFailedPrecondition(err) {
+		t := time.NewTimer(ioDrainTimeout + time.Second)
+		defer t.Stop()
+		select {
+		case <-c.exited:
+		case <-t.C:
+		case <-ctx.Done():
+		}
+	}
 	if err != nil && c.isExited() {
 		return nil
 	}

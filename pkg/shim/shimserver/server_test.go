@@ -169,6 +169,34 @@ func TestShimKillAndEvents(t *testing.T) {
 	}
 }
 
+// TestShimKillWhileExitIsRecorded: a signal that reaches a container whose
+// init has ended but whose exit is not recorded yet (the shim lets the
+// output drain first, up to ioDrainTimeout while a left-behind process
+// holds it) is success once the exit is recorded, not "not running": a
+// StopContainer landing there failed with FailedPrecondition (found by
+// test/fault in a shared-PID pod).
+func TestShimKillWhileExitIsRecorded(t *testing.T) {
+	c, fake, dir := fakeShim(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	createRunning(t, c, dir, "c1")
+	held, err := fake.HoldOutput("c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	fake.Exit("c1", 0)
+	if st, err := c.State(ctx, "c1"); err != nil || st.Status != shimapi.StatusRunning {
+		t.Fatalf("State while the output drains = %+v, %v; want running (exit not recorded yet)", st, err)
+	}
+	if err := c.Kill(ctx, "c1", syscall.SIGTERM, false); err != nil {
+		t.Fatalf("Kill of a container whose init ended: %v", err)
+	}
+	if st, err := c.State(ctx, "c1"); err != nil || st.Status != shimapi.StatusExited || st.Exit == nil || st.Exit.ExitCode != 0 {
+		t.Fatalf("State after Kill = %+v, %v; want exited 0", st, err)
+	}
+}
+
 func TestShimCreateErrors(t *testing.T) {
 	c, fake, dir := fakeShim(t)
 	ctx := context.Background()
