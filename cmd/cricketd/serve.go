@@ -15,6 +15,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/cricket-cri/cricket/cmd/cricketd/internal/daemon"
+	"github.com/cricket-cri/cricket/cmd/cricketd/internal/otlp"
 	"github.com/cricket-cri/cricket/cri"
 	"github.com/cricket-cri/cricket/cri/events"
 	"github.com/cricket-cri/cricket/cri/streaming"
@@ -143,6 +144,11 @@ func (d *server) run() error {
 	if err := d.prepareDirs(); err != nil {
 		return err
 	}
+	tracer, err := otlp.New(context.Background(), d.cfg.Tracing, otlp.Options{Version: version()})
+	if err != nil {
+		return err
+	}
+	defer shutdownTracing(tracer)
 	svc, err := d.wire()
 	if err != nil {
 		return err
@@ -159,7 +165,7 @@ func (d *server) run() error {
 		return err
 	}
 	defer d.stopMetrics()
-	srv := grpc.NewServer(cri.ServerOptions(d.cfg.GRPC.MaxRecvMessageSize, d.cfg.GRPC.MaxSendMessageSize)...)
+	srv := grpc.NewServer(cri.ServerOptions(d.cfg.GRPC.MaxRecvMessageSize, d.cfg.GRPC.MaxSendMessageSize, tracer.ServerOptions()...)...)
 	svc.Register(srv)
 	l, err := sockets.Listen(d.cfg.GRPC.Listen, 0, 0)
 	if err != nil {
@@ -169,7 +175,8 @@ func (d *server) run() error {
 	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
-	klog.InfoS("cricketd serving CRI", "version", version(), "socket", d.cfg.GRPC.Listen, "root", d.cfg.Root, "state", d.cfg.State)
+	klog.InfoS("cricketd serving CRI", "version", version(), "socket", d.cfg.GRPC.Listen, "root", d.cfg.Root, "state", d.cfg.State,
+		"tracingEndpoint", d.cfg.Tracing.Endpoint)
 	select {
 	case sig := <-stop:
 		klog.InfoS("stopping: running containers are left alone", "signal", sig.String())
@@ -179,6 +186,16 @@ func (d *server) run() error {
 		return gracefulStop(srv, served)
 	case err := <-served:
 		return fmt.Errorf("serve %s: %w", d.cfg.GRPC.Listen, err)
+	}
+}
+
+// shutdownTracing sends the spans still batched, bounded in time: a
+// collector that is down must not hold the daemon's exit.
+func shutdownTracing(p *otlp.Provider) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := p.Shutdown(ctx); err != nil {
+		klog.ErrorS(err, "flush tracing spans")
 	}
 }
 

@@ -42,6 +42,7 @@ type Config struct {
 	Streaming Streaming `toml:"streaming" comment:"The exec/attach/port-forward streaming server."`
 	Metrics   Metrics   `toml:"metrics" comment:"The daemon's own Prometheus endpoint."`
 	NRI       NRI       `toml:"nri" comment:"Node Resource Interface (NRI) plugins."`
+	Tracing   Tracing   `toml:"tracing" comment:"OpenTelemetry traces of CRI calls and their steps, sent over OTLP/gRPC."`
 }
 
 // GRPC configures the CRI endpoint.
@@ -106,6 +107,13 @@ type Metrics struct {
 	Pprof   bool   `toml:"pprof" comment:"Also serve Go's /debug/pprof/ on the metrics address."`
 }
 
+// Tracing configures the export of OpenTelemetry spans.
+type Tracing struct {
+	Endpoint      string  `toml:"endpoint" comment:"OTLP/gRPC collector the spans of every CRI call and of its steps (pull, unpack, CNI, shim start, executor create/start) are sent to: host:port (plain text) or https://host:port (TLS). Empty disables tracing at no cost. The kubelet's trace context (KubeletTracing) is continued."`
+	SamplingRatio float64 `toml:"sampling_ratio" comment:"Share of the traces started here that are recorded, 0 to 1; a call that carries the kubelet's trace context follows the kubelet's sampling decision."`
+	ServiceName   string  `toml:"service_name" comment:"service.name of the spans."`
+}
+
 // Duration is a time.Duration written as a Go duration string ("1m30s").
 type Duration struct{ time.Duration }
 
@@ -165,6 +173,10 @@ func Default() *Config {
 			PluginConfigPath:    "/etc/nri/conf.d",
 			RegistrationTimeout: Duration{5 * time.Second},
 			RequestTimeout:      Duration{2 * time.Second},
+		},
+		Tracing: Tracing{
+			SamplingRatio: 1,
+			ServiceName:   "cricketd",
 		},
 	}
 }

@@ -74,6 +74,12 @@ func TestParseErrors(t *testing.T) {
 		{desc: "NRI enabled without socket", toml: "[nri]\nenable = true\nsocket_path = \"\"", paths: []string{"nri.socket_path"}},
 		{desc: "NRI relative socket", toml: "[nri]\nsocket_path = \"nri.sock\"", paths: []string{"nri.socket_path"}},
 		{desc: "NRI zero request timeout", toml: "[nri]\nrequest_timeout = \"0s\"", paths: []string{"nri.request_timeout"}},
+		{desc: "tracing endpoint without port", toml: "[tracing]\nendpoint = \"collector\"", paths: []string{"tracing.endpoint"}},
+		{desc: "tracing endpoint bad scheme", toml: "[tracing]\nendpoint = \"grpc://collector:4317\"", paths: []string{"tracing.endpoint"}},
+		{desc: "tracing endpoint with path", toml: "[tracing]\nendpoint = \"https://collector:4317/v1/traces\"", paths: []string{"tracing.endpoint"}},
+		{desc: "sampling ratio above one", toml: "[tracing]\nsampling_ratio = 1.5", paths: []string{"tracing.sampling_ratio"}},
+		{desc: "sampling ratio a string", toml: "[tracing]\nsampling_ratio = \"half\"", paths: []string{"tracing.sampling_ratio"}},
+		{desc: "empty service name", toml: "[tracing]\nservice_name = \"\"", paths: []string{"tracing.service_name"}},
 		{desc: "syntax error", toml: "root = ", paths: []string{"line 1"}},
 		{
 			desc:  "every error at once",
@@ -126,6 +132,29 @@ pinned_images = ["registry.k8s.io/pause:3.10"]
 	}
 	if cfg.State != Default().State {
 		t.Errorf("unset key lost its default: state = %q", cfg.State)
+	}
+}
+
+func TestParseTracing(t *testing.T) {
+	for _, tc := range []struct {
+		desc, toml string
+		want       Tracing
+	}{
+		{desc: "default is off", toml: "", want: Tracing{SamplingRatio: 1, ServiceName: "cricketd"}},
+		{desc: "host:port, float ratio", toml: "[tracing]\nendpoint = \"127.0.0.1:4317\"\nsampling_ratio = 0.25",
+			want: Tracing{Endpoint: "127.0.0.1:4317", SamplingRatio: 0.25, ServiceName: "cricketd"}},
+		{desc: "https URL, integer ratio", toml: "[tracing]\nendpoint = \"https://otel.example:4317\"\nsampling_ratio = 0\nservice_name = \"node-7\"",
+			want: Tracing{Endpoint: "https://otel.example:4317", SamplingRatio: 0, ServiceName: "node-7"}},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			cfg, err := Parse([]byte(tc.toml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Tracing != tc.want {
+				t.Errorf("tracing = %+v, want %+v", cfg.Tracing, tc.want)
+			}
+		})
 	}
 }
 

@@ -152,6 +152,15 @@ func decodeValue(f reflect.Value, raw any, path string, errs *Errors) {
 			return
 		}
 		f.SetInt(n)
+	case reflect.Float64:
+		switch n := raw.(type) {
+		case float64:
+			f.SetFloat(n)
+		case int64:
+			f.SetFloat(float64(n))
+		default:
+			bad("a number")
+		}
 	case reflect.Bool:
 		b, ok := raw.(bool)
 		if !ok {

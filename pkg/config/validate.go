@@ -3,9 +3,11 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/url"
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strings"
 )
 
 var handlerName = regexp.MustCompile(`^[a-z0-9]([a-z0-9_.\-]{0,61}[a-z0-9])?$`)
@@ -84,6 +86,7 @@ func (cfg *Config) Validate() Errors {
 		c.addf("streaming.idle_timeout", "must be positive")
 	}
 	cfg.NRI.validate(c)
+	cfg.Tracing.validate(c)
 	return c.errs
 }
 
@@ -134,4 +137,41 @@ func (n *NRI) validate(c *checker) {
 	if n.RequestTimeout.Duration <= 0 {
 		c.addf("nri.request_timeout", "must be positive")
 	}
+}
+
+func (t *Tracing) validate(c *checker) {
+	if t.Endpoint != "" {
+		if err := CheckTracingEndpoint(t.Endpoint); err != nil {
+			c.addf("tracing.endpoint", "%v", err)
+		}
+	}
+	if t.SamplingRatio < 0 || t.SamplingRatio > 1 {
+		c.addf("tracing.sampling_ratio", "%g is out of range [0, 1]", t.SamplingRatio)
+	}
+	if t.ServiceName == "" {
+		c.addf("tracing.service_name", "must not be empty")
+	}
+}
+
+// CheckTracingEndpoint checks an OTLP endpoint: host:port, or an http:// or
+// https:// URL with a host and port and no path.
+func CheckTracingEndpoint(e string) error {
+	hostport := e
+	if strings.Contains(e, "://") {
+		u, err := url.Parse(e)
+		if err != nil {
+			return fmt.Errorf("%q is not a URL: %w", e, err)
+		}
+		if u.Scheme != "http" && u.Scheme != "https" {
+			return fmt.Errorf("%q: scheme must be http or https", e)
+		}
+		if u.Path != "" && u.Path != "/" {
+			return fmt.Errorf("%q: an OTLP/gRPC endpoint has no path", e)
+		}
+		hostport = u.Host
+	}
+	if _, _, err := net.SplitHostPort(hostport); err != nil {
+		return fmt.Errorf("%q is not host:port", e)
+	}
+	return nil
 }

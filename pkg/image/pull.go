@@ -10,18 +10,22 @@ import (
 	"os"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
 	"golang.org/x/sync/errgroup"
 	"k8s.io/klog/v2"
 
 	"github.com/cricket-cri/cricket/pkg/metrics"
 	"github.com/cricket-cri/cricket/pkg/snapshot"
+	"github.com/cricket-cri/cricket/pkg/tracing"
 )
 
 // Pull fetches ref (with optional CRI credentials), unpacks its layers and
 // records it; it returns the image, whose ID is its config digest.
 // Concurrent pulls of the same reference share one download. ctx bounds
 // this caller's wait; the shared pull stops when every caller has gone.
-func (s *Service) Pull(ctx context.Context, ref string, auth *AuthConfig) (Image, error) {
+func (s *Service) Pull(ctx context.Context, ref string, auth *AuthConfig) (_ Image, err error) {
+	ctx, span := tracing.Start(ctx, tracing.SpanImagePull, attribute.String("image.ref", ref))
+	defer tracing.End(span, &err)
 	r, err := ParseReference(ref)
 	if err != nil {
 		return Image{}, err
@@ -146,7 +150,9 @@ func (s *Service) repoClient(r Reference, auth *AuthConfig) (*repoClient, error)
 
 // resolve fetches the manifest r names, following an index to the
 // manifest of the configured platform.
-func (s *Service) resolve(ctx context.Context, rc *repoClient, r Reference) (manifestSet, error) {
+func (s *Service) resolve(ctx context.Context, rc *repoClient, r Reference) (_ manifestSet, err error) {
+	ctx, span := tracing.Start(ctx, tracing.SpanImageResolve)
+	defer tracing.End(span, &err)
 	want := CapResolve
 	if r.Digest != "" {
 		want = CapPull
@@ -304,7 +310,10 @@ func (s *Service) ensureLayer(ctx context.Context, rc *repoClient, d Descriptor,
 // unpack decompresses r into the layer chain, checking the uncompressed
 // digest against diffID and, when blob is set, the download against its
 // digest, before either becomes visible.
-func (s *Service) unpack(ctx context.Context, r io.Reader, diffID, chain, parent string, blob *Writer) error {
+func (s *Service) unpack(ctx context.Context, r io.Reader, diffID, chain, parent string, blob *Writer) (err error) {
+	ctx, span := tracing.Start(ctx, tracing.SpanImageUnpack, attribute.String("image.layer.diff_id", diffID),
+		attribute.Bool("image.layer.download", blob != nil))
+	defer tracing.End(span, &err)
 	dr, err := snapshot.Decompress(r)
 	if err != nil {
 		return err
