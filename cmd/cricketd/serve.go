@@ -23,6 +23,7 @@ import (
 	"github.com/cricket-cri/cricket/pkg/cgroups"
 	"github.com/cricket-cri/cricket/pkg/config"
 	"github.com/cricket-cri/cricket/pkg/image"
+	"github.com/cricket-cri/cricket/pkg/image/sigpolicy"
 	"github.com/cricket-cri/cricket/pkg/metrics"
 	"github.com/cricket-cri/cricket/pkg/oci"
 	"github.com/cricket-cri/cricket/pkg/runtime"
@@ -189,6 +190,21 @@ func (d *server) run() error {
 	}
 }
 
+// loadSignaturePolicy reads [image.policy] signature_policy; none means
+// every image is accepted. A policy that does not load stops the start: a
+// node that was meant to check signatures must not run without.
+func loadSignaturePolicy(path string) (*sigpolicy.Policy, error) {
+	if path == "" {
+		return nil, nil
+	}
+	p, err := image.LoadSignaturePolicy(path)
+	if err != nil {
+		return nil, fmt.Errorf("image.policy.signature_policy: %w", err)
+	}
+	klog.InfoS("image signature policy loaded", "path", path, "scopes", len(p.Docker))
+	return p, nil
+}
+
 // shutdownTracing sends the spans still batched, bounded in time: a
 // collector that is down must not hold the daemon's exit.
 func shutdownTracing(p *otlp.Provider) {
@@ -308,7 +324,12 @@ func (d *server) wire() (*cri.Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	policy, err := loadSignaturePolicy(d.cfg.Image.Policy.SignaturePolicy)
+	if err != nil {
+		return nil, err
+	}
 	imgs, err := image.New(ctx, image.Options{
+		SignaturePolicy:        policy,
 		Root:                   d.cfg.Root,
 		RegistryConfigPath:     d.cfg.Image.RegistryConfigPath,
 		MaxConcurrentDownloads: d.cfg.Image.MaxConcurrentDownloads,

@@ -69,11 +69,17 @@ type Handler struct {
 
 // Image configures pulls and the image store.
 type Image struct {
-	RegistryConfigPath     string   `toml:"registry_config_path" comment:"Directory of per-registry hosts.toml files (containerd's certs.d layout): mirrors, TLS, plain HTTP."`
-	DockerConfig           string   `toml:"docker_config" comment:"A docker config.json with registry credentials; empty for none."`
-	MaxConcurrentDownloads int      `toml:"max_concurrent_downloads" comment:"Layers fetched in parallel per pull."`
-	PullProgressTimeout    Duration `toml:"pull_progress_timeout" comment:"A pull that receives no bytes for this long is cancelled."`
-	PinnedImages           []string `toml:"pinned_images" comment:"Images reported as pinned (never garbage-collected by the kubelet)."`
+	RegistryConfigPath     string      `toml:"registry_config_path" comment:"Directory of per-registry hosts.toml files (containerd's certs.d layout): mirrors, TLS, plain HTTP."`
+	DockerConfig           string      `toml:"docker_config" comment:"A docker config.json with registry credentials; empty for none."`
+	MaxConcurrentDownloads int         `toml:"max_concurrent_downloads" comment:"Layers fetched in parallel per pull."`
+	PullProgressTimeout    Duration    `toml:"pull_progress_timeout" comment:"A pull that receives no bytes for this long is cancelled."`
+	PinnedImages           []string    `toml:"pinned_images" comment:"Images reported as pinned (never garbage-collected by the kubelet)."`
+	Policy                 ImagePolicy `toml:"policy" comment:"Which images may be pulled: signature verification."`
+}
+
+// ImagePolicy configures image signature verification.
+type ImagePolicy struct {
+	SignaturePolicy string `toml:"signature_policy" comment:"A signature policy in the format of containers-policy.json (CRI-O's /etc/containers/policy.json): per registry and repository scope, insecureAcceptAnything, reject or sigstoreSigned (cosign signatures, keyed or keyless with an offline Fulcio CA and Rekor key). Every pull is checked before anything is stored; a refused pull fails with SignatureValidationFailed. Empty accepts every image."`
 }
 
 // Network configures CNI.

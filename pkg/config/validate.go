@@ -50,6 +50,7 @@ func (cfg *Config) Validate() Errors {
 	cfg.Runtime.validate(c)
 	c.absPath("image.registry_config_path", cfg.Image.RegistryConfigPath, true)
 	c.absPath("image.docker_config", cfg.Image.DockerConfig, true)
+	c.absPath("image.policy.signature_policy", cfg.Image.Policy.SignaturePolicy, true)
 	c.intRange("image.max_concurrent_downloads", cfg.Image.MaxConcurrentDownloads, 1, 64)
 	if cfg.Image.PullProgressTimeout.Duration <= 0 {
 		c.addf("image.pull_progress_timeout", "must be positive")

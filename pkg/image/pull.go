@@ -62,6 +62,10 @@ func (s *Service) pull(ctx context.Context, r Reference, auth *AuthConfig) (im I
 	if err != nil {
 		return Image{}, err
 	}
+	if err := s.verifySignatures(ctx, rc, r, ms); err != nil {
+		log.Error(err, "image refused by the signature policy")
+		return Image{}, err
+	}
 	used := ms.blobs()
 	release := s.hold(used...)
 	defer func() {

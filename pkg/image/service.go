@@ -7,12 +7,14 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/singleflight"
 	"k8s.io/klog/v2"
 
 	"github.com/cricket-cri/cricket/pkg/errdefs"
+	"github.com/cricket-cri/cricket/pkg/image/sigpolicy"
 	"github.com/cricket-cri/cricket/pkg/snapshot"
 	"github.com/cricket-cri/cricket/pkg/store"
 )
@@ -44,6 +46,9 @@ type Options struct {
 	Platform Platform
 	// Unpack tunes layer extraction (Rootless is for tests only).
 	Unpack snapshot.UnpackOptions
+	// SignaturePolicy is checked by every pull before anything of the
+	// image is stored; nil accepts every image.
+	SignaturePolicy *sigpolicy.Policy
 }
 
 // Service pulls, stores, lists and removes images.
@@ -67,6 +72,8 @@ type Service struct {
 	inflight map[string]int
 	pulls    pullGroup
 	layers   singleflight.Group
+	// policy is the image signature policy (nil: accept anything).
+	policy atomic.Pointer[sigpolicy.Policy]
 }
 
 // New opens the image service's stores under opts.Root.
@@ -100,6 +107,7 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 		clients: &clients{}, content: content, snaps: snaps, index: idx, imageDir: imageDir,
 		inflight: map[string]int{}}
 	s.pinned = s.normalisePinned(ctx, opts.PinnedImages)
+	s.policy.Store(opts.SignaturePolicy)
 	if err := s.GC(ctx); err != nil {
 		log.Error(err, "image garbage collection at start-up")
 	}
