@@ -119,15 +119,15 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 	}
 	pool := newShims(shimclient.Options{Binary: opts.ShimBinary, SystemdCgroup: driver == cgroups.Systemd}, handlers)
 	sbs, err := sandbox.New(sandbox.Options{
-		StateDir:   filepath.Join(opts.State, "pods"),
-		Store:      opts.Store,
-		Namespaces: namespaces{binary: opts.ShimBinary},
-		Files:      podFiles{},
-		Cgroups:    podCgroups{mgr: cg, driver: cg2driver(driver)},
-		Shims:      pool,
-		Network:    opts.Network,
-		NRI:        sandboxNRI,
-		CheckHandler: handlers.CheckNew,
+		StateDir:       filepath.Join(opts.State, "pods"),
+		Store:          opts.Store,
+		Namespaces:     namespaces{binary: opts.ShimBinary},
+		Files:          podFiles{},
+		Cgroups:        podCgroups{mgr: cg, driver: cg2driver(driver)},
+		Shims:          pool,
+		Network:        opts.Network,
+		NRI:            sandboxNRI,
+		CheckHandler:   handlers.CheckNew,
 		UserNamespaces: func(name string) bool { return userns.Supported(ctx, name) },
 	})
 	if err != nil {
