@@ -218,7 +218,7 @@ root = "/run/kata"
 	if err := cfg.WriteMerged(&buf, []string{main}, origins); err != nil {
 		t.Fatal(err)
 	}
-	for _, line := range []string{"# from: " + filepath.Join(dropins, "20-later.toml") + "\npinned_images = [\"c\"]", "# from: default\nroot = "} {
+	for _, line := range []string{"\npinned_images = [\"c\"]  # " + filepath.Join(dropins, "20-later.toml") + "\n", "\nroot = \"/var/lib/cricket\"  # default\n"} {
 		if !bytes.Contains(buf.Bytes(), []byte(line)) {
 			t.Errorf("config show lacks %q:\n%s", line, buf.String())
 		}

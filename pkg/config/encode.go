@@ -63,8 +63,16 @@ func (e *encoder) comment(sf reflect.StructField) {
 	}
 }
 
+// header starts the table at path; merged output, without comments,
+// sets tables apart with a blank line.
+func (e *encoder) header(path string) {
+	if e.origins != nil {
+		e.buf.WriteString("\n")
+	}
+	fmt.Fprintf(e.buf, "[%s]\n", path)
+}
+
 func (e *encoder) writeTable(v reflect.Value, prefix string) error {
-	buf := e.buf
 	t := v.Type()
 	var nested []int
 	for i := 0; i < t.NumField(); i++ {
@@ -87,7 +95,7 @@ func (e *encoder) writeTable(v reflect.Value, prefix string) error {
 			}
 			continue
 		}
-		fmt.Fprintf(buf, "[%s]\n", path)
+		e.header(path)
 		if err := e.writeTable(v.Field(i), path); err != nil {
 			return err
 		}
@@ -103,7 +111,7 @@ func (e *encoder) writeMap(m reflect.Value, path string) error {
 	sort.Strings(keys)
 	for _, k := range keys {
 		sub := path + "." + k
-		fmt.Fprintf(e.buf, "[%s]\n", sub)
+		e.header(sub)
 		if err := e.writeTable(m.MapIndex(reflect.ValueOf(k)), sub); err != nil {
 			return err
 		}
@@ -122,18 +130,20 @@ func writeComment(buf *bytes.Buffer, comment string) {
 func (e *encoder) writeKey(sf reflect.StructField, f reflect.Value, prefix string) error {
 	buf := e.buf
 	e.comment(sf)
-	if e.origins != nil {
-		from, ok := e.origins[joinPath(prefix, sf.Tag.Get("toml"))]
-		if !ok {
-			from = "default"
-		}
-		fmt.Fprintf(buf, "# from: %s\n", from)
-	}
 	var kv bytes.Buffer
 	if err := toml.NewEncoder(&kv).Encode(map[string]any{sf.Tag.Get("toml"): f.Interface()}); err != nil {
 		return fmt.Errorf("encode %s: %w", sf.Tag.Get("toml"), err)
 	}
-	buf.Write(kv.Bytes())
-	buf.WriteString("\n")
+	if e.origins == nil {
+		buf.Write(kv.Bytes())
+		buf.WriteString("\n")
+		return nil
+	}
+	// One line per key, its origin in a trailing comment.
+	from, ok := e.origins[joinPath(prefix, sf.Tag.Get("toml"))]
+	if !ok {
+		from = "default"
+	}
+	fmt.Fprintf(buf, "%s  # %s\n", bytes.TrimRight(kv.Bytes(), "\n"), from)
 	return nil
 }
