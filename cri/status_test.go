@@ -2,6 +2,7 @@ package cri
 
 import (
 	"context"
+	"slices"
 	"testing"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -37,5 +38,21 @@ func TestStatusFeatures(t *testing.T) {
 				t.Errorf("handler %q RecursiveReadOnlyMounts = %v (listed %v), want %v", tc.handler, got, ok, tc.want)
 			}
 		})
+	}
+}
+
+func TestStatusAfterSetHandlers(t *testing.T) {
+	env := newTestEnv(t, testConfig)
+	env.svc.SetHandlers([]Handler{{Name: "cricket"}, {Name: "kata"}})
+	resp, err := env.runtime.Status(context.Background(), &runtimeapi.StatusRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, h := range resp.RuntimeHandlers {
+		names = append(names, h.Name)
+	}
+	if want := []string{"", "cricket", "kata"}; !slices.Equal(names, want) {
+		t.Errorf("handlers = %q, want %q", names, want)
 	}
 }

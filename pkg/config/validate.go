@@ -76,6 +76,8 @@ func (cfg *Config) Validate() Errors {
 		c.addf("streaming.address", "%q is not an IP address", cfg.Streaming.Address)
 	}
 	c.intRange("streaming.port", cfg.Streaming.Port, 0, 65535)
+	cfg.Streaming.validateTLS(c)
+	c.intRange("log.verbosity", cfg.Log.Verbosity, 0, 10)
 	if a := cfg.Metrics.Address; a != "" {
 		if _, _, err := net.SplitHostPort(a); err != nil {
 			c.addf("metrics.address", "%q is not host:port", a)
@@ -175,4 +177,19 @@ func CheckTracingEndpoint(e string) error {
 		return fmt.Errorf("%q is not host:port", e)
 	}
 	return nil
+}
+
+func (s *Streaming) validateTLS(c *checker) {
+	c.absPath("streaming.tls_cert_file", s.TLSCertFile, true)
+	c.absPath("streaming.tls_key_file", s.TLSKeyFile, true)
+	c.absPath("streaming.tls_ca_file", s.TLSCAFile, true)
+	switch {
+	case s.TLSCertFile != "" && s.TLSKeyFile == "":
+		c.addf("streaming.tls_key_file", "must be set with tls_cert_file")
+	case s.TLSCertFile == "" && s.TLSKeyFile != "":
+		c.addf("streaming.tls_cert_file", "must be set with tls_key_file")
+	}
+	if s.TLSCAFile != "" && s.TLSCertFile == "" {
+		c.addf("streaming.tls_ca_file", "needs tls_cert_file and tls_key_file")
+	}
 }

@@ -135,19 +135,21 @@ func (s *Service) cleanupFailed(ctx context.Context, used []string) {
 }
 
 func (s *Service) repoClient(r Reference, auth *AuthConfig) (*repoClient, error) {
-	hosts, err := s.hosts.Hosts(r.Domain)
+	lv := s.live.Load()
+	hosts, err := lv.hosts.Hosts(r.Domain)
 	if err != nil {
 		return nil, err
 	}
-	progress := s.opts.ProgressTimeout
+	progress := lv.progress
 	if progress < 0 {
 		progress = 0
 	}
 	return &repoClient{
-		clients: s.clients, registry: r.Domain, path: r.Path, hosts: hosts, progress: progress,
-		tokens: map[string]string{},
+		clients: lv.clients, registry: r.Domain, path: r.Path, hosts: hosts, progress: progress,
+		maxDownloads: lv.maxDownloads,
+		tokens:       map[string]string{},
 		creds: func(host string) (credentials, error) {
-			return selectCredentials(auth, s.docker, r.Domain, host)
+			return selectCredentials(auth, lv.docker, r.Domain, host)
 		},
 	}, nil
 }
@@ -247,7 +249,7 @@ func (s *Service) downloadSmall(ctx context.Context, rc *repoClient, d Descripto
 // streamed from the registry through the digest check into its layer dir.
 func (s *Service) fetchLayers(ctx context.Context, rc *repoClient, layers []Descriptor, diffIDs, chains []string) error {
 	g, ctx := errgroup.WithContext(ctx)
-	g.SetLimit(s.opts.MaxConcurrentDownloads)
+	g.SetLimit(rc.maxDownloads)
 	for i := range layers {
 		parent := ""
 		if i > 0 {

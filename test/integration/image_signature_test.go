@@ -109,6 +109,23 @@ func TestImageSignaturePolicy(t *testing.T) {
 		})
 	}
 
+	// SIGHUP reads the policy again: the unsigned image is let in once the
+	// policy accepts anything of its repository.
+	writeFile(t, policyPath, fmt.Sprintf(`{"default": [{"type": "insecureAcceptAnything"}],
+  "transports": {"docker": {%q: [{"type": "insecureAcceptAnything"}]}}}`, sigRepo+"/unsigned"))
+	hup(t, d, "configuration reloaded")
+	if err := tryPull(d, sigRepo+"/unsigned:1"); err != nil {
+		t.Errorf("after the policy let it in and SIGHUP, the unsigned image is refused: %v", err)
+	}
+	writeFile(t, policyPath, `{"default": [{"type": "reject"}]}`)
+	hup(t, d, "configuration reloaded")
+	if err := tryPull(d, sigRepo+"/signed:1"); !strings.HasPrefix(status.Convert(err).Message(), crierrors.ErrSignatureValidationFailed.Error()) {
+		t.Errorf("after the policy rejected everything and SIGHUP, PullImage = %v", err)
+	}
+	writeFile(t, policyPath, fmt.Sprintf(`{"default": [{"type": "insecureAcceptAnything"}], "transports": {"docker": {
+  %q: [{"type": "sigstoreSigned", "keyPath": %q, "signedIdentity": {"type": "matchRepository"}}]}}}`, sigRepo, keyPath))
+	hup(t, d, "configuration reloaded")
+
 	ref := sigRepo + "/signed:1"
 	if _, err := d.Image().PullImage(ctx, &runtimeapi.PullImageRequest{Image: &runtimeapi.ImageSpec{Image: ref}}); err != nil {
 		t.Fatalf("PullImage of the signed image: %v", err)

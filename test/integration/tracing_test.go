@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -121,4 +122,47 @@ func spanNames(spans []otlptest.Span) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// TestTracingEndpointMovesOnSIGHUP: a new [tracing] endpoint takes over the
+// export on SIGHUP, without a restart.
+func TestTracingEndpointMovesOnSIGHUP(t *testing.T) {
+	first, second := otlptest.Start(t), otlptest.Start(t)
+	tracing := func(c *otlptest.Collector) string {
+		return fmt.Sprintf("\n[tracing]\nendpoint = %q\nsampling_ratio = 0.0\n", c.Addr())
+	}
+	d := startImageDaemonWith(t, sharedMirror(t).Addrs(), tracing(first))
+	pid := d.Pid()
+	call := func(traceID string) {
+		ctx := metadata.AppendToOutgoingContext(context.Background(), "traceparent", "00-"+traceID+"-"+kubeletSpanID+"-01")
+		if _, err := d.Runtime().Version(ctx, &runtimeapi.VersionRequest{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitSpans := func(c *otlptest.Collector, traceID string) {
+		testutil.Eventually(t, "the Version span at "+c.Addr(), 30*time.Second, func() error {
+			if len(c.Trace(traceID)) == 0 {
+				return fmt.Errorf("no span of trace %s", traceID)
+			}
+			return nil
+		})
+	}
+	const before, after = "11111111111111111111111111111111", "22222222222222222222222222222222"
+	call(before)
+	waitSpans(first, before)
+	if err := os.WriteFile(d.Config, []byte(handlerConfig(t)+tracing(second)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hup(t, d, "configuration reloaded")
+	call(after)
+	waitSpans(second, after)
+	if n := len(first.Trace(after)); n != 0 {
+		t.Errorf("the old collector got %d spans after the reload", n)
+	}
+	if d.Pid() != pid {
+		t.Errorf("the daemon restarted (pid %d, was %d)", d.Pid(), pid)
+	}
+	if !strings.Contains(d.RunLog(), "tracing endpoint changed") {
+		t.Error("the log does not say the tracing endpoint changed")
+	}
 }

@@ -24,10 +24,10 @@ import (
 // (container.Shims).
 type shims struct {
 	pool     *shimclient.Pool
-	handlers handlerLookup
+	handlers *handlerSet
 }
 
-func newShims(opts shimclient.Options, handlers handlerLookup) *shims {
+func newShims(opts shimclient.Options, handlers *handlerSet) *shims {
 	return &shims{pool: shimclient.NewPool(opts), handlers: handlers}
 }
 
