@@ -48,3 +48,28 @@ func TestSetSettings(t *testing.T) {
 		t.Errorf("a failed SetSettings changed the settings: pinned %v, %v", im.Pinned, err)
 	}
 }
+
+// Pulls and listings running while the settings change see one set of
+// settings or the other, never a torn one (run with -race).
+func TestSetSettingsDuringPulls(t *testing.T) {
+	reg := newTestRegistry(t)
+	reg.push("app", "v1", buildImage(t, "", layerTar(t, map[string]string{"f": "x"})))
+	root := t.TempDir()
+	s := newTestService(t, root, reg, nil)
+	ctx := context.Background()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 50 {
+			_ = s.SetSettings(ctx, Settings{RegistryConfigPath: filepath.Join(root, "certs.d"), MaxConcurrentDownloads: 1 + i%3,
+				PinnedImages: []string{reg.host() + "/app:v1"}})
+		}
+	}()
+	for range 5 {
+		if _, err := s.Pull(ctx, reg.host()+"/app:v1", nil); err != nil {
+			t.Fatal(err)
+		}
+		_ = s.List("")
+	}
+	<-done
+}

@@ -49,6 +49,9 @@ func TestCheckOnThisHost(t *testing.T) {
 	if hybridCgroups() {
 		want["cgroups"] = "WARN"
 	}
+	if _, err := os.Stat("/run/systemd/system"); err == nil {
+		want["cgroup driver"] = "WARN" // the default cgroupfs driver under systemd
+	}
 	if b, _ := os.ReadFile("/sys/module/apparmor/parameters/enabled"); strings.TrimSpace(string(b)) == "Y" {
 		want["apparmor"] = "OK"
 	}

@@ -60,7 +60,7 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	bad := filepath.Join(dropins, "50-bad.toml")
 	writeConfig(t, bad, "bogus = 1\n[image]\nregistry_config_path = \"relative\"\n")
 	hup(t, d, "configuration reload refused")
-	for _, want := range []string{bad + ": bogus: unknown key", bad + ": image.registry_config_path: \\\"relative\\\" is not an absolute path"} {
+	for _, want := range []string{bad + ": bogus: unknown key", bad + ": image.registry_config_path: \"relative\" is not an absolute path"} {
 		if !strings.Contains(d.RunLog(), want) {
 			t.Errorf("the refused reload's log lacks %q", want)
 		}
