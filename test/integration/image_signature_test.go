@@ -77,7 +77,6 @@ func TestImageSignaturePolicy(t *testing.T) {
   }
 }`, sigRepo, keyPath))
 	d := startImageDaemonWith(t, m.Addrs(), fmt.Sprintf("\n[image.policy]\nsignature_policy = %q\n", policyPath))
-	requirePods(t, d)
 	t.Cleanup(func() { removeAllPods(t, d) })
 
 	for _, tc := range []struct{ repo, why string }{

@@ -32,7 +32,6 @@ func TestTracingContinuesTheKubeletsTrace(t *testing.T) {
 	col := otlptest.Start(t)
 	d := startImageDaemonWith(t, sharedMirror(t).Addrs(),
 		fmt.Sprintf("\n[tracing]\nendpoint = %q\nsampling_ratio = 0.0\nservice_name = \"cricketd-it\"\n", col.Addr()))
-	requirePods(t, d)
 	t.Cleanup(func() { removeAllPods(t, d) })
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
