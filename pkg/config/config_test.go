@@ -83,6 +83,8 @@ func TestParseErrors(t *testing.T) {
 		{desc: "sampling ratio above one", toml: "[tracing]\nsampling_ratio = 1.5", paths: []string{"tracing.sampling_ratio"}},
 		{desc: "sampling ratio a string", toml: "[tracing]\nsampling_ratio = \"half\"", paths: []string{"tracing.sampling_ratio"}},
 		{desc: "empty service name", toml: "[tracing]\nservice_name = \"\"", paths: []string{"tracing.service_name"}},
+		{desc: "relative absent mount source", toml: "[runtime]\nabsent_mount_sources_to_reject = [\"/ok\", \"etc\"]", paths: []string{"runtime.absent_mount_sources_to_reject[1]"}},
+		{desc: "bad handler platform", toml: "[runtime.handlers.arm]\ntype = \"runc\"\npath = \"/bin/x\"\nplatform = \"arm64\"", paths: []string{"runtime.handlers.arm.platform"}},
 		{desc: "syntax error", toml: "root = ", paths: []string{"line 1"}},
 		{desc: "TLS cert without key", toml: "[streaming]\ntls_cert_file = \"/c.pem\"", paths: []string{"streaming.tls_key_file"}},
 		{desc: "TLS CA alone", toml: "[streaming]\ntls_ca_file = \"/ca.pem\"", paths: []string{"streaming.tls_ca_file"}},

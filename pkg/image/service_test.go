@@ -16,7 +16,7 @@ func TestSetSettings(t *testing.T) {
 	s := newTestService(t, root, upstream, nil)
 	ctx := context.Background()
 	ref := upstream.host() + "/app:v1"
-	if _, err := s.Pull(ctx, ref, nil); err == nil {
+	if _, err := s.Pull(ctx, ref, nil, ""); err == nil {
 		t.Fatal("the upstream has no such image: want an error")
 	}
 
@@ -26,7 +26,7 @@ func TestSetSettings(t *testing.T) {
 	if err := s.SetSettings(ctx, Settings{RegistryConfigPath: certs2, PinnedImages: []string{ref}}); err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.Pull(ctx, ref, nil)
+	got, err := s.Pull(ctx, ref, nil, "")
 	if err != nil {
 		t.Fatalf("pull through the new mirror: %v", err)
 	}
@@ -44,7 +44,7 @@ func TestSetSettings(t *testing.T) {
 	if err := s.SetSettings(ctx, Settings{DockerConfigPath: bad}); err == nil {
 		t.Fatal("a bad docker config: want an error")
 	}
-	if im, err := s.Status(ref); err != nil || !im.Pinned {
+	if im, err := s.Status(ref, ""); err != nil || !im.Pinned {
 		t.Errorf("a failed SetSettings changed the settings: pinned %v, %v", im.Pinned, err)
 	}
 }
@@ -66,10 +66,10 @@ func TestSetSettingsDuringPulls(t *testing.T) {
 		}
 	}()
 	for range 5 {
-		if _, err := s.Pull(ctx, reg.host()+"/app:v1", nil); err != nil {
+		if _, err := s.Pull(ctx, reg.host()+"/app:v1", nil, ""); err != nil {
 			t.Fatal(err)
 		}
-		_ = s.List("")
+		_ = s.List("", "")
 	}
 	<-done
 }

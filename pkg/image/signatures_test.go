@@ -82,7 +82,7 @@ func TestPullChecksTheSignaturePolicy(t *testing.T) {
 		{repo: "open/app"},
 	} {
 		t.Run(tc.repo, func(t *testing.T) {
-			_, err := s.Pull(ctx, reg.host()+"/"+tc.repo+":v1", nil)
+			_, err := s.Pull(ctx, reg.host()+"/"+tc.repo+":v1", nil, "")
 			if tc.refusal == "" {
 				if err != nil {
 					t.Fatalf("refused: %v", err)
@@ -104,7 +104,7 @@ func TestPullChecksTheSignaturePolicy(t *testing.T) {
 		})
 	}
 	s.SetSignaturePolicy(nil)
-	if _, err := s.Pull(ctx, reg.host()+"/signed/bare:v1", nil); err != nil {
+	if _, err := s.Pull(ctx, reg.host()+"/signed/bare:v1", nil, ""); err != nil {
 		t.Errorf("without a policy the unsigned image is refused: %v", err)
 	}
 }

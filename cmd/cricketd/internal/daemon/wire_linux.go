@@ -57,6 +57,15 @@ type Options struct {
 	// pkg/podinit); empty means this executable, which must then
 	// dispatch "__shim" to shimserver.Main.
 	ShimBinary string
+	// AbsentMountSourcesToReject are missing host paths refused rather
+	// than created (container.Options).
+	AbsentMountSourcesToReject []string
+	// DeviceOwnershipFromSecurityContext: see oci.ContainerInput.
+	DeviceOwnershipFromSecurityContext bool
+	// HandlerPlatforms are the image platforms of the handlers that have
+	// one, by name ("" for the default handler): containers resolve image
+	// names as pulled for their pod's handler.
+	HandlerPlatforms map[string]string
 }
 
 // Services are the pod and container services, recovered and ready.
@@ -156,12 +165,13 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 		IDMapDir: idmapDir,
 		Store:    opts.Store,
 		Pods:     sbs,
-		Images:   images{svc: opts.Images},
+		Images:   images{svc: opts.Images, platforms: opts.HandlerPlatforms},
 		Rootfs:   rootfs{snaps: opts.Images.Snapshots(), idmapDir: idmapDir},
 		Spec: &container.HostSpecs{
 			Driver: cg2driver(driver), CgroupNamespace: cg.Mode() == cgroups.Unified, Host: host, Handlers: handlers,
 			CDI: cdiRegistry(opts.CDISpecDirs), UserNamespaces: userns.Supported, IDMapDir: idmapDir,
-			AppArmor: aa, SELinux: sel,
+			DeviceOwnershipFromSecurityContext: opts.DeviceOwnershipFromSecurityContext,
+			AppArmor:                           aa, SELinux: sel,
 		},
 		Shims:    pool,
 		LookPath: container.FSLookPath(oci.RootFS),
@@ -170,8 +180,9 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 		// Updates are fitted to the host like new containers.
 		FitResources: host.Fit,
 		// Pinning needs CAP_SYS_ADMIN; the daemon runs as root.
-		PinHostMounts: os.Geteuid() == 0,
-		Orphans:       orphans{mgr: cg},
+		PinHostMounts:              os.Geteuid() == 0,
+		AbsentMountSourcesToReject: opts.AbsentMountSourcesToReject,
+		Orphans:                    orphans{mgr: cg},
 	})
 	if err != nil {
 		return nil, err
