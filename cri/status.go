@@ -39,7 +39,7 @@ func (s *Service) Status(ctx context.Context, req *runtimeapi.StatusRequest) (*r
 	if req.GetVerbose() {
 		info, err := json.Marshal(map[string]any{
 			"cgroupDriver": s.cfg.CgroupDriver,
-			"handlers":     s.cfg.Handlers,
+			"handlers":     *s.handlers.Load(),
 			"security":     s.cfg.Security,
 		})
 		if err != nil {
@@ -51,8 +51,9 @@ func (s *Service) Status(ctx context.Context, req *runtimeapi.StatusRequest) (*r
 }
 
 func (s *Service) runtimeHandlers() []*runtimeapi.RuntimeHandler {
-	out := make([]*runtimeapi.RuntimeHandler, 0, len(s.cfg.Handlers)+1)
-	for i, h := range s.cfg.Handlers {
+	handlers := *s.handlers.Load()
+	out := make([]*runtimeapi.RuntimeHandler, 0, len(handlers)+1)
+	for i, h := range handlers {
 		features := &runtimeapi.RuntimeHandlerFeatures{
 			RecursiveReadOnlyMounts: h.RecursiveReadOnlyMounts,
 			UserNamespaces:          h.UserNamespaces,
