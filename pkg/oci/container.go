@@ -49,9 +49,11 @@ type ContainerInput struct {
 	// for (SeccompLocalhostPath, LoadSeccompProfile).
 	SeccompLocalhost *specs.LinuxSeccomp
 
-	AppArmor        AppArmor
-	SELinuxEnabled  bool
-	CgroupNamespace bool
+	AppArmor AppArmor
+	// SELinuxLabel and SELinuxMountLabel are the container's labels
+	// (pkg/selinux), empty without SELinux.
+	SELinuxLabel, SELinuxMountLabel string
+	CgroupNamespace                 bool
 	// MinOOMScoreAdj, when set, is the lowest oom_score_adj allowed.
 	MinOOMScoreAdj *int
 	Rlimits        []specs.POSIXRlimit
@@ -113,7 +115,7 @@ func containerOpts(in ContainerInput) ([]SpecOpt, error) {
 		WithSysctls(in.Pod.GetLinux().GetSysctls()),
 		WithResources(cfg.GetLinux().GetResources()),
 		WithNoNewPrivileges(sc.GetNoNewPrivs()),
-		WithSELinuxLabel(sc.GetSelinuxOptions(), in.SELinuxEnabled),
+		WithSELinuxLabels(in.SELinuxLabel, in.SELinuxMountLabel),
 		WithCgroupsPath(in.CgroupsPath),
 		WithRlimits(in.Rlimits),
 		WithAnnotations(in.Annotations),
@@ -203,7 +205,8 @@ func containerMounts(in ContainerInput, readonlyRootfs bool, userns *IDMappings)
 // on the final capabilities.
 func securityOpts(in ContainerInput, sc *runtimeapi.LinuxContainerSecurityContext) []SpecOpt {
 	if sc.GetPrivileged() {
-		return []SpecOpt{WithDevices(in.Devices), WithPrivileged(in.HostDevices, in.AllCapabilities)}
+		// A Localhost AppArmor profile still applies (withAppArmor).
+		return []SpecOpt{WithDevices(in.Devices), WithPrivileged(in.HostDevices, in.AllCapabilities), withAppArmor(sc, in.AppArmor)}
 	}
 	arch := in.Arch
 	if arch == "" {
@@ -221,7 +224,7 @@ func securityOpts(in ContainerInput, sc *runtimeapi.LinuxContainerSecurityContex
 
 func withAppArmor(sc *runtimeapi.LinuxContainerSecurityContext, aa AppArmor) SpecOpt {
 	return func(s *specs.Spec) error {
-		p, err := AppArmorProfile(sc.GetApparmor(), sc.GetApparmorProfile(), aa)
+		p, err := AppArmorProfile(sc.GetApparmor(), sc.GetApparmorProfile(), aa, sc.GetPrivileged())
 		if err != nil {
 			return err
 		}

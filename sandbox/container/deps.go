@@ -10,6 +10,7 @@ import (
 
 	"github.com/cricket-cri/cricket/pkg/oci"
 	"github.com/cricket-cri/cricket/pkg/podfiles"
+	"github.com/cricket-cri/cricket/pkg/selinux"
 )
 
 // The interfaces below are what the container service needs from the
@@ -27,6 +28,8 @@ type Pod struct {
 	// CgroupParent is the pod's cgroup, the parent of its containers'.
 	CgroupParent string
 	Ready        bool
+	// SELinux are the pod's labels: its containers share their level.
+	SELinux selinux.Labels
 }
 
 // Pods looks pod sandboxes up.

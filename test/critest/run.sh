@@ -28,7 +28,10 @@ usage: $0 [options] [-- extra critest flags]
   --skip REGEX         leave out specs matching REGEX (repeatable; ginkgo --skip; or \$CRITEST_SKIP)
   --parallel N         critest parallel nodes (default \$CRITEST_PARALLEL or 1; this machine has 2 cores)
   --timeout D          ginkgo suite timeout per handler (default \$CRITEST_TIMEOUT or 1h)
-  --strict-skips       fail on skips that known-skips.txt does not list
+  --strict-skips       fail on skips that known-skips.txt does not list (make critest sets it)
+  --expected FILE      the fewest passed specs per handler and context; a full run (no
+                       --focus/--skip) below it fails (default test/critest/expected.txt)
+  --context NAME       which lines of --expected apply: host (default) or vm (or \$CRITEST_CONTEXT)
   --run-known-failures also run the specs of known-failures.txt (by default they
                        are left out, like the specs this machine cannot run, and
                        counted as "not selected")
@@ -51,6 +54,8 @@ CRICKETD=${CRICKETD_BIN:-$REPO/bin/cricketd}
 VERBOSITY=2
 GATE=0
 STRICT_SKIPS=0
+EXPECTED=$HERE/expected.txt
+CONTEXT=${CRITEST_CONTEXT:-host}
 RUN_KNOWN_FAILURES=0
 FOCUS=()
 SKIP=()
@@ -65,6 +70,8 @@ while [ $# -gt 0 ]; do
 	--parallel) PARALLEL=$2; shift 2 ;;
 	--timeout) TIMEOUT=$2; shift 2 ;;
 	--strict-skips) STRICT_SKIPS=1; shift ;;
+	--expected) EXPECTED=$2; shift 2 ;;
+	--context) CONTEXT=$2; shift 2 ;;
 	--run-known-failures) RUN_KNOWN_FAILURES=1; shift ;;
 	--gate) GATE=1; shift ;;
 	--cricketd) CRICKETD=$2; shift 2 ;;
@@ -419,10 +426,17 @@ known_failure_regexes() {
 }
 
 summarize() {
-	local handler=$1 rc=0 strict=()
-	[ "$STRICT_SKIPS" = 1 ] && strict=(--strict-skips)
+	local handler=$1 rc=0 flags=()
+	[ "$STRICT_SKIPS" = 1 ] && flags+=(--strict-skips)
+	# A focused run is not held to the recorded count.
+	if [ ${#FOCUS[@]} -gt 0 ] || [ ${#SKIP[@]} -gt 0 ]; then
+		flags+=(--partial)
+	fi
+	if [ -n "$EXPECTED" ]; then
+		flags+=(--expected "$EXPECTED" --context "$CONTEXT")
+	fi
 	"$HARNESS" summary --junit "$OUTH/junit.xml" --handler "$handler" \
-		--known-failures "$HERE/known-failures.txt" --known-skips "$HERE/known-skips.txt" "${strict[@]}" \
+		--known-failures "$HERE/known-failures.txt" --known-skips "$HERE/known-skips.txt" "${flags[@]}" \
 		>"$OUTH/summary.txt" 2>&1 || rc=$?
 	cat "$OUTH/summary.txt"
 	RESULT_LINES+=("$(grep "^critest $handler: " "$OUTH/summary.txt" || echo "critest $handler: no report ($(tail -n1 "$OUTH/summary.txt"))")")

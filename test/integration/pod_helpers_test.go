@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/cricket-cri/cricket/test/testutil/harness"
@@ -23,13 +21,12 @@ import (
 // mirror under its registry.k8s.io name.
 const podImage = busyboxRef
 
-// startPodDaemon starts a daemon that can pull from the shared mirror, skips
-// the test while the daemon does not serve pods yet, and pulls podImage.
+// startPodDaemon starts a daemon that can pull from the shared mirror and
+// pulls podImage.
 func startPodDaemon(t *testing.T) *harness.Daemon {
 	t.Helper()
 	m := sharedMirror(t)
 	d := startImageDaemon(t, m.Addrs())
-	requirePods(t, d)
 	t.Cleanup(func() { removeAllPods(t, d) })
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -54,15 +51,6 @@ func removeAllPods(t *testing.T, d *harness.Daemon) {
 		if _, err := rt.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: p.Id}); err != nil {
 			t.Errorf("clean up pod %s: %v", p.Id, err)
 		}
-	}
-}
-
-// requirePods skips t when the daemon answers RunPodSandbox Unimplemented.
-func requirePods(t *testing.T, d *harness.Daemon) {
-	t.Helper()
-	_, err := d.Runtime().RunPodSandbox(context.Background(), &runtimeapi.RunPodSandboxRequest{})
-	if status.Code(err) == codes.Unimplemented {
-		t.Skipf("cricketd does not serve pods yet (RunPodSandbox is Unimplemented: %v); wire cmd/cricketd/internal/daemon into cmd/cricketd", err)
 	}
 }
 

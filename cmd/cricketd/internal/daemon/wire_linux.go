@@ -8,12 +8,14 @@ import (
 
 	"k8s.io/klog/v2"
 
+	"github.com/cricket-cri/cricket/pkg/apparmor"
 	"github.com/cricket-cri/cricket/pkg/cdi"
 	"github.com/cricket-cri/cricket/pkg/cgroups"
 	"github.com/cricket-cri/cricket/pkg/errdefs"
 	"github.com/cricket-cri/cricket/pkg/image"
 	"github.com/cricket-cri/cricket/pkg/oci"
 	"github.com/cricket-cri/cricket/pkg/runtime"
+	"github.com/cricket-cri/cricket/pkg/selinux"
 	"github.com/cricket-cri/cricket/pkg/shim/shimclient"
 	"github.com/cricket-cri/cricket/pkg/store"
 	"github.com/cricket-cri/cricket/sandbox"
@@ -47,6 +49,9 @@ type Options struct {
 	// CDISpecDirs are where containers' CDI devices are looked up; nil
 	// means cdi.DefaultSpecDirs.
 	CDISpecDirs []string
+	// AppArmorDefaultProfile names Cricket's default AppArmor profile;
+	// empty means apparmor.DefaultProfile.
+	AppArmorDefaultProfile string
 	// ShimBinary is executed as the per-pod shim ("BINARY __shim ...",
 	// cmd/cricket-shim) and as the pod init ("BINARY __podinit",
 	// pkg/podinit); empty means this executable, which must then
@@ -60,6 +65,10 @@ type Services struct {
 	Containers *container.Service
 	// NRI serves NRI plugins; nil when NRI is disabled.
 	NRI *nri.NRI
+	// AppArmor is the host's AppArmor (Enabled is false without it).
+	AppArmor *apparmor.AppArmor
+	// SELinux labels pods and containers (Enabled is false without it).
+	SELinux *selinux.SELinux
 
 	userns   *userNamespaces
 	handlers *handlerSet
@@ -113,6 +122,14 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 		binary: opts.ShimBinary, dir: opts.Images.Snapshots().Root(), lookup: handlers,
 		bundles: filepath.Join(opts.State, "containers"),
 	}
+	aa, err := apparmor.New(ctx, apparmor.Options{DefaultProfile: opts.AppArmorDefaultProfile, Dir: filepath.Join(opts.State, "apparmor")})
+	if err != nil {
+		return nil, fmt.Errorf("apparmor: %w", err)
+	}
+	sel := selinux.New(nil)
+	if !sel.Enabled() {
+		klog.FromContext(ctx).V(2).Info("SELinux is not enabled on this host: pods' and containers' SELinux options are ignored")
+	}
 	host := cgroups.NewHostResources(cg)
 	if !host.Hugetlb() {
 		klog.FromContext(ctx).Info("no hugetlb cgroup controller on this host: containers' hugepage limits are left out")
@@ -129,6 +146,7 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 		NRI:            sandboxNRI,
 		CheckHandler:   handlers.CheckNew,
 		UserNamespaces: func(name string) bool { return userns.Supported(ctx, name) },
+		Labels:         sel,
 	})
 	if err != nil {
 		return nil, err
@@ -143,6 +161,7 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 		Spec: &container.HostSpecs{
 			Driver: cg2driver(driver), CgroupNamespace: cg.Mode() == cgroups.Unified, Host: host, Handlers: handlers,
 			CDI: cdiRegistry(opts.CDISpecDirs), UserNamespaces: userns.Supported, IDMapDir: idmapDir,
+			AppArmor: aa, SELinux: sel,
 		},
 		Shims:    pool,
 		LookPath: container.FSLookPath(oci.RootFS),
@@ -167,7 +186,7 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 			return nil, err
 		}
 	}
-	return &Services{Pods: sbs, Containers: ctrs, NRI: hooks, userns: userns, handlers: handlers}, nil
+	return &Services{Pods: sbs, Containers: ctrs, NRI: hooks, AppArmor: aa, SELinux: sel, userns: userns, handlers: handlers}, nil
 }
 
 func cg2driver(d cgroups.Driver) cgroups.Driver {
