@@ -42,7 +42,6 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	metricsAddr := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
 	writeConfig(t, d.Config, handlerConfig(t)+fmt.Sprintf("[image]\nregistry_config_path = %q\n[metrics]\naddress = %q\n", certs1, metricsAddr))
 	d.Start()
-	requirePods(t, d)
 	t.Cleanup(func() { removeAllPods(t, d) })
 	pull(t, d, podImage)
 	rt := d.Runtime()

@@ -91,7 +91,6 @@ func TestStreamExecOverTLS(t *testing.T) {
 	}
 	writeConfig(t, d.Config, handlerConfig(t)+fmt.Sprintf("[streaming]\ntls_cert_file = %q\ntls_key_file = %q\n", serverCert, serverKey))
 	d.Start("--registry-config-path", certs)
-	requirePods(t, d)
 	t.Cleanup(func() { removeAllPods(t, d) })
 	pull(t, d, podImage)
 	_, id := streamPod(t, d, "tls", testContainer("app", "sleep 1000"))
