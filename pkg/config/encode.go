@@ -18,7 +18,7 @@ func (cfg *Config) WriteTOML(w io.Writer) error {
 	buf.WriteString("# cricketd configuration. Every key is shown with its built-in default.\n")
 	buf.WriteString("# Drop-in files (cricket.d/*.toml beside this file, or --config-dir) are merged over it in name order.\n")
 	buf.WriteString("# Command-line flags (--root, --state, --listen, --registry-config-path) override both.\n")
-	buf.WriteString("# Keys marked \"reloadable on SIGHUP\" take effect on `kill -HUP`; the others need a restart.\n\n")
+	buf.WriteString("# Keys marked \"Reloadable on SIGHUP\" take effect on `kill -HUP`; the others need a restart.\n\n")
 	if err := (&encoder{buf: &buf}).writeTable(reflect.ValueOf(cfg).Elem(), ""); err != nil {
 		return err
 	}

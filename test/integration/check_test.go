@@ -33,7 +33,8 @@ func TestCheckOnThisHost(t *testing.T) {
 	testutil.RequireRoot(t)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "cricket.toml")
-	writeConfig(t, cfg, handlerConfig(t)+fmt.Sprintf("root = %q\nstate = %q\n", filepath.Join(dir, "root"), filepath.Join(dir, "state")))
+	// Top-level keys first: keys after a table header belong to the table.
+	writeConfig(t, cfg, fmt.Sprintf("root = %q\nstate = %q\n", filepath.Join(dir, "root"), filepath.Join(dir, "state"))+handlerConfig(t))
 	code, lines, out := checkLines(t, "--config", cfg)
 	want := map[string]string{
 		"config":                    "OK",

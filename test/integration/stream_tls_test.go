@@ -21,7 +21,8 @@ import (
 	"github.com/cricket-cri/cricket/test/images/imagebuild"
 )
 
-// testCA signs certificates for 127.0.0.1 in a test's temp dir.
+// testCA signs certificates for 127.0.0.1 and localhost in a test's temp
+// dir.
 type testCA struct {
 	dir  string
 	cert *x509.Certificate
@@ -48,7 +49,9 @@ func (ca *testCA) issue(t *testing.T, cn string, isCA bool) (certFile, keyFile s
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, IsCA: isCA, BasicConstraintsValid: true,
+		// crictl checks the name localhost unless given --tls-sni.
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
+		IsCA: isCA, BasicConstraintsValid: true,
 		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}
