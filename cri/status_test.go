@@ -3,6 +3,7 @@ package cri
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 
@@ -37,6 +38,48 @@ func TestStatusFeatures(t *testing.T) {
 		t.Run(tc.desc, func(t *testing.T) {
 			if got, ok := rro[tc.handler]; !ok || got != tc.want {
 				t.Errorf("handler %q RecursiveReadOnlyMounts = %v (listed %v), want %v", tc.handler, got, ok, tc.want)
+			}
+		})
+	}
+}
+
+func TestStatusAfterSetHandlers(t *testing.T) {
+	env := newTestEnv(t, testConfig)
+	env.svc.SetHandlers([]Handler{{Name: "cricket"}, {Name: "kata"}})
+	resp, err := env.runtime.Status(context.Background(), &runtimeapi.StatusRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, h := range resp.RuntimeHandlers {
+		names = append(names, h.Name)
+	}
+	if want := []string{"", "cricket", "kata"}; !slices.Equal(names, want) {
+		t.Errorf("handlers = %q, want %q", names, want)
+	}
+}
+
+// TestStatusUserNamespacesHostNetwork: user_namespaces_host_network is
+// advertised exactly when some handler supports user namespaces.
+func TestStatusUserNamespacesHostNetwork(t *testing.T) {
+	for _, tc := range []struct {
+		desc     string
+		handlers []Handler
+		want     bool
+	}{
+		{desc: "no handler with user namespaces", handlers: []Handler{{Name: "cricket"}, {Name: "runc"}}},
+		{desc: "a handler with user namespaces", handlers: []Handler{{Name: "cricket"}, {Name: "runc", UserNamespaces: true}}, want: true},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			cfg := testConfig
+			cfg.Handlers = tc.handlers
+			resp, err := newTestEnv(t, cfg).runtime.Status(context.Background(), &runtimeapi.StatusRequest{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := resp.GetFeatures()
+			if f.GetUserNamespacesHostNetwork() != tc.want || !f.GetMountOptions() || !f.GetSupplementalGroupsPolicy() {
+				t.Errorf("features = %+v, want user_namespaces_host_network %v", f, tc.want)
 			}
 		})
 	}

@@ -10,25 +10,38 @@ import (
 	"os"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
 	"golang.org/x/sync/errgroup"
 	"k8s.io/klog/v2"
 
 	"github.com/cricket-cri/cricket/pkg/metrics"
 	"github.com/cricket-cri/cricket/pkg/snapshot"
+	"github.com/cricket-cri/cricket/pkg/tracing"
 )
 
 // Pull fetches ref (with optional CRI credentials), unpacks its layers and
 // records it; it returns the image, whose ID is its config digest.
-// Concurrent pulls of the same reference share one download. ctx bounds
-// this caller's wait; the shared pull stops when every caller has gone.
-func (s *Service) Pull(ctx context.Context, ref string, auth *AuthConfig) (Image, error) {
+// platform (os/arch[/variant], a runtime handler's; "" for the service's
+// own) picks the manifest of a multi-arch index, and the image's names
+// live in that platform's name space: an image pulled for another
+// platform is another image, as containerd keeps them per runtime
+// handler. Concurrent pulls of the same reference and platform share one
+// download. ctx bounds this caller's wait; the shared pull stops when
+// every caller has gone.
+func (s *Service) Pull(ctx context.Context, ref string, auth *AuthConfig, platform string) (_ Image, err error) {
+	ctx, span := tracing.Start(ctx, tracing.SpanImagePull, attribute.String("image.ref", ref))
+	defer tracing.End(span, &err)
 	r, err := ParseReference(ref)
 	if err != nil {
 		return Image{}, err
 	}
+	ns, pl, err := s.namespace(platform)
+	if err != nil {
+		return Image{}, err
+	}
 	start := time.Now()
-	im, err := s.pulls.do(ctx, r.String(), func(ctx context.Context) (Image, error) {
-		return s.pull(ctx, r, auth)
+	im, err := s.pulls.do(ctx, nameKey(ns, r.String()), func(ctx context.Context) (Image, error) {
+		return s.pull(ctx, r, auth, pl, ns)
 	})
 	result := "ok"
 	if err != nil {
@@ -44,18 +57,23 @@ func (s *Service) Pull(ctx context.Context, ref string, auth *AuthConfig) (Image
 // manifestSet is what resolving a reference yields.
 type manifestSet struct {
 	top      string            // digest the reference resolved to
+	digest   string            // digest of the platform's manifest
 	manifest Manifest          // the platform's manifest
 	raw      map[string][]byte // digest -> index and manifest bodies
 }
 
-func (s *Service) pull(ctx context.Context, r Reference, auth *AuthConfig) (im Image, err error) {
+func (s *Service) pull(ctx context.Context, r Reference, auth *AuthConfig, pl Platform, ns string) (im Image, err error) {
 	log := klog.FromContext(ctx).WithValues("image", r.String())
 	rc, err := s.repoClient(r, auth)
 	if err != nil {
 		return Image{}, err
 	}
-	ms, err := s.resolve(ctx, rc, r)
+	ms, err := s.resolve(ctx, rc, r, pl)
 	if err != nil {
+		return Image{}, err
+	}
+	if err := s.verifySignatures(ctx, rc, r, ms); err != nil {
+		log.Error(err, "image refused by the signature policy")
 		return Image{}, err
 	}
 	used := ms.blobs()
@@ -66,6 +84,10 @@ func (s *Service) pull(ctx context.Context, r Reference, auth *AuthConfig) (im I
 			s.cleanupFailed(ctx, used)
 		}
 	}()
+	if ms.manifest.IsArtifact() {
+		im, err = s.fetchArtifact(ctx, rc, r, ms, ns)
+		return im, err
+	}
 	cfg, err := s.fetchConfig(ctx, rc, ms.manifest)
 	if err != nil {
 		return Image{}, err
@@ -82,6 +104,9 @@ func (s *Service) pull(ctx context.Context, r Reference, auth *AuthConfig) (im I
 		return Image{}, err
 	}
 	im = newImage(r, ms, cfg, chains)
+	if ns != "" {
+		im.Platforms = []string{ns}
+	}
 	log.V(2).Info("pulled image", "id", im.ID)
 	return s.index.put(im)
 }
@@ -127,26 +152,30 @@ func (s *Service) cleanupFailed(ctx context.Context, used []string) {
 }
 
 func (s *Service) repoClient(r Reference, auth *AuthConfig) (*repoClient, error) {
-	hosts, err := s.hosts.Hosts(r.Domain)
+	lv := s.live.Load()
+	hosts, err := lv.hosts.Hosts(r.Domain)
 	if err != nil {
 		return nil, err
 	}
-	progress := s.opts.ProgressTimeout
+	progress := lv.progress
 	if progress < 0 {
 		progress = 0
 	}
 	return &repoClient{
-		clients: s.clients, registry: r.Domain, path: r.Path, hosts: hosts, progress: progress,
-		tokens: map[string]string{},
+		clients: lv.clients, registry: r.Domain, path: r.Path, hosts: hosts, progress: progress,
+		maxDownloads: lv.maxDownloads,
+		tokens:       map[string]string{},
 		creds: func(host string) (credentials, error) {
-			return selectCredentials(auth, s.docker, r.Domain, host)
+			return selectCredentials(auth, lv.docker, r.Domain, host)
 		},
 	}, nil
 }
 
 // resolve fetches the manifest r names, following an index to the
-// manifest of the configured platform.
-func (s *Service) resolve(ctx context.Context, rc *repoClient, r Reference) (manifestSet, error) {
+// manifest of platform pl.
+func (s *Service) resolve(ctx context.Context, rc *repoClient, r Reference, pl Platform) (_ manifestSet, err error) {
+	ctx, span := tracing.Start(ctx, tracing.SpanImageResolve)
+	defer tracing.End(span, &err)
 	want := CapResolve
 	if r.Digest != "" {
 		want = CapPull
@@ -155,20 +184,20 @@ func (s *Service) resolve(ctx context.Context, rc *repoClient, r Reference) (man
 	if err != nil {
 		return manifestSet{}, err
 	}
-	ms := manifestSet{top: Digest(body), raw: map[string][]byte{Digest(body): body}}
+	ms := manifestSet{top: Digest(body), digest: Digest(body), raw: map[string][]byte{Digest(body): body}}
 	if IsIndex(mediaType) {
 		idx, err := ParseIndex(body)
 		if err != nil {
 			return manifestSet{}, err
 		}
-		d, err := SelectPlatform(idx, s.opts.Platform)
+		d, err := SelectPlatform(idx, pl)
 		if err != nil {
 			return manifestSet{}, err
 		}
 		if body, _, err = s.fetchManifest(ctx, rc, CapPull, d.Digest, d); err != nil {
 			return manifestSet{}, err
 		}
-		ms.raw[d.Digest] = body
+		ms.raw[d.Digest], ms.digest = body, d.Digest
 	}
 	ms.manifest, err = ParseManifest(body)
 	return ms, err
@@ -237,7 +266,7 @@ func (s *Service) downloadSmall(ctx context.Context, rc *repoClient, d Descripto
 // streamed from the registry through the digest check into its layer dir.
 func (s *Service) fetchLayers(ctx context.Context, rc *repoClient, layers []Descriptor, diffIDs, chains []string) error {
 	g, ctx := errgroup.WithContext(ctx)
-	g.SetLimit(s.opts.MaxConcurrentDownloads)
+	g.SetLimit(rc.maxDownloads)
 	for i := range layers {
 		parent := ""
 		if i > 0 {
@@ -304,7 +333,10 @@ func (s *Service) ensureLayer(ctx context.Context, rc *repoClient, d Descriptor,
 // unpack decompresses r into the layer chain, checking the uncompressed
 // digest against diffID and, when blob is set, the download against its
 // digest, before either becomes visible.
-func (s *Service) unpack(ctx context.Context, r io.Reader, diffID, chain, parent string, blob *Writer) error {
+func (s *Service) unpack(ctx context.Context, r io.Reader, diffID, chain, parent string, blob *Writer) (err error) {
+	ctx, span := tracing.Start(ctx, tracing.SpanImageUnpack, attribute.String("image.layer.diff_id", diffID),
+		attribute.Bool("image.layer.download", blob != nil))
+	defer tracing.End(span, &err)
 	dr, err := snapshot.Decompress(r)
 	if err != nil {
 		return err

@@ -4,15 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/singleflight"
 	"k8s.io/klog/v2"
 
 	"github.com/cricket-cri/cricket/pkg/errdefs"
+	"github.com/cricket-cri/cricket/pkg/image/sigpolicy"
 	"github.com/cricket-cri/cricket/pkg/snapshot"
 	"github.com/cricket-cri/cricket/pkg/store"
 )
@@ -44,18 +47,39 @@ type Options struct {
 	Platform Platform
 	// Unpack tunes layer extraction (Rootless is for tests only).
 	Unpack snapshot.UnpackOptions
+	// SignaturePolicy is checked by every pull before anything of the
+	// image is stored; nil accepts every image.
+	SignaturePolicy *sigpolicy.Policy
+}
+
+// Settings are what a running Service can change (SetSettings); see
+// Options for their meaning.
+type Settings struct {
+	RegistryConfigPath     string
+	DockerConfigPath       string
+	MaxConcurrentDownloads int
+	ProgressTimeout        time.Duration
+	PinnedImages           []string
+}
+
+// live is the part of a Service that SetSettings replaces as a whole; a
+// pull reads it once, when it starts.
+type live struct {
+	hosts        HostsConfig
+	docker       dockerConfig
+	clients      *clients
+	maxDownloads int
+	progress     time.Duration
+	pinned       map[string]bool
 }
 
 // Service pulls, stores, lists and removes images.
 type Service struct {
 	opts     Options
-	hosts    HostsConfig
-	docker   dockerConfig
-	clients  *clients
+	live     atomic.Pointer[live]
 	content  *ContentStore
 	snaps    *snapshot.Store
 	index    *index
-	pinned   map[string]bool
 	imageDir string
 
 	// gcMu serialises garbage collection with the registration of what
@@ -67,15 +91,13 @@ type Service struct {
 	inflight map[string]int
 	pulls    pullGroup
 	layers   singleflight.Group
+	// policy is the image signature policy (nil: accept anything).
+	policy atomic.Pointer[sigpolicy.Policy]
 }
 
 // New opens the image service's stores under opts.Root.
 func New(ctx context.Context, opts Options) (*Service, error) {
 	opts = withDefaults(opts)
-	docker, err := loadDockerConfig(opts.DockerConfigPath)
-	if err != nil {
-		return nil, err
-	}
 	imageDir := filepath.Join(opts.Root, "images")
 	content, err := OpenContentStore(filepath.Join(imageDir, "content"))
 	if err != nil {
@@ -96,14 +118,47 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{opts: opts, hosts: HostsConfig{Dir: opts.RegistryConfigPath}, docker: docker,
-		clients: &clients{}, content: content, snaps: snaps, index: idx, imageDir: imageDir,
+	s := &Service{opts: opts, content: content, snaps: snaps, index: idx, imageDir: imageDir,
 		inflight: map[string]int{}}
-	s.pinned = s.normalisePinned(ctx, opts.PinnedImages)
+	if err := s.SetSettings(ctx, Settings{
+		RegistryConfigPath: opts.RegistryConfigPath, DockerConfigPath: opts.DockerConfigPath,
+		MaxConcurrentDownloads: opts.MaxConcurrentDownloads, ProgressTimeout: opts.ProgressTimeout,
+		PinnedImages: opts.PinnedImages,
+	}); err != nil {
+		return nil, err
+	}
+	s.policy.Store(opts.SignaturePolicy)
+	s.sweepArtifacts(ctx)
 	if err := s.GC(ctx); err != nil {
 		log.Error(err, "image garbage collection at start-up")
 	}
 	return s, nil
+}
+
+// SetSettings replaces the registry hosts directory, the credentials (the
+// docker config file is read again even under the same name), the
+// download limits and the pinned images. Pulls that already started finish
+// with the settings they started with; the next pull uses the new ones.
+// On error nothing changes.
+func (s *Service) SetSettings(ctx context.Context, st Settings) error {
+	docker, err := loadDockerConfig(st.DockerConfigPath)
+	if err != nil {
+		return err
+	}
+	o := withDefaults(Options{MaxConcurrentDownloads: st.MaxConcurrentDownloads, ProgressTimeout: st.ProgressTimeout})
+	old := s.live.Swap(&live{
+		hosts: HostsConfig{Dir: st.RegistryConfigPath}, docker: docker,
+		// New clients: a CA or client certificate file may have been
+		// replaced under the same name.
+		clients:      &clients{},
+		maxDownloads: o.MaxConcurrentDownloads,
+		progress:     o.ProgressTimeout,
+		pinned:       s.normalisePinned(ctx, st.PinnedImages),
+	})
+	if old != nil {
+		old.clients.closeIdle()
+	}
+	return nil
 }
 
 func withDefaults(o Options) Options {
@@ -136,18 +191,41 @@ func (s *Service) normalisePinned(ctx context.Context, refs []string) map[string
 func (s *Service) Snapshots() *snapshot.Store { return s.snaps }
 
 func (s *Service) withPinned(im Image) Image {
+	pinned := s.live.Load().pinned
 	for _, n := range append(append([]string(nil), im.RepoTags...), im.RepoDigests...) {
-		if s.pinned[n] {
+		if pinned[n] {
 			im.Pinned = true
 		}
 	}
 	return im
 }
 
-// List returns every image, or with a non-empty filter the image it names.
-func (s *Service) List(filter string) []Image {
+// namespace returns the index name space of images pulled for platform p
+// (os/arch[/variant], a runtime handler's): "" for an empty p or the
+// service's own platform.
+func (s *Service) namespace(p string) (string, Platform, error) {
+	if p == "" {
+		return "", s.opts.Platform, nil
+	}
+	pl, err := ParsePlatform(p)
+	if err != nil {
+		return "", Platform{}, err
+	}
+	if pl == s.opts.Platform {
+		return "", pl, nil
+	}
+	return pl.String(), pl, nil
+}
+
+// List returns every image, or with a non-empty filter the image it names
+// for platform (see Pull).
+func (s *Service) List(filter, platform string) []Image {
 	if filter != "" {
-		im, err := s.index.lookup(filter)
+		ns, _, err := s.namespace(platform)
+		if err != nil {
+			return nil
+		}
+		im, err := s.index.lookup(filter, ns)
 		if err != nil {
 			return nil
 		}
@@ -160,21 +238,30 @@ func (s *Service) List(filter string) []Image {
 	return all
 }
 
-// Status returns the image ref names (ID, ID prefix, name or digest
-// reference); an unknown image is ErrNotFound.
-func (s *Service) Status(ref string) (Image, error) {
-	im, err := s.index.lookup(ref)
+// Status returns the image ref names (ID, ID prefix, or name or digest
+// reference as pulled for platform, see Pull); an unknown image is
+// ErrNotFound.
+func (s *Service) Status(ref, platform string) (Image, error) {
+	ns, _, err := s.namespace(platform)
+	if err != nil {
+		return Image{}, err
+	}
+	im, err := s.index.lookup(ref, ns)
 	if err != nil {
 		return Image{}, err
 	}
 	return s.withPinned(im), nil
 }
 
-// Remove deletes the image ref names with all its tags and frees content
+// Remove deletes the image ref names (for platform, see Status) with all its tags and frees content
 // and layers nothing else references. A missing image is success; layers a
 // container stands on stay until a later GC finds them unused.
-func (s *Service) Remove(ctx context.Context, ref string) error {
-	im, err := s.index.lookup(ref)
+func (s *Service) Remove(ctx context.Context, ref, platform string) error {
+	ns, _, err := s.namespace(platform)
+	if err != nil {
+		return err
+	}
+	im, err := s.index.lookup(ref, ns)
 	if errdefs.IsNotFound(err) {
 		return nil
 	}
@@ -185,6 +272,11 @@ func (s *Service) Remove(ctx context.Context, ref string) error {
 	defer s.gcMu.Unlock()
 	if err := s.index.remove(im.ID); err != nil {
 		return fmt.Errorf("remove image %s: %w", im.ID, err)
+	}
+	if im.Artifact {
+		if err := os.RemoveAll(s.ArtifactDir(im.ID)); err != nil {
+			return fmt.Errorf("remove artifact %s: %w", im.ID, err)
+		}
 	}
 	klog.FromContext(ctx).V(2).Info("removed image", "image", im.ID)
 	return s.collectLocked(ctx, im.Blobs, im.ChainIDs)

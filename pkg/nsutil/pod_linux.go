@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -71,10 +72,17 @@ func PinPod(nsDir string, o PodOptions) (_ Pinned, retErr error) {
 // and mqueue and set the namespaced sysctls. The daemon, root of the
 // initial namespace, can still enter them for CNI, the hostname and lo.
 // The init stays when the pod shares a pid namespace, else it is killed
-// once the namespaces are pinned.
+// once the namespaces are pinned; such a transient init dies with the
+// thread that started it (held locked meanwhile), so that a daemon killed
+// while it pins leaves none behind: no record names it for the restarted
+// daemon (test/fault found 60 left after one run).
 func pinWithUser(nsDir string, o PodOptions) (_ Pinned, retErr error) {
 	if err := os.MkdirAll(nsDir, 0o711); err != nil {
 		return nil, fmt.Errorf("create namespace dir %s: %w", nsDir, err)
+	}
+	if !o.PID {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
 	}
 	flags := uintptr(unix.CLONE_NEWUSER)
 	kinds := []Kind{User}
@@ -88,7 +96,13 @@ func pinWithUser(nsDir string, o PodOptions) (_ Pinned, retErr error) {
 			kinds = append(kinds, k.kind)
 		}
 	}
-	pid, err := podinit.Start(podinit.Options{Binary: o.InitBinary, Cloneflags: flags, UIDMappings: o.UIDMappings, GIDMappings: o.GIDMappings})
+	if o.PID {
+		if err := podinit.MarkStarting(nsDir); err != nil {
+			return nil, err
+		}
+	}
+	pid, err := podinit.Start(podinit.Options{Binary: o.InitBinary, Cloneflags: flags, UIDMappings: o.UIDMappings, GIDMappings: o.GIDMappings,
+		DieWithStarter: !o.PID, Tag: nsDir})
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +155,12 @@ func pinPID(nsDir, initBinary string) (string, error) {
 	if err := os.MkdirAll(nsDir, 0o711); err != nil {
 		return "", fmt.Errorf("create namespace dir %s: %w", nsDir, err)
 	}
-	pid, err := podinit.Start(podinit.Options{Binary: initBinary, Cloneflags: unix.CLONE_NEWPID})
+	// A daemon killed before Record leaves this record; the pod's
+	// teardown then finds the init by its tag.
+	if err := podinit.MarkStarting(nsDir); err != nil {
+		return "", err
+	}
+	pid, err := podinit.Start(podinit.Options{Binary: initBinary, Cloneflags: unix.CLONE_NEWPID, Tag: nsDir})
 	if err != nil {
 		return "", err
 	}

@@ -36,7 +36,8 @@ func WithPrivileged(hostDevices []Device, caps []string) SpecOpt {
 }
 
 // WithMaskedPaths replaces the masked paths; nil or empty keeps the
-// defaults (the CRI proto cannot tell them apart).
+// defaults (the CRI proto cannot tell them apart; procPaths decides what
+// an empty list means).
 func WithMaskedPaths(p []string) SpecOpt {
 	return func(s *specs.Spec) error {
 		if len(p) == 0 {

@@ -6,14 +6,22 @@ package podinit
 // in podinit_linux.go serves the entry point instead.
 
 /*
+#include <errno.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 __attribute__((constructor)) static void cricket_podinit(int argc, char **argv) {
 	if (argc < 2 || strcmp(argv[1], "__podinit") != 0)
 		return;
+	// A tag is the pod's namespace dir: gone already, the pod was torn
+	// down while this init was on its way (its starter was killed). Only
+	// its absence counts: a user namespace's init may not search the path.
+	struct stat st;
+	if (argc > 2 && stat(argv[2], &st) != 0 && errno == ENOENT)
+		_exit(0);
 	sigset_t set;
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);

@@ -24,6 +24,13 @@ func init() {
 // Main is the pod init in Go: it reaps every child the kernel hands it and
 // exits on SIGTERM or SIGINT.
 func Main() int {
+	// A tag is the pod's namespace dir: gone already, the pod was torn
+	// down while this init was on its way (its starter was killed).
+	if len(os.Args) > 2 {
+		if _, err := os.Stat(os.Args[2]); errors.Is(err, os.ErrNotExist) {
+			return 0
+		}
+	}
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, unix.SIGCHLD, unix.SIGTERM, unix.SIGINT)
 	for sig := range sigs {
@@ -50,6 +57,17 @@ type Options struct {
 	Cloneflags uintptr
 	// UIDMappings and GIDMappings map a new user namespace (CLONE_NEWUSER).
 	UIDMappings, GIDMappings []specs.LinuxIDMapping
+	// DieWithStarter kills the init (SIGKILL) when the thread that started
+	// it ends, with the process or otherwise: for an init needed only
+	// while its starter works, which no record names for a restarted
+	// daemon to find. The caller keeps its OS thread locked until it has
+	// no more use for the init.
+	DieWithStarter bool
+	// Tag, when set, is the pod's namespace dir, passed as the init's
+	// second argument: Kill finds by it an init whose pid was never
+	// recorded (MarkStarting), and an init that finds no such dir when it
+	// starts (the pod was torn down while it was on its way) exits.
+	Tag string
 }
 
 // Start starts a pod init in its own session (the daemon's signals and exit
@@ -59,10 +77,17 @@ func Start(o Options) (int, error) {
 	if bin == "" {
 		bin = "/proc/self/exe"
 	}
-	cmd := exec.Command(bin, Arg)
+	args := []string{Arg}
+	if o.Tag != "" {
+		args = append(args, o.Tag)
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Dir = "/"
 	cmd.Env = []string{"GOMAXPROCS=1", "GOGC=50"}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Cloneflags: o.Cloneflags}
+	if o.DieWithStarter {
+		cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+	}
 	userns := o.UIDMappings != nil
 	if userns {
 		cmd.SysProcAttr.UidMappings = sysMappings(o.UIDMappings)
@@ -89,6 +114,19 @@ func sysMappings(in []specs.LinuxIDMapping) []syscall.SysProcIDMap {
 	return out
 }
 
+// startingRecord is what dir/PIDFile holds between MarkStarting and Record.
+const startingRecord = "starting"
+
+// MarkStarting writes dir/PIDFile before Start, naming no pid yet: a
+// daemon killed between Start and Record leaves it, and Kill then finds
+// the init by its Tag, dir.
+func MarkStarting(dir string) error {
+	if err := os.WriteFile(filepath.Join(dir, PIDFile), []byte(startingRecord), 0o600); err != nil {
+		return fmt.Errorf("record pod init start: %w", err)
+	}
+	return nil
+}
+
 // Record writes pid to dir/PIDFile, for Kill.
 func Record(dir string, pid int) error {
 	if err := os.WriteFile(filepath.Join(dir, PIDFile), []byte(strconv.Itoa(pid)), 0o600); err != nil {
@@ -109,6 +147,9 @@ func Kill(dir string) error {
 	if err != nil {
 		return fmt.Errorf("read pod init pid: %w", err)
 	}
+	if strings.TrimSpace(string(data)) == startingRecord {
+		return killTagged(dir)
+	}
 	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
 	if err != nil || pid <= 1 {
 		return nil
@@ -121,4 +162,29 @@ func Kill(dir string) error {
 		return fmt.Errorf("kill pod init %d: %w", pid, err)
 	}
 	return nil
+}
+
+// killTagged kills every pod init started with Tag tag: the record of its
+// pid was never written.
+func killTagged(tag string) error {
+	files, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	var errs []error
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(raw), "\x00"), "\x00")
+		if len(args) != 3 || args[1] != Arg || args[2] != tag {
+			continue
+		}
+		pid, err := strconv.Atoi(filepath.Base(filepath.Dir(f)))
+		if err != nil {
+			continue
+		}
+		if err := unix.Kill(pid, unix.SIGKILL); err != nil && !errors.Is(err, unix.ESRCH) {
+			errs = append(errs, fmt.Errorf("kill pod init %d: %w", pid, err))
+		}
+	}
+	return errors.Join(errs...)
 }

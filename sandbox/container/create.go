@@ -75,9 +75,12 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (_ *Container, 
 }
 
 func (s *Service) create(ctx context.Context, md Metadata, pod Pod) (_ *Container, retErr error) {
-	img, err := s.opts.Images.Resolve(ctx, md.Config.GetImage().GetImage())
+	img, err := s.opts.Images.Resolve(ctx, md.Config.GetImage().GetImage(), pod.RuntimeHandler)
 	if err != nil {
 		return nil, fmt.Errorf("image %q of container %s: %w", md.Config.GetImage().GetImage(), md.Name, err)
+	}
+	if img.ArtifactDir != "" {
+		return nil, fmt.Errorf("image %q of container %s is an OCI artifact, which can only be mounted as an image volume: %w", md.Config.GetImage().GetImage(), md.Name, errdefs.ErrInvalidArgument)
 	}
 	md.Image = img
 	md.Bundle = filepath.Join(s.opts.StateDir, md.ID)
@@ -109,7 +112,7 @@ func (s *Service) create(ctx context.Context, md Metadata, pod Pod) (_ *Containe
 	}
 
 	defer undo(ctx, &retErr, "unmount image volumes", func(c context.Context) error { return s.unmountImageVolumes(c, md) })
-	if md.ImageVolumes, err = s.mountImageVolumes(ctx, md); err != nil {
+	if md.ImageVolumes, err = s.mountImageVolumes(ctx, md, pod.RuntimeHandler); err != nil {
 		return nil, err
 	}
 

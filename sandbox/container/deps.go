@@ -54,19 +54,25 @@ type Image struct {
 	// TopChainID is the layer a rootfs stands on; empty for no layers.
 	TopChainID string
 	Config     oci.ImageConfig
+	// ArtifactDir, for an OCI artifact (KEP-4639), is the directory of its
+	// files that an image volume of it bind-mounts; a container cannot
+	// run one.
+	ArtifactDir string `json:",omitempty"`
 }
 
 // Images resolves image references to pulled images.
 type Images interface {
 	// Resolve returns the pulled image ref names; an image that is not
 	// pulled is ErrNotFound.
-	Resolve(ctx context.Context, ref string) (Image, error)
+	// handler is the pod's runtime handler: images are kept per
+	// handler platform (KEP-4216).
+	Resolve(ctx context.Context, ref, handler string) (Image, error)
 }
 
 // Rootfs prepares and mounts container root filesystems.
 type Rootfs interface {
 	// Mount creates the writable layer key over img's layers and mounts
-	// the rootfs on target.
+	// the rootfs on target; for an artifact it binds its ArtifactDir.
 	Mount(ctx context.Context, key string, img Image, target string) error
 	// MountIDMapped is Mount for a container in the user namespace idm:
 	// the image's files appear with their on-disk owners inside it.

@@ -45,6 +45,8 @@ type HostSpecs struct {
 	Host cgroups.HostResources
 	// CDI resolves the containers' CDI devices; nil refuses them.
 	CDI *cdi.Registry
+	// DeviceOwnershipFromSecurityContext: see oci.ContainerInput.
+	DeviceOwnershipFromSecurityContext bool
 	// AppArmor confines containers when the host has it; nil means it
 	// does not.
 	AppArmor AppArmor
@@ -75,6 +77,8 @@ func (b *HostSpecs) Build(ctx context.Context, in SpecInput) (*specs.Spec, error
 		RootfsPath: in.Rootfs, Namespaces: in.Pod.Namespaces, PodFiles: in.Pod.Files,
 		User: user, Devices: devices, CgroupNamespace: b.CgroupNamespace,
 		MinOOMScoreAdj: b.minOOMScoreAdj(ctx), AppArmor: b.appArmor(),
+
+		DeviceOwnershipFromSecurityContext: b.DeviceOwnershipFromSecurityContext,
 	}
 	if input.Features, err = b.features(ctx, in.Pod.RuntimeHandler); err != nil {
 		return nil, err

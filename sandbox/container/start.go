@@ -59,7 +59,15 @@ func (s *Service) startProcess(ctx context.Context, c *Container) (_ Shim, retEr
 	if err != nil {
 		return nil, err
 	}
-	defer undo(ctx, &retErr, "delete process", func(cc context.Context) error { return sh.Delete(cc, c.ID) })
+	defer undo(ctx, &retErr, "delete process", func(cc context.Context) error {
+		err := sh.Delete(cc, c.ID)
+		if errors.Is(err, errdefs.ErrUnavailable) {
+			// The shim is gone: what it made of the container (an init
+			// waiting to be started) goes through the container's cgroup.
+			return s.reapOrphan(cc, c)
+		}
+		return err
+	})
 	err = sh.Create(ctx, ShimCreate{
 		ID: c.ID, Bundle: c.Bundle, RuntimeHandler: pod.RuntimeHandler, LogPath: c.LogPath, LogDir: logDir,
 		Stdin: c.Config.GetStdin(), Terminal: c.Config.GetTty(),

@@ -3,8 +3,10 @@ package container_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/cricket-cri/cricket/pkg/errdefs"
@@ -85,6 +87,25 @@ func TestStartFailures(t *testing.T) {
 				t.Error("process left in the shim")
 			}
 		})
+	}
+}
+
+// TestStartShimLostReapsProcess: a shim that dies during StartContainer
+// cannot delete the process it created (its init waits to be started);
+// the rollback kills it through the container's cgroup instead (test/fault
+// found "cricket-shim init" running in a container reported exited until
+// its pod was removed).
+func TestStartShimLostReapsProcess(t *testing.T) {
+	e := newEnv(t)
+	c := e.create(t, "app", "busybox")
+	lost := fmt.Errorf("connection closed: %w", errdefs.ErrUnavailable)
+	e.shims.Fail("Start", lost)
+	e.shims.Fail("Delete", lost)
+	if err := e.svc.Start(context.Background(), c.ID); !errors.Is(err, errdefs.ErrUnavailable) {
+		t.Fatalf("err = %v, want unavailable", err)
+	}
+	if r := e.orph.Reaped(); !slices.Equal(r, []string{c.Bundle}) {
+		t.Errorf("reaped %v, want %s", r, c.Bundle)
 	}
 }
 

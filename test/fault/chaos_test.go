@@ -2,9 +2,11 @@ package fault
 
 import (
 	"context"
+	"maps"
 	"math/rand"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -27,10 +29,15 @@ var killTargets = []string{"RunPodSandbox", "CreateContainer", "PullImage", "Sta
 // would have them gone.
 func (w *world) killer(stop <-chan struct{}, every time.Duration) {
 	for {
+		gap := every/2 + time.Duration(rand.Int63n(int64(every)))
+		if floor := killGapFloor(); gap < floor {
+			gap = floor + time.Duration(rand.Int63n(int64(every)))
+			w.notePacedGap(floor)
+		}
 		select {
 		case <-stop:
 			return
-		case <-time.After(every/2 + time.Duration(rand.Int63n(int64(every)))):
+		case <-time.After(gap):
 		}
 		target := killTargets[rand.Intn(len(killTargets))]
 		if target != "" {
@@ -40,6 +47,7 @@ func (w *world) killer(stop <-chan struct{}, every time.Duration) {
 			time.Sleep(time.Duration(rand.Intn(40)) * time.Millisecond)
 		}
 		busy := inflight.busy()
+		w.down.Store(true)
 		w.epoch.Add(1)
 		w.d.Kill()
 		w.epoch.Add(1)
@@ -61,6 +69,36 @@ func (w *world) killer(stop <-chan struct{}, every time.Duration) {
 			w.d.Quit()
 			w.failf("restart after kill %d: %v", w.daemonKills.Load(), err)
 			w.abort()
+			return
+		}
+		w.down.Store(false)
+	}
+}
+
+// pacedMethods are the workload's steps that must fit between two daemon
+// kills for a lifecycle to advance.
+var pacedMethods = []string{"RunPodSandbox", "StopPodSandbox", "RemovePodSandbox", "CreateContainer", "StartContainer", "RemoveContainer"}
+
+// killGapFloor is the least time the killer leaves a restarted daemon:
+// twice the typical time of the slowest paced step. On a fast host the
+// configured interval is far above it; on a loaded one (a RunPodSandbox
+// taking seconds) an interval of 1.5 s cut nearly every attempt, and
+// lifecycles starved (seen here: 57 of 300 pods never ran in 3 minutes,
+// every attempt killed). Kills stay as dense per RPC as on a fast host.
+func killGapFloor() time.Duration {
+	var slowest time.Duration
+	for _, m := range pacedMethods {
+		slowest = max(slowest, inflight.typical(m))
+	}
+	return 2 * slowest
+}
+
+// notePacedGap counts a gap the floor widened and keeps the widest.
+func (w *world) notePacedGap(floor time.Duration) {
+	w.pacedKills.Add(1)
+	for {
+		old := w.widestFloor.Load()
+		if int64(floor) <= old || w.widestFloor.CompareAndSwap(old, int64(floor)) {
 			return
 		}
 	}
@@ -85,7 +123,12 @@ func (w *world) shimKiller(stop <-chan struct{}, every time.Duration) {
 		pid := pids[rand.Intn(len(pids))]
 		// Record first: the workload must know before it sees the effects.
 		w.mu.Lock()
+		epoch := w.shimEpoch.Add(1)
 		w.shimKilled[shims[pid]] = true
+		w.shimKillAt[shims[pid]] = epoch
+		if !w.knows(shims[pid]) {
+			w.unknownShimKill.Store(epoch)
+		}
 		w.mu.Unlock()
 		if err := syscall.Kill(pid, syscall.SIGKILL); err == nil {
 			w.shimKills.Add(1)
@@ -93,22 +136,41 @@ func (w *world) shimKiller(stop <-chan struct{}, every time.Duration) {
 	}
 }
 
+// knows says whether the client was told of pod id; w.mu is held.
+func (w *world) knows(id string) bool {
+	for _, p := range w.pods {
+		if p.id == id {
+			return true
+		}
+	}
+	return false
+}
+
 // puller pulls and removes a second image over and over, so that kills
-// land in the middle of pulls that fetch and unpack layers.
+// land in the middle of pulls that fetch and unpack layers. Its errors
+// count as the workload's: only a kill or a short deadline explains one.
 func (w *world) puller(stop <-chan struct{}) {
+	spec := &runtimeapi.ImageSpec{Image: httpdRef}
 	for i := 0; ; i++ {
 		select {
 		case <-stop:
 			return
 		default:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		_, err := w.img.PullImage(ctx, &runtimeapi.PullImageRequest{Image: &runtimeapi.ImageSpec{Image: httpdRef}})
-		cancel()
+		err, expected := w.try("", func(ctx context.Context) error {
+			_, err := w.img.PullImage(ctx, &runtimeapi.PullImageRequest{Image: spec})
+			return err
+		})
 		if err == nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			_, _ = w.img.RemoveImage(ctx, &runtimeapi.RemoveImageRequest{Image: &runtimeapi.ImageSpec{Image: httpdRef}})
-			cancel()
+			err, expected = w.try("", func(ctx context.Context) error {
+				_, err := w.img.RemoveImage(ctx, &runtimeapi.RemoveImageRequest{Image: spec})
+				return err
+			})
+			if err != nil && !expected {
+				w.failf("puller: RemoveImage %s: %v", httpdRef, err)
+			}
+		} else if !expected {
+			w.failf("puller: PullImage %s: %v", httpdRef, err)
 		}
 		time.Sleep(time.Duration(200+rand.Intn(800)) * time.Millisecond)
 	}
@@ -120,6 +182,7 @@ func (w *world) puller(stop <-chan struct{}) {
 type seen struct {
 	mu       sync.Mutex
 	podDirs  map[string]bool // state/pods/<first 16 hex digits of the ID>
+	ctrDirs  map[string]bool // state/containers/<ID>
 	podIDs   map[string]bool
 	podInits map[string]bool
 	shimLogs map[string]string // pod dir -> the shim's log, kept after the pod is gone
@@ -127,11 +190,12 @@ type seen struct {
 }
 
 func newSeen() *seen {
-	return &seen{podDirs: map[string]bool{}, podIDs: map[string]bool{}, podInits: map[string]bool{}, shimLogs: map[string]string{}, recs: newRecords()}
+	return &seen{podDirs: map[string]bool{}, ctrDirs: map[string]bool{}, podIDs: map[string]bool{}, podInits: map[string]bool{}, shimLogs: map[string]string{}, recs: newRecords()}
 }
 
 func (s *seen) sample(d *daemon) {
 	dirs, _ := os.ReadDir(filepath.Join(d.State, "pods"))
+	ctrs, _ := os.ReadDir(filepath.Join(d.State, "containers"))
 	inits, _ := filepath.Glob(filepath.Join(d.State, "pods", "*", "ns", "pid.init"))
 	shims := shimsOf(d)
 	s.recs.sample(d)
@@ -142,6 +206,9 @@ func (s *seen) sample(d *daemon) {
 		if b, err := os.ReadFile(filepath.Join(d.State, "pods", e.Name(), "shim.log")); err == nil && len(b) > 0 {
 			s.shimLogs[e.Name()] = string(b)
 		}
+	}
+	for _, e := range ctrs {
+		s.ctrDirs[e.Name()] = true
 	}
 	for _, f := range inits {
 		if b, err := os.ReadFile(f); err == nil {
@@ -186,6 +253,24 @@ func (s *seen) prefixes(extra []string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// ctrPrefixes returns the 16-digit prefixes of every container seen.
+func (s *seen) ctrPrefixes(extra []string) []string {
+	s.mu.Lock()
+	set := map[string]bool{}
+	for id := range s.ctrDirs {
+		if len(id) >= 16 {
+			set[id[:16]] = true
+		}
+	}
+	s.mu.Unlock()
+	for _, id := range append(extra, s.recs.ids("containers")...) {
+		if len(id) >= 16 {
+			set[id[:16]] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(set))
 }
 
 // saveShimLogs writes every shim log seen to dir, one file per pod.

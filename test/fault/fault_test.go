@@ -42,7 +42,10 @@ func envInt(t *testing.T, name string, def int) int {
 // CRICKET_FAULT_INFLIGHT at a time (default 8), while the daemon is
 // SIGKILLed about every CRICKET_FAULT_KILL_EVERY_MS (default 1500) and a
 // shim about every CRICKET_FAULT_SHIM_KILL_EVERY_MS (default 3000).
-// CRICKET_FAULT_SEED replays a run.
+// CRICKET_FAULT_SEED replays a run (the lifecycles' pod options exactly;
+// the timing of kills as far as scheduling allows).
+// CRICKET_FAULT_CGROUP_DRIVER (cgroupfs, the default, or systemd) is the
+// daemon's cgroup_driver.
 func TestFault(t *testing.T) {
 	testutil.RequireRoot(t)
 	lifecycles := envInt(t, "CRICKET_FAULT_LIFECYCLES", 40)
@@ -53,11 +56,37 @@ func TestFault(t *testing.T) {
 	rand.Seed(seed) //nolint:staticcheck // a replayable run needs the global source seeded
 	t.Logf("seed %d (CRICKET_FAULT_SEED replays it): %d lifecycles, %d in flight", seed, lifecycles, parallel)
 
+	driver := os.Getenv("CRICKET_FAULT_CGROUP_DRIVER")
+	if _, err := os.Stat("/run/systemd/system"); driver == "systemd" && err != nil {
+		// The executors' systemd cgroup manager needs a running systemd.
+		t.Skip("CRICKET_FAULT_CGROUP_DRIVER=systemd: systemd is not running on this host (no /run/systemd/system)")
+	}
+	layout, err := detectCgroupLayout("/sys/fs/cgroup", driver)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("cgroups: %s", layout)
+
 	dir := t.TempDir()
+	searchableByOthers(t, dir)
 	m := harness.StartMirror(t, busyboxRef, httpdRef)
 	n := newPodNet(t, dir, 40)
-	d := newDaemon(t, dir, m, n)
+	rulesBefore, err := saveRules()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range rulesBefore.skipped {
+		t.Logf("iptables check: %s, not compared", s)
+	}
+	d := newDaemon(t, dir, m, n, driver)
 	d.Start()
+	support, err := probeHostSupport(context.Background(), d.Runtime())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if support.userns != "" {
+		t.Logf("pod option user namespace: not used: %s", support.userns)
+	}
 	sn := newSeen()
 	t.Cleanup(func() {
 		d.Stop()
@@ -72,7 +101,8 @@ func TestFault(t *testing.T) {
 	w := &world{
 		d: d, rt: d.Runtime(), img: d.Image(),
 		logDir: filepath.Join(dir, "logs"), runID: fmt.Sprint(seed),
-		shimKilled: map[string]bool{}, removed: map[string]string{}, killsDuring: map[string]int{},
+		shimKilled: map[string]bool{}, shimKillAt: map[string]int64{}, removed: map[string]string{}, killsDuring: map[string]int{},
+		cgroups: layout, seed: seed, support: support,
 	}
 	if err := w.pull(busyboxRef, true); err != nil {
 		t.Fatal(err)
@@ -122,6 +152,13 @@ func TestFault(t *testing.T) {
 	for pid, cmdline := range procsOf(d) {
 		leaks = append(leaks, fmt.Sprintf("process after daemon stop: %d %s", pid, cmdline))
 	}
+	rulesAfter, err := saveRules()
+	if err != nil {
+		t.Error(err)
+	}
+	for _, r := range diffRules(rulesBefore, rulesAfter) {
+		leaks = append(leaks, "iptables rule: "+r)
+	}
 	for _, l := range w.explainLeaks(d, sn.recs, leaks) {
 		t.Error("leak: " + l)
 	}
@@ -135,12 +172,49 @@ func TestFault(t *testing.T) {
 	}
 	sort.Strings(kills)
 	w.mu.Unlock()
-	t.Logf("fault summary: lifecycles %d (completed %d, kept to the end %d, disrupted by shim kills %d) in %v; "+
-		"daemon kills %d (RPCs in flight at the kill: %s); shim kills %d; expected RPC errors %d; pods adopted after a lost reply %d, "+
-		"new pod attempts %d, containers adopted %d, \"reserved\" answers with no pod listed %d; pulls %d, execs %d; leaks found %d; failures %d",
-		w.lifecycles.Load(), w.completed.Load(), w.kept.Load(), w.disrupted.Load(), workload.Round(time.Second),
-		w.daemonKills.Load(), strings.Join(kills, " "), w.shimKills.Load(), w.expectedErrs.Load(), w.adoptedPods.Load(),
-		w.newAttempts.Load(), w.adoptedCtrs.Load(), w.reservedButUnlisted.Load(), w.pulls.Load(), w.execs.Load(), len(leaks), len(w.failures))
+	t.Logf("fault summary: lifecycles %d (completed %d, kept to the end %d, disrupted by shim kills %d; pods %s) in %v; "+
+		"daemon kills %d (RPCs in flight at the kill: %s; gaps widened to the slowest step's pace %d, widest floor %v); shim kills %d; expected RPC errors %d (daemon kill %d, shim kill %d, short deadline %d); "+
+		"pods adopted after a lost reply %d, new pod attempts %d, containers adopted %d, \"reserved\" answers with no pod listed %d; pulls %d, execs %d; "+
+		"shared-PID stops checked %d (processes left %d); leaks found %d; failures %d",
+		w.lifecycles.Load(), w.completed.Load(), w.kept.Load(), w.disrupted.Load(), w.optionCounts(), workload.Round(time.Second),
+		w.daemonKills.Load(), strings.Join(kills, " "), w.pacedKills.Load(), time.Duration(w.widestFloor.Load()).Round(10*time.Millisecond), w.shimKills.Load(), w.expectedErrs.Load(), w.byDaemonKill.Load(), w.byShimKill.Load(), w.byDeadline.Load(),
+		w.adoptedPods.Load(), w.newAttempts.Load(), w.adoptedCtrs.Load(), w.reservedButUnlisted.Load(), w.pulls.Load(), w.execs.Load(),
+		w.sharedPIDStops.Load(), w.sharedPIDLeft.Load(), len(leaks), len(w.failures))
+}
+
+// optionCounts says how many pods had each option.
+func (w *world) optionCounts() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var shared, hostNet, userns, ports int
+	for _, p := range w.pods {
+		if p.opts.sharedPID {
+			shared++
+		}
+		if p.opts.hostNetwork {
+			hostNet++
+		}
+		if p.opts.userns {
+			userns++
+		}
+		if p.opts.hostPort != 0 {
+			ports++
+		}
+	}
+	return fmt.Sprintf("shared-pid %d, host-network %d, userns %d, host-port %d", shared, hostNet, userns, ports)
+}
+
+// searchableByOthers makes dir and its parents up to the temp dir
+// searchable by others (as /run is): in a user-namespace pod, container
+// root is an unprivileged host uid that opens its bundle's rootfs by path,
+// and the daemon advertises user namespaces only when it can.
+func searchableByOthers(t *testing.T, dir string) {
+	t.Helper()
+	for p := dir; strings.HasPrefix(p, os.TempDir()+"/"); p = filepath.Dir(p) {
+		if err := os.Chmod(p, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // checkFinal compares what the daemon lists with what the client
@@ -299,6 +373,11 @@ func (w *world) leaks(d *daemon, n *podNet, sn *seen, baseSnaps []string) []stri
 		}
 	}
 	sn.mu.Unlock()
+	// Pod inits no record names (a user-namespace pod's transient one)
+	// are found by the binary they run.
+	for pid, cmdline := range podInitsOf(d) {
+		out = append(out, fmt.Sprintf("pod init process: %d %s", pid, cmdline))
+	}
 	var ids []string
 	w.mu.Lock()
 	for _, p := range w.pods {
@@ -311,13 +390,14 @@ func (w *world) leaks(d *daemon, n *podNet, sn *seen, baseSnaps []string) []stri
 	}
 	w.mu.Unlock()
 	prefixes := sn.prefixes(ids)
-	for _, p := range prefixes {
-		dirs, _ := filepath.Glob("/sys/fs/cgroup/*/cricket/pod-" + p + "*")
-		for _, dir := range dirs {
-			out = append(out, "cgroup: "+dir)
-		}
+	ctrPrefixes := sn.ctrPrefixes(w.containerIDs())
+	for _, dir := range w.cgroups.leaks(prefixes, ctrPrefixes) {
+		out = append(out, "cgroup: "+dir)
 	}
-	out = append(out, settledPodProcesses(prefixes)...)
+	out = append(out, settledPodProcesses(w.cgroups.procMarkers(prefixes, ctrPrefixes))...)
+	for _, name := range dirNames(filepath.Join(d.State, "idmap")) {
+		out = append(out, "idmapped mount dir: "+filepath.Join("idmap", name))
+	}
 	for _, sub := range []string{"pods", "containers"} {
 		entries, _ := os.ReadDir(filepath.Join(d.State, sub))
 		for _, e := range entries {
@@ -348,15 +428,61 @@ func (w *world) leaks(d *daemon, n *podNet, sn *seen, baseSnaps []string) []stri
 	return append(out, n.Leaks(d.Root)...)
 }
 
+// podInitsOf lists the running pod inits of d's shim binary (the one next
+// to cricketd, run as "cricket-shim __podinit").
+func podInitsOf(d *daemon) map[int]string {
+	bin, err := filepath.Abs(filepath.Join(filepath.Dir(d.Bin), "cricket-shim"))
+	if err != nil {
+		return nil
+	}
+	out := map[int]string{}
+	files, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(raw), "\x00"), "\x00")
+		if len(args) < 2 || args[0] != bin || args[1] != "__podinit" {
+			continue
+		}
+		var pid int
+		if _, err := fmt.Sscanf(filepath.Base(filepath.Dir(f)), "%d", &pid); err == nil {
+			out[pid] = strings.Join(args, " ")
+		}
+	}
+	return out
+}
+
+// containerIDs lists the IDs of every container the client was told of.
+func (w *world) containerIDs() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []string
+	for _, p := range w.pods {
+		for _, c := range p.ctrs {
+			if c.id != "" {
+				out = append(out, c.id)
+			}
+		}
+	}
+	for id, kind := range w.removed {
+		if kind == "container" {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
 // settledPodProcesses is podProcesses once dead processes have been
 // reaped: a container process whose shim was SIGKILLed is reparented to
 // PID 1 and, once the pod's removal has killed it, stays a zombie until
 // PID 1 reaps it (seen here: the VM's init took a moment). A process that
 // is still there after 10 s is a leak whatever its state.
-func settledPodProcesses(prefixes []string) []string {
+func settledPodProcesses(markers []string) []string {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		out := podProcesses(prefixes)
+		out := podProcesses(markers)
 		if len(out) == 0 || time.Now().After(deadline) {
 			return out
 		}
@@ -364,9 +490,10 @@ func settledPodProcesses(prefixes []string) []string {
 	}
 }
 
-// podProcesses lists processes in the cgroup of a pod with one of the ID
-// prefixes: container processes that outlived their pod.
-func podProcesses(prefixes []string) []string {
+// podProcesses lists processes in a cgroup of a pod or container whose
+// /proc/<pid>/cgroup names one of the markers (cgroupLayout.procMarkers):
+// container processes that outlived their pod.
+func podProcesses(markers []string) []string {
 	var out []string
 	files, _ := filepath.Glob("/proc/[0-9]*/cgroup")
 	for _, f := range files {
@@ -374,11 +501,11 @@ func podProcesses(prefixes []string) []string {
 		if err != nil {
 			continue
 		}
-		for _, p := range prefixes {
-			if strings.Contains(string(raw), "/pod-"+p) {
+		for _, m := range markers {
+			if strings.Contains(string(raw), m) {
 				cmdline, _ := os.ReadFile(filepath.Join(filepath.Dir(f), "cmdline"))
 				stat, _ := os.ReadFile(filepath.Join(filepath.Dir(f), "stat"))
-				out = append(out, fmt.Sprintf("process of pod %s: %s %s (stat: %s)", p, filepath.Base(filepath.Dir(f)), strings.ReplaceAll(string(cmdline), "\x00", " "), strings.TrimSpace(string(stat))))
+				out = append(out, fmt.Sprintf("process in %s: %s %s (stat: %s)", m, filepath.Base(filepath.Dir(f)), strings.ReplaceAll(string(cmdline), "\x00", " "), strings.TrimSpace(string(stat))))
 				break
 			}
 		}

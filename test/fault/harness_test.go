@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
+	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 
 	"github.com/cricket-cri/cricket/test/images/imagebuild"
@@ -20,7 +22,22 @@ import (
 var cricketdBin string
 
 func TestMain(m *testing.M) {
+	closeInheritedOnExec()
 	os.Exit(testutil.RunWithCricketd(m, &cricketdBin))
+}
+
+// closeInheritedOnExec marks the descriptors this process inherited
+// (beyond stdio) close-on-exec, so that the daemons, shims and pod inits
+// it starts do not hold them: run under `flock /tmp/cricket-root.lock`,
+// a process the daemon leaked held the root-test lock of every other run
+// on the machine until it was killed.
+func closeInheritedOnExec() {
+	entries, _ := os.ReadDir("/proc/self/fd")
+	for _, e := range entries {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
+			unix.CloseOnExec(fd)
+		}
+	}
 }
 
 const (
@@ -33,15 +50,20 @@ const (
 type daemon = harness.Daemon
 
 // newDaemon prepares a daemon on the pod network n that pulls from the
-// mirror m; every RPC of its clients is counted in flight.
-func newDaemon(t *testing.T, dir string, m *imagebuild.Mirror, n *podNet) *daemon {
+// mirror m, with cgroupDriver ("" for its default); every RPC of its
+// clients is counted in flight.
+func newDaemon(t *testing.T, dir string, m *imagebuild.Mirror, n *podNet, cgroupDriver string) *daemon {
 	t.Helper()
 	d := harness.NewDaemon(t, cricketdBin, dir, grpc.WithUnaryInterceptor(inflight.intercept))
 	certs := filepath.Join(dir, "certs.d")
 	if err := imagebuild.WriteHostsDir(certs, m.Addrs()); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(d.Config, []byte(n.Config()), 0o644); err != nil {
+	cfg := n.Config()
+	if cgroupDriver != "" {
+		cfg += fmt.Sprintf("[runtime]\ncgroup_driver = %q\n", cgroupDriver)
+	}
+	if err := os.WriteFile(d.Config, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	d.Args = []string{"--registry-config-path", certs, "-v", "2"}

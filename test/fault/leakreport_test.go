@@ -116,6 +116,19 @@ func (r *records) lastOf(id string) []string {
 	return out
 }
 
+// ids lists the IDs of the records seen in bucket.
+func (r *records) ids(bucket string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for key := range r.last {
+		if id, ok := strings.CutPrefix(key, bucket+"/"); ok {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
 // hexID finds the pod and container IDs (or their 16-digit prefixes) a
 // leak line names.
 var hexID = regexp.MustCompile(`[0-9a-f]{16,64}`)

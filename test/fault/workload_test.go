@@ -7,6 +7,7 @@ import (
 	"math/rand"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,31 +20,55 @@ import (
 )
 
 // tracker counts the RPCs in flight by method, so that the killer can
-// time its SIGKILL on one.
+// time its SIGKILL on one, and keeps how long recent successful calls of
+// each method took, so that it can space its kills (killGapFloor).
 type tracker struct {
-	mu sync.Mutex
-	n  map[string]int
+	mu   sync.Mutex
+	n    map[string]int
+	took map[string][]time.Duration // the last recentCalls successful calls
 }
 
-var inflight = &tracker{n: map[string]int{}}
+// recentCalls is how many successful calls per method tracker keeps.
+const recentCalls = 64
+
+var inflight = &tracker{n: map[string]int{}, took: map[string][]time.Duration{}}
 
 func (tr *tracker) intercept(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 	name := path.Base(method)
 	tr.mu.Lock()
 	tr.n[name]++
 	tr.mu.Unlock()
-	defer func() {
-		tr.mu.Lock()
-		tr.n[name]--
-		tr.mu.Unlock()
-	}()
-	return invoker(ctx, method, req, reply, cc, opts...)
+	start := time.Now()
+	err := invoker(ctx, method, req, reply, cc, opts...)
+	tr.mu.Lock()
+	tr.n[name]--
+	if err == nil {
+		tr.took[name] = append(tr.took[name], time.Since(start))
+		if len(tr.took[name]) > recentCalls {
+			tr.took[name] = tr.took[name][1:]
+		}
+	}
+	tr.mu.Unlock()
+	return err
 }
 
 func (tr *tracker) count(name string) int {
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
 	return tr.n[name]
+}
+
+// typical is the median time of the recent successful calls of method,
+// 0 before the first.
+func (tr *tracker) typical(method string) time.Duration {
+	tr.mu.Lock()
+	d := append([]time.Duration(nil), tr.took[method]...)
+	tr.mu.Unlock()
+	if len(d) == 0 {
+		return 0
+	}
+	slices.Sort(d)
+	return d[len(d)/2]
 }
 
 // busy lists the methods with calls in flight.
@@ -74,6 +99,7 @@ type ctrModel struct {
 
 type podModel struct {
 	lc      int
+	opts    podOptions
 	cfg     *runtimeapi.PodSandboxConfig
 	id      string
 	ctrs    []*ctrModel
@@ -91,13 +117,25 @@ type world struct {
 	runID  string
 	// epoch counts daemon kills: an RPC that spans one may fail any way.
 	epoch atomic.Int64
+	// down is set from just before a daemon kill until the restarted
+	// daemon serves: an RPC begun meanwhile finds no daemon.
+	down atomic.Bool
+	// shimEpoch counts shim kills; shimKilledAt holds each killed pod's.
+	shimEpoch atomic.Int64
+	// unknownShimKill is the shimEpoch of the latest kill of the shim of
+	// a pod the client did not know (one being created).
+	unknownShimKill atomic.Int64
 	// aborted is set when the daemon cannot be restarted: every loop
 	// gives up at once.
 	aborted atomic.Bool
 
 	mu          sync.Mutex
 	pods        []*podModel
-	shimKilled  map[string]bool   // pod IDs whose shim the test killed
+	shimKilled  map[string]bool  // pod IDs whose shim the test killed
+	shimKillAt  map[string]int64 // pod ID -> shimEpoch of the kill of its shim
+	cgroups     cgroupLayout
+	seed        int64
+	support     hostSupport
 	removed     map[string]string // IDs of removed pods and containers: "pod" or "container"
 	failures    []string
 	killsDuring map[string]int
@@ -108,6 +146,14 @@ type world struct {
 	adoptedPods, adoptedCtrs, newAttempts  atomic.Int64
 	pulls, pullKills, reservedButUnlisted  atomic.Int64
 	execs                                  atomic.Int64
+	// Expected errors by what explains them (explain).
+	byDaemonKill, byShimKill, byDeadline atomic.Int64
+	// sharedPIDStops counts StopContainer checks in shared-PID pods;
+	// sharedPIDLeft those that found a process of the container left.
+	sharedPIDStops, sharedPIDLeft atomic.Int64
+	// pacedKills counts kill gaps killGapFloor widened; widestFloor is
+	// the widest floor, in nanoseconds.
+	pacedKills, widestFloor atomic.Int64
 }
 
 func (w *world) abort() { w.aborted.Store(true) }
@@ -131,38 +177,62 @@ func (w *world) wasShimKilled(podID string) bool {
 
 // try makes one attempt at an RPC the kubelet's way: mostly with a
 // generous deadline, sometimes with one so short that the daemon is still
-// working when the client gives up. expected says whether the error is one
-// a kill or the deadline explains.
-func (w *world) try(fn func(ctx context.Context) error) (err error, expected bool) {
+// working when the client gives up. expected says whether something
+// explains the error (explain): a daemon kill during the call, a kill of
+// the shim of pod podID (when not "") during the call, or the short
+// deadline the workload chose. Any other error fails the run.
+func (w *world) try(podID string, fn func(ctx context.Context) error) (err error, expected bool) {
 	timeout := 60 * time.Second
 	if rand.Intn(10) == 0 {
 		timeout = time.Duration(20+rand.Intn(800)) * time.Millisecond
 	}
-	epoch := w.epoch.Load()
+	downAtStart, epoch, shimEpoch := w.down.Load(), w.epoch.Load(), w.shimEpoch.Load()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	err = fn(ctx)
 	cancel()
 	if err == nil {
 		return nil, true
 	}
-	switch status.Code(err) {
-	case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled:
-		expected = true
+	f := attemptFacts{
+		code:          status.Code(err),
+		daemonKilled:  downAtStart || epoch != w.epoch.Load(),
+		shortDeadline: timeout < time.Second,
+	}
+	switch podID {
+	case "":
+	case creatingPod:
+		// The shim of a pod the client does not know yet: its own.
+		f.shimKilled = w.unknownShimKill.Load() > shimEpoch
 	default:
-		expected = epoch != w.epoch.Load()
+		w.mu.Lock()
+		at, killed := w.shimKillAt[podID]
+		w.mu.Unlock()
+		f.shimKilled = killed && at > shimEpoch
 	}
-	if expected {
-		w.expectedErrs.Add(1)
+	switch explain(f) {
+	case byDaemonKill:
+		w.byDaemonKill.Add(1)
+	case byShimKill:
+		w.byShimKill.Add(1)
+	case byDeadline:
+		w.byDeadline.Add(1)
+	default:
+		return err, false
 	}
-	return err, expected
+	w.expectedErrs.Add(1)
+	return err, true
 }
+
+// creatingPod, as try's podID, is the pod a RunPodSandbox creates: a kill
+// of the shim of any pod the client does not know yet explains its error.
+const creatingPod = "(creating)"
 
 // sure repeats a read-only RPC until it answers (a restart takes a while).
 func (w *world) sure(what string, fn func(ctx context.Context) error) error {
 	var err error
 	for start := time.Now(); !w.giveUp(start, 2*time.Minute); time.Sleep(100 * time.Millisecond) {
 		var expected bool
-		if err, expected = w.try(fn); err == nil || !expected {
+		if err, expected = w.try("", fn); err == nil || !expected {
 			return err
 		}
 	}
@@ -188,7 +258,8 @@ func backoffSleep(i int) {
 // it for the final check).
 func (w *world) lifecycle(lc int, keep bool) {
 	w.lifecycles.Add(1)
-	p := &podModel{lc: lc, cfg: w.podConfig(lc, 0)}
+	o := choosePodOptions(w.seed, lc, w.support)
+	p := &podModel{lc: lc, opts: o, cfg: w.podConfig(lc, 0, o)}
 	w.mu.Lock()
 	w.pods = append(w.pods, p)
 	w.mu.Unlock()
@@ -226,17 +297,17 @@ func (w *world) lifecycle(lc int, keep bool) {
 	w.completed.Add(1)
 }
 
-func (w *world) podConfig(lc int, attempt uint32) *runtimeapi.PodSandboxConfig {
+func (w *world) podConfig(lc int, attempt uint32, o podOptions) *runtimeapi.PodSandboxConfig {
 	name := fmt.Sprintf("fault-%d", lc)
-	return &runtimeapi.PodSandboxConfig{
+	cfg := &runtimeapi.PodSandboxConfig{
 		Metadata:     &runtimeapi.PodSandboxMetadata{Name: name, Namespace: "fault", Uid: w.runID + "-" + name, Attempt: attempt},
 		Hostname:     name,
 		LogDirectory: filepath.Join(w.logDir, name, fmt.Sprint(attempt)),
 		Labels:       map[string]string{"fault-run": w.runID, "lc": fmt.Sprint(lc)},
-		Linux: &runtimeapi.LinuxPodSandboxConfig{SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{
-			NamespaceOptions: &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_CONTAINER},
-		}},
+		Annotations:  map[string]string{"fault-options": o.String()},
 	}
+	o.apply(cfg)
+	return cfg
 }
 
 // ensurePod runs the pod until the client knows its ID: after a failed
@@ -247,7 +318,7 @@ func (w *world) ensurePod(p *podModel) error {
 	reservedStreak := 0
 	for i, start := 0, time.Now(); !w.giveUp(start, 3*time.Minute); i++ {
 		var resp *runtimeapi.RunPodSandboxResponse
-		err, expected := w.try(func(ctx context.Context) (err error) {
+		err, expected := w.try(creatingPod, func(ctx context.Context) (err error) {
 			resp, err = w.rt.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: p.cfg})
 			return err
 		})
@@ -279,7 +350,7 @@ func (w *world) ensurePod(p *podModel) error {
 			}
 			// Not ready: the kubelet removes it and starts the next attempt.
 			w.removePod(item.Id)
-			p.cfg = w.podConfig(p.lc, p.cfg.Metadata.Attempt+1)
+			p.cfg = w.podConfig(p.lc, p.cfg.Metadata.Attempt+1, p.opts)
 			w.newAttempts.Add(1)
 		}
 		if status.Code(err) == codes.AlreadyExists && !found {
@@ -295,10 +366,15 @@ func (w *world) ensurePod(p *podModel) error {
 	return fmt.Errorf("RunPodSandbox %s: no pod within 3m", p.cfg.Metadata.Name)
 }
 
+// ctrConfig: a sleeper runs until stopped (exit 3 on SIGTERM), the
+// other kind exits with its code after a moment. Both start a child in the
+// background first: in a pod that shares its PID namespace, that child
+// outlives the container's main process unless the runtime kills what is
+// left of the container when it ends (the shared-PID stop check).
 func (w *world) ctrConfig(p *podModel, c *ctrModel) *runtimeapi.ContainerConfig {
-	script := `trap "exit 3" TERM; while true; do sleep 0.2; done`
+	script := `sleep 3600 & trap "exit 3" TERM; while true; do sleep 0.2; done`
 	if c.kind == kindExit {
-		script = fmt.Sprintf("sleep 0.%d; exit %d", rand.Intn(10), c.code)
+		script = fmt.Sprintf("sleep 3600 & sleep 0.%d; exit %d", rand.Intn(10), c.code)
 	}
 	return &runtimeapi.ContainerConfig{
 		Metadata: &runtimeapi.ContainerMetadata{Name: c.name},
@@ -306,6 +382,9 @@ func (w *world) ctrConfig(p *podModel, c *ctrModel) *runtimeapi.ContainerConfig 
 		Command:  []string{"sh", "-c", script},
 		LogPath:  c.name + ".log",
 		Labels:   map[string]string{"fault-run": w.runID, "ctr": c.name},
+		Linux: &runtimeapi.LinuxContainerConfig{SecurityContext: &runtimeapi.LinuxContainerSecurityContext{
+			NamespaceOptions: p.opts.namespaces(),
+		}},
 	}
 }
 
@@ -337,7 +416,7 @@ func (w *world) pull(ref string, always bool) error {
 	}
 	for i, start := 0, time.Now(); !w.giveUp(start, 3*time.Minute); i++ {
 		w.pulls.Add(1)
-		err, expected := w.try(func(ctx context.Context) error {
+		err, expected := w.try("", func(ctx context.Context) error {
 			_, err := w.img.PullImage(ctx, &runtimeapi.PullImageRequest{Image: spec})
 			return err
 		})
@@ -358,7 +437,7 @@ func (w *world) ensureContainer(p *podModel, c *ctrModel) error {
 	cfg := w.ctrConfig(p, c)
 	for i, start := 0, time.Now(); !w.giveUp(start, w.opTimeout(p)); i++ {
 		var resp *runtimeapi.CreateContainerResponse
-		err, expected := w.try(func(ctx context.Context) (err error) {
+		err, expected := w.try(p.id, func(ctx context.Context) (err error) {
 			resp, err = w.rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: p.id, Config: cfg, SandboxConfig: p.cfg})
 			return err
 		})
@@ -432,7 +511,7 @@ func (w *world) ctrStatus(id string) (*runtimeapi.ContainerStatus, error) {
 // ensureStarted starts c until its status says it started.
 func (w *world) ensureStarted(p *podModel, c *ctrModel) error {
 	for i, start := 0, time.Now(); !w.giveUp(start, w.opTimeout(p)); i++ {
-		err, expected := w.try(func(ctx context.Context) error {
+		err, expected := w.try(p.id, func(ctx context.Context) error {
 			_, err := w.rt.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: c.id})
 			return err
 		})
@@ -509,12 +588,12 @@ func (w *world) checkExec(p *podModel, c *ctrModel) {
 	unexplained := 0
 	for start, i := time.Now(), 0; unexplained < execUnexplainedAttempts && !w.giveUp(start, w.opTimeout(p)); i++ {
 		var resp *runtimeapi.ExecSyncResponse
-		epoch, began := w.epoch.Load(), time.Now()
-		err, expected := w.try(func(ctx context.Context) (err error) {
+		down, epoch, began := w.down.Load(), w.epoch.Load(), time.Now()
+		err, expected := w.try(p.id, func(ctx context.Context) (err error) {
 			resp, err = w.rt.ExecSync(ctx, &runtimeapi.ExecSyncRequest{ContainerId: c.id, Cmd: []string{"echo", want}, Timeout: 10})
 			return err
 		})
-		killed := w.epoch.Load() != epoch
+		killed := down || w.epoch.Load() != epoch
 		attempts = append(attempts, fmt.Sprintf("%s %v kill=%v", time.Since(began).Round(time.Millisecond), status.Code(err), killed))
 		w.execs.Add(1)
 		if err == nil {
@@ -602,12 +681,38 @@ func (w *world) stopContainer(p *podModel, c *ctrModel) {
 	}
 	c.exited = true
 	w.checkExit(p, c, st)
+	if p.opts.sharedPID {
+		w.checkStoppedSharedPID(p, c)
+	}
+}
+
+// checkStoppedSharedPID: once StopContainer has returned and the
+// container is exited, none of its processes may run, not even those its
+// main process left in the pod's shared PID namespace (issue 20: the
+// background child lived on, reparented to the pod init, until
+// RemoveContainer; a kubelet restarting the container got two). Read
+// from the container's cgroup; a moment is allowed for killed processes
+// to leave it.
+func (w *world) checkStoppedSharedPID(p *podModel, c *ctrModel) {
+	w.sharedPIDStops.Add(1)
+	var left []string
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if left = w.cgroups.containerProcs(p.id, c.id); len(left) == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if len(left) == 0 {
+		return
+	}
+	w.sharedPIDLeft.Add(1)
+	w.failf("shared-PID stop: lifecycle %d pod %s (%v, shim killed: %v): container %s is exited after StopContainer, yet its processes run: %s",
+		p.lc, short(p.id), p.opts, w.wasShimKilled(p.id), short(c.id), strings.Join(left, "; "))
 }
 
 // must repeats an idempotent RPC (Stop*, Remove*) until it succeeds.
 func (w *world) must(p *podModel, what string, fn func(ctx context.Context) error) {
 	for i, start := 0, time.Now(); !w.giveUp(start, 3*time.Minute); i++ {
-		err, expected := w.try(fn)
+		err, expected := w.try(p.id, fn)
 		if err == nil {
 			return
 		}
@@ -620,7 +725,7 @@ func (w *world) must(p *podModel, what string, fn func(ctx context.Context) erro
 }
 
 func (w *world) removePod(id string) {
-	p := &podModel{lc: -1}
+	p := &podModel{lc: -1, id: id}
 	w.must(p, "StopPodSandbox "+short(id), func(ctx context.Context) error {
 		_, err := w.rt.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: id})
 		return err

@@ -184,8 +184,8 @@ func TestResourcesFields(t *testing.T) {
 		{desc: "hugepage limits", ctr: res(&runtimeapi.LinuxContainerResources{HugepageLimits: []*runtimeapi.HugepageLimit{{PageSize: "2MB", Limit: 4 * mib}}}),
 			check: func(t *testing.T, e *secEnv, id string) {
 				if !hostOffersController("hugetlb") {
-					t.Log("host offers no hugetlb controller: the limit has nothing to apply to (the container runs)")
-					return
+					// The container was created and runs; nothing more can be checked.
+					t.Skip("host offers no hugetlb controller: the limit has nothing to apply to")
 				}
 				e.wantCgroups(t, id, cgWant{"hugetlb", "hugetlb.2MB.limit_in_bytes", strconv.Itoa(4 * mib), "hugetlb.2MB.max", strconv.Itoa(4 * mib)})
 			}},

@@ -8,11 +8,13 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/cricket-cri/cricket/pkg/errdefs"
 	"github.com/cricket-cri/cricket/pkg/metrics"
 	"github.com/cricket-cri/cricket/pkg/shim/shimapi"
 	"github.com/cricket-cri/cricket/pkg/shim/shimclient"
+	"github.com/cricket-cri/cricket/pkg/tracing"
 	"github.com/cricket-cri/cricket/sandbox"
 	"github.com/cricket-cri/cricket/sandbox/container"
 )
@@ -22,16 +24,18 @@ import (
 // (container.Shims).
 type shims struct {
 	pool     *shimclient.Pool
-	handlers handlerLookup
+	handlers *handlerSet
 }
 
-func newShims(opts shimclient.Options, handlers handlerLookup) *shims {
+func newShims(opts shimclient.Options, handlers *handlerSet) *shims {
 	return &shims{pool: shimclient.NewPool(opts), handlers: handlers}
 }
 
 // Start implements sandbox.Shims.
-func (p *shims) Start(ctx context.Context, pod sandbox.ShimPod) error {
+func (p *shims) Start(ctx context.Context, pod sandbox.ShimPod) (err error) {
 	defer metrics.ObservePhase(metrics.PhaseShim, time.Now())
+	ctx, span := tracing.Start(ctx, tracing.SpanShimStart, attribute.String("pod.id", pod.ID))
+	defer tracing.End(span, &err)
 	return p.pool.Start(ctx, pod.ID, pod.StateDir)
 }
 
@@ -98,7 +102,10 @@ func (s *shimClient) check(err error) error {
 	return err
 }
 
-func (s *shimClient) Create(ctx context.Context, req container.ShimCreate) error {
+func (s *shimClient) Create(ctx context.Context, req container.ShimCreate) (err error) {
+	ctx, span := tracing.Start(ctx, tracing.SpanExecutorCreate, attribute.String("container.id", req.ID),
+		attribute.String("runtime.handler", req.RuntimeHandler))
+	defer tracing.End(span, &err)
 	h, err := s.shims.handlers.Lookup(req.RuntimeHandler)
 	if err != nil {
 		return err
@@ -109,8 +116,10 @@ func (s *shimClient) Create(ctx context.Context, req container.ShimCreate) error
 	return s.check(err)
 }
 
-func (s *shimClient) Start(ctx context.Context, id string) (container.ProcessState, error) {
+func (s *shimClient) Start(ctx context.Context, id string) (_ container.ProcessState, err error) {
 	defer metrics.ObservePhase(metrics.PhaseExecutor, time.Now())
+	ctx, span := tracing.Start(ctx, tracing.SpanExecutorStart, attribute.String("container.id", id))
+	defer tracing.End(span, &err)
 	st, err := s.c.Start(ctx, id)
 	if err != nil {
 		return container.ProcessState{}, s.check(err)

@@ -57,6 +57,15 @@ type Options struct {
 	// pkg/podinit); empty means this executable, which must then
 	// dispatch "__shim" to shimserver.Main.
 	ShimBinary string
+	// AbsentMountSourcesToReject are missing host paths refused rather
+	// than created (container.Options).
+	AbsentMountSourcesToReject []string
+	// DeviceOwnershipFromSecurityContext: see oci.ContainerInput.
+	DeviceOwnershipFromSecurityContext bool
+	// HandlerPlatforms are the image platforms of the handlers that have
+	// one, by name ("" for the default handler): containers resolve image
+	// names as pulled for their pod's handler.
+	HandlerPlatforms map[string]string
 }
 
 // Services are the pod and container services, recovered and ready.
@@ -70,7 +79,15 @@ type Services struct {
 	// SELinux labels pods and containers (Enabled is false without it).
 	SELinux *selinux.SELinux
 
-	userns *userNamespaces
+	userns   *userNamespaces
+	handlers *handlerSet
+}
+
+// SetHandlers replaces the runtime handlers: a new one is usable at once,
+// a removed one is refused to new pods and kept for the pods that use it.
+// The default handler cannot go; a handler cannot change in place.
+func (s *Services) SetHandlers(reg *runtime.Registry) error {
+	return s.handlers.set(reg)
 }
 
 // UserNamespaces reports whether pods of a runtime handler may have their
@@ -100,7 +117,7 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cgroups: %w", err)
 	}
-	handlers := handlerLookup{reg: opts.Handlers, def: opts.DefaultHandler}
+	handlers := newHandlerSet(opts.Handlers, opts.DefaultHandler)
 	var hooks *nri.NRI
 	sandboxNRI, containerNRI := sandbox.NRI(sandbox.NoNRI{}), container.NRI(container.NoNRI{})
 	if opts.NRI != nil {
@@ -128,18 +145,15 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 	}
 	pool := newShims(shimclient.Options{Binary: opts.ShimBinary, SystemdCgroup: driver == cgroups.Systemd}, handlers)
 	sbs, err := sandbox.New(sandbox.Options{
-		StateDir:   filepath.Join(opts.State, "pods"),
-		Store:      opts.Store,
-		Namespaces: namespaces{binary: opts.ShimBinary},
-		Files:      podFiles{},
-		Cgroups:    podCgroups{mgr: cg, driver: cg2driver(driver)},
-		Shims:      pool,
-		Network:    opts.Network,
-		NRI:        sandboxNRI,
-		CheckHandler: func(name string) error {
-			_, err := handlers.Lookup(name)
-			return err
-		},
+		StateDir:       filepath.Join(opts.State, "pods"),
+		Store:          opts.Store,
+		Namespaces:     namespaces{binary: opts.ShimBinary},
+		Files:          podFiles{},
+		Cgroups:        podCgroups{mgr: cg, driver: cg2driver(driver)},
+		Shims:          pool,
+		Network:        opts.Network,
+		NRI:            sandboxNRI,
+		CheckHandler:   handlers.CheckNew,
 		UserNamespaces: func(name string) bool { return userns.Supported(ctx, name) },
 		Labels:         sel,
 	})
@@ -151,12 +165,13 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 		IDMapDir: idmapDir,
 		Store:    opts.Store,
 		Pods:     sbs,
-		Images:   images{svc: opts.Images},
+		Images:   images{svc: opts.Images, platforms: opts.HandlerPlatforms},
 		Rootfs:   rootfs{snaps: opts.Images.Snapshots(), idmapDir: idmapDir},
 		Spec: &container.HostSpecs{
 			Driver: cg2driver(driver), CgroupNamespace: cg.Mode() == cgroups.Unified, Host: host, Handlers: handlers,
 			CDI: cdiRegistry(opts.CDISpecDirs), UserNamespaces: userns.Supported, IDMapDir: idmapDir,
-			AppArmor: aa, SELinux: sel,
+			DeviceOwnershipFromSecurityContext: opts.DeviceOwnershipFromSecurityContext,
+			AppArmor:                           aa, SELinux: sel,
 		},
 		Shims:    pool,
 		LookPath: container.FSLookPath(oci.RootFS),
@@ -165,8 +180,9 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 		// Updates are fitted to the host like new containers.
 		FitResources: host.Fit,
 		// Pinning needs CAP_SYS_ADMIN; the daemon runs as root.
-		PinHostMounts: os.Geteuid() == 0,
-		Orphans:       orphans{mgr: cg},
+		PinHostMounts:              os.Geteuid() == 0,
+		AbsentMountSourcesToReject: opts.AbsentMountSourcesToReject,
+		Orphans:                    orphans{mgr: cg},
 	})
 	if err != nil {
 		return nil, err
@@ -181,20 +197,7 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 			return nil, err
 		}
 	}
-	return &Services{Pods: sbs, Containers: ctrs, NRI: hooks, AppArmor: aa, SELinux: sel, userns: userns}, nil
-}
-
-// handlerLookup resolves handler names, "" being the configured default.
-type handlerLookup struct {
-	reg *runtime.Registry
-	def string
-}
-
-func (h handlerLookup) Lookup(name string) (runtime.Handler, error) {
-	if name == "" {
-		name = h.def
-	}
-	return h.reg.Lookup(name)
+	return &Services{Pods: sbs, Containers: ctrs, NRI: hooks, AppArmor: aa, SELinux: sel, userns: userns, handlers: handlers}, nil
 }
 
 func cg2driver(d cgroups.Driver) cgroups.Driver {
