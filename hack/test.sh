@@ -23,5 +23,6 @@ make integration
 make critest CRITEST_HANDLERS="${CRITEST_HANDLERS:-cricket runc crun}"
 make kubelet-e2e
 # The production-like node: cgroup v2 unified, systemd as PID 1, AppArmor, in
-# a QEMU VM built once from apt (test/vm; bounded, about 10 minutes cold).
+# a QEMU VM built once from apt (test/vm; bounded: about 15 minutes cold on a
+# loaded 2-core machine, image build included; 4 to 6 warm).
 make vm-smoke
