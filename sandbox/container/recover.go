@@ -149,6 +149,14 @@ func (s *Service) reconcileCreated(ctx context.Context, c *Container) {
 	defer cancel()
 	sh, _, err := s.shimOf(ctx, c)
 	if err != nil {
+		// The shim is gone: a process it created for the container (an
+		// init waiting to be started) would run on unseen; its cgroup
+		// ends it (found by test/fault: "cricket-shim init" left).
+		if errors.Is(err, errdefs.ErrUnavailable) {
+			if err := s.reapOrphan(ctx, c); err != nil {
+				klog.FromContext(ctx).Error(err, "cannot kill what the lost shim made of a created container", "containerID", c.ID)
+			}
+		}
 		return
 	}
 	ps, err := sh.State(ctx, c.ID)

@@ -165,6 +165,26 @@ func TestShimGoneReapsOrphan(t *testing.T) {
 	}
 }
 
+// TestShimGoneReapsCreated: a created container whose pod's shim is gone
+// at restart may have a process the shim made (its init, waiting to be
+// started); it is reaped through the cgroup (test/fault found
+// "cricket-shim init" running on after a kill during StartContainer).
+func TestShimGoneReapsCreated(t *testing.T) {
+	e := newEnv(t)
+	e.pods.Add(container.Pod{ID: "dead", Ready: true, Config: &runtimeapi.PodSandboxConfig{Metadata: &runtimeapi.PodSandboxMetadata{Name: "dead"}}})
+	ctx := context.Background()
+	c, err := e.svc.Create(ctx, container.CreateRequest{PodID: "dead", Config: ctrConfig("x", "busybox")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	restarted := e.service(t)
+	e.shims.SetGone("dead", true)
+	restarted.Load(ctx)
+	if r := e.orph.Reaped(); !slices.Equal(r, []string{c.Bundle}) {
+		t.Errorf("reaped %v, want %s", r, c.Bundle)
+	}
+}
+
 // TestLoadRemovesContainerCrashedInCreate kills Create (a panic: no
 // rollback runs) while it mounts the rootfs: the next start must find a
 // record naming the bundle dir and remove both. (test/fault found a dir
