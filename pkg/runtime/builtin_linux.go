@@ -492,3 +492,28 @@ var rlimits = map[string]int{
 	"RLIMIT_SIGPENDING": unix.RLIMIT_SIGPENDING,
 	"RLIMIT_STACK":      unix.RLIMIT_STACK,
 }
+
+// Checkpoint dumps the container with libcontainer's CRIU driver (CRIU's
+// swrk mode, a child this process waits for: the reaper is held).
+func (b *builtin) Checkpoint(_ context.Context, id string, opts CheckpointOptions) error {
+	if opts.ImagePath == "" {
+		return fmt.Errorf("checkpoint of container %s: no image path: %w", id, errdefs.ErrInvalidArgument)
+	}
+	bc, err := b.get(id)
+	if err != nil {
+		return err
+	}
+	release := b.reaper.Hold()
+	defer release()
+	err = bc.c.Checkpoint(&libcontainer.CriuOpts{
+		ImagesDirectory: opts.ImagePath,
+		WorkDirectory:   opts.WorkPath,
+		LeaveRunning:    opts.LeaveRunning,
+		TcpEstablished:  opts.TCPEstablished,
+		FileLocks:       true,
+	})
+	if err != nil {
+		return fmt.Errorf("checkpoint container %s: %w", id, err)
+	}
+	return nil
+}

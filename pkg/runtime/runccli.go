@@ -420,3 +420,28 @@ func (r *runcCLI) Update(ctx context.Context, id string, resources *specs.LinuxR
 	}
 	return nil
 }
+
+// Checkpoint runs "<runtime> checkpoint" (runc and crun both drive CRIU).
+func (r *runcCLI) Checkpoint(ctx context.Context, id string, opts CheckpointOptions) error {
+	if opts.ImagePath == "" {
+		return fmt.Errorf("checkpoint of container %s: no image path: %w", id, errdefs.ErrInvalidArgument)
+	}
+	if _, err := r.run(ctx, invocation{args: checkpointArgs(id, opts)}); err != nil {
+		return r.classify(id, "checkpoint", err)
+	}
+	return nil
+}
+
+func checkpointArgs(id string, opts CheckpointOptions) []string {
+	args := []string{"checkpoint", "--image-path", opts.ImagePath, "--file-locks"}
+	if opts.WorkPath != "" {
+		args = append(args, "--work-path", opts.WorkPath)
+	}
+	if opts.LeaveRunning {
+		args = append(args, "--leave-running")
+	}
+	if opts.TCPEstablished {
+		args = append(args, "--tcp-established")
+	}
+	return append(args, id)
+}

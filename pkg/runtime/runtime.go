@@ -99,6 +99,25 @@ type Executor interface {
 	Pids(ctx context.Context, id string) ([]int, error)
 	// Update changes the container's cgroup limits.
 	Update(ctx context.Context, id string, resources *specs.LinuxResources) error
+	// Checkpoint dumps the running container's process tree with CRIU
+	// into opts.ImagePath. With opts.LeaveRunning the container runs on
+	// afterwards; otherwise CRIU kills it once the dump is complete.
+	Checkpoint(ctx context.Context, id string, opts CheckpointOptions) error
+}
+
+// CheckpointOptions say where and how a container is checkpointed.
+type CheckpointOptions struct {
+	// ImagePath is the directory CRIU writes its images to; it is created
+	// (0700) when missing.
+	ImagePath string
+	// WorkPath is the directory CRIU writes its log (dump.log) and its
+	// statistics (stats-dump) to; empty means ImagePath.
+	WorkPath string
+	// LeaveRunning lets the container run on after the dump.
+	LeaveRunning bool
+	// TCPEstablished dumps established TCP connections too; without it a
+	// container with one cannot be checkpointed.
+	TCPEstablished bool
 }
 
 // Exit is how a process ended, as collected by a Reaper.

@@ -51,6 +51,8 @@ type Executor struct {
 	Err map[string]error
 	// CreateGate, when set before use, holds every Create until closed.
 	CreateGate chan struct{}
+	// Checkpoints lists the options of every successful Checkpoint.
+	Checkpoints []runtime.CheckpointOptions
 
 	mu         sync.Mutex
 	name       string
@@ -391,4 +393,34 @@ func (f *Executor) Update(_ context.Context, id string, _ *specs.LinuxResources)
 	}
 	_, err := f.lookup(id)
 	return err
+}
+
+// Checkpoint records the call and, like CRIU, writes the image directory
+// (one file, "inventory.img") so callers can see where it went. A container
+// that does not run is refused; without LeaveRunning the container exits
+// with 137, as CRIU kills it after the dump.
+func (f *Executor) Checkpoint(_ context.Context, id string, opts runtime.CheckpointOptions) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin("Checkpoint", id); err != nil {
+		return err
+	}
+	c, err := f.lookup(id)
+	if err != nil {
+		return err
+	}
+	if c.Status != runtime.StatusRunning {
+		return fmt.Errorf("checkpoint container %s: %s: %w", id, c.Status, errdefs.ErrFailedPrecondition)
+	}
+	if err := os.MkdirAll(opts.ImagePath, 0o700); err != nil {
+		return err
+	}
+	if err := os.WriteFile(opts.ImagePath+"/inventory.img", []byte(id), 0o600); err != nil {
+		return err
+	}
+	f.Checkpoints = append(f.Checkpoints, opts)
+	if !opts.LeaveRunning {
+		f.exitLocked(c, 137)
+	}
+	return nil
 }

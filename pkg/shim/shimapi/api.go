@@ -186,6 +186,12 @@ type UpdateRequest struct {
 	Resources *specs.LinuxResources
 }
 
+// CheckpointRequest dumps a running container with CRIU.
+type CheckpointRequest struct {
+	ID      string
+	Options runtime.CheckpointOptions
+}
+
 // EventType names what happened to a container.
 type EventType string
 

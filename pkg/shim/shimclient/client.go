@@ -298,6 +298,11 @@ func (c *Client) Pids(ctx context.Context, id string) ([]int, error) {
 	return resp.Pids, nil
 }
 
+// Checkpoint dumps a running container with CRIU.
+func (c *Client) Checkpoint(ctx context.Context, req shimapi.CheckpointRequest) error {
+	return c.call(ctx, "Checkpoint", req, &shimapi.Empty{})
+}
+
 // Update changes a container's resources.
 func (c *Client) Update(ctx context.Context, req shimapi.UpdateRequest) error {
 	return c.call(ctx, "Update", req, &shimapi.Empty{})

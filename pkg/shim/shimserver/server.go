@@ -524,6 +524,15 @@ func (s *Server) Update(ctx context.Context, req shimapi.UpdateRequest) error {
 	return c.exec.Update(ctx, req.ID, req.Resources)
 }
 
+// Checkpoint dumps the container with CRIU through its executor.
+func (s *Server) Checkpoint(ctx context.Context, req shimapi.CheckpointRequest) error {
+	c, err := s.get(req.ID)
+	if err != nil {
+		return err
+	}
+	return c.exec.Checkpoint(ctx, req.ID, req.Options)
+}
+
 // ReopenLog reopens the container's log file after rotation.
 func (s *Server) ReopenLog(id string) error {
 	c, err := s.get(id)

@@ -126,6 +126,10 @@ func (v *service) Update(req shimapi.UpdateRequest, _ *shimapi.Empty) error {
 	return shimapi.EncodeError(v.s.Update(context.Background(), req))
 }
 
+func (v *service) Checkpoint(req shimapi.CheckpointRequest, _ *shimapi.Empty) error {
+	return shimapi.EncodeError(v.s.Checkpoint(context.Background(), req))
+}
+
 func (v *service) ReopenLog(req shimapi.IDRequest, _ *shimapi.Empty) error {
 	return shimapi.EncodeError(v.s.ReopenLog(req.ID))
 }

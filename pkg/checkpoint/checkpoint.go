@@ -1,0 +1,252 @@
+// Package checkpoint holds what Cricket's checkpoints share with the other
+// CRI runtimes' (CRI-O's and containerd's) and with checkpointctl: the file
+// names of a container checkpoint archive, the options a client may give,
+// the rootfs diff of a container's writable layer, and the writing of the
+// archive itself, 0600 at a client-named path resolved without following
+// symlinks.
+//
+// A container archive is an uncompressed tar of:
+//
+//	checkpoint/        CRIU's images (metadata.CheckpointDirectory)
+//	config.dump        metadata.ContainerConfig: names, image, runtime, times
+//	spec.dump          the container's OCI runtime spec
+//	rootfs-diff.tar    the files the container wrote in its rootfs
+//	deleted.files      JSON list of the image's files it deleted
+//	container.log      its CRI log (containerd's name)
+//	dump.log, stats-dump  CRIU's log and statistics of the dump
+package checkpoint
+
+import (
+	"archive/tar"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+
+	metadata "github.com/checkpoint-restore/checkpointctl/lib"
+	"golang.org/x/sys/unix"
+
+	"github.com/cricket-cri/cricket/pkg/errdefs"
+	"github.com/cricket-cri/cricket/pkg/securefs"
+)
+
+// ContainerLogFile is the container's CRI log in the archive; containerd
+// names it so, CRI-O leaves it out, checkpointctl has no constant for it.
+const ContainerLogFile = "container.log"
+
+// Options are the runtime-specific options of CheckpointPod and RestorePod
+// (and what CheckpointContainer always uses).
+type Options struct {
+	// TCPEstablished dumps and restores established TCP connections.
+	TCPEstablished bool
+}
+
+// OptionTCPEstablished is the one option key Cricket knows: "true" or
+// "false".
+const OptionTCPEstablished = "tcp-established"
+
+// ParseOptions reads the options map of a CheckpointPod or RestorePod
+// request; an unknown key or an invalid value is ErrInvalidArgument, as the
+// API demands.
+func ParseOptions(m map[string]string) (Options, error) {
+	var o Options
+	for k, v := range m {
+		switch k {
+		case OptionTCPEstablished:
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return Options{}, fmt.Errorf("option %s=%q: not a boolean: %w", k, v, errdefs.ErrInvalidArgument)
+			}
+			o.TCPEstablished = b
+		default:
+			return Options{}, fmt.Errorf("option %q is not supported (known: %s): %w", k, OptionTCPEstablished, errdefs.ErrInvalidArgument)
+		}
+	}
+	return o, nil
+}
+
+// CheckLocation checks a client-named output path: absolute, clean (no
+// "..", no trailing slash) and not the root.
+func CheckLocation(p string) error {
+	if p == "" || !filepath.IsAbs(p) || filepath.Clean(p) != p || p == "/" {
+		return fmt.Errorf("checkpoint location %q must be an absolute, clean file path: %w", p, errdefs.ErrInvalidArgument)
+	}
+	return nil
+}
+
+// WriteRootfsDiff writes to w a tar of what upper, the overlay upper dir
+// of a container's rootfs, holds: the files the container created or
+// changed. Overlay whiteouts (0:0 character devices) are not archived; the
+// paths they delete are returned, absolute in the container, for
+// deleted.files. An opaque directory is archived with its content only;
+// what it hides of the image is not listed.
+func WriteRootfsDiff(upper string, w io.Writer) (deleted []string, err error) {
+	tw := tar.NewWriter(w)
+	err = filepath.WalkDir(upper, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if p == upper {
+			return nil
+		}
+		rel, err := filepath.Rel(upper, p)
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if isWhiteout(info) {
+			deleted = append(deleted, "/"+rel)
+			return nil
+		}
+		return addEntry(tw, p, rel, info)
+	})
+	if err == nil {
+		err = tw.Close()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("rootfs diff of %s: %w", upper, err)
+	}
+	return deleted, nil
+}
+
+func isWhiteout(info fs.FileInfo) bool {
+	if info.Mode()&fs.ModeCharDevice == 0 {
+		return false
+	}
+	st, ok := info.Sys().(*syscall.Stat_t)
+	return ok && st.Rdev == 0
+}
+
+// addEntry writes one file of a tree the caller trusts not to change
+// under it (a stopped walk of its own state, or a frozen writable layer).
+func addEntry(tw *tar.Writer, p, rel string, info fs.FileInfo) error {
+	var link string
+	if info.Mode()&fs.ModeSymlink != 0 {
+		l, err := os.Readlink(p)
+		if err != nil {
+			return err
+		}
+		link = l
+	}
+	hdr, err := tar.FileInfoHeader(info, link)
+	if err != nil {
+		return err
+	}
+	hdr.Name = filepath.ToSlash(rel)
+	if info.IsDir() {
+		hdr.Name += "/"
+	}
+	// Keep numeric owners only: names depend on the host's passwd.
+	hdr.Uname, hdr.Gname = "", ""
+	if err := tw.WriteHeader(hdr); err != nil {
+		return err
+	}
+	if !info.Mode().IsRegular() {
+		return nil
+	}
+	f, err := os.OpenFile(p, os.O_RDONLY|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.CopyN(tw, f, info.Size())
+	return err
+}
+
+// WriteJSON writes v as dir/name, 0600.
+func WriteJSON(dir, name string, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", name, err)
+	}
+	return os.WriteFile(filepath.Join(dir, name), data, 0o600)
+}
+
+// WriteConfigDump writes config.dump.
+func WriteConfigDump(dir string, c metadata.ContainerConfig) error {
+	return WriteJSON(dir, metadata.ConfigDumpFile, c)
+}
+
+// WriteArchive tars the directory dir into the file location, 0600. The
+// parent of location must exist and is resolved without following any
+// symlink; the archive is written to a new temporary file beside it and
+// renamed over location once complete, so a failure leaves nothing there
+// and a symlink at location is replaced, never followed.
+func WriteArchive(dir, location string) (retErr error) {
+	if err := CheckLocation(location); err != nil {
+		return err
+	}
+	parent, err := securefs.OpenNoSymlinks(filepath.Dir(location), unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return fmt.Errorf("checkpoint location %s: %w", location, err)
+	}
+	defer parent.Close()
+	pfd := int(parent.Fd())
+	base := filepath.Base(location)
+	tmp := "." + base + ".tmp-" + randomSuffix()
+	fd, err := unix.Openat(pfd, tmp, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return fmt.Errorf("create checkpoint archive beside %s: %w", location, err)
+	}
+	f := os.NewFile(uintptr(fd), filepath.Join(filepath.Dir(location), tmp))
+	defer func() {
+		if f != nil {
+			_ = f.Close()
+		}
+		if retErr != nil {
+			_ = unix.Unlinkat(pfd, tmp, 0)
+		}
+	}()
+	if err := tarDir(dir, f); err != nil {
+		return fmt.Errorf("write checkpoint archive %s: %w", location, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("sync checkpoint archive %s: %w", location, err)
+	}
+	err = f.Close()
+	f = nil
+	if err != nil {
+		return fmt.Errorf("close checkpoint archive %s: %w", location, err)
+	}
+	if err := unix.Renameat(pfd, tmp, pfd, base); err != nil {
+		return fmt.Errorf("rename checkpoint archive to %s: %w", location, err)
+	}
+	return nil
+}
+
+func tarDir(dir string, w io.Writer) error {
+	tw := tar.NewWriter(w)
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || p == dir {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		return addEntry(tw, p, rel, info)
+	})
+	if err != nil {
+		return err
+	}
+	return tw.Close()
+}
+
+func randomSuffix() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
