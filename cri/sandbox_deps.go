@@ -33,6 +33,10 @@ type ContainerService interface {
 	ExecSync(ctx context.Context, id string, cmd []string, timeout time.Duration) (container.ExecResult, error)
 	ReopenLog(ctx context.Context, id string) error
 	Update(ctx context.Context, id string, r *runtimeapi.LinuxContainerResources) error
+	Checkpoint(ctx context.Context, id, location string, timeout time.Duration) error
+	// CheckCRIU is nil when checkpoint and restore can work on this host,
+	// otherwise why not (FailedPrecondition).
+	CheckCRIU() error
 }
 
 const podsArea = "pods and containers"

@@ -21,6 +21,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -249,4 +250,29 @@ func randomSuffix() string {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// CheckOutputDir checks the output_path of a CheckpointPod request: an
+// absolute, clean path to an existing, empty directory, reached without
+// following any symlink. Anything else is ErrInvalidArgument.
+func CheckOutputDir(p string) error {
+	if err := CheckLocation(p); err != nil {
+		return err
+	}
+	f, err := securefs.OpenNoSymlinks(p, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		if errdefs.Class(err) == nil {
+			err = fmt.Errorf("%w: %w", err, errdefs.ErrInvalidArgument)
+		}
+		return fmt.Errorf("checkpoint output directory: %w", err)
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(1)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("read checkpoint output directory %s: %w", p, err)
+	}
+	if len(names) > 0 {
+		return fmt.Errorf("checkpoint output directory %s is not empty: %w", p, errdefs.ErrInvalidArgument)
+	}
+	return nil
 }

@@ -162,3 +162,20 @@ func equal(a, b []string) bool {
 func configFor(id string) metadata.ContainerConfig {
 	return metadata.ContainerConfig{ID: id, Name: "counter"}
 }
+
+func TestCheckOutputDir(t *testing.T) {
+	empty := t.TempDir()
+	if err := CheckOutputDir(empty); err != nil {
+		t.Fatalf("empty dir: %v", err)
+	}
+	full := t.TempDir()
+	must(t, os.WriteFile(filepath.Join(full, "x"), nil, 0o600))
+	link := filepath.Join(t.TempDir(), "link")
+	must(t, os.Symlink(empty, link))
+	file := filepath.Join(full, "x")
+	for _, p := range []string{full, link, file, filepath.Join(empty, "missing"), "relative"} {
+		if err := CheckOutputDir(p); !errdefs.IsInvalidArgument(err) {
+			t.Errorf("CheckOutputDir(%q) = %v, want InvalidArgument", p, err)
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cricket-cri/cricket/pkg/oci"
 	"github.com/cricket-cri/cricket/pkg/podfiles"
+	"github.com/cricket-cri/cricket/pkg/runtime"
 )
 
 // The interfaces below are what the container service needs from the
@@ -71,6 +72,9 @@ type Rootfs interface {
 	// Unmount unmounts target and removes the writable layer key; missing
 	// ones are no error.
 	Unmount(ctx context.Context, key, target string) error
+	// UpperDir is the directory holding the changes written to the
+	// writable layer key (the overlay upper dir).
+	UpperDir(key string) (string, error)
 }
 
 // RootfsIDMap is the pod user namespace a rootfs is idmapped through.
@@ -165,6 +169,8 @@ type Shim interface {
 	ReopenLog(ctx context.Context, id string) error
 	// Update replaces the cgroup resources of a running container.
 	Update(ctx context.Context, id string, resources *specs.LinuxResources) error
+	// Checkpoint dumps a running container with CRIU.
+	Checkpoint(ctx context.Context, id string, opts runtime.CheckpointOptions) error
 }
 
 // Shims hands out clients of the pods' shims.

@@ -56,6 +56,10 @@ type Options struct {
 	PinHostMounts bool
 	// Orphans, when set, cleans up after containers whose shim is gone.
 	Orphans OrphanReaper
+	// CRIU says whether checkpoint and restore can work on this host: nil,
+	// or why not (an ErrFailedPrecondition error in CRIU's words). Nil
+	// CRIU means they cannot.
+	CRIU func() error
 }
 
 // Service runs containers.

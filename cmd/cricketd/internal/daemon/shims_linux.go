@@ -11,6 +11,7 @@ import (
 
 	"github.com/cricket-cri/cricket/pkg/errdefs"
 	"github.com/cricket-cri/cricket/pkg/metrics"
+	"github.com/cricket-cri/cricket/pkg/runtime"
 	"github.com/cricket-cri/cricket/pkg/shim/shimapi"
 	"github.com/cricket-cri/cricket/pkg/shim/shimclient"
 	"github.com/cricket-cri/cricket/sandbox"
@@ -161,4 +162,8 @@ func (s *shimClient) ReopenLog(ctx context.Context, id string) error {
 
 func (s *shimClient) Update(ctx context.Context, id string, resources *specs.LinuxResources) error {
 	return s.check(s.c.Update(ctx, shimapi.UpdateRequest{ID: id, Resources: resources}))
+}
+
+func (s *shimClient) Checkpoint(ctx context.Context, id string, opts runtime.CheckpointOptions) error {
+	return s.check(s.c.Checkpoint(ctx, shimapi.CheckpointRequest{ID: id, Options: opts}))
 }

@@ -128,6 +128,12 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 	if err != nil {
 		return nil, err
 	}
+	criu := runtime.ProbeCRIU(ctx)
+	if criu.Usable() {
+		klog.FromContext(ctx).Info("CRIU is usable: checkpoint and restore are available", "path", criu.Path, "version", criu.Version)
+	} else {
+		klog.FromContext(ctx).Info("checkpoint and restore are unavailable", "reason", criu.Err.Error())
+	}
 	ctrs, err := container.New(container.Options{
 		StateDir: filepath.Join(opts.State, "containers"),
 		IDMapDir: idmapDir,
@@ -148,6 +154,7 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 		// Pinning needs CAP_SYS_ADMIN; the daemon runs as root.
 		PinHostMounts: os.Geteuid() == 0,
 		Orphans:       orphans{mgr: cg},
+		CRIU:          func() error { return criu.Err },
 	})
 	if err != nil {
 		return nil, err

@@ -1,0 +1,113 @@
+package cri
+
+import (
+	"context"
+	"fmt"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/cricket-cri/cricket/pkg/checkpoint"
+	"github.com/cricket-cri/cricket/pkg/errdefs"
+	"github.com/cricket-cri/cricket/sandbox/container"
+)
+
+// CheckpointPod validates the request as api.proto v0.37 demands (an
+// existing, empty output directory reached without symlinks; a non-empty
+// list of distinct running containers of the pod; only known options) and
+// refuses with FailedPrecondition when CRIU is unusable. The pod-wide dump
+// itself (freeze all, capture each, resume all) is not built yet: a valid
+// request on a host with CRIU answers Unimplemented, never a fake success.
+func (s *Service) CheckpointPod(ctx context.Context, req *runtimeapi.CheckpointPodRequest) (*runtimeapi.CheckpointPodResponse, error) {
+	svc, err := s.containers("CheckpointPod")
+	if err != nil {
+		return nil, err
+	}
+	pods, err := s.sandboxes("CheckpointPod")
+	if err != nil {
+		return nil, err
+	}
+	if err := validateCheckpointPod(req); err != nil {
+		return nil, err
+	}
+	if _, err := pods.Get(req.GetPodSandboxId()); err != nil {
+		return nil, err
+	}
+	for _, id := range req.GetContainerIds() {
+		c, err := svc.Get(id)
+		if err != nil {
+			return nil, err
+		}
+		if c.PodID != req.GetPodSandboxId() {
+			return nil, fmt.Errorf("container %s belongs to pod %s, not %s: %w", id, c.PodID, req.GetPodSandboxId(), errdefs.ErrInvalidArgument)
+		}
+		if st := c.Status().State; st != container.StateRunning {
+			return nil, fmt.Errorf("container %s is %s, not running: %w", id, st, errdefs.ErrFailedPrecondition)
+		}
+	}
+	if err := svc.CheckCRIU(); err != nil {
+		return nil, err
+	}
+	return nil, notImplemented("CheckpointPod", "pod-level checkpoint")
+}
+
+func validateCheckpointPod(req *runtimeapi.CheckpointPodRequest) error {
+	if req.GetPodSandboxId() == "" {
+		return fmt.Errorf("pod sandbox id is empty: %w", errdefs.ErrInvalidArgument)
+	}
+	if len(req.GetContainerIds()) == 0 {
+		return fmt.Errorf("container_ids is empty: %w", errdefs.ErrInvalidArgument)
+	}
+	seen := map[string]bool{}
+	for _, id := range req.GetContainerIds() {
+		if id == "" || seen[id] {
+			return fmt.Errorf("container_ids: %q is empty or repeated: %w", id, errdefs.ErrInvalidArgument)
+		}
+		seen[id] = true
+	}
+	if _, err := checkpoint.ParseOptions(req.GetOptions()); err != nil {
+		return err
+	}
+	return checkpoint.CheckOutputDir(req.GetOutputPath())
+}
+
+// RestorePod validates the request as api.proto v0.37 demands (an
+// absolute checkpoint directory; a pod config; a non-empty list of
+// container configs with distinct, non-empty names; only known options)
+// and refuses with FailedPrecondition when CRIU is unusable. The restore
+// itself is not built yet: a valid request on a host with CRIU answers
+// Unimplemented and creates nothing.
+func (s *Service) RestorePod(ctx context.Context, req *runtimeapi.RestorePodRequest) (*runtimeapi.RestorePodResponse, error) {
+	svc, err := s.containers("RestorePod")
+	if err != nil {
+		return nil, err
+	}
+	if err := validateRestorePod(req); err != nil {
+		return nil, err
+	}
+	if err := svc.CheckCRIU(); err != nil {
+		return nil, err
+	}
+	return nil, notImplemented("RestorePod", "pod-level restore")
+}
+
+func validateRestorePod(req *runtimeapi.RestorePodRequest) error {
+	if err := checkpoint.CheckLocation(req.GetCheckpointPath()); err != nil {
+		return err
+	}
+	if req.GetConfig() == nil {
+		return fmt.Errorf("pod sandbox config is missing: %w", errdefs.ErrInvalidArgument)
+	}
+	if len(req.GetContainerConfigs()) == 0 {
+		return fmt.Errorf("container_configs is empty: %w", errdefs.ErrInvalidArgument)
+	}
+	seen := map[string]bool{}
+	for _, c := range req.GetContainerConfigs() {
+		name := c.GetMetadata().GetName()
+		if name == "" || seen[name] {
+			return fmt.Errorf("container_configs: name %q is empty or repeated: %w", name, errdefs.ErrInvalidArgument)
+		}
+		seen[name] = true
+	}
+	_, err := checkpoint.ParseOptions(req.GetOptions())
+	return err
+}

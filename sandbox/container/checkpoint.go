@@ -1,0 +1,177 @@
+package container
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	metadata "github.com/checkpoint-restore/checkpointctl/lib"
+	"k8s.io/klog/v2"
+
+	"github.com/cricket-cri/cricket/pkg/checkpoint"
+	"github.com/cricket-cri/cricket/pkg/errdefs"
+	"github.com/cricket-cri/cricket/pkg/runtime"
+)
+
+// checkpointWork is the scratch dir, in the container's bundle, where a
+// checkpoint is assembled before it is archived; it is removed afterwards
+// whatever happened.
+const checkpointWork = "checkpoint-work"
+
+// CheckCRIU returns nil when checkpoint and restore can work on this host,
+// otherwise an ErrFailedPrecondition error saying why in CRIU's words.
+func (s *Service) CheckCRIU() error {
+	if s.opts.CRIU == nil {
+		return fmt.Errorf("checkpoint/restore: CRIU was not probed: %w", errdefs.ErrFailedPrecondition)
+	}
+	return s.opts.CRIU()
+}
+
+// Checkpoint writes a checkpoint archive of the running container id to
+// location (a file path, written 0600, its parent resolved without
+// following symlinks), in the layout CRI-O and containerd share (see
+// pkg/checkpoint). The container keeps running: CRIU dumps it with
+// leave-running. timeout bounds the whole operation; 0 means no bound but
+// the caller's deadline.
+func (s *Service) Checkpoint(ctx context.Context, id, location string, timeout time.Duration) error {
+	if err := checkpoint.CheckLocation(location); err != nil {
+		return err
+	}
+	if err := s.CheckCRIU(); err != nil {
+		return err
+	}
+	c, err := s.index.Get(id)
+	if err != nil {
+		return err
+	}
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	c.op.Lock()
+	defer c.op.Unlock()
+	if c.removed {
+		return fmt.Errorf("container %s: %w", id, errdefs.ErrNotFound)
+	}
+	if st := c.Status().State; st != StateRunning {
+		return fmt.Errorf("container %s is %s, only a running container can be checkpointed: %w", id, st, errdefs.ErrFailedPrecondition)
+	}
+	work := filepath.Join(c.Bundle, checkpointWork)
+	if err := os.RemoveAll(work); err != nil {
+		return fmt.Errorf("clear checkpoint scratch dir of container %s: %w", id, err)
+	}
+	if err := os.Mkdir(work, 0o700); err != nil {
+		return fmt.Errorf("checkpoint scratch dir of container %s: %w", id, err)
+	}
+	defer func() {
+		if err := os.RemoveAll(work); err != nil {
+			klog.FromContext(ctx).Error(err, "remove checkpoint scratch dir", "containerID", id)
+		}
+	}()
+	if err := s.dump(ctx, c, work, checkpoint.Options{}); err != nil {
+		return err
+	}
+	return checkpoint.WriteArchive(work, location)
+}
+
+// dump fills dir with the container's checkpoint: CRIU's images and log
+// (through the pod's shim, the container left running), its metadata,
+// spec and log, and its rootfs changes. The caller holds c.op.
+func (s *Service) dump(ctx context.Context, c *Container, dir string, opts checkpoint.Options) error {
+	sh, pod, err := s.shimOf(ctx, c)
+	if err != nil {
+		return err
+	}
+	checkpointedAt := time.Now()
+	err = sh.Checkpoint(ctx, c.ID, runtime.CheckpointOptions{
+		ImagePath:      filepath.Join(dir, metadata.CheckpointDirectory),
+		WorkPath:       dir,
+		LeaveRunning:   true,
+		TCPEstablished: opts.TCPEstablished,
+	})
+	if err != nil {
+		if errdefs.IsUnknown(err) {
+			err = fmt.Errorf("%w (CRIU's log: %s)", err, filepath.Join(dir, metadata.DumpLogFile))
+		}
+		return fmt.Errorf("checkpoint container %s: %w", c.ID, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("checkpoint container %s: %w", c.ID, err)
+	}
+	handler := pod.RuntimeHandler
+	if handler == "" {
+		handler = runtime.DefaultHandler
+	}
+	err = checkpoint.WriteConfigDump(dir, metadata.ContainerConfig{
+		ID:              c.ID,
+		Name:            c.Name,
+		RootfsImage:     c.Image.Ref,
+		RootfsImageRef:  c.Image.ID,
+		RootfsImageName: c.Image.Name,
+		OCIRuntime:      handler,
+		CreatedTime:     c.CreatedAt,
+		CheckpointedAt:  checkpointedAt,
+	})
+	if err != nil {
+		return err
+	}
+	if err := copyFile(filepath.Join(c.Bundle, "config.json"), filepath.Join(dir, metadata.SpecDumpFile)); err != nil {
+		return fmt.Errorf("spec of container %s: %w", c.ID, err)
+	}
+	if c.LogPath != "" {
+		err := copyFile(c.LogPath, filepath.Join(dir, checkpoint.ContainerLogFile))
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("log of container %s: %w", c.ID, err)
+		}
+	}
+	return s.dumpRootfs(c, dir)
+}
+
+// dumpRootfs writes rootfs-diff.tar and deleted.files from the container's
+// writable layer.
+func (s *Service) dumpRootfs(c *Container, dir string) error {
+	upper, err := s.opts.Rootfs.UpperDir(c.ID)
+	if err != nil {
+		return fmt.Errorf("writable layer of container %s: %w", c.ID, err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, metadata.RootFsDiffTar), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	deleted, err := checkpoint.WriteRootfsDiff(upper, f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("rootfs changes of container %s: %w", c.ID, err)
+	}
+	if len(deleted) == 0 {
+		return nil
+	}
+	return checkpoint.WriteJSON(dir, metadata.DeletedFilesFile, deleted)
+}
+
+// copyFile copies src to a new file dst, 0600; src is a file of Cricket's
+// own (a bundle's spec, a log the shim writes).
+func copyFile(src, dst string) error {
+	in, err := os.OpenFile(src, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		_ = out.Close()
+		return err
+	}
+	return out.Close()
+}
