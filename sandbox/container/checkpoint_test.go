@@ -1,0 +1,186 @@
+package container_test
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	metadata "github.com/checkpoint-restore/checkpointctl/lib"
+
+	"github.com/cricket-cri/cricket/pkg/errdefs"
+	"github.com/cricket-cri/cricket/pkg/runtime"
+	"github.com/cricket-cri/cricket/sandbox/container"
+)
+
+// archiveFiles lists the archive's entries with their contents.
+func archiveFiles(t *testing.T, path string) map[string]string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	out := map[string]string{}
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := io.ReadAll(tr)
+		out[h.Name] = string(data)
+	}
+}
+
+func (e *env) withUpper(t *testing.T, id string) {
+	t.Helper()
+	upper := filepath.Join(e.dir, "upper-"+id)
+	if err := os.MkdirAll(filepath.Join(upper, "data"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(upper, "data/count"), []byte("1\n2\n3\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.rootfs.Uppers = map[string]string{id: upper}
+}
+
+func TestCheckpointRunningContainer(t *testing.T) {
+	e := newEnv(t)
+	c := e.started(t, "counter", "busybox")
+	e.withUpper(t, c.ID)
+	loc := filepath.Join(t.TempDir(), "c.tar")
+	if err := e.svc.Checkpoint(context.Background(), c.ID, loc, 0); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(loc)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("archive: %v, %v; want a 0600 file", fi, err)
+	}
+	files := archiveFiles(t, loc)
+	for _, name := range []string{metadata.CheckpointDirectory + "/pages-1.img", metadata.ConfigDumpFile, metadata.SpecDumpFile, metadata.RootFsDiffTar, metadata.DumpLogFile} {
+		if _, ok := files[name]; !ok {
+			t.Errorf("archive lacks %s (has %v)", name, keys(files))
+		}
+	}
+	if _, ok := files[metadata.DeletedFilesFile]; ok {
+		t.Errorf("archive has %s though nothing was deleted", metadata.DeletedFilesFile)
+	}
+	var cfg metadata.ContainerConfig
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, metadata.ConfigDumpFile), []byte(files[metadata.ConfigDumpFile]), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := metadata.ReadJSONFile(&cfg, dir, metadata.ConfigDumpFile); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.ID != c.ID || cfg.Name != c.Name || cfg.RootfsImageRef != "sha256:b0" || cfg.OCIRuntime != runtime.DefaultHandler || cfg.CheckpointedAt.IsZero() {
+		t.Errorf("config.dump = %+v", cfg)
+	}
+	diff := tar.NewReader(stringReader(files[metadata.RootFsDiffTar]))
+	var diffNames []string
+	for {
+		h, err := diff.Next()
+		if err != nil {
+			break
+		}
+		diffNames = append(diffNames, h.Name)
+	}
+	if fmt.Sprint(diffNames) != "[data/ data/count]" {
+		t.Errorf("rootfs-diff.tar holds %v", diffNames)
+	}
+	p := e.shims.Proc(c.ID)
+	if len(p.Checkpoints) != 1 || !p.Checkpoints[0].LeaveRunning {
+		t.Fatalf("shim checkpoints = %+v, want one with LeaveRunning", p.Checkpoints)
+	}
+	if st := c.Status().State; st != container.StateRunning || p.Exit != nil {
+		t.Fatalf("container is %s after the checkpoint, want running", st)
+	}
+	if _, err := os.Stat(filepath.Join(c.Bundle, "checkpoint-work")); !os.IsNotExist(err) {
+		t.Fatalf("scratch dir left behind: %v", err)
+	}
+}
+
+func TestCheckpointRefusals(t *testing.T) {
+	criuGone := fmt.Errorf("CRIU is unusable: criu check: Error (criu/vdso.c:381): vdso: Unexpected rt vDSO area bounds: %w", errdefs.ErrFailedPrecondition)
+	cases := []struct {
+		desc     string
+		criuErr  error
+		shimErr  error
+		created  bool
+		location func(dir string) string
+		want     error
+	}{
+		{desc: "CRIU unusable", criuErr: criuGone, want: errdefs.ErrFailedPrecondition},
+		{desc: "container not running", created: true, want: errdefs.ErrFailedPrecondition},
+		{desc: "relative location", location: func(string) string { return "c.tar" }, want: errdefs.ErrInvalidArgument},
+		{desc: "location with ..", location: func(d string) string { return d + "/../c.tar" }, want: errdefs.ErrInvalidArgument},
+		{desc: "CRIU fails", shimErr: errors.New("criu failed: type DUMP errno 0"), want: nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.desc, func(t *testing.T) {
+			e := newEnv(t)
+			e.criuErr = tc.criuErr
+			var c *container.Container
+			if tc.created {
+				c = e.create(t, "counter", "busybox")
+			} else {
+				c = e.started(t, "counter", "busybox")
+			}
+			e.withUpper(t, c.ID)
+			e.shims.Fail("Checkpoint", tc.shimErr)
+			out := t.TempDir()
+			loc := filepath.Join(out, "c.tar")
+			if tc.location != nil {
+				loc = tc.location(out)
+			}
+			err := e.svc.Checkpoint(context.Background(), c.ID, loc, 0)
+			if err == nil || (tc.want != nil && !errors.Is(err, tc.want)) {
+				t.Fatalf("Checkpoint = %v, want %v", err, tc.want)
+			}
+			if tc.criuErr != nil && err.Error() != tc.criuErr.Error() {
+				t.Errorf("error %q does not give CRIU's reason %q", err, tc.criuErr)
+			}
+			if entries, _ := os.ReadDir(out); len(entries) != 0 {
+				t.Errorf("output dir holds %d entries after a failure", len(entries))
+			}
+			if _, err := os.Stat(filepath.Join(c.Bundle, "checkpoint-work")); !os.IsNotExist(err) {
+				t.Errorf("scratch dir left behind: %v", err)
+			}
+			if st := c.Status().State; !tc.created && st != container.StateRunning {
+				t.Errorf("container is %s, want still running", st)
+			}
+		})
+	}
+}
+
+func keys(m map[string]string) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+type strReader struct {
+	s string
+	i int
+}
+
+func (r *strReader) Read(p []byte) (int, error) {
+	if r.i >= len(r.s) {
+		return 0, io.EOF
+	}
+	n := copy(p, r.s[r.i:])
+	r.i += n
+	return n, nil
+}
+
+func stringReader(s string) io.Reader { return &strReader{s: s} }
