@@ -517,3 +517,25 @@ func (b *builtin) Checkpoint(_ context.Context, id string, opts CheckpointOption
 	}
 	return nil
 }
+
+func (b *builtin) Pause(_ context.Context, id string) error {
+	bc, err := b.get(id)
+	if err != nil {
+		return err
+	}
+	if err := bc.c.Pause(); err != nil {
+		return fmt.Errorf("pause container %s: %w", id, err)
+	}
+	return nil
+}
+
+func (b *builtin) Resume(_ context.Context, id string) error {
+	bc, err := b.get(id)
+	if err != nil {
+		return err
+	}
+	if err := bc.c.Resume(); err != nil {
+		return fmt.Errorf("resume container %s: %w", id, err)
+	}
+	return nil
+}

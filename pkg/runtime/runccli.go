@@ -445,3 +445,17 @@ func checkpointArgs(id string, opts CheckpointOptions) []string {
 	}
 	return append(args, id)
 }
+
+func (r *runcCLI) Pause(ctx context.Context, id string) error {
+	if _, err := r.run(ctx, invocation{args: []string{"pause", id}}); err != nil {
+		return r.classify(id, "pause", err)
+	}
+	return nil
+}
+
+func (r *runcCLI) Resume(ctx context.Context, id string) error {
+	if _, err := r.run(ctx, invocation{args: []string{"resume", id}}); err != nil {
+		return r.classify(id, "resume", err)
+	}
+	return nil
+}

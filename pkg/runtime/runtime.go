@@ -103,6 +103,10 @@ type Executor interface {
 	// into opts.ImagePath. With opts.LeaveRunning the container runs on
 	// afterwards; otherwise CRIU kills it once the dump is complete.
 	Checkpoint(ctx context.Context, id string, opts CheckpointOptions) error
+	// Pause freezes every process of a running container (its cgroup's
+	// freezer); Resume thaws them.
+	Pause(ctx context.Context, id string) error
+	Resume(ctx context.Context, id string) error
 }
 
 // CheckpointOptions say where and how a container is checkpointed.

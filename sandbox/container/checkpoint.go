@@ -81,13 +81,32 @@ func (s *Service) Checkpoint(ctx context.Context, id, location string, timeout t
 }
 
 // dump fills dir with the container's checkpoint: CRIU's images and log
-// (through the pod's shim, the container left running), its metadata,
-// spec and log, and its rootfs changes. The caller holds c.op.
-func (s *Service) dump(ctx context.Context, c *Container, dir string, opts checkpoint.Options) error {
+// (through the pod's shim), its rootfs changes, metadata, spec and log. The
+// container is paused from before the dump until its rootfs changes are
+// archived, so memory and files are one consistent cut, and resumed before
+// dump returns, whatever happened. The caller holds c.op.
+func (s *Service) dump(ctx context.Context, c *Container, dir string, opts checkpoint.Options) (retErr error) {
 	sh, pod, err := s.shimOf(ctx, c)
 	if err != nil {
 		return err
 	}
+	if err := sh.Pause(ctx, c.ID); err != nil {
+		return fmt.Errorf("pause container %s for its checkpoint: %w", c.ID, err)
+	}
+	resumed := false
+	resume := func() error {
+		if resumed {
+			return nil
+		}
+		resumed = true
+		cctx, cancel := cleanupContext(ctx)
+		defer cancel()
+		if err := sh.Resume(cctx, c.ID); err != nil {
+			return fmt.Errorf("resume container %s after its checkpoint: %w", c.ID, err)
+		}
+		return nil
+	}
+	defer func() { retErr = errors.Join(retErr, resume()) }()
 	checkpointedAt := time.Now()
 	err = sh.Checkpoint(ctx, c.ID, runtime.CheckpointOptions{
 		ImagePath:      filepath.Join(dir, metadata.CheckpointDirectory),
@@ -95,14 +114,17 @@ func (s *Service) dump(ctx context.Context, c *Container, dir string, opts check
 		LeaveRunning:   true,
 		TCPEstablished: opts.TCPEstablished,
 	})
+	if err == nil {
+		err = ctx.Err()
+	}
 	if err != nil {
-		if errdefs.IsUnknown(err) {
-			err = fmt.Errorf("%w (CRIU's log: %s)", err, filepath.Join(dir, metadata.DumpLogFile))
-		}
 		return fmt.Errorf("checkpoint container %s: %w", c.ID, err)
 	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("checkpoint container %s: %w", c.ID, err)
+	if err := s.dumpRootfs(c, dir); err != nil {
+		return err
+	}
+	if err := resume(); err != nil {
+		return err
 	}
 	handler := pod.RuntimeHandler
 	if handler == "" {
@@ -130,7 +152,7 @@ func (s *Service) dump(ctx context.Context, c *Container, dir string, opts check
 			return fmt.Errorf("log of container %s: %w", c.ID, err)
 		}
 	}
-	return s.dumpRootfs(c, dir)
+	return nil
 }
 
 // dumpRootfs writes rootfs-diff.tar and deleted.files from the container's

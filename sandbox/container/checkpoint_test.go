@@ -97,8 +97,11 @@ func TestCheckpointRunningContainer(t *testing.T) {
 		t.Errorf("rootfs-diff.tar holds %v", diffNames)
 	}
 	p := e.shims.Proc(c.ID)
-	if len(p.Checkpoints) != 1 || !p.Checkpoints[0].LeaveRunning {
-		t.Fatalf("shim checkpoints = %+v, want one with LeaveRunning", p.Checkpoints)
+	if len(p.Checkpoints) != 1 || !p.Checkpoints[0].LeaveRunning || !p.PausedAtCheckpoint[0] {
+		t.Fatalf("shim checkpoints = %+v (paused: %v), want one with LeaveRunning, paused", p.Checkpoints, p.PausedAtCheckpoint)
+	}
+	if p.Paused {
+		t.Fatal("container left paused")
 	}
 	if st := c.Status().State; st != container.StateRunning || p.Exit != nil {
 		t.Fatalf("container is %s after the checkpoint, want running", st)
@@ -156,6 +159,9 @@ func TestCheckpointRefusals(t *testing.T) {
 			}
 			if st := c.Status().State; !tc.created && st != container.StateRunning {
 				t.Errorf("container is %s, want still running", st)
+			}
+			if p := e.shims.Proc(c.ID); p != nil && p.Paused {
+				t.Error("container left paused")
 			}
 		})
 	}

@@ -171,6 +171,9 @@ type Shim interface {
 	Update(ctx context.Context, id string, resources *specs.LinuxResources) error
 	// Checkpoint dumps a running container with CRIU.
 	Checkpoint(ctx context.Context, id string, opts runtime.CheckpointOptions) error
+	// Pause freezes a running container's processes; Resume thaws them.
+	Pause(ctx context.Context, id string) error
+	Resume(ctx context.Context, id string) error
 }
 
 // Shims hands out clients of the pods' shims.

@@ -409,7 +409,7 @@ func (f *Executor) Checkpoint(_ context.Context, id string, opts runtime.Checkpo
 	if err != nil {
 		return err
 	}
-	if c.Status != runtime.StatusRunning {
+	if c.Status != runtime.StatusRunning && c.Status != runtime.StatusPaused {
 		return fmt.Errorf("checkpoint container %s: %s: %w", id, c.Status, errdefs.ErrFailedPrecondition)
 	}
 	if err := os.MkdirAll(opts.ImagePath, 0o700); err != nil {
@@ -422,5 +422,32 @@ func (f *Executor) Checkpoint(_ context.Context, id string, opts runtime.Checkpo
 	if !opts.LeaveRunning {
 		f.exitLocked(c, 137)
 	}
+	return nil
+}
+
+// Pause marks a running container paused.
+func (f *Executor) Pause(_ context.Context, id string) error {
+	return f.setStatus("Pause", id, runtime.StatusRunning, runtime.StatusPaused)
+}
+
+// Resume marks a paused container running.
+func (f *Executor) Resume(_ context.Context, id string) error {
+	return f.setStatus("Resume", id, runtime.StatusPaused, runtime.StatusRunning)
+}
+
+func (f *Executor) setStatus(method, id string, from, to runtime.Status) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin(method, id); err != nil {
+		return err
+	}
+	c, err := f.lookup(id)
+	if err != nil {
+		return err
+	}
+	if c.Status != from {
+		return fmt.Errorf("%s container %s: it is %s: %w", method, id, c.Status, errdefs.ErrFailedPrecondition)
+	}
+	c.Status = to
 	return nil
 }

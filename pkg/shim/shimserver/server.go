@@ -533,6 +533,24 @@ func (s *Server) Checkpoint(ctx context.Context, req shimapi.CheckpointRequest) 
 	return c.exec.Checkpoint(ctx, req.ID, req.Options)
 }
 
+// Pause freezes the container's processes.
+func (s *Server) Pause(ctx context.Context, id string) error {
+	c, err := s.get(id)
+	if err != nil {
+		return err
+	}
+	return c.exec.Pause(ctx, id)
+}
+
+// Resume thaws the container's processes.
+func (s *Server) Resume(ctx context.Context, id string) error {
+	c, err := s.get(id)
+	if err != nil {
+		return err
+	}
+	return c.exec.Resume(ctx, id)
+}
+
 // ReopenLog reopens the container's log file after rotation.
 func (s *Server) ReopenLog(id string) error {
 	c, err := s.get(id)

@@ -130,6 +130,14 @@ func (v *service) Checkpoint(req shimapi.CheckpointRequest, _ *shimapi.Empty) er
 	return shimapi.EncodeError(v.s.Checkpoint(context.Background(), req))
 }
 
+func (v *service) Pause(req shimapi.IDRequest, _ *shimapi.Empty) error {
+	return shimapi.EncodeError(v.s.Pause(context.Background(), req.ID))
+}
+
+func (v *service) Resume(req shimapi.IDRequest, _ *shimapi.Empty) error {
+	return shimapi.EncodeError(v.s.Resume(context.Background(), req.ID))
+}
+
 func (v *service) ReopenLog(req shimapi.IDRequest, _ *shimapi.Empty) error {
 	return shimapi.EncodeError(v.s.ReopenLog(req.ID))
 }

@@ -180,6 +180,10 @@ type Process struct {
 	Resources *specs.LinuxResources
 	// Checkpoints are the options of each Checkpoint of the process.
 	Checkpoints []runtime.CheckpointOptions
+	// Paused is set between Pause and Resume.
+	Paused bool
+	// PausedAtCheckpoint records, per Checkpoint, whether it was paused.
+	PausedAtCheckpoint []bool
 	done      chan struct{}
 }
 
@@ -466,8 +470,36 @@ func (s *shim) Checkpoint(_ context.Context, id string, opts runtime.CheckpointO
 		return err
 	}
 	p.Checkpoints = append(p.Checkpoints, opts)
+	p.PausedAtCheckpoint = append(p.PausedAtCheckpoint, p.Paused)
 	if !opts.LeaveRunning {
 		s.f.exitLocked(p, container.Exit{Code: 137, At: time.Now()})
 	}
+	return nil
+}
+
+// Pause marks the process paused; a paused process cannot exit.
+func (s *shim) Pause(_ context.Context, id string) error {
+	return s.setPaused("Pause", id, true)
+}
+
+// Resume marks the process running again.
+func (s *shim) Resume(_ context.Context, id string) error {
+	return s.setPaused("Resume", id, false)
+}
+
+func (s *shim) setPaused(method, id string, paused bool) error {
+	s.f.mu.Lock()
+	defer s.f.mu.Unlock()
+	if err := s.begin(method, id); err != nil {
+		return err
+	}
+	p, err := s.proc(id)
+	if err != nil {
+		return err
+	}
+	if p.Exit != nil || p.Paused == paused {
+		return fmt.Errorf("%s container %s: wrong state: %w", method, id, errdefs.ErrFailedPrecondition)
+	}
+	p.Paused = paused
 	return nil
 }

@@ -167,3 +167,7 @@ func (s *shimClient) Update(ctx context.Context, id string, resources *specs.Lin
 func (s *shimClient) Checkpoint(ctx context.Context, id string, opts runtime.CheckpointOptions) error {
 	return s.check(s.c.Checkpoint(ctx, shimapi.CheckpointRequest{ID: id, Options: opts}))
 }
+
+func (s *shimClient) Pause(ctx context.Context, id string) error { return s.check(s.c.Pause(ctx, id)) }
+
+func (s *shimClient) Resume(ctx context.Context, id string) error { return s.check(s.c.Resume(ctx, id)) }
