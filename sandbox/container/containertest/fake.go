@@ -184,7 +184,7 @@ type Process struct {
 	Paused bool
 	// PausedAtCheckpoint records, per Checkpoint, whether it was paused.
 	PausedAtCheckpoint []bool
-	done      chan struct{}
+	done               chan struct{}
 }
 
 // Shims fakes container.Shims: one in-memory shim per pod. A process dies

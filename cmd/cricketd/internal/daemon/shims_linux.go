@@ -170,4 +170,6 @@ func (s *shimClient) Checkpoint(ctx context.Context, id string, opts runtime.Che
 
 func (s *shimClient) Pause(ctx context.Context, id string) error { return s.check(s.c.Pause(ctx, id)) }
 
-func (s *shimClient) Resume(ctx context.Context, id string) error { return s.check(s.c.Resume(ctx, id)) }
+func (s *shimClient) Resume(ctx context.Context, id string) error {
+	return s.check(s.c.Resume(ctx, id))
+}
