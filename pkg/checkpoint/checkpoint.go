@@ -18,6 +18,7 @@ package checkpoint
 
 import (
 	"archive/tar"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -28,6 +29,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 
 	metadata "github.com/checkpoint-restore/checkpointctl/lib"
@@ -35,6 +37,7 @@ import (
 
 	"github.com/cricket-cri/cricket/pkg/errdefs"
 	"github.com/cricket-cri/cricket/pkg/securefs"
+	"github.com/cricket-cri/cricket/pkg/snapshot"
 )
 
 // ContainerLogFile is the container's CRI log in the archive; containerd
@@ -273,6 +276,140 @@ func CheckOutputDir(p string) error {
 	}
 	if len(names) > 0 {
 		return fmt.Errorf("checkpoint output directory %s is not empty: %w", p, errdefs.ErrInvalidArgument)
+	}
+	return nil
+}
+
+// IsArchiveRef reports whether the image of a CreateContainer request names
+// a checkpoint archive on disk rather than an image, as CRI-O and
+// containerd accept: an absolute path (no image reference is one).
+func IsArchiveRef(ref string) bool { return filepath.IsAbs(ref) }
+
+// maxConfigDump bounds the config.dump read from an archive.
+const maxConfigDump = 1 << 20
+
+// OpenArchive opens the checkpoint archive at the client-named path p,
+// resolved without following symlinks; it must be a regular file.
+func OpenArchive(p string) (*os.File, error) {
+	if err := CheckLocation(p); err != nil {
+		return nil, err
+	}
+	f, err := securefs.OpenNoSymlinks(p, unix.O_RDONLY, 0)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("checkpoint archive %s: %w", p, errdefs.ErrNotFound)
+		}
+		return nil, fmt.Errorf("checkpoint archive: %w", err)
+	}
+	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = fmt.Errorf("checkpoint archive %s is not a regular file: %w", p, errdefs.ErrInvalidArgument)
+	}
+	if err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// ReadConfigDump reads config.dump from the checkpoint archive at p.
+func ReadConfigDump(p string) (metadata.ContainerConfig, error) {
+	var cfg metadata.ContainerConfig
+	f, err := OpenArchive(p)
+	if err != nil {
+		return cfg, err
+	}
+	defer f.Close()
+	tr := tar.NewReader(f)
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return cfg, fmt.Errorf("checkpoint archive %s has no %s: %w", p, metadata.ConfigDumpFile, errdefs.ErrInvalidArgument)
+		}
+		if err != nil {
+			return cfg, fmt.Errorf("read checkpoint archive %s: %w: %w", p, err, errdefs.ErrInvalidArgument)
+		}
+		if filepath.Clean(hdr.Name) != metadata.ConfigDumpFile || hdr.Typeflag != tar.TypeReg {
+			continue
+		}
+		if err := json.NewDecoder(io.LimitReader(tr, maxConfigDump)).Decode(&cfg); err != nil {
+			return cfg, fmt.Errorf("%s of checkpoint archive %s: %w: %w", metadata.ConfigDumpFile, p, err, errdefs.ErrInvalidArgument)
+		}
+		return cfg, nil
+	}
+}
+
+// Unpack extracts the checkpoint archive at p into dir (which it creates,
+// 0700), with snapshot.Unpack's guarantees: nothing is created, changed
+// or linked outside dir, whatever the archive holds.
+func Unpack(ctx context.Context, p, dir string) error {
+	f, err := OpenArchive(p)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return fmt.Errorf("checkpoint dir: %w", err)
+	}
+	if _, err := snapshot.Unpack(ctx, dir, f, snapshot.UnpackOptions{}); err != nil {
+		return fmt.Errorf("unpack checkpoint archive %s: %w", p, err)
+	}
+	return nil
+}
+
+// ApplyRootfsDiff applies the rootfs changes of an unpacked checkpoint in
+// dir to the mounted rootfs: rootfs-diff.tar is extracted over it (never
+// outside it) and the files deleted.files lists are removed.
+func ApplyRootfsDiff(ctx context.Context, dir, rootfs string) error {
+	f, err := os.Open(filepath.Join(dir, metadata.RootFsDiffTar))
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return err
+	default:
+		defer f.Close()
+		if _, err := snapshot.Unpack(ctx, rootfs, f, snapshot.UnpackOptions{}); err != nil {
+			return fmt.Errorf("apply %s: %w", metadata.RootFsDiffTar, err)
+		}
+	}
+	var deleted []string
+	if _, err := metadata.ReadJSONFile(&deleted, dir, metadata.DeletedFilesFile); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("read %s: %w: %w", metadata.DeletedFilesFile, err, errdefs.ErrInvalidArgument)
+	}
+	for _, p := range deleted {
+		if err := removeBeneath(rootfs, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// removeBeneath removes the file or empty directory p (absolute in the
+// container) of rootfs, resolving its parent without leaving rootfs; a
+// missing one is no error.
+func removeBeneath(rootfs, p string) error {
+	rel := strings.TrimPrefix(filepath.Clean("/"+p), "/")
+	if rel == "" {
+		return fmt.Errorf("%s lists the root: %w", metadata.DeletedFilesFile, errdefs.ErrInvalidArgument)
+	}
+	parent, err := securefs.OpenBeneath(rootfs, filepath.Dir(rel), unix.O_PATH|unix.O_DIRECTORY, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("remove deleted file %s: %w", p, err)
+	}
+	defer parent.Close()
+	base := filepath.Base(rel)
+	err = unix.Unlinkat(int(parent.Fd()), base, 0)
+	if errors.Is(err, unix.EISDIR) || errors.Is(err, unix.EPERM) {
+		err = unix.Unlinkat(int(parent.Fd()), base, unix.AT_REMOVEDIR)
+	}
+	if err != nil && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("remove deleted file %s: %w", p, err)
 	}
 	return nil
 }

@@ -539,3 +539,59 @@ func (b *builtin) Resume(_ context.Context, id string) error {
 	}
 	return nil
 }
+
+// Restore creates the container from its bundle like Create and has
+// libcontainer's CRIU driver restore the checkpointed process tree into it
+// (CRIU's swrk mode, restoring the tree as a sibling of CRIU: a child of
+// this process, which holds the reaper meanwhile).
+func (b *builtin) Restore(_ context.Context, id, bundle string, stdio Stdio, opts RestoreOptions) (int, error) {
+	if opts.ImagePath == "" {
+		return 0, fmt.Errorf("restore of container %s: no image path: %w", id, errdefs.ErrInvalidArgument)
+	}
+	spec, err := LoadSpec(bundle)
+	if err != nil {
+		return 0, err
+	}
+	if spec.Process == nil || spec.Process.Terminal {
+		return 0, fmt.Errorf("restore of container %s: a container without a process or with a terminal cannot be restored: %w", id, errdefs.ErrInvalidArgument)
+	}
+	absolutize(spec, bundle)
+	release := b.reaper.Hold()
+	defer release()
+	cfg, err := specconv.CreateLibcontainerConfig(b.createOpts(id, spec))
+	if err != nil {
+		return 0, fmt.Errorf("convert OCI spec of container %s: %w: %w", id, err, errdefs.ErrInvalidArgument)
+	}
+	proc, err := newProcess(spec.Process, stdio)
+	if err != nil {
+		return 0, fmt.Errorf("process of container %s: %w", id, err)
+	}
+	proc.Init = true
+	c, err := libcontainer.Create(b.root, id, cfg)
+	if err != nil {
+		if errors.Is(err, libcontainer.ErrExist) {
+			return 0, fmt.Errorf("container %s: %w", id, errdefs.ErrAlreadyExists)
+		}
+		return 0, fmt.Errorf("create container %s: %w", id, err)
+	}
+	err = c.Restore(proc, &libcontainer.CriuOpts{
+		ImagesDirectory: opts.ImagePath,
+		WorkDirectory:   opts.WorkPath,
+		TcpEstablished:  opts.TCPEstablished,
+		FileLocks:       true,
+	})
+	if err != nil {
+		_ = c.Destroy()
+		return 0, fmt.Errorf("restore container %s: %w", id, err)
+	}
+	pid, err := proc.Pid()
+	if err != nil {
+		_ = c.Signal(unix.SIGKILL)
+		_ = c.Destroy()
+		return 0, fmt.Errorf("container %s: %w", id, err)
+	}
+	b.mu.Lock()
+	b.containers[id] = &builtinContainer{c: c, spec: spec, bundle: bundle}
+	b.mu.Unlock()
+	return pid, nil
+}

@@ -459,3 +459,41 @@ func (r *runcCLI) Resume(ctx context.Context, id string) error {
 	}
 	return nil
 }
+
+// Restore runs "<runtime> restore --detach": the restored init outlives
+// the runtime and is reparented to the caller, the subreaper.
+func (r *runcCLI) Restore(ctx context.Context, id, bundle string, stdio Stdio, opts RestoreOptions) (int, error) {
+	if opts.ImagePath == "" {
+		return 0, fmt.Errorf("restore of container %s: no image path: %w", id, errdefs.ErrInvalidArgument)
+	}
+	spec, err := LoadSpec(bundle)
+	if err != nil {
+		return 0, err
+	}
+	if spec.Process == nil || spec.Process.Terminal {
+		return 0, fmt.Errorf("restore of container %s: a container without a process or with a terminal cannot be restored: %w", id, errdefs.ErrInvalidArgument)
+	}
+	pidFile := filepath.Join(r.root, id+".pid")
+	defer os.Remove(pidFile)
+	if _, err := r.run(ctx, invocation{args: restoreArgs(id, bundle, pidFile, opts), stdio: &stdio}); err != nil {
+		_ = r.Delete(context.WithoutCancel(ctx), id, true)
+		return 0, fmt.Errorf("restore container %s: %w", id, err)
+	}
+	pid, err := readPidFile(pidFile)
+	if err != nil {
+		_ = r.Delete(context.WithoutCancel(ctx), id, true)
+		return 0, fmt.Errorf("restore container %s: %w", id, err)
+	}
+	return pid, nil
+}
+
+func restoreArgs(id, bundle, pidFile string, opts RestoreOptions) []string {
+	args := []string{"restore", "--detach", "--bundle", bundle, "--pid-file", pidFile, "--image-path", opts.ImagePath, "--file-locks"}
+	if opts.WorkPath != "" {
+		args = append(args, "--work-path", opts.WorkPath)
+	}
+	if opts.TCPEstablished {
+		args = append(args, "--tcp-established")
+	}
+	return append(args, id)
+}

@@ -103,10 +103,28 @@ type Executor interface {
 	// into opts.ImagePath. With opts.LeaveRunning the container runs on
 	// afterwards; otherwise CRIU kills it once the dump is complete.
 	Checkpoint(ctx context.Context, id string, opts CheckpointOptions) error
+	// Restore is Create, then Start, from a checkpoint: it sets up the
+	// container described by bundle/config.json and has CRIU restore the
+	// process tree of opts.ImagePath into it; the restored init (a child
+	// of the caller, or an orphan reparented to it) runs on at once.
+	// Containers with a terminal cannot be restored (ErrInvalidArgument).
+	Restore(ctx context.Context, id, bundle string, stdio Stdio, opts RestoreOptions) (pid int, err error)
 	// Pause freezes every process of a running container (its cgroup's
 	// freezer); Resume thaws them.
 	Pause(ctx context.Context, id string) error
 	Resume(ctx context.Context, id string) error
+}
+
+// RestoreOptions say where a container's checkpoint is and how to restore
+// it.
+type RestoreOptions struct {
+	// ImagePath holds CRIU's images.
+	ImagePath string
+	// WorkPath is where CRIU writes its log (restore.log); empty means
+	// ImagePath.
+	WorkPath string
+	// TCPEstablished restores established TCP connections too.
+	TCPEstablished bool
 }
 
 // CheckpointOptions say where and how a container is checkpointed.

@@ -197,3 +197,47 @@ func copyFile(src, dst string) error {
 	}
 	return out.Close()
 }
+
+// restoreDir is where, in the bundle of a container created from a
+// checkpoint, the archive is unpacked (CRIU's images in its checkpoint/).
+const restoreDir = "restore"
+
+// checkpointImage checks that CRIU is usable and resolves the image the
+// checkpoint archive at p was taken from (by its ID, else its name, else
+// the reference it was created with); the container is created from that
+// image, which must be pulled, then from the archive's rootfs changes.
+func (s *Service) checkpointImage(ctx context.Context, p string) (Image, error) {
+	if err := s.CheckCRIU(); err != nil {
+		return Image{}, err
+	}
+	cfg, err := checkpoint.ReadConfigDump(p)
+	if err != nil {
+		return Image{}, err
+	}
+	err = fmt.Errorf("checkpoint archive %s names no image: %w", p, errdefs.ErrInvalidArgument)
+	for _, ref := range []string{cfg.RootfsImageRef, cfg.RootfsImageName, cfg.RootfsImage} {
+		if ref == "" {
+			continue
+		}
+		var img Image
+		if img, err = s.opts.Images.Resolve(ctx, ref); err == nil {
+			return img, nil
+		}
+		err = fmt.Errorf("image %q of checkpoint archive %s: %w", ref, p, err)
+	}
+	return Image{}, err
+}
+
+// unpackCheckpoint unpacks the archive into the bundle and says where
+// CRIU finds its images.
+func unpackCheckpoint(ctx context.Context, archive, bundle string) (*runtime.RestoreOptions, error) {
+	dir := filepath.Join(bundle, restoreDir)
+	if err := checkpoint.Unpack(ctx, archive, dir); err != nil {
+		return nil, err
+	}
+	images := filepath.Join(dir, metadata.CheckpointDirectory)
+	if fi, err := os.Stat(images); err != nil || !fi.IsDir() {
+		return nil, fmt.Errorf("checkpoint archive %s has no %s directory: %w", archive, metadata.CheckpointDirectory, errdefs.ErrInvalidArgument)
+	}
+	return &runtime.RestoreOptions{ImagePath: images, WorkPath: dir}, nil
+}

@@ -190,3 +190,67 @@ func (r *strReader) Read(p []byte) (int, error) {
 }
 
 func stringReader(s string) io.Reader { return &strReader{s: s} }
+
+func TestRestoreFromArchive(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("unpacking a checkpoint's rootfs changes keeps their owners: needs root")
+	}
+	e := newEnv(t)
+	c := e.started(t, "counter", "busybox")
+	e.withUpper(t, c.ID)
+	archive := filepath.Join(t.TempDir(), "c.tar")
+	if err := e.svc.Checkpoint(context.Background(), c.ID, archive, 0); err != nil {
+		t.Fatal(err)
+	}
+	cfg := ctrConfig("restored", "busybox")
+	cfg.Image.Image = archive
+	r, err := e.svc.Create(context.Background(), container.CreateRequest{PodID: podID, Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Image.ID != "sha256:b0" {
+		t.Errorf("restored container's image = %+v, want the checkpointed one", r.Image)
+	}
+	if r.Restore == nil || r.Restore.ImagePath != filepath.Join(r.Bundle, "restore", "checkpoint") {
+		t.Fatalf("Restore = %+v", r.Restore)
+	}
+	if data, err := os.ReadFile(filepath.Join(r.Rootfs, "data/count")); err != nil || string(data) != "1\n2\n3\n" {
+		t.Fatalf("rootfs changes not applied: %q, %v", data, err)
+	}
+	if err := e.svc.Start(context.Background(), r.ID); err != nil {
+		t.Fatal(err)
+	}
+	if p := e.shims.Proc(r.ID); p == nil || p.Create.Restore == nil || *p.Create.Restore != *r.Restore {
+		t.Fatalf("shim create = %+v, want the restore options", p)
+	}
+	if st := r.Status().State; st != container.StateRunning {
+		t.Fatalf("restored container is %s", st)
+	}
+}
+
+func TestRestoreRefusals(t *testing.T) {
+	e := newEnv(t)
+	cfg := ctrConfig("restored", "busybox")
+	cfg.Image.Image = filepath.Join(t.TempDir(), "missing.tar")
+	if _, err := e.svc.Create(context.Background(), container.CreateRequest{PodID: podID, Config: cfg}); !errdefs.IsNotFound(err) {
+		t.Fatalf("Create from a missing archive = %v, want NotFound", err)
+	}
+	notTar := filepath.Join(t.TempDir(), "junk.tar")
+	if err := os.WriteFile(notTar, []byte("not a tar"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Image.Image = notTar
+	if _, err := e.svc.Create(context.Background(), container.CreateRequest{PodID: podID, Config: cfg}); !errdefs.IsInvalidArgument(err) {
+		t.Fatalf("Create from junk = %v, want InvalidArgument", err)
+	}
+	e.criuErr = fmt.Errorf("CRIU is unusable: test: %w", errdefs.ErrFailedPrecondition)
+	if _, err := e.svc.Create(context.Background(), container.CreateRequest{PodID: podID, Config: cfg}); !errdefs.IsFailedPrecondition(err) {
+		t.Fatalf("Create without CRIU = %v, want FailedPrecondition", err)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(e.dir, "containers")); len(entries) != 0 {
+		t.Fatalf("failed creates left %d bundles", len(entries))
+	}
+	if got := e.svc.List(container.Filter{}); len(got) != 0 {
+		t.Fatalf("failed creates left %d containers", len(got))
+	}
+}

@@ -17,6 +17,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/klog/v2"
 
+	"github.com/cricket-cri/cricket/pkg/checkpoint"
 	"github.com/cricket-cri/cricket/pkg/errdefs"
 	"github.com/cricket-cri/cricket/pkg/oci"
 	"github.com/cricket-cri/cricket/pkg/securefs"
@@ -75,9 +76,17 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (_ *Container, 
 }
 
 func (s *Service) create(ctx context.Context, md Metadata, pod Pod) (_ *Container, retErr error) {
-	img, err := s.opts.Images.Resolve(ctx, md.Config.GetImage().GetImage())
+	ref, archive := md.Config.GetImage().GetImage(), ""
+	var img Image
+	var err error
+	if checkpoint.IsArchiveRef(ref) {
+		archive = ref
+		img, err = s.checkpointImage(ctx, archive)
+	} else {
+		img, err = s.opts.Images.Resolve(ctx, ref)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("image %q of container %s: %w", md.Config.GetImage().GetImage(), md.Name, err)
+		return nil, fmt.Errorf("image %q of container %s: %w", ref, md.Name, err)
 	}
 	md.Image = img
 	md.Bundle = filepath.Join(s.opts.StateDir, md.ID)
@@ -100,12 +109,22 @@ func (s *Service) create(ctx context.Context, md Metadata, pod Pod) (_ *Containe
 	if err := os.MkdirAll(md.Rootfs, 0o711); err != nil {
 		return nil, fmt.Errorf("create bundle of container %s: %w", md.ID, err)
 	}
+	if archive != "" {
+		if md.Restore, err = unpackCheckpoint(ctx, archive, md.Bundle); err != nil {
+			return nil, err
+		}
+	}
 
 	// Unmounting is idempotent, so it is deferred before the mount: a
 	// mount that fails half-way leaves nothing.
 	defer undo(ctx, &retErr, "unmount rootfs", func(c context.Context) error { return s.opts.Rootfs.Unmount(c, md.ID, md.Rootfs) })
 	if err := s.mountRootfs(ctx, md, pod); err != nil {
 		return nil, err
+	}
+	if md.Restore != nil {
+		if err := checkpoint.ApplyRootfsDiff(ctx, md.Restore.WorkPath, md.Rootfs); err != nil {
+			return nil, fmt.Errorf("rootfs changes of the checkpoint of container %s: %w", md.ID, err)
+		}
 	}
 
 	defer undo(ctx, &retErr, "unmount image volumes", func(c context.Context) error { return s.unmountImageVolumes(c, md) })

@@ -119,6 +119,9 @@ type ShimCreate struct {
 	LogDir   string
 	Stdin    bool
 	Terminal bool
+	// Restore, when set, has the shim restore the process from this
+	// checkpoint rather than create it.
+	Restore *runtime.RestoreOptions
 }
 
 // ProcessState is a shim's view of a container's process.

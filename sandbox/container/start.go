@@ -62,7 +62,7 @@ func (s *Service) startProcess(ctx context.Context, c *Container) (_ Shim, retEr
 	defer undo(ctx, &retErr, "delete process", func(cc context.Context) error { return sh.Delete(cc, c.ID) })
 	err = sh.Create(ctx, ShimCreate{
 		ID: c.ID, Bundle: c.Bundle, RuntimeHandler: pod.RuntimeHandler, LogPath: c.LogPath, LogDir: logDir,
-		Stdin: c.Config.GetStdin(), Terminal: c.Config.GetTty(),
+		Stdin: c.Config.GetStdin(), Terminal: c.Config.GetTty(), Restore: c.Restore,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create process of container %s: %w", c.ID, err)

@@ -53,6 +53,8 @@ type Executor struct {
 	CreateGate chan struct{}
 	// Checkpoints lists the options of every successful Checkpoint.
 	Checkpoints []runtime.CheckpointOptions
+	// Restores lists the options of every successful Restore.
+	Restores []runtime.RestoreOptions
 
 	mu         sync.Mutex
 	name       string
@@ -450,4 +452,23 @@ func (f *Executor) setStatus(method, id string, from, to runtime.Status) error {
 	}
 	c.Status = to
 	return nil
+}
+
+// Restore is Create then Start of a fake process, recording opts in
+// Restores; the image path must hold "inventory.img", as Checkpoint writes.
+func (f *Executor) Restore(ctx context.Context, id, bundle string, stdio runtime.Stdio, opts runtime.RestoreOptions) (int, error) {
+	if _, err := os.Stat(opts.ImagePath + "/inventory.img"); err != nil {
+		return 0, fmt.Errorf("restore container %s: no checkpoint at %s: %w", id, opts.ImagePath, errdefs.ErrNotFound)
+	}
+	pid, err := f.Create(ctx, id, bundle, stdio)
+	if err != nil {
+		return 0, err
+	}
+	if err := f.Start(ctx, id); err != nil {
+		return 0, err
+	}
+	f.mu.Lock()
+	f.Restores = append(f.Restores, opts)
+	f.mu.Unlock()
+	return pid, nil
 }

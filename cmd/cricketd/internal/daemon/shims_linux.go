@@ -105,7 +105,7 @@ func (s *shimClient) Create(ctx context.Context, req container.ShimCreate) error
 		return err
 	}
 	_, err = s.c.CreateContainer(ctx, shimapi.CreateRequest{
-		ID: req.ID, Bundle: req.Bundle, Handler: h, LogPath: req.LogPath, LogDir: req.LogDir, Stdin: req.Stdin, Terminal: req.Terminal,
+		ID: req.ID, Bundle: req.Bundle, Handler: h, LogPath: req.LogPath, LogDir: req.LogDir, Stdin: req.Stdin, Terminal: req.Terminal, Restore: req.Restore,
 	})
 	return s.check(err)
 }
