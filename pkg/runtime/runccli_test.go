@@ -208,3 +208,18 @@ func TestSetStdioNeverHostDevNull(t *testing.T) {
 	// The command is not run: this package's reaper tests wait for any
 	// child, and would take its exit status.
 }
+
+func TestCheckpointRestoreArgs(t *testing.T) {
+	got := strings.Join(checkpointArgs("c1", CheckpointOptions{ImagePath: "/i", WorkPath: "/w", LeaveRunning: true, TCPEstablished: true}), " ")
+	if want := "checkpoint --image-path /i --file-locks --work-path /w --leave-running --tcp-established c1"; got != want {
+		t.Errorf("checkpoint args %q, want %q", got, want)
+	}
+	got = strings.Join(checkpointArgs("c1", CheckpointOptions{ImagePath: "/i"}), " ")
+	if want := "checkpoint --image-path /i --file-locks c1"; got != want {
+		t.Errorf("checkpoint args %q, want %q", got, want)
+	}
+	got = strings.Join(restoreArgs("c1", "/b", "/p", RestoreOptions{ImagePath: "/i", WorkPath: "/w"}), " ")
+	if want := "restore --detach --bundle /b --pid-file /p --image-path /i --file-locks --work-path /w c1"; got != want {
+		t.Errorf("restore args %q, want %q", got, want)
+	}
+}

@@ -454,8 +454,8 @@ func (f *Executor) setStatus(method, id string, from, to runtime.Status) error {
 	return nil
 }
 
-// Restore is Create then Start of a fake process, recording opts in
-// Restores; the image path must hold "inventory.img", as Checkpoint writes.
+// Restore is Create of a fake process that runs at once (recorded as
+// "Create id" then "Restore id", opts in Restores); the image path must hold "inventory.img", as Checkpoint writes.
 func (f *Executor) Restore(ctx context.Context, id, bundle string, stdio runtime.Stdio, opts runtime.RestoreOptions) (int, error) {
 	if _, err := os.Stat(opts.ImagePath + "/inventory.img"); err != nil {
 		return 0, fmt.Errorf("restore container %s: no checkpoint at %s: %w", id, opts.ImagePath, errdefs.ErrNotFound)
@@ -464,11 +464,16 @@ func (f *Executor) Restore(ctx context.Context, id, bundle string, stdio runtime
 	if err != nil {
 		return 0, err
 	}
-	if err := f.Start(ctx, id); err != nil {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin("Restore", id); err != nil {
 		return 0, err
 	}
-	f.mu.Lock()
+	c, err := f.lookup(id)
+	if err != nil {
+		return 0, err
+	}
+	c.Status = runtime.StatusRunning
 	f.Restores = append(f.Restores, opts)
-	f.mu.Unlock()
 	return pid, nil
 }

@@ -1,0 +1,260 @@
+package integration
+
+import (
+	"archive/tar"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	metadata "github.com/checkpoint-restore/checkpointctl/lib"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/cricket-cri/cricket/pkg/runtime"
+)
+
+// counterScript counts in memory (i) and appends each count to a file of
+// the container's rootfs; a restored container goes on from its memory.
+const counterScript = `i=0; while :; do i=$((i+1)); echo $i >> /count.txt; echo $i; sleep 0.2; done`
+
+// TestCheckpointRefusedWithoutCRIU: on a host where CRIU does not work
+// (this one's kernel: "criu check" fails), the three RPCs and a restore
+// through CreateContainer answer FailedPrecondition with CRIU's reason,
+// verbose Status says so, and nothing is written. Invalid requests are
+// InvalidArgument first.
+func TestCheckpointRefusedWithoutCRIU(t *testing.T) {
+	criu := runtime.ProbeCRIU(context.Background())
+	if criu.Usable() {
+		t.Skip("CRIU is usable on this host: TestCheckpointRestore covers checkpoint and restore")
+	}
+	d := startPodDaemon(t)
+	rt := d.Runtime()
+	ctx := context.Background()
+	pod := testPod(t, "ckpt-refused", runtimeapi.NamespaceMode_CONTAINER)
+	podID := runPod(t, rt, pod, "")
+	id := startContainer(t, rt, podID, pod, testContainer("counter", counterScript))
+
+	st, err := rt.Status(ctx, &runtimeapi.StatusRequest{Verbose: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info struct {
+		Usable bool   `json:"usable"`
+		Reason string `json:"reason"`
+	}
+	if err := json.Unmarshal([]byte(st.Info["criu"]), &info); err != nil || info.Usable || !strings.Contains(info.Reason, "CRIU is unusable") {
+		t.Errorf("Status info criu = %q (%v), want unusable with the reason", st.Info["criu"], err)
+	}
+
+	out := t.TempDir()
+	wantRefused := func(what string, err error) {
+		t.Helper()
+		if status.Code(err) != codes.FailedPrecondition || !strings.Contains(status.Convert(err).Message(), "CRIU is unusable") {
+			t.Errorf("%s = %v, want FailedPrecondition with CRIU's reason", what, err)
+		}
+	}
+	wantInvalid := func(what string, err error) {
+		t.Helper()
+		if status.Code(err) != codes.InvalidArgument {
+			t.Errorf("%s = %v, want InvalidArgument", what, err)
+		}
+	}
+	_, err = rt.CheckpointContainer(ctx, &runtimeapi.CheckpointContainerRequest{ContainerId: id, Location: filepath.Join(out, "c.tar")})
+	wantRefused("CheckpointContainer", err)
+	_, err = rt.CheckpointContainer(ctx, &runtimeapi.CheckpointContainerRequest{ContainerId: id, Location: "relative.tar"})
+	wantInvalid("CheckpointContainer to a relative path", err)
+
+	podReq := &runtimeapi.CheckpointPodRequest{PodSandboxId: podID, OutputPath: out, ContainerIds: []string{id}}
+	_, err = rt.CheckpointPod(ctx, podReq)
+	wantRefused("CheckpointPod", err)
+	podReq.Options = map[string]string{"no-such-option": "1"}
+	_, err = rt.CheckpointPod(ctx, podReq)
+	wantInvalid("CheckpointPod with an unknown option", err)
+	podReq.Options = nil
+	podReq.ContainerIds = []string{id, id}
+	_, err = rt.CheckpointPod(ctx, podReq)
+	wantInvalid("CheckpointPod with a repeated container", err)
+	link := filepath.Join(t.TempDir(), "link")
+	if err := os.Symlink(out, link); err != nil {
+		t.Fatal(err)
+	}
+	_, err = rt.CheckpointPod(ctx, &runtimeapi.CheckpointPodRequest{PodSandboxId: podID, OutputPath: link, ContainerIds: []string{id}})
+	wantInvalid("CheckpointPod into a symlink", err)
+
+	restoreReq := &runtimeapi.RestorePodRequest{
+		CheckpointPath: out, Config: testPod(t, "ckpt-restored", runtimeapi.NamespaceMode_CONTAINER),
+		ContainerConfigs: []*runtimeapi.ContainerConfig{testContainer("counter", counterScript)},
+	}
+	_, err = rt.RestorePod(ctx, restoreReq)
+	wantRefused("RestorePod", err)
+	restoreReq.Options = map[string]string{"tcp-established": "perhaps"}
+	_, err = rt.RestorePod(ctx, restoreReq)
+	wantInvalid("RestorePod with an invalid option value", err)
+
+	fake := filepath.Join(t.TempDir(), "c.tar")
+	if err := os.WriteFile(fake, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testContainer("restored", counterScript)
+	cfg.Image.Image = fake
+	_, err = rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: podID, Config: cfg, SandboxConfig: pod})
+	wantRefused("CreateContainer from a checkpoint archive", err)
+
+	if entries, _ := os.ReadDir(out); len(entries) != 0 {
+		t.Errorf("the refused requests wrote %d entries", len(entries))
+	}
+	if s := containerStatus(t, rt, id); s.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
+		t.Errorf("container is %s after the refusals", s.State)
+	}
+}
+
+// TestCheckpointRestore: a container counting in memory and appending to
+// a file is checkpointed (and runs on), removed with its pod, restored
+// into a new pod from the archive, and counts on from where it was, with
+// its file. Through each handler.
+func TestCheckpointRestore(t *testing.T) {
+	criu := runtime.ProbeCRIU(context.Background())
+	if !criu.Usable() {
+		t.Skipf("CRIU unusable on this host: %v", criu.Err)
+	}
+	d := startPodDaemon(t)
+	for _, handler := range []string{"", "runc", "crun"} {
+		t.Run("handler="+handler, func(t *testing.T) {
+			if why := handlerAvailable(handler); why != "" {
+				t.Skip(why)
+			}
+			testCheckpointRestore(t, d.Runtime(), handler)
+		})
+	}
+}
+
+func testCheckpointRestore(t *testing.T, rt runtimeapi.RuntimeServiceClient, handler string) {
+	ctx := context.Background()
+	pod := testPod(t, "ckpt-src", runtimeapi.NamespaceMode_CONTAINER)
+	podID := runPod(t, rt, pod, handler)
+	id := startContainer(t, rt, podID, pod, testContainer("counter", counterScript))
+	waitCount(t, rt, id, 5)
+
+	archive := filepath.Join(t.TempDir(), "counter.tar")
+	if _, err := rt.CheckpointContainer(ctx, &runtimeapi.CheckpointContainerRequest{ContainerId: id, Location: archive, Timeout: 120}); err != nil {
+		t.Fatalf("CheckpointContainer: %v", err)
+	}
+	fi, err := os.Stat(archive)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("archive %v, %v: want a 0600 file", fi, err)
+	}
+	dumped := archiveCount(t, archive)
+	t.Logf("checkpointed at count %d (archive %d bytes)", dumped, fi.Size())
+	// The container runs on after its checkpoint.
+	waitCount(t, rt, id, dumped+3)
+	if s := containerStatus(t, rt, id); s.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
+		t.Fatalf("container is %s after its checkpoint", s.State)
+	}
+	if _, err := rt.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: podID}); err != nil {
+		t.Fatal(err)
+	}
+
+	pod2 := testPod(t, "ckpt-dst", runtimeapi.NamespaceMode_CONTAINER)
+	pod2ID := runPod(t, rt, pod2, handler)
+	cfg := testContainer("counter", counterScript)
+	cfg.Image.Image = archive
+	resp, err := rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: pod2ID, Config: cfg, SandboxConfig: pod2})
+	if err != nil {
+		t.Fatalf("CreateContainer from the archive: %v", err)
+	}
+	if s := containerStatus(t, rt, resp.ContainerId); s.State != runtimeapi.ContainerState_CONTAINER_CREATED {
+		t.Fatalf("restored container is %s before StartContainer", s.State)
+	}
+	if _, err := rt.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: resp.ContainerId}); err != nil {
+		t.Fatalf("StartContainer of the restored container: %v", err)
+	}
+	waitCount(t, rt, resp.ContainerId, dumped+3)
+	lines := strings.Fields(execSync(t, rt, resp.ContainerId, "cat", "/count.txt"))
+	// The file holds the counts up to the checkpoint, then the restored
+	// process's, which go on from its memory: 1, 2, ..., n with no gap or
+	// restart from 1.
+	for i, l := range lines {
+		if n, err := strconv.Atoi(l); err != nil || n != i+1 {
+			t.Fatalf("/count.txt line %d is %q, want %d: the restored process did not continue (file: %v)", i+1, l, i+1, lines)
+		}
+	}
+	if len(lines) <= dumped {
+		t.Fatalf("/count.txt has %d lines, want more than the %d at the checkpoint", len(lines), dumped)
+	}
+}
+
+// waitCount waits until the container's /count.txt has reached n.
+func waitCount(t *testing.T, rt runtimeapi.RuntimeServiceClient, id string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	last := ""
+	for time.Now().Before(deadline) {
+		resp, err := rt.ExecSync(context.Background(), &runtimeapi.ExecSyncRequest{ContainerId: id, Cmd: []string{"tail", "-n", "1", "/count.txt"}, Timeout: 10})
+		if err == nil {
+			last = strings.TrimSpace(string(resp.Stdout))
+			if v, err := strconv.Atoi(last); err == nil && v >= n {
+				return
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("container %s: count did not reach %d (last %q)", id, n, last)
+}
+
+// archiveCount checks the archive's layout and returns the number of
+// counts /count.txt held when it was taken (from rootfs-diff.tar).
+func archiveCount(t *testing.T, archive string) int {
+	t.Helper()
+	f, err := os.Open(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	seen := map[string]bool{}
+	count := -1
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen[strings.TrimSuffix(h.Name, "/")] = true
+		if h.Name == metadata.RootFsDiffTar {
+			count = diffCount(t, tr)
+		}
+	}
+	for _, want := range []string{metadata.CheckpointDirectory, metadata.ConfigDumpFile, metadata.SpecDumpFile, metadata.RootFsDiffTar, metadata.DumpLogFile, "stats-dump"} {
+		if !seen[want] {
+			t.Errorf("archive lacks %s", want)
+		}
+	}
+	if count < 1 {
+		t.Fatalf("rootfs-diff.tar has no /count.txt with counts")
+	}
+	return count
+}
+
+func diffCount(t *testing.T, r io.Reader) int {
+	tr := tar.NewReader(r)
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			return -1
+		}
+		if h.Name == "count.txt" {
+			data, _ := io.ReadAll(tr)
+			return len(strings.Fields(string(data)))
+		}
+	}
+}
