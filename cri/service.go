@@ -23,6 +23,20 @@ type Config struct {
 	CgroupDriver string
 	// Handlers are the configured runtime handlers, default first.
 	Handlers []Handler
+	// Security says how containers are confined on this host.
+	Security Security
+}
+
+// Security is the host's Linux security modules as containers see them,
+// reported in Status's verbose info (crictl info).
+type Security struct {
+	// AppArmor is true when containers are confined by AppArmor;
+	// AppArmorDefaultProfile is the profile RuntimeDefault and no
+	// request mean then.
+	AppArmor               bool   `json:"apparmor"`
+	AppArmorDefaultProfile string `json:"apparmorDefaultProfile"`
+	// SELinux is true when containers get SELinux labels.
+	SELinux bool `json:"selinux"`
 }
 
 // NetworkService is what the adapter needs from the network layer.

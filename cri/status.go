@@ -36,6 +36,7 @@ func (s *Service) Status(ctx context.Context, req *runtimeapi.StatusRequest) (*r
 		info, err := json.Marshal(map[string]any{
 			"cgroupDriver": s.cfg.CgroupDriver,
 			"handlers":     s.cfg.Handlers,
+			"security":     s.cfg.Security,
 		})
 		if err != nil {
 			return nil, err

@@ -2,6 +2,8 @@ package cri
 
 import (
 	"context"
+	"encoding/json"
+	"strings"
 	"testing"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -37,5 +39,29 @@ func TestStatusFeatures(t *testing.T) {
 				t.Errorf("handler %q RecursiveReadOnlyMounts = %v (listed %v), want %v", tc.handler, got, ok, tc.want)
 			}
 		})
+	}
+}
+
+// TestStatusInfoSecurity: crictl info shows whether AppArmor confines
+// containers and under which default profile.
+func TestStatusInfoSecurity(t *testing.T) {
+	cfg := testConfig
+	cfg.Security = Security{AppArmor: true, AppArmorDefaultProfile: "cricket-default"}
+	env := newTestEnv(t, cfg)
+	resp, err := env.runtime.Status(context.Background(), &runtimeapi.StatusRequest{Verbose: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info struct {
+		Security Security `json:"security"`
+	}
+	if err := json.Unmarshal([]byte(resp.GetInfo()["config"]), &info); err != nil {
+		t.Fatalf("info %q: %v", resp.GetInfo()["config"], err)
+	}
+	if info.Security != cfg.Security {
+		t.Errorf("security info %+v, want %+v", info.Security, cfg.Security)
+	}
+	if !strings.Contains(resp.GetInfo()["config"], `"apparmorDefaultProfile":"cricket-default"`) {
+		t.Errorf("info %s does not name the profile", resp.GetInfo()["config"])
 	}
 }

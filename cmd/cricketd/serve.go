@@ -319,6 +319,8 @@ func (d *server) wire() (*cri.Service, error) {
 		NRI:            nriConfig(d.cfg),
 		CDISpecDirs:    d.cfg.Runtime.CDISpecDirs,
 		ShimBinary:     d.shimBinary,
+
+		AppArmorDefaultProfile: d.cfg.Runtime.AppArmorDefaultProfile,
 	})
 	if err != nil {
 		return nil, err
@@ -340,7 +342,11 @@ func (d *server) wire() (*cri.Service, error) {
 	if d.streaming, err = newStreamingServer(d.cfg, pods); err != nil {
 		return nil, err
 	}
-	return cri.New(criConfig(ctx, d.cfg, pods.UserNamespaces), cri.Deps{
+	criCfg := criConfig(ctx, d.cfg, pods.UserNamespaces)
+	criCfg.Security = cri.Security{
+		AppArmor: pods.AppArmor.Enabled(), AppArmorDefaultProfile: pods.AppArmor.DefaultProfile(),
+	}
+	return cri.New(criCfg, cri.Deps{
 		Network:    netMgr,
 		Images:     imgs,
 		Pods:       pods.Pods,

@@ -57,6 +57,8 @@ type Runtime struct {
 	DefaultHandler string             `toml:"default_handler" comment:"Handler used when a pod names none."`
 	Handlers       map[string]Handler `toml:"handlers" comment:"Runtime handlers by name, selected by a pod's RuntimeClass. The built-in one is always present."`
 	CDISpecDirs    []string           `toml:"cdi_spec_dirs" comment:"Directories of Container Device Interface specs, lowest priority first; a container's CDI devices are looked up here."`
+	// AppArmorDefaultProfile names Cricket's own AppArmor profile.
+	AppArmorDefaultProfile string `toml:"apparmor_default_profile" comment:"Name of Cricket's default AppArmor profile: on a host with AppArmor enabled (and apparmor_parser installed) cricketd generates it, loads it once at start (apparmor_parser -Kr, file under <state>/apparmor) and applies it to every unprivileged container that asks for RuntimeDefault or for no profile."`
 }
 
 // Handler is one runtime handler.
@@ -137,6 +139,9 @@ func Default() *Config {
 			CgroupDriver:   CgroupDriverCgroupfs,
 			DefaultHandler: DefaultHandlerName,
 			CDISpecDirs:    []string{"/etc/cdi", "/var/run/cdi"},
+			// Named like containerd's cri-containerd.apparmor.d and
+			// CRI-O's crio-default.
+			AppArmorDefaultProfile: "cricket-default",
 			Handlers: map[string]Handler{
 				DefaultHandlerName: {Type: HandlerBuiltin},
 				"runc":             {Type: HandlerRuncCLI, Path: "/usr/sbin/runc"},

@@ -64,6 +64,9 @@ func TestParseErrors(t *testing.T) {
 		{desc: "handler without path", toml: "[runtime.handlers.kata]\ntype = \"runc\"", paths: []string{"runtime.handlers.kata.path"}},
 		{desc: "handler bad type", toml: "[runtime.handlers.kata]\ntype = \"vm\"\npath = \"/bin/kata\"", paths: []string{"runtime.handlers.kata.type"}},
 		{desc: "builtin with path", toml: "[runtime.handlers.cricket]\npath = \"/bin/x\"", paths: []string{"runtime.handlers.cricket.path"}},
+		{desc: "apparmor profile named unconfined", toml: "[runtime]\napparmor_default_profile = \"unconfined\"", paths: []string{"runtime.apparmor_default_profile"}},
+		{desc: "apparmor profile with a quote", toml: "[runtime]\napparmor_default_profile = 'a\"b'", paths: []string{"runtime.apparmor_default_profile"}},
+		{desc: "empty apparmor profile", toml: "[runtime]\napparmor_default_profile = \"\"", paths: []string{"runtime.apparmor_default_profile"}},
 		{desc: "array item type", toml: "[network]\ncni_bin_dirs = [\"/opt/cni/bin\", 7]", paths: []string{"network.cni_bin_dirs[1]"}},
 		{desc: "empty bin dirs", toml: "[network]\ncni_bin_dirs = []", paths: []string{"network.cni_bin_dirs"}},
 		{desc: "port out of range", toml: "[streaming]\nport = 70000", paths: []string{"streaming.port"}},
@@ -102,6 +105,7 @@ func TestParseOverrides(t *testing.T) {
 root = "/srv/cricket"
 [runtime]
 cgroup_driver = "systemd"
+apparmor_default_profile = "site-containers"
 [runtime.handlers.kata]
 type = "runc"
 path = "/usr/bin/kata-runtime"
@@ -114,6 +118,9 @@ pinned_images = ["registry.k8s.io/pause:3.10"]
 	}
 	if cfg.Root != "/srv/cricket" || cfg.Runtime.CgroupDriver != "systemd" {
 		t.Errorf("scalars not applied: %+v", cfg)
+	}
+	if cfg.Runtime.AppArmorDefaultProfile != "site-containers" {
+		t.Errorf("apparmor_default_profile = %q", cfg.Runtime.AppArmorDefaultProfile)
 	}
 	if cfg.Image.PullProgressTimeout.Duration != 30*time.Second {
 		t.Errorf("duration = %v", cfg.Image.PullProgressTimeout)

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+
+	"github.com/cricket-cri/cricket/pkg/apparmor"
 )
 
 var handlerName = regexp.MustCompile(`^[a-z0-9]([a-z0-9_.\-]{0,61}[a-z0-9])?$`)
@@ -95,6 +97,9 @@ func (r *Runtime) validate(c *checker) {
 	}
 	if _, ok := r.Handlers[r.DefaultHandler]; !ok {
 		c.addf("runtime.default_handler", "%q is not a configured handler", r.DefaultHandler)
+	}
+	if !apparmor.ValidName(r.AppArmorDefaultProfile) {
+		c.addf("runtime.apparmor_default_profile", "%q is not a profile name Cricket can generate: letters, digits and _.:/+-, not \"unconfined\"", r.AppArmorDefaultProfile)
 	}
 	for i, d := range r.CDISpecDirs {
 		c.absPath(fmt.Sprintf("runtime.cdi_spec_dirs[%d]", i), d, false)

@@ -203,7 +203,8 @@ func containerMounts(in ContainerInput, readonlyRootfs bool, userns *IDMappings)
 // on the final capabilities.
 func securityOpts(in ContainerInput, sc *runtimeapi.LinuxContainerSecurityContext) []SpecOpt {
 	if sc.GetPrivileged() {
-		return []SpecOpt{WithDevices(in.Devices), WithPrivileged(in.HostDevices, in.AllCapabilities)}
+		// A Localhost AppArmor profile still applies (withAppArmor).
+		return []SpecOpt{WithDevices(in.Devices), WithPrivileged(in.HostDevices, in.AllCapabilities), withAppArmor(sc, in.AppArmor)}
 	}
 	arch := in.Arch
 	if arch == "" {
@@ -221,7 +222,7 @@ func securityOpts(in ContainerInput, sc *runtimeapi.LinuxContainerSecurityContex
 
 func withAppArmor(sc *runtimeapi.LinuxContainerSecurityContext, aa AppArmor) SpecOpt {
 	return func(s *specs.Spec) error {
-		p, err := AppArmorProfile(sc.GetApparmor(), sc.GetApparmorProfile(), aa)
+		p, err := AppArmorProfile(sc.GetApparmor(), sc.GetApparmorProfile(), aa, sc.GetPrivileged())
 		if err != nil {
 			return err
 		}

@@ -74,34 +74,45 @@ func checkAbsPaths(what string, ps []string) error {
 	return nil
 }
 
-// AppArmor says what the host supports and which profile RuntimeDefault
-// means on it.
+// AppArmor says whether the host confines containers with AppArmor and
+// which profile RuntimeDefault means on it.
 type AppArmor struct {
 	Enabled        bool
 	DefaultProfile string
 }
 
-// AppArmorProfile returns the process.apparmorProfile for a CRI request: the
-// structured field wins over the deprecated string ("runtime/default",
-// "unconfined", "localhost/<name>"). Without AppArmor on the host only
-// unconfined and runtime default are accepted (both mean no profile).
-func AppArmorProfile(p *runtimeapi.SecurityProfile, deprecated string, aa AppArmor) (string, error) {
-	kind, ref, err := profileKind(p, deprecated, "localhost/")
-	if err != nil {
-		return "", err
+// appArmorLocalPrefix prefixes a Localhost profile's name, in the
+// deprecated string and, as the kubelet sends it, in localhost_ref.
+const appArmorLocalPrefix = "localhost/"
+
+// AppArmorProfile returns the process.apparmorProfile for a CRI request, as
+// containerd and CRI-O choose it. The structured field wins over the
+// deprecated string ("runtime/default", "unconfined", "localhost/<name>").
+// No request at all means RuntimeDefault, the host's default profile,
+// unless the container is privileged: a privileged container runs
+// unconfined unless it asks for a Localhost profile. Unconfined is no
+// profile (the process keeps the unconfined label of the shim that starts
+// it). Without AppArmor on the host only unconfined and runtime default
+// are accepted (both mean no profile). Whether a Localhost profile is
+// loaded is for the caller to check: the builder does no I/O.
+func AppArmorProfile(p *runtimeapi.SecurityProfile, deprecated string, aa AppArmor, privileged bool) (string, error) {
+	kind, ref := runtimeapi.SecurityProfile_RuntimeDefault, ""
+	if p != nil || deprecated != "" {
+		var err error
+		if kind, ref, err = profileKind(p, deprecated, appArmorLocalPrefix); err != nil {
+			return "", err
+		}
 	}
 	switch kind {
 	case runtimeapi.SecurityProfile_Unconfined:
-		if aa.Enabled {
-			return "unconfined", nil
-		}
 		return "", nil
 	case runtimeapi.SecurityProfile_RuntimeDefault:
-		if aa.Enabled {
-			return aa.DefaultProfile, nil
+		if !aa.Enabled || privileged {
+			return "", nil
 		}
-		return "", nil
+		return aa.DefaultProfile, nil
 	default:
+		ref = strings.TrimPrefix(ref, appArmorLocalPrefix)
 		if !aa.Enabled {
 			return "", invalid("apparmor profile %q requested but apparmor is not enabled on this host", ref)
 		}
@@ -114,7 +125,8 @@ func AppArmorProfile(p *runtimeapi.SecurityProfile, deprecated string, aa AppArm
 
 // profileKind maps the structured profile, or the deprecated string when
 // the structure is absent, to a kind and a localhost reference. No request
-// at all is Unconfined: the kubelet sends RuntimeDefault explicitly.
+// at all is Unconfined, what the kubelet means for seccomp (it sends
+// RuntimeDefault explicitly); AppArmorProfile decides its own default.
 func profileKind(p *runtimeapi.SecurityProfile, deprecated, localPrefix string) (runtimeapi.SecurityProfile_ProfileType, string, error) {
 	if p != nil {
 		switch p.GetProfileType() {

@@ -1,9 +1,12 @@
 package oci
 
 import (
+	"errors"
 	"slices"
+	"strings"
 	"testing"
 
+	"github.com/cricket-cri/cricket/pkg/errdefs"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -62,27 +65,84 @@ func TestWithMaskedAndReadonlyPaths(t *testing.T) {
 
 func TestAppArmorProfile(t *testing.T) {
 	on := AppArmor{Enabled: true, DefaultProfile: "cricket-default"}
+	rd := &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_RuntimeDefault}
+	unconfined := &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Unconfined}
+	local := func(ref string) *runtimeapi.SecurityProfile {
+		return &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Localhost, LocalhostRef: ref}
+	}
 	tests := []struct {
 		desc       string
 		p          *runtimeapi.SecurityProfile
 		deprecated string
 		aa         AppArmor
+		privileged bool
 		want       string
-		wantErr    bool
+		wantErr    string
 	}{
-		{desc: "runtime default on", p: &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_RuntimeDefault}, aa: on, want: "cricket-default"},
-		{desc: "runtime default off", p: &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_RuntimeDefault}, want: ""},
-		{desc: "unconfined on", p: &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Unconfined}, aa: on, want: "unconfined"},
-		{desc: "localhost on", p: &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Localhost, LocalhostRef: "mine"}, aa: on, want: "mine"},
-		{desc: "localhost off is an error", p: &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Localhost, LocalhostRef: "mine"}, wantErr: true},
+		{desc: "runtime default on", p: rd, aa: on, want: "cricket-default"},
+		{desc: "runtime default off", p: rd, want: ""},
+		{desc: "no request on is runtime default", aa: on, want: "cricket-default"},
+		{desc: "no request off", want: ""},
+		{desc: "no request, privileged, runs unconfined", aa: on, privileged: true, want: ""},
+		{desc: "runtime default, privileged, runs unconfined", p: rd, aa: on, privileged: true, want: ""},
+		{desc: "deprecated runtime/default, privileged, runs unconfined", deprecated: "runtime/default", aa: on, privileged: true, want: ""},
+		{desc: "localhost, privileged, is applied", p: local("mine"), aa: on, privileged: true, want: "mine"},
+		{desc: "unconfined on is no profile", p: unconfined, aa: on, want: ""},
+		{desc: "deprecated unconfined on", deprecated: "unconfined", aa: on, want: ""},
+		{desc: "localhost on", p: local("mine"), aa: on, want: "mine"},
+		{desc: "localhost ref with the kubelet's prefix", p: local("localhost/mine"), aa: on, want: "mine"},
+		{desc: "localhost off is an error naming it", p: local("localhost/mine"), wantErr: `apparmor profile "mine" requested but apparmor is not enabled`},
+		{desc: "localhost without a name", p: local(""), aa: on, wantErr: "without a name"},
+		{desc: "localhost prefix only", p: local("localhost/"), aa: on, wantErr: "without a name"},
 		{desc: "deprecated localhost", deprecated: "localhost/p", aa: on, want: "p"},
-		{desc: "deprecated garbage", deprecated: "what", wantErr: true},
+		{desc: "deprecated runtime/default", deprecated: "runtime/default", aa: on, want: "cricket-default"},
+		{desc: "structured field wins", p: local("localhost/new"), deprecated: "localhost/old", aa: on, want: "new"},
+		{desc: "deprecated garbage", deprecated: "what", aa: on, wantErr: "unknown security profile"},
+		{desc: "unknown type", p: &runtimeapi.SecurityProfile{ProfileType: 7}, aa: on, wantErr: "unknown security profile type"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
-			got, err := AppArmorProfile(tc.p, tc.deprecated, tc.aa)
-			if (err != nil) != tc.wantErr || got != tc.want {
+			got, err := AppArmorProfile(tc.p, tc.deprecated, tc.aa, tc.privileged)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !errors.Is(err, errdefs.ErrInvalidArgument) {
+					t.Fatalf("got %q, %v; want InvalidArgument with %q", got, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
 				t.Fatalf("got %q, %v; want %q", got, err, tc.want)
+			}
+		})
+	}
+}
+
+// TestContainerAppArmor: the profile reaches the spec, and privileged
+// containers drop RuntimeDefault but keep a Localhost profile.
+func TestContainerAppArmor(t *testing.T) {
+	tests := []struct {
+		desc       string
+		privileged bool
+		p          *runtimeapi.SecurityProfile
+		want       string
+	}{
+		{desc: "no request", want: "cricket-default"},
+		{desc: "privileged, no request", privileged: true, want: ""},
+		{desc: "privileged, localhost", privileged: true, p: &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Localhost, LocalhostRef: "localhost/x"}, want: "x"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			in := testInput(baseConfig())
+			in.AppArmor = AppArmor{Enabled: true, DefaultProfile: "cricket-default"}
+			in.Config.Linux.SecurityContext.Privileged, in.Config.Linux.SecurityContext.Apparmor = tc.privileged, tc.p
+			if tc.privileged {
+				in.Pod.Linux = &runtimeapi.LinuxPodSandboxConfig{SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{Privileged: true}}
+			}
+			s, err := BuildContainerSpec(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Process.ApparmorProfile != tc.want {
+				t.Fatalf("apparmorProfile %q, want %q", s.Process.ApparmorProfile, tc.want)
 			}
 		})
 	}

@@ -44,6 +44,9 @@ type HostSpecs struct {
 	Host cgroups.HostResources
 	// CDI resolves the containers' CDI devices; nil refuses them.
 	CDI *cdi.Registry
+	// AppArmor confines containers when the host has it; nil means it
+	// does not.
+	AppArmor AppArmor
 
 	oomOnce sync.Once
 	minOOM  *int
@@ -67,7 +70,7 @@ func (b *HostSpecs) Build(ctx context.Context, in SpecInput) (*specs.Spec, error
 		Config: cfg, Pod: in.Pod.Config, Image: in.Image.Config,
 		RootfsPath: in.Rootfs, Namespaces: in.Pod.Namespaces, PodFiles: in.Pod.Files,
 		User: user, Devices: devices, CgroupNamespace: b.CgroupNamespace,
-		MinOOMScoreAdj: b.minOOMScoreAdj(ctx),
+		MinOOMScoreAdj: b.minOOMScoreAdj(ctx), AppArmor: b.appArmor(),
 	}
 	if input.Features, err = b.features(ctx, in.Pod.RuntimeHandler); err != nil {
 		return nil, err
@@ -91,6 +94,9 @@ func (b *HostSpecs) Build(ctx context.Context, in SpecInput) (*specs.Spec, error
 	if err != nil {
 		return nil, err
 	}
+	if err := b.checkAppArmor(ctx, spec.Process.ApparmorProfile); err != nil {
+		return nil, err
+	}
 	if err := b.Host.Fit(spec.Linux.Resources); err != nil {
 		return nil, err
 	}
@@ -109,6 +115,35 @@ func (b *HostSpecs) Build(ctx context.Context, in SpecInput) (*specs.Spec, error
 		}
 	}
 	return spec, nil
+}
+
+// AppArmor is the host's AppArmor (pkg/apparmor.AppArmor).
+type AppArmor interface {
+	// Enabled reports whether containers are confined here.
+	Enabled() bool
+	// DefaultProfile is what RuntimeDefault means.
+	DefaultProfile() string
+	// Ensure checks that a container may start under profile: the
+	// default one is loaded again if it went missing, any other must be
+	// loaded (else errdefs.ErrInvalidArgument naming it).
+	Ensure(ctx context.Context, profile string) error
+}
+
+// appArmor is what the spec builder knows of the host's AppArmor.
+func (b *HostSpecs) appArmor() oci.AppArmor {
+	if b.AppArmor == nil || !b.AppArmor.Enabled() {
+		return oci.AppArmor{}
+	}
+	return oci.AppArmor{Enabled: true, DefaultProfile: b.AppArmor.DefaultProfile()}
+}
+
+// checkAppArmor refuses a profile the kernel has not loaded, at create
+// rather than at start, with the profile's name (as containerd does).
+func (b *HostSpecs) checkAppArmor(ctx context.Context, profile string) error {
+	if profile == "" || b.AppArmor == nil {
+		return nil
+	}
+	return b.AppArmor.Ensure(ctx, profile)
 }
 
 // features are what the pod's runtime handler supports; without a handler

@@ -79,3 +79,55 @@ func TestStageable(t *testing.T) {
 		})
 	}
 }
+
+// fakeAppArmor loads nothing: loaded profiles are listed.
+type fakeAppArmor struct {
+	enabled bool
+	loaded  map[string]bool
+	ensured []string
+}
+
+func (f *fakeAppArmor) Enabled() bool          { return f.enabled }
+func (f *fakeAppArmor) DefaultProfile() string { return "cricket-default" }
+func (f *fakeAppArmor) Ensure(_ context.Context, p string) error {
+	f.ensured = append(f.ensured, p)
+	if !f.loaded[p] {
+		return fmt.Errorf("apparmor profile %q is not loaded: %w", p, errdefs.ErrInvalidArgument)
+	}
+	return nil
+}
+
+func TestHostSpecsAppArmor(t *testing.T) {
+	tests := []struct {
+		desc        string
+		aa          *fakeAppArmor
+		profile     string
+		wantDefault string
+		wantEnsured []string
+		wantErr     error
+	}{
+		{desc: "no AppArmor dependency"},
+		{desc: "disabled", aa: &fakeAppArmor{}},
+		{desc: "enabled, no profile (unconfined or privileged)", aa: &fakeAppArmor{enabled: true}, wantDefault: "cricket-default"},
+		{desc: "enabled, loaded profile", aa: &fakeAppArmor{enabled: true, loaded: map[string]bool{"x": true}}, profile: "x", wantDefault: "cricket-default", wantEnsured: []string{"x"}},
+		{desc: "enabled, unloaded profile", aa: &fakeAppArmor{enabled: true}, profile: "gone", wantDefault: "cricket-default", wantEnsured: []string{"gone"}, wantErr: errdefs.ErrInvalidArgument},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			b := &HostSpecs{}
+			if tc.aa != nil {
+				b.AppArmor = tc.aa
+			}
+			got := b.appArmor()
+			if got.Enabled != (tc.wantDefault != "") || got.DefaultProfile != tc.wantDefault {
+				t.Errorf("appArmor() = %+v, want default %q", got, tc.wantDefault)
+			}
+			if err := b.checkAppArmor(context.Background(), tc.profile); !errors.Is(err, tc.wantErr) {
+				t.Fatalf("checkAppArmor: %v, want %v", err, tc.wantErr)
+			}
+			if tc.aa != nil && fmt.Sprint(tc.aa.ensured) != fmt.Sprint(tc.wantEnsured) {
+				t.Errorf("ensured %v, want %v", tc.aa.ensured, tc.wantEnsured)
+			}
+		})
+	}
+}

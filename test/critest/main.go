@@ -10,6 +10,7 @@
 //	critest-harness pids --dir DIR [--marker KEY=VALUE]
 //	critest-harness iptables-clean --network NAME [--dry-run]
 //	critest-harness summary --junit FILE --handler NAME [--known-failures FILE] [--known-skips FILE] [--strict-skips]
+//	    [--expected FILE [--context host|vm] [--partial]]
 package main
 
 import (

@@ -28,7 +28,10 @@ usage: $0 [options] [-- extra critest flags]
   --skip REGEX         leave out specs matching REGEX (repeatable; ginkgo --skip; or \$CRITEST_SKIP)
   --parallel N         critest parallel nodes (default \$CRITEST_PARALLEL or 1; this machine has 2 cores)
   --timeout D          ginkgo suite timeout per handler (default \$CRITEST_TIMEOUT or 1h)
-  --strict-skips       fail on skips that known-skips.txt does not list
+  --strict-skips       fail on skips that known-skips.txt does not list (make critest sets it)
+  --expected FILE      the fewest passed specs per handler and context; a full run (no
+                       --focus/--skip) below it fails (default test/critest/expected.txt)
+  --context NAME       which lines of --expected apply: host (default) or vm (or \$CRITEST_CONTEXT)
   --run-known-failures also run the specs of known-failures.txt (by default they
                        are left out, like the specs this machine cannot run, and
                        counted as "not selected")
@@ -38,6 +41,9 @@ usage: $0 [options] [-- extra critest flags]
   --cricketd PATH      daemon binary (default \$CRICKETD_BIN or bin/cricketd, built when missing)
   --output DIR         reports and logs (default \$CRITEST_OUTPUT or _output/critest)
   --cache DIR          where critest is built once per version (default \$CRITEST_CACHE or /var/cache/cricket-test)
+  --prebuilt DIR       take critest, ginkgo, the harness (critest-harness), the registry
+                       (images) and its stand-ins (standins/) from DIR instead of building
+                       them: a node without Go (test/vm; or \$CRITEST_PREBUILT)
   -v N                 cricketd log verbosity (default 2)
 EOF
 }
@@ -49,8 +55,11 @@ OUTPUT=${CRITEST_OUTPUT:-$REPO/_output/critest}
 CACHE=${CRITEST_CACHE:-/var/cache/cricket-test}
 CRICKETD=${CRICKETD_BIN:-$REPO/bin/cricketd}
 VERBOSITY=2
+PREBUILT=${CRITEST_PREBUILT:-}
 GATE=0
 STRICT_SKIPS=0
+EXPECTED=$HERE/expected.txt
+CONTEXT=${CRITEST_CONTEXT:-host}
 RUN_KNOWN_FAILURES=0
 FOCUS=()
 SKIP=()
@@ -65,11 +74,14 @@ while [ $# -gt 0 ]; do
 	--parallel) PARALLEL=$2; shift 2 ;;
 	--timeout) TIMEOUT=$2; shift 2 ;;
 	--strict-skips) STRICT_SKIPS=1; shift ;;
+	--expected) EXPECTED=$2; shift 2 ;;
+	--context) CONTEXT=$2; shift 2 ;;
 	--run-known-failures) RUN_KNOWN_FAILURES=1; shift ;;
 	--gate) GATE=1; shift ;;
 	--cricketd) CRICKETD=$2; shift 2 ;;
 	--output) OUTPUT=$2; shift 2 ;;
 	--cache) CACHE=$2; shift 2 ;;
+	--prebuilt) PREBUILT=$2; shift 2 ;;
 	-v) VERBOSITY=$2; shift 2 ;;
 	-h | --help) usage; exit 0 ;;
 	--) shift; EXTRA=("$@"); break ;;
@@ -235,7 +247,11 @@ build_tools() {
 	done
 	command -v ip >/dev/null && command -v iptables >/dev/null || die "ip and iptables are needed (hack/deps.sh)"
 	mkdir -p "$WORK/bin"
-	(cd "$REPO" && go build -o "$HARNESS" ./test/critest) || die "build test/critest failed"
+	if [ -n "$PREBUILT" ]; then
+		cp "$PREBUILT/critest-harness" "$HARNESS" || die "no critest-harness in $PREBUILT"
+	else
+		(cd "$REPO" && go build -o "$HARNESS" ./test/critest) || die "build test/critest failed"
+	fi
 	if [ ! -x "$CRICKETD" ] || [ ! -x "$(dirname "$CRICKETD")/cricket-shim" ]; then
 		log "building cricketd and cricket-shim ($CRICKETD or the cricket-shim next to it is missing)"
 		make -C "$REPO" --no-print-directory build >/dev/null || die "make build failed"
@@ -247,6 +263,12 @@ build_tools() {
 # cri-tools and Go version, into the cache.
 build_critest() {
 	local key dir start
+	if [ -n "$PREBUILT" ]; then
+		CRITEST=$PREBUILT/critest
+		GINKGO_DIR=$PREBUILT
+		[ -x "$CRITEST" ] || die "no critest in $PREBUILT"
+		return 0
+	fi
 	key=$CACHE/cri-tools-$CRI_TOOLS_VERSION-$(go env GOVERSION)
 	CRITEST=$key/critest
 	GINKGO_DIR=$key
@@ -275,7 +297,12 @@ build_critest() {
 start_registry() {
 	local start i
 	start=$(date +%s)
-	(cd "$REPO" && go build -o "$WORK/bin/images" ./test/images) || die "build test/images failed"
+	if [ -n "$PREBUILT" ]; then
+		cp "$PREBUILT/images" "$WORK/bin/images" || die "no images in $PREBUILT"
+		export CRICKET_STANDINS_BIN=$PREBUILT/standins
+	else
+		(cd "$REPO" && go build -o "$WORK/bin/images" ./test/images) || die "build test/images failed"
+	fi
 	"$WORK/bin/images" serve --addr 127.0.0.1:0 --hosts-dir "$WORK/certs.d" >"$OUTPUT/registry.log" 2>&1 &
 	REGISTRY_PID=$!
 	for i in $(seq 1 1200); do
@@ -419,10 +446,17 @@ known_failure_regexes() {
 }
 
 summarize() {
-	local handler=$1 rc=0 strict=()
-	[ "$STRICT_SKIPS" = 1 ] && strict=(--strict-skips)
+	local handler=$1 rc=0 flags=()
+	[ "$STRICT_SKIPS" = 1 ] && flags+=(--strict-skips)
+	# A focused run is not held to the recorded count.
+	if [ ${#FOCUS[@]} -gt 0 ] || [ ${#SKIP[@]} -gt 0 ]; then
+		flags+=(--partial)
+	fi
+	if [ -n "$EXPECTED" ]; then
+		flags+=(--expected "$EXPECTED" --context "$CONTEXT")
+	fi
 	"$HARNESS" summary --junit "$OUTH/junit.xml" --handler "$handler" \
-		--known-failures "$HERE/known-failures.txt" --known-skips "$HERE/known-skips.txt" "${strict[@]}" \
+		--known-failures "$HERE/known-failures.txt" --known-skips "$HERE/known-skips.txt" "${flags[@]}" \
 		>"$OUTH/summary.txt" 2>&1 || rc=$?
 	cat "$OUTH/summary.txt"
 	RESULT_LINES+=("$(grep "^critest $handler: " "$OUTH/summary.txt" || echo "critest $handler: no report ($(tail -n1 "$OUTH/summary.txt"))")")

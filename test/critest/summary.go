@@ -193,6 +193,7 @@ type tally struct {
 	ExpectedFailures                     []spec
 	UnexpectedSkips                      []spec
 	ExpectedSkips                        []spec
+	DiscrepancySkips                     []spec
 	KnownFailuresPassed                  []spec
 }
 
@@ -214,7 +215,9 @@ func count(specs []spec, handler string, knownFailures, knownSkips []expectation
 			}
 		case skipped:
 			t.Skipped++
-			if match(knownSkips, handler, s.Name, s.Reason) != nil {
+			if isDiscrepancy(s.Reason) {
+				t.DiscrepancySkips = append(t.DiscrepancySkips, s)
+			} else if match(knownSkips, handler, s.Name, s.Reason) != nil {
 				t.ExpectedSkips = append(t.ExpectedSkips, s)
 			} else {
 				t.UnexpectedSkips = append(t.UnexpectedSkips, s)
@@ -226,12 +229,23 @@ func count(specs []spec, handler string, knownFailures, knownSkips []expectation
 	return t
 }
 
+// isDiscrepancy says whether critest skipped a spec because the runtime
+// under test departs from the CRI ("spec discrepancy: ..."): critest skips
+// them so that containerd's known bugs do not fail its own CI, but for
+// Cricket each is a bug to fix, never a known skip.
+func isDiscrepancy(reason string) bool {
+	return strings.HasPrefix(strings.ToLower(strings.TrimSpace(reason)), "spec discrepancy")
+}
+
 // Line is the summary line without the handler: "N passed, N failed, N skipped".
 func (t tally) Line() string {
 	return fmt.Sprintf("%d passed, %d failed, %d skipped", t.Passed, t.Failed, t.Skipped)
 }
 
-func (t tally) write(out io.Writer, handler string, strictSkips bool) {
+// write prints the lists, then countNote (the verdict on the recorded
+// count, when there is one), then the two summary lines last: run.sh and
+// CI read them from the end.
+func (t tally) write(out io.Writer, handler string, strictSkips bool, countNote string) {
 	list := func(title string, specs []spec) {
 		if len(specs) == 0 {
 			return
@@ -253,9 +267,13 @@ func (t tally) write(out io.Writer, handler string, strictSkips bool) {
 		skipTitle = "UNEXPECTED SKIPS"
 	}
 	list(skipTitle, t.UnexpectedSkips)
+	list("SPEC DISCREPANCIES (skips that are failures: the runtime departs from the CRI)", t.DiscrepancySkips)
 	list("UNEXPECTED FAILURES", t.UnexpectedFailures)
 	if t.NotSelected > 0 {
 		fmt.Fprintf(out, "(%d specs not selected by --ginkgo.focus/--ginkgo.skip)\n", t.NotSelected)
+	}
+	if countNote != "" {
+		fmt.Fprintf(out, "count: %s\n", countNote)
 	}
 	fmt.Fprintf(out, "critest %s: %s\n%s\n", handler, t.Line(), t.Line())
 }
@@ -274,42 +292,72 @@ func oneLine(s string) string {
 // before an error's text.
 var gomegaTypeTag = regexp.MustCompile(`<\*?[\w.]+ \| 0x[0-9a-f]+>:? ?`)
 
-func summaryCmd(args []string, out io.Writer) (int, error) {
+// summaryOptions are the summary command's flags.
+type summaryOptions struct {
+	junit, handler            string
+	knownFailures, knownSkips string
+	expected, context         string
+	strictSkips, partial      bool
+}
+
+func parseSummaryFlags(args []string) (summaryOptions, error) {
+	var o summaryOptions
 	fs := flag.NewFlagSet("summary", flag.ContinueOnError)
-	junit := fs.String("junit", "", "ginkgo JUnit report (required)")
-	handler := fs.String("handler", "", "runtime handler the run used (required)")
-	knownFailuresPath := fs.String("known-failures", "", "known-failures.txt")
-	knownSkipsPath := fs.String("known-skips", "", "known-skips.txt")
-	strictSkips := fs.Bool("strict-skips", false, "fail on skips that known-skips.txt does not list")
+	fs.StringVar(&o.junit, "junit", "", "ginkgo JUnit report (required)")
+	fs.StringVar(&o.handler, "handler", "", "runtime handler the run used (required)")
+	fs.StringVar(&o.knownFailures, "known-failures", "", "known-failures.txt")
+	fs.StringVar(&o.knownSkips, "known-skips", "", "known-skips.txt")
+	fs.BoolVar(&o.strictSkips, "strict-skips", false, "fail on skips that known-skips.txt does not list")
+	fs.StringVar(&o.expected, "expected", "", "expected.txt: the fewest passed specs per handler and context; a full run below it fails")
+	fs.StringVar(&o.context, "context", defaultContext, "the machine the run is on, for --expected (host, vm)")
+	fs.BoolVar(&o.partial, "partial", false, "the run was focused (--focus/--skip): --expected is not enforced")
 	if err := parse(fs, args, nil); err != nil {
+		return o, err
+	}
+	if o.junit == "" || o.handler == "" {
+		return o, fmt.Errorf("--junit and --handler are required: %w", errUsage)
+	}
+	return o, nil
+}
+
+func summaryCmd(args []string, out io.Writer) (int, error) {
+	o, err := parseSummaryFlags(args)
+	if err != nil {
 		return exitUsage, err
 	}
-	if *junit == "" || *handler == "" {
-		return exitUsage, fmt.Errorf("--junit and --handler are required: %w", errUsage)
-	}
-	knownFailures, err := readExpectations(*knownFailuresPath)
+	knownFailures, err := readExpectations(o.knownFailures)
 	if err != nil {
 		return exitFail, err
 	}
-	knownSkips, err := readExpectations(*knownSkipsPath)
+	knownSkips, err := readExpectations(o.knownSkips)
 	if err != nil {
 		return exitFail, err
 	}
-	f, err := os.Open(*junit)
+	var mins map[minimumKey]minimum
+	if o.expected != "" {
+		if mins, err = readMinimums(o.expected); err != nil {
+			return exitFail, err
+		}
+	}
+	f, err := os.Open(o.junit)
 	if err != nil {
 		return exitFail, fmt.Errorf("critest wrote no JUnit report: %w", err)
 	}
 	defer f.Close()
 	specs, err := parseJUnit(f)
 	if err != nil {
-		return exitFail, fmt.Errorf("%s: %w", *junit, err)
+		return exitFail, fmt.Errorf("%s: %w", o.junit, err)
 	}
-	t := count(specs, *handler, knownFailures, knownSkips)
-	t.write(out, *handler, *strictSkips)
+	t := count(specs, o.handler, knownFailures, knownSkips)
+	c := countCheck{OK: true}
+	if o.expected != "" {
+		c = checkCount(mins, o.expected, o.context, o.handler, t.Passed, o.partial)
+	}
+	t.write(out, o.handler, o.strictSkips, c.Message)
 	switch {
-	case len(t.UnexpectedFailures) > 0:
+	case len(t.UnexpectedFailures) > 0, len(t.DiscrepancySkips) > 0, !c.OK:
 		return exitFail, nil
-	case *strictSkips && len(t.UnexpectedSkips) > 0:
+	case o.strictSkips && len(t.UnexpectedSkips) > 0:
 		return exitFail, nil
 	case t.Passed+t.Failed+t.Skipped == 0:
 		return exitFail, errors.New("the report holds no spec that ran")

@@ -203,12 +203,106 @@ func TestSummaryCmdMissingReport(t *testing.T) {
 	}
 }
 
-// TestRepoExpectationFiles keeps the checked-in lists parseable.
+// TestRepoExpectationFiles keeps the checked-in lists parseable, and the
+// recorded counts present for every handler run.sh knows on the host.
 func TestRepoExpectationFiles(t *testing.T) {
 	for _, f := range []string{"known-failures.txt", "known-skips.txt"} {
 		if _, err := readExpectations(f); err != nil {
 			t.Errorf("%s: %v", f, err)
 		}
+	}
+	mins, err := readMinimums("expected.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range []string{"cricket", "runc", "crun"} {
+		if m, ok := mins[minimumKey{Context: defaultContext, Handler: h}]; !ok || m.Passed == 0 {
+			t.Errorf("expected.txt records no passed count for %s on the host", h)
+		}
+	}
+}
+
+// discrepancyJUnit has one passing spec and one critest skipped as a
+// "spec discrepancy", which known-skips.txt must not be able to excuse.
+const discrepancyJUnit = `<?xml version="1.0" encoding="UTF-8"?>
+<testsuites>
+  <testsuite name="CRI validation">
+    <testcase name="[It] [k8s.io] Runtime info runtime should return version info [Conformance]" status="passed"></testcase>
+    <testcase name="[It] [k8s.io] NRI should have container name" status="skipped">
+      <skipped message="skipped - spec discrepancy: runtime does not populate container name in NRI CreateContainer event metadata"></skipped>
+    </testcase>
+  </testsuite>
+</testsuites>
+`
+
+func TestSummaryCmdFailsOnSpecDiscrepancy(t *testing.T) {
+	dir := t.TempDir()
+	junit := filepath.Join(dir, "junit.xml")
+	ks := filepath.Join(dir, "ks.txt")
+	if err := os.WriteFile(junit, []byte(discrepancyJUnit), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(ks, []byte("container name  # tries to excuse it\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, strict := range []bool{false, true} {
+		args := []string{"--junit", junit, "--handler", "cricket", "--known-skips", ks}
+		if strict {
+			args = append(args, "--strict-skips")
+		}
+		var out bytes.Buffer
+		code, err := summaryCmd(args, &out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code != exitFail || !strings.Contains(out.String(), "SPEC DISCREPANCIES (skips that are failures") {
+			t.Errorf("strict=%v: exit %d, want %d with the discrepancy listed:\n%s", strict, code, exitFail, out.String())
+		}
+	}
+}
+
+func TestSummaryCmdRecordedCount(t *testing.T) {
+	dir := t.TempDir()
+	junit := filepath.Join(dir, "junit.xml")
+	if err := os.WriteFile(junit, []byte(sampleJUnit), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	kf := filepath.Join(dir, "kf.txt")
+	if err := os.WriteFile(kf, []byte("with digest  # upstream digest\nbasic operations  # test\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	expected := filepath.Join(dir, "expected.txt")
+	if err := os.WriteFile(expected, []byte("cricket 1\nrunc 2\n@vm cricket 5\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		desc     string
+		args     []string
+		wantCode int
+		wantNote string
+	}{
+		{desc: "reaches its count", args: []string{"--handler", "cricket"}, wantCode: exitOK, wantNote: "count: 1 passed, as recorded"},
+		{desc: "below its count", args: []string{"--handler", "runc"}, wantCode: exitFail, wantNote: "count: BELOW THE RECORDED COUNT"},
+		{desc: "no count recorded", args: []string{"--handler", "crun"}, wantCode: exitFail, wantNote: "count: NO RECORDED COUNT"},
+		{desc: "vm context", args: []string{"--handler", "cricket", "--context", "vm"}, wantCode: exitFail, wantNote: "wants at least 5"},
+		{desc: "focused run", args: []string{"--handler", "runc", "--partial"}, wantCode: exitOK, wantNote: "count not checked"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			var out bytes.Buffer
+			args := append([]string{"--junit", junit, "--known-failures", kf, "--expected", expected}, tc.args...)
+			code, err := summaryCmd(args, &out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if code != tc.wantCode || !strings.Contains(out.String(), tc.wantNote) {
+				t.Errorf("exit %d, want %d with %q:\n%s", code, tc.wantCode, tc.wantNote, out.String())
+			}
+			lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+			if !strings.HasPrefix(lines[len(lines)-2], "critest ") {
+				t.Errorf("the summary lines are not last:\n%s", out.String())
+			}
+		})
 	}
 }
 

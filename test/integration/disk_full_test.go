@@ -41,7 +41,6 @@ func startTmpfsDaemon(t *testing.T, size string) (*harness.Daemon, string) {
 		t.Fatal(err)
 	}
 	d.Start("--registry-config-path", certs)
-	requirePods(t, d)
 	t.Cleanup(func() { removeAllPods(t, d) })
 	pullPodImage(t, d)
 	return d, fs

@@ -48,7 +48,6 @@ func newHostileEnv(t *testing.T) *hostileEnv {
 		hosts[h] = a
 	}
 	d := startImageDaemon(t, hosts)
-	requirePods(t, d)
 	t.Cleanup(func() { removeAllPods(t, d) })
 	pull(t, d, podImage)
 	return &hostileEnv{d: d, reg: reg, b: b}

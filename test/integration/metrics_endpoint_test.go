@@ -32,7 +32,6 @@ func TestMetricsEndpointShowsHistograms(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.Start("--registry-config-path", certs)
-	requirePods(t, d)
 	t.Cleanup(func() { removeAllPods(t, d) })
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -46,7 +46,6 @@ func startNetDaemon(t *testing.T, n *podNet) *harness.Daemon {
 	t.Helper()
 	d := newNetDaemon(t, n)
 	d.Start()
-	requirePods(t, d)
 	t.Cleanup(func() { removeAllPods(t, d) })
 	return d
 }

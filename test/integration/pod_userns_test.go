@@ -75,7 +75,6 @@ func startUsernsDaemon(t *testing.T) *harness.Daemon {
 		}
 	}
 	d.Start("--registry-config-path", certs)
-	requirePods(t, d)
 	t.Cleanup(func() { removeAllPods(t, d) })
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

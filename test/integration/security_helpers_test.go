@@ -70,7 +70,6 @@ func startSecurityDaemon(t *testing.T, extra string) *harness.Daemon {
 		}
 	}
 	d.Start("--registry-config-path", certs)
-	requirePods(t, d)
 	t.Cleanup(func() { removeAllPods(t, d) })
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

@@ -5,8 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
@@ -16,16 +14,6 @@ import (
 // burner burns a core and holds a 64 MiB buffer: busybox dd allocates its
 // block and reads /dev/zero into it forever.
 const burner = `dd if=/dev/zero of=/dev/null bs=64M`
-
-// requireStats skips t when the daemon answers ListContainerStats
-// Unimplemented.
-func requireStats(t *testing.T, d *harness.Daemon) {
-	t.Helper()
-	_, err := d.Runtime().ListContainerStats(context.Background(), &runtimeapi.ListContainerStatsRequest{})
-	if status.Code(err) == codes.Unimplemented {
-		t.Skipf("cricketd has no stats collector yet (ListContainerStats is Unimplemented: %v); wire pkg/stats into cmd/cricketd", err)
-	}
-}
 
 // statsPod runs a pod with one container running script and returns the
 // pod and container IDs.
@@ -59,7 +47,6 @@ func containerStats(t *testing.T, rt runtimeapi.RuntimeServiceClient, id string)
 // and holding memory.
 func TestStatsMoveWithLoad(t *testing.T) {
 	d := startPodDaemon(t)
-	requireStats(t, d)
 	rt := d.Runtime()
 	podID, ctrID := statsPod(t, d, "burner", burner)
 	const minMem = 32 << 20
@@ -115,7 +102,6 @@ func TestStatsMoveWithLoad(t *testing.T) {
 // container against their descriptors.
 func TestPodSandboxMetricsOfABurner(t *testing.T) {
 	d := startPodDaemon(t)
-	requireStats(t, d)
 	rt := d.Runtime()
 	ctx := context.Background()
 	podID, ctrID := statsPod(t, d, "metrics", burner)

@@ -8,34 +8,16 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/cricket-cri/cricket/test/testutil"
 	"github.com/cricket-cri/cricket/test/testutil/harness"
 )
 
-// subscribe opens a GetContainerEvents stream; the test skips while the
-// daemon answers it Unimplemented.
+// subscribe opens a GetContainerEvents stream.
 func subscribe(t *testing.T, ctx context.Context, d *harness.Daemon) runtimeapi.RuntimeService_GetContainerEventsClient {
 	t.Helper()
-	probe, cancel := context.WithCancel(ctx)
-	defer cancel()
-	s, err := d.Runtime().GetContainerEvents(probe, &runtimeapi.GetEventsRequest{})
-	if err == nil {
-		// Unimplemented arrives at once; an implemented stream blocks.
-		done := make(chan error, 1)
-		go func() { _, err := s.Recv(); done <- err }()
-		select {
-		case err = <-done:
-		case <-time.After(500 * time.Millisecond):
-		}
-	}
-	if status.Code(err) == codes.Unimplemented {
-		t.Skipf("cricketd has no event broker yet (GetContainerEvents is Unimplemented: %v); wire cri/events into cmd/cricketd", err)
-	}
-	s, err = d.Runtime().GetContainerEvents(ctx, &runtimeapi.GetEventsRequest{})
+	s, err := d.Runtime().GetContainerEvents(ctx, &runtimeapi.GetEventsRequest{})
 	if err != nil {
 		t.Fatalf("GetContainerEvents: %v", err)
 	}

@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/cricket-cri/cricket/test/testutil/harness"
@@ -29,17 +27,7 @@ func streamPod(t *testing.T, d *harness.Daemon, name string, cfg *runtimeapi.Con
 		_, _ = rt.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: podID})
 	})
 	ctrID = startContainer(t, rt, podID, pod, cfg)
-	requireStreaming(t, d, ctrID)
 	return podID, ctrID
-}
-
-// requireStreaming skips t when the daemon answers Exec Unimplemented.
-func requireStreaming(t *testing.T, d *harness.Daemon, ctrID string) {
-	t.Helper()
-	_, err := d.Runtime().Exec(context.Background(), &runtimeapi.ExecRequest{ContainerId: ctrID, Cmd: []string{"true"}, Stdout: true})
-	if status.Code(err) == codes.Unimplemented {
-		t.Skipf("cricketd has no streaming server yet (Exec is Unimplemented: %v); wire cri/streaming into cmd/cricketd", err)
-	}
 }
 
 // crictlStream runs crictl against d with stdin and a deadline and returns

@@ -70,7 +70,6 @@ func TestStreamPortForwardHostNetwork(t *testing.T) {
 	port := 20000 + time.Now().Nanosecond()%20000
 	id := startContainer(t, rt, podID, pod, testContainer("httpd",
 		fmt.Sprintf(`mkdir -p /www && echo hello-from-host-pod > /www/index.html && exec httpd -f -p 127.0.0.1:%d -h /www`, port)))
-	requireStreaming(t, d, id)
 	waitServing(t, rt, id, port)
 	local, stop := portForward(t, d, podID, fmt.Sprint(port), "spdy")
 	defer stop()

@@ -8,6 +8,7 @@ import (
 
 	"k8s.io/klog/v2"
 
+	"github.com/cricket-cri/cricket/pkg/apparmor"
 	"github.com/cricket-cri/cricket/pkg/cdi"
 	"github.com/cricket-cri/cricket/pkg/cgroups"
 	"github.com/cricket-cri/cricket/pkg/errdefs"
@@ -47,6 +48,9 @@ type Options struct {
 	// CDISpecDirs are where containers' CDI devices are looked up; nil
 	// means cdi.DefaultSpecDirs.
 	CDISpecDirs []string
+	// AppArmorDefaultProfile names Cricket's default AppArmor profile;
+	// empty means apparmor.DefaultProfile.
+	AppArmorDefaultProfile string
 	// ShimBinary is executed as the per-pod shim ("BINARY __shim ...",
 	// cmd/cricket-shim) and as the pod init ("BINARY __podinit",
 	// pkg/podinit); empty means this executable, which must then
@@ -60,6 +64,8 @@ type Services struct {
 	Containers *container.Service
 	// NRI serves NRI plugins; nil when NRI is disabled.
 	NRI *nri.NRI
+	// AppArmor is the host's AppArmor (Enabled is false without it).
+	AppArmor *apparmor.AppArmor
 
 	userns *userNamespaces
 }
@@ -105,6 +111,10 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 		binary: opts.ShimBinary, dir: opts.Images.Snapshots().Root(), lookup: handlers,
 		bundles: filepath.Join(opts.State, "containers"),
 	}
+	aa, err := apparmor.New(ctx, apparmor.Options{DefaultProfile: opts.AppArmorDefaultProfile, Dir: filepath.Join(opts.State, "apparmor")})
+	if err != nil {
+		return nil, fmt.Errorf("apparmor: %w", err)
+	}
 	host := cgroups.NewHostResources(cg)
 	if !host.Hugetlb() {
 		klog.FromContext(ctx).Info("no hugetlb cgroup controller on this host: containers' hugepage limits are left out")
@@ -144,6 +154,7 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 		Spec: &container.HostSpecs{
 			Driver: cg2driver(driver), CgroupNamespace: cg.Mode() == cgroups.Unified, Host: host, Handlers: handlers,
 			CDI: cdiRegistry(opts.CDISpecDirs), UserNamespaces: userns.Supported, IDMapDir: idmapDir,
+			AppArmor: aa,
 		},
 		Shims:    pool,
 		LookPath: container.FSLookPath(oci.RootFS),
@@ -169,7 +180,7 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 			return nil, err
 		}
 	}
-	return &Services{Pods: sbs, Containers: ctrs, NRI: hooks, userns: userns}, nil
+	return &Services{Pods: sbs, Containers: ctrs, NRI: hooks, AppArmor: aa, userns: userns}, nil
 }
 
 // handlerLookup resolves handler names, "" being the configured default.
