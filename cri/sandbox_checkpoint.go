@@ -8,15 +8,14 @@ import (
 
 	"github.com/cricket-cri/cricket/pkg/checkpoint"
 	"github.com/cricket-cri/cricket/pkg/errdefs"
-	"github.com/cricket-cri/cricket/sandbox/container"
 )
 
-// CheckpointPod validates the request as api.proto v0.37 demands (an
+// CheckpointPod checks the request as api.proto v0.37 demands (an
 // existing, empty output directory reached without symlinks; a non-empty
-// list of distinct running containers of the pod; only known options) and
-// refuses with FailedPrecondition when CRIU is unusable. The pod-wide dump
-// itself (freeze all, capture each, resume all) is not built yet: a valid
-// request on a host with CRIU answers Unimplemented, never a fake success.
+// list of distinct running containers of the pod; only known options),
+// refuses with FailedPrecondition when CRIU is unusable, and has the
+// container service write one consistent pod-wide checkpoint (all selected
+// containers paused until each is captured, all resumed before returning).
 func (s *Service) CheckpointPod(ctx context.Context, req *runtimeapi.CheckpointPodRequest) (*runtimeapi.CheckpointPodResponse, error) {
 	svc, err := s.containers("CheckpointPod")
 	if err != nil {
@@ -26,48 +25,39 @@ func (s *Service) CheckpointPod(ctx context.Context, req *runtimeapi.CheckpointP
 	if err != nil {
 		return nil, err
 	}
-	if err := validateCheckpointPod(req); err != nil {
+	opts, err := validateCheckpointPod(req)
+	if err != nil {
 		return nil, err
 	}
 	if _, err := pods.Get(req.GetPodSandboxId()); err != nil {
 		return nil, err
 	}
-	for _, id := range req.GetContainerIds() {
-		c, err := svc.Get(id)
-		if err != nil {
-			return nil, err
-		}
-		if c.PodID != req.GetPodSandboxId() {
-			return nil, fmt.Errorf("container %s belongs to pod %s, not %s: %w", id, c.PodID, req.GetPodSandboxId(), errdefs.ErrInvalidArgument)
-		}
-		if st := c.Status().State; st != container.StateRunning {
-			return nil, fmt.Errorf("container %s is %s, not running: %w", id, st, errdefs.ErrFailedPrecondition)
-		}
-	}
-	if err := svc.CheckCRIU(); err != nil {
+	if err := svc.CheckpointPod(ctx, req.GetPodSandboxId(), req.GetContainerIds(), req.GetOutputPath(), opts); err != nil {
 		return nil, err
 	}
-	return nil, notImplemented("CheckpointPod", "pod-level checkpoint")
+	return &runtimeapi.CheckpointPodResponse{}, nil
 }
 
-func validateCheckpointPod(req *runtimeapi.CheckpointPodRequest) error {
+func validateCheckpointPod(req *runtimeapi.CheckpointPodRequest) (checkpoint.Options, error) {
+	var none checkpoint.Options
 	if req.GetPodSandboxId() == "" {
-		return fmt.Errorf("pod sandbox id is empty: %w", errdefs.ErrInvalidArgument)
+		return none, fmt.Errorf("pod sandbox id is empty: %w", errdefs.ErrInvalidArgument)
 	}
 	if len(req.GetContainerIds()) == 0 {
-		return fmt.Errorf("container_ids is empty: %w", errdefs.ErrInvalidArgument)
+		return none, fmt.Errorf("container_ids is empty: %w", errdefs.ErrInvalidArgument)
 	}
 	seen := map[string]bool{}
 	for _, id := range req.GetContainerIds() {
 		if id == "" || seen[id] {
-			return fmt.Errorf("container_ids: %q is empty or repeated: %w", id, errdefs.ErrInvalidArgument)
+			return none, fmt.Errorf("container_ids: %q is empty or repeated: %w", id, errdefs.ErrInvalidArgument)
 		}
 		seen[id] = true
 	}
-	if _, err := checkpoint.ParseOptions(req.GetOptions()); err != nil {
-		return err
+	opts, err := checkpoint.ParseOptions(req.GetOptions())
+	if err != nil {
+		return none, err
 	}
-	return checkpoint.CheckOutputDir(req.GetOutputPath())
+	return opts, checkpoint.CheckOutputDir(req.GetOutputPath())
 }
 
 // RestorePod validates the request as api.proto v0.37 demands (an

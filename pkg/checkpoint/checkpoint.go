@@ -413,3 +413,71 @@ func removeBeneath(rootfs, p string) error {
 	}
 	return nil
 }
+
+// CopyInto copies the tree src (Cricket's own scratch dir: directories and
+// regular files) to rel below root, the client's output directory: every
+// path is created below root, never through a symlink or "..", files
+// 0600, directories 0700, none that exists already.
+func CopyInto(src, root, rel string) error {
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		r, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
+		}
+		dst := filepath.Join(rel, r)
+		switch {
+		case d.IsDir():
+			return securefs.MkdirAllBeneath(root, dst, 0o700)
+		case d.Type().IsRegular():
+			return copyBeneath(p, root, dst)
+		}
+		return fmt.Errorf("checkpoint file %s is neither a file nor a directory: %w", p, errdefs.ErrInvalidArgument)
+	})
+}
+
+func copyBeneath(src, root, rel string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := securefs.OpenBeneath(root, rel, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		_ = out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// PodOptions is the pod.options file of a pod checkpoint, as checkpointctl
+// (from v1.7, the lib's CheckpointedPodOptions; the v1.5 this module can
+// use lacks the type) reads it: the format version and the containers,
+// each one's directory by its name.
+type PodOptions struct {
+	Version    int               `json:"version"`
+	Containers map[string]string `json:"containers"`
+}
+
+// WritePodOptions writes pod.options below root (0600, never through a
+// symlink).
+func WritePodOptions(root string, containers map[string]string) error {
+	data, err := json.Marshal(PodOptions{Version: 1, Containers: containers})
+	if err != nil {
+		return err
+	}
+	f, err := securefs.OpenBeneath(root, metadata.PodOptionsFile, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
+}

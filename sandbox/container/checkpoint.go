@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/cricket-cri/cricket/pkg/checkpoint"
 	"github.com/cricket-cri/cricket/pkg/errdefs"
 	"github.com/cricket-cri/cricket/pkg/runtime"
+	"github.com/cricket-cri/cricket/pkg/securefs"
 )
 
 // checkpointWork is the scratch dir, in the container's bundle, where a
@@ -99,16 +102,32 @@ func (s *Service) dump(ctx context.Context, c *Container, dir string, opts check
 			return nil
 		}
 		resumed = true
-		cctx, cancel := cleanupContext(ctx)
-		defer cancel()
-		if err := sh.Resume(cctx, c.ID); err != nil {
-			return fmt.Errorf("resume container %s after its checkpoint: %w", c.ID, err)
-		}
-		return nil
+		return resumeAfterCheckpoint(ctx, sh, c.ID)
 	}
 	defer func() { retErr = errors.Join(retErr, resume()) }()
 	checkpointedAt := time.Now()
-	err = sh.Checkpoint(ctx, c.ID, runtime.CheckpointOptions{
+	if err := s.dumpPaused(ctx, sh, c, dir, opts); err != nil {
+		return err
+	}
+	if err := resume(); err != nil {
+		return err
+	}
+	return writeCheckpointMeta(c, pod, dir, checkpointedAt)
+}
+
+func resumeAfterCheckpoint(ctx context.Context, sh Shim, id string) error {
+	cctx, cancel := cleanupContext(ctx)
+	defer cancel()
+	if err := sh.Resume(cctx, id); err != nil {
+		return fmt.Errorf("resume container %s after its checkpoint: %w", id, err)
+	}
+	return nil
+}
+
+// dumpPaused dumps the paused container c with CRIU (leaving it running
+// once resumed) and archives its rootfs changes into dir.
+func (s *Service) dumpPaused(ctx context.Context, sh Shim, c *Container, dir string, opts checkpoint.Options) error {
+	err := sh.Checkpoint(ctx, c.ID, runtime.CheckpointOptions{
 		ImagePath:      filepath.Join(dir, metadata.CheckpointDirectory),
 		WorkPath:       dir,
 		LeaveRunning:   true,
@@ -120,17 +139,17 @@ func (s *Service) dump(ctx context.Context, c *Container, dir string, opts check
 	if err != nil {
 		return fmt.Errorf("checkpoint container %s: %w", c.ID, err)
 	}
-	if err := s.dumpRootfs(c, dir); err != nil {
-		return err
-	}
-	if err := resume(); err != nil {
-		return err
-	}
+	return s.dumpRootfs(c, dir)
+}
+
+// writeCheckpointMeta adds config.dump, spec.dump and the container's log
+// to dir.
+func writeCheckpointMeta(c *Container, pod Pod, dir string, checkpointedAt time.Time) error {
 	handler := pod.RuntimeHandler
 	if handler == "" {
 		handler = runtime.DefaultHandler
 	}
-	err = checkpoint.WriteConfigDump(dir, metadata.ContainerConfig{
+	err := checkpoint.WriteConfigDump(dir, metadata.ContainerConfig{
 		ID:              c.ID,
 		Name:            c.Name,
 		RootfsImage:     c.Image.Ref,
@@ -240,4 +259,149 @@ func unpackCheckpoint(ctx context.Context, archive, bundle string) (*runtime.Res
 		return nil, fmt.Errorf("checkpoint archive %s has no %s directory: %w", archive, metadata.CheckpointDirectory, errdefs.ErrInvalidArgument)
 	}
 	return &runtime.RestoreOptions{ImagePath: images, WorkPath: dir}, nil
+}
+
+// CheckpointPod writes one consistent checkpoint of the running
+// containers ids of pod podID into outDir (an existing, empty directory,
+// reached without symlinks): every container is paused before any is
+// captured, all stay paused until each is captured, and all are resumed
+// before CheckpointPod returns, whatever happened. outDir gets one
+// directory per container, named by its CRI name, in the container
+// archive's layout, and pod.options. Nothing is written outside outDir;
+// on error everything written in it is removed (outDir itself stays).
+func (s *Service) CheckpointPod(ctx context.Context, podID string, ids []string, outDir string, opts checkpoint.Options) (retErr error) {
+	if err := checkpoint.CheckOutputDir(outDir); err != nil {
+		return err
+	}
+	if err := s.CheckCRIU(); err != nil {
+		return err
+	}
+	ctrs, unlock, err := s.lockPodContainers(podID, ids)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	sh, pod, err := s.shimOf(ctx, ctrs[0])
+	if err != nil {
+		return err
+	}
+	var works []string
+	defer func() {
+		for _, w := range works {
+			if err := os.RemoveAll(w); err != nil {
+				klog.FromContext(ctx).Error(err, "remove checkpoint scratch dir", "dir", w)
+			}
+		}
+	}()
+	var paused []string
+	defer func() {
+		for _, id := range paused {
+			retErr = errors.Join(retErr, resumeAfterCheckpoint(ctx, sh, id))
+		}
+	}()
+	for _, c := range ctrs {
+		if err := sh.Pause(ctx, c.ID); err != nil {
+			return fmt.Errorf("pause container %s for the pod checkpoint: %w", c.ID, err)
+		}
+		paused = append(paused, c.ID)
+	}
+	checkpointedAt := time.Now()
+	for _, c := range ctrs {
+		work := filepath.Join(c.Bundle, checkpointWork)
+		if err := os.RemoveAll(work); err != nil {
+			return err
+		}
+		if err := os.Mkdir(work, 0o700); err != nil {
+			return fmt.Errorf("checkpoint scratch dir of container %s: %w", c.ID, err)
+		}
+		works = append(works, work)
+		if err := s.dumpPaused(ctx, sh, c, work, opts); err != nil {
+			return err
+		}
+	}
+	for _, id := range paused {
+		if err := resumeAfterCheckpoint(ctx, sh, id); err != nil {
+			paused = nil
+			return err
+		}
+	}
+	paused = nil
+	defer func() {
+		if retErr != nil {
+			retErr = errors.Join(retErr, emptyDir(outDir))
+		}
+	}()
+	return writePodCheckpoint(ctrs, pod, works, outDir, checkpointedAt)
+}
+
+// writePodCheckpoint completes each container's scratch dir and copies it
+// into outDir, then writes pod.options.
+func writePodCheckpoint(ctrs []*Container, pod Pod, works []string, outDir string, at time.Time) error {
+	names := map[string]string{}
+	for i, c := range ctrs {
+		if err := writeCheckpointMeta(c, pod, works[i], at); err != nil {
+			return err
+		}
+		name := c.Config.GetMetadata().GetName()
+		if err := checkpoint.CopyInto(works[i], outDir, name); err != nil {
+			return fmt.Errorf("copy the checkpoint of container %s into %s: %w", c.ID, outDir, err)
+		}
+		names[name] = name
+	}
+	return checkpoint.WritePodOptions(outDir, names)
+}
+
+// lockPodContainers looks the containers ids up, checks that each belongs
+// to podID and runs, and takes their op locks (in ID order: two pod
+// checkpoints cannot deadlock).
+func (s *Service) lockPodContainers(podID string, ids []string) ([]*Container, func(), error) {
+	var ctrs []*Container
+	for _, id := range ids {
+		c, err := s.index.Get(id)
+		if err != nil {
+			return nil, nil, err
+		}
+		if c.PodID != podID {
+			return nil, nil, fmt.Errorf("container %s belongs to pod %s, not %s: %w", id, c.PodID, podID, errdefs.ErrInvalidArgument)
+		}
+		ctrs = append(ctrs, c)
+	}
+	if len(ctrs) == 0 {
+		return nil, nil, fmt.Errorf("no containers to checkpoint: %w", errdefs.ErrInvalidArgument)
+	}
+	slices.SortFunc(ctrs, func(a, b *Container) int { return strings.Compare(a.ID, b.ID) })
+	for i := 1; i < len(ctrs); i++ {
+		if ctrs[i].ID == ctrs[i-1].ID {
+			return nil, nil, fmt.Errorf("container %s is listed twice: %w", ctrs[i].ID, errdefs.ErrInvalidArgument)
+		}
+	}
+	var locked []*Container
+	unlock := func() {
+		for _, c := range locked {
+			c.op.Unlock()
+		}
+	}
+	for _, c := range ctrs {
+		c.op.Lock()
+		locked = append(locked, c)
+		if st := c.Status().State; c.removed || st != StateRunning {
+			unlock()
+			return nil, nil, fmt.Errorf("container %s is %s, not running: %w", c.ID, st, errdefs.ErrFailedPrecondition)
+		}
+	}
+	return ctrs, unlock, nil
+}
+
+// emptyDir removes what a failed pod checkpoint wrote in dir, which was
+// empty before, keeping dir itself.
+func emptyDir(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, e := range entries {
+		errs = append(errs, securefs.RemoveAllUnmounted(filepath.Join(dir, e.Name())))
+	}
+	return errors.Join(errs...)
 }

@@ -12,6 +12,7 @@ import (
 
 	metadata "github.com/checkpoint-restore/checkpointctl/lib"
 
+	"github.com/cricket-cri/cricket/pkg/checkpoint"
 	"github.com/cricket-cri/cricket/pkg/errdefs"
 	"github.com/cricket-cri/cricket/pkg/runtime"
 	"github.com/cricket-cri/cricket/sandbox/container"
@@ -49,7 +50,10 @@ func (e *env) withUpper(t *testing.T, id string) {
 	if err := os.WriteFile(filepath.Join(upper, "data/count"), []byte("1\n2\n3\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	e.rootfs.Uppers = map[string]string{id: upper}
+	if e.rootfs.Uppers == nil {
+		e.rootfs.Uppers = map[string]string{}
+	}
+	e.rootfs.Uppers[id] = upper
 }
 
 func TestCheckpointRunningContainer(t *testing.T) {
@@ -252,5 +256,89 @@ func TestRestoreRefusals(t *testing.T) {
 	}
 	if got := e.svc.List(container.Filter{}); len(got) != 0 {
 		t.Fatalf("failed creates left %d containers", len(got))
+	}
+}
+
+func TestCheckpointPod(t *testing.T) {
+	e := newEnv(t)
+	a := e.started(t, "counter", "busybox")
+	b := e.started(t, "side", "busybox")
+	e.withUpper(t, a.ID)
+	e.withUpper(t, b.ID)
+	// Every container is paused before any is captured.
+	var pausedAtEach [][]bool
+	e.shims.OnCheckpoint = func(string, runtime.CheckpointOptions) error {
+		pausedAtEach = append(pausedAtEach, []bool{e.shims.ProcLocked(a.ID).Paused, e.shims.ProcLocked(b.ID).Paused})
+		return nil
+	}
+	out := t.TempDir()
+	if err := e.svc.CheckpointPod(context.Background(), podID, []string{b.ID, a.ID}, out, checkpoint.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(pausedAtEach) != "[[true true] [true true]]" {
+		t.Fatalf("paused state at each capture: %v, want both paused at both", pausedAtEach)
+	}
+	for _, c := range []*container.Container{a, b} {
+		if p := e.shims.Proc(c.ID); p.Paused || p.Exit != nil {
+			t.Fatalf("container %s left paused or stopped", c.ID)
+		}
+		name := c.Config.GetMetadata().GetName()
+		for _, f := range []string{metadata.CheckpointDirectory + "/pages-1.img", metadata.ConfigDumpFile, metadata.SpecDumpFile, metadata.RootFsDiffTar} {
+			fi, err := os.Stat(filepath.Join(out, name, f))
+			if err != nil || fi.Mode().Perm() != 0o600 {
+				t.Errorf("%s/%s: %v, %v; want a 0600 file", name, f, fi, err)
+			}
+		}
+	}
+	var opts checkpoint.PodOptions
+	if _, err := metadata.ReadJSONFile(&opts, out, metadata.PodOptionsFile); err != nil || opts.Version != 1 || len(opts.Containers) != 2 {
+		t.Fatalf("pod.options = %+v, %v", opts, err)
+	}
+}
+
+func TestCheckpointPodFailureLeavesNothing(t *testing.T) {
+	e := newEnv(t)
+	a := e.started(t, "counter", "busybox")
+	b := e.started(t, "side", "busybox")
+	e.withUpper(t, a.ID)
+	e.withUpper(t, b.ID)
+	n := 0
+	e.shims.OnCheckpoint = func(string, runtime.CheckpointOptions) error {
+		if n++; n == 2 {
+			return errors.New("injected: criu dump failed")
+		}
+		return nil
+	}
+	out := t.TempDir()
+	if err := e.svc.CheckpointPod(context.Background(), podID, []string{a.ID, b.ID}, out, checkpoint.Options{}); err == nil {
+		t.Fatal("CheckpointPod succeeded with a failing dump")
+	}
+	if entries, _ := os.ReadDir(out); len(entries) != 0 {
+		t.Fatalf("output dir holds %d entries after a failure", len(entries))
+	}
+	for _, c := range []*container.Container{a, b} {
+		if p := e.shims.Proc(c.ID); p.Paused {
+			t.Fatalf("container %s left paused", c.ID)
+		}
+		if _, err := os.Stat(filepath.Join(c.Bundle, "checkpoint-work")); !os.IsNotExist(err) {
+			t.Fatalf("scratch dir of %s left: %v", c.ID, err)
+		}
+	}
+	if _, err := os.Stat(out); err != nil {
+		t.Fatalf("the output dir itself was removed: %v", err)
+	}
+
+	// A stopped container, a repeated one, or none: refused before any pause.
+	e.shims.OnCheckpoint = nil
+	e.shims.Exit(b.ID, 0, false)
+	waitExited(t, b)
+	for _, ids := range [][]string{{a.ID, b.ID}, {a.ID, a.ID}, nil} {
+		err := e.svc.CheckpointPod(context.Background(), podID, ids, out, checkpoint.Options{})
+		if !errdefs.IsFailedPrecondition(err) && !errdefs.IsInvalidArgument(err) {
+			t.Errorf("CheckpointPod(%v) = %v", ids, err)
+		}
+	}
+	if p := e.shims.Proc(a.ID); p.Paused {
+		t.Fatal("a refused request paused a container")
 	}
 }

@@ -258,3 +258,50 @@ func diffCount(t *testing.T, r io.Reader) int {
 		}
 	}
 }
+
+// TestCheckpointPod: a two-container pod is checkpointed with CheckpointPod
+// into an empty directory; both containers run on and count on; the
+// directory holds each one's checkpoint and pod.options, mode 0600.
+func TestCheckpointPod(t *testing.T) {
+	criu := runtime.ProbeCRIU(context.Background())
+	if !criu.Usable() {
+		t.Skipf("CRIU unusable on this host: %v", criu.Err)
+	}
+	d := startPodDaemon(t)
+	rt := d.Runtime()
+	ctx := context.Background()
+	pod := testPod(t, "ckpt-pod", runtimeapi.NamespaceMode_CONTAINER)
+	podID := runPod(t, rt, pod, "")
+	a := startContainer(t, rt, podID, pod, testContainer("counter", counterScript))
+	b := startContainer(t, rt, podID, pod, testContainer("side", counterScript))
+	waitCount(t, rt, a, 3)
+	waitCount(t, rt, b, 3)
+	out := t.TempDir()
+	if _, err := rt.CheckpointPod(ctx, &runtimeapi.CheckpointPodRequest{PodSandboxId: podID, OutputPath: out, ContainerIds: []string{a, b}}); err != nil {
+		t.Fatalf("CheckpointPod: %v", err)
+	}
+	for _, name := range []string{"counter", "side"} {
+		for _, f := range []string{metadata.ConfigDumpFile, metadata.SpecDumpFile, metadata.RootFsDiffTar, "stats-dump"} {
+			if fi, err := os.Stat(filepath.Join(out, name, f)); err != nil || fi.Mode().Perm() != 0o600 {
+				t.Errorf("%s/%s: %v, %v; want a 0600 file", name, f, fi, err)
+			}
+		}
+		if entries, err := os.ReadDir(filepath.Join(out, name, metadata.CheckpointDirectory)); err != nil || len(entries) == 0 {
+			t.Errorf("%s/%s: %d entries, %v", name, metadata.CheckpointDirectory, len(entries), err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(out, metadata.PodOptionsFile)); err != nil {
+		t.Error(err)
+	}
+	for _, id := range []string{a, b} {
+		if s := containerStatus(t, rt, id); s.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
+			t.Fatalf("container %s is %s after CheckpointPod", id, s.State)
+		}
+	}
+	waitCount(t, rt, a, 8)
+	// The directory must be empty: a second checkpoint into it is refused.
+	_, err := rt.CheckpointPod(ctx, &runtimeapi.CheckpointPodRequest{PodSandboxId: podID, OutputPath: out, ContainerIds: []string{a, b}})
+	if status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("CheckpointPod into a non-empty dir = %v, want InvalidArgument", err)
+	}
+}

@@ -248,6 +248,10 @@ func (f *Shims) Proc(id string) *Process {
 	return f.procs[id]
 }
 
+// ProcLocked is Proc for hooks (OnCheckpoint) that run with the fake's
+// lock held.
+func (f *Shims) ProcLocked(id string) *Process { return f.procs[id] }
+
 // Exit ends the process of container id with code.
 func (f *Shims) Exit(id string, code int32, oom bool) {
 	f.mu.Lock()
