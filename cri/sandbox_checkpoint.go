@@ -2,12 +2,17 @@ package cri
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"path/filepath"
+	"time"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/cricket-cri/cricket/pkg/checkpoint"
 	"github.com/cricket-cri/cricket/pkg/errdefs"
+	"github.com/cricket-cri/cricket/sandbox"
+	"github.com/cricket-cri/cricket/sandbox/container"
 )
 
 // CheckpointPod checks the request as api.proto v0.37 demands (an
@@ -60,14 +65,20 @@ func validateCheckpointPod(req *runtimeapi.CheckpointPodRequest) (checkpoint.Opt
 	return opts, checkpoint.CheckOutputDir(req.GetOutputPath())
 }
 
-// RestorePod validates the request as api.proto v0.37 demands (an
-// absolute checkpoint directory; a pod config; a non-empty list of
-// container configs with distinct, non-empty names; only known options)
-// and refuses with FailedPrecondition when CRIU is unusable. The restore
-// itself is not built yet: a valid request on a host with CRIU answers
-// Unimplemented and creates nothing.
-func (s *Service) RestorePod(ctx context.Context, req *runtimeapi.RestorePodRequest) (*runtimeapi.RestorePodResponse, error) {
+// RestorePod checks the request as api.proto v0.37 demands (an absolute
+// checkpoint directory; a pod config; a non-empty list of container
+// configs whose distinct, non-empty names are exactly the checkpoint's;
+// only known options), refuses with FailedPrecondition when CRIU is
+// unusable, then runs the pod and creates each container from its
+// checkpoint directory: CREATED, its process restored only by
+// StartContainer. On error everything it created is removed. The
+// checkpoint directory is only read.
+func (s *Service) RestorePod(ctx context.Context, req *runtimeapi.RestorePodRequest) (_ *runtimeapi.RestorePodResponse, retErr error) {
 	svc, err := s.containers("RestorePod")
+	if err != nil {
+		return nil, err
+	}
+	pods, err := s.sandboxes("RestorePod")
 	if err != nil {
 		return nil, err
 	}
@@ -77,7 +88,63 @@ func (s *Service) RestorePod(ctx context.Context, req *runtimeapi.RestorePodRequ
 	if err := svc.CheckCRIU(); err != nil {
 		return nil, err
 	}
-	return nil, notImplemented("RestorePod", "pod-level restore")
+	if err := checkRestoreNames(req); err != nil {
+		return nil, err
+	}
+	sb, err := pods.Run(ctx, sandbox.RunRequest{Config: req.GetConfig(), RuntimeHandler: req.GetRuntimeHandler()})
+	if err != nil {
+		return nil, err
+	}
+	resp := &runtimeapi.RestorePodResponse{PodSandboxId: sb.ID}
+	defer func() {
+		if retErr != nil {
+			retErr = errors.Join(retErr, undoRestore(ctx, pods, svc, resp))
+		}
+	}()
+	for _, cfg := range req.GetContainerConfigs() {
+		if err := validateContainerConfig(sb.ID, cfg); err != nil {
+			return nil, err
+		}
+		name := cfg.GetMetadata().GetName()
+		c, err := svc.Create(ctx, container.CreateRequest{PodID: sb.ID, Config: cfg, Checkpoint: filepath.Join(req.GetCheckpointPath(), name)})
+		if err != nil {
+			return nil, fmt.Errorf("restore container %s: %w", name, err)
+		}
+		resp.RestoredContainers = append(resp.RestoredContainers, &runtimeapi.RestoredContainer{Name: name, ContainerId: c.ID})
+	}
+	return resp, nil
+}
+
+// checkRestoreNames checks that the request's container names are exactly
+// the checkpoint's.
+func checkRestoreNames(req *runtimeapi.RestorePodRequest) error {
+	o, err := checkpoint.ReadPodOptions(req.GetCheckpointPath())
+	if err != nil {
+		return err
+	}
+	if len(o.Containers) != len(req.GetContainerConfigs()) {
+		return fmt.Errorf("the checkpoint holds %d containers, the request configures %d: %w", len(o.Containers), len(req.GetContainerConfigs()), errdefs.ErrInvalidArgument)
+	}
+	for _, c := range req.GetContainerConfigs() {
+		name := c.GetMetadata().GetName()
+		if _, ok := o.Containers[name]; !ok {
+			return fmt.Errorf("container %q is not in the checkpoint: %w", name, errdefs.ErrInvalidArgument)
+		}
+	}
+	return nil
+}
+
+// undoRestore removes what a failed RestorePod created: its containers,
+// then its pod, with a fresh bounded context.
+func undoRestore(ctx context.Context, pods PodService, svc ContainerService, resp *runtimeapi.RestorePodResponse) error {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	var errs []error
+	for _, rc := range resp.RestoredContainers {
+		errs = append(errs, svc.Remove(cctx, rc.ContainerId))
+	}
+	errs = append(errs, pods.Stop(cctx, resp.PodSandboxId), pods.Remove(cctx, resp.PodSandboxId))
+	return errors.Join(errs...)
 }
 
 func validateRestorePod(req *runtimeapi.RestorePodRequest) error {
@@ -97,6 +164,14 @@ func validateRestorePod(req *runtimeapi.RestorePodRequest) error {
 			return fmt.Errorf("container_configs: name %q is empty or repeated: %w", name, errdefs.ErrInvalidArgument)
 		}
 		seen[name] = true
+	}
+	for _, c := range req.GetContainerConfigs() {
+		if err := checkpoint.CheckName(c.GetMetadata().GetName()); err != nil {
+			return err
+		}
+	}
+	if err := validatePodSandboxConfig(req.GetConfig()); err != nil {
+		return err
 	}
 	_, err := checkpoint.ParseOptions(req.GetOptions())
 	return err

@@ -481,3 +481,68 @@ func WritePodOptions(root string, containers map[string]string) error {
 	}
 	return f.Close()
 }
+
+// OpenCheckpointDir opens the client-named directory p of a checkpoint
+// (RestorePod's checkpoint_path, or one container's directory in it),
+// resolved without following symlinks.
+func OpenCheckpointDir(p string) (*os.File, error) {
+	if err := CheckLocation(p); err != nil {
+		return nil, err
+	}
+	f, err := securefs.OpenNoSymlinks(p, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("checkpoint %s: %w", p, errdefs.ErrNotFound)
+		}
+		if errdefs.Class(err) == nil {
+			err = fmt.Errorf("%w: %w", err, errdefs.ErrInvalidArgument)
+		}
+		return nil, fmt.Errorf("checkpoint directory: %w", err)
+	}
+	return f, nil
+}
+
+// readJSONBeneath decodes the regular file name of the checkpoint
+// directory dir (no symlink on the way) into v.
+func readJSONBeneath(dir, name string, v any) error {
+	d, err := OpenCheckpointDir(dir)
+	if err != nil {
+		return err
+	}
+	_ = d.Close()
+	f, err := securefs.OpenBeneath(dir, name, unix.O_RDONLY|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("checkpoint %s has no %s: %w", dir, name, errdefs.ErrInvalidArgument)
+		}
+		return err
+	}
+	defer f.Close()
+	if err := json.NewDecoder(io.LimitReader(f, maxConfigDump)).Decode(v); err != nil {
+		return fmt.Errorf("%s of checkpoint %s: %w: %w", name, dir, err, errdefs.ErrInvalidArgument)
+	}
+	return nil
+}
+
+// ReadDirConfigDump reads config.dump of a container's checkpoint dir.
+func ReadDirConfigDump(dir string) (metadata.ContainerConfig, error) {
+	var cfg metadata.ContainerConfig
+	err := readJSONBeneath(dir, metadata.ConfigDumpFile, &cfg)
+	return cfg, err
+}
+
+// ReadPodOptions reads pod.options of a pod checkpoint dir.
+func ReadPodOptions(dir string) (PodOptions, error) {
+	var o PodOptions
+	err := readJSONBeneath(dir, metadata.PodOptionsFile, &o)
+	return o, err
+}
+
+// CheckName checks that a container's CRI name can name its directory in
+// a pod checkpoint: one path component.
+func CheckName(name string) error {
+	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00") {
+		return fmt.Errorf("container name %q cannot name a checkpoint directory: %w", name, errdefs.ErrInvalidArgument)
+	}
+	return nil
+}

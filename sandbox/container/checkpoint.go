@@ -233,16 +233,22 @@ func (s *Service) checkpointImage(ctx context.Context, p string) (Image, error) 
 	if err != nil {
 		return Image{}, err
 	}
-	err = fmt.Errorf("checkpoint archive %s names no image: %w", p, errdefs.ErrInvalidArgument)
+	return s.resolveCheckpointed(ctx, cfg, p)
+}
+
+// resolveCheckpointed resolves the image config.dump names: by its ID,
+// else its name, else the reference it was created with.
+func (s *Service) resolveCheckpointed(ctx context.Context, cfg metadata.ContainerConfig, from string) (Image, error) {
+	err := fmt.Errorf("checkpoint %s names no image: %w", from, errdefs.ErrInvalidArgument)
 	for _, ref := range []string{cfg.RootfsImageRef, cfg.RootfsImageName, cfg.RootfsImage} {
 		if ref == "" {
 			continue
 		}
-		var img Image
-		if img, err = s.opts.Images.Resolve(ctx, ref); err == nil {
+		img, rerr := s.opts.Images.Resolve(ctx, ref)
+		if rerr == nil {
 			return img, nil
 		}
-		err = fmt.Errorf("image %q of checkpoint archive %s: %w", ref, p, err)
+		err = fmt.Errorf("image %q of checkpoint %s: %w", ref, from, rerr)
 	}
 	return Image{}, err
 }
@@ -254,11 +260,7 @@ func unpackCheckpoint(ctx context.Context, archive, bundle string) (*runtime.Res
 	if err := checkpoint.Unpack(ctx, archive, dir); err != nil {
 		return nil, err
 	}
-	images := filepath.Join(dir, metadata.CheckpointDirectory)
-	if fi, err := os.Stat(images); err != nil || !fi.IsDir() {
-		return nil, fmt.Errorf("checkpoint archive %s has no %s directory: %w", archive, metadata.CheckpointDirectory, errdefs.ErrInvalidArgument)
-	}
-	return &runtime.RestoreOptions{ImagePath: images, WorkPath: dir}, nil
+	return restoreOptions(dir, archive)
 }
 
 // CheckpointPod writes one consistent checkpoint of the running
@@ -343,6 +345,9 @@ func writePodCheckpoint(ctrs []*Container, pod Pod, works []string, outDir strin
 			return err
 		}
 		name := c.Config.GetMetadata().GetName()
+		if err := checkpoint.CheckName(name); err != nil {
+			return err
+		}
 		if err := checkpoint.CopyInto(works[i], outDir, name); err != nil {
 			return fmt.Errorf("copy the checkpoint of container %s into %s: %w", c.ID, outDir, err)
 		}
@@ -404,4 +409,46 @@ func emptyDir(dir string) error {
 		errs = append(errs, securefs.RemoveAllUnmounted(filepath.Join(dir, e.Name())))
 	}
 	return errors.Join(errs...)
+}
+
+// checkpointDirImage is checkpointImage for the directory of a container
+// in a pod checkpoint; ref, the image the restore request names, must be
+// the checkpointed image.
+func (s *Service) checkpointDirImage(ctx context.Context, dir, ref string) (Image, error) {
+	if err := s.CheckCRIU(); err != nil {
+		return Image{}, err
+	}
+	cfg, err := checkpoint.ReadDirConfigDump(dir)
+	if err != nil {
+		return Image{}, err
+	}
+	img, err := s.resolveCheckpointed(ctx, cfg, dir)
+	if err != nil || ref == "" {
+		return img, err
+	}
+	want, err := s.opts.Images.Resolve(ctx, ref)
+	if err != nil {
+		return Image{}, err
+	}
+	if want.ID != img.ID {
+		return Image{}, fmt.Errorf("the restore names image %q (%s) but the checkpoint in %s was taken from %s: %w", ref, want.ID, dir, img.ID, errdefs.ErrFailedPrecondition)
+	}
+	return img, nil
+}
+
+// copyCheckpoint copies a container's checkpoint directory (left as it
+// is, as RestorePod demands) into the bundle.
+func copyCheckpoint(dir, bundle string) (*runtime.RestoreOptions, error) {
+	if err := checkpoint.CopyInto(dir, bundle, restoreDir); err != nil {
+		return nil, fmt.Errorf("copy checkpoint %s: %w", dir, err)
+	}
+	return restoreOptions(filepath.Join(bundle, restoreDir), dir)
+}
+
+func restoreOptions(dir, from string) (*runtime.RestoreOptions, error) {
+	images := filepath.Join(dir, metadata.CheckpointDirectory)
+	if fi, err := os.Stat(images); err != nil || !fi.IsDir() {
+		return nil, fmt.Errorf("checkpoint %s has no %s directory: %w", from, metadata.CheckpointDirectory, errdefs.ErrInvalidArgument)
+	}
+	return &runtime.RestoreOptions{ImagePath: images, WorkPath: dir}, nil
 }

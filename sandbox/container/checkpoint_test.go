@@ -342,3 +342,54 @@ func TestCheckpointPodFailureLeavesNothing(t *testing.T) {
 		t.Fatal("a refused request paused a container")
 	}
 }
+
+func TestCreateFromPodCheckpointDir(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("unpacking a checkpoint's rootfs changes keeps their owners: needs root")
+	}
+	e := newEnv(t)
+	a := e.started(t, "counter", "busybox")
+	e.withUpper(t, a.ID)
+	out := t.TempDir()
+	if err := e.svc.CheckpointPod(context.Background(), podID, []string{a.ID}, out, checkpoint.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(out, "counter")
+	before := archiveTreeSum(t, out)
+
+	cfg := ctrConfig("counter2", "nginx")
+	if _, err := e.svc.Create(context.Background(), container.CreateRequest{PodID: podID, Config: cfg, Checkpoint: dir}); !errdefs.IsFailedPrecondition(err) {
+		t.Fatalf("Create with another image than the checkpoint's = %v, want FailedPrecondition", err)
+	}
+	cfg = ctrConfig("counter2", "busybox")
+	r, err := e.svc.Create(context.Background(), container.CreateRequest{PodID: podID, Config: cfg, Checkpoint: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Restore == nil || r.Status().State != container.StateCreated {
+		t.Fatalf("restored container: Restore %+v, state %s", r.Restore, r.Status().State)
+	}
+	if data, err := os.ReadFile(filepath.Join(r.Rootfs, "data/count")); err != nil || string(data) != "1\n2\n3\n" {
+		t.Fatalf("rootfs changes not applied: %q, %v", data, err)
+	}
+	if after := archiveTreeSum(t, out); after != before {
+		t.Fatal("creating from the checkpoint changed it")
+	}
+}
+
+// archiveTreeSum lists a tree's paths, modes and sizes.
+func archiveTreeSum(t *testing.T, root string) string {
+	t.Helper()
+	var b []byte
+	err := filepath.Walk(root, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		b = fmt.Appendf(b, "%s %v %d\n", p, fi.Mode(), fi.Size())
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

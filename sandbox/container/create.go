@@ -29,6 +29,11 @@ import (
 type CreateRequest struct {
 	PodID  string
 	Config *runtimeapi.ContainerConfig
+	// Checkpoint, when set, is the directory of one container of a pod
+	// checkpoint (RestorePod): the container is created from it, as from
+	// an archive named by its image, and Config's image must be the
+	// checkpointed one.
+	Checkpoint string
 }
 
 // Create creates a container: its rootfs and bundle, persisted as Created.
@@ -67,7 +72,7 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (_ *Container, 
 	}()
 	unblock := s.opts.NRI.BlockSync()
 	defer unblock()
-	c, err := s.create(ctx, md, pod)
+	c, err := s.create(ctx, md, pod, req.Checkpoint)
 	if err != nil {
 		return nil, err
 	}
@@ -75,14 +80,17 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (_ *Container, 
 	return c, nil
 }
 
-func (s *Service) create(ctx context.Context, md Metadata, pod Pod) (_ *Container, retErr error) {
+func (s *Service) create(ctx context.Context, md Metadata, pod Pod, ckptDir string) (_ *Container, retErr error) {
 	ref, archive := md.Config.GetImage().GetImage(), ""
 	var img Image
 	var err error
-	if checkpoint.IsArchiveRef(ref) {
+	switch {
+	case ckptDir != "":
+		img, err = s.checkpointDirImage(ctx, ckptDir, ref)
+	case checkpoint.IsArchiveRef(ref):
 		archive = ref
 		img, err = s.checkpointImage(ctx, archive)
-	} else {
+	default:
 		img, err = s.opts.Images.Resolve(ctx, ref)
 	}
 	if err != nil {
@@ -109,10 +117,14 @@ func (s *Service) create(ctx context.Context, md Metadata, pod Pod) (_ *Containe
 	if err := os.MkdirAll(md.Rootfs, 0o711); err != nil {
 		return nil, fmt.Errorf("create bundle of container %s: %w", md.ID, err)
 	}
-	if archive != "" {
-		if md.Restore, err = unpackCheckpoint(ctx, archive, md.Bundle); err != nil {
-			return nil, err
-		}
+	switch {
+	case archive != "":
+		md.Restore, err = unpackCheckpoint(ctx, archive, md.Bundle)
+	case ckptDir != "":
+		md.Restore, err = copyCheckpoint(ckptDir, md.Bundle)
+	}
+	if err != nil {
+		return nil, err
 	}
 
 	// Unmounting is idempotent, so it is deferred before the mount: a

@@ -261,7 +261,9 @@ func diffCount(t *testing.T, r io.Reader) int {
 
 // TestCheckpointPod: a two-container pod is checkpointed with CheckpointPod
 // into an empty directory; both containers run on and count on; the
-// directory holds each one's checkpoint and pod.options, mode 0600.
+// directory holds each one's checkpoint and pod.options, mode 0600. The pod
+// is removed and RestorePod brings both back in a new pod, CREATED until
+// started, then counting on.
 func TestCheckpointPod(t *testing.T) {
 	criu := runtime.ProbeCRIU(context.Background())
 	if !criu.Usable() {
@@ -303,5 +305,78 @@ func TestCheckpointPod(t *testing.T) {
 	_, err := rt.CheckpointPod(ctx, &runtimeapi.CheckpointPodRequest{PodSandboxId: podID, OutputPath: out, ContainerIds: []string{a, b}})
 	if status.Code(err) != codes.InvalidArgument {
 		t.Fatalf("CheckpointPod into a non-empty dir = %v, want InvalidArgument", err)
+	}
+	dumped := len(strings.Fields(diffFile(t, filepath.Join(out, "counter", metadata.RootFsDiffTar), "count.txt")))
+	if _, err := rt.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: podID}); err != nil {
+		t.Fatal(err)
+	}
+
+	// RestorePod: a new pod, both containers CREATED, then started: they
+	// count on from the checkpoint.
+	pod2 := testPod(t, "ckpt-pod-restored", runtimeapi.NamespaceMode_CONTAINER)
+	resp, err := rt.RestorePod(ctx, &runtimeapi.RestorePodRequest{
+		CheckpointPath: out, Config: pod2,
+		ContainerConfigs: []*runtimeapi.ContainerConfig{testContainer("counter", counterScript), testContainer("side", counterScript)},
+	})
+	if err != nil {
+		t.Fatalf("RestorePod: %v", err)
+	}
+	if len(resp.RestoredContainers) != 2 || resp.PodSandboxId == "" {
+		t.Fatalf("RestorePod = %+v", resp)
+	}
+	ids := map[string]string{}
+	for _, rc := range resp.RestoredContainers {
+		if s := containerStatus(t, rt, rc.ContainerId); s.State != runtimeapi.ContainerState_CONTAINER_CREATED {
+			t.Fatalf("restored %s is %s, want CREATED", rc.Name, s.State)
+		}
+		ids[rc.Name] = rc.ContainerId
+	}
+	for _, id := range ids {
+		if _, err := rt.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: id}); err != nil {
+			t.Fatalf("StartContainer: %v", err)
+		}
+	}
+	waitCount(t, rt, ids["counter"], dumped+3)
+	lines := strings.Fields(execSync(t, rt, ids["counter"], "cat", "/count.txt"))
+	for i, l := range lines {
+		if n, err := strconv.Atoi(l); err != nil || n != i+1 {
+			t.Fatalf("/count.txt line %d is %q: the restored process did not continue (file: %v)", i+1, l, lines)
+		}
+	}
+	waitCount(t, rt, ids["side"], 4)
+
+	// A request naming a container the checkpoint lacks creates nothing.
+	before, _ := rt.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{})
+	_, err = rt.RestorePod(ctx, &runtimeapi.RestorePodRequest{
+		CheckpointPath: out, Config: testPod(t, "ckpt-pod-bad", runtimeapi.NamespaceMode_CONTAINER),
+		ContainerConfigs: []*runtimeapi.ContainerConfig{testContainer("counter", counterScript), testContainer("other", counterScript)},
+	})
+	if status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("RestorePod with a container not in the checkpoint = %v, want InvalidArgument", err)
+	}
+	after, _ := rt.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{})
+	if len(after.Items) != len(before.Items) {
+		t.Fatalf("a refused RestorePod left a pod: %d pods before, %d after", len(before.Items), len(after.Items))
+	}
+}
+
+// diffFile returns the content of name in the rootfs-diff tar at p.
+func diffFile(t *testing.T, p, name string) string {
+	t.Helper()
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			t.Fatalf("%s: no %s (%v)", p, name, err)
+		}
+		if h.Name == name {
+			data, _ := io.ReadAll(tr)
+			return string(data)
+		}
 	}
 }
