@@ -427,9 +427,19 @@ func (r *runcCLI) Checkpoint(ctx context.Context, id string, opts CheckpointOpti
 		return fmt.Errorf("checkpoint of container %s: no image path: %w", id, errdefs.ErrInvalidArgument)
 	}
 	if _, err := r.run(ctx, invocation{args: checkpointArgs(id, opts)}); err != nil {
+		if noCheckpointSupport(err) {
+			return fmt.Errorf("runtime %s has no checkpoint support (built without CRIU): %w: %w", r.path, err, errdefs.ErrFailedPrecondition)
+		}
 		return r.classify(id, "checkpoint", err)
 	}
 	return nil
+}
+
+// noCheckpointSupport recognises a runtime built without CRIU: Debian
+// 12's crun 1.8.1 answers "unknown command checkpoint".
+func noCheckpointSupport(err error) bool {
+	s := err.Error()
+	return strings.Contains(s, "unknown command checkpoint") || strings.Contains(s, "unknown command restore")
 }
 
 func checkpointArgs(id string, opts CheckpointOptions) []string {
@@ -477,6 +487,9 @@ func (r *runcCLI) Restore(ctx context.Context, id, bundle string, stdio Stdio, o
 	defer os.Remove(pidFile)
 	if _, err := r.run(ctx, invocation{args: restoreArgs(id, bundle, pidFile, opts), stdio: &stdio}); err != nil {
 		_ = r.Delete(context.WithoutCancel(ctx), id, true)
+		if noCheckpointSupport(err) {
+			return 0, fmt.Errorf("runtime %s has no restore support (built without CRIU): %w: %w", r.path, err, errdefs.ErrFailedPrecondition)
+		}
 		return 0, fmt.Errorf("restore container %s: %w", id, err)
 	}
 	pid, err := readPidFile(pidFile)

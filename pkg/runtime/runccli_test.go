@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -221,5 +222,14 @@ func TestCheckpointRestoreArgs(t *testing.T) {
 	got = strings.Join(restoreArgs("c1", "/b", "/p", RestoreOptions{ImagePath: "/i", WorkPath: "/w"}), " ")
 	if want := "restore --detach --bundle /b --pid-file /p --image-path /i --file-locks --work-path /w c1"; got != want {
 		t.Errorf("restore args %q, want %q", got, want)
+	}
+}
+
+func TestNoCheckpointSupport(t *testing.T) {
+	if !noCheckpointSupport(errors.New("/usr/bin/crun checkpoint: exit status 1: unknown command checkpoint")) {
+		t.Error("crun 1.8.1's answer not recognised")
+	}
+	if noCheckpointSupport(errors.New("criu failed: type DUMP errno 0")) {
+		t.Error("a CRIU failure taken for a missing feature")
 	}
 }

@@ -138,13 +138,22 @@ func TestCheckpointRestore(t *testing.T) {
 
 func testCheckpointRestore(t *testing.T, rt runtimeapi.RuntimeServiceClient, handler string) {
 	ctx := context.Background()
-	pod := testPod(t, "ckpt-src", runtimeapi.NamespaceMode_CONTAINER)
+	suffix := "-" + handler
+	if handler == "" {
+		suffix = "-default"
+	}
+	pod := testPod(t, "ckpt-src"+suffix, runtimeapi.NamespaceMode_CONTAINER)
 	podID := runPod(t, rt, pod, handler)
 	id := startContainer(t, rt, podID, pod, testContainer("counter", counterScript))
 	waitCount(t, rt, id, 5)
 
 	archive := filepath.Join(t.TempDir(), "counter.tar")
-	if _, err := rt.CheckpointContainer(ctx, &runtimeapi.CheckpointContainerRequest{ContainerId: id, Location: archive, Timeout: 120}); err != nil {
+	_, err := rt.CheckpointContainer(ctx, &runtimeapi.CheckpointContainerRequest{ContainerId: id, Location: archive, Timeout: 120})
+	if status.Code(err) == codes.FailedPrecondition && strings.Contains(err.Error(), "no checkpoint support") {
+		// Debian 12's crun 1.8.1 is built without CRIU.
+		t.Skipf("the %s handler's runtime cannot checkpoint on this host: %v", handler, err)
+	}
+	if err != nil {
 		t.Fatalf("CheckpointContainer: %v", err)
 	}
 	fi, err := os.Stat(archive)
@@ -162,8 +171,11 @@ func testCheckpointRestore(t *testing.T, rt runtimeapi.RuntimeServiceClient, han
 		t.Fatal(err)
 	}
 
-	pod2 := testPod(t, "ckpt-dst", runtimeapi.NamespaceMode_CONTAINER)
+	pod2 := testPod(t, "ckpt-dst"+suffix, runtimeapi.NamespaceMode_CONTAINER)
 	pod2ID := runPod(t, rt, pod2, handler)
+	t.Cleanup(func() {
+		_, _ = rt.RemovePodSandbox(context.Background(), &runtimeapi.RemovePodSandboxRequest{PodSandboxId: pod2ID})
+	})
 	cfg := testContainer("counter", counterScript)
 	cfg.Image.Image = archive
 	resp, err := rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: pod2ID, Config: cfg, SandboxConfig: pod2})
