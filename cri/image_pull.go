@@ -9,13 +9,18 @@ import (
 )
 
 // PullImage pulls the image and answers its ID (the config digest), the
-// same ID ListImages, ImageStatus and containers report.
+// same ID ListImages, ImageStatus and containers report. The image's
+// runtime_handler picks the platform it is pulled for (imagePlatform).
 func (s *Service) PullImage(ctx context.Context, req *runtimeapi.PullImageRequest) (*runtimeapi.PullImageResponse, error) {
 	ref, err := imageRef("PullImage", req.GetImage())
 	if err != nil {
 		return nil, err
 	}
-	im, err := s.deps.Images.Pull(ctx, ref, toAuthConfig(req.GetAuth()))
+	platform, err := s.imagePlatform("PullImage", req.GetImage())
+	if err != nil {
+		return nil, err
+	}
+	im, err := s.deps.Images.Pull(ctx, ref, toAuthConfig(req.GetAuth()), platform)
 	if err != nil {
 		return nil, err
 	}

@@ -20,7 +20,12 @@ import (
 // connection, through the daemon's interceptors.
 func newImageClient(t *testing.T, fake *imagetest.Fake) runtimeapi.ImageServiceClient {
 	t.Helper()
-	svc := New(testConfig, Deps{Images: fake})
+	return newImageClientWith(t, testConfig, fake)
+}
+
+func newImageClientWith(t *testing.T, cfg Config, fake *imagetest.Fake) runtimeapi.ImageServiceClient {
+	t.Helper()
+	svc := New(cfg, Deps{Images: fake})
 	srv := grpc.NewServer(ServerOptions(1<<20, 1<<20)...)
 	svc.Register(srv)
 	lis := bufconn.Listen(1 << 20)
@@ -73,6 +78,58 @@ func TestPullImage(t *testing.T) {
 			}
 			if tc.req.Auth != nil && (len(fake.Pulls) != 1 || fake.Pulls[0].Auth.Password != "p") {
 				t.Errorf("auth not passed: %+v", fake.Pulls)
+			}
+		})
+	}
+}
+
+// TestImageRuntimeHandler: the image spec's runtime_handler (KEP-4216)
+// picks the platform a pull is for: a handler's own, or the daemon's ("")
+// for a handler without one and for the empty name; an unknown handler is
+// NotFound on every image RPC that carries it.
+func TestImageRuntimeHandler(t *testing.T) {
+	cfg := testConfig
+	cfg.Handlers = append(append([]Handler(nil), testConfig.Handlers...), Handler{Name: "arm", Platform: "linux/arm64"})
+	armDefault := testConfig
+	armDefault.Handlers = []Handler{{Name: "arm", Platform: "linux/arm64"}, {Name: "runc"}}
+	for _, tc := range []struct {
+		desc, handler, wantPlatform string
+		wantCode                    codes.Code
+		cfg                         *Config
+	}{
+		{desc: "empty name: the default handler's platform", cfg: &armDefault, wantPlatform: "linux/arm64"},
+		{desc: "default handler", wantPlatform: ""},
+		{desc: "handler without a platform", handler: "runc", wantPlatform: ""},
+		{desc: "handler with a platform", handler: "arm", wantPlatform: "linux/arm64"},
+		{desc: "unknown handler", handler: "kata", wantCode: codes.NotFound},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			fake := fakeWithBusybox()
+			c := cfg
+			if tc.cfg != nil {
+				c = *tc.cfg
+			}
+			client := newImageClientWith(t, c, fake)
+			ctx := context.Background()
+			spec := &runtimeapi.ImageSpec{Image: "busybox", RuntimeHandler: tc.handler}
+			_, err := client.PullImage(ctx, &runtimeapi.PullImageRequest{Image: spec})
+			if status.Code(err) != tc.wantCode {
+				t.Fatalf("PullImage: %v, want %v", err, tc.wantCode)
+			}
+			if tc.wantCode == codes.OK && (len(fake.Pulls) != 1 || fake.Pulls[0].Platform != tc.wantPlatform) {
+				t.Errorf("pulls = %+v, want one for platform %q", fake.Pulls, tc.wantPlatform)
+			}
+			_, err = client.ImageStatus(ctx, &runtimeapi.ImageStatusRequest{Image: spec})
+			if status.Code(err) != tc.wantCode {
+				t.Errorf("ImageStatus: %v, want %v", err, tc.wantCode)
+			}
+			_, err = client.ListImages(ctx, &runtimeapi.ListImagesRequest{Filter: &runtimeapi.ImageFilter{Image: spec}})
+			if status.Code(err) != tc.wantCode {
+				t.Errorf("ListImages: %v, want %v", err, tc.wantCode)
+			}
+			_, err = client.RemoveImage(ctx, &runtimeapi.RemoveImageRequest{Image: spec})
+			if status.Code(err) != tc.wantCode {
+				t.Errorf("RemoveImage: %v, want %v", err, tc.wantCode)
 			}
 		})
 	}

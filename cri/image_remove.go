@@ -13,7 +13,11 @@ func (s *Service) RemoveImage(ctx context.Context, req *runtimeapi.RemoveImageRe
 	if err != nil {
 		return nil, err
 	}
-	if err := s.deps.Images.Remove(ctx, ref); err != nil {
+	platform, err := s.imagePlatform("RemoveImage", req.GetImage())
+	if err != nil {
+		return nil, err
+	}
+	if err := s.deps.Images.Remove(ctx, ref, platform); err != nil {
 		return nil, err
 	}
 	return &runtimeapi.RemoveImageResponse{}, nil

@@ -12,15 +12,19 @@ import (
 
 // ImageService is what the adapter needs from the image layer; a
 // *image.Service implements it and pkg/image/imagetest has a fake.
+//
+// platform is a runtime handler's (os/arch[/variant]), "" for the daemon's
+// own: images pulled for another platform are other images, named in that
+// platform's name space (image.Service.Pull).
 type ImageService interface {
 	// Pull fetches ref and returns the stored image.
-	Pull(ctx context.Context, ref string, auth *image.AuthConfig) (image.Image, error)
+	Pull(ctx context.Context, ref string, auth *image.AuthConfig, platform string) (image.Image, error)
 	// List returns all images, or the one filter names.
-	List(filter string) []image.Image
+	List(filter, platform string) []image.Image
 	// Status returns the image ref names; absent is errdefs.ErrNotFound.
-	Status(ref string) (image.Image, error)
+	Status(ref, platform string) (image.Image, error)
 	// Remove deletes the image ref names with all its tags; absent is success.
-	Remove(ctx context.Context, ref string) error
+	Remove(ctx context.Context, ref, platform string) error
 	// FsInfo reports image store and writable layer usage.
 	FsInfo() (images, containers image.FsUsage, err error)
 }
@@ -41,6 +45,24 @@ func toCRIImage(im image.Image) *runtimeapi.Image {
 		out.Username = im.Username()
 	}
 	return out
+}
+
+// imagePlatform is the platform images for the runtime handler of spec
+// (KEP-4216: the kubelet names the pod's RuntimeClass handler) are pulled
+// for: the handler's own, "" (the daemon's) for a handler without one; the
+// empty name is the default handler. An unknown handler is NotFound, as
+// RunPodSandbox answers for it.
+func (s *Service) imagePlatform(rpc string, spec *runtimeapi.ImageSpec) (string, error) {
+	name := spec.GetRuntimeHandler()
+	if name == "" && len(s.cfg.Handlers) > 0 {
+		return s.cfg.Handlers[0].Platform, nil
+	}
+	for _, h := range s.cfg.Handlers {
+		if h.Name == name {
+			return h.Platform, nil
+		}
+	}
+	return "", fmt.Errorf("%s: runtime handler %q is not configured: %w", rpc, name, errdefs.ErrNotFound)
 }
 
 // imageRef returns the reference in spec, or InvalidArgument when missing.

@@ -18,7 +18,11 @@ func (s *Service) ImageStatus(ctx context.Context, req *runtimeapi.ImageStatusRe
 	if err != nil {
 		return nil, err
 	}
-	im, err := s.deps.Images.Status(ref)
+	platform, err := s.imagePlatform("ImageStatus", req.GetImage())
+	if err != nil {
+		return nil, err
+	}
+	im, err := s.deps.Images.Status(ref, platform)
 	if errdefs.IsNotFound(err) {
 		return &runtimeapi.ImageStatusResponse{}, nil
 	}

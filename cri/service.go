@@ -13,6 +13,9 @@ type Handler struct {
 	Name                    string
 	RecursiveReadOnlyMounts bool
 	UserNamespaces          bool
+	// Platform is what images for this handler are pulled for
+	// (os/arch[/variant]); "" is the daemon's own.
+	Platform string
 }
 
 // Config is what the adapter needs to know about the daemon's configuration.

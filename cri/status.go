@@ -30,7 +30,11 @@ func (s *Service) Status(ctx context.Context, req *runtimeapi.StatusRequest) (*r
 		// Both policies are honoured: Strict leaves out the image's
 		// /etc/group memberships (oci.ResolveUser). Mount options are
 		// limited to noexec, nodev and nosuid (oci.CRIMount).
-		Features: &runtimeapi.RuntimeFeatures{SupplementalGroupsPolicy: true, MountOptions: true},
+		Features: &runtimeapi.RuntimeFeatures{SupplementalGroupsPolicy: true, MountOptions: true,
+			// A pod in its own user namespace may use the host network
+			// (its containers bind the host's /sys) on any handler that
+			// supports user namespaces.
+			UserNamespacesHostNetwork: s.anyUserNamespaces()},
 	}
 	if req.GetVerbose() {
 		info, err := json.Marshal(map[string]any{
@@ -72,4 +76,14 @@ func (s *Service) runtimeHandlers() []*runtimeapi.RuntimeHandler {
 		out = append(out, &runtimeapi.RuntimeHandler{Name: h.Name, Features: features})
 	}
 	return out
+}
+
+// anyUserNamespaces reports whether some handler supports user namespaces.
+func (s *Service) anyUserNamespaces() bool {
+	for _, h := range s.cfg.Handlers {
+		if h.UserNamespaces {
+			return true
+		}
+	}
+	return false
 }

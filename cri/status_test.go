@@ -42,6 +42,32 @@ func TestStatusFeatures(t *testing.T) {
 	}
 }
 
+// TestStatusUserNamespacesHostNetwork: user_namespaces_host_network is
+// advertised exactly when some handler supports user namespaces.
+func TestStatusUserNamespacesHostNetwork(t *testing.T) {
+	for _, tc := range []struct {
+		desc     string
+		handlers []Handler
+		want     bool
+	}{
+		{desc: "no handler with user namespaces", handlers: []Handler{{Name: "cricket"}, {Name: "runc"}}},
+		{desc: "a handler with user namespaces", handlers: []Handler{{Name: "cricket"}, {Name: "runc", UserNamespaces: true}}, want: true},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			cfg := testConfig
+			cfg.Handlers = tc.handlers
+			resp, err := newTestEnv(t, cfg).runtime.Status(context.Background(), &runtimeapi.StatusRequest{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := resp.GetFeatures()
+			if f.GetUserNamespacesHostNetwork() != tc.want || !f.GetMountOptions() || !f.GetSupplementalGroupsPolicy() {
+				t.Errorf("features = %+v, want user_namespaces_host_network %v", f, tc.want)
+			}
+		})
+	}
+}
+
 // TestStatusInfoSecurity: crictl info shows whether AppArmor confines
 // containers and under which default profile.
 func TestStatusInfoSecurity(t *testing.T) {

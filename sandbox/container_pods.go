@@ -25,5 +25,6 @@ func (sb *Sandbox) containerPod() container.Pod {
 		Files:          sb.Files,
 		CgroupParent:   sb.CgroupPath,
 		Ready:          sb.Status().State == StateReady,
+		SELinux:        sb.SELinux,
 	}
 }

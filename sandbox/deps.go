@@ -7,6 +7,7 @@ import (
 
 	"github.com/cricket-cri/cricket/pkg/oci"
 	"github.com/cricket-cri/cricket/pkg/podfiles"
+	"github.com/cricket-cri/cricket/pkg/selinux"
 )
 
 // The interfaces below are what the sandbox service needs from the layers
@@ -136,3 +137,33 @@ func (NoNRI) StopPodSandbox(context.Context, *Sandbox) error { return nil }
 
 // RemovePodSandbox does nothing.
 func (NoNRI) RemovePodSandbox(context.Context, *Sandbox) error { return nil }
+
+// Labels gives pods their SELinux labels (pkg/selinux.SELinux): a level
+// of their own, reserved until the pod is removed.
+type Labels interface {
+	// PodLabels reserves labels for the pod's options; empty labels
+	// without SELinux. Bad options are errdefs.ErrInvalidArgument.
+	PodLabels(selinux.Options) (selinux.Labels, error)
+	// Reserve marks a recovered pod's labels as used.
+	Reserve(selinux.Labels)
+	// Release frees a removed pod's labels.
+	Release(selinux.Labels)
+}
+
+// NoLabels gives no pod a label: a host without SELinux, or tests.
+type NoLabels struct{}
+
+// PodLabels implements Labels.
+func (NoLabels) PodLabels(selinux.Options) (selinux.Labels, error) { return selinux.Labels{}, nil }
+
+// Reserve implements Labels.
+func (NoLabels) Reserve(selinux.Labels) {}
+
+// Release implements Labels.
+func (NoLabels) Release(selinux.Labels) {}
+
+// podSELinuxOptions are the pod's SELinuxOption in plain form.
+func podSELinuxOptions(cfg *runtimeapi.PodSandboxConfig) selinux.Options {
+	o := cfg.GetLinux().GetSecurityContext().GetSelinuxOptions()
+	return selinux.Options{User: o.GetUser(), Role: o.GetRole(), Type: o.GetType(), Level: o.GetLevel()}
+}

@@ -45,6 +45,7 @@ func (s *Service) Remove(ctx context.Context, id string) error {
 	}
 	s.index.Delete(sb.ID)
 	s.names.Release(sb.Name, sb.ID)
+	s.opts.Labels.Release(sb.SELinux)
 	klog.FromContext(ctx).Info("pod sandbox removed", "podSandboxID", sb.ID)
 	return nil
 }

@@ -89,6 +89,15 @@ func (s *Service) create(ctx context.Context, md Metadata) (_ *Sandbox, retErr e
 	if md.CgroupPath, md.CgroupOwned, err = s.opts.Cgroups.Path(md.ID, md.Config); err != nil {
 		return nil, fmt.Errorf("cgroup of pod sandbox %s: %w", md.ID, err)
 	}
+	// Reserved in memory only: a restart reserves the labels of the pods
+	// it recovers (Load).
+	if md.SELinux, err = s.opts.Labels.PodLabels(podSELinuxOptions(md.Config)); err != nil {
+		return nil, fmt.Errorf("selinux labels of pod sandbox %s: %w", md.ID, err)
+	}
+	defer undo(ctx, &retErr, "release selinux labels", func(context.Context) error {
+		s.opts.Labels.Release(md.SELinux)
+		return nil
+	})
 	if err := s.persist(md, Status{State: stateCreating}); err != nil {
 		return nil, err
 	}

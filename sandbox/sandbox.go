@@ -20,6 +20,7 @@ import (
 	"github.com/cricket-cri/cricket/pkg/errdefs"
 	"github.com/cricket-cri/cricket/pkg/oci"
 	"github.com/cricket-cri/cricket/pkg/podfiles"
+	"github.com/cricket-cri/cricket/pkg/selinux"
 )
 
 // State is the life-cycle phase of a pod sandbox.
@@ -74,6 +75,9 @@ type Metadata struct {
 	CgroupOwned bool
 	Network     NetworkStatus
 	CreatedAt   time.Time
+	// SELinux are the pod's labels, whose MCS level its containers share;
+	// empty without SELinux.
+	SELinux selinux.Labels
 }
 
 // Status is the mutable part of a sandbox.

@@ -17,6 +17,7 @@ import (
 	"github.com/cricket-cri/cricket/pkg/oci"
 	"github.com/cricket-cri/cricket/pkg/podfiles"
 	"github.com/cricket-cri/cricket/pkg/securefs"
+	"github.com/cricket-cri/cricket/pkg/selinux"
 	"github.com/cricket-cri/cricket/pkg/store"
 	"github.com/cricket-cri/cricket/sandbox/internal/index"
 	"github.com/cricket-cri/cricket/sandbox/internal/registrar"
@@ -53,6 +54,8 @@ type Options struct {
 	// UserNamespaces reports whether a runtime handler supports pods in
 	// their own user namespace; nil means none does.
 	UserNamespaces func(handler string) bool
+	// Labels gives pods their SELinux labels; nil gives none.
+	Labels Labels
 }
 
 // Service runs pod sandboxes.
@@ -76,6 +79,9 @@ func New(opts Options) (*Service, error) {
 	}
 	if opts.NRI == nil {
 		opts.NRI = NoNRI{}
+	}
+	if opts.Labels == nil {
+		opts.Labels = NoLabels{}
 	}
 	return &Service{opts: opts, names: registrar.New(), index: index.New[*Sandbox]("pod sandbox")}, nil
 }
@@ -135,6 +141,7 @@ type record struct {
 	CgroupOwned    bool               `json:"cgroupOwned,omitempty"`
 	Network        NetworkStatus      `json:"network"`
 	CreatedAt      time.Time          `json:"createdAt"`
+	SELinux        selinux.Labels     `json:"selinux,omitzero"`
 	Status         Status             `json:"status"`
 }
 
@@ -146,7 +153,7 @@ func (s *Service) persist(md Metadata, st Status) error {
 	rec := record{
 		ID: md.ID, Name: md.Name, Config: cfg, RuntimeHandler: md.RuntimeHandler,
 		StateDir: md.StateDir, Namespaces: md.Namespaces, Files: md.Files,
-		CgroupPath: md.CgroupPath, CgroupOwned: md.CgroupOwned, Network: md.Network, CreatedAt: md.CreatedAt, Status: st,
+		CgroupPath: md.CgroupPath, CgroupOwned: md.CgroupOwned, Network: md.Network, CreatedAt: md.CreatedAt, SELinux: md.SELinux, Status: st,
 	}
 	if err := s.opts.Store.Put(bucket, md.ID, recordVersion, rec); err != nil {
 		return fmt.Errorf("persist pod sandbox %s: %w", md.ID, err)
@@ -162,7 +169,7 @@ func (rec *record) metadata() (Metadata, error) {
 	return Metadata{
 		ID: rec.ID, Name: rec.Name, Config: cfg, RuntimeHandler: rec.RuntimeHandler,
 		StateDir: rec.StateDir, Namespaces: rec.Namespaces, Files: rec.Files,
-		CgroupPath: rec.CgroupPath, CgroupOwned: rec.CgroupOwned, Network: rec.Network, CreatedAt: rec.CreatedAt,
+		CgroupPath: rec.CgroupPath, CgroupOwned: rec.CgroupOwned, Network: rec.Network, CreatedAt: rec.CreatedAt, SELinux: rec.SELinux,
 	}, nil
 }
 
@@ -262,6 +269,8 @@ func (s *Service) recover(ctx context.Context, rec *record) error {
 	if err := s.names.Load(md.Name, md.ID); err != nil {
 		return err
 	}
+	// A new pod must not get the level of one that outlived the restart.
+	s.opts.Labels.Reserve(md.SELinux)
 	sb := newSandbox(md, rec.Status, s.persist)
 	s.index.Add(md.ID, sb)
 	if rec.Status.State != StateReady {

@@ -19,10 +19,11 @@ import (
 )
 
 type env struct {
-	dir string
-	st  *store.Store
-	rec *sandboxtest.Recorder
-	svc *sandbox.Service
+	dir    string
+	st     *store.Store
+	rec    *sandboxtest.Recorder
+	svc    *sandbox.Service
+	labels sandbox.Labels // nil: none
 }
 
 func newEnv(t *testing.T) *env {
@@ -56,6 +57,7 @@ func (e *env) service(t *testing.T) *sandbox.Service {
 			return nil
 		},
 		UserNamespaces: func(name string) bool { return name != "no-userns" },
+		Labels:         e.labels,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -308,19 +308,21 @@ func (d *server) wire() (*cri.Service, error) {
 	}
 	d.events = events.New(events.Options{})
 	pods, err := daemon.New(ctx, daemon.Options{
-		State:          d.cfg.State,
-		Store:          meta,
-		Images:         imgs,
-		Handlers:       handlers,
-		DefaultHandler: d.cfg.Runtime.DefaultHandler,
-		CgroupDriver:   d.cfg.Runtime.CgroupDriver,
-		Network:        daemon.CNINetwork{CNI: netMgr},
-		Events:         d.events,
-		NRI:            nriConfig(d.cfg),
-		CDISpecDirs:    d.cfg.Runtime.CDISpecDirs,
-		ShimBinary:     d.shimBinary,
-
-		AppArmorDefaultProfile: d.cfg.Runtime.AppArmorDefaultProfile,
+		State:                              d.cfg.State,
+		Store:                              meta,
+		Images:                             imgs,
+		Handlers:                           handlers,
+		DefaultHandler:                     d.cfg.Runtime.DefaultHandler,
+		CgroupDriver:                       d.cfg.Runtime.CgroupDriver,
+		Network:                            daemon.CNINetwork{CNI: netMgr},
+		Events:                             d.events,
+		NRI:                                nriConfig(d.cfg),
+		CDISpecDirs:                        d.cfg.Runtime.CDISpecDirs,
+		ShimBinary:                         d.shimBinary,
+		AbsentMountSourcesToReject:         d.cfg.Runtime.AbsentMountSourcesToReject,
+		DeviceOwnershipFromSecurityContext: d.cfg.Runtime.DeviceOwnershipFromSecurityContext,
+		HandlerPlatforms:                   handlerPlatforms(d.cfg),
+		AppArmorDefaultProfile:             d.cfg.Runtime.AppArmorDefaultProfile,
 	})
 	if err != nil {
 		return nil, err
@@ -345,6 +347,7 @@ func (d *server) wire() (*cri.Service, error) {
 	criCfg := criConfig(ctx, d.cfg, pods.UserNamespaces)
 	criCfg.Security = cri.Security{
 		AppArmor: pods.AppArmor.Enabled(), AppArmorDefaultProfile: pods.AppArmor.DefaultProfile(),
+		SELinux: pods.SELinux.Enabled(),
 	}
 	return cri.New(criCfg, cri.Deps{
 		Network:    netMgr,
@@ -417,6 +420,7 @@ func criConfig(ctx context.Context, cfg *config.Config, userns func(context.Cont
 			Name:                    name,
 			RecursiveReadOnlyMounts: runtime.SupportsRecursiveReadOnly(ctx, h),
 			UserNamespaces:          userns(ctx, name),
+			Platform:                cfg.Runtime.Handlers[name].Platform,
 		}
 	}
 	handlers := []cri.Handler{handler(cfg.Runtime.DefaultHandler)}

@@ -91,6 +91,13 @@ func New(ctx context.Context, o Options) (*AppArmor, error) {
 		log.V(2).Info("AppArmor is not enabled on this host: containers run without an AppArmor profile")
 		return a, nil
 	}
+	// Without securityfs (a daemon in a container that does not mount
+	// it, such as a kind node) no profile can be listed or loaded, as
+	// containerd checks too.
+	if _, err := os.Stat(filepath.Dir(a.path(profilesFile))); err != nil {
+		log.Info("AppArmor is enabled in the kernel but its securityfs is not mounted here: containers run without an AppArmor profile", "error", err.Error())
+		return a, nil
+	}
 	if a.parser == nil {
 		p, err := findParser()
 		if err != nil {

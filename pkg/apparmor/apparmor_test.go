@@ -87,22 +87,29 @@ func (p *fakeParser) count() int {
 
 func TestNewDetects(t *testing.T) {
 	tests := []struct {
-		desc        string
-		enabled     string
-		noParser    bool
-		wantEnabled bool
-		wantLoads   int
+		desc         string
+		enabled      string
+		noParser     bool
+		noSecurityfs bool
+		wantEnabled  bool
+		wantLoads    int
 	}{
 		{desc: "enabled with a parser loads the default profile", enabled: "Y", wantEnabled: true, wantLoads: 1},
 		{desc: "disabled in the kernel", enabled: "N"},
 		{desc: "no apparmor module", enabled: ""},
 		{desc: "no parser", enabled: "Y", noParser: true},
+		{desc: "no securityfs", enabled: "Y", noSecurityfs: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
 			h := newFakeHost(t, tc.enabled)
 			p := &fakeParser{host: h}
 			o := Options{Root: h.root, Dir: filepath.Join(h.root, "state"), Parser: p}
+			if tc.noSecurityfs {
+				if err := os.RemoveAll(filepath.Join(h.root, "sys/kernel/security")); err != nil {
+					t.Fatal(err)
+				}
+			}
 			if tc.noParser {
 				o.Parser = nil
 				saved := findParser
@@ -193,7 +200,7 @@ func TestNewFailures(t *testing.T) {
 			t.Fatalf("err = %v", err)
 		}
 	})
-	t.Run("no securityfs", func(t *testing.T) {
+	t.Run("securityfs without a profiles file", func(t *testing.T) {
 		h := newFakeHost(t, "Y")
 		if err := os.Remove(filepath.Join(h.root, profilesFile)); err != nil {
 			t.Fatal(err)

@@ -57,6 +57,11 @@ type Runtime struct {
 	DefaultHandler string             `toml:"default_handler" comment:"Handler used when a pod names none."`
 	Handlers       map[string]Handler `toml:"handlers" comment:"Runtime handlers by name, selected by a pod's RuntimeClass. The built-in one is always present."`
 	CDISpecDirs    []string           `toml:"cdi_spec_dirs" comment:"Directories of Container Device Interface specs, lowest priority first; a container's CDI devices are looked up here."`
+	// DeviceOwnershipFromSecurityContext is the containerd and CRI-O key
+	// of the same name.
+	DeviceOwnershipFromSecurityContext bool `toml:"device_ownership_from_security_context" comment:"Device nodes added to a container (its devices, and the host's for a privileged one) are owned by its run_as_user and run_as_group (root when unset), so that non-root containers can use them; off, they keep the host node's owner."`
+	// AbsentMountSourcesToReject is CRI-O's key of the same name.
+	AbsentMountSourcesToReject []string `toml:"absent_mount_sources_to_reject" comment:"Host paths of bind mounts that are refused (InvalidArgument) when they do not exist; any other missing host path is created as a directory (0755, root), as containerd and CRI-O do."`
 	// AppArmorDefaultProfile names Cricket's own AppArmor profile.
 	AppArmorDefaultProfile string `toml:"apparmor_default_profile" comment:"Name of Cricket's default AppArmor profile: on a host with AppArmor enabled (and apparmor_parser installed) cricketd generates it, loads it once at start (apparmor_parser -Kr, file under <state>/apparmor) and applies it to every unprivileged container that asks for RuntimeDefault or for no profile."`
 }
@@ -66,6 +71,9 @@ type Handler struct {
 	Type string `toml:"type" comment:"builtin (runc's libcontainer inside the shim) or runc (a binary with runc's command line)."`
 	Path string `toml:"path" comment:"Binary of a runc-type handler."`
 	Root string `toml:"root" comment:"State dir passed as --root to a runc-type handler (default: <state>/runtime/<name>)."`
+	// Platform keys images per runtime handler (KEP-4216), as
+	// containerd's per-runtime platform does.
+	Platform string `toml:"platform" comment:"Platform (os/arch[/variant]) images pulled for this handler's pods are selected for; such images are kept apart from the host platform's. Empty: the host's."`
 }
 
 // Image configures pulls and the image store.
@@ -98,8 +106,8 @@ type NRI struct {
 	SocketPath          string   `toml:"socket_path" comment:"Unix socket external NRI plugins connect to."`
 	PluginPath          string   `toml:"plugin_path" comment:"Directory of NRI plugins started by cricketd."`
 	PluginConfigPath    string   `toml:"plugin_config_path" comment:"Directory of the configuration of plugins started by cricketd."`
-	RegistrationTimeout Duration `toml:"registration_timeout" comment:"A plugin that does not register within this long is dropped."`
-	RequestTimeout      Duration `toml:"request_timeout" comment:"A plugin that does not answer a request within this long fails it."`
+	RegistrationTimeout Duration `toml:"registration_timeout" comment:"A plugin that does not register within this long is dropped; its first Synchronize (the pods and containers that exist) may take this long too."`
+	RequestTimeout      Duration `toml:"request_timeout" comment:"A plugin that does not answer a request within this long fails it and is dropped."`
 }
 
 // Metrics configures the daemon's Prometheus endpoint.
@@ -136,9 +144,10 @@ func Default() *Config {
 			MaxSendMessageSize: 16 << 20,
 		},
 		Runtime: Runtime{
-			CgroupDriver:   CgroupDriverCgroupfs,
-			DefaultHandler: DefaultHandlerName,
-			CDISpecDirs:    []string{"/etc/cdi", "/var/run/cdi"},
+			CgroupDriver:               CgroupDriverCgroupfs,
+			DefaultHandler:             DefaultHandlerName,
+			CDISpecDirs:                []string{"/etc/cdi", "/var/run/cdi"},
+			AbsentMountSourcesToReject: []string{},
 			// Named like containerd's cri-containerd.apparmor.d and
 			// CRI-O's crio-default.
 			AppArmorDefaultProfile: "cricket-default",

@@ -77,6 +77,8 @@ func TestParseErrors(t *testing.T) {
 		{desc: "NRI enabled without socket", toml: "[nri]\nenable = true\nsocket_path = \"\"", paths: []string{"nri.socket_path"}},
 		{desc: "NRI relative socket", toml: "[nri]\nsocket_path = \"nri.sock\"", paths: []string{"nri.socket_path"}},
 		{desc: "NRI zero request timeout", toml: "[nri]\nrequest_timeout = \"0s\"", paths: []string{"nri.request_timeout"}},
+		{desc: "relative absent mount source", toml: "[runtime]\nabsent_mount_sources_to_reject = [\"/ok\", \"etc\"]", paths: []string{"runtime.absent_mount_sources_to_reject[1]"}},
+		{desc: "bad handler platform", toml: "[runtime.handlers.arm]\ntype = \"runc\"\npath = \"/bin/x\"\nplatform = \"arm64\"", paths: []string{"runtime.handlers.arm.platform"}},
 		{desc: "syntax error", toml: "root = ", paths: []string{"line 1"}},
 		{
 			desc:  "every error at once",

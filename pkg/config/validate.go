@@ -5,7 +5,9 @@ import (
 	"net"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
+	"strings"
 
 	"github.com/cricket-cri/cricket/pkg/apparmor"
 )
@@ -104,6 +106,9 @@ func (r *Runtime) validate(c *checker) {
 	for i, d := range r.CDISpecDirs {
 		c.absPath(fmt.Sprintf("runtime.cdi_spec_dirs[%d]", i), d, false)
 	}
+	for i, p := range r.AbsentMountSourcesToReject {
+		c.absPath(fmt.Sprintf("runtime.absent_mount_sources_to_reject[%d]", i), p, false)
+	}
 	names := make([]string, 0, len(r.Handlers))
 	for n := range r.Handlers {
 		names = append(names, n)
@@ -126,6 +131,9 @@ func (r *Runtime) validate(c *checker) {
 			c.addf(path+".type", "%q is not one of builtin, runc", h.Type)
 		}
 		c.absPath(path+".root", h.Root, true)
+		if p := strings.Split(h.Platform, "/"); h.Platform != "" && (len(p) < 2 || len(p) > 3 || slices.Contains(p, "")) {
+			c.addf(path+".platform", "%q is not os/arch[/variant]", h.Platform)
+		}
 	}
 }
 

@@ -110,7 +110,7 @@ func TestPullWithAuth(t *testing.T) {
 				_ = os.WriteFile(dockerPath, []byte(strings.ReplaceAll(tc.docker, "HOST", reg.host())), 0o600)
 			}
 			s := newTestService(t, root, reg, func(o *Options) { o.DockerConfigPath = dockerPath })
-			_, err := s.Pull(context.Background(), reg.host()+"/priv", tc.auth)
+			_, err := s.Pull(context.Background(), reg.host()+"/priv", tc.auth, "")
 			if tc.wantClass == nil && err != nil {
 				t.Fatal(err)
 			}

@@ -36,8 +36,34 @@ type Image struct {
 	Size int64 `json:"size"`
 	// Config is the parsed image config.
 	Config Config `json:"config"`
+	// Platforms are the name spaces the image's names live in: a
+	// runtime handler configured with its own platform pulls into that
+	// platform's (os/arch[/variant]); "" is the daemon's own. No entry
+	// (a record of an older version) means [""].
+	Platforms []string `json:"platforms,omitempty"`
+	// Artifact marks an OCI artifact (KEP-4639): its ID is its manifest
+	// digest, it has no config and no filesystem layers, and it can only be
+	// mounted as an image volume, a directory of its layer files
+	// (Service.ArtifactDir).
+	Artifact bool `json:"artifact,omitempty"`
 	// Pinned images are never garbage collected by the kubelet.
 	Pinned bool `json:"-"`
+}
+
+// namespaces are im's Platforms, [""] when it has none.
+func (im *Image) namespaces() []string {
+	if len(im.Platforms) == 0 {
+		return []string{""}
+	}
+	return im.Platforms
+}
+
+// nameKey is where name lives in the index for the name space ns.
+func nameKey(ns, name string) string {
+	if ns == "" {
+		return name
+	}
+	return ns + "|" + name
 }
 
 // TopChainID returns the chain ID a container rootfs stands on, empty for an
@@ -97,18 +123,23 @@ func openIndex(db *store.Store, onErr func(id string, err error)) (*index, error
 
 func (x *index) addLocked(im *Image) {
 	x.byID[im.ID] = im
-	for _, n := range im.RepoTags {
-		x.byName[n] = im.ID
+	for _, ns := range im.namespaces() {
+		for _, n := range im.names() {
+			x.byName[nameKey(ns, n)] = im.ID
+		}
 	}
-	for _, n := range im.RepoDigests {
-		x.byName[n] = im.ID
-	}
+}
+
+// names are im's tags and digest references.
+func (im *Image) names() []string {
+	return append(append([]string(nil), im.RepoTags...), im.RepoDigests...)
 }
 
 func copyImage(im *Image) Image {
 	c := *im
 	c.RepoTags = append([]string(nil), im.RepoTags...)
 	c.RepoDigests = append([]string(nil), im.RepoDigests...)
+	c.Platforms = append([]string(nil), im.Platforms...)
 	return c
 }
 
@@ -117,13 +148,20 @@ func copyImage(im *Image) Image {
 func (x *index) put(im Image) (Image, error) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	pulled := im.namespaces()
 	if old, ok := x.byID[im.ID]; ok {
 		im.RepoTags = mergeNames(old.RepoTags, im.RepoTags)
 		im.RepoDigests = mergeNames(old.RepoDigests, im.RepoDigests)
+		im.Platforms = mergeNames(old.namespaces(), pulled)
+		if len(im.Platforms) == 1 && im.Platforms[0] == "" {
+			im.Platforms = nil
+		}
 	}
-	for _, n := range append(append([]string(nil), im.RepoTags...), im.RepoDigests...) {
-		if err := x.untagLocked(n, im.ID); err != nil {
-			return Image{}, err
+	for _, ns := range pulled {
+		for _, n := range im.names() {
+			if err := x.untagLocked(ns, n, im.ID); err != nil {
+				return Image{}, err
+			}
 		}
 	}
 	if err := x.db.Put(imagesBucket, idHex(im.ID), imageVersion, im); err != nil {
@@ -133,21 +171,29 @@ func (x *index) put(im Image) (Image, error) {
 	return copyImage(&im), nil
 }
 
-// untagLocked removes name from the image that has it unless that is keep.
-// The image stays, untagged, as Docker and containerd keep it.
-func (x *index) untagLocked(name, keep string) error {
-	id, ok := x.byName[name]
+// untagLocked removes name, in the name space ns, from the image that has
+// it unless that is keep. The image stays, untagged, as Docker and
+// containerd keep it; it keeps the name while another of its name spaces
+// still gives it that name.
+func (x *index) untagLocked(ns, name, keep string) error {
+	id, ok := x.byName[nameKey(ns, name)]
 	if !ok || id == keep {
 		return nil
 	}
 	old := copyImage(x.byID[id])
+	for _, other := range old.namespaces() {
+		if other != ns && x.byName[nameKey(other, name)] == id {
+			delete(x.byName, nameKey(ns, name))
+			return nil
+		}
+	}
 	old.RepoTags = removeName(old.RepoTags, name)
 	old.RepoDigests = removeName(old.RepoDigests, name)
 	if err := x.db.Put(imagesBucket, idHex(id), imageVersion, old); err != nil {
 		return err
 	}
 	x.byID[id] = &old
-	delete(x.byName, name)
+	delete(x.byName, nameKey(ns, name))
 	return nil
 }
 
@@ -189,9 +235,10 @@ func (x *index) list() []Image {
 }
 
 // lookup resolves ref as an image ID ("sha256:<hex>" or bare hex), a name
-// (normalised: busybox means docker.io/library/busybox:latest), a digest
-// reference, or a unique ID prefix of at least minPrefixSize hex digits.
-func (x *index) lookup(ref string) (Image, error) {
+// (normalised: busybox means docker.io/library/busybox:latest) or a digest
+// reference in the name space ns, or a unique ID prefix of at least
+// minPrefixSize hex digits.
+func (x *index) lookup(ref, ns string) (Image, error) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	if im, ok := x.byID[ref]; ok {
@@ -201,11 +248,11 @@ func (x *index) lookup(ref string) (Image, error) {
 		return copyImage(im), nil
 	}
 	if r, err := ParseReference(ref); err == nil {
-		if id, ok := x.byName[r.String()]; ok {
+		if id, ok := x.byName[nameKey(ns, r.String())]; ok {
 			return copyImage(x.byID[id]), nil
 		}
 		if r.Digest != "" && r.Tag != "" {
-			if id, ok := x.byName[r.Repo()+"@"+r.Digest]; ok {
+			if id, ok := x.byName[nameKey(ns, r.Repo()+"@"+r.Digest)]; ok {
 				return copyImage(x.byID[id]), nil
 			}
 		}
@@ -243,9 +290,11 @@ func (x *index) remove(id string) error {
 	if err := x.db.Delete(imagesBucket, idHex(id)); err != nil {
 		return err
 	}
-	for _, n := range append(append([]string(nil), im.RepoTags...), im.RepoDigests...) {
-		if x.byName[n] == id {
-			delete(x.byName, n)
+	for _, ns := range im.namespaces() {
+		for _, n := range im.names() {
+			if x.byName[nameKey(ns, n)] == id {
+				delete(x.byName, nameKey(ns, n))
+			}
 		}
 	}
 	delete(x.byID, id)

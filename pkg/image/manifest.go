@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -53,6 +54,27 @@ type Platform struct {
 	Variant      string `json:"variant,omitempty"`
 }
 
+// String is the platform as os/arch[/variant].
+func (p Platform) String() string {
+	if p.Variant == "" {
+		return p.OS + "/" + p.Architecture
+	}
+	return p.OS + "/" + p.Architecture + "/" + p.Variant
+}
+
+// ParsePlatform parses os/arch[/variant] ("linux/arm64/v8").
+func ParsePlatform(s string) (Platform, error) {
+	parts := strings.Split(s, "/")
+	if len(parts) < 2 || len(parts) > 3 || slices.Contains(parts, "") {
+		return Platform{}, invalid("platform %q is not os/arch[/variant]", s)
+	}
+	p := Platform{OS: parts[0], Architecture: parts[1]}
+	if len(parts) == 3 {
+		p.Variant = parts[2]
+	}
+	return p, nil
+}
+
 // Descriptor points at a blob.
 type Descriptor struct {
 	MediaType   string            `json:"mediaType"`
@@ -64,10 +86,21 @@ type Descriptor struct {
 
 // Manifest is an OCI image manifest or a Docker schema 2 manifest.
 type Manifest struct {
-	SchemaVersion int          `json:"schemaVersion"`
-	MediaType     string       `json:"mediaType,omitempty"`
-	Config        Descriptor   `json:"config"`
-	Layers        []Descriptor `json:"layers"`
+	SchemaVersion int    `json:"schemaVersion"`
+	MediaType     string `json:"mediaType,omitempty"`
+	// ArtifactType marks an OCI artifact (image-spec 1.1).
+	ArtifactType string            `json:"artifactType,omitempty"`
+	Config       Descriptor        `json:"config"`
+	Layers       []Descriptor      `json:"layers"`
+	Subject      *Descriptor       `json:"subject,omitempty"`
+	Annotations  map[string]string `json:"annotations,omitempty"`
+}
+
+// IsArtifact reports whether m is an OCI artifact rather than a container
+// image: it declares an artifactType, or its config is not an image
+// config. Its layers are files of any media type, not filesystem layers.
+func (m Manifest) IsArtifact() bool {
+	return m.ArtifactType != "" || m.Config.MediaType != MediaTypeOCIConfig && m.Config.MediaType != MediaTypeDockerConfig
 }
 
 // Index is an OCI image index or a Docker manifest list.
@@ -226,8 +259,8 @@ func ParseManifest(b []byte) (Manifest, error) {
 	if m.MediaType != "" && m.MediaType != MediaTypeOCIManifest && m.MediaType != MediaTypeDockerManifest {
 		return Manifest{}, invalid("manifest media type %q", m.MediaType)
 	}
-	if m.Config.MediaType != MediaTypeOCIConfig && m.Config.MediaType != MediaTypeDockerConfig {
-		return Manifest{}, invalid("config media type %q", m.Config.MediaType)
+	if m.Config.MediaType == "" {
+		return Manifest{}, invalid("config has no media type")
 	}
 	if err := checkDescriptor(m.Config, MaxConfigSize); err != nil {
 		return Manifest{}, fmt.Errorf("config: %w", err)
@@ -235,8 +268,9 @@ func ParseManifest(b []byte) (Manifest, error) {
 	if len(m.Layers) > MaxLayers {
 		return Manifest{}, invalid("manifest with %d layers exceeds %d", len(m.Layers), MaxLayers)
 	}
+	artifact := m.IsArtifact()
 	for _, l := range m.Layers {
-		if !layerTypes[l.MediaType] {
+		if !artifact && !layerTypes[l.MediaType] || l.MediaType == "" {
 			return Manifest{}, invalid("layer media type %q", l.MediaType)
 		}
 		if err := checkDescriptor(l, MaxLayerSize); err != nil {

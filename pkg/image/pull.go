@@ -19,16 +19,25 @@ import (
 
 // Pull fetches ref (with optional CRI credentials), unpacks its layers and
 // records it; it returns the image, whose ID is its config digest.
-// Concurrent pulls of the same reference share one download. ctx bounds
-// this caller's wait; the shared pull stops when every caller has gone.
-func (s *Service) Pull(ctx context.Context, ref string, auth *AuthConfig) (Image, error) {
+// platform (os/arch[/variant], a runtime handler's; "" for the service's
+// own) picks the manifest of a multi-arch index, and the image's names
+// live in that platform's name space: an image pulled for another
+// platform is another image, as containerd keeps them per runtime
+// handler. Concurrent pulls of the same reference and platform share one
+// download. ctx bounds this caller's wait; the shared pull stops when
+// every caller has gone.
+func (s *Service) Pull(ctx context.Context, ref string, auth *AuthConfig, platform string) (Image, error) {
 	r, err := ParseReference(ref)
 	if err != nil {
 		return Image{}, err
 	}
+	ns, pl, err := s.namespace(platform)
+	if err != nil {
+		return Image{}, err
+	}
 	start := time.Now()
-	im, err := s.pulls.do(ctx, r.String(), func(ctx context.Context) (Image, error) {
-		return s.pull(ctx, r, auth)
+	im, err := s.pulls.do(ctx, nameKey(ns, r.String()), func(ctx context.Context) (Image, error) {
+		return s.pull(ctx, r, auth, pl, ns)
 	})
 	result := "ok"
 	if err != nil {
@@ -44,17 +53,18 @@ func (s *Service) Pull(ctx context.Context, ref string, auth *AuthConfig) (Image
 // manifestSet is what resolving a reference yields.
 type manifestSet struct {
 	top      string            // digest the reference resolved to
+	digest   string            // digest of the platform's manifest
 	manifest Manifest          // the platform's manifest
 	raw      map[string][]byte // digest -> index and manifest bodies
 }
 
-func (s *Service) pull(ctx context.Context, r Reference, auth *AuthConfig) (im Image, err error) {
+func (s *Service) pull(ctx context.Context, r Reference, auth *AuthConfig, pl Platform, ns string) (im Image, err error) {
 	log := klog.FromContext(ctx).WithValues("image", r.String())
 	rc, err := s.repoClient(r, auth)
 	if err != nil {
 		return Image{}, err
 	}
-	ms, err := s.resolve(ctx, rc, r)
+	ms, err := s.resolve(ctx, rc, r, pl)
 	if err != nil {
 		return Image{}, err
 	}
@@ -66,6 +76,10 @@ func (s *Service) pull(ctx context.Context, r Reference, auth *AuthConfig) (im I
 			s.cleanupFailed(ctx, used)
 		}
 	}()
+	if ms.manifest.IsArtifact() {
+		im, err = s.fetchArtifact(ctx, rc, r, ms, ns)
+		return im, err
+	}
 	cfg, err := s.fetchConfig(ctx, rc, ms.manifest)
 	if err != nil {
 		return Image{}, err
@@ -82,6 +96,9 @@ func (s *Service) pull(ctx context.Context, r Reference, auth *AuthConfig) (im I
 		return Image{}, err
 	}
 	im = newImage(r, ms, cfg, chains)
+	if ns != "" {
+		im.Platforms = []string{ns}
+	}
 	log.V(2).Info("pulled image", "id", im.ID)
 	return s.index.put(im)
 }
@@ -145,8 +162,8 @@ func (s *Service) repoClient(r Reference, auth *AuthConfig) (*repoClient, error)
 }
 
 // resolve fetches the manifest r names, following an index to the
-// manifest of the configured platform.
-func (s *Service) resolve(ctx context.Context, rc *repoClient, r Reference) (manifestSet, error) {
+// manifest of platform pl.
+func (s *Service) resolve(ctx context.Context, rc *repoClient, r Reference, pl Platform) (manifestSet, error) {
 	want := CapResolve
 	if r.Digest != "" {
 		want = CapPull
@@ -155,20 +172,20 @@ func (s *Service) resolve(ctx context.Context, rc *repoClient, r Reference) (man
 	if err != nil {
 		return manifestSet{}, err
 	}
-	ms := manifestSet{top: Digest(body), raw: map[string][]byte{Digest(body): body}}
+	ms := manifestSet{top: Digest(body), digest: Digest(body), raw: map[string][]byte{Digest(body): body}}
 	if IsIndex(mediaType) {
 		idx, err := ParseIndex(body)
 		if err != nil {
 			return manifestSet{}, err
 		}
-		d, err := SelectPlatform(idx, s.opts.Platform)
+		d, err := SelectPlatform(idx, pl)
 		if err != nil {
 			return manifestSet{}, err
 		}
 		if body, _, err = s.fetchManifest(ctx, rc, CapPull, d.Digest, d); err != nil {
 			return manifestSet{}, err
 		}
-		ms.raw[d.Digest] = body
+		ms.raw[d.Digest], ms.digest = body, d.Digest
 	}
 	ms.manifest, err = ParseManifest(body)
 	return ms, err

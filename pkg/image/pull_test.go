@@ -24,7 +24,7 @@ func TestPullByTagAndDigest(t *testing.T) {
 	ctx := context.Background()
 
 	byTag := reg.host() + "/library/app:v1"
-	got, err := s.Pull(ctx, byTag, nil)
+	got, err := s.Pull(ctx, byTag, nil, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +42,7 @@ func TestPullByTagAndDigest(t *testing.T) {
 		t.Errorf("top layer file = %q, %v", b, err)
 	}
 	byDigest := reg.host() + "/library/app@" + im.digest()
-	got2, err := s.Pull(ctx, byDigest, nil)
+	got2, err := s.Pull(ctx, byDigest, nil, "")
 	if err != nil || got2.ID != im.id() {
 		t.Fatalf("pull by digest = %s, %v", got2.ID, err)
 	}
@@ -54,21 +54,21 @@ func TestPullByTagAndDigest(t *testing.T) {
 		{desc: "digest ref", ref: byDigest},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
-			st, err := s.Status(tc.ref)
+			st, err := s.Status(tc.ref, "")
 			if err != nil || st.ID != im.id() {
 				t.Fatalf("Status(%s) = %s, %v", tc.ref, st.ID, err)
 			}
 		})
 	}
-	if l := s.List(""); len(l) != 1 || len(l[0].RepoTags) != 1 || len(l[0].RepoDigests) != 1 {
+	if l := s.List("", ""); len(l) != 1 || len(l[0].RepoTags) != 1 || len(l[0].RepoDigests) != 1 {
 		t.Errorf("List = %+v", l)
 	}
-	if _, err := s.Status("docker.io/library/nothere:latest"); !errdefs.IsNotFound(err) {
+	if _, err := s.Status("docker.io/library/nothere:latest", ""); !errdefs.IsNotFound(err) {
 		t.Errorf("Status of absent image = %v", err)
 	}
 	// A restarted service finds the image.
 	s2 := newTestService(t, s.opts.Root, nil, nil)
-	if _, err := s2.Status(byTag); err != nil {
+	if _, err := s2.Status(byTag, ""); err != nil {
 		t.Errorf("after reopen: %v", err)
 	}
 }
@@ -88,7 +88,7 @@ func TestConcurrentPullsFetchEachBlobOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, errs[i] = s.Pull(context.Background(), reg.host()+"/team/app", nil)
+			_, errs[i] = s.Pull(context.Background(), reg.host()+"/team/app", nil, "")
 		}()
 	}
 	wg.Wait()
@@ -103,7 +103,7 @@ func TestConcurrentPullsFetchEachBlobOnce(t *testing.T) {
 		}
 	}
 	// A second round finds everything local and fetches no blob.
-	if _, err := s.Pull(context.Background(), reg.host()+"/team/app", nil); err != nil {
+	if _, err := s.Pull(context.Background(), reg.host()+"/team/app", nil, ""); err != nil {
 		t.Fatal(err)
 	}
 	if n := reg.count(blobPath("team/app", Digest(im.layers[0]))); n != 1 {
@@ -115,7 +115,7 @@ func TestConcurrentPullsFetchEachBlobOnce(t *testing.T) {
 // layer or ingest file.
 func assertNothingVisible(t *testing.T, s *Service) {
 	t.Helper()
-	if l := s.List(""); len(l) != 0 {
+	if l := s.List("", ""); len(l) != 0 {
 		t.Errorf("images left: %d", len(l))
 	}
 	if d, _ := s.content.Digests(); len(d) != 0 {
@@ -178,7 +178,7 @@ func TestPullRefusesBadContent(t *testing.T) {
 			reg.push("r/app", "latest", im)
 			tc.tamper(reg, im)
 			s := newTestService(t, t.TempDir(), reg, nil)
-			_, err := s.Pull(context.Background(), reg.host()+"/r/app", nil)
+			_, err := s.Pull(context.Background(), reg.host()+"/r/app", nil, "")
 			if err == nil || (tc.want != nil && !errors.Is(err, tc.want)) {
 				t.Fatalf("Pull = %v, want %v", err, tc.want)
 			}
@@ -198,7 +198,7 @@ func TestPullProgressTimeout(t *testing.T) {
 	reg.mu.Unlock()
 	s := newTestService(t, t.TempDir(), reg, func(o *Options) { o.ProgressTimeout = 200 * time.Millisecond })
 	start := time.Now()
-	_, err := s.Pull(context.Background(), reg.host()+"/r/slow", nil)
+	_, err := s.Pull(context.Background(), reg.host()+"/r/slow", nil, "")
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Pull = %v, want DeadlineExceeded", err)
 	}
@@ -218,7 +218,7 @@ func TestPullHonoursCallerContext(t *testing.T) {
 	s := newTestService(t, t.TempDir(), reg, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	if _, err := s.Pull(ctx, reg.host()+"/r/slow", nil); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := s.Pull(ctx, reg.host()+"/r/slow", nil, ""); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Pull = %v, want DeadlineExceeded", err)
 	}
 	// The shared pull is cancelled once its only caller left; cleanup
@@ -245,13 +245,13 @@ func TestSharedLayerSurvivesTheCancelledPull(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		_, err := s.Pull(short, reg.host()+"/r/app:latest", nil)
+		_, err := s.Pull(short, reg.host()+"/r/app:latest", nil, "")
 		done <- err
 	}()
 	time.Sleep(100 * time.Millisecond) // the tag pull owns the layer download
 	second := make(chan error, 1)
 	go func() {
-		_, err := s.Pull(context.Background(), reg.host()+"/r/app@"+im.digest(), nil)
+		_, err := s.Pull(context.Background(), reg.host()+"/r/app@"+im.digest(), nil, "")
 		second <- err
 	}()
 	if err := <-done; !errors.Is(err, context.DeadlineExceeded) {
@@ -275,7 +275,7 @@ func TestPullIndexSelectsPlatform(t *testing.T) {
 	}})
 	reg.putManifest("multi", "latest", MediaTypeOCIIndex, idx)
 	s := newTestService(t, t.TempDir(), reg, func(o *Options) { o.Platform = Platform{OS: "linux", Architecture: "amd64"} })
-	got, err := s.Pull(context.Background(), reg.host()+"/multi:latest", nil)
+	got, err := s.Pull(context.Background(), reg.host()+"/multi:latest", nil, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,6 +290,68 @@ func TestPullIndexSelectsPlatform(t *testing.T) {
 	}
 }
 
+// TestPullPerPlatform: a pull for another platform (a runtime handler's)
+// selects that platform's manifest and records a distinct image whose name
+// is seen only in that platform's name space; the daemon's own name stays
+// on its own image, both survive a reopen, and removal for one platform
+// leaves the other.
+func TestPullPerPlatform(t *testing.T) {
+	reg := newTestRegistry(t)
+	amd := buildImage(t, "", layerTar(t, map[string]string{"arch": "amd64"}))
+	arm := buildImage(t, "", layerTar(t, map[string]string{"arch": "arm64"}))
+	reg.push("multi", "amd64", amd)
+	reg.push("multi", "arm64", arm)
+	idx := mustJSON(t, Index{SchemaVersion: 2, MediaType: MediaTypeOCIIndex, Manifests: []Descriptor{
+		{MediaType: MediaTypeOCIManifest, Digest: arm.digest(), Size: int64(len(arm.manifest)), Platform: &Platform{OS: "linux", Architecture: "arm64"}},
+		{MediaType: MediaTypeOCIManifest, Digest: amd.digest(), Size: int64(len(amd.manifest)), Platform: &Platform{OS: "linux", Architecture: "amd64"}},
+	}})
+	reg.putManifest("multi", "latest", MediaTypeOCIIndex, idx)
+	root := t.TempDir()
+	host := func(o *Options) { o.Platform = Platform{OS: "linux", Architecture: "amd64"} }
+	s := newTestService(t, root, reg, host)
+	ctx := context.Background()
+	ref := reg.host() + "/multi:latest"
+	if _, err := s.Status(ref, "linux/arm64"); !errdefs.IsNotFound(err) {
+		t.Fatalf("status before any pull: %v", err)
+	}
+	gotArm, err := s.Pull(ctx, ref, nil, "linux/arm64")
+	if err != nil || gotArm.ID != arm.id() {
+		t.Fatalf("pull for linux/arm64 = %s, %v; want %s", gotArm.ID, err, arm.id())
+	}
+	if _, err := s.Status(ref, ""); !errdefs.IsNotFound(err) {
+		t.Fatalf("the arm64 pull is seen by the host platform: %v", err)
+	}
+	gotAmd, err := s.Pull(ctx, ref, nil, "linux/amd64") // the host's own: same as ""
+	if err != nil || gotAmd.ID != amd.id() {
+		t.Fatalf("pull for linux/amd64 = %s, %v; want %s", gotAmd.ID, err, amd.id())
+	}
+	for _, svc := range []*Service{s, newTestService(t, root, reg, host)} {
+		for p, want := range map[string]string{"": amd.id(), "linux/amd64": amd.id(), "linux/arm64": arm.id()} {
+			if im, err := svc.Status(ref, p); err != nil || im.ID != want {
+				t.Errorf("status for %q = %s, %v; want %s", p, im.ID, err, want)
+			}
+		}
+		if l := svc.List("", ""); len(l) != 2 {
+			t.Errorf("list = %d images, want 2", len(l))
+		}
+		if l := svc.List(ref, "linux/arm64"); len(l) != 1 || l[0].ID != arm.id() {
+			t.Errorf("list filtered for linux/arm64 = %v", l)
+		}
+	}
+	if _, err := s.Status(ref, "linux"); !errdefs.IsInvalidArgument(err) {
+		t.Errorf("status for a malformed platform: %v, want InvalidArgument", err)
+	}
+	if err := s.Remove(ctx, ref, "linux/arm64"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Status(ref, "linux/arm64"); !errdefs.IsNotFound(err) {
+		t.Errorf("arm64 image after its removal: %v", err)
+	}
+	if im, err := s.Status(ref, ""); err != nil || im.ID != amd.id() {
+		t.Errorf("host image after the arm64 removal = %s, %v", im.ID, err)
+	}
+}
+
 func TestRemoveImageRefcounting(t *testing.T) {
 	reg := newTestRegistry(t)
 	base := layerTar(t, map[string]string{"base": "shared"})
@@ -299,15 +361,15 @@ func TestRemoveImageRefcounting(t *testing.T) {
 	reg.push("b", "latest", b)
 	s := newTestService(t, t.TempDir(), reg, nil)
 	ctx := context.Background()
-	imA, err := s.Pull(ctx, reg.host()+"/a", nil)
+	imA, err := s.Pull(ctx, reg.host()+"/a", nil, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	imB, err := s.Pull(ctx, reg.host()+"/b", nil)
+	imB, err := s.Pull(ctx, reg.host()+"/b", nil, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Pull(ctx, reg.host()+"/a:v2-same", nil); err == nil {
+	if _, err := s.Pull(ctx, reg.host()+"/a:v2-same", nil, ""); err == nil {
 		t.Fatal("pulled a tag that does not exist")
 	}
 	// A container stands on image B.
@@ -330,7 +392,7 @@ func TestRemoveImageRefcounting(t *testing.T) {
 	}
 	for _, st := range steps {
 		t.Run(st.desc, func(t *testing.T) {
-			if err := s.Remove(ctx, st.ref); err != nil {
+			if err := s.Remove(ctx, st.ref, ""); err != nil {
 				t.Fatal(err)
 			}
 			for _, d := range st.wantBlobs {
@@ -368,18 +430,18 @@ func TestPullRetagMovesName(t *testing.T) {
 	reg.push("app", "latest", one)
 	s := newTestService(t, t.TempDir(), reg, nil)
 	ctx := context.Background()
-	if _, err := s.Pull(ctx, reg.host()+"/app", nil); err != nil {
+	if _, err := s.Pull(ctx, reg.host()+"/app", nil, ""); err != nil {
 		t.Fatal(err)
 	}
 	reg.push("app", "latest", two)
-	if _, err := s.Pull(ctx, reg.host()+"/app", nil); err != nil {
+	if _, err := s.Pull(ctx, reg.host()+"/app", nil, ""); err != nil {
 		t.Fatal(err)
 	}
-	old, err := s.Status(one.id())
+	old, err := s.Status(one.id(), "")
 	if err != nil || len(old.RepoTags) != 0 {
 		t.Errorf("old image = %+v, %v; want untagged", old.RepoTags, err)
 	}
-	cur, err := s.Status(reg.host() + "/app")
+	cur, err := s.Status(reg.host()+"/app", "")
 	if err != nil || cur.ID != two.id() {
 		t.Errorf("latest = %s, %v", cur.ID, err)
 	}
@@ -389,7 +451,7 @@ func TestPinnedImages(t *testing.T) {
 	reg := newTestRegistry(t)
 	reg.push("pause", "3.10", buildImage(t, "", layerTar(t, map[string]string{"pause": "p"})))
 	s := newTestService(t, t.TempDir(), reg, func(o *Options) { o.PinnedImages = []string{reg.host() + "/pause:3.10"} })
-	im, err := s.Pull(context.Background(), reg.host()+"/pause:3.10", nil)
+	im, err := s.Pull(context.Background(), reg.host()+"/pause:3.10", nil, "")
 	if err != nil || !im.Pinned {
 		t.Fatalf("pinned = %v, %v", im.Pinned, err)
 	}
@@ -403,7 +465,7 @@ func TestFsInfo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Pull(context.Background(), reg.host()+"/app", nil); err != nil {
+	if _, err := s.Pull(context.Background(), reg.host()+"/app", nil, ""); err != nil {
 		t.Fatal(err)
 	}
 	after, containers, err := s.FsInfo()

@@ -57,7 +57,7 @@ func TestResolverOrderAndFallback(t *testing.T) {
 			root := t.TempDir()
 			writeHosts(t, root+"/certs.d", "registry.k8s.io", tc.hosts(a, empty, closedAddr(t)))
 			s := newTestService(t, root, nil, nil)
-			got, err := s.Pull(context.Background(), "registry.k8s.io/pause:3.10", nil)
+			got, err := s.Pull(context.Background(), "registry.k8s.io/pause:3.10", nil, "")
 			if tc.wantErr != nil {
 				if !errorsIsAll(err, tc.wantErr) {
 					t.Fatalf("Pull = %v, want %v", err, tc.wantErr)
@@ -95,13 +95,13 @@ func TestMirrorGetsHeadersAndNamespace(t *testing.T) {
 	root := t.TempDir()
 	writeHosts(t, root+"/certs.d", "docker.io", fmt.Sprintf("[host.%q]\nheader = { x-team = \"blue\" }\n", reg.srv.URL))
 	s := newTestService(t, root, nil, nil)
-	if _, err := s.Pull(context.Background(), "busybox", nil); err != nil {
+	if _, err := s.Pull(context.Background(), "busybox", nil, ""); err != nil {
 		t.Fatal(err)
 	}
 	if gotHeader != "blue" || gotNS != "docker.io" {
 		t.Errorf("header %q ns %q", gotHeader, gotNS)
 	}
-	if _, err := s.Status("docker.io/library/busybox:latest"); err != nil {
+	if _, err := s.Status("docker.io/library/busybox:latest", ""); err != nil {
 		t.Error(err)
 	}
 }
@@ -138,7 +138,7 @@ func TestBlobDownloadResumesAfterReset(t *testing.T) {
 		return true
 	}
 	s := newTestService(t, t.TempDir(), reg, nil)
-	if _, err := s.Pull(context.Background(), reg.host()+"/r/app", nil); err != nil {
+	if _, err := s.Pull(context.Background(), reg.host()+"/r/app", nil, ""); err != nil {
 		t.Fatal(err)
 	}
 	if resets != 1 || ranges != 1 {

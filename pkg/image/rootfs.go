@@ -14,7 +14,7 @@ import (
 func (s *Service) PrepareRootfs(key, ref string) (snapshot.Mount, Image, error) {
 	s.gcMu.Lock()
 	defer s.gcMu.Unlock()
-	im, err := s.index.lookup(ref)
+	im, err := s.index.lookup(ref, "")
 	if err != nil {
 		return snapshot.Mount{}, Image{}, err
 	}

@@ -12,7 +12,7 @@ func TestPrepareRootfsHoldsLayers(t *testing.T) {
 	reg.push("app", "latest", buildImage(t, "", layerTar(t, map[string]string{"a": "1"}), layerTar(t, map[string]string{"b": "2"})))
 	s := newTestService(t, t.TempDir(), reg, nil)
 	ctx := context.Background()
-	im, err := s.Pull(ctx, reg.host()+"/app", nil)
+	im, err := s.Pull(ctx, reg.host()+"/app", nil, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func TestPrepareRootfsHoldsLayers(t *testing.T) {
 			}
 		})
 	}
-	if err := s.Remove(ctx, im.ID); err != nil {
+	if err := s.Remove(ctx, im.ID, ""); err != nil {
 		t.Fatal(err)
 	}
 	if len(s.snaps.Layers()) != 2 {

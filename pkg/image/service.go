@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"runtime"
 	"sync"
@@ -100,6 +101,7 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 		clients: &clients{}, content: content, snaps: snaps, index: idx, imageDir: imageDir,
 		inflight: map[string]int{}}
 	s.pinned = s.normalisePinned(ctx, opts.PinnedImages)
+	s.sweepArtifacts(ctx)
 	if err := s.GC(ctx); err != nil {
 		log.Error(err, "image garbage collection at start-up")
 	}
@@ -144,10 +146,32 @@ func (s *Service) withPinned(im Image) Image {
 	return im
 }
 
-// List returns every image, or with a non-empty filter the image it names.
-func (s *Service) List(filter string) []Image {
+// namespace returns the index name space of images pulled for platform p
+// (os/arch[/variant], a runtime handler's): "" for an empty p or the
+// service's own platform.
+func (s *Service) namespace(p string) (string, Platform, error) {
+	if p == "" {
+		return "", s.opts.Platform, nil
+	}
+	pl, err := ParsePlatform(p)
+	if err != nil {
+		return "", Platform{}, err
+	}
+	if pl == s.opts.Platform {
+		return "", pl, nil
+	}
+	return pl.String(), pl, nil
+}
+
+// List returns every image, or with a non-empty filter the image it names
+// for platform (see Pull).
+func (s *Service) List(filter, platform string) []Image {
 	if filter != "" {
-		im, err := s.index.lookup(filter)
+		ns, _, err := s.namespace(platform)
+		if err != nil {
+			return nil
+		}
+		im, err := s.index.lookup(filter, ns)
 		if err != nil {
 			return nil
 		}
@@ -160,21 +184,30 @@ func (s *Service) List(filter string) []Image {
 	return all
 }
 
-// Status returns the image ref names (ID, ID prefix, name or digest
-// reference); an unknown image is ErrNotFound.
-func (s *Service) Status(ref string) (Image, error) {
-	im, err := s.index.lookup(ref)
+// Status returns the image ref names (ID, ID prefix, or name or digest
+// reference as pulled for platform, see Pull); an unknown image is
+// ErrNotFound.
+func (s *Service) Status(ref, platform string) (Image, error) {
+	ns, _, err := s.namespace(platform)
+	if err != nil {
+		return Image{}, err
+	}
+	im, err := s.index.lookup(ref, ns)
 	if err != nil {
 		return Image{}, err
 	}
 	return s.withPinned(im), nil
 }
 
-// Remove deletes the image ref names with all its tags and frees content
+// Remove deletes the image ref names (for platform, see Status) with all its tags and frees content
 // and layers nothing else references. A missing image is success; layers a
 // container stands on stay until a later GC finds them unused.
-func (s *Service) Remove(ctx context.Context, ref string) error {
-	im, err := s.index.lookup(ref)
+func (s *Service) Remove(ctx context.Context, ref, platform string) error {
+	ns, _, err := s.namespace(platform)
+	if err != nil {
+		return err
+	}
+	im, err := s.index.lookup(ref, ns)
 	if errdefs.IsNotFound(err) {
 		return nil
 	}
@@ -185,6 +218,11 @@ func (s *Service) Remove(ctx context.Context, ref string) error {
 	defer s.gcMu.Unlock()
 	if err := s.index.remove(im.ID); err != nil {
 		return fmt.Errorf("remove image %s: %w", im.ID, err)
+	}
+	if im.Artifact {
+		if err := os.RemoveAll(s.ArtifactDir(im.ID)); err != nil {
+			return fmt.Errorf("remove artifact %s: %w", im.ID, err)
+		}
 	}
 	klog.FromContext(ctx).V(2).Info("removed image", "image", im.ID)
 	return s.collectLocked(ctx, im.Blobs, im.ChainIDs)

@@ -38,6 +38,10 @@ type ContainerInput struct {
 	Devices []Device
 	// HostDevices are the host's devices, for a privileged container.
 	HostDevices []Device
+	// DeviceOwnershipFromSecurityContext makes Devices and HostDevices
+	// owned by the container's run_as_user and run_as_group (0 for
+	// unset), as the containerd and CRI-O key of that name does.
+	DeviceOwnershipFromSecurityContext bool
 	// AllCapabilities is what "ALL" and privileged grant: the daemon's
 	// bounding set (CurrentCapabilities); nil means every known one.
 	AllCapabilities []string
@@ -49,9 +53,11 @@ type ContainerInput struct {
 	// for (SeccompLocalhostPath, LoadSeccompProfile).
 	SeccompLocalhost *specs.LinuxSeccomp
 
-	AppArmor        AppArmor
-	SELinuxEnabled  bool
-	CgroupNamespace bool
+	AppArmor AppArmor
+	// SELinuxLabel and SELinuxMountLabel are the container's labels
+	// (pkg/selinux), empty without SELinux.
+	SELinuxLabel, SELinuxMountLabel string
+	CgroupNamespace                 bool
 	// MinOOMScoreAdj, when set, is the lowest oom_score_adj allowed.
 	MinOOMScoreAdj *int
 	Rlimits        []specs.POSIXRlimit
@@ -113,7 +119,7 @@ func containerOpts(in ContainerInput) ([]SpecOpt, error) {
 		WithSysctls(in.Pod.GetLinux().GetSysctls()),
 		WithResources(cfg.GetLinux().GetResources()),
 		WithNoNewPrivileges(sc.GetNoNewPrivs()),
-		WithSELinuxLabel(sc.GetSelinuxOptions(), in.SELinuxEnabled),
+		WithSELinuxLabels(in.SELinuxLabel, in.SELinuxMountLabel),
 		WithCgroupsPath(in.CgroupsPath),
 		WithRlimits(in.Rlimits),
 		WithAnnotations(in.Annotations),
@@ -202,6 +208,9 @@ func containerMounts(in ContainerInput, readonlyRootfs bool, userns *IDMappings)
 // devices and profiles wholesale, and the default seccomp profile depends
 // on the final capabilities.
 func securityOpts(in ContainerInput, sc *runtimeapi.LinuxContainerSecurityContext) []SpecOpt {
+	if in.DeviceOwnershipFromSecurityContext {
+		in.Devices, in.HostDevices = ownedDevices(in.Devices, sc), ownedDevices(in.HostDevices, sc)
+	}
 	if sc.GetPrivileged() {
 		// A Localhost AppArmor profile still applies (withAppArmor).
 		return []SpecOpt{WithDevices(in.Devices), WithPrivileged(in.HostDevices, in.AllCapabilities), withAppArmor(sc, in.AppArmor)}
@@ -212,12 +221,58 @@ func securityOpts(in ContainerInput, sc *runtimeapi.LinuxContainerSecurityContex
 	}
 	return []SpecOpt{
 		WithCapabilities(sc.GetCapabilities(), in.AllCapabilities),
-		WithMaskedPaths(sc.GetMaskedPaths()),
-		WithReadonlyPaths(sc.GetReadonlyPaths()),
+		procPaths(sc, in.Pod),
 		WithDevices(in.Devices),
 		withAppArmor(sc, in.AppArmor),
 		WithSeccomp(sc.GetSeccomp(), sc.GetSeccompProfilePath(), in.SeccompLocalhost, arch),
 	}
+}
+
+// ownedDevices are copies of devs owned by sc's run_as_user and
+// run_as_group, 0 (root) for either when unset, so that a non-root
+// container can open its devices. Like containerd, only the numeric CRI
+// fields count, not the image's user.
+func ownedDevices(devs []Device, sc *runtimeapi.LinuxContainerSecurityContext) []Device {
+	uid, gid := uint32(sc.GetRunAsUser().GetValue()), uint32(sc.GetRunAsGroup().GetValue())
+	out := make([]Device, len(devs))
+	for i, d := range devs {
+		d.UID, d.GID = uid, gid
+		out[i] = d
+	}
+	return out
+}
+
+// procPaths applies the masked and read-only paths of sc. The kubelet
+// always sends its default lists, and empty ones only for procMount:
+// Unmasked (KEP-4265), which the Kubernetes API allows only with
+// hostUsers: false. The CRI proto cannot tell an empty list from none, so
+// in a pod with its own user namespace an empty list means no paths, as
+// containerd and CRI-O read it everywhere; in any other pod it keeps the
+// defaults, so that a client that sends no lists (crictl) gets a masked
+// /proc where nothing can ask for an unmasked one.
+func procPaths(sc *runtimeapi.LinuxContainerSecurityContext, pod *runtimeapi.PodSandboxConfig) SpecOpt {
+	unmaskable := podUserNamespace(pod)
+	return func(s *specs.Spec) error {
+		masked, readonly := sc.GetMaskedPaths(), sc.GetReadonlyPaths()
+		if unmaskable && len(masked) == 0 {
+			s.Linux.MaskedPaths = nil
+		}
+		if unmaskable && len(readonly) == 0 {
+			s.Linux.ReadonlyPaths = nil
+		}
+		if err := WithMaskedPaths(masked)(s); err != nil {
+			return err
+		}
+		return WithReadonlyPaths(readonly)(s)
+	}
+}
+
+// podUserNamespace reports whether the pod has its own user namespace
+// (hostUsers: false). Mode POD is the enum's zero value, so the options
+// must be there.
+func podUserNamespace(pod *runtimeapi.PodSandboxConfig) bool {
+	o := pod.GetLinux().GetSecurityContext().GetNamespaceOptions().GetUsernsOptions()
+	return o != nil && o.GetMode() == runtimeapi.NamespaceMode_POD
 }
 
 func withAppArmor(sc *runtimeapi.LinuxContainerSecurityContext, aa AppArmor) SpecOpt {

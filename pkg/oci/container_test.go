@@ -303,7 +303,7 @@ func FuzzBuildContainerSpec(f *testing.F) {
 // checkFuzzedSpec checks the safety properties of any spec the builder
 // accepts: clean mount destinations, and for a non-privileged container
 // the default confinement (deny-all device cgroup plus only the requested
-// devices, masked /proc paths, read-only sysfs, no CAP_SYS_ADMIN unless
+// devices, masked /proc paths outside user namespaces, read-only sysfs, no CAP_SYS_ADMIN unless
 // asked for).
 func checkFuzzedSpec(t *testing.T, in ContainerInput, s *specs.Spec) {
 	for _, m := range s.Mounts {
@@ -330,7 +330,9 @@ func checkFuzzedSpec(t *testing.T, in ContainerInput, s *specs.Spec) {
 			t.Fatalf("device cgroup allows a wildcard: %+v", r)
 		}
 	}
-	if len(sc.GetMaskedPaths()) == 0 && !slices.Contains(s.Linux.MaskedPaths, "/proc/kcore") {
+	// An empty list unmasks /proc only in a pod with its own user
+	// namespace (procPaths).
+	if len(sc.GetMaskedPaths()) == 0 && !podUserNamespace(in.Pod) && !slices.Contains(s.Linux.MaskedPaths, "/proc/kcore") {
 		t.Fatalf("default masked paths missing: %v", s.Linux.MaskedPaths)
 	}
 	for _, m := range s.Mounts {
@@ -369,5 +371,90 @@ func TestWriteFuzzSeeds(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed-%d", i)), []byte(body), 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestProcPathsUnmasked: empty masked and read-only lists (what the
+// kubelet sends for procMount: Unmasked) mean none in a pod with its own
+// user namespace, and keep the defaults in any other pod.
+func TestProcPathsUnmasked(t *testing.T) {
+	userns := &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD,
+		Uids: []*runtimeapi.IDMapping{{HostId: 100000, Length: 65536}}, Gids: []*runtimeapi.IDMapping{{HostId: 100000, Length: 65536}}}
+	kubeletDefault := &runtimeapi.LinuxContainerSecurityContext{MaskedPaths: []string{"/proc/kcore"}, ReadonlyPaths: []string{"/proc/sys"}}
+	tests := []struct {
+		desc         string
+		sc           *runtimeapi.LinuxContainerSecurityContext
+		userns       *runtimeapi.UserNamespace
+		wantMasked   []string
+		wantReadonly []string
+	}{
+		{desc: "unmasked in a user namespace", sc: &runtimeapi.LinuxContainerSecurityContext{}, userns: userns},
+		{desc: "no security context in a user namespace", userns: userns},
+		{desc: "kubelet's lists in a user namespace", sc: kubeletDefault, userns: userns, wantMasked: []string{"/proc/kcore"}, wantReadonly: []string{"/proc/sys"}},
+		{desc: "empty lists with host users keep the defaults", sc: &runtimeapi.LinuxContainerSecurityContext{}, wantMasked: DefaultMaskedPaths, wantReadonly: DefaultReadonlyPaths},
+		{desc: "user namespace mode NODE keeps the defaults", sc: &runtimeapi.LinuxContainerSecurityContext{}, userns: &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_NODE}, wantMasked: DefaultMaskedPaths, wantReadonly: DefaultReadonlyPaths},
+		{desc: "kubelet's lists with host users", sc: kubeletDefault, wantMasked: []string{"/proc/kcore"}, wantReadonly: []string{"/proc/sys"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			pod := testSandbox()
+			pod.Linux.SecurityContext = &runtimeapi.LinuxSandboxSecurityContext{NamespaceOptions: &runtimeapi.NamespaceOption{UsernsOptions: tc.userns}}
+			s, err := New(WithDefaults(), procPaths(tc.sc, pod))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(s.Linux.MaskedPaths, tc.wantMasked) || !slices.Equal(s.Linux.ReadonlyPaths, tc.wantReadonly) {
+				t.Fatalf("masked %v, readonly %v; want %v, %v", s.Linux.MaskedPaths, s.Linux.ReadonlyPaths, tc.wantMasked, tc.wantReadonly)
+			}
+		})
+	}
+}
+
+// TestDeviceOwnershipFromSecurityContext: with the option, requested and
+// privileged host devices are owned by run_as_user and run_as_group (root
+// for unset ones); without it they keep the host node's owner.
+func TestDeviceOwnershipFromSecurityContext(t *testing.T) {
+	dev := Device{Path: "/dev/fuse", Type: "c", Major: 10, Minor: 229, FileMode: 0o666, UID: 7, GID: 8}
+	host := Device{Path: "/dev/loop0", Type: "b", Major: 7, Minor: 0, FileMode: 0o660, UID: 0, GID: 6}
+	for _, tc := range []struct {
+		desc               string
+		on, privileged     bool
+		user, group        *runtimeapi.Int64Value
+		wantUID, wantGID   uint32
+		wantHost, wantDevs int
+	}{
+		{desc: "off keeps the node's owner", user: &runtimeapi.Int64Value{Value: 1000}, wantUID: 7, wantGID: 8, wantDevs: 1},
+		{desc: "on with user and group", on: true, user: &runtimeapi.Int64Value{Value: 1000}, group: &runtimeapi.Int64Value{Value: 2000}, wantUID: 1000, wantGID: 2000, wantDevs: 1},
+		{desc: "on with user only", on: true, user: &runtimeapi.Int64Value{Value: 1000}, wantUID: 1000, wantGID: 0, wantDevs: 1},
+		{desc: "on without user stays root", on: true, wantUID: 0, wantGID: 0, wantDevs: 1},
+		{desc: "on, privileged host devices too", on: true, privileged: true, user: &runtimeapi.Int64Value{Value: 1000}, group: &runtimeapi.Int64Value{Value: 2000}, wantUID: 1000, wantGID: 2000, wantDevs: 2},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			cfg := baseConfig()
+			sc := cfg.Linux.SecurityContext
+			sc.RunAsUser, sc.RunAsGroup, sc.Privileged = tc.user, tc.group, tc.privileged
+			in := testInput(cfg)
+			if tc.privileged {
+				in.Pod.Linux.SecurityContext = &runtimeapi.LinuxSandboxSecurityContext{Privileged: true}
+				in.HostDevices = []Device{host}
+			}
+			in.Devices = []Device{dev}
+			in.DeviceOwnershipFromSecurityContext = tc.on
+			s, err := BuildContainerSpec(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(s.Linux.Devices) != tc.wantDevs {
+				t.Fatalf("devices = %+v, want %d", s.Linux.Devices, tc.wantDevs)
+			}
+			for _, d := range s.Linux.Devices {
+				if *d.UID != tc.wantUID || *d.GID != tc.wantGID {
+					t.Errorf("%s owned by %d:%d, want %d:%d", d.Path, *d.UID, *d.GID, tc.wantUID, tc.wantGID)
+				}
+			}
+			if in.Devices[0].UID != 7 {
+				t.Error("the input's devices were changed")
+			}
+		})
 	}
 }

@@ -32,8 +32,9 @@ func propagationOption(p runtimeapi.MountPropagation) (string, error) {
 
 // CRIMount converts one CRI mount to a bind mount. source is the host path
 // to mount: the request's host_path, or for an image volume the resolved
-// path of the image's rootfs (plus image_sub_path). SELinux relabelling is
-// ignored: Cricket does not run with SELinux.
+// path of the image's rootfs (plus image_sub_path). SELinux relabelling
+// (selinux_relabel) is done on the host before the spec is built
+// (sandbox/container.HostSpecs).
 func CRIMount(m *runtimeapi.Mount, source string, f Features) (specs.Mount, error) {
 	dst := m.GetContainerPath()
 	if !path.IsAbs(dst) || strings.IndexByte(dst, 0) >= 0 {

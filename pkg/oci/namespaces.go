@@ -58,7 +58,23 @@ func WithNamespaces(o *runtimeapi.NamespaceOption, p NamespacePaths, cgroupNS bo
 		if err != nil {
 			return err
 		}
+		if m != nil && o.GetNetwork() == runtimeapi.NamespaceMode_NODE {
+			bindHostSysfs(s)
+		}
 		return withUserNamespace(s, m, p.User, f)
+	}
+}
+
+// bindHostSysfs replaces a fresh sysfs by a read-only recursive bind of
+// the host's /sys: the kernel mounts sysfs only for a user namespace that
+// owns the network namespace, and a pod in its own user namespace on the
+// host network does not (KEP-5607; containerd and CRI-O do the same).
+func bindHostSysfs(s *specs.Spec) {
+	for i, m := range s.Mounts {
+		if m.Type == "sysfs" {
+			s.Mounts[i] = specs.Mount{Destination: m.Destination, Type: "bind", Source: "/sys",
+				Options: []string{"rbind", "nosuid", "noexec", "nodev", "ro"}}
+		}
 	}
 }
 

@@ -36,7 +36,8 @@ func WithPrivileged(hostDevices []Device, caps []string) SpecOpt {
 }
 
 // WithMaskedPaths replaces the masked paths; nil or empty keeps the
-// defaults (the CRI proto cannot tell them apart).
+// defaults (the CRI proto cannot tell them apart; procPaths decides what
+// an empty list means).
 func WithMaskedPaths(p []string) SpecOpt {
 	return func(s *specs.Spec) error {
 		if len(p) == 0 {
@@ -158,17 +159,13 @@ func WithAppArmorProfile(name string) SpecOpt {
 	}
 }
 
-// WithSELinuxLabel sets the process label from CRI options when the host
-// has SELinux enabled; otherwise the options are accepted and ignored.
-func WithSELinuxLabel(o *runtimeapi.SELinuxOption, enabled bool) SpecOpt {
+// WithSELinuxLabels sets the process label and the mount label (the
+// context libcontainer mounts the container's tmpfs, mqueue and the like
+// with). Empty labels, a host without SELinux, leave both unset.
+func WithSELinuxLabels(process, mount string) SpecOpt {
 	return func(s *specs.Spec) error {
-		if !enabled || o == nil {
-			return nil
-		}
-		if o.GetUser() == "" && o.GetRole() == "" && o.GetType() == "" && o.GetLevel() == "" {
-			return nil
-		}
-		s.Process.SelinuxLabel = strings.Join([]string{o.GetUser(), o.GetRole(), o.GetType(), o.GetLevel()}, ":")
+		s.Process.SelinuxLabel = process
+		s.Linux.MountLabel = mount
 		return nil
 	}
 }

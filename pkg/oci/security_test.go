@@ -148,23 +148,15 @@ func TestContainerAppArmor(t *testing.T) {
 	}
 }
 
-func TestWithSELinuxLabel(t *testing.T) {
-	tests := []struct {
-		desc    string
-		o       *runtimeapi.SELinuxOption
-		enabled bool
-		want    string
-	}{
-		{desc: "ignored when disabled", o: &runtimeapi.SELinuxOption{User: "u", Role: "r", Type: "t", Level: "s0"}},
-		{desc: "label when enabled", o: &runtimeapi.SELinuxOption{User: "u", Role: "r", Type: "t", Level: "s0"}, enabled: true, want: "u:r:t:s0"},
-		{desc: "empty options", o: &runtimeapi.SELinuxOption{}, enabled: true},
+func TestWithSELinuxLabels(t *testing.T) {
+	s, _ := New(WithDefaults())
+	if err := WithSELinuxLabels("system_u:system_r:container_t:s0:c1,c2", "system_u:object_r:container_file_t:s0:c1,c2")(s); err != nil {
+		t.Fatal(err)
 	}
-	for _, tc := range tests {
-		t.Run(tc.desc, func(t *testing.T) {
-			s, _ := New()
-			if err := WithSELinuxLabel(tc.o, tc.enabled)(s); err != nil || s.Process.SelinuxLabel != tc.want {
-				t.Fatalf("label %q, %v", s.Process.SelinuxLabel, err)
-			}
-		})
+	if s.Process.SelinuxLabel != "system_u:system_r:container_t:s0:c1,c2" || s.Linux.MountLabel != "system_u:object_r:container_file_t:s0:c1,c2" {
+		t.Fatalf("labels %q %q", s.Process.SelinuxLabel, s.Linux.MountLabel)
+	}
+	if err := WithSELinuxLabels("", "")(s); err != nil || s.Process.SelinuxLabel != "" || s.Linux.MountLabel != "" {
+		t.Fatalf("empty labels left %q %q", s.Process.SelinuxLabel, s.Linux.MountLabel)
 	}
 }

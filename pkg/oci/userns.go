@@ -25,9 +25,10 @@ func (m IDMappings) RootGID() uint32 { return m.GIDs[0].HostID }
 // refused); CONTAINER and TARGET are not supported; mode POD needs exactly
 // one uid and one gid mapping, each starting at container id 0, and a
 // handler that supports user namespaces. A pod in its own user namespace
-// must own its network, IPC and PID namespaces too: the host's are not
-// owned by it, so its containers could not mount /proc or mqueue there,
-// and RuntimeFeatures.user_namespaces_host_network is not advertised.
+// must own its IPC and PID namespaces too: the host's are not owned by
+// it, so its containers could not mount mqueue or /proc there. It may use
+// the host's network (KEP-5607, RuntimeFeatures.user_namespaces_host_network):
+// its containers then bind the host's /sys (WithNamespaces).
 func PodUserNamespace(o *runtimeapi.NamespaceOption, supported bool) (*IDMappings, error) {
 	u := o.GetUsernsOptions()
 	if u == nil {
@@ -55,7 +56,7 @@ func PodUserNamespace(o *runtimeapi.NamespaceOption, supported bool) (*IDMapping
 	for _, h := range []struct {
 		field string
 		mode  runtimeapi.NamespaceMode
-	}{{"network", o.GetNetwork()}, {"ipc", o.GetIpc()}, {"pid", o.GetPid()}} {
+	}{{"ipc", o.GetIpc()}, {"pid", o.GetPid()}} {
 		if h.mode == runtimeapi.NamespaceMode_NODE {
 			return nil, invalid("%s namespace mode NODE cannot be combined with a pod user namespace", h.field)
 		}
@@ -77,6 +78,9 @@ func containerUserNamespace(ctr, pod *runtimeapi.NamespaceOption) (*IDMappings, 
 	}, true)
 	if err != nil {
 		return nil, err
+	}
+	if want != nil && ctr.GetNetwork() == runtimeapi.NamespaceMode_NODE && pod.GetNetwork() != runtimeapi.NamespaceMode_NODE {
+		return nil, invalid("container on the host network in a pod with its own user and network namespaces")
 	}
 	u := ctr.GetUsernsOptions()
 	if u == nil {

@@ -40,8 +40,9 @@ func TestPodUserNamespace(t *testing.T) {
 		{desc: "container id 0 not mapped", o: usernsPod([]*runtimeapi.IDMapping{{ContainerId: 1, HostId: 1000, Length: 100000}}, oneMapping), supported: true, wantErr: true},
 		{desc: "length 0", o: usernsPod(oneMapping, []*runtimeapi.IDMapping{{HostId: 1000}}), supported: true, wantErr: true},
 		{desc: "overflow", o: usernsPod([]*runtimeapi.IDMapping{{HostId: 1 << 31, Length: 1 << 31}}, oneMapping), supported: true, wantErr: true},
-		{desc: "host network", o: &runtimeapi.NamespaceOption{Network: runtimeapi.NamespaceMode_NODE,
-			UsernsOptions: &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD, Uids: oneMapping, Gids: oneMapping}}, supported: true, wantErr: true},
+		{desc: "host network (KEP-5607)", o: &runtimeapi.NamespaceOption{Network: runtimeapi.NamespaceMode_NODE,
+			UsernsOptions: &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD, Uids: oneMapping, Gids: oneMapping}}, supported: true,
+			want: &IDMappings{UIDs: []specs.LinuxIDMapping{{HostID: 1000, Size: 100000}}, GIDs: []specs.LinuxIDMapping{{HostID: 1000, Size: 100000}}}},
 		{desc: "host pid", o: &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_NODE,
 			UsernsOptions: &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD, Uids: oneMapping, Gids: oneMapping}}, supported: true, wantErr: true},
 		{desc: "host ipc", o: &runtimeapi.NamespaceOption{Ipc: runtimeapi.NamespaceMode_NODE, Pid: runtimeapi.NamespaceMode_CONTAINER,
@@ -61,6 +62,54 @@ func TestPodUserNamespace(t *testing.T) {
 			}
 			if !sameIDMappings(got, tc.want) {
 				t.Fatalf("mappings = %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestUserNamespaceHostNetworkSysfs: a container of a pod in its own user
+// namespace on the host network binds the host's /sys read-only (a fresh
+// sysfs needs a network namespace the user namespace owns); every other
+// container mounts a fresh sysfs.
+func TestUserNamespaceHostNetworkSysfs(t *testing.T) {
+	userns := &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD, Uids: oneMapping, Gids: oneMapping}
+	for _, tc := range []struct {
+		desc     string
+		o        *runtimeapi.NamespaceOption
+		wantBind bool
+	}{
+		{desc: "userns, host network", o: &runtimeapi.NamespaceOption{Network: runtimeapi.NamespaceMode_NODE, Pid: runtimeapi.NamespaceMode_CONTAINER, UsernsOptions: userns}, wantBind: true},
+		{desc: "userns, pod network", o: &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_CONTAINER, UsernsOptions: userns}},
+		{desc: "host users, host network", o: &runtimeapi.NamespaceOption{Network: runtimeapi.NamespaceMode_NODE, Pid: runtimeapi.NamespaceMode_CONTAINER}},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			in := ContainerInput{
+				Config:     &runtimeapi.ContainerConfig{Command: []string{"/bin/true"}},
+				Pod:        &runtimeapi.PodSandboxConfig{Linux: &runtimeapi.LinuxPodSandboxConfig{SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{NamespaceOptions: tc.o}}},
+				RootfsPath: "/rootfs", Namespaces: testPathsUser, Features: Features{UserNamespaces: true},
+			}
+			if tc.o.GetNetwork() == runtimeapi.NamespaceMode_NODE {
+				in.Namespaces.Network, in.Namespaces.UTS = "", ""
+			}
+			s, err := BuildContainerSpec(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var sys *specs.Mount
+			for i := range s.Mounts {
+				if s.Mounts[i].Destination == "/sys" {
+					sys = &s.Mounts[i]
+				}
+			}
+			if sys == nil {
+				t.Fatal("no /sys mount")
+			}
+			bind := sys.Type == "bind" && sys.Source == "/sys" && slices.Contains(sys.Options, "rbind") && slices.Contains(sys.Options, "ro")
+			if bind != tc.wantBind || !bind && sys.Type != "sysfs" {
+				t.Fatalf("/sys = %+v, want a read-only bind of the host's: %v", sys, tc.wantBind)
+			}
+			if _, ok := nsMap(s)[specs.NetworkNamespace]; ok == (tc.o.GetNetwork() == runtimeapi.NamespaceMode_NODE) {
+				t.Errorf("network namespace in spec = %v", ok)
 			}
 		})
 	}

@@ -215,14 +215,20 @@ func (b *builtin) Kill(_ context.Context, id string, sig syscall.Signal, all boo
 // signalPids signals every process of the container's cgroup; the ones that
 // vanished meanwhile are no error.
 func signalPids(c *libcontainer.Container, sig syscall.Signal) error {
+	if sig == unix.SIGKILL {
+		// libcontainer kills a container without a pid namespace of its
+		// own process by process in its frozen cgroup (even once the init
+		// has exited), and one with its own namespace through its init,
+		// whose death takes the namespace down; it thaws a paused one.
+		// Killing pids listed beforehand could hit recycled ones.
+		if err := c.Signal(sig); err == nil {
+			return nil
+		}
+	}
 	pids, err := c.Processes()
 	if err != nil || len(pids) == 0 {
 		// No cgroup to enumerate: the init is all there is to signal.
 		return c.Signal(sig)
-	}
-	if sig == unix.SIGKILL {
-		// Also thaws a frozen cgroup and covers a shared pid namespace.
-		_ = c.Signal(sig)
 	}
 	for _, pid := range pids {
 		if err := unix.Kill(pid, sig); err != nil && !errors.Is(err, unix.ESRCH) {

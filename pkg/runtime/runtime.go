@@ -279,3 +279,20 @@ func WriteSpec(bundle string, spec *specs.Spec) error {
 	}
 	return nil
 }
+
+// OwnsPidNamespace reports whether spec gives the container a pid namespace
+// of its own. Only then does the kernel end every other process of the
+// container when its init exits; a container in its pod's pid namespace (a
+// namespace joined by path) or in the host's (no pid namespace) keeps what
+// its init left running.
+func OwnsPidNamespace(spec *specs.Spec) bool {
+	if spec == nil || spec.Linux == nil {
+		return false
+	}
+	for _, ns := range spec.Linux.Namespaces {
+		if ns.Type == specs.PIDNamespace {
+			return ns.Path == ""
+		}
+	}
+	return false
+}

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
 	"github.com/cricket-cri/cricket/pkg/errdefs"
 	. "github.com/cricket-cri/cricket/pkg/runtime"
 	"github.com/cricket-cri/cricket/pkg/runtime/runtimetest"
@@ -98,5 +100,29 @@ func TestSpecRoundTrip(t *testing.T) {
 	}
 	if _, err := LoadSpec(dir); !errdefs.IsInvalidArgument(err) {
 		t.Fatalf("LoadSpec of bad JSON: %v, want InvalidArgument", err)
+	}
+}
+
+func TestOwnsPidNamespace(t *testing.T) {
+	linux := func(ns ...specs.LinuxNamespace) *specs.Spec {
+		return &specs.Spec{Linux: &specs.Linux{Namespaces: ns}}
+	}
+	tests := []struct {
+		desc string
+		spec *specs.Spec
+		want bool
+	}{
+		{desc: "new pid namespace", spec: linux(specs.LinuxNamespace{Type: specs.NetworkNamespace}, specs.LinuxNamespace{Type: specs.PIDNamespace}), want: true},
+		{desc: "pod's pid namespace, joined by path", spec: linux(specs.LinuxNamespace{Type: specs.PIDNamespace, Path: "/run/cricket/pods/p/ns/pid"})},
+		{desc: "host pid namespace: no entry", spec: linux(specs.LinuxNamespace{Type: specs.MountNamespace})},
+		{desc: "no linux section", spec: &specs.Spec{}},
+		{desc: "no spec", spec: nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			if got := OwnsPidNamespace(tc.spec); got != tc.want {
+				t.Fatalf("OwnsPidNamespace = %v, want %v", got, tc.want)
+			}
+		})
 	}
 }

@@ -24,6 +24,21 @@ const maxSymlinks = 40
 // expose the host. A path that does not exist is returned with
 // os.ErrNotExist.
 func ResolveHostPath(p string, untrusted []string) (string, error) {
+	return resolveHostPath(p, untrusted, false)
+}
+
+// ResolveOrCreateHostPath is ResolveHostPath, except that a missing
+// component is created as a directory (mode 0755, owned by the caller),
+// as containerd and CRI-O do for a hostPath volume that does not exist.
+// Each one is made with mkdirat(2) in its parent opened with
+// RESOLVE_NO_SYMLINKS, so a symlink swapped into the path already
+// resolved cannot redirect the creation; what is created is then resolved
+// like any other component, with the same untrusted-volume check.
+func ResolveOrCreateHostPath(p string, untrusted []string) (string, error) {
+	return resolveHostPath(p, untrusted, true)
+}
+
+func resolveHostPath(p string, untrusted []string, create bool) (string, error) {
 	if !filepath.IsAbs(p) {
 		return "", fmt.Errorf("host path %q is not absolute: %w", p, errdefs.ErrInvalidArgument)
 	}
@@ -42,6 +57,15 @@ func ResolveHostPath(p string, untrusted []string) (string, error) {
 		}
 		next := filepath.Join(resolved, c)
 		fi, err := os.Lstat(next)
+		if create && errors.Is(err, os.ErrNotExist) {
+			// Never create outside a volume a symlink in it left.
+			if err := checkWithin(p, resolved, within); err != nil {
+				return "", err
+			}
+			if err = mkdirNoFollow(resolved, c); err == nil {
+				fi, err = os.Lstat(next)
+			}
+		}
 		if err != nil {
 			return "", fmt.Errorf("resolve host path %s: %w", p, err)
 		}
@@ -66,12 +90,55 @@ func ResolveHostPath(p string, untrusted []string) (string, error) {
 		}
 		pending = append(strings.Split(target, "/"), pending...)
 	}
-	for _, u := range within {
-		if !isWithin(u, resolved) {
-			return "", fmt.Errorf("host path %s resolves to %s, outside the volume %s through a symlink in it: %w", p, resolved, u, errdefs.ErrInvalidArgument)
-		}
+	if err := checkWithin(p, resolved, within); err != nil {
+		return "", err
 	}
 	return resolved, nil
+}
+
+// checkWithin fails unless resolved, where p led so far, is inside every
+// volume in within.
+func checkWithin(p, resolved string, within []string) error {
+	for _, u := range within {
+		if !isWithin(u, resolved) {
+			return fmt.Errorf("host path %s resolves to %s, outside the volume %s through a symlink in it: %w", p, resolved, u, errdefs.ErrInvalidArgument)
+		}
+	}
+	return nil
+}
+
+// mkdirNoFollow creates the directory name (mode 0755, whatever the
+// umask) in parent, a resolved path none of whose components may be a
+// symlink by now. A directory that appeared meanwhile is no error.
+func mkdirNoFollow(parent, name string) error {
+	how := unix.OpenHow{Flags: unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC, Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS}
+	fd, err := unix.Openat2(unix.AT_FDCWD, parent, &how)
+	if errors.Is(err, unix.ELOOP) {
+		return fmt.Errorf("create %s in %s: a symlink was swapped in after it was resolved: %w", name, parent, errdefs.ErrInvalidArgument)
+	}
+	if err != nil {
+		return &os.PathError{Op: "openat2", Path: parent, Err: err}
+	}
+	defer unix.Close(fd)
+	err = unix.Mkdirat(fd, name, 0o755)
+	if errors.Is(err, unix.EEXIST) {
+		return nil
+	}
+	if err != nil {
+		return &os.PathError{Op: "mkdirat", Path: filepath.Join(parent, name), Err: err}
+	}
+	// mkdirat's mode is cut by the umask: chmod through a descriptor of
+	// the new directory opened with O_NOFOLLOW, so that a symlink
+	// swapped in for it meanwhile is never followed.
+	dir, err := unix.Openat(fd, name, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "openat", Path: filepath.Join(parent, name), Err: err}
+	}
+	defer unix.Close(dir)
+	if err := unix.Fchmodat(unix.AT_FDCWD, fmt.Sprintf("/proc/self/fd/%d", dir), 0o755, 0); err != nil {
+		return &os.PathError{Op: "chmod", Path: filepath.Join(parent, name), Err: err}
+	}
+	return nil
 }
 
 // isWithin reports whether p is dir or below it; both are clean and

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/cricket-cri/cricket/pkg/errdefs"
 	"github.com/cricket-cri/cricket/test/testutil"
 )
@@ -65,6 +67,74 @@ func TestResolveHostPath(t *testing.T) {
 			}
 			if err != nil || got != tc.want {
 				t.Fatalf("ResolveHostPath(%s) = %q, %v; want %q", tc.path, got, err, tc.want)
+			}
+		})
+	}
+}
+
+// TestResolveOrCreateHostPath: missing components are created as 0755
+// directories whatever the umask, through host symlinks, but never through
+// a symlink of an untrusted volume that leads out of it.
+func TestResolveOrCreateHostPath(t *testing.T) {
+	base, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	vol, outside := filepath.Join(base, "vol"), filepath.Join(base, "outside")
+	for _, d := range []string{vol, outside} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for l, target := range map[string]string{
+		filepath.Join(vol, "out"):      "../outside",
+		filepath.Join(base, "host"):    "outside",
+		filepath.Join(base, "dangles"): "outside/made-by-link",
+		filepath.Join(vol, "file"):     "",
+	} {
+		if target == "" {
+			if err := os.WriteFile(l, nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		if err := os.Symlink(target, l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer unix.Umask(unix.Umask(0o077))
+	tests := []struct {
+		desc, path string
+		want       string
+		wantErr    error
+		notMade    string // must not exist afterwards
+	}{
+		{desc: "missing chain", path: filepath.Join(base, "a", "b", "c"), want: filepath.Join(base, "a", "b", "c")},
+		{desc: "existing", path: vol, want: vol},
+		{desc: "through a host symlink", path: filepath.Join(base, "host", "d"), want: filepath.Join(outside, "d")},
+		{desc: "dangling host symlink", path: filepath.Join(base, "dangles"), want: filepath.Join(outside, "made-by-link")},
+		{desc: "in a volume", path: filepath.Join(vol, "new", "sub"), want: filepath.Join(vol, "new", "sub")},
+		{desc: "through a volume symlink leading out", path: filepath.Join(vol, "out", "evil"), wantErr: errdefs.ErrInvalidArgument, notMade: filepath.Join(outside, "evil")},
+		{desc: "below a file", path: filepath.Join(vol, "file", "x"), wantErr: unix.ENOTDIR},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			got, err := ResolveOrCreateHostPath(tc.path, []string{vol})
+			if tc.wantErr != nil {
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("ResolveOrCreateHostPath(%s) = %q, %v; want %v", tc.path, got, err, tc.wantErr)
+				}
+				if _, err := os.Lstat(tc.notMade); tc.notMade != "" && !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("%s was created (%v)", tc.notMade, err)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("ResolveOrCreateHostPath(%s) = %q, %v; want %q", tc.path, got, err, tc.want)
+			}
+			fi, err := os.Lstat(got)
+			if err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o755 && got != vol {
+				t.Fatalf("%s: %v, %v; want a 0755 directory", got, fi.Mode(), err)
 			}
 		})
 	}

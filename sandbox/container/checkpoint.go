@@ -225,7 +225,7 @@ const restoreDir = "restore"
 // checkpoint archive at p was taken from (by its ID, else its name, else
 // the reference it was created with); the container is created from that
 // image, which must be pulled, then from the archive's rootfs changes.
-func (s *Service) checkpointImage(ctx context.Context, p string) (Image, error) {
+func (s *Service) checkpointImage(ctx context.Context, p, handler string) (Image, error) {
 	if err := s.CheckCRIU(); err != nil {
 		return Image{}, err
 	}
@@ -233,18 +233,18 @@ func (s *Service) checkpointImage(ctx context.Context, p string) (Image, error) 
 	if err != nil {
 		return Image{}, err
 	}
-	return s.resolveCheckpointed(ctx, cfg, p)
+	return s.resolveCheckpointed(ctx, cfg, p, handler)
 }
 
 // resolveCheckpointed resolves the image config.dump names: by its ID,
 // else its name, else the reference it was created with.
-func (s *Service) resolveCheckpointed(ctx context.Context, cfg metadata.ContainerConfig, from string) (Image, error) {
+func (s *Service) resolveCheckpointed(ctx context.Context, cfg metadata.ContainerConfig, from, handler string) (Image, error) {
 	err := fmt.Errorf("checkpoint %s names no image: %w", from, errdefs.ErrInvalidArgument)
 	for _, ref := range []string{cfg.RootfsImageRef, cfg.RootfsImageName, cfg.RootfsImage} {
 		if ref == "" {
 			continue
 		}
-		img, rerr := s.opts.Images.Resolve(ctx, ref)
+		img, rerr := s.opts.Images.Resolve(ctx, ref, handler)
 		if rerr == nil {
 			return img, nil
 		}
@@ -414,7 +414,7 @@ func emptyDir(dir string) error {
 // checkpointDirImage is checkpointImage for the directory of a container
 // in a pod checkpoint; ref, the image the restore request names, must be
 // the checkpointed image.
-func (s *Service) checkpointDirImage(ctx context.Context, dir, ref string) (Image, error) {
+func (s *Service) checkpointDirImage(ctx context.Context, dir, ref, handler string) (Image, error) {
 	if err := s.CheckCRIU(); err != nil {
 		return Image{}, err
 	}
@@ -422,11 +422,11 @@ func (s *Service) checkpointDirImage(ctx context.Context, dir, ref string) (Imag
 	if err != nil {
 		return Image{}, err
 	}
-	img, err := s.resolveCheckpointed(ctx, cfg, dir)
+	img, err := s.resolveCheckpointed(ctx, cfg, dir, handler)
 	if err != nil || ref == "" {
 		return img, err
 	}
-	want, err := s.opts.Images.Resolve(ctx, ref)
+	want, err := s.opts.Images.Resolve(ctx, ref, handler)
 	if err != nil {
 		return Image{}, err
 	}

@@ -86,15 +86,18 @@ func (s *Service) create(ctx context.Context, md Metadata, pod Pod, ckptDir stri
 	var err error
 	switch {
 	case ckptDir != "":
-		img, err = s.checkpointDirImage(ctx, ckptDir, ref)
+		img, err = s.checkpointDirImage(ctx, ckptDir, ref, pod.RuntimeHandler)
 	case checkpoint.IsArchiveRef(ref):
 		archive = ref
-		img, err = s.checkpointImage(ctx, archive)
+		img, err = s.checkpointImage(ctx, archive, pod.RuntimeHandler)
 	default:
-		img, err = s.opts.Images.Resolve(ctx, ref)
+		img, err = s.opts.Images.Resolve(ctx, ref, pod.RuntimeHandler)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("image %q of container %s: %w", ref, md.Name, err)
+	}
+	if img.ArtifactDir != "" {
+		return nil, fmt.Errorf("image %q of container %s is an OCI artifact, which can only be mounted as an image volume: %w", md.Config.GetImage().GetImage(), md.Name, errdefs.ErrInvalidArgument)
 	}
 	md.Image = img
 	md.Bundle = filepath.Join(s.opts.StateDir, md.ID)
@@ -140,7 +143,7 @@ func (s *Service) create(ctx context.Context, md Metadata, pod Pod, ckptDir stri
 	}
 
 	defer undo(ctx, &retErr, "unmount image volumes", func(c context.Context) error { return s.unmountImageVolumes(c, md) })
-	if md.ImageVolumes, err = s.mountImageVolumes(ctx, md); err != nil {
+	if md.ImageVolumes, err = s.mountImageVolumes(ctx, md, pod.RuntimeHandler); err != nil {
 		return nil, err
 	}
 

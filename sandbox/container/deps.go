@@ -11,6 +11,7 @@ import (
 	"github.com/cricket-cri/cricket/pkg/oci"
 	"github.com/cricket-cri/cricket/pkg/podfiles"
 	"github.com/cricket-cri/cricket/pkg/runtime"
+	"github.com/cricket-cri/cricket/pkg/selinux"
 )
 
 // The interfaces below are what the container service needs from the
@@ -28,6 +29,8 @@ type Pod struct {
 	// CgroupParent is the pod's cgroup, the parent of its containers'.
 	CgroupParent string
 	Ready        bool
+	// SELinux are the pod's labels: its containers share their level.
+	SELinux selinux.Labels
 }
 
 // Pods looks pod sandboxes up.
@@ -52,19 +55,25 @@ type Image struct {
 	// TopChainID is the layer a rootfs stands on; empty for no layers.
 	TopChainID string
 	Config     oci.ImageConfig
+	// ArtifactDir, for an OCI artifact (KEP-4639), is the directory of its
+	// files that an image volume of it bind-mounts; a container cannot
+	// run one.
+	ArtifactDir string `json:",omitempty"`
 }
 
 // Images resolves image references to pulled images.
 type Images interface {
 	// Resolve returns the pulled image ref names; an image that is not
 	// pulled is ErrNotFound.
-	Resolve(ctx context.Context, ref string) (Image, error)
+	// handler is the pod's runtime handler: images are kept per
+	// handler platform (KEP-4216).
+	Resolve(ctx context.Context, ref, handler string) (Image, error)
 }
 
 // Rootfs prepares and mounts container root filesystems.
 type Rootfs interface {
 	// Mount creates the writable layer key over img's layers and mounts
-	// the rootfs on target.
+	// the rootfs on target; for an artifact it binds its ArtifactDir.
 	Mount(ctx context.Context, key string, img Image, target string) error
 	// MountIDMapped is Mount for a container in the user namespace idm:
 	// the image's files appear with their on-disk owners inside it.

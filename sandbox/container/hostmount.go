@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 
 	"github.com/cricket-cri/cricket/pkg/errdefs"
@@ -22,8 +23,10 @@ func hostMountTarget(md Metadata, i int) string {
 // the bundle, so that the executor mounts that and nothing a container
 // swaps in later (Start drops the pins once the executor has mounted
 // them). A symlink inside another container's writable volume
-// must stay inside that volume. A host path that does not exist is an
-// error. It returns the mount sources for the spec.
+// must stay inside that volume. A host path that does not exist is
+// created as a directory, as containerd and CRI-O do, unless it is one of
+// Options.AbsentMountSourcesToReject. It returns the mount sources for
+// the spec.
 func (s *Service) pinHostMounts(md Metadata) (map[string]string, error) {
 	var untrusted []string
 	out := map[string]string{}
@@ -39,9 +42,12 @@ func (s *Service) pinHostMounts(md Metadata) (map[string]string, error) {
 		}
 		src, err := securefs.ResolveHostPath(m.GetHostPath(), untrusted)
 		if errors.Is(err, os.ErrNotExist) {
-			// Left to the executor, a missing path could be a symlink by
-			// the time it mounts: refuse it now.
-			return nil, fmt.Errorf("mount %s of container %s: host path %s does not exist: %w", m.GetContainerPath(), md.ID, m.GetHostPath(), errdefs.ErrInvalidArgument)
+			if slices.Contains(s.opts.AbsentMountSourcesToReject, filepath.Clean(m.GetHostPath())) {
+				return nil, fmt.Errorf("mount %s of container %s: host path %s does not exist and is in runtime.absent_mount_sources_to_reject: %w", m.GetContainerPath(), md.ID, m.GetHostPath(), errdefs.ErrInvalidArgument)
+			}
+			// Created here, not left to the executor: a missing path
+			// could be a symlink by the time it mounts.
+			src, err = securefs.ResolveOrCreateHostPath(m.GetHostPath(), untrusted)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("mount %s of container %s: %w", m.GetContainerPath(), md.ID, err)

@@ -1,6 +1,7 @@
 package container
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -13,7 +14,8 @@ import (
 
 // TestPinHostMountsResolvesSafely: a host path is resolved through host
 // symlinks, but a symlink inside another container's writable volume may
-// not lead out of it, and a missing path is refused.
+// not lead out of it; a missing path is created as a directory unless it is
+// in the reject list, and never through a volume's symlink leading out.
 func TestPinHostMountsResolvesSafely(t *testing.T) {
 	base, err := filepath.EvalSymlinks(t.TempDir())
 	if err != nil {
@@ -30,7 +32,7 @@ func TestPinHostMountsResolvesSafely(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s := &Service{index: index.New[*Container]("container")}
+	s := &Service{index: index.New[*Container]("container"), opts: Options{AbsentMountSourcesToReject: []string{filepath.Join(base, "rejected")}}}
 	writer := Metadata{ID: "writer", Config: &runtimeapi.ContainerConfig{Mounts: []*runtimeapi.Mount{{HostPath: vol, ContainerPath: "/vol"}}}}
 	s.index.Add(writer.ID, newContainer(writer, Status{State: StateRunning}, nil))
 	reader := Metadata{ID: "reader", Config: &runtimeapi.ContainerConfig{Mounts: []*runtimeapi.Mount{{HostPath: vol, ContainerPath: "/ro", Readonly: true}}}}
@@ -43,13 +45,21 @@ func TestPinHostMountsResolvesSafely(t *testing.T) {
 		{desc: "symlink staying in the volume", hostPath: filepath.Join(vol, "in"), want: filepath.Join(vol, "dir")},
 		{desc: "host symlink", hostPath: filepath.Join(base, "hostlink"), want: outside},
 		{desc: "volume symlink leading out", hostPath: filepath.Join(vol, "out"), wantErr: true},
-		{desc: "missing", hostPath: filepath.Join(vol, "nope"), wantErr: true},
+		{desc: "missing is created", hostPath: filepath.Join(base, "new", "dir"), want: filepath.Join(base, "new", "dir")},
+		{desc: "missing in the reject list", hostPath: filepath.Join(base, "rejected") + "/", wantErr: true},
+		{desc: "missing through a volume symlink leading out", hostPath: filepath.Join(vol, "out", "made"), wantErr: true},
 		{desc: "relative", hostPath: "vol/dir", wantErr: true},
 		{desc: "empty", hostPath: "", wantErr: true},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			md := Metadata{ID: "new", Config: &runtimeapi.ContainerConfig{Mounts: []*runtimeapi.Mount{{HostPath: tc.hostPath, ContainerPath: "/data"}}}}
 			got, err := s.pinHostMounts(md)
+			if _, err := os.Stat(filepath.Join(base, "rejected")); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("a rejected path was created (%v)", err)
+			}
+			if _, err := os.Stat(filepath.Join(outside, "made")); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("a path was created through a volume's symlink (%v)", err)
+			}
 			if tc.wantErr {
 				if !errdefs.IsInvalidArgument(err) {
 					t.Fatalf("pinHostMounts(%s) = %v, %v; want InvalidArgument", tc.hostPath, got, err)

@@ -15,6 +15,7 @@ import (
 	"github.com/cricket-cri/cricket/pkg/errdefs"
 	"github.com/cricket-cri/cricket/pkg/oci"
 	"github.com/cricket-cri/cricket/pkg/runtime"
+	"github.com/cricket-cri/cricket/pkg/selinux"
 )
 
 // HostSpecs assembles a container's OCI spec on the node: it resolves what
@@ -44,9 +45,14 @@ type HostSpecs struct {
 	Host cgroups.HostResources
 	// CDI resolves the containers' CDI devices; nil refuses them.
 	CDI *cdi.Registry
+	// DeviceOwnershipFromSecurityContext: see oci.ContainerInput.
+	DeviceOwnershipFromSecurityContext bool
 	// AppArmor confines containers when the host has it; nil means it
 	// does not.
 	AppArmor AppArmor
+	// SELinux labels containers when the host has it; nil means it does
+	// not.
+	SELinux SELinux
 
 	oomOnce sync.Once
 	minOOM  *int
@@ -71,8 +77,13 @@ func (b *HostSpecs) Build(ctx context.Context, in SpecInput) (*specs.Spec, error
 		RootfsPath: in.Rootfs, Namespaces: in.Pod.Namespaces, PodFiles: in.Pod.Files,
 		User: user, Devices: devices, CgroupNamespace: b.CgroupNamespace,
 		MinOOMScoreAdj: b.minOOMScoreAdj(ctx), AppArmor: b.appArmor(),
+
+		DeviceOwnershipFromSecurityContext: b.DeviceOwnershipFromSecurityContext,
 	}
 	if input.Features, err = b.features(ctx, in.Pod.RuntimeHandler); err != nil {
+		return nil, err
+	}
+	if input.SELinuxLabel, input.SELinuxMountLabel, err = b.selinuxLabels(ctx, in); err != nil {
 		return nil, err
 	}
 	input.Namespaces.TargetPID = in.TargetPIDNamespace
@@ -115,6 +126,48 @@ func (b *HostSpecs) Build(ctx context.Context, in SpecInput) (*specs.Spec, error
 		}
 	}
 	return spec, nil
+}
+
+// SELinux is the host's SELinux (pkg/selinux.SELinux).
+type SELinux interface {
+	// Enabled reports whether containers get labels here.
+	Enabled() bool
+	// ContainerLabels are a container's labels at its pod's level unless
+	// its options name one.
+	ContainerLabels(o selinux.Options, pod selinux.Labels) (selinux.Labels, error)
+	// Relabel gives path and what lies below it the mount label.
+	Relabel(path, mountLabel string) error
+}
+
+// selinuxLabels computes the container's labels and relabels the volumes
+// that ask for it (selinux_relabel) with its mount label, as containerd
+// does. Without SELinux the options are ignored, as containerd ignores
+// them, and said so at V(2).
+func (b *HostSpecs) selinuxLabels(ctx context.Context, in SpecInput) (process, mount string, err error) {
+	o := in.Config.GetLinux().GetSecurityContext().GetSelinuxOptions()
+	if b.SELinux == nil || !b.SELinux.Enabled() {
+		if o != nil {
+			klog.FromContext(ctx).V(2).Info("SELinux is not enabled on this host: the container's SELinux options are ignored", "containerID", in.ID, "options", o.String())
+		}
+		return "", "", nil
+	}
+	l, err := b.SELinux.ContainerLabels(selinux.Options{User: o.GetUser(), Role: o.GetRole(), Type: o.GetType(), Level: o.GetLevel()}, in.Pod.SELinux)
+	if err != nil {
+		return "", "", err
+	}
+	for _, m := range in.Config.GetMounts() {
+		if !m.GetSelinuxRelabel() {
+			continue
+		}
+		src, ok := in.MountSources[m.GetContainerPath()]
+		if !ok {
+			src = m.GetHostPath()
+		}
+		if err := b.SELinux.Relabel(src, l.Mount); err != nil {
+			return "", "", fmt.Errorf("mount %s: %w", m.GetContainerPath(), err)
+		}
+	}
+	return l.Process, l.Mount, nil
 }
 
 // AppArmor is the host's AppArmor (pkg/apparmor.AppArmor).

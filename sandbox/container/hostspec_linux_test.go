@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/cricket-cri/cricket/pkg/errdefs"
 	"github.com/cricket-cri/cricket/pkg/runtime"
+	"github.com/cricket-cri/cricket/pkg/selinux"
 )
 
 type fakeHandlers map[string]runtime.Handler
@@ -127,6 +130,86 @@ func TestHostSpecsAppArmor(t *testing.T) {
 			}
 			if tc.aa != nil && fmt.Sprint(tc.aa.ensured) != fmt.Sprint(tc.wantEnsured) {
 				t.Errorf("ensured %v, want %v", tc.aa.ensured, tc.wantEnsured)
+			}
+		})
+	}
+}
+
+// fakeSELinux puts the pod's level into every container label.
+type fakeSELinux struct {
+	enabled  bool
+	relabels []string
+}
+
+func (f *fakeSELinux) Enabled() bool { return f.enabled }
+func (f *fakeSELinux) ContainerLabels(o selinux.Options, pod selinux.Labels) (selinux.Labels, error) {
+	level := o.Level
+	if level == "" {
+		level = selinux.Level(pod.Process)
+	}
+	if strings.Contains(level, "bad") {
+		return selinux.Labels{}, fmt.Errorf("bad level: %w", errdefs.ErrInvalidArgument)
+	}
+	typ := o.Type
+	if typ == "" {
+		typ = "container_t"
+	}
+	return selinux.Labels{Process: "system_u:system_r:" + typ + ":" + level, Mount: "system_u:object_r:container_file_t:" + level}, nil
+}
+func (f *fakeSELinux) Relabel(path, l string) error {
+	f.relabels = append(f.relabels, path+"="+l)
+	return nil
+}
+
+func TestHostSpecsSELinux(t *testing.T) {
+	pod := Pod{SELinux: selinux.Labels{Process: "system_u:system_r:container_t:s0:c1,c2", Mount: "system_u:object_r:container_file_t:s0:c1,c2"}}
+	input := func(o *runtimeapi.SELinuxOption, mounts ...*runtimeapi.Mount) SpecInput {
+		return SpecInput{ID: "c1", Pod: pod, Config: &runtimeapi.ContainerConfig{
+			Mounts: mounts,
+			Linux:  &runtimeapi.LinuxContainerConfig{SecurityContext: &runtimeapi.LinuxContainerSecurityContext{SelinuxOptions: o}},
+		}, MountSources: map[string]string{"/pinned": "/run/b/hostmounts/0"}}
+	}
+	tests := []struct {
+		desc         string
+		se           *fakeSELinux
+		in           SpecInput
+		wantProcess  string
+		wantMount    string
+		wantRelabels string
+		wantErr      error
+	}{
+		{desc: "no SELinux dependency", in: input(&runtimeapi.SELinuxOption{Type: "spc_t"})},
+		{desc: "disabled ignores options and relabels nothing", se: &fakeSELinux{}, in: input(&runtimeapi.SELinuxOption{Level: "bad"}, &runtimeapi.Mount{ContainerPath: "/v", HostPath: "/h", SelinuxRelabel: true})},
+		{desc: "no options share the pod's level", se: &fakeSELinux{enabled: true}, in: input(nil),
+			wantProcess: "system_u:system_r:container_t:s0:c1,c2", wantMount: "system_u:object_r:container_file_t:s0:c1,c2"},
+		{desc: "a type of its own", se: &fakeSELinux{enabled: true}, in: input(&runtimeapi.SELinuxOption{Type: "spc_t"}),
+			wantProcess: "system_u:system_r:spc_t:s0:c1,c2", wantMount: "system_u:object_r:container_file_t:s0:c1,c2"},
+		{desc: "volumes relabelled when asked, at their pinned path", se: &fakeSELinux{enabled: true}, in: input(nil,
+			&runtimeapi.Mount{ContainerPath: "/v", HostPath: "/h", SelinuxRelabel: true},
+			&runtimeapi.Mount{ContainerPath: "/pinned", HostPath: "/h2", SelinuxRelabel: true},
+			&runtimeapi.Mount{ContainerPath: "/not", HostPath: "/h3"}),
+			wantProcess: "system_u:system_r:container_t:s0:c1,c2", wantMount: "system_u:object_r:container_file_t:s0:c1,c2",
+			wantRelabels: "[/h=system_u:object_r:container_file_t:s0:c1,c2 /run/b/hostmounts/0=system_u:object_r:container_file_t:s0:c1,c2]"},
+		{desc: "bad options are rejected", se: &fakeSELinux{enabled: true}, in: input(&runtimeapi.SELinuxOption{Level: "bad"}), wantErr: errdefs.ErrInvalidArgument},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			b := &HostSpecs{}
+			if tc.se != nil {
+				b.SELinux = tc.se
+			}
+			p, m, err := b.selinuxLabels(context.Background(), tc.in)
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tc.wantErr)
+			}
+			if p != tc.wantProcess || m != tc.wantMount {
+				t.Errorf("labels %q %q, want %q %q", p, m, tc.wantProcess, tc.wantMount)
+			}
+			if tc.se != nil && tc.wantRelabels != "" && fmt.Sprint(tc.se.relabels) != tc.wantRelabels {
+				t.Errorf("relabels %v, want %s", tc.se.relabels, tc.wantRelabels)
+			}
+			if tc.se != nil && tc.wantRelabels == "" && len(tc.se.relabels) > 0 {
+				t.Errorf("relabelled %v", tc.se.relabels)
 			}
 		})
 	}

@@ -33,7 +33,7 @@ func imageVolumeMount(md Metadata, i int) (key, target string) {
 
 // mountImageVolumes mounts every image volume of md's config; on error it
 // unmounts what it mounted.
-func (s *Service) mountImageVolumes(ctx context.Context, md Metadata) (_ []ImageVolume, retErr error) {
+func (s *Service) mountImageVolumes(ctx context.Context, md Metadata, handler string) (_ []ImageVolume, retErr error) {
 	var vols []ImageVolume
 	defer undo(ctx, &retErr, "unmount image volumes", func(c context.Context) error { return s.unmountImageVolumes(c, md) })
 	for i, m := range md.Config.GetMounts() {
@@ -43,7 +43,7 @@ func (s *Service) mountImageVolumes(ctx context.Context, md Metadata) (_ []Image
 		if !m.GetReadonly() {
 			return nil, fmt.Errorf("image volume at %s must be read-only: %w", m.GetContainerPath(), errdefs.ErrInvalidArgument)
 		}
-		img, err := s.opts.Images.Resolve(ctx, m.GetImage().GetImage())
+		img, err := s.opts.Images.Resolve(ctx, m.GetImage().GetImage(), handler)
 		if err != nil {
 			return nil, fmt.Errorf("image volume at %s: %w", m.GetContainerPath(), err)
 		}

@@ -80,3 +80,26 @@ func TestImageVolumeSubPath(t *testing.T) {
 		t.Errorf("source = %q, want %q", got, want)
 	}
 }
+
+// TestArtifactImage: an OCI artifact mounts as an image volume, and is
+// refused as a container's image.
+func TestArtifactImage(t *testing.T) {
+	e := newEnv(t)
+	cfg := ctrConfig("app", "busybox")
+	cfg.Mounts = []*runtimeapi.Mount{{ContainerPath: "/art", Readonly: true, Image: &runtimeapi.ImageSpec{Image: "artifact"}}}
+	c, err := e.svc.Create(context.Background(), container.CreateRequest{PodID: podID, Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []container.ImageVolume{{ContainerPath: "/art", ImageID: "sha256:a0", Source: filepath.Join(c.Bundle, "imagevols", "0")}}
+	if !slices.Equal(c.ImageVolumes, want) {
+		t.Errorf("volumes = %+v, want %+v", c.ImageVolumes, want)
+	}
+	if err := e.svc.Remove(context.Background(), c.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.svc.Create(context.Background(), container.CreateRequest{PodID: podID, Config: ctrConfig("run-artifact", "artifact")})
+	if !errorIs(err, errdefs.ErrInvalidArgument) {
+		t.Fatalf("create with an artifact as its image: %v, want InvalidArgument", err)
+	}
+}

@@ -86,3 +86,28 @@ func TestNRICreateContainerFails(t *testing.T) {
 	hooks.Fail = nil
 	e.create(t, "app", "busybox") // the name is free again
 }
+
+// TestNRICreateHoldsSyncUntilListed (issue 20): a plugin that connects
+// while a container is being created synchronizes only once the creation
+// released its hold, and by then the container is listed, so the plugin
+// finds it in its snapshot; one created after the sync started waits for
+// the plugin's registration and reaches it as an event. No container is
+// lost in between.
+func TestNRICreateHoldsSyncUntilListed(t *testing.T) {
+	hooks := &containertest.NRI{}
+	e := newEnv(t)
+	e.withNRI(t, hooks)
+	var listed []string
+	hooks.OnUnblock = func() {
+		for _, c := range e.svc.List(container.Filter{}) {
+			listed = append(listed, c.Name)
+		}
+	}
+	c := e.create(t, "app", "busybox")
+	if !slices.Contains(listed, c.Name) {
+		t.Errorf("the sync hold was released while %s was not listed yet (listed: %q)", c.Name, listed)
+	}
+	if n := hooks.Blocked(); n != 0 {
+		t.Errorf("%d plugin sync blocks left", n)
+	}
+}

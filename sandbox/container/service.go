@@ -55,6 +55,10 @@ type Options struct {
 	// PinHostMounts bind-mounts each resolved host path into the bundle
 	// at create (needs root); otherwise the resolved path goes in the spec.
 	PinHostMounts bool
+	// AbsentMountSourcesToReject are host paths refused when missing;
+	// any other missing host path of a bind mount is created as a
+	// directory (config runtime.absent_mount_sources_to_reject).
+	AbsentMountSourcesToReject []string
 	// Orphans, when set, cleans up after containers whose shim is gone.
 	Orphans OrphanReaper
 	// CRIU says whether checkpoint and restore can work on this host: nil,

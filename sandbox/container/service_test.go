@@ -33,6 +33,8 @@ type env struct {
 var images = containertest.Images{
 	"busybox": {ID: "sha256:b0", RepoRef: "busybox@sha256:d1", Config: oci.ImageConfig{Cmd: []string{"sh"}, Env: []string{"PATH=/bin"}}},
 	"nginx":   {ID: "sha256:n0", Config: oci.ImageConfig{Entrypoint: []string{"nginx"}, StopSignal: "SIGQUIT"}},
+	// An OCI artifact: only an image volume can mount it.
+	"artifact": {ID: "sha256:a0", ArtifactDir: "/var/lib/cricket/images/artifacts/a0"},
 }
 
 func newEnv(t *testing.T) *env {

@@ -121,7 +121,9 @@ func (n *NRI) get() *adaptation.Adaptation {
 }
 
 // synchronize hands a newly connected plugin the pods and containers that
-// exist. Creations hold BlockSync, so none is half-way meanwhile.
+// exist. Creations hold BlockSync, so none is half-way meanwhile: each one
+// is either in this snapshot or waits for the plugin's registration and
+// then reaches it as an event.
 func (n *NRI) synchronize(ctx context.Context, cb adaptation.SyncCB) error {
 	n.mu.RLock()
 	pods, ctrs := n.pods, n.containers
@@ -134,11 +136,38 @@ func (n *NRI) synchronize(ctx context.Context, cb adaptation.SyncCB) error {
 	for _, c := range ctrs.List(container.Filter{}) {
 		nriCtrs = append(nriCtrs, Container(c, nil))
 	}
+	restore := n.syncTimeout()
 	updates, err := cb(ctx, nriPods, nriCtrs)
+	restore()
 	if err != nil {
 		return err
 	}
 	return refuseUpdates(updates)
+}
+
+// syncTimeout gives a connecting plugin's Synchronize the registration
+// timeout, when that is the longer one, and returns what restores the
+// request timeout. A plugin is not registered until it is synchronized,
+// and its Synchronize grows with the node's pods and containers; bounded
+// by the per-request timeout (2 s by default), a slow one was dropped,
+// and learned of no container created meanwhile or later (critest's
+// late-joining plugin specs hold it open 2 s). The NRI library has one
+// process-wide request timeout, so it is raised while the sync runs: the
+// accept loop synchronizes one plugin at a time, creations wait for it
+// (BlockSync), and the other events of that window get the longer bound.
+func (n *NRI) syncTimeout() (restore func()) {
+	request, registration := n.cfg.RequestTimeout, n.cfg.RegistrationTimeout
+	if request <= 0 {
+		request = adaptation.DefaultPluginRequestTimeout
+	}
+	if registration <= 0 {
+		registration = adaptation.DefaultPluginRegistrationTimeout
+	}
+	if registration <= request {
+		return func() {}
+	}
+	adaptation.SetPluginRequestTimeout(registration)
+	return func() { adaptation.SetPluginRequestTimeout(request) }
 }
 
 // update answers a plugin's unsolicited container updates: Cricket cannot

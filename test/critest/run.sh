@@ -382,9 +382,12 @@ EOF
 	fi
 	NRI_ARGS=()
 	if nri_configured; then
-		# The request timeout outlasts the specs' plugins, which hold a
-		# Synchronize open for 2s.
-		printf '\n[nri]\nenable = true\nsocket_path = "%s"\nrequest_timeout = "10s"\n' "$HW/s/nri.sock" >>"$HW/cricket.toml"
+		# The request timeout is shorter than the 2s the late-joining
+		# plugin specs hold a Synchronize open for: they pass only because
+		# a plugin's Synchronize may take the registration timeout (5s).
+		# With 2s, the default, the old behaviour (plugin dropped, its
+		# containers lost) only showed when the timer won a close race.
+		printf '\n[nri]\nenable = true\nsocket_path = "%s"\nrequest_timeout = "1s"\n' "$HW/s/nri.sock" >>"$HW/cricket.toml"
 		NRI_ARGS=("--nri-socket=$HW/s/nri.sock")
 	fi
 	env "$MARKER" TMPDIR="$HW/tmp" "$CRICKETD" --config "$HW/cricket.toml" --root "$HW/root" --state "$HW/s" \

@@ -256,7 +256,7 @@ func TestPodUserNamespaceRejected(t *testing.T) {
 		{desc: "mode CONTAINER", o: &runtimeapi.NamespaceOption{UsernsOptions: &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_CONTAINER}}},
 		{desc: "mode TARGET", o: &runtimeapi.NamespaceOption{UsernsOptions: &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_TARGET}}},
 		{desc: "mode NODE with mappings", o: &runtimeapi.NamespaceOption{UsernsOptions: &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_NODE, Uids: usernsMapping(1000), Gids: usernsMapping(1000)}}},
-		{desc: "host network", o: &runtimeapi.NamespaceOption{Network: runtimeapi.NamespaceMode_NODE,
+		{desc: "host ipc", o: &runtimeapi.NamespaceOption{Ipc: runtimeapi.NamespaceMode_NODE,
 			UsernsOptions: &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD, Uids: usernsMapping(1000), Gids: usernsMapping(1000)}}},
 	}
 	for _, tc := range cases {

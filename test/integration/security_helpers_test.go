@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -36,7 +38,10 @@ const (
 )
 
 // secImages are the images the field tests pull.
-var secImages = []string{busyboxRef, imgUserName, imgUserUIDGroup, imgGroupInImage, imgVolume}
+var secImages = []string{busyboxRef, imgUserName, imgUserUIDGroup, imgGroupInImage, imgVolume, imagebuild.ArtifactRef, multiArchBusybox}
+
+// multiArchBusybox is an index of linux/amd64 and a linux/arm64 stub.
+const multiArchBusybox = "docker.io/library/busybox:latest"
 
 var (
 	secMirrorOnce sync.Once
@@ -58,8 +63,21 @@ func securityMirror(t *testing.T) *imagebuild.Mirror {
 // appended to its cricket.toml, and secImages pulled.
 func startSecurityDaemon(t *testing.T, extra string) *harness.Daemon {
 	t.Helper()
+	return startSecurityDaemonWith(t, extra, false)
+}
+
+// startSecurityDaemonWith is startSecurityDaemon; searchable makes the
+// test's temp dirs above the daemon's state dir searchable by others (as
+// /run is), which podUserns pods need (see startUsernsDaemon).
+func startSecurityDaemonWith(t *testing.T, extra string, searchable bool) *harness.Daemon {
+	t.Helper()
 	m := securityMirror(t)
 	d := newDaemon(t)
+	for p := d.Dir; searchable && strings.HasPrefix(p, os.TempDir()+"/"); p = filepath.Dir(p) {
+		if err := os.Chmod(p, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
 	certs := filepath.Join(d.Dir, "certs.d")
 	if err := imagebuild.WriteHostsDir(certs, m.Addrs()); err != nil {
 		t.Fatal(err)
@@ -98,6 +116,8 @@ const (
 	podIpcNode    = "ipc-node"
 	podNetNode    = "net-node"
 	podResources  = "resources" // resources and overhead set, as the kubelet sends them
+	podUserns     = "userns"    // hostUsers: false (needs the handler's support and searchable temp dirs)
+	podUsernsHost = "userns-net-node"
 )
 
 // podResourcesMemory is the pod cgroup memory limit podResources asks for:
@@ -121,6 +141,11 @@ func podVariant(t *testing.T, name, variant string) *runtimeapi.PodSandboxConfig
 	case podResources:
 		cfg.Linux.Resources = &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 256 << 20, CpuShares: 512}
 		cfg.Linux.Overhead = &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 16 << 20, CpuShares: 256}
+	case podUserns, podUsernsHost:
+		ns.UsernsOptions = &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD, Uids: usernsMapping(usernsHostID), Gids: usernsMapping(usernsHostID)}
+		if variant == podUsernsHost {
+			ns.Network = runtimeapi.NamespaceMode_NODE
+		}
 	case podDefault:
 	default:
 		t.Fatalf("unknown pod variant %q", variant)
@@ -469,4 +494,22 @@ func resources(c *runtimeapi.ContainerConfig) *runtimeapi.LinuxContainerResource
 		c.Linux.Resources = &runtimeapi.LinuxContainerResources{}
 	}
 	return c.Linux.Resources
+}
+
+// bundleSpec reads the OCI spec cricketd wrote for the container, which is
+// what its runtime handler was given.
+func (e *secEnv) bundleSpec(t *testing.T, id string) *specs.Spec {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(e.d.State, "containers", id, "config.json"))
+	if err != nil {
+		t.Fatalf("bundle of container %s: %v", id, err)
+	}
+	var spec specs.Spec
+	if err := json.Unmarshal(data, &spec); err != nil {
+		t.Fatalf("bundle of container %s: %v", id, err)
+	}
+	if spec.Process == nil {
+		t.Fatalf("bundle of container %s has no process", id)
+	}
+	return &spec
 }

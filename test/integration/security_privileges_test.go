@@ -194,7 +194,11 @@ func TestSecurityPrivileges(t *testing.T) {
 		{desc: "apparmor RuntimeDefault without AppArmor", ctr: func(_ *testing.T, _ *secEnv, c *runtimeapi.ContainerConfig) {
 			sc(c).Apparmor = &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_RuntimeDefault}
 		}, skip: skipWithAppArmor, check: func(t *testing.T, e *secEnv, id string) {
-			e.mustSh(t, id, "true")
+			// Without AppArmor RuntimeDefault means no profile: the bundle
+			// asks for none (a profile would fail the start).
+			if p := e.bundleSpec(t, id).Process.ApparmorProfile; p != "" {
+				t.Errorf("process.apparmorProfile = %q on a host without AppArmor", p)
+			}
 		}},
 		{desc: "apparmor Localhost profile without AppArmor is rejected", ctr: func(_ *testing.T, _ *secEnv, c *runtimeapi.ContainerConfig) {
 			sc(c).Apparmor = &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Localhost, LocalhostRef: "cricket-test"}
@@ -202,7 +206,15 @@ func TestSecurityPrivileges(t *testing.T) {
 		{desc: "selinux options accepted and ignored", ctr: func(_ *testing.T, _ *secEnv, c *runtimeapi.ContainerConfig) {
 			sc(c).SelinuxOptions = &runtimeapi.SELinuxOption{User: "system_u", Role: "system_r", Type: "container_t", Level: "s0:c1,c2"}
 		}, skip: skipWithSELinux, check: func(t *testing.T, e *secEnv, id string) {
-			e.mustSh(t, id, "true")
+			// Without SELinux the options are ignored: no process or mount
+			// label reaches the runtime.
+			spec := e.bundleSpec(t, id)
+			if l := spec.Process.SelinuxLabel; l != "" {
+				t.Errorf("process.selinuxLabel = %q on a host without SELinux", l)
+			}
+			if spec.Linux != nil && spec.Linux.MountLabel != "" {
+				t.Errorf("linux.mountLabel = %q on a host without SELinux", spec.Linux.MountLabel)
+			}
 		}},
 	}
 	runFieldCases(t, d, cases)

@@ -830,3 +830,23 @@ func fileSize(path string) int64 {
 	}
 	return fi.Size()
 }
+
+// absentHostPath is the web pod's hostPath volume (no type): nothing
+// creates it before the pod starts, and the kubelet leaves a hostPath
+// without a type to the runtime, which creates it as containerd and
+// CRI-O do.
+func absentHostPath(e *env) string {
+	return filepath.Join(e.dir, "hostpath", "absent", "data")
+}
+
+func checkAbsentHostPath(t *testing.T, e *env, web string) {
+	p := absentHostPath(e)
+	fi, err := os.Stat(p)
+	if err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o755 {
+		t.Fatalf("hostPath %s: %v, %v; want a 0755 directory", p, fi.Mode(), err)
+	}
+	execSync(t, e, web, "web", "sh", "-c", "echo from-web > /absent/f")
+	if b, err := os.ReadFile(filepath.Join(p, "f")); err != nil || string(b) != "from-web\n" {
+		t.Errorf("host sees %q, %v", b, err)
+	}
+}

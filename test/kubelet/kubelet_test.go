@@ -98,7 +98,7 @@ func runStaticPods(t *testing.T, cricketdBin, kubeletBin, out, gates string) {
 	hostSysctls := readSysctls(t)
 
 	for _, m := range []struct{ name, text string }{
-		{"web.yaml", fmt.Sprintf(webManifest, busyboxImage, e.hostPort)},
+		{"web.yaml", fmt.Sprintf(webManifest, busyboxImage, e.hostPort, absentHostPath(e))},
 		{"crash.yaml", fmt.Sprintf(crashManifest, busyboxImage)},
 	} {
 		// Atomically: the kubelet would read a half-written file (it skips
@@ -127,6 +127,7 @@ func runStaticPods(t *testing.T, cricketdBin, kubeletBin, out, gates string) {
 
 	t.Run("init container ran first and shares the volume", func(t *testing.T) { checkInit(t, e, web) })
 	t.Run("two containers share the pod network", func(t *testing.T) { checkSharedNetwork(t, e, web) })
+	t.Run("hostPath without a type that does not exist is created", func(t *testing.T) { checkAbsentHostPath(t, e, web) })
 	t.Run("hostPort", func(t *testing.T) { checkHostPort(t, e) })
 	t.Run("resource limits", func(t *testing.T) { checkResources(t, e, web) })
 	t.Run("readiness probes", func(t *testing.T) { checkReadiness(t, e, web, crash) })

@@ -33,6 +33,8 @@ spec:
   volumes:
   - name: www
     emptyDir: {}
+  - name: absent
+    hostPath: {path: %[3]s}
   initContainers:
   - name: init
     image: %[1]s
@@ -45,7 +47,7 @@ spec:
     imagePullPolicy: IfNotPresent
     command: ["httpd", "-f", "-p", "8080", "-h", "/www"]
     ports: [{containerPort: 8080, hostPort: %[2]d, protocol: TCP}]
-    volumeMounts: [{name: www, mountPath: /www}]
+    volumeMounts: [{name: www, mountPath: /www}, {name: absent, mountPath: /absent}]
     resources:
       requests: {cpu: 100m, memory: 32Mi}
       limits: {cpu: 200m, memory: 64Mi}

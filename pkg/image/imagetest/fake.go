@@ -29,15 +29,16 @@ type Fake struct {
 
 // PullCall is one recorded Pull.
 type PullCall struct {
-	Ref  string
-	Auth *image.AuthConfig
+	Ref      string
+	Auth     *image.AuthConfig
+	Platform string
 }
 
-// Pull copies Registry[ref] into Images.
-func (f *Fake) Pull(_ context.Context, ref string, auth *image.AuthConfig) (image.Image, error) {
+// Pull copies Registry[ref] into Images; the platform is only recorded.
+func (f *Fake) Pull(_ context.Context, ref string, auth *image.AuthConfig, platform string) (image.Image, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.Pulls = append(f.Pulls, PullCall{Ref: ref, Auth: auth})
+	f.Pulls = append(f.Pulls, PullCall{Ref: ref, Auth: auth, Platform: platform})
 	if f.Err != nil {
 		return image.Image{}, f.Err
 	}
@@ -52,10 +53,10 @@ func (f *Fake) Pull(_ context.Context, ref string, auth *image.AuthConfig) (imag
 	return im, nil
 }
 
-// List returns Images, or the one filter names.
-func (f *Fake) List(filter string) []image.Image {
+// List returns Images, or the one filter names (any platform).
+func (f *Fake) List(filter, _ string) []image.Image {
 	if filter != "" {
-		im, err := f.Status(filter)
+		im, err := f.Status(filter, "")
 		if err != nil {
 			return nil
 		}
@@ -71,7 +72,7 @@ func (f *Fake) List(filter string) []image.Image {
 }
 
 // Status finds an image by ID, tag or digest reference (no normalisation).
-func (f *Fake) Status(ref string) (image.Image, error) {
+func (f *Fake) Status(ref, _ string) (image.Image, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.Err != nil {
@@ -86,8 +87,8 @@ func (f *Fake) Status(ref string) (image.Image, error) {
 }
 
 // Remove deletes the image ref names; absent is success.
-func (f *Fake) Remove(_ context.Context, ref string) error {
-	im, err := f.Status(ref)
+func (f *Fake) Remove(_ context.Context, ref, platform string) error {
+	im, err := f.Status(ref, platform)
 	if errdefs.IsNotFound(err) {
 		return nil
 	}

@@ -32,8 +32,14 @@ type Container struct {
 	Pid     int
 	Status  runtime.Status
 	Signals []syscall.Signal
-	stdout  *os.File
-	stderr  *os.File
+	// Orphans counts the live background processes Orphan started.
+	Orphans int
+	// ownPidNS: the bundle's spec gives the container its own pid
+	// namespace, so the init's exit ends the orphans too.
+	ownPidNS bool
+	stdout   *os.File
+	stderr   *os.File
+	orphans  []*os.File
 }
 
 type proc struct {
@@ -122,6 +128,35 @@ func (f *Executor) Write(id string, stderr bool, data string) error {
 	return err
 }
 
+// Orphan starts a background process in the container that holds a copy
+// of the init's stdout, as a daemonised child does: it keeps the output
+// pipe open after the init's exit until it is killed.
+func (f *Executor) Orphan(id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, err := f.lookup(id)
+	if err != nil {
+		return err
+	}
+	if c.stdout == nil {
+		return fmt.Errorf("fake container %s has no stdout to hold", id)
+	}
+	out, err := dup(c.stdout)
+	if err != nil {
+		return err
+	}
+	c.orphans = append(c.orphans, out)
+	c.Orphans++
+	return nil
+}
+
+func (c *Container) killOrphans() {
+	for _, file := range c.orphans {
+		_ = file.Close()
+	}
+	c.orphans, c.Orphans = nil, 0
+}
+
 // Exit makes the container's init exit with status.
 func (f *Executor) Exit(id string, status int) {
 	f.mu.Lock()
@@ -139,6 +174,9 @@ func (f *Executor) exitLocked(c *Container, status int) {
 		}
 	}
 	c.stdout, c.stderr = nil, nil
+	if c.ownPidNS {
+		c.killOrphans()
+	}
 	f.deliverLocked(runtime.Exit{Pid: c.Pid, Status: status, Time: time.Now()})
 }
 
@@ -233,6 +271,9 @@ func (f *Executor) Create(_ context.Context, id, bundle string, stdio runtime.St
 	}
 	f.nextPid++
 	c := &Container{ID: id, Bundle: bundle, Pid: f.nextPid, Status: runtime.StatusCreated, stdout: stdout, stderr: stderr}
+	if spec, err := runtime.LoadSpec(bundle); err == nil {
+		c.ownPidNS = runtime.OwnsPidNamespace(spec)
+	}
 	f.containers[id] = c
 	return c.Pid, nil
 }
@@ -263,14 +304,27 @@ func (f *Executor) Start(_ context.Context, id string) error {
 	return nil
 }
 
-// Kill implements runtime.Executor.
-func (f *Executor) Kill(_ context.Context, id string, sig syscall.Signal, _ bool) error {
+// Kill implements runtime.Executor; it is recorded as "KillAll id" with
+// all (Err["Kill"] fails both). SIGKILL with all ends the orphans too, even after the init's exit.
+func (f *Executor) Kill(_ context.Context, id string, sig syscall.Signal, all bool) error {
 	f.mu.Lock()
-	if err := f.begin("Kill", id); err != nil {
+	call := "Kill"
+	if all {
+		call = "KillAll"
+	}
+	f.calls = append(f.calls, call+" "+id)
+	if err := f.Err["Kill"]; err != nil {
 		f.mu.Unlock()
 		return err
 	}
 	c, err := f.lookup(id)
+	if err == nil && all && sig == syscall.SIGKILL {
+		c.killOrphans()
+		if c.Status == runtime.StatusStopped {
+			f.mu.Unlock()
+			return nil
+		}
+	}
 	if err == nil && c.Status == runtime.StatusStopped {
 		err = fmt.Errorf("fake container %s: not running: %w", id, errdefs.ErrFailedPrecondition)
 	}
@@ -298,6 +352,7 @@ func (f *Executor) Delete(_ context.Context, id string, force bool) error {
 		}
 		f.exitLocked(c, 137)
 	}
+	c.killOrphans()
 	delete(f.containers, id)
 	return nil
 }

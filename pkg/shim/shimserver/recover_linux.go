@@ -113,6 +113,7 @@ func (s *Server) watchAdopted(c *container, pidfd int) {
 }
 
 func (s *Server) recordAdoptedExit(c *container, at time.Time) {
+	s.killOrphans(c)
 	c.mu.Lock()
 	rec := &shimapi.ExitRecord{ID: c.state.ID, Pid: c.state.Pid, ExitCode: shimapi.ExitUnknown, ExitedAt: at, OOMKilled: c.oom.Count() > 0}
 	c.state.Status = shimapi.StatusExited

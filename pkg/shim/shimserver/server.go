@@ -331,10 +331,11 @@ func (s *Server) copyOutput(log *criLog, stdout, stderr *os.File, hub *attachHub
 	return done
 }
 
-// monitor waits for the init's exit, lets the output drain, records the exit
-// on disk and only then publishes it.
+// monitor waits for the init's exit, ends what it left running, lets the
+// output drain, records the exit on disk and only then publishes it.
 func (s *Server) monitor(c *container, exits <-chan runtime.Exit, ioDone <-chan struct{}) {
 	e := <-exits
+	s.killOrphans(c)
 	select {
 	case <-ioDone:
 	case <-time.After(ioDrainTimeout):
@@ -357,6 +358,35 @@ func (s *Server) monitor(c *container, exits <-chan runtime.Exit, ioDone <-chan 
 	close(c.exited)
 	s.trim.Poke()
 	s.events.add(shimapi.Event{Type: shimapi.EventExited, ID: rec.ID, Pid: rec.Pid, ExitCode: rec.ExitCode, OOMKilled: rec.OOMKilled})
+}
+
+// orphanKillTimeout bounds the kill of what an exited init left running
+// (a runc-CLI handler runs its binary for it).
+const orphanKillTimeout = 10 * time.Second
+
+// killOrphans kills every process left in the container's cgroup once its
+// init exited, when the container has no pid namespace of its own (it is
+// in its pod's or the host's). The kernel ends the rest of a pid namespace
+// with its init, but here the init was an ordinary process: its children
+// would run on, reparented to the pod init or the shim, in the cgroup of a
+// container reported exited, and hold its output open. containerd's shim
+// does the same (runc kill --all); the executors freeze the cgroup, kill
+// and thaw, so nothing forks in between. A spec that cannot be read (the
+// bundle removed by a forced delete) is treated as shared: killing a cgroup
+// whose processes are all gone does nothing.
+func (s *Server) killOrphans(c *container) {
+	c.mu.Lock()
+	id, bundle, ex := c.state.ID, c.state.Bundle, c.exec
+	c.mu.Unlock()
+	if spec, err := runtime.LoadSpec(bundle); err == nil && runtime.OwnsPidNamespace(spec) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), orphanKillTimeout)
+	defer cancel()
+	err := ex.Kill(ctx, id, syscall.SIGKILL, true)
+	if err != nil && !errdefs.IsNotFound(err) && !errdefs.IsFailedPrecondition(err) {
+		fmt.Fprintf(os.Stderr, "shim: kill what the init of container %s left running: %v\n", id, err)
+	}
 }
 
 // persist writes the container's current state record.

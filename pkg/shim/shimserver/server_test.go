@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -326,5 +327,65 @@ func TestShimRequestsWaitForCreate(t *testing.T) {
 	}
 	if _, err := c.State(ctx, "c1"); !errdefs.IsNotFound(err) {
 		t.Errorf("State after Delete: %v, want NotFound", err)
+	}
+}
+
+// TestShimExitKillsOrphansWithoutOwnPidNamespace (issue 20): when the init
+// of a container that shares its pod's pid namespace (or the host's) exits,
+// the shim kills what it left running, so that nothing of the container
+// runs on and the exit is not held up by an orphan's copy of stdout; the
+// exit code is the init's. A container with its own pid namespace is left
+// to the kernel, which ends the rest with its init.
+func TestShimExitKillsOrphansWithoutOwnPidNamespace(t *testing.T) {
+	tests := []struct {
+		desc     string
+		pidNS    *specs.LinuxNamespace
+		killsAll bool
+	}{
+		{desc: "pod's pid namespace", pidNS: &specs.LinuxNamespace{Type: specs.PIDNamespace, Path: "/proc/1/ns/pid"}, killsAll: true},
+		{desc: "host pid namespace", killsAll: true},
+		{desc: "own pid namespace", pidNS: &specs.LinuxNamespace{Type: specs.PIDNamespace}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			c, fake, dir := fakeShim(t)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			bundle := filepath.Join(dir, "bundle")
+			spec := &specs.Spec{Linux: &specs.Linux{}}
+			if tc.pidNS != nil {
+				spec.Linux.Namespaces = []specs.LinuxNamespace{*tc.pidNS}
+			}
+			if err := os.Mkdir(bundle, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := runtime.WriteSpec(bundle, spec); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.CreateContainer(ctx, shimapi.CreateRequest{ID: "c1", Bundle: bundle, LogPath: filepath.Join(dir, "c1.log")}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Start(ctx, "c1"); err != nil {
+				t.Fatal(err)
+			}
+			if err := fake.Orphan("c1"); err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			fake.Exit("c1", 0)
+			st, err := c.Wait(ctx, "c1")
+			if err != nil || st.Exit == nil || st.Exit.ExitCode != 0 {
+				t.Fatalf("Wait = %+v, %v; want the init's exit code 0", st, err)
+			}
+			if took := time.Since(start); took >= ioDrainTimeout/2 {
+				t.Errorf("the exit was recorded after %v: it waited for the orphan's stdout", took)
+			}
+			if n := fake.Container("c1").Orphans; n != 0 {
+				t.Errorf("%d orphans run on after the init's exit", n)
+			}
+			if got := slices.Contains(fake.Calls(), "KillAll c1"); got != tc.killsAll {
+				t.Errorf("killed every process of the container: %v, want %v (calls %q)", got, tc.killsAll, fake.Calls())
+			}
+		})
 	}
 }

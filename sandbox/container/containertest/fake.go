@@ -56,8 +56,8 @@ func (f *Pods) Pod(id string) (container.Pod, error) {
 // Images fakes container.Images with a fixed set of images by reference.
 type Images map[string]container.Image
 
-// Resolve returns the image ref.
-func (f Images) Resolve(_ context.Context, ref string) (container.Image, error) {
+// Resolve returns the image ref, whatever the handler.
+func (f Images) Resolve(_ context.Context, ref, _ string) (container.Image, error) {
 	img, ok := f[ref]
 	if !ok {
 		return container.Image{}, fmt.Errorf("image %q: %w", ref, errdefs.ErrNotFound)

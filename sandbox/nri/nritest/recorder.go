@@ -11,6 +11,10 @@ type Recorder struct {
 	events  []string
 	Fail    map[string]error
 	blocked int
+	// OnUnblock, when set, runs as a hold is released, before it counts
+	// as released: it sees what the sync of a plugin that waited for the
+	// hold would list.
+	OnUnblock func()
 }
 
 // BlockSync counts the holds, released by unblock.
@@ -19,6 +23,9 @@ func (r *Recorder) BlockSync() func() {
 	r.blocked++
 	r.mu.Unlock()
 	return func() {
+		if r.OnUnblock != nil {
+			r.OnUnblock()
+		}
 		r.mu.Lock()
 		r.blocked--
 		r.mu.Unlock()

@@ -136,13 +136,13 @@ func pullOnce(dir, addr, ref string, parallel int, again bool) (timings, error) 
 	// Flush what earlier rounds left dirty so that it is not billed here.
 	syscall.Sync()
 	start := time.Now()
-	if _, err := svc.Pull(ctx, ref, nil); err != nil {
+	if _, err := svc.Pull(ctx, ref, nil, ""); err != nil {
 		return timings{}, err
 	}
 	t.first = time.Since(start)
 	if again {
 		start = time.Now()
-		if _, err := svc.Pull(ctx, ref, nil); err != nil {
+		if _, err := svc.Pull(ctx, ref, nil, ""); err != nil {
 			return timings{}, err
 		}
 		t.again = time.Since(start)

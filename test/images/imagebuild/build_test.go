@@ -19,6 +19,10 @@ func TestBuildEveryCatalogImage(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if spec.Artifact {
+				checkArtifact(t, a, mt)
+				return
+			}
 			want := spec.Format.manifest()
 			if spec.MultiArch {
 				want = spec.Format.index()
@@ -45,6 +49,24 @@ func TestBuildEveryCatalogImage(t *testing.T) {
 				checkIndex(t, a)
 			}
 		})
+	}
+}
+
+// checkArtifact: an OCI manifest with a non-image config and one text
+// layer per file, each with its title annotation.
+func checkArtifact(t *testing.T, a Artifact, mt types.MediaType) {
+	t.Helper()
+	m, err := a.Image.Manifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mt != types.OCIManifestSchema1 || m.Config.MediaType != ArtifactConfigType || len(m.Layers) != len(ArtifactFiles) {
+		t.Fatalf("artifact manifest %s: config %s, %d layers", mt, m.Config.MediaType, len(m.Layers))
+	}
+	for i, l := range m.Layers {
+		if l.MediaType != "text/plain" || l.Annotations["org.opencontainers.image.title"] != ArtifactFiles[i].Title {
+			t.Errorf("layer %d: %s %v", i, l.MediaType, l.Annotations)
+		}
 	}
 }
 

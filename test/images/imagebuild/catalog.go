@@ -23,6 +23,9 @@ type Spec struct {
 	UpstreamDigest string
 	// Recipe builds the linux/amd64 image.
 	Recipe func(b *Builder, f Format) (v1.Image, error)
+	// Artifact marks an OCI artifact (no platform, no runnable config,
+	// layers that are plain files): Recipe builds the artifact.
+	Artifact bool
 }
 
 // Host is the upstream registry host of the spec ("docker.io" for Docker Hub).
@@ -136,6 +139,8 @@ func Catalog() []Spec {
 			Contents: "identical to registry.k8s.io/pause:3.9 (critest expects one image ID for both names)"},
 		Spec{Ref: "docker.io/library/busybox:latest", MultiArch: true, Recipe: labeledBusybox,
 			Contents: "index: busybox (same layers as e2e-test-images/busybox, own image ID) + arm64 stub, for Cricket's own tests and benchmarks"},
+		Spec{Ref: ArtifactRef, Artifact: true, Recipe: testArtifact,
+			Contents: "OCI artifact (KEP-4639 image volume): config " + ArtifactConfigType + ", text/plain layers README.md and data/notes.txt (a title with a slash: named by digest) titled by org.opencontainers.image.title"},
 	)
 	return specs
 }

@@ -10,15 +10,20 @@ import (
 	"github.com/cricket-cri/cricket/pkg/errdefs"
 	"github.com/cricket-cri/cricket/pkg/image"
 	"github.com/cricket-cri/cricket/pkg/oci"
+	"github.com/cricket-cri/cricket/pkg/securefs"
 	"github.com/cricket-cri/cricket/pkg/snapshot"
 	"github.com/cricket-cri/cricket/sandbox/container"
 )
 
 // images adapts pkg/image to container.Images.
-type images struct{ svc *image.Service }
+type images struct {
+	svc *image.Service
+	// platforms are the handlers' image platforms ("" the default's).
+	platforms map[string]string
+}
 
-func (i images) Resolve(_ context.Context, ref string) (container.Image, error) {
-	im, err := i.svc.Status(ref)
+func (i images) Resolve(_ context.Context, ref, handler string) (container.Image, error) {
+	im, err := i.svc.Status(ref, i.platforms[handler])
 	if err != nil {
 		return container.Image{}, err
 	}
@@ -32,6 +37,9 @@ func (i images) Resolve(_ context.Context, ref string) (container.Image, error) 
 			Entrypoint: cfg.Entrypoint, Cmd: cfg.Cmd, Env: cfg.Env,
 			WorkingDir: cfg.WorkingDir, User: cfg.User, StopSignal: cfg.StopSignal,
 		},
+	}
+	if im.Artifact {
+		out.ArtifactDir = i.svc.ArtifactDir(im.ID)
 	}
 	if len(im.RepoDigests) > 0 {
 		out.RepoRef = im.RepoDigests[0]
@@ -59,6 +67,10 @@ func (r rootfs) MountIDMapped(_ context.Context, key string, img container.Image
 }
 
 func (r rootfs) mount(key string, img container.Image, target string, idm *snapshot.IDMap) (retErr error) {
+	if img.ArtifactDir != "" {
+		// Its files, read-only in the store; nothing to prepare.
+		return securefs.BindNoFollow(img.ArtifactDir, target)
+	}
 	m, err := r.snaps.Prepare(key, img.TopChainID)
 	if errdefs.IsAlreadyExists(err) {
 		// Left by a create that died before its rollback: reuse it.

@@ -15,6 +15,7 @@ import (
 	"github.com/cricket-cri/cricket/pkg/image"
 	"github.com/cricket-cri/cricket/pkg/oci"
 	"github.com/cricket-cri/cricket/pkg/runtime"
+	"github.com/cricket-cri/cricket/pkg/selinux"
 	"github.com/cricket-cri/cricket/pkg/shim/shimclient"
 	"github.com/cricket-cri/cricket/pkg/store"
 	"github.com/cricket-cri/cricket/sandbox"
@@ -56,6 +57,15 @@ type Options struct {
 	// pkg/podinit); empty means this executable, which must then
 	// dispatch "__shim" to shimserver.Main.
 	ShimBinary string
+	// AbsentMountSourcesToReject are missing host paths refused rather
+	// than created (container.Options).
+	AbsentMountSourcesToReject []string
+	// DeviceOwnershipFromSecurityContext: see oci.ContainerInput.
+	DeviceOwnershipFromSecurityContext bool
+	// HandlerPlatforms are the image platforms of the handlers that have
+	// one, by name ("" for the default handler): containers resolve image
+	// names as pulled for their pod's handler.
+	HandlerPlatforms map[string]string
 }
 
 // Services are the pod and container services, recovered and ready.
@@ -66,6 +76,8 @@ type Services struct {
 	NRI *nri.NRI
 	// AppArmor is the host's AppArmor (Enabled is false without it).
 	AppArmor *apparmor.AppArmor
+	// SELinux labels pods and containers (Enabled is false without it).
+	SELinux *selinux.SELinux
 
 	userns *userNamespaces
 }
@@ -115,6 +127,10 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 	if err != nil {
 		return nil, fmt.Errorf("apparmor: %w", err)
 	}
+	sel := selinux.New(nil)
+	if !sel.Enabled() {
+		klog.FromContext(ctx).V(2).Info("SELinux is not enabled on this host: pods' and containers' SELinux options are ignored")
+	}
 	host := cgroups.NewHostResources(cg)
 	if !host.Hugetlb() {
 		klog.FromContext(ctx).Info("no hugetlb cgroup controller on this host: containers' hugepage limits are left out")
@@ -134,6 +150,7 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 			return err
 		},
 		UserNamespaces: func(name string) bool { return userns.Supported(ctx, name) },
+		Labels:         sel,
 	})
 	if err != nil {
 		return nil, err
@@ -149,12 +166,13 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 		IDMapDir: idmapDir,
 		Store:    opts.Store,
 		Pods:     sbs,
-		Images:   images{svc: opts.Images},
+		Images:   images{svc: opts.Images, platforms: opts.HandlerPlatforms},
 		Rootfs:   rootfs{snaps: opts.Images.Snapshots(), idmapDir: idmapDir},
 		Spec: &container.HostSpecs{
 			Driver: cg2driver(driver), CgroupNamespace: cg.Mode() == cgroups.Unified, Host: host, Handlers: handlers,
 			CDI: cdiRegistry(opts.CDISpecDirs), UserNamespaces: userns.Supported, IDMapDir: idmapDir,
-			AppArmor: aa,
+			DeviceOwnershipFromSecurityContext: opts.DeviceOwnershipFromSecurityContext,
+			AppArmor:                           aa, SELinux: sel,
 		},
 		Shims:    pool,
 		LookPath: container.FSLookPath(oci.RootFS),
@@ -163,9 +181,10 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 		// Updates are fitted to the host like new containers.
 		FitResources: host.Fit,
 		// Pinning needs CAP_SYS_ADMIN; the daemon runs as root.
-		PinHostMounts: os.Geteuid() == 0,
-		Orphans:       orphans{mgr: cg},
-		CRIU:          func() error { return criu.Err },
+		PinHostMounts:              os.Geteuid() == 0,
+		AbsentMountSourcesToReject: opts.AbsentMountSourcesToReject,
+		Orphans:                    orphans{mgr: cg},
+		CRIU:                       func() error { return criu.Err },
 	})
 	if err != nil {
 		return nil, err
@@ -180,7 +199,7 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 			return nil, err
 		}
 	}
-	return &Services{Pods: sbs, Containers: ctrs, NRI: hooks, AppArmor: aa, userns: userns}, nil
+	return &Services{Pods: sbs, Containers: ctrs, NRI: hooks, AppArmor: aa, SELinux: sel, userns: userns}, nil
 }
 
 // handlerLookup resolves handler names, "" being the configured default.

@@ -1,0 +1,193 @@
+// Package selinux computes the SELinux labels of pods and containers from
+// the CRI's SELinuxOption with github.com/opencontainers/selinux (the
+// library runc, containerd and CRI-O use), as the peers do: a pod gets a
+// process and a mount label with an MCS level of its own (unique on the
+// node), its containers share that level unless they name one, and
+// volumes are relabelled with the container's mount label when asked.
+// On a host without SELinux every label is empty and options are ignored.
+package selinux
+
+import (
+	"fmt"
+	"regexp"
+
+	"github.com/opencontainers/selinux/go-selinux"
+	"github.com/opencontainers/selinux/go-selinux/label"
+
+	"github.com/cricket-cri/cricket/pkg/errdefs"
+)
+
+// Options are the CRI's SELinuxOption fields; empty ones are the host's
+// container defaults (container_t, container_file_t, a fresh level).
+type Options struct {
+	User, Role, Type, Level string
+}
+
+// Labels are a process label (the context the container's processes run
+// in) and a mount label (the context of its mounts and volumes).
+type Labels struct {
+	Process string `json:"process,omitempty"`
+	Mount   string `json:"mount,omitempty"`
+}
+
+// Backend is go-selinux's label API; tests fake it.
+type Backend interface {
+	// Enabled reports whether the host has SELinux.
+	Enabled() bool
+	// InitLabels returns labels with a fresh MCS level reserved, changed
+	// by "user:", "role:", "type:" and "level:" options.
+	InitLabels(options []string) (process, mount string, err error)
+	// ReserveLabel and ReleaseLabel mark a label's level as used or free.
+	ReserveLabel(label string)
+	ReleaseLabel(label string)
+	// Relabel relabels path and everything below it.
+	Relabel(path, label string) error
+}
+
+// Host is the host's SELinux through go-selinux.
+type Host struct{}
+
+// Enabled implements Backend.
+func (Host) Enabled() bool { return selinux.GetEnabled() }
+
+// InitLabels implements Backend.
+func (Host) InitLabels(options []string) (string, string, error) { return label.InitLabels(options) }
+
+// ReserveLabel implements Backend.
+func (Host) ReserveLabel(l string) { selinux.ReserveLabel(l) }
+
+// ReleaseLabel implements Backend.
+func (Host) ReleaseLabel(l string) { selinux.ReleaseLabel(l) }
+
+// Relabel implements Backend: private to the pod's level (shared=false),
+// as containerd relabels a CRI mount.
+func (Host) Relabel(path, l string) error { return label.Relabel(path, l, false) }
+
+// SELinux computes labels on one host.
+type SELinux struct {
+	b Backend
+}
+
+// New returns label computation over b; nil means the host (Host).
+func New(b Backend) *SELinux {
+	if b == nil {
+		b = Host{}
+	}
+	return &SELinux{b: b}
+}
+
+// Enabled reports whether pods and containers get labels here.
+func (s *SELinux) Enabled() bool { return s != nil && s.b.Enabled() }
+
+// PodLabels reserves a pod's labels: its options, with a fresh MCS level
+// unless they give one. Release them when the pod is removed.
+func (s *SELinux) PodLabels(o Options) (Labels, error) {
+	if !s.Enabled() {
+		return Labels{}, nil
+	}
+	opts, err := o.list("")
+	if err != nil {
+		return Labels{}, err
+	}
+	p, m, err := s.b.InitLabels(opts)
+	if err != nil {
+		return Labels{}, fmt.Errorf("selinux labels for options %+v: %w", o, err)
+	}
+	return Labels{Process: p, Mount: m}, nil
+}
+
+// ContainerLabels are a container's labels: its own options, at the pod's
+// MCS level unless it names a level, so that the pod's containers share
+// their volumes and /dev/shm (CRI-O's rule; containerd shares the pod's
+// label when the container has no options).
+func (s *SELinux) ContainerLabels(o Options, pod Labels) (Labels, error) {
+	if !s.Enabled() {
+		return Labels{}, nil
+	}
+	opts, err := o.list(Level(pod.Process))
+	if err != nil {
+		return Labels{}, err
+	}
+	p, m, err := s.b.InitLabels(opts)
+	if err != nil {
+		return Labels{}, fmt.Errorf("selinux labels for options %+v: %w", o, err)
+	}
+	// InitLabels reserved a fresh level it then replaced by the pod's, or
+	// the pod's own: the pod keeps its reservation, the container needs
+	// none of its own.
+	return Labels{Process: p, Mount: m}, nil
+}
+
+// Reserve marks the level of a recovered pod's labels as used.
+func (s *SELinux) Reserve(l Labels) {
+	if s.Enabled() && l.Process != "" {
+		s.b.ReserveLabel(l.Process)
+	}
+}
+
+// Release frees the level of a removed pod's labels.
+func (s *SELinux) Release(l Labels) {
+	if s.Enabled() && l.Process != "" {
+		s.b.ReleaseLabel(l.Process)
+	}
+}
+
+// Relabel gives path and everything below it the mount label (a CRI
+// mount's selinux_relabel).
+func (s *SELinux) Relabel(path, mountLabel string) error {
+	if !s.Enabled() || mountLabel == "" {
+		return nil
+	}
+	if err := s.b.Relabel(path, mountLabel); err != nil {
+		return fmt.Errorf("relabel %s as %s: %w", path, mountLabel, err)
+	}
+	return nil
+}
+
+// Level is the MCS/MLS level of a label ("user:role:type:level"), "" when
+// it has none. The level may itself hold colons (s0-s0:c0.c1023).
+func Level(l string) string {
+	n := 0
+	for i := 0; i < len(l); i++ {
+		if l[i] == ':' {
+			n++
+			if n == 3 {
+				return l[i+1:]
+			}
+		}
+	}
+	return ""
+}
+
+// levelRe is an MLS range with MCS categories: s0, s0:c1,c2, s0-s0:c0.c1023
+// (containerd's check, written anew).
+var levelRe = regexp.MustCompile(`^s\d+(-s\d+)?(:c\d{1,4}(\.c\d{1,4})?(,c\d{1,4}(\.c\d{1,4})?)*)?$`)
+
+// fieldRe is what a user, role or type may be: an SELinux identifier.
+var fieldRe = regexp.MustCompile(`^[A-Za-z0-9_.]+$`)
+
+// list turns the options into go-selinux's "key:value" form; an empty
+// level takes defaultLevel.
+func (o Options) list(defaultLevel string) ([]string, error) {
+	var out []string
+	for _, f := range []struct{ key, val string }{{"user", o.User}, {"role", o.Role}, {"type", o.Type}} {
+		if f.val == "" {
+			continue
+		}
+		if !fieldRe.MatchString(f.val) {
+			return nil, fmt.Errorf("selinux %s %q is not an SELinux identifier: %w", f.key, f.val, errdefs.ErrInvalidArgument)
+		}
+		out = append(out, f.key+":"+f.val)
+	}
+	level := o.Level
+	if level != "" && !levelRe.MatchString(level) {
+		return nil, fmt.Errorf("selinux level %q is not a valid level (like s0:c1,c2): %w", level, errdefs.ErrInvalidArgument)
+	}
+	if level == "" {
+		level = defaultLevel
+	}
+	if level != "" {
+		out = append(out, "level:"+level)
+	}
+	return out, nil
+}
