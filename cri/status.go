@@ -46,6 +46,17 @@ func (s *Service) Status(ctx context.Context, req *runtimeapi.StatusRequest) (*r
 			return nil, err
 		}
 		resp.Info = map[string]string{"config": string(info)}
+		if s.deps.Containers != nil {
+			criu := map[string]any{"usable": true}
+			if err := s.deps.Containers.CheckCRIU(); err != nil {
+				criu = map[string]any{"usable": false, "reason": err.Error()}
+			}
+			data, err := json.Marshal(criu)
+			if err != nil {
+				return nil, err
+			}
+			resp.Info["criu"] = string(data)
+		}
 	}
 	return resp, nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cricket-cri/cricket/pkg/errdefs"
 	"github.com/cricket-cri/cricket/pkg/metrics"
+	"github.com/cricket-cri/cricket/pkg/runtime"
 	"github.com/cricket-cri/cricket/pkg/shim/shimapi"
 	"github.com/cricket-cri/cricket/pkg/shim/shimclient"
 	"github.com/cricket-cri/cricket/pkg/tracing"
@@ -111,7 +112,7 @@ func (s *shimClient) Create(ctx context.Context, req container.ShimCreate) (err 
 		return err
 	}
 	_, err = s.c.CreateContainer(ctx, shimapi.CreateRequest{
-		ID: req.ID, Bundle: req.Bundle, Handler: h, LogPath: req.LogPath, LogDir: req.LogDir, Stdin: req.Stdin, Terminal: req.Terminal,
+		ID: req.ID, Bundle: req.Bundle, Handler: h, LogPath: req.LogPath, LogDir: req.LogDir, Stdin: req.Stdin, Terminal: req.Terminal, Restore: req.Restore,
 	})
 	return s.check(err)
 }
@@ -170,4 +171,14 @@ func (s *shimClient) ReopenLog(ctx context.Context, id string) error {
 
 func (s *shimClient) Update(ctx context.Context, id string, resources *specs.LinuxResources) error {
 	return s.check(s.c.Update(ctx, shimapi.UpdateRequest{ID: id, Resources: resources}))
+}
+
+func (s *shimClient) Checkpoint(ctx context.Context, id string, opts runtime.CheckpointOptions) error {
+	return s.check(s.c.Checkpoint(ctx, shimapi.CheckpointRequest{ID: id, Options: opts}))
+}
+
+func (s *shimClient) Pause(ctx context.Context, id string) error { return s.check(s.c.Pause(ctx, id)) }
+
+func (s *shimClient) Resume(ctx context.Context, id string) error {
+	return s.check(s.c.Resume(ctx, id))
 }

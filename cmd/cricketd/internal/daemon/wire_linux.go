@@ -160,6 +160,12 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 	if err != nil {
 		return nil, err
 	}
+	criu := runtime.ProbeCRIU(ctx)
+	if criu.Usable() {
+		klog.FromContext(ctx).Info("CRIU is usable: checkpoint and restore are available", "path", criu.Path, "version", criu.Version)
+	} else {
+		klog.FromContext(ctx).Info("checkpoint and restore are unavailable", "reason", criu.Err.Error())
+	}
 	ctrs, err := container.New(container.Options{
 		StateDir: filepath.Join(opts.State, "containers"),
 		IDMapDir: idmapDir,
@@ -183,6 +189,7 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 		PinHostMounts:              os.Geteuid() == 0,
 		AbsentMountSourcesToReject: opts.AbsentMountSourcesToReject,
 		Orphans:                    orphans{mgr: cg},
+		CRIU:                       func() error { return criu.Err },
 	})
 	if err != nil {
 		return nil, err
