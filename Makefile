@@ -18,7 +18,7 @@ ROOT_ENV  := CRICKET_ROOT_TESTS=1
 GOCYCLO_MAX ?= 30
 
 .DEFAULT_GOAL := help
-.PHONY: help build install test test-race root-test integration critest kubelet-e2e fault bench bench-compare lint fuzz clean
+.PHONY: help build install test test-race root-test integration critest kubelet-e2e fault vm-smoke vm-test vm-shell bench bench-compare lint fuzz clean
 
 help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -56,6 +56,15 @@ fault: build ## Fault injection: 300 pod lifecycles, 20 in flight, cricketd and 
 	$(ROOT_ENV) CRICKETD_BIN=$(BIN)/cricketd CRICKET_FAULT_LIFECYCLES=$(or $(FAULT_LIFECYCLES),300) \
 	  CRICKET_FAULT_INFLIGHT=$(or $(FAULT_INFLIGHT),20) \
 	  $(GO) test -tags '$(GO_TAGS)' -count=1 -v -timeout 60m -run '^TestFault$$' ./test/fault/
+
+vm-smoke: ## test/vm: boot the cgroup v2 + systemd + AppArmor node (QEMU, built once) and run the bounded smoke. Root.
+	test/vm/run.sh --suite smoke
+
+vm-test: ## test/vm: the full suites (critest per handler, integration, fault, kubelet e2e) in the VM node; hours under TCG. Root.
+	test/vm/run.sh --suite full
+
+vm-shell: ## test/vm: boot the node with a root shell on the serial console (Ctrl-A X quits). Root.
+	test/vm/run.sh --shell
 
 BENCH_OUT ?= $(CURDIR)/_output/bench
 

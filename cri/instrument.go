@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -47,6 +48,11 @@ func newRequestID() string {
 func requestLogger(ctx context.Context, fullMethod string) (context.Context, klog.Logger, string) {
 	method := path.Base(fullMethod)
 	logger := klog.FromContext(ctx).WithValues("rpc", method, "requestID", newRequestID())
+	// With tracing on, the log lines of a call name its trace, so that a
+	// slow span leads to its log and back.
+	if sc := trace.SpanContextFromContext(ctx); sc.IsSampled() {
+		logger = logger.WithValues("traceID", sc.TraceID().String())
+	}
 	return klog.NewContext(ctx, logger), logger, method
 }
 
@@ -139,12 +145,13 @@ func StreamInterceptor(srv any, ss grpc.ServerStream, info *grpc.StreamServerInf
 }
 
 // ServerOptions returns the gRPC server options that install the
-// instrumentation and the message size limits.
-func ServerOptions(maxRecv, maxSend int) []grpc.ServerOption {
-	return []grpc.ServerOption{
+// instrumentation and the message size limits, followed by extra (the
+// tracing stats handler, when tracing is on).
+func ServerOptions(maxRecv, maxSend int, extra ...grpc.ServerOption) []grpc.ServerOption {
+	return append([]grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(UnaryInterceptor),
 		grpc.ChainStreamInterceptor(StreamInterceptor),
 		grpc.MaxRecvMsgSize(maxRecv),
 		grpc.MaxSendMsgSize(maxSend),
-	}
+	}, extra...)
 }

@@ -6,6 +6,7 @@ import (
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/cricket-cri/cricket/pkg/checkpoint"
 	"github.com/cricket-cri/cricket/sandbox"
 	"github.com/cricket-cri/cricket/sandbox/container"
 )
@@ -33,6 +34,11 @@ type ContainerService interface {
 	ExecSync(ctx context.Context, id string, cmd []string, timeout time.Duration) (container.ExecResult, error)
 	ReopenLog(ctx context.Context, id string) error
 	Update(ctx context.Context, id string, r *runtimeapi.LinuxContainerResources) error
+	Checkpoint(ctx context.Context, id, location string, timeout time.Duration) error
+	CheckpointPod(ctx context.Context, podID string, ids []string, outDir string, opts checkpoint.Options) error
+	// CheckCRIU is nil when checkpoint and restore can work on this host,
+	// otherwise why not (FailedPrecondition).
+	CheckCRIU() error
 }
 
 const podsArea = "pods and containers"

@@ -4,6 +4,8 @@
 package cri
 
 import (
+	"sync/atomic"
+
 	"google.golang.org/grpc"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -84,11 +86,22 @@ type Service struct {
 
 	cfg  Config
 	deps Deps
+	// handlers are cfg.Handlers, replaced by SetHandlers.
+	handlers atomic.Pointer[[]Handler]
 }
 
 // New returns the CRI adapter.
 func New(cfg Config, deps Deps) *Service {
-	return &Service{cfg: cfg, deps: deps}
+	s := &Service{cfg: cfg, deps: deps}
+	s.SetHandlers(cfg.Handlers)
+	return s
+}
+
+// SetHandlers replaces the runtime handlers the Status RPC reports
+// (default first), after a configuration reload.
+func (s *Service) SetHandlers(handlers []Handler) {
+	h := append([]Handler(nil), handlers...)
+	s.handlers.Store(&h)
 }
 
 // Register registers both CRI services of s on srv.

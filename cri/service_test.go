@@ -19,6 +19,7 @@ import (
 )
 
 type testEnv struct {
+	svc     *Service
 	net     *networktest.Fake
 	runtime runtimeapi.RuntimeServiceClient
 	image   runtimeapi.ImageServiceClient
@@ -42,7 +43,7 @@ func newTestEnv(t *testing.T, cfg Config) *testEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return &testEnv{net: fake, runtime: runtimeapi.NewRuntimeServiceClient(conn), image: runtimeapi.NewImageServiceClient(conn)}
+	return &testEnv{svc: svc, net: fake, runtime: runtimeapi.NewRuntimeServiceClient(conn), image: runtimeapi.NewImageServiceClient(conn)}
 }
 
 var testConfig = Config{

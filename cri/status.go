@@ -39,20 +39,32 @@ func (s *Service) Status(ctx context.Context, req *runtimeapi.StatusRequest) (*r
 	if req.GetVerbose() {
 		info, err := json.Marshal(map[string]any{
 			"cgroupDriver": s.cfg.CgroupDriver,
-			"handlers":     s.cfg.Handlers,
+			"handlers":     *s.handlers.Load(),
 			"security":     s.cfg.Security,
 		})
 		if err != nil {
 			return nil, err
 		}
 		resp.Info = map[string]string{"config": string(info)}
+		if s.deps.Containers != nil {
+			criu := map[string]any{"usable": true}
+			if err := s.deps.Containers.CheckCRIU(); err != nil {
+				criu = map[string]any{"usable": false, "reason": err.Error()}
+			}
+			data, err := json.Marshal(criu)
+			if err != nil {
+				return nil, err
+			}
+			resp.Info["criu"] = string(data)
+		}
 	}
 	return resp, nil
 }
 
 func (s *Service) runtimeHandlers() []*runtimeapi.RuntimeHandler {
-	out := make([]*runtimeapi.RuntimeHandler, 0, len(s.cfg.Handlers)+1)
-	for i, h := range s.cfg.Handlers {
+	handlers := *s.handlers.Load()
+	out := make([]*runtimeapi.RuntimeHandler, 0, len(handlers)+1)
+	for i, h := range handlers {
 		features := &runtimeapi.RuntimeHandlerFeatures{
 			RecursiveReadOnlyMounts: h.RecursiveReadOnlyMounts,
 			UserNamespaces:          h.UserNamespaces,

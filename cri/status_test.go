@@ -3,6 +3,7 @@ package cri
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 
@@ -39,6 +40,22 @@ func TestStatusFeatures(t *testing.T) {
 				t.Errorf("handler %q RecursiveReadOnlyMounts = %v (listed %v), want %v", tc.handler, got, ok, tc.want)
 			}
 		})
+	}
+}
+
+func TestStatusAfterSetHandlers(t *testing.T) {
+	env := newTestEnv(t, testConfig)
+	env.svc.SetHandlers([]Handler{{Name: "cricket"}, {Name: "kata"}})
+	resp, err := env.runtime.Status(context.Background(), &runtimeapi.StatusRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, h := range resp.RuntimeHandlers {
+		names = append(names, h.Name)
+	}
+	if want := []string{"", "cricket", "kata"}; !slices.Equal(names, want) {
+		t.Errorf("handlers = %q, want %q", names, want)
 	}
 }
 

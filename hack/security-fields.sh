@@ -39,7 +39,8 @@ awk '
 	why[name] = msg[name]
 	next
 }
-/^ok[ \t]/ { pkgok = 1 }
+# go test ends a finished package with "ok", a test binary with "PASS".
+/^ok[ \t]/ || /^PASS$/ { pkgok = 1 }
 /^FAIL([ \t]|$)/ { pkgfail = 1 }
 END {
 	# A test with subtests is not a case of its own: count and show leaves.

@@ -16,6 +16,14 @@ install -m 0755 bin/cricket-shim /usr/local/bin/cricket-shim
 install -m 0755 bin/cricketd /usr/local/bin/cricketd
 [ -e /etc/crictl.yaml ] || install -m 0644 deploy/crictl.yaml /etc/crictl.yaml
 
+# The host and the configuration, one line per check. A FAIL breaks pods:
+# it is reported loudly, and cricketd is still started, so that what works
+# can be used and the failure seen in its log too.
+echo "cricketd check:"
+if ! /usr/local/bin/cricketd check; then
+	echo "cricketd check: FAIL lines above break pods; fix them and run hack/setup.sh again" >&2
+fi
+
 socket=/run/cricket/cricket.sock
 if [ -d /run/systemd/system ]; then
 	install -m 0644 deploy/cricketd.service /etc/systemd/system/cricketd.service

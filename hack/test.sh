@@ -2,7 +2,8 @@
 # README command 2: the whole test suite, as CI runs it: lint, unit tests
 # (plain and under the race detector), a bounded fuzzing pass, build, root
 # tests, integration tests against real daemons, conformance on every handler,
-# and a real kubelet running static pods.
+# a real kubelet running static pods, and a smoke run in the cgroup v2 +
+# systemd + AppArmor test node (test/vm).
 # Every daemon and registry a test needs is started by the test itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,3 +22,7 @@ make root-test
 make integration
 make critest CRITEST_HANDLERS="${CRITEST_HANDLERS:-cricket runc crun}"
 make kubelet-e2e
+# The production-like node: cgroup v2 unified, systemd as PID 1, AppArmor, in
+# a QEMU VM built once from apt (test/vm; bounded: about 15 minutes cold on a
+# loaded 2-core machine, image build included; 4 to 6 warm).
+make vm-smoke

@@ -127,18 +127,18 @@ func (m *CNI) Setup(ctx context.Context, pod *Pod) (_ *Result, err error) {
 	// of several milliseconds each) run side by side.
 	loDone := make(chan error, 1)
 	go func() {
-		_, err := m.cni.AddNetworkList(ctx, lo, loRuntimeConf(rt))
+		_, err := m.plugins().AddNetworkList(ctx, lo, loRuntimeConf(rt))
 		loDone <- err
 	}()
-	res, err := m.cni.AddNetworkList(ctx, list, rt)
+	res, err := m.plugins().AddNetworkList(ctx, list, rt)
 	loErr := <-loDone
 	if err != nil || loErr != nil {
 		// A failed ADD may have done part of its work: DEL undoes it.
 		cleanup := context.WithoutCancel(ctx)
-		if derr := m.cni.DelNetworkList(cleanup, list, rt); derr != nil {
+		if derr := m.plugins().DelNetworkList(cleanup, list, rt); derr != nil {
 			klog.FromContext(ctx).Error(derr, "CNI DEL after failed ADD", "podSandboxID", pod.ID)
 		}
-		if derr := m.cni.DelNetworkList(cleanup, lo, loRuntimeConf(rt)); derr != nil {
+		if derr := m.plugins().DelNetworkList(cleanup, lo, loRuntimeConf(rt)); derr != nil {
 			klog.FromContext(ctx).Error(derr, "CNI DEL loopback after failed ADD", "podSandboxID", pod.ID)
 		}
 		if loErr != nil {
@@ -149,8 +149,8 @@ func (m *CNI) Setup(ctx context.Context, pod *Pod) (_ *Result, err error) {
 	r, err := podResult(res)
 	if err != nil {
 		cleanup := context.WithoutCancel(ctx)
-		_ = m.cni.DelNetworkList(cleanup, list, rt)
-		_ = m.cni.DelNetworkList(cleanup, lo, loRuntimeConf(rt))
+		_ = m.plugins().DelNetworkList(cleanup, list, rt)
+		_ = m.plugins().DelNetworkList(cleanup, lo, loRuntimeConf(rt))
 		return nil, err
 	}
 	return r, nil
@@ -200,13 +200,13 @@ func (m *CNI) Teardown(ctx context.Context, pod *Pod) error {
 	list, err := m.cachedOrCurrent(rt)
 	if err != nil {
 		errs = append(errs, err)
-	} else if err := m.cni.DelNetworkList(ctx, list, rt); err != nil {
+	} else if err := m.plugins().DelNetworkList(ctx, list, rt); err != nil {
 		errs = append(errs, fmt.Errorf("CNI DEL network %q for pod %s: %w", list.Name, pod.ID, err))
 	}
 	// DEL runs even when the netns is gone: it is also what drops libcni's
 	// cached result, which GC would otherwise find again after every restart.
 	lo, _ := libcni.NetworkConfFromBytes([]byte(loopbackConflist))
-	if err := m.cni.DelNetworkList(ctx, lo, loRuntimeConf(rt)); err != nil {
+	if err := m.plugins().DelNetworkList(ctx, lo, loRuntimeConf(rt)); err != nil {
 		errs = append(errs, fmt.Errorf("CNI DEL loopback for pod %s: %w", pod.ID, err))
 	}
 	return errors.Join(errs...)
@@ -215,7 +215,7 @@ func (m *CNI) Teardown(ctx context.Context, pod *Pod) error {
 // cachedOrCurrent returns the network configuration the pod was attached
 // with (libcni caches it at ADD), else the current one.
 func (m *CNI) cachedOrCurrent(rt *libcni.RuntimeConf) (*libcni.NetworkConfigList, error) {
-	atts, err := m.cni.GetCachedAttachments(rt.ContainerID)
+	atts, err := m.plugins().GetCachedAttachments(rt.ContainerID)
 	if err == nil {
 		for _, a := range atts {
 			if a.IfName != PodInterface || a.Network == "cricket-loopback" {
@@ -237,7 +237,7 @@ func (m *CNI) cachedOrCurrent(rt *libcni.RuntimeConf) (*libcni.NetworkConfigList
 // releases default-network IPs held for pods not in live (an ADD cut short
 // by a crash leaves an allocation without a cache entry).
 func (m *CNI) GC(ctx context.Context, live map[string]bool) error {
-	atts, err := m.cni.GetCachedAttachments("")
+	atts, err := m.plugins().GetCachedAttachments("")
 	if err != nil {
 		return fmt.Errorf("list cached CNI attachments: %w", err)
 	}

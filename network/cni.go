@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/containernetworking/cni/libcni"
 	"github.com/containernetworking/cni/pkg/invoke"
@@ -57,11 +58,20 @@ type Options struct {
 // owns the node's CNI configuration.
 type CNI struct {
 	opts Options
-	cni  *libcni.CNIConfig
+	// dirs are the conf and bin dirs in use, replaced by SetDirs.
+	dirs atomic.Pointer[dirs]
 
 	mu           sync.Mutex
 	podCIDR      string
 	loggedSource string
+}
+
+// dirs are where configurations and plugins are found, and libcni over
+// those plugins.
+type dirs struct {
+	conf string
+	bin  []string
+	cni  *libcni.CNIConfig
 }
 
 type persisted struct {
@@ -70,11 +80,8 @@ type persisted struct {
 
 // New returns a CNI and reloads the pod CIDR a previous run persisted.
 func New(opts Options) (*CNI, error) {
-	cacheDir := ""
-	if opts.DataDir != "" {
-		cacheDir = filepath.Join(opts.DataDir, "cache")
-	}
-	m := &CNI{opts: opts, cni: libcni.NewCNIConfigWithCacheDir(opts.BinDirs, cacheDir, opts.Exec)}
+	m := &CNI{opts: opts}
+	m.SetDirs(opts.ConfDir, opts.BinDirs)
 	if opts.Store != nil {
 		var p persisted
 		_, err := opts.Store.Get(stateBucket, stateID, &p)
@@ -89,13 +96,29 @@ func New(opts Options) (*CNI, error) {
 	return m, nil
 }
 
+// SetDirs changes where configurations and plugins are found, from the
+// next attach, detach or status on. Pods attached before keep their
+// attachment; CNI's result cache, which a detach reads, does not move.
+func (m *CNI) SetDirs(confDir string, binDirs []string) {
+	cacheDir := ""
+	if m.opts.DataDir != "" {
+		cacheDir = filepath.Join(m.opts.DataDir, "cache")
+	}
+	bin := append([]string(nil), binDirs...)
+	m.dirs.Store(&dirs{conf: confDir, bin: bin, cni: libcni.NewCNIConfigWithCacheDir(bin, cacheDir, m.opts.Exec)})
+}
+
+// plugins is libcni over the current bin dirs.
+func (m *CNI) plugins() *libcni.CNIConfig { return m.dirs.Load().cni }
+
 // LoadConfig returns the network pods are attached to: the first CNI
 // configuration of the conf dir in file name order, as the kubelet's other
 // runtimes do, else the embedded default; and where it came from.
 func (m *CNI) LoadConfig() (*libcni.NetworkConfigList, string, error) {
-	files, err := libcni.ConfFiles(m.opts.ConfDir, []string{".conflist", ".conf", ".json"})
+	confDir := m.dirs.Load().conf
+	files, err := libcni.ConfFiles(confDir, []string{".conflist", ".conf", ".json"})
 	if err != nil {
-		return nil, "", fmt.Errorf("read CNI conf dir %s: %w", m.opts.ConfDir, err)
+		return nil, "", fmt.Errorf("read CNI conf dir %s: %w", confDir, err)
 	}
 	sort.Strings(files)
 	var errs []error
@@ -110,10 +133,10 @@ func (m *CNI) LoadConfig() (*libcni.NetworkConfigList, string, error) {
 		return list, f, nil
 	}
 	if len(errs) > 0 {
-		return nil, "", fmt.Errorf("%w in %s: %w", ErrNoConfig, m.opts.ConfDir, errors.Join(errs...))
+		return nil, "", fmt.Errorf("%w in %s: %w", ErrNoConfig, confDir, errors.Join(errs...))
 	}
 	if m.opts.DefaultSubnet == "" {
-		return nil, "", fmt.Errorf("%w in %s", ErrNoConfig, m.opts.ConfDir)
+		return nil, "", fmt.Errorf("%w in %s", ErrNoConfig, confDir)
 	}
 	list, err := m.defaultConfig()
 	if err != nil {
@@ -163,7 +186,7 @@ func (m *CNI) logSource(source string) {
 	}
 	m.loggedSource = source
 	if source == "embedded default" {
-		klog.InfoS("no CNI configuration in the conf dir: using the embedded default network", "confDir", m.opts.ConfDir, "bridge", DefaultBridge)
+		klog.InfoS("no CNI configuration in the conf dir: using the embedded default network", "confDir", m.dirs.Load().conf, "bridge", DefaultBridge)
 		return
 	}
 	klog.InfoS("using CNI configuration", "file", source)
@@ -176,9 +199,10 @@ func (m *CNI) Status() error {
 	if err != nil {
 		return err
 	}
+	bin := m.dirs.Load().bin
 	for _, p := range list.Plugins {
-		if _, err := invoke.FindInPath(p.Network.Type, m.opts.BinDirs); err != nil {
-			return fmt.Errorf("network %q (%s): plugin %q not found in %v", list.Name, source, p.Network.Type, m.opts.BinDirs)
+		if _, err := invoke.FindInPath(p.Network.Type, bin); err != nil {
+			return fmt.Errorf("network %q (%s): plugin %q not found in %v", list.Name, source, p.Network.Type, bin)
 		}
 	}
 	return nil

@@ -75,6 +75,28 @@ func TestStatusPicksUpNewConfig(t *testing.T) {
 	}
 }
 
+func TestSetDirs(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, filepath.Join(dir, "bin1"), map[string]string{"bridge": ""}, 0o755)
+	writeFiles(t, filepath.Join(dir, "bin2"), map[string]string{"bridge": "", "portmap": ""}, 0o755)
+	writeFiles(t, filepath.Join(dir, "net.d"), map[string]string{"10.conflist": bridgeConflist}, 0o644)
+	m, err := New(Options{ConfDir: filepath.Join(dir, "empty"), BinDirs: []string{filepath.Join(dir, "bin1")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Status(); !errors.Is(err, ErrNoConfig) {
+		t.Fatalf("before: %v", err)
+	}
+	m.SetDirs(filepath.Join(dir, "net.d"), []string{filepath.Join(dir, "bin1")})
+	if err := m.Status(); err == nil || !strings.Contains(err.Error(), `plugin "portmap" not found`) {
+		t.Fatalf("new conf dir, old bin dir: %v", err)
+	}
+	m.SetDirs(filepath.Join(dir, "net.d"), []string{filepath.Join(dir, "bin2")})
+	if err := m.Status(); err != nil {
+		t.Fatalf("new bin dir: %v", err)
+	}
+}
+
 func TestPodCIDRPersists(t *testing.T) {
 	st, err := store.Open(t.TempDir())
 	if err != nil {

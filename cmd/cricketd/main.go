@@ -5,6 +5,7 @@ package main
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 
@@ -23,10 +24,13 @@ func main() {
 	os.Exit(run(os.Args[1:]))
 }
 
-const usage = `Usage: cricketd [serve] [flags]    serve the CRI API (default)
-       cricketd config default      print the default configuration as commented TOML
-       cricketd version             print the version
-Run 'cricketd serve -h' for the flags.
+const usage = `Usage: cricketd [serve] [flags]        serve the CRI API (default); SIGHUP reloads the configuration
+       cricketd config default          print the default configuration as commented TOML
+       cricketd config show [flags]     print the configuration as merged from --config and its drop-ins,
+                                        with the file each key comes from
+       cricketd check [flags]           check the configuration and the host; one line per check
+       cricketd version                 print the version
+Run 'cricketd serve -h' for the flags (config show and check take the same).
 `
 
 func run(args []string) int {
@@ -39,6 +43,8 @@ func run(args []string) int {
 		return serve(args)
 	case "config":
 		return configCmd(args)
+	case "check":
+		return check(args)
 	case "version":
 		fmt.Println("cricketd", version())
 		return exitOK
@@ -52,11 +58,43 @@ func run(args []string) int {
 }
 
 func configCmd(args []string) int {
-	if len(args) != 1 || args[0] != "default" {
-		fmt.Fprint(os.Stderr, "Usage: cricketd config default\n")
+	switch {
+	case len(args) == 1 && args[0] == "default":
+		if err := config.Default().WriteTOML(os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "cricketd:", err)
+			return exitError
+		}
+		return exitOK
+	case len(args) >= 1 && args[0] == "show":
+		return configShow(args[1:])
+	default:
+		fmt.Fprint(os.Stderr, "Usage: cricketd config default | cricketd config show [flags]\n")
 		return exitConfig
 	}
-	if err := config.Default().WriteTOML(os.Stdout); err != nil {
+}
+
+// configShow prints the merged configuration with the origin of each key,
+// or every error of the files.
+func configShow(args []string) int {
+	f, err := parseFlags("config show", args)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "cricketd:", err)
+		return exitConfig
+	}
+	cfg, origins, err := f.load()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "cricketd: %v\n", err)
+		return exitCode(err)
+	}
+	files, err := f.files().Paths()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "cricketd:", err)
+		return exitError
+	}
+	if err := cfg.WriteMerged(os.Stdout, files, origins); err != nil {
 		fmt.Fprintln(os.Stderr, "cricketd:", err)
 		return exitError
 	}

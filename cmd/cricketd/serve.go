@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/cricket-cri/cricket/cmd/cricketd/internal/daemon"
+	"github.com/cricket-cri/cricket/cmd/cricketd/internal/otlp"
 	"github.com/cricket-cri/cricket/cri"
 	"github.com/cricket-cri/cricket/cri/events"
 	"github.com/cricket-cri/cricket/cri/streaming"
@@ -22,6 +25,7 @@ import (
 	"github.com/cricket-cri/cricket/pkg/cgroups"
 	"github.com/cricket-cri/cricket/pkg/config"
 	"github.com/cricket-cri/cricket/pkg/image"
+	"github.com/cricket-cri/cricket/pkg/image/sigpolicy"
 	"github.com/cricket-cri/cricket/pkg/metrics"
 	"github.com/cricket-cri/cricket/pkg/oci"
 	"github.com/cricket-cri/cricket/pkg/runtime"
@@ -43,18 +47,24 @@ var errBadFlags = errors.New("bad flags")
 
 type flags struct {
 	config             string
+	configDir          string
 	root               string
 	state              string
 	listen             string
 	registryConfigPath string
 	shimBinary         string
 	set                map[string]bool
+	// verbosity is klog's -v, set from log.verbosity unless given.
+	verbosity flag.Value
 }
 
-func parseFlags(args []string) (*flags, error) {
+// parseFlags parses the flags of cmd (serve, config show, check): they all
+// read the configuration the same way.
+func parseFlags(cmd string, args []string) (*flags, error) {
 	f := &flags{set: map[string]bool{}}
-	fs := flag.NewFlagSet("cricketd serve", flag.ContinueOnError)
+	fs := flag.NewFlagSet("cricketd "+cmd, flag.ContinueOnError)
 	fs.StringVar(&f.config, "config", defaultConfigPath, "configuration file (a missing default file means built-in defaults)")
+	fs.StringVar(&f.configDir, "config-dir", "", "directory of drop-in files (*.toml) merged over --config in name order (default: cricket.d beside --config)")
 	fs.StringVar(&f.root, "root", "/var/lib/cricket", "persistent state directory (overrides root)")
 	fs.StringVar(&f.state, "state", "/run/cricket", "volatile state directory (overrides state)")
 	fs.StringVar(&f.listen, "listen", "/run/cricket/cricket.sock", "CRI unix socket (overrides grpc.listen)")
@@ -65,6 +75,7 @@ func parseFlags(args []string) (*flags, error) {
 	for _, name := range []string{"v", "vmodule"} {
 		fs.Var(klogFlags.Lookup(name).Value, name, klogFlags.Lookup(name).Usage)
 	}
+	f.verbosity = klogFlags.Lookup("v").Value
 	if err := fs.Parse(args); err != nil {
 		return nil, fmt.Errorf("%w: %w", errBadFlags, err)
 	}
@@ -75,24 +86,48 @@ func parseFlags(args []string) (*flags, error) {
 	return f, nil
 }
 
-// override applies the flags given on the command line over the file.
-func (f *flags) override(cfg *config.Config) {
-	if f.set["root"] {
-		cfg.Root = f.root
+// override applies the flags given on the command line over the files,
+// and records them as the origin of their keys.
+func (f *flags) override(cfg *config.Config, origins config.Origins) {
+	set := func(name, key string, apply func()) {
+		if f.set[name] {
+			apply()
+			origins[key] = "flag --" + name
+		}
 	}
-	if f.set["state"] {
-		cfg.State = f.state
-	}
-	if f.set["listen"] {
-		cfg.GRPC.Listen = f.listen
-	}
-	if f.set["registry-config-path"] {
-		cfg.Image.RegistryConfigPath = f.registryConfigPath
-	}
+	set("root", "root", func() { cfg.Root = f.root })
+	set("state", "state", func() { cfg.State = f.state })
+	set("listen", "grpc.listen", func() { cfg.GRPC.Listen = f.listen })
+	set("registry-config-path", "image.registry_config_path", func() { cfg.Image.RegistryConfigPath = f.registryConfigPath })
+	set("v", "log.verbosity", func() {
+		if v, err := strconv.Atoi(f.verbosity.String()); err == nil {
+			cfg.Log.Verbosity = v
+		}
+	})
+}
+
+// files are the configuration files the flags name.
+func (f *flags) files() config.Files {
+	return config.Files{Main: f.config, MainOptional: !f.set["config"], DropInDir: f.configDir}
+}
+
+// load reads the configuration files with the flags over them.
+func (f *flags) load() (*config.Config, config.Origins, error) {
+	return config.Load(f.files(), f.override)
+}
+
+// setVerbosity makes klog log at cfg's verbosity.
+func (f *flags) setVerbosity(cfg *config.Config) error {
+	return f.verbosity.Set(strconv.Itoa(cfg.Log.Verbosity))
 }
 
 func serve(args []string) int {
-	f, err := parseFlags(args)
+	// SIGHUP reloads the configuration. It is caught before anything
+	// else, so that no SIGHUP ever ends the daemon: one that comes during
+	// start-up waits for the serve loop.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	f, err := parseFlags("serve", args)
 	if errors.Is(err, flag.ErrHelp) {
 		return exitOK
 	}
@@ -100,9 +135,13 @@ func serve(args []string) int {
 		fmt.Fprintln(os.Stderr, "cricketd:", err)
 		return exitConfig
 	}
-	cfg, err := config.Load(f.config, !f.set["config"], f.override)
+	cfg, _, err := f.load()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "cricketd: %v\n", err)
+		return exitConfig
+	}
+	if err := f.setVerbosity(cfg); err != nil {
+		fmt.Fprintf(os.Stderr, "cricketd: log.verbosity: %v\n", err)
 		return exitConfig
 	}
 	shimBin, err := findShim(f.shimBinary)
@@ -113,7 +152,7 @@ func serve(args []string) int {
 	if err := shimclient.DropBinaryCache(shimBin); err != nil {
 		klog.V(2).InfoS("could not drop the shim binary's page cache; shims may show more RSS", "err", err)
 	}
-	if err := (&server{cfg: cfg, shimBinary: shimBin}).run(); err != nil {
+	if err := (&server{cfg: cfg, flags: f, hup: hup, shimBinary: shimBin}).run(); err != nil {
 		klog.ErrorS(err, "cricketd stopped")
 		klog.Flush()
 		return exitCode(err)
@@ -124,7 +163,14 @@ func serve(args []string) int {
 
 // server holds what serve wires together.
 type server struct {
-	cfg *config.Config
+	cfg   *config.Config
+	flags *flags
+	// hup receives SIGHUP: reload the configuration.
+	hup chan os.Signal
+	// reloader applies a new configuration (SIGHUP); see reload.go.
+	reloader *daemon.Reloader
+	// certs are the streaming server's TLS certificates; nil without TLS.
+	certs *streaming.Certificates
 	// shimBinary is the per-pod shim executable (findShim).
 	shimBinary string
 	locks      []*os.File
@@ -135,7 +181,12 @@ type server struct {
 	// pods are the pod and container services.
 	pods *daemon.Services
 	// metrics is the Prometheus endpoint; nil when none is configured.
-	metrics *metrics.Server
+	// metricsCfg is what it serves; both change on reload.
+	metricsMu  sync.Mutex
+	metrics    *metrics.Server
+	metricsCfg config.Metrics
+	// tracer exports spans; nil when tracing is off.
+	tracer *otlp.Provider
 }
 
 func (d *server) run() error {
@@ -143,6 +194,12 @@ func (d *server) run() error {
 	if err := d.prepareDirs(); err != nil {
 		return err
 	}
+	tracer, err := otlp.New(context.Background(), d.cfg.Tracing, otlp.Options{Version: version()})
+	if err != nil {
+		return err
+	}
+	d.tracer = tracer
+	defer shutdownTracing(tracer)
 	svc, err := d.wire()
 	if err != nil {
 		return err
@@ -159,7 +216,7 @@ func (d *server) run() error {
 		return err
 	}
 	defer d.stopMetrics()
-	srv := grpc.NewServer(cri.ServerOptions(d.cfg.GRPC.MaxRecvMessageSize, d.cfg.GRPC.MaxSendMessageSize)...)
+	srv := grpc.NewServer(cri.ServerOptions(d.cfg.GRPC.MaxRecvMessageSize, d.cfg.GRPC.MaxSendMessageSize, tracer.ServerOptions()...)...)
 	svc.Register(srv)
 	l, err := sockets.Listen(d.cfg.GRPC.Listen, 0, 0)
 	if err != nil {
@@ -169,16 +226,49 @@ func (d *server) run() error {
 	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
-	klog.InfoS("cricketd serving CRI", "version", version(), "socket", d.cfg.GRPC.Listen, "root", d.cfg.Root, "state", d.cfg.State)
-	select {
-	case sig := <-stop:
-		klog.InfoS("stopping: running containers are left alone", "signal", sig.String())
-		// Open event streams would hold GracefulStop for the whole grace
-		// period: end them first.
-		d.events.Close()
-		return gracefulStop(srv, served)
-	case err := <-served:
-		return fmt.Errorf("serve %s: %w", d.cfg.GRPC.Listen, err)
+	klog.InfoS("cricketd serving CRI", "version", version(), "socket", d.cfg.GRPC.Listen, "root", d.cfg.Root, "state", d.cfg.State,
+		"tracingEndpoint", d.cfg.Tracing.Endpoint)
+	ctx := klog.NewContext(context.Background(), klog.Background())
+	for {
+		select {
+		case sig := <-stop:
+			klog.InfoS("stopping: running containers are left alone", "signal", sig.String())
+			// Open event streams would hold GracefulStop for the whole grace
+			// period: end them first.
+			d.events.Close()
+			return gracefulStop(srv, served)
+		case err := <-served:
+			return fmt.Errorf("serve %s: %w", d.cfg.GRPC.Listen, err)
+		case <-d.hup:
+			klog.InfoS("SIGHUP: reloading the configuration")
+			// Errors are logged by Reload; the daemon runs on.
+			_ = d.reloader.Reload(ctx)
+		}
+	}
+}
+
+// loadSignaturePolicy reads [image.policy] signature_policy; none means
+// every image is accepted. A policy that does not load stops the start: a
+// node that was meant to check signatures must not run without.
+func loadSignaturePolicy(path string) (*sigpolicy.Policy, error) {
+	if path == "" {
+		return nil, nil
+	}
+	p, err := image.LoadSignaturePolicy(path)
+	if err != nil {
+		return nil, fmt.Errorf("image.policy.signature_policy: %w", err)
+	}
+	klog.InfoS("image signature policy loaded", "path", path, "scopes", len(p.Docker))
+	return p, nil
+}
+
+// shutdownTracing sends the spans still batched, bounded in time: a
+// collector that is down must not hold the daemon's exit.
+func shutdownTracing(p *otlp.Provider) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := p.Shutdown(ctx); err != nil {
+		klog.ErrorS(err, "flush tracing spans")
 	}
 }
 
@@ -215,31 +305,58 @@ func (d *server) startLoops() (stop func()) {
 // serveMetrics starts the Prometheus endpoint when one is configured;
 // stopMetrics ends it.
 func (d *server) serveMetrics() error {
-	if d.cfg.Metrics.Address == "" {
+	return d.setMetrics(d.cfg.Metrics)
+}
+
+// setMetrics serves the Prometheus endpoint as m says, moving or ending
+// the one that runs. On a new address the new listener is opened before
+// the old one closes, so a failure leaves the old endpoint serving.
+func (d *server) setMetrics(m config.Metrics) error {
+	d.metricsMu.Lock()
+	defer d.metricsMu.Unlock()
+	if d.metrics != nil && m == d.metricsCfg {
 		return nil
 	}
-	srv, err := metrics.Listen(d.cfg.Metrics.Address, d.cfg.Metrics.Pprof)
-	if err != nil {
-		return err
+	old := d.metrics
+	if old != nil && m.Address == d.metricsCfg.Address {
+		// The same address with other handlers: free it first.
+		stopMetricsServer(old)
+		old, d.metrics = nil, nil
 	}
-	d.metrics = srv
-	go func() {
-		if err := srv.Serve(); err != nil {
-			klog.ErrorS(err, "metrics endpoint stopped")
+	var srv *metrics.Server
+	if m.Address != "" {
+		var err error
+		if srv, err = metrics.Listen(m.Address, m.Pprof); err != nil {
+			return err
 		}
-	}()
-	klog.InfoS("metrics endpoint listening", "address", srv.Addr(), "pprof", d.cfg.Metrics.Pprof)
+		go func() {
+			if err := srv.Serve(); err != nil {
+				klog.ErrorS(err, "metrics endpoint stopped")
+			}
+		}()
+		klog.InfoS("metrics endpoint listening", "address", srv.Addr(), "pprof", m.Pprof)
+	}
+	if old != nil {
+		stopMetricsServer(old)
+	}
+	d.metrics, d.metricsCfg = srv, m
 	return nil
 }
 
 func (d *server) stopMetrics() {
-	if d.metrics == nil {
-		return
+	d.metricsMu.Lock()
+	defer d.metricsMu.Unlock()
+	if d.metrics != nil {
+		stopMetricsServer(d.metrics)
+		d.metrics = nil
 	}
+}
+
+func stopMetricsServer(srv *metrics.Server) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := d.metrics.Stop(ctx); err != nil {
-		klog.ErrorS(err, "stop metrics endpoint")
+	if err := srv.Stop(ctx); err != nil {
+		klog.ErrorS(err, "stop metrics endpoint", "address", srv.Addr())
 	}
 }
 
@@ -291,7 +408,12 @@ func (d *server) wire() (*cri.Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	policy, err := loadSignaturePolicy(d.cfg.Image.Policy.SignaturePolicy)
+	if err != nil {
+		return nil, err
+	}
 	imgs, err := image.New(ctx, image.Options{
+		SignaturePolicy:        policy,
 		Root:                   d.cfg.Root,
 		RegistryConfigPath:     d.cfg.Image.RegistryConfigPath,
 		MaxConcurrentDownloads: d.cfg.Image.MaxConcurrentDownloads,
@@ -341,7 +463,10 @@ func (d *server) wire() (*cri.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	if d.streaming, err = newStreamingServer(d.cfg, pods); err != nil {
+	if d.certs, err = loadStreamingCerts(d.cfg.Streaming); err != nil {
+		return nil, err
+	}
+	if d.streaming, err = newStreamingServer(d.cfg, pods, d.certs); err != nil {
 		return nil, err
 	}
 	criCfg := criConfig(ctx, d.cfg, pods.UserNamespaces)
@@ -349,7 +474,7 @@ func (d *server) wire() (*cri.Service, error) {
 		AppArmor: pods.AppArmor.Enabled(), AppArmorDefaultProfile: pods.AppArmor.DefaultProfile(),
 		SELinux: pods.SELinux.Enabled(),
 	}
-	return cri.New(criCfg, cri.Deps{
+	svc := cri.New(criCfg, cri.Deps{
 		Network:    netMgr,
 		Images:     imgs,
 		Pods:       pods.Pods,
@@ -357,7 +482,9 @@ func (d *server) wire() (*cri.Service, error) {
 		Streaming:  d.streaming,
 		Stats:      collector,
 		Events:     d.events,
-	}), nil
+	})
+	d.reloader = d.newReloader(reloadTargets{images: imgs, network: netMgr, pods: pods, cri: svc})
+	return svc, nil
 }
 
 // gcNetwork releases what CNI still holds for pods that no longer exist
@@ -385,13 +512,30 @@ func newStatsCollector(driver string, imgs *image.Service) (*stats.Collector, er
 	return stats.New(stats.Options{Cgroups: cg, Layers: imgs.Snapshots(), Network: stats.NetnsCounters{}, OOM: oom})
 }
 
-func newStreamingServer(cfg *config.Config, pods *daemon.Services) (*streaming.Server, error) {
+func newStreamingServer(cfg *config.Config, pods *daemon.Services, certs *streaming.Certificates) (*streaming.Server, error) {
 	lookup := streaming.Services{Containers: pods.Containers, Pods: pods.Pods, LookPath: container.FSLookPath(oci.RootFS)}
-	return streaming.NewServer(streaming.Config{
+	sc := streaming.Config{
 		Address:     cfg.Streaming.Address,
 		Port:        cfg.Streaming.Port,
 		IdleTimeout: cfg.Streaming.IdleTimeout.Duration,
-	}, streaming.NewRuntime(lookup, lookup))
+	}
+	if certs != nil {
+		sc.TLS = certs.Config()
+	}
+	return streaming.NewServer(sc, streaming.NewRuntime(lookup, lookup))
+}
+
+// loadStreamingCerts reads the streaming server's certificates; nil
+// without TLS.
+func loadStreamingCerts(s config.Streaming) (*streaming.Certificates, error) {
+	if !s.TLSEnabled() {
+		return nil, nil
+	}
+	return streaming.LoadCertificates(streamingTLSFiles(s))
+}
+
+func streamingTLSFiles(s config.Streaming) streaming.TLSFiles {
+	return streaming.TLSFiles{Cert: s.TLSCertFile, Key: s.TLSKeyFile, CA: s.TLSCAFile}
 }
 
 // handlerBinaries maps each configured handler name to its binary, or to

@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	crierrors "k8s.io/cri-api/pkg/errors"
 
 	"github.com/cricket-cri/cricket/pkg/errdefs"
 )
@@ -43,12 +44,21 @@ func Code(err error) codes.Code {
 
 // ToGRPC converts err to a gRPC status error whose message is err's text.
 // A nil error stays nil; an error that is already a status is returned as is.
+//
+// A refused image signature is Unknown with a message that starts with
+// "SignatureValidationFailed": the kubelet's CRI client strips the code of
+// Unknown statuses and the kubelet matches that prefix (ErrImagePull
+// becomes SignatureValidationFailed in the pod's events), as it does for
+// CRI-O.
 func ToGRPC(err error) error {
 	if err == nil {
 		return nil
 	}
 	if _, ok := status.FromError(err); ok {
 		return err
+	}
+	if errdefs.IsSignatureValidation(err) {
+		return status.Error(codes.Unknown, crierrors.ErrSignatureValidationFailed.Error()+": "+err.Error())
 	}
 	return status.Error(Code(err), err.Error())
 }

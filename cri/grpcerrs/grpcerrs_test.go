@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	crierrors "k8s.io/cri-api/pkg/errors"
 
 	"github.com/cricket-cri/cricket/pkg/errdefs"
 )
@@ -58,5 +60,21 @@ func TestToGRPCKeepsMessage(t *testing.T) {
 	err := fmt.Errorf("pod %q: %w", "p1", errdefs.ErrNotFound)
 	if got := status.Convert(ToGRPC(err)).Message(); got != err.Error() {
 		t.Errorf("message = %q, want %q", got, err.Error())
+	}
+}
+
+// The kubelet's CRI client turns an Unknown status into its bare message,
+// and the kubelet matches the prefix SignatureValidationFailed.
+func TestSignatureValidationReachesTheKubeletAsItsError(t *testing.T) {
+	err := fmt.Errorf("pull x: %w", fmt.Errorf("%w: no signature: %w", errdefs.ErrSignatureValidation, errdefs.ErrNotFound))
+	st := status.Convert(ToGRPC(err))
+	if st.Code() != codes.Unknown {
+		t.Errorf("code = %v, want Unknown", st.Code())
+	}
+	if !strings.HasPrefix(st.Message(), crierrors.ErrSignatureValidationFailed.Error()) {
+		t.Errorf("message %q does not start with %q", st.Message(), crierrors.ErrSignatureValidationFailed.Error())
+	}
+	if !strings.Contains(st.Message(), "no signature") {
+		t.Errorf("message %q lost the reason", st.Message())
 	}
 }

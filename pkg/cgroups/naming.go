@@ -42,13 +42,11 @@ func ChildPath(d Driver, parent, name string) (string, error) {
 		return "", invalid("cgroup name %q", name)
 	}
 	if d == Systemd {
-		if parent == "" {
-			parent = DefaultSystemdParent
+		slice, err := systemdParentSlice(parent)
+		if err != nil {
+			return "", err
 		}
-		if !strings.HasSuffix(parent, ".slice") || strings.ContainsAny(parent, "/:") {
-			return "", invalid("systemd cgroup parent %q is not a slice name", parent)
-		}
-		return parent + ":" + SystemdScopePrefix + ":" + name, nil
+		return slice + ":" + SystemdScopePrefix + ":" + name, nil
 	}
 	if parent == "" {
 		parent = DefaultCgroupfsParent
@@ -58,6 +56,29 @@ func ChildPath(d Driver, parent, name string) (string, error) {
 		return "", err
 	}
 	return path.Join(parent, name), nil
+}
+
+// systemdParentSlice is the slice a systemd cgroup_parent names: a slice
+// name ("kubepods-pod1.slice"), or the cgroupfs path of one, as the
+// kubelet's systemd driver sends it
+// ("/kubepods.slice/kubepods-pod1.slice", from cgroupName.ToSystemd()),
+// whose last element is the slice (containerd and CRI-O take it the same
+// way); the path must be where that slice lives.
+func systemdParentSlice(parent string) (string, error) {
+	if parent == "" {
+		return DefaultSystemdParent, nil
+	}
+	slice := parent
+	if strings.Contains(parent, "/") {
+		slice = path.Base(parent)
+		if want, err := ExpandSlice(slice); err != nil || path.Clean("/"+parent) != want {
+			return "", invalid("systemd cgroup parent %q is not a slice name nor the path of one", parent)
+		}
+	}
+	if !strings.HasSuffix(slice, ".slice") || strings.ContainsAny(slice, "/:") {
+		return "", invalid("systemd cgroup parent %q is not a slice name", parent)
+	}
+	return slice, nil
 }
 
 // ExpandSlice turns a systemd slice name into its cgroupfs path:

@@ -57,6 +57,12 @@ func TestChildPath(t *testing.T) {
 		{desc: "systemd", d: Systemd, parent: "kubepods-pod1.slice", name: "sb", want: "kubepods-pod1.slice:cricket:sb"},
 		{desc: "systemd default parent", d: Systemd, name: "sb", want: "cricket.slice:cricket:sb"},
 		{desc: "systemd parent not a slice", d: Systemd, parent: "/kubepods", name: "sb", want: ""},
+		// The kubelet's systemd driver names the pod's slice by its full
+		// path (cgroupName.ToSystemd()); containerd and CRI-O take its base.
+		{desc: "systemd parent as the kubelet sends it", d: Systemd, parent: "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1.slice", name: "sb",
+			want: "kubepods-besteffort-pod1.slice:cricket:sb"},
+		{desc: "systemd parent path that is not the slice's", d: Systemd, parent: "/kubepods.slice/other.slice", name: "sb", want: ""},
+		{desc: "systemd parent path with a non-slice", d: Systemd, parent: "/kubepods.slice/x", name: "sb", want: ""},
 		{desc: "bad name", d: Cgroupfs, parent: "/p", name: "../x", want: ""},
 	}
 	for _, tc := range tests {

@@ -72,7 +72,7 @@ func (m *v2Manager) Create(p string, res *specs.LinuxResources) (retErr error) {
 				return err
 			}
 		}
-		if err := enableControllers(filepath.Dir(dd), m.root); err != nil {
+		if err := enableControllers(filepath.Dir(dd)); err != nil {
 			return err
 		}
 	}
@@ -81,12 +81,13 @@ func (m *v2Manager) Create(p string, res *specs.LinuxResources) (retErr error) {
 
 // enableControllers turns on, in parent's subtree_control, the wanted
 // controllers that parent has and has not yet delegated, so that its new
-// child gets their files. The root's delegation belongs to the init system
-// and is left alone.
-func enableControllers(parent, root string) error {
-	if filepath.Clean(parent) == filepath.Clean(root) {
-		return nil
-	}
+// child gets their files. That includes the root: systemd delegates from
+// it only what its own units asked for (Debian 12 boots with "memory
+// pids"), and runc and containerd enable the rest there too. A parent that
+// refuses them together (the cpu controller while a realtime task runs
+// outside the root) gets them one by one; the limit that then has no file
+// reports the failure.
+func enableControllers(parent string) error {
 	avail, err := readString(parent, "cgroup.controllers")
 	if err != nil {
 		return err
@@ -104,7 +105,14 @@ func enableControllers(parent, root string) error {
 	if len(add) == 0 {
 		return nil
 	}
-	return writeFile(parent, "cgroup.subtree_control", strings.Join(add, " "))
+	err = writeFile(parent, "cgroup.subtree_control", strings.Join(add, " "))
+	if err == nil || len(add) == 1 {
+		return err
+	}
+	for _, c := range add {
+		_ = writeFile(parent, "cgroup.subtree_control", c)
+	}
+	return nil
 }
 
 // Apply writes v2 limits; unified keys are written last, verbatim, so they

@@ -60,15 +60,37 @@ func TestV2CreateApply(t *testing.T) {
 					t.Errorf("%s = %q, want %q", f, got, want)
 				}
 			}
-			// Controllers are delegated down the levels Cricket made, and the
-			// root (the init system's) is left alone.
+			// Controllers are delegated down the levels Cricket made; the
+			// root already delegates them all in this tree, so it is not
+			// written to.
 			if got := readFile(t, filepath.Join(root, "kubepods"), "cgroup.subtree_control"); got != "+cpu +cpuset +io +memory +pids +hugetlb" {
 				t.Errorf("kubepods subtree_control = %q", got)
 			}
 			if got := readFile(t, root, "cgroup.subtree_control"); got != "cpuset cpu io memory hugetlb pids" {
-				t.Errorf("root subtree_control touched: %q", got)
+				t.Errorf("root subtree_control rewritten: %q", got)
 			}
 		})
+	}
+}
+
+// TestV2CreateUnderSystemdRoot: systemd delegates from the root only the
+// controllers its units asked for (Debian 12 boots with "memory pids"), so
+// a cgroup made at the top (the cgroupfs driver's /cricket/pod-<id>) had
+// no cpu.weight to write: "open .../cpu.weight: no such file or
+// directory" in test/vm. The root's missing controllers are enabled, as
+// runc and containerd do.
+func TestV2CreateUnderSystemdRoot(t *testing.T) {
+	m, root := fakeV2(t)
+	writeFiles(t, root, map[string]string{"cgroup.subtree_control": "memory pids\n"})
+	res := &specs.LinuxResources{CPU: &specs.LinuxCPU{Shares: u64(512), Quota: i64(50000)}, Memory: &specs.LinuxMemory{Limit: i64(64 << 20)}}
+	if err := m.Create("/cricket/pod-1", res); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, root, "cgroup.subtree_control"); got != "+cpu +cpuset +io +hugetlb" {
+		t.Errorf("root subtree_control = %q, want the missing controllers enabled", got)
+	}
+	if got := readFile(t, filepath.Join(root, "cricket/pod-1"), "cpu.max"); got != "50000 100000" {
+		t.Errorf("cpu.max = %q", got)
 	}
 }
 

@@ -77,9 +77,18 @@ func TestParseErrors(t *testing.T) {
 		{desc: "NRI enabled without socket", toml: "[nri]\nenable = true\nsocket_path = \"\"", paths: []string{"nri.socket_path"}},
 		{desc: "NRI relative socket", toml: "[nri]\nsocket_path = \"nri.sock\"", paths: []string{"nri.socket_path"}},
 		{desc: "NRI zero request timeout", toml: "[nri]\nrequest_timeout = \"0s\"", paths: []string{"nri.request_timeout"}},
+		{desc: "tracing endpoint without port", toml: "[tracing]\nendpoint = \"collector\"", paths: []string{"tracing.endpoint"}},
+		{desc: "tracing endpoint bad scheme", toml: "[tracing]\nendpoint = \"grpc://collector:4317\"", paths: []string{"tracing.endpoint"}},
+		{desc: "tracing endpoint with path", toml: "[tracing]\nendpoint = \"https://collector:4317/v1/traces\"", paths: []string{"tracing.endpoint"}},
+		{desc: "sampling ratio above one", toml: "[tracing]\nsampling_ratio = 1.5", paths: []string{"tracing.sampling_ratio"}},
+		{desc: "sampling ratio a string", toml: "[tracing]\nsampling_ratio = \"half\"", paths: []string{"tracing.sampling_ratio"}},
+		{desc: "empty service name", toml: "[tracing]\nservice_name = \"\"", paths: []string{"tracing.service_name"}},
 		{desc: "relative absent mount source", toml: "[runtime]\nabsent_mount_sources_to_reject = [\"/ok\", \"etc\"]", paths: []string{"runtime.absent_mount_sources_to_reject[1]"}},
 		{desc: "bad handler platform", toml: "[runtime.handlers.arm]\ntype = \"runc\"\npath = \"/bin/x\"\nplatform = \"arm64\"", paths: []string{"runtime.handlers.arm.platform"}},
 		{desc: "syntax error", toml: "root = ", paths: []string{"line 1"}},
+		{desc: "TLS cert without key", toml: "[streaming]\ntls_cert_file = \"/c.pem\"", paths: []string{"streaming.tls_key_file"}},
+		{desc: "TLS CA alone", toml: "[streaming]\ntls_ca_file = \"/ca.pem\"", paths: []string{"streaming.tls_ca_file"}},
+		{desc: "verbosity out of range", toml: "[log]\nverbosity = 11", paths: []string{"log.verbosity"}},
 		{
 			desc:  "every error at once",
 			toml:  "version = 2\nbogus = 1\n[grpc]\nlisten = \"rel\"\n[image]\nmax_concurrent_downloads = 0\n",
@@ -138,30 +147,254 @@ pinned_images = ["registry.k8s.io/pause:3.10"]
 	}
 }
 
+func TestParseTracing(t *testing.T) {
+	for _, tc := range []struct {
+		desc, toml string
+		want       Tracing
+	}{
+		{desc: "default is off", toml: "", want: Tracing{SamplingRatio: 1, ServiceName: "cricketd"}},
+		{desc: "host:port, float ratio", toml: "[tracing]\nendpoint = \"127.0.0.1:4317\"\nsampling_ratio = 0.25",
+			want: Tracing{Endpoint: "127.0.0.1:4317", SamplingRatio: 0.25, ServiceName: "cricketd"}},
+		{desc: "https URL, integer ratio", toml: "[tracing]\nendpoint = \"https://otel.example:4317\"\nsampling_ratio = 0\nservice_name = \"node-7\"",
+			want: Tracing{Endpoint: "https://otel.example:4317", SamplingRatio: 0, ServiceName: "node-7"}},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			cfg, err := Parse([]byte(tc.toml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Tracing != tc.want {
+				t.Errorf("tracing = %+v, want %+v", cfg.Tracing, tc.want)
+			}
+		})
+	}
+}
+
 func TestLoad(t *testing.T) {
 	dir := t.TempDir()
 	missing := filepath.Join(dir, "missing.toml")
-	if _, err := Load(missing, true, nil); err != nil {
+	if _, _, err := Load(Files{Main: missing, MainOptional: true}, nil); err != nil {
 		t.Errorf("optional missing file: %v", err)
 	}
-	if _, err := Load(missing, false, nil); err == nil {
+	if _, _, err := Load(Files{Main: missing}, nil); err == nil {
 		t.Error("required missing file: want an error")
 	}
 	path := filepath.Join(dir, "c.toml")
-	if err := os.WriteFile(path, []byte("root = \"/a\"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := Load(path, false, func(c *Config) { c.Root = "/b" })
+	writeFile(t, path, "root = \"/a\"\n")
+	cfg, origins, err := Load(Files{Main: path}, func(c *Config, o Origins) { c.Root = "/b"; o["root"] = "flag --root" })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Root != "/b" {
-		t.Errorf("override not applied after file: root = %q", cfg.Root)
+	if cfg.Root != "/b" || origins["root"] != "flag --root" {
+		t.Errorf("override not applied after file: root = %q from %q", cfg.Root, origins["root"])
 	}
-	_, err = Load(path, false, func(c *Config) { c.State = "relative" })
+	_, _, err = Load(Files{Main: path}, func(c *Config, _ Origins) { c.State = "relative" })
 	if got := errPaths(err); !reflect.DeepEqual(got, []string{"state"}) {
 		t.Errorf("override is validated: got %v", err)
 	}
+}
+
+func writeFile(t *testing.T, path, data string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLoadDropIns(t *testing.T) {
+	dir := t.TempDir()
+	main := filepath.Join(dir, "cricket.toml")
+	dropins := DropInDirFor(main)
+	writeFile(t, main, `
+[image]
+max_concurrent_downloads = 5
+pinned_images = ["a", "b"]
+[runtime.handlers.kata]
+type = "runc"
+path = "/usr/bin/kata"
+`)
+	writeFile(t, filepath.Join(dropins, "20-later.toml"), "[image]\npinned_images = [\"c\"]\n")
+	writeFile(t, filepath.Join(dropins, "10-first.toml"), `
+[image]
+pinned_images = ["x", "y", "z"]
+pull_progress_timeout = "5s"
+[runtime.handlers.kata]
+root = "/run/kata"
+`)
+	writeFile(t, filepath.Join(dropins, "30-off.toml.disabled"), "bogus = 1\n")
+	writeFile(t, filepath.Join(dropins, ".hidden.toml"), "bogus = 1\n")
+	cfg, origins, err := Load(Files{Main: main}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Image.PinnedImages; !reflect.DeepEqual(got, []string{"c"}) {
+		t.Errorf("a later file's array replaces: pinned = %v", got)
+	}
+	if cfg.Image.MaxConcurrentDownloads != 5 || cfg.Image.PullProgressTimeout.Duration != 5*time.Second {
+		t.Errorf("tables merge key by key: %+v", cfg.Image)
+	}
+	if h := cfg.Runtime.Handlers["kata"]; h.Path != "/usr/bin/kata" || h.Root != "/run/kata" {
+		t.Errorf("entries merge key by key: kata = %+v", h)
+	}
+	want := map[string]string{
+		"image.max_concurrent_downloads": main,
+		"image.pinned_images":            filepath.Join(dropins, "20-later.toml"),
+		"image.pull_progress_timeout":    filepath.Join(dropins, "10-first.toml"),
+		"runtime.handlers.kata.path":     main,
+		"runtime.handlers.kata.root":     filepath.Join(dropins, "10-first.toml"),
+		"runtime.handlers.kata.type":     main,
+	}
+	for k, v := range want {
+		if origins[k] != v {
+			t.Errorf("origin of %s = %q, want %q", k, origins[k], v)
+		}
+	}
+	var buf bytes.Buffer
+	if err := cfg.WriteMerged(&buf, []string{main}, origins); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range []string{"\npinned_images = [\"c\"]  # " + filepath.Join(dropins, "20-later.toml") + "\n", "\nroot = \"/var/lib/cricket\"  # default\n"} {
+		if !bytes.Contains(buf.Bytes(), []byte(line)) {
+			t.Errorf("config show lacks %q:\n%s", line, buf.String())
+		}
+	}
+	if _, err := Parse(buf.Bytes()); err != nil {
+		t.Errorf("config show does not parse back: %v", err)
+	}
+}
+
+func TestLoadDropInErrorsNameTheirFile(t *testing.T) {
+	dir := t.TempDir()
+	main := filepath.Join(dir, "cricket.toml")
+	other := filepath.Join(dir, "elsewhere")
+	writeFile(t, main, "[grpc]\nlisten = \"rel\"\n")
+	writeFile(t, filepath.Join(other, "10-a.toml"), "bogus = 1\n[runtime.handlers.kata]\ntype = \"runc\"\n")
+	writeFile(t, filepath.Join(other, "20-b.toml"), "[image]\nmax_concurrent_downloads = \"many\"\n")
+	writeFile(t, filepath.Join(other, "30-c.toml"), "[image\n")
+	_, _, err := Load(Files{Main: main, DropInDir: other}, nil)
+	var errs Errors
+	if !errors.As(err, &errs) {
+		t.Fatalf("want Errors, got %v", err)
+	}
+	got := map[string]string{}
+	for _, fe := range errs {
+		got[fe.Path] = fe.File
+	}
+	want := map[string]string{
+		"bogus":                          filepath.Join(other, "10-a.toml"),
+		"runtime.handlers.kata.path":     filepath.Join(other, "10-a.toml"),
+		"image.max_concurrent_downloads": filepath.Join(other, "20-b.toml"),
+		"line 2":                         filepath.Join(other, "30-c.toml"),
+		"grpc.listen":                    main,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("errors by key and file:\ngot  %v\nwant %v\n%v", got, want, err)
+	}
+}
+
+func TestReconcile(t *testing.T) {
+	cases := []struct {
+		desc             string
+		edit             func(*Config)
+		changed, refused []string
+		kept             func(*Config) bool
+	}{
+		{desc: "nothing changed", edit: func(*Config) {}},
+		{
+			desc: "reloadable keys",
+			edit: func(c *Config) {
+				c.Image.RegistryConfigPath = "/x"
+				c.Log.Verbosity = 3
+				c.Network.BinDirs = []string{"/b"}
+			},
+			changed: []string{"log.verbosity", "image.registry_config_path", "network.cni_bin_dirs"},
+		},
+		{
+			desc:    "restart keys are kept",
+			edit:    func(c *Config) { c.Root = "/elsewhere"; c.Image.PinnedImages = []string{"p"} },
+			changed: []string{"image.pinned_images"},
+			refused: []string{"root"},
+			kept:    func(c *Config) bool { return c.Root == Default().Root },
+		},
+		{
+			desc: "handlers added and removed",
+			edit: func(c *Config) {
+				delete(c.Runtime.Handlers, "crun")
+				c.Runtime.Handlers["kata"] = Handler{Type: HandlerRuncCLI, Path: "/k"}
+			},
+			changed: []string{"runtime.handlers.crun", "runtime.handlers.kata"},
+		},
+		{
+			desc:    "a handler changed in place is kept",
+			edit:    func(c *Config) { c.Runtime.Handlers["runc"] = Handler{Type: HandlerRuncCLI, Path: "/other/runc"} },
+			refused: []string{"runtime.handlers.runc.path"},
+			kept:    func(c *Config) bool { return c.Runtime.Handlers["runc"].Path == "/usr/sbin/runc" },
+		},
+		{
+			desc:    "TLS turned on needs a restart",
+			edit:    func(c *Config) { c.Streaming.TLSCertFile, c.Streaming.TLSKeyFile = "/c", "/k" },
+			refused: []string{"streaming.tls_cert_file", "streaming.tls_key_file", "streaming.tls_ca_file"},
+			kept:    func(c *Config) bool { return !c.Streaming.TLSEnabled() },
+		},
+		{
+			desc:    "tracing turned on needs a restart",
+			edit:    func(c *Config) { c.Tracing.Endpoint = "127.0.0.1:4317" },
+			refused: []string{"tracing.endpoint"},
+			kept:    func(c *Config) bool { return c.Tracing.Endpoint == "" },
+		},
+		{
+			desc: "signature policy and sampling ratio reload, the service name does not",
+			edit: func(c *Config) {
+				c.Image.Policy.SignaturePolicy = "/etc/containers/policy.json"
+				c.Tracing.SamplingRatio = 0.5
+				c.Tracing.ServiceName = "other"
+			},
+			changed: []string{"image.policy.signature_policy", "tracing.sampling_ratio"},
+			refused: []string{"tracing.service_name"},
+			kept:    func(c *Config) bool { return c.Tracing.ServiceName == "cricketd" },
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.desc, func(t *testing.T) {
+			next := Default()
+			tc.edit(next)
+			changed, refused := Reconcile(Default(), next)
+			if !reflect.DeepEqual(changed, tc.changed) || !reflect.DeepEqual(refused, tc.refused) {
+				t.Errorf("changed %v refused %v, want %v and %v", changed, refused, tc.changed, tc.refused)
+			}
+			if tc.kept != nil && !tc.kept(next) {
+				t.Errorf("refused change not reverted: %+v", next)
+			}
+			if c2, r2 := Reconcile(Default(), next); len(r2) > 0 || !reflect.DeepEqual(c2, tc.changed) {
+				t.Errorf("after reconciling, refused %v remain", r2)
+			}
+		})
+	}
+}
+
+func TestReloadTagsOnlyOnKnownFields(t *testing.T) {
+	// Every reload tag must be "true": anything else is a typo that would
+	// silently make a key need a restart.
+	var walk func(reflect.Type, string)
+	walk = func(tp reflect.Type, prefix string) {
+		for i := 0; i < tp.NumField(); i++ {
+			f := tp.Field(i)
+			if v, ok := f.Tag.Lookup("reload"); ok && v != "true" {
+				t.Errorf("%s%s: reload tag %q", prefix, f.Name, v)
+			}
+			ft := f.Type
+			if ft.Kind() == reflect.Map {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct && ft != reflect.TypeFor[Duration]() {
+				walk(ft, prefix+f.Name+".")
+			}
+		}
+	}
+	walk(reflect.TypeFor[Config](), "")
 }
 
 func FuzzParse(f *testing.F) {

@@ -16,15 +16,63 @@ import (
 func (cfg *Config) WriteTOML(w io.Writer) error {
 	var buf bytes.Buffer
 	buf.WriteString("# cricketd configuration. Every key is shown with its built-in default.\n")
-	buf.WriteString("# Command-line flags (--root, --state, --listen, --registry-config-path) override this file.\n\n")
-	if err := writeTable(&buf, reflect.ValueOf(cfg).Elem(), ""); err != nil {
+	buf.WriteString("# Drop-in files (cricket.d/*.toml beside this file, or --config-dir) are merged over it in name order.\n")
+	buf.WriteString("# Command-line flags (--root, --state, --listen, --registry-config-path) override both.\n")
+	buf.WriteString("# Keys marked \"Reloadable on SIGHUP\" take effect on `kill -HUP`; the others need a restart.\n\n")
+	if err := (&encoder{buf: &buf}).writeTable(reflect.ValueOf(cfg).Elem(), ""); err != nil {
 		return err
 	}
 	_, err := w.Write(buf.Bytes())
 	return err
 }
 
-func writeTable(buf *bytes.Buffer, v reflect.Value, prefix string) error {
+// WriteMerged writes cfg as TOML, the form `cricketd config show` prints:
+// every key with, above it, where its value came from (origins: a file, a
+// flag, or the built-in default); files are the files read, in order.
+func (cfg *Config) WriteMerged(w io.Writer, files []string, origins Origins) error {
+	var buf bytes.Buffer
+	buf.WriteString("# cricketd configuration as merged from, in order:\n")
+	if len(files) == 0 {
+		buf.WriteString("#   (no file: built-in defaults)\n")
+	}
+	for _, f := range files {
+		fmt.Fprintf(&buf, "#   %s\n", f)
+	}
+	buf.WriteString("\n")
+	if err := (&encoder{buf: &buf, origins: origins}).writeTable(reflect.ValueOf(cfg).Elem(), ""); err != nil {
+		return err
+	}
+	_, err := w.Write(buf.Bytes())
+	return err
+}
+
+// encoder writes a configuration: with doc comments (origins nil), or
+// with the origin of each key.
+type encoder struct {
+	buf     *bytes.Buffer
+	origins Origins
+}
+
+func (e *encoder) comment(sf reflect.StructField) {
+	if e.origins == nil {
+		c := sf.Tag.Get("comment")
+		if sf.Tag.Get("reload") == "true" {
+			c += " Reloadable on SIGHUP."
+		}
+		writeComment(e.buf, c)
+	}
+}
+
+// header starts the table at path; merged output, without comments,
+// sets tables apart with a blank line.
+func (e *encoder) header(path string) {
+	if e.origins != nil {
+		e.buf.WriteString("\n")
+	}
+	fmt.Fprintf(e.buf, "[%s]\n", path)
+}
+
+func (e *encoder) writeTable(v reflect.Value, prefix string) error {
 	t := v.Type()
 	var nested []int
 	for i := 0; i < t.NumField(); i++ {
@@ -33,29 +81,29 @@ func writeTable(buf *bytes.Buffer, v reflect.Value, prefix string) error {
 			nested = append(nested, i)
 			continue
 		}
-		if err := writeKey(buf, t.Field(i), f); err != nil {
+		if err := e.writeKey(t.Field(i), f, prefix); err != nil {
 			return err
 		}
 	}
 	for _, i := range nested {
 		sf := t.Field(i)
 		path := joinPath(prefix, sf.Tag.Get("toml"))
-		writeComment(buf, sf.Tag.Get("comment"))
+		e.comment(sf)
 		if v.Field(i).Kind() == reflect.Map {
-			if err := writeMap(buf, v.Field(i), path); err != nil {
+			if err := e.writeMap(v.Field(i), path); err != nil {
 				return err
 			}
 			continue
 		}
-		fmt.Fprintf(buf, "[%s]\n", path)
-		if err := writeTable(buf, v.Field(i), path); err != nil {
+		e.header(path)
+		if err := e.writeTable(v.Field(i), path); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func writeMap(buf *bytes.Buffer, m reflect.Value, path string) error {
+func (e *encoder) writeMap(m reflect.Value, path string) error {
 	keys := make([]string, 0, m.Len())
 	for _, k := range m.MapKeys() {
 		keys = append(keys, k.String())
@@ -63,8 +111,8 @@ func writeMap(buf *bytes.Buffer, m reflect.Value, path string) error {
 	sort.Strings(keys)
 	for _, k := range keys {
 		sub := path + "." + k
-		fmt.Fprintf(buf, "[%s]\n", sub)
-		if err := writeTable(buf, m.MapIndex(reflect.ValueOf(k)), sub); err != nil {
+		e.header(sub)
+		if err := e.writeTable(m.MapIndex(reflect.ValueOf(k)), sub); err != nil {
 			return err
 		}
 	}
@@ -79,13 +127,23 @@ func writeComment(buf *bytes.Buffer, comment string) {
 	}
 }
 
-func writeKey(buf *bytes.Buffer, sf reflect.StructField, f reflect.Value) error {
-	writeComment(buf, sf.Tag.Get("comment"))
+func (e *encoder) writeKey(sf reflect.StructField, f reflect.Value, prefix string) error {
+	buf := e.buf
+	e.comment(sf)
 	var kv bytes.Buffer
 	if err := toml.NewEncoder(&kv).Encode(map[string]any{sf.Tag.Get("toml"): f.Interface()}); err != nil {
 		return fmt.Errorf("encode %s: %w", sf.Tag.Get("toml"), err)
 	}
-	buf.Write(kv.Bytes())
-	buf.WriteString("\n")
+	if e.origins == nil {
+		buf.Write(kv.Bytes())
+		buf.WriteString("\n")
+		return nil
+	}
+	// One line per key, its origin in a trailing comment.
+	from, ok := e.origins[joinPath(prefix, sf.Tag.Get("toml"))]
+	if !ok {
+		from = "default"
+	}
+	fmt.Fprintf(buf, "%s  # %s\n", bytes.TrimRight(kv.Bytes(), "\n"), from)
 	return nil
 }

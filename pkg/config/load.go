@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"reflect"
 	"sort"
 	"strings"
@@ -16,12 +17,20 @@ import (
 
 // FieldError is one problem with one key of the configuration.
 type FieldError struct {
+	// File is the file the key was read from; empty for a built-in
+	// default or a command-line flag.
+	File string
 	// Path is the dotted TOML key, e.g. "runtime.handlers.runc.path".
 	Path string
 	Msg  string
 }
 
-func (e FieldError) String() string { return e.Path + ": " + e.Msg }
+func (e FieldError) String() string {
+	if e.File != "" {
+		return e.File + ": " + e.Path + ": " + e.Msg
+	}
+	return e.Path + ": " + e.Msg
+}
 
 // Errors is every problem found in a configuration. It wraps
 // errdefs.ErrInvalidArgument.
@@ -38,57 +47,156 @@ func (e Errors) Error() string {
 // Unwrap lets errors.Is(err, errdefs.ErrInvalidArgument) hold.
 func (e Errors) Unwrap() error { return errdefs.ErrInvalidArgument }
 
-// Load reads the configuration at path over the defaults. When path is
-// missing and optional is true, the defaults are used. override, if not nil,
-// is applied after the file (command-line flags) and before validation, so
-// that every error — unknown keys, wrong types, bad values — is reported at
-// once.
-func Load(path string, optional bool, override func(*Config)) (*Config, error) {
+// Origins maps each dotted key set by something other than the built-in
+// defaults to where its value came from: a file's path, or "flag --NAME".
+// An array is recorded once, as a whole; an entry of a table of named
+// entries (runtime.handlers.NAME) is recorded too, as the last file that
+// set any of its keys.
+type Origins map[string]string
+
+// Of returns where the key at path came from, "" for a built-in default.
+// An array element ("a.b[2]") is attributed to its array, and a key no
+// file set to the nearest enclosing entry that a file set (a missing
+// runtime.handlers.kata.path to the file that added handler kata).
+func (o Origins) Of(path string) string {
+	if i := strings.IndexByte(path, '['); i >= 0 {
+		path = path[:i]
+	}
+	for {
+		if f, ok := o[path]; ok {
+			return f
+		}
+		i := strings.LastIndexByte(path, '.')
+		if i < 0 {
+			return ""
+		}
+		path = path[:i]
+	}
+}
+
+// Files says where a configuration is read from.
+type Files struct {
+	// Main is the main file; a missing one is the defaults when
+	// MainOptional is set, an error otherwise.
+	Main         string
+	MainOptional bool
+	// DropInDir holds drop-in files (*.toml) merged over the main file in
+	// name order, as CRI-O's crio.conf.d and containerd's imports do: a
+	// table merges key by key, a later file's value replaces an earlier
+	// one (arrays included). A missing directory has none; empty means
+	// DropInDirFor(Main).
+	DropInDir string
+}
+
+// DropInDirFor is the default drop-in directory of a main file:
+// cricket.d beside it (/etc/cricket/cricket.d for /etc/cricket/cricket.toml).
+func DropInDirFor(main string) string {
+	return filepath.Join(filepath.Dir(main), "cricket.d")
+}
+
+// Paths lists the files read, in the order they apply: the main file (if
+// it exists or is required), then the drop-ins.
+func (f Files) Paths() ([]string, error) {
+	var out []string
+	if _, err := os.Stat(f.Main); err == nil || !f.MainOptional || !errors.Is(err, os.ErrNotExist) {
+		out = append(out, f.Main)
+	}
+	dir := f.DropInDir
+	if dir == "" {
+		dir = DropInDirFor(f.Main)
+	}
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return out, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read drop-in dir %s: %w", dir, err)
+	}
+	for _, e := range entries {
+		// ReadDir sorts by name. Editors' backups and disabled files
+		// (x.toml.bak, x.toml~) are not TOML by name and are skipped.
+		if !e.IsDir() && strings.HasSuffix(e.Name(), ".toml") && !strings.HasPrefix(e.Name(), ".") {
+			out = append(out, filepath.Join(dir, e.Name()))
+		}
+	}
+	return out, nil
+}
+
+// Load reads the configuration of files over the defaults. override, if
+// not nil, is applied after the files (command-line flags) and before
+// validation, and records what it sets in the origins it is given, so
+// that every error — unknown keys, wrong types, bad values, each with its
+// file and dotted key — is reported at once. It returns where each key
+// that is not a default came from.
+func Load(files Files, override func(*Config, Origins)) (*Config, Origins, error) {
+	paths, err := files.Paths()
+	if err != nil {
+		return nil, nil, err
+	}
 	cfg := Default()
-	var errs Errors
-	data, err := os.ReadFile(path)
-	switch {
-	case err == nil:
-		errs = append(errs, decode(data, cfg)...)
-	case errors.Is(err, os.ErrNotExist) && optional:
-	default:
-		return nil, fmt.Errorf("read config %s: %w", path, err)
+	d := &decoder{origins: Origins{}}
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return nil, nil, fmt.Errorf("read config %s: %w", p, err)
+		}
+		d.file = p
+		d.decode(data, cfg)
 	}
 	if override != nil {
-		override(cfg)
+		override(cfg, d.origins)
 	}
-	errs = append(errs, cfg.Validate()...)
+	errs := d.errs
+	for _, fe := range cfg.Validate() {
+		if o := d.origins.Of(fe.Path); !strings.HasPrefix(o, "flag ") {
+			fe.File = o
+		}
+		errs = append(errs, fe)
+	}
 	if len(errs) > 0 {
-		return nil, errs
+		return nil, nil, errs
 	}
-	return cfg, nil
+	return cfg, d.origins, nil
 }
 
 // Parse decodes data over the defaults and validates the result.
 func Parse(data []byte) (*Config, error) {
 	cfg := Default()
-	errs := decode(data, cfg)
-	errs = append(errs, cfg.Validate()...)
+	d := &decoder{origins: Origins{}}
+	d.decode(data, cfg)
+	errs := append(d.errs, cfg.Validate()...)
 	if len(errs) > 0 {
 		return nil, errs
 	}
 	return cfg, nil
 }
 
-// decode parses TOML into a generic tree and then walks it against cfg's
-// type by hand, so that one bad value does not hide the others.
-func decode(data []byte, cfg *Config) Errors {
+// decoder walks a generic TOML tree against the Config type by hand, so
+// that one bad value does not hide the others, and records which file set
+// each key.
+type decoder struct {
+	file    string
+	errs    Errors
+	origins Origins
+}
+
+func (d *decoder) add(path, msg string) {
+	d.errs = append(d.errs, FieldError{File: d.file, Path: path, Msg: msg})
+}
+
+// decode parses one file's TOML over cfg.
+func (d *decoder) decode(data []byte, cfg *Config) {
 	var tree map[string]any
 	if _, err := toml.Decode(string(data), &tree); err != nil {
 		var perr toml.ParseError
 		if errors.As(err, &perr) {
-			return Errors{{Path: fmt.Sprintf("line %d", perr.Position.Line), Msg: perr.Message}}
+			d.add(fmt.Sprintf("line %d", perr.Position.Line), perr.Message)
+			return
 		}
-		return Errors{{Path: "(file)", Msg: err.Error()}}
+		d.add("(file)", err.Error())
+		return
 	}
-	var errs Errors
-	decodeStruct(reflect.ValueOf(cfg).Elem(), tree, "", &errs)
-	return errs
+	d.decodeStruct(reflect.ValueOf(cfg).Elem(), tree, "")
 }
 
 func joinPath(prefix, key string) string {
@@ -98,7 +206,7 @@ func joinPath(prefix, key string) string {
 	return prefix + "." + key
 }
 
-func decodeStruct(v reflect.Value, tree map[string]any, prefix string, errs *Errors) {
+func (d *decoder) decodeStruct(v reflect.Value, tree map[string]any, prefix string) {
 	fields := map[string]int{}
 	t := v.Type()
 	for i := 0; i < t.NumField(); i++ {
@@ -113,18 +221,21 @@ func decodeStruct(v reflect.Value, tree map[string]any, prefix string, errs *Err
 		path := joinPath(prefix, k)
 		i, ok := fields[k]
 		if !ok {
-			*errs = append(*errs, FieldError{path, "unknown key"})
+			d.add(path, "unknown key")
 			continue
 		}
-		decodeValue(v.Field(i), tree[k], path, errs)
+		d.decodeValue(v.Field(i), tree[k], path)
 	}
 }
 
 var textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
 
-func decodeValue(f reflect.Value, raw any, path string, errs *Errors) {
+func (d *decoder) decodeValue(f reflect.Value, raw any, path string) {
 	bad := func(want string) {
-		*errs = append(*errs, FieldError{path, fmt.Sprintf("want %s, got %s", want, tomlType(raw))})
+		d.add(path, fmt.Sprintf("want %s, got %s", want, tomlType(raw)))
+	}
+	if k := f.Kind(); k != reflect.Struct && k != reflect.Map || f.Type() == reflect.TypeFor[Duration]() {
+		d.origins[path] = d.file
 	}
 	if reflect.PointerTo(f.Type()).Implements(textUnmarshaler) {
 		s, ok := raw.(string)
@@ -133,7 +244,7 @@ func decodeValue(f reflect.Value, raw any, path string, errs *Errors) {
 			return
 		}
 		if err := f.Addr().Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(s)); err != nil {
-			*errs = append(*errs, FieldError{path, fmt.Sprintf("invalid value %q: %v", s, err)})
+			d.add(path, fmt.Sprintf("invalid value %q: %v", s, err))
 		}
 		return
 	}
@@ -152,6 +263,15 @@ func decodeValue(f reflect.Value, raw any, path string, errs *Errors) {
 			return
 		}
 		f.SetInt(n)
+	case reflect.Float64:
+		switch n := raw.(type) {
+		case float64:
+			f.SetFloat(n)
+		case int64:
+			f.SetFloat(float64(n))
+		default:
+			bad("a number")
+		}
 	case reflect.Bool:
 		b, ok := raw.(bool)
 		if !ok {
@@ -160,32 +280,32 @@ func decodeValue(f reflect.Value, raw any, path string, errs *Errors) {
 		}
 		f.SetBool(b)
 	case reflect.Slice:
-		decodeStrings(f, raw, path, errs)
+		d.decodeStrings(f, raw, path)
 	case reflect.Struct:
 		m, ok := raw.(map[string]any)
 		if !ok {
 			bad("a table")
 			return
 		}
-		decodeStruct(f, m, path, errs)
+		d.decodeStruct(f, m, path)
 	case reflect.Map:
-		decodeMap(f, raw, path, errs)
+		d.decodeMap(f, raw, path)
 	default:
 		panic(fmt.Sprintf("config: unsupported field kind %s at %s", f.Kind(), path))
 	}
 }
 
-func decodeStrings(f reflect.Value, raw any, path string, errs *Errors) {
+func (d *decoder) decodeStrings(f reflect.Value, raw any, path string) {
 	items, ok := raw.([]any)
 	if !ok {
-		*errs = append(*errs, FieldError{path, fmt.Sprintf("want an array of strings, got %s", tomlType(raw))})
+		d.add(path, fmt.Sprintf("want an array of strings, got %s", tomlType(raw)))
 		return
 	}
 	out := make([]string, 0, len(items))
 	for i, it := range items {
 		s, ok := it.(string)
 		if !ok {
-			*errs = append(*errs, FieldError{fmt.Sprintf("%s[%d]", path, i), fmt.Sprintf("want a string, got %s", tomlType(it))})
+			d.add(fmt.Sprintf("%s[%d]", path, i), fmt.Sprintf("want a string, got %s", tomlType(it)))
 			continue
 		}
 		out = append(out, s)
@@ -193,10 +313,10 @@ func decodeStrings(f reflect.Value, raw any, path string, errs *Errors) {
 	f.Set(reflect.ValueOf(out))
 }
 
-func decodeMap(f reflect.Value, raw any, path string, errs *Errors) {
+func (d *decoder) decodeMap(f reflect.Value, raw any, path string) {
 	m, ok := raw.(map[string]any)
 	if !ok {
-		*errs = append(*errs, FieldError{path, fmt.Sprintf("want a table, got %s", tomlType(raw))})
+		d.add(path, fmt.Sprintf("want a table, got %s", tomlType(raw)))
 		return
 	}
 	if f.IsNil() {
@@ -212,7 +332,8 @@ func decodeMap(f reflect.Value, raw any, path string, errs *Errors) {
 		if old := f.MapIndex(reflect.ValueOf(k)); old.IsValid() {
 			elem.Set(old)
 		}
-		decodeValue(elem, m[k], joinPath(path, k), errs)
+		d.origins[joinPath(path, k)] = d.file
+		d.decodeValue(elem, m[k], joinPath(path, k))
 		f.SetMapIndex(reflect.ValueOf(k), elem)
 	}
 }

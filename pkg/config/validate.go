@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/url"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -52,6 +53,7 @@ func (cfg *Config) Validate() Errors {
 	cfg.Runtime.validate(c)
 	c.absPath("image.registry_config_path", cfg.Image.RegistryConfigPath, true)
 	c.absPath("image.docker_config", cfg.Image.DockerConfig, true)
+	c.absPath("image.policy.signature_policy", cfg.Image.Policy.SignaturePolicy, true)
 	c.intRange("image.max_concurrent_downloads", cfg.Image.MaxConcurrentDownloads, 1, 64)
 	if cfg.Image.PullProgressTimeout.Duration <= 0 {
 		c.addf("image.pull_progress_timeout", "must be positive")
@@ -77,6 +79,8 @@ func (cfg *Config) Validate() Errors {
 		c.addf("streaming.address", "%q is not an IP address", cfg.Streaming.Address)
 	}
 	c.intRange("streaming.port", cfg.Streaming.Port, 0, 65535)
+	cfg.Streaming.validateTLS(c)
+	c.intRange("log.verbosity", cfg.Log.Verbosity, 0, 10)
 	if a := cfg.Metrics.Address; a != "" {
 		if _, _, err := net.SplitHostPort(a); err != nil {
 			c.addf("metrics.address", "%q is not host:port", a)
@@ -88,6 +92,7 @@ func (cfg *Config) Validate() Errors {
 		c.addf("streaming.idle_timeout", "must be positive")
 	}
 	cfg.NRI.validate(c)
+	cfg.Tracing.validate(c)
 	return c.errs
 }
 
@@ -146,5 +151,57 @@ func (n *NRI) validate(c *checker) {
 	}
 	if n.RequestTimeout.Duration <= 0 {
 		c.addf("nri.request_timeout", "must be positive")
+	}
+}
+
+func (t *Tracing) validate(c *checker) {
+	if t.Endpoint != "" {
+		if err := CheckTracingEndpoint(t.Endpoint); err != nil {
+			c.addf("tracing.endpoint", "%v", err)
+		}
+	}
+	if t.SamplingRatio < 0 || t.SamplingRatio > 1 {
+		c.addf("tracing.sampling_ratio", "%g is out of range [0, 1]", t.SamplingRatio)
+	}
+	if t.ServiceName == "" {
+		c.addf("tracing.service_name", "must not be empty")
+	}
+}
+
+// CheckTracingEndpoint checks an OTLP endpoint: host:port, or an http:// or
+// https:// URL with a host and port and no path.
+func CheckTracingEndpoint(e string) error {
+	hostport := e
+	if strings.Contains(e, "://") {
+		u, err := url.Parse(e)
+		if err != nil {
+			return fmt.Errorf("%q is not a URL: %w", e, err)
+		}
+		if u.Scheme != "http" && u.Scheme != "https" {
+			return fmt.Errorf("%q: scheme must be http or https", e)
+		}
+		if u.Path != "" && u.Path != "/" {
+			return fmt.Errorf("%q: an OTLP/gRPC endpoint has no path", e)
+		}
+		hostport = u.Host
+	}
+	if _, _, err := net.SplitHostPort(hostport); err != nil {
+		return fmt.Errorf("%q is not host:port", e)
+	}
+	return nil
+}
+
+func (s *Streaming) validateTLS(c *checker) {
+	c.absPath("streaming.tls_cert_file", s.TLSCertFile, true)
+	c.absPath("streaming.tls_key_file", s.TLSKeyFile, true)
+	c.absPath("streaming.tls_ca_file", s.TLSCAFile, true)
+	switch {
+	case s.TLSCertFile != "" && s.TLSKeyFile == "":
+		c.addf("streaming.tls_key_file", "must be set with tls_cert_file")
+	case s.TLSCertFile == "" && s.TLSKeyFile != "":
+		c.addf("streaming.tls_cert_file", "must be set with tls_key_file")
+	}
+	if s.TLSCAFile != "" && s.TLSCertFile == "" {
+		c.addf("streaming.tls_ca_file", "needs tls_cert_file and tls_key_file")
 	}
 }

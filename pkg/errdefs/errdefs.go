@@ -25,7 +25,14 @@ var (
 	ErrNotImplemented     = errors.New("not implemented")
 	ErrResourceExhausted  = errors.New("resource exhausted")
 	ErrPermissionDenied   = errors.New("permission denied")
+	// ErrSignatureValidation is an image the signature policy refuses.
+	// The CRI reports it the way the kubelet recognises
+	// (k8s.io/cri-api/pkg/errors.ErrSignatureValidationFailed).
+	ErrSignatureValidation = errors.New("signature validation failed")
 )
+
+// IsSignatureValidation reports whether err wraps ErrSignatureValidation.
+func IsSignatureValidation(err error) bool { return errors.Is(err, ErrSignatureValidation) }
 
 // IsNotFound reports whether err wraps ErrNotFound.
 func IsNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
@@ -48,6 +55,9 @@ var classes = []struct {
 	err   error
 	class error
 }{
+	// A refused signature wins over what its check ran into (a missing
+	// signature tag is a NotFound underneath).
+	{ErrSignatureValidation, ErrSignatureValidation},
 	{ErrNotFound, ErrNotFound},
 	{ErrAlreadyExists, ErrAlreadyExists},
 	{ErrInvalidArgument, ErrInvalidArgument},

@@ -10,11 +10,13 @@ import (
 	"os"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
 	"golang.org/x/sync/errgroup"
 	"k8s.io/klog/v2"
 
 	"github.com/cricket-cri/cricket/pkg/metrics"
 	"github.com/cricket-cri/cricket/pkg/snapshot"
+	"github.com/cricket-cri/cricket/pkg/tracing"
 )
 
 // Pull fetches ref (with optional CRI credentials), unpacks its layers and
@@ -26,7 +28,9 @@ import (
 // handler. Concurrent pulls of the same reference and platform share one
 // download. ctx bounds this caller's wait; the shared pull stops when
 // every caller has gone.
-func (s *Service) Pull(ctx context.Context, ref string, auth *AuthConfig, platform string) (Image, error) {
+func (s *Service) Pull(ctx context.Context, ref string, auth *AuthConfig, platform string) (_ Image, err error) {
+	ctx, span := tracing.Start(ctx, tracing.SpanImagePull, attribute.String("image.ref", ref))
+	defer tracing.End(span, &err)
 	r, err := ParseReference(ref)
 	if err != nil {
 		return Image{}, err
@@ -66,6 +70,10 @@ func (s *Service) pull(ctx context.Context, r Reference, auth *AuthConfig, pl Pl
 	}
 	ms, err := s.resolve(ctx, rc, r, pl)
 	if err != nil {
+		return Image{}, err
+	}
+	if err := s.verifySignatures(ctx, rc, r, ms); err != nil {
+		log.Error(err, "image refused by the signature policy")
 		return Image{}, err
 	}
 	used := ms.blobs()
@@ -144,26 +152,30 @@ func (s *Service) cleanupFailed(ctx context.Context, used []string) {
 }
 
 func (s *Service) repoClient(r Reference, auth *AuthConfig) (*repoClient, error) {
-	hosts, err := s.hosts.Hosts(r.Domain)
+	lv := s.live.Load()
+	hosts, err := lv.hosts.Hosts(r.Domain)
 	if err != nil {
 		return nil, err
 	}
-	progress := s.opts.ProgressTimeout
+	progress := lv.progress
 	if progress < 0 {
 		progress = 0
 	}
 	return &repoClient{
-		clients: s.clients, registry: r.Domain, path: r.Path, hosts: hosts, progress: progress,
-		tokens: map[string]string{},
+		clients: lv.clients, registry: r.Domain, path: r.Path, hosts: hosts, progress: progress,
+		maxDownloads: lv.maxDownloads,
+		tokens:       map[string]string{},
 		creds: func(host string) (credentials, error) {
-			return selectCredentials(auth, s.docker, r.Domain, host)
+			return selectCredentials(auth, lv.docker, r.Domain, host)
 		},
 	}, nil
 }
 
 // resolve fetches the manifest r names, following an index to the
 // manifest of platform pl.
-func (s *Service) resolve(ctx context.Context, rc *repoClient, r Reference, pl Platform) (manifestSet, error) {
+func (s *Service) resolve(ctx context.Context, rc *repoClient, r Reference, pl Platform) (_ manifestSet, err error) {
+	ctx, span := tracing.Start(ctx, tracing.SpanImageResolve)
+	defer tracing.End(span, &err)
 	want := CapResolve
 	if r.Digest != "" {
 		want = CapPull
@@ -254,7 +266,7 @@ func (s *Service) downloadSmall(ctx context.Context, rc *repoClient, d Descripto
 // streamed from the registry through the digest check into its layer dir.
 func (s *Service) fetchLayers(ctx context.Context, rc *repoClient, layers []Descriptor, diffIDs, chains []string) error {
 	g, ctx := errgroup.WithContext(ctx)
-	g.SetLimit(s.opts.MaxConcurrentDownloads)
+	g.SetLimit(rc.maxDownloads)
 	for i := range layers {
 		parent := ""
 		if i > 0 {
@@ -321,7 +333,10 @@ func (s *Service) ensureLayer(ctx context.Context, rc *repoClient, d Descriptor,
 // unpack decompresses r into the layer chain, checking the uncompressed
 // digest against diffID and, when blob is set, the download against its
 // digest, before either becomes visible.
-func (s *Service) unpack(ctx context.Context, r io.Reader, diffID, chain, parent string, blob *Writer) error {
+func (s *Service) unpack(ctx context.Context, r io.Reader, diffID, chain, parent string, blob *Writer) (err error) {
+	ctx, span := tracing.Start(ctx, tracing.SpanImageUnpack, attribute.String("image.layer.diff_id", diffID),
+		attribute.Bool("image.layer.download", blob != nil))
+	defer tracing.End(span, &err)
 	dr, err := snapshot.Decompress(r)
 	if err != nil {
 		return err

@@ -31,6 +31,15 @@ type clients struct {
 	m  map[string]*http.Client
 }
 
+// closeIdle closes the idle connections of every client.
+func (c *clients) closeIdle() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, cl := range c.m {
+		cl.CloseIdleConnections()
+	}
+}
+
 func (c *clients) get(h RegistryHost) (*http.Client, error) {
 	key := fmt.Sprint(h.Scheme, h.Host, h.SkipVerify, h.CAs, h.Clients)
 	c.mu.Lock()
@@ -101,6 +110,8 @@ type repoClient struct {
 	hosts    []RegistryHost
 	creds    func(host string) (credentials, error)
 	progress time.Duration
+	// maxDownloads bounds the layers fetched at once.
+	maxDownloads int
 
 	mu     sync.Mutex
 	tokens map[string]string // host -> Authorization header value

@@ -8,12 +8,14 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/singleflight"
 	"k8s.io/klog/v2"
 
 	"github.com/cricket-cri/cricket/pkg/errdefs"
+	"github.com/cricket-cri/cricket/pkg/image/sigpolicy"
 	"github.com/cricket-cri/cricket/pkg/snapshot"
 	"github.com/cricket-cri/cricket/pkg/store"
 )
@@ -45,18 +47,39 @@ type Options struct {
 	Platform Platform
 	// Unpack tunes layer extraction (Rootless is for tests only).
 	Unpack snapshot.UnpackOptions
+	// SignaturePolicy is checked by every pull before anything of the
+	// image is stored; nil accepts every image.
+	SignaturePolicy *sigpolicy.Policy
+}
+
+// Settings are what a running Service can change (SetSettings); see
+// Options for their meaning.
+type Settings struct {
+	RegistryConfigPath     string
+	DockerConfigPath       string
+	MaxConcurrentDownloads int
+	ProgressTimeout        time.Duration
+	PinnedImages           []string
+}
+
+// live is the part of a Service that SetSettings replaces as a whole; a
+// pull reads it once, when it starts.
+type live struct {
+	hosts        HostsConfig
+	docker       dockerConfig
+	clients      *clients
+	maxDownloads int
+	progress     time.Duration
+	pinned       map[string]bool
 }
 
 // Service pulls, stores, lists and removes images.
 type Service struct {
 	opts     Options
-	hosts    HostsConfig
-	docker   dockerConfig
-	clients  *clients
+	live     atomic.Pointer[live]
 	content  *ContentStore
 	snaps    *snapshot.Store
 	index    *index
-	pinned   map[string]bool
 	imageDir string
 
 	// gcMu serialises garbage collection with the registration of what
@@ -68,15 +91,13 @@ type Service struct {
 	inflight map[string]int
 	pulls    pullGroup
 	layers   singleflight.Group
+	// policy is the image signature policy (nil: accept anything).
+	policy atomic.Pointer[sigpolicy.Policy]
 }
 
 // New opens the image service's stores under opts.Root.
 func New(ctx context.Context, opts Options) (*Service, error) {
 	opts = withDefaults(opts)
-	docker, err := loadDockerConfig(opts.DockerConfigPath)
-	if err != nil {
-		return nil, err
-	}
 	imageDir := filepath.Join(opts.Root, "images")
 	content, err := OpenContentStore(filepath.Join(imageDir, "content"))
 	if err != nil {
@@ -97,15 +118,47 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{opts: opts, hosts: HostsConfig{Dir: opts.RegistryConfigPath}, docker: docker,
-		clients: &clients{}, content: content, snaps: snaps, index: idx, imageDir: imageDir,
+	s := &Service{opts: opts, content: content, snaps: snaps, index: idx, imageDir: imageDir,
 		inflight: map[string]int{}}
-	s.pinned = s.normalisePinned(ctx, opts.PinnedImages)
+	if err := s.SetSettings(ctx, Settings{
+		RegistryConfigPath: opts.RegistryConfigPath, DockerConfigPath: opts.DockerConfigPath,
+		MaxConcurrentDownloads: opts.MaxConcurrentDownloads, ProgressTimeout: opts.ProgressTimeout,
+		PinnedImages: opts.PinnedImages,
+	}); err != nil {
+		return nil, err
+	}
+	s.policy.Store(opts.SignaturePolicy)
 	s.sweepArtifacts(ctx)
 	if err := s.GC(ctx); err != nil {
 		log.Error(err, "image garbage collection at start-up")
 	}
 	return s, nil
+}
+
+// SetSettings replaces the registry hosts directory, the credentials (the
+// docker config file is read again even under the same name), the
+// download limits and the pinned images. Pulls that already started finish
+// with the settings they started with; the next pull uses the new ones.
+// On error nothing changes.
+func (s *Service) SetSettings(ctx context.Context, st Settings) error {
+	docker, err := loadDockerConfig(st.DockerConfigPath)
+	if err != nil {
+		return err
+	}
+	o := withDefaults(Options{MaxConcurrentDownloads: st.MaxConcurrentDownloads, ProgressTimeout: st.ProgressTimeout})
+	old := s.live.Swap(&live{
+		hosts: HostsConfig{Dir: st.RegistryConfigPath}, docker: docker,
+		// New clients: a CA or client certificate file may have been
+		// replaced under the same name.
+		clients:      &clients{},
+		maxDownloads: o.MaxConcurrentDownloads,
+		progress:     o.ProgressTimeout,
+		pinned:       s.normalisePinned(ctx, st.PinnedImages),
+	})
+	if old != nil {
+		old.clients.closeIdle()
+	}
+	return nil
 }
 
 func withDefaults(o Options) Options {
@@ -138,8 +191,9 @@ func (s *Service) normalisePinned(ctx context.Context, refs []string) map[string
 func (s *Service) Snapshots() *snapshot.Store { return s.snaps }
 
 func (s *Service) withPinned(im Image) Image {
+	pinned := s.live.Load().pinned
 	for _, n := range append(append([]string(nil), im.RepoTags...), im.RepoDigests...) {
-		if s.pinned[n] {
+		if pinned[n] {
 			im.Pinned = true
 		}
 	}

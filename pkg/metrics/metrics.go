@@ -49,6 +49,18 @@ var (
 		Help:    "Duration of the phases of pod start: namespaces, cni, shim (RunPodSandbox) and executor (StartContainer).",
 		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 	}, []string{"phase"})
+	// ConfigGeneration counts the configurations the daemon has run with:
+	// 1 at start, one more at each successful reload.
+	ConfigGeneration = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: namespace, Subsystem: "config", Name: "generation",
+		Help: "Generation of the running configuration: 1 at start, one more at each successful reload (SIGHUP).",
+	})
+	// ConfigLastReloadSuccess is when the configuration was last loaded
+	// successfully (start or reload), in Unix seconds.
+	ConfigLastReloadSuccess = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: namespace, Subsystem: "config", Name: "last_reload_success_timestamp_seconds",
+		Help: "Unix time of the last successful configuration load: start-up or reload (SIGHUP).",
+	})
 )
 
 // Pod start phases.
@@ -61,6 +73,7 @@ const (
 
 func init() {
 	Registry.MustRegister(RequestDuration, RequestErrors, PullBytes, PullDuration, PodStartPhase,
+		ConfigGeneration, ConfigLastReloadSuccess,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 }
 

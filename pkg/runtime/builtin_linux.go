@@ -498,3 +498,106 @@ var rlimits = map[string]int{
 	"RLIMIT_SIGPENDING": unix.RLIMIT_SIGPENDING,
 	"RLIMIT_STACK":      unix.RLIMIT_STACK,
 }
+
+// Checkpoint dumps the container with libcontainer's CRIU driver (CRIU's
+// swrk mode, a child this process waits for: the reaper is held).
+func (b *builtin) Checkpoint(_ context.Context, id string, opts CheckpointOptions) error {
+	if opts.ImagePath == "" {
+		return fmt.Errorf("checkpoint of container %s: no image path: %w", id, errdefs.ErrInvalidArgument)
+	}
+	bc, err := b.get(id)
+	if err != nil {
+		return err
+	}
+	release := b.reaper.Hold()
+	defer release()
+	err = bc.c.Checkpoint(&libcontainer.CriuOpts{
+		ImagesDirectory: opts.ImagePath,
+		WorkDirectory:   opts.WorkPath,
+		LeaveRunning:    opts.LeaveRunning,
+		TcpEstablished:  opts.TCPEstablished,
+		FileLocks:       true,
+	})
+	if err != nil {
+		return fmt.Errorf("checkpoint container %s: %w", id, err)
+	}
+	return nil
+}
+
+func (b *builtin) Pause(_ context.Context, id string) error {
+	bc, err := b.get(id)
+	if err != nil {
+		return err
+	}
+	if err := bc.c.Pause(); err != nil {
+		return fmt.Errorf("pause container %s: %w", id, err)
+	}
+	return nil
+}
+
+func (b *builtin) Resume(_ context.Context, id string) error {
+	bc, err := b.get(id)
+	if err != nil {
+		return err
+	}
+	if err := bc.c.Resume(); err != nil {
+		return fmt.Errorf("resume container %s: %w", id, err)
+	}
+	return nil
+}
+
+// Restore creates the container from its bundle like Create and has
+// libcontainer's CRIU driver restore the checkpointed process tree into it
+// (CRIU's swrk mode, restoring the tree as a sibling of CRIU: a child of
+// this process, which holds the reaper meanwhile).
+func (b *builtin) Restore(_ context.Context, id, bundle string, stdio Stdio, opts RestoreOptions) (int, error) {
+	if opts.ImagePath == "" {
+		return 0, fmt.Errorf("restore of container %s: no image path: %w", id, errdefs.ErrInvalidArgument)
+	}
+	spec, err := LoadSpec(bundle)
+	if err != nil {
+		return 0, err
+	}
+	if spec.Process == nil || spec.Process.Terminal {
+		return 0, fmt.Errorf("restore of container %s: a container without a process or with a terminal cannot be restored: %w", id, errdefs.ErrInvalidArgument)
+	}
+	absolutize(spec, bundle)
+	release := b.reaper.Hold()
+	defer release()
+	cfg, err := specconv.CreateLibcontainerConfig(b.createOpts(id, spec))
+	if err != nil {
+		return 0, fmt.Errorf("convert OCI spec of container %s: %w: %w", id, err, errdefs.ErrInvalidArgument)
+	}
+	proc, err := newProcess(spec.Process, stdio)
+	if err != nil {
+		return 0, fmt.Errorf("process of container %s: %w", id, err)
+	}
+	proc.Init = true
+	c, err := libcontainer.Create(b.root, id, cfg)
+	if err != nil {
+		if errors.Is(err, libcontainer.ErrExist) {
+			return 0, fmt.Errorf("container %s: %w", id, errdefs.ErrAlreadyExists)
+		}
+		return 0, fmt.Errorf("create container %s: %w", id, err)
+	}
+	err = c.Restore(proc, &libcontainer.CriuOpts{
+		ImagesDirectory: opts.ImagePath,
+		WorkDirectory:   opts.WorkPath,
+		TcpEstablished:  opts.TCPEstablished,
+		FileLocks:       true,
+	})
+	if err != nil {
+		_ = c.Destroy()
+		return 0, fmt.Errorf("restore container %s: %w", id, err)
+	}
+	pid, err := proc.Pid()
+	if err != nil {
+		_ = c.Signal(unix.SIGKILL)
+		_ = c.Destroy()
+		return 0, fmt.Errorf("container %s: %w", id, err)
+	}
+	b.mu.Lock()
+	b.containers[id] = &builtinContainer{c: c, spec: spec, bundle: bundle}
+	b.mu.Unlock()
+	return pid, nil
+}

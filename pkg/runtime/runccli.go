@@ -420,3 +420,93 @@ func (r *runcCLI) Update(ctx context.Context, id string, resources *specs.LinuxR
 	}
 	return nil
 }
+
+// Checkpoint runs "<runtime> checkpoint" (runc and crun both drive CRIU).
+func (r *runcCLI) Checkpoint(ctx context.Context, id string, opts CheckpointOptions) error {
+	if opts.ImagePath == "" {
+		return fmt.Errorf("checkpoint of container %s: no image path: %w", id, errdefs.ErrInvalidArgument)
+	}
+	if _, err := r.run(ctx, invocation{args: checkpointArgs(id, opts)}); err != nil {
+		if noCheckpointSupport(err) {
+			return fmt.Errorf("runtime %s has no checkpoint support (built without CRIU): %w: %w", r.path, err, errdefs.ErrFailedPrecondition)
+		}
+		return r.classify(id, "checkpoint", err)
+	}
+	return nil
+}
+
+// noCheckpointSupport recognises a runtime built without CRIU: Debian
+// 12's crun 1.8.1 answers "unknown command checkpoint".
+func noCheckpointSupport(err error) bool {
+	s := err.Error()
+	return strings.Contains(s, "unknown command checkpoint") || strings.Contains(s, "unknown command restore")
+}
+
+func checkpointArgs(id string, opts CheckpointOptions) []string {
+	args := []string{"checkpoint", "--image-path", opts.ImagePath, "--file-locks"}
+	if opts.WorkPath != "" {
+		args = append(args, "--work-path", opts.WorkPath)
+	}
+	if opts.LeaveRunning {
+		args = append(args, "--leave-running")
+	}
+	if opts.TCPEstablished {
+		args = append(args, "--tcp-established")
+	}
+	return append(args, id)
+}
+
+func (r *runcCLI) Pause(ctx context.Context, id string) error {
+	if _, err := r.run(ctx, invocation{args: []string{"pause", id}}); err != nil {
+		return r.classify(id, "pause", err)
+	}
+	return nil
+}
+
+func (r *runcCLI) Resume(ctx context.Context, id string) error {
+	if _, err := r.run(ctx, invocation{args: []string{"resume", id}}); err != nil {
+		return r.classify(id, "resume", err)
+	}
+	return nil
+}
+
+// Restore runs "<runtime> restore --detach": the restored init outlives
+// the runtime and is reparented to the caller, the subreaper.
+func (r *runcCLI) Restore(ctx context.Context, id, bundle string, stdio Stdio, opts RestoreOptions) (int, error) {
+	if opts.ImagePath == "" {
+		return 0, fmt.Errorf("restore of container %s: no image path: %w", id, errdefs.ErrInvalidArgument)
+	}
+	spec, err := LoadSpec(bundle)
+	if err != nil {
+		return 0, err
+	}
+	if spec.Process == nil || spec.Process.Terminal {
+		return 0, fmt.Errorf("restore of container %s: a container without a process or with a terminal cannot be restored: %w", id, errdefs.ErrInvalidArgument)
+	}
+	pidFile := filepath.Join(r.root, id+".pid")
+	defer os.Remove(pidFile)
+	if _, err := r.run(ctx, invocation{args: restoreArgs(id, bundle, pidFile, opts), stdio: &stdio}); err != nil {
+		_ = r.Delete(context.WithoutCancel(ctx), id, true)
+		if noCheckpointSupport(err) {
+			return 0, fmt.Errorf("runtime %s has no restore support (built without CRIU): %w: %w", r.path, err, errdefs.ErrFailedPrecondition)
+		}
+		return 0, fmt.Errorf("restore container %s: %w", id, err)
+	}
+	pid, err := readPidFile(pidFile)
+	if err != nil {
+		_ = r.Delete(context.WithoutCancel(ctx), id, true)
+		return 0, fmt.Errorf("restore container %s: %w", id, err)
+	}
+	return pid, nil
+}
+
+func restoreArgs(id, bundle, pidFile string, opts RestoreOptions) []string {
+	args := []string{"restore", "--detach", "--bundle", bundle, "--pid-file", pidFile, "--image-path", opts.ImagePath, "--file-locks"}
+	if opts.WorkPath != "" {
+		args = append(args, "--work-path", opts.WorkPath)
+	}
+	if opts.TCPEstablished {
+		args = append(args, "--tcp-established")
+	}
+	return append(args, id)
+}

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -207,4 +208,28 @@ func TestSetStdioNeverHostDevNull(t *testing.T) {
 	}
 	// The command is not run: this package's reaper tests wait for any
 	// child, and would take its exit status.
+}
+
+func TestCheckpointRestoreArgs(t *testing.T) {
+	got := strings.Join(checkpointArgs("c1", CheckpointOptions{ImagePath: "/i", WorkPath: "/w", LeaveRunning: true, TCPEstablished: true}), " ")
+	if want := "checkpoint --image-path /i --file-locks --work-path /w --leave-running --tcp-established c1"; got != want {
+		t.Errorf("checkpoint args %q, want %q", got, want)
+	}
+	got = strings.Join(checkpointArgs("c1", CheckpointOptions{ImagePath: "/i"}), " ")
+	if want := "checkpoint --image-path /i --file-locks c1"; got != want {
+		t.Errorf("checkpoint args %q, want %q", got, want)
+	}
+	got = strings.Join(restoreArgs("c1", "/b", "/p", RestoreOptions{ImagePath: "/i", WorkPath: "/w"}), " ")
+	if want := "restore --detach --bundle /b --pid-file /p --image-path /i --file-locks --work-path /w c1"; got != want {
+		t.Errorf("restore args %q, want %q", got, want)
+	}
+}
+
+func TestNoCheckpointSupport(t *testing.T) {
+	if !noCheckpointSupport(errors.New("/usr/bin/crun checkpoint: exit status 1: unknown command checkpoint")) {
+		t.Error("crun 1.8.1's answer not recognised")
+	}
+	if noCheckpointSupport(errors.New("criu failed: type DUMP errno 0")) {
+		t.Error("a CRIU failure taken for a missing feature")
+	}
 }

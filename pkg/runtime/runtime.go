@@ -99,6 +99,47 @@ type Executor interface {
 	Pids(ctx context.Context, id string) ([]int, error)
 	// Update changes the container's cgroup limits.
 	Update(ctx context.Context, id string, resources *specs.LinuxResources) error
+	// Checkpoint dumps the running container's process tree with CRIU
+	// into opts.ImagePath. With opts.LeaveRunning the container runs on
+	// afterwards; otherwise CRIU kills it once the dump is complete.
+	Checkpoint(ctx context.Context, id string, opts CheckpointOptions) error
+	// Restore is Create, then Start, from a checkpoint: it sets up the
+	// container described by bundle/config.json and has CRIU restore the
+	// process tree of opts.ImagePath into it; the restored init (a child
+	// of the caller, or an orphan reparented to it) runs on at once.
+	// Containers with a terminal cannot be restored (ErrInvalidArgument).
+	Restore(ctx context.Context, id, bundle string, stdio Stdio, opts RestoreOptions) (pid int, err error)
+	// Pause freezes every process of a running container (its cgroup's
+	// freezer); Resume thaws them.
+	Pause(ctx context.Context, id string) error
+	Resume(ctx context.Context, id string) error
+}
+
+// RestoreOptions say where a container's checkpoint is and how to restore
+// it.
+type RestoreOptions struct {
+	// ImagePath holds CRIU's images.
+	ImagePath string
+	// WorkPath is where CRIU writes its log (restore.log); empty means
+	// ImagePath.
+	WorkPath string
+	// TCPEstablished restores established TCP connections too.
+	TCPEstablished bool
+}
+
+// CheckpointOptions say where and how a container is checkpointed.
+type CheckpointOptions struct {
+	// ImagePath is the directory CRIU writes its images to; it is created
+	// (0700) when missing.
+	ImagePath string
+	// WorkPath is the directory CRIU writes its log (dump.log) and its
+	// statistics (stats-dump) to; empty means ImagePath.
+	WorkPath string
+	// LeaveRunning lets the container run on after the dump.
+	LeaveRunning bool
+	// TCPEstablished dumps established TCP connections too; without it a
+	// container with one cannot be checkpointed.
+	TCPEstablished bool
 }
 
 // Exit is how a process ended, as collected by a Reaper.

@@ -116,3 +116,25 @@ func openat(rootFd int, root, rel string, flags int, mode uint32) (*os.File, err
 	}
 	return os.NewFile(uintptr(fd), filepath.Join(root, rel)), nil
 }
+
+// OpenNoSymlinks opens the absolute path p with the given open flags and
+// creation mode, failing (with an error wrapping errdefs.ErrInvalidArgument)
+// when p is not absolute and clean or when any of its components is a
+// symlink: for paths a client names, which must mean what they say.
+func OpenNoSymlinks(p string, flags int, mode uint32) (*os.File, error) {
+	if !filepath.IsAbs(p) || filepath.Clean(p) != p {
+		return nil, fmt.Errorf("path %q is not absolute and clean: %w", p, errdefs.ErrInvalidArgument)
+	}
+	how := unix.OpenHow{Flags: uint64(flags | unix.O_CLOEXEC), Mode: uint64(mode), Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS}
+	if flags&(unix.O_CREAT|unix.O_TMPFILE) == 0 {
+		how.Mode = 0
+	}
+	fd, err := unix.Openat2(unix.AT_FDCWD, p, &how)
+	switch {
+	case errors.Is(err, unix.ELOOP):
+		return nil, fmt.Errorf("open %s: a component is a symlink: %w", p, errdefs.ErrInvalidArgument)
+	case err != nil:
+		return nil, &os.PathError{Op: "openat2", Path: p, Err: err}
+	}
+	return os.NewFile(uintptr(fd), p), nil
+}

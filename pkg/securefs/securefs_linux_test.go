@@ -102,3 +102,24 @@ func TestMkdirAllBeneath(t *testing.T) {
 		})
 	}
 }
+
+func TestOpenNoSymlinks(t *testing.T) {
+	dir := t.TempDir()
+	real := filepath.Join(dir, "real")
+	if err := os.Mkdir(real, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(real, filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	f, err := OpenNoSymlinks(real, unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err != nil {
+		t.Fatalf("open of a plain dir: %v", err)
+	}
+	_ = f.Close()
+	for _, p := range []string{filepath.Join(dir, "link"), filepath.Join(dir, "link", "x"), "relative/path", real + "/../real"} {
+		if _, err := OpenNoSymlinks(p, unix.O_PATH, 0); !errdefs.IsInvalidArgument(err) {
+			t.Errorf("OpenNoSymlinks(%q) = %v, want InvalidArgument", p, err)
+		}
+	}
+}

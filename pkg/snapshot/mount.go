@@ -62,6 +62,19 @@ func (s *Store) Mounts(key string) (Mount, error) {
 	return s.mountLocked(a), nil
 }
 
+// UpperDir is the directory holding what was written to the prepared
+// snapshot key: the overlay upper dir (or the bind-mounted dir of a
+// snapshot with no parent).
+func (s *Store) UpperDir(key string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.act[key]
+	if !ok {
+		return "", fmt.Errorf("snapshot %s: %w", key, errdefs.ErrNotFound)
+	}
+	return filepath.Join(s.dir(a.N), "fs"), nil
+}
+
 func (s *Store) mountLocked(a Active) Mount {
 	upper := filepath.Join(s.dir(a.N), "fs")
 	var lowers []string

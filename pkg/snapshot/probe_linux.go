@@ -51,3 +51,45 @@ func ProbeIDMappedOverlay(binary, dir string) (retErr error) {
 	}
 	return Unmount(merged)
 }
+
+// ProbeOverlay mounts, under dir, an overlay of one lower layer with an
+// upper dir, as a container rootfs is mounted, checks that a file of the
+// lower layer reads through it and that a write lands in the upper dir,
+// and removes it all.
+func ProbeOverlay(dir string) (retErr error) {
+	tmp, err := os.MkdirTemp(dir, "overlay-probe-")
+	if err != nil {
+		return fmt.Errorf("create probe dir: %w", err)
+	}
+	defer func() {
+		retErr = errors.Join(retErr, os.RemoveAll(tmp))
+	}()
+	p := func(n string) string { return filepath.Join(tmp, n) }
+	for _, d := range []string{"lower", "upper", "work", "merged"} {
+		if err := os.Mkdir(p(d), 0o755); err != nil {
+			return fmt.Errorf("create probe dir: %w", err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(p("lower"), "f"), []byte("lower"), 0o644); err != nil {
+		return fmt.Errorf("write probe file: %w", err)
+	}
+	m := Mount{Type: "overlay", Source: "overlay", Options: []string{
+		"lowerdir=" + p("lower"), "upperdir=" + p("upper"), "workdir=" + p("work"),
+	}}
+	if err := MountAt(m, p("merged")); err != nil {
+		return err
+	}
+	defer func() {
+		retErr = errors.Join(retErr, Unmount(p("merged")))
+	}()
+	if b, err := os.ReadFile(filepath.Join(p("merged"), "f")); err != nil || string(b) != "lower" {
+		return fmt.Errorf("read a lower file through the overlay: %q, %v", b, err)
+	}
+	if err := os.WriteFile(filepath.Join(p("merged"), "g"), []byte("upper"), 0o644); err != nil {
+		return fmt.Errorf("write through the overlay: %w", err)
+	}
+	if _, err := os.Stat(filepath.Join(p("upper"), "g")); err != nil {
+		return fmt.Errorf("a write through the overlay is not in its upper dir: %w", err)
+	}
+	return nil
+}

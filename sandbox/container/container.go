@@ -20,6 +20,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/cricket-cri/cricket/pkg/errdefs"
+	"github.com/cricket-cri/cricket/pkg/runtime"
 )
 
 // State is the life-cycle phase of a container.
@@ -73,6 +74,10 @@ type Metadata struct {
 	Process    *specs.Process
 	StopSignal syscall.Signal
 	CreatedAt  time.Time
+	// Restore is set for a container created from a checkpoint archive:
+	// Start restores its process from these CRIU images, unpacked in the
+	// bundle, rather than running a new one.
+	Restore *runtime.RestoreOptions
 }
 
 // Status is the mutable part of a container.

@@ -17,6 +17,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/klog/v2"
 
+	"github.com/cricket-cri/cricket/pkg/checkpoint"
 	"github.com/cricket-cri/cricket/pkg/errdefs"
 	"github.com/cricket-cri/cricket/pkg/oci"
 	"github.com/cricket-cri/cricket/pkg/securefs"
@@ -28,6 +29,11 @@ import (
 type CreateRequest struct {
 	PodID  string
 	Config *runtimeapi.ContainerConfig
+	// Checkpoint, when set, is the directory of one container of a pod
+	// checkpoint (RestorePod): the container is created from it, as from
+	// an archive named by its image, and Config's image must be the
+	// checkpointed one.
+	Checkpoint string
 }
 
 // Create creates a container: its rootfs and bundle, persisted as Created.
@@ -66,7 +72,7 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (_ *Container, 
 	}()
 	unblock := s.opts.NRI.BlockSync()
 	defer unblock()
-	c, err := s.create(ctx, md, pod)
+	c, err := s.create(ctx, md, pod, req.Checkpoint)
 	if err != nil {
 		return nil, err
 	}
@@ -74,10 +80,21 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (_ *Container, 
 	return c, nil
 }
 
-func (s *Service) create(ctx context.Context, md Metadata, pod Pod) (_ *Container, retErr error) {
-	img, err := s.opts.Images.Resolve(ctx, md.Config.GetImage().GetImage(), pod.RuntimeHandler)
+func (s *Service) create(ctx context.Context, md Metadata, pod Pod, ckptDir string) (_ *Container, retErr error) {
+	ref, archive := md.Config.GetImage().GetImage(), ""
+	var img Image
+	var err error
+	switch {
+	case ckptDir != "":
+		img, err = s.checkpointDirImage(ctx, ckptDir, ref, pod.RuntimeHandler)
+	case checkpoint.IsArchiveRef(ref):
+		archive = ref
+		img, err = s.checkpointImage(ctx, archive, pod.RuntimeHandler)
+	default:
+		img, err = s.opts.Images.Resolve(ctx, ref, pod.RuntimeHandler)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("image %q of container %s: %w", md.Config.GetImage().GetImage(), md.Name, err)
+		return nil, fmt.Errorf("image %q of container %s: %w", ref, md.Name, err)
 	}
 	if img.ArtifactDir != "" {
 		return nil, fmt.Errorf("image %q of container %s is an OCI artifact, which can only be mounted as an image volume: %w", md.Config.GetImage().GetImage(), md.Name, errdefs.ErrInvalidArgument)
@@ -103,12 +120,26 @@ func (s *Service) create(ctx context.Context, md Metadata, pod Pod) (_ *Containe
 	if err := os.MkdirAll(md.Rootfs, 0o711); err != nil {
 		return nil, fmt.Errorf("create bundle of container %s: %w", md.ID, err)
 	}
+	switch {
+	case archive != "":
+		md.Restore, err = unpackCheckpoint(ctx, archive, md.Bundle)
+	case ckptDir != "":
+		md.Restore, err = copyCheckpoint(ckptDir, md.Bundle)
+	}
+	if err != nil {
+		return nil, err
+	}
 
 	// Unmounting is idempotent, so it is deferred before the mount: a
 	// mount that fails half-way leaves nothing.
 	defer undo(ctx, &retErr, "unmount rootfs", func(c context.Context) error { return s.opts.Rootfs.Unmount(c, md.ID, md.Rootfs) })
 	if err := s.mountRootfs(ctx, md, pod); err != nil {
 		return nil, err
+	}
+	if md.Restore != nil {
+		if err := checkpoint.ApplyRootfsDiff(ctx, md.Restore.WorkPath, md.Rootfs); err != nil {
+			return nil, fmt.Errorf("rootfs changes of the checkpoint of container %s: %w", md.ID, err)
+		}
 	}
 
 	defer undo(ctx, &retErr, "unmount image volumes", func(c context.Context) error { return s.unmountImageVolumes(c, md) })

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cricket-cri/cricket/pkg/oci"
 	"github.com/cricket-cri/cricket/pkg/podfiles"
+	"github.com/cricket-cri/cricket/pkg/runtime"
 	"github.com/cricket-cri/cricket/pkg/selinux"
 )
 
@@ -80,6 +81,9 @@ type Rootfs interface {
 	// Unmount unmounts target and removes the writable layer key; missing
 	// ones are no error.
 	Unmount(ctx context.Context, key, target string) error
+	// UpperDir is the directory holding the changes written to the
+	// writable layer key (the overlay upper dir).
+	UpperDir(key string) (string, error)
 }
 
 // RootfsIDMap is the pod user namespace a rootfs is idmapped through.
@@ -124,6 +128,9 @@ type ShimCreate struct {
 	LogDir   string
 	Stdin    bool
 	Terminal bool
+	// Restore, when set, has the shim restore the process from this
+	// checkpoint rather than create it.
+	Restore *runtime.RestoreOptions
 }
 
 // ProcessState is a shim's view of a container's process.
@@ -174,6 +181,11 @@ type Shim interface {
 	ReopenLog(ctx context.Context, id string) error
 	// Update replaces the cgroup resources of a running container.
 	Update(ctx context.Context, id string, resources *specs.LinuxResources) error
+	// Checkpoint dumps a running container with CRIU.
+	Checkpoint(ctx context.Context, id string, opts runtime.CheckpointOptions) error
+	// Pause freezes a running container's processes; Resume thaws them.
+	Pause(ctx context.Context, id string) error
+	Resume(ctx context.Context, id string) error
 }
 
 // Shims hands out clients of the pods' shims.

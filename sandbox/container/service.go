@@ -12,6 +12,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/cricket-cri/cricket/pkg/errdefs"
+	"github.com/cricket-cri/cricket/pkg/runtime"
 	"github.com/cricket-cri/cricket/pkg/store"
 	"github.com/cricket-cri/cricket/sandbox/internal/index"
 	"github.com/cricket-cri/cricket/sandbox/internal/registrar"
@@ -60,6 +61,10 @@ type Options struct {
 	AbsentMountSourcesToReject []string
 	// Orphans, when set, cleans up after containers whose shim is gone.
 	Orphans OrphanReaper
+	// CRIU says whether checkpoint and restore can work on this host: nil,
+	// or why not (an ErrFailedPrecondition error in CRIU's words). Nil
+	// CRIU means they cannot.
+	CRIU func() error
 }
 
 // Service runs containers.
@@ -132,6 +137,8 @@ type record struct {
 	StopSignal int            `json:"stopSignal"`
 	CreatedAt  time.Time      `json:"createdAt"`
 	Status     Status         `json:"status"`
+	// Restore is Metadata.Restore.
+	Restore *runtime.RestoreOptions `json:"restore,omitempty"`
 }
 
 func (s *Service) persist(md Metadata, st Status) error {
@@ -142,7 +149,7 @@ func (s *Service) persist(md Metadata, st Status) error {
 	rec := record{
 		ID: md.ID, Name: md.Name, PodID: md.PodID, Config: cfg, Image: md.Image,
 		Bundle: md.Bundle, Rootfs: md.Rootfs, LogPath: md.LogPath, Process: md.Process, Volumes: md.ImageVolumes,
-		StopSignal: int(md.StopSignal), CreatedAt: md.CreatedAt, Status: st,
+		StopSignal: int(md.StopSignal), CreatedAt: md.CreatedAt, Status: st, Restore: md.Restore,
 	}
 	if err := s.opts.Store.Put(bucket, md.ID, recordVersion, rec); err != nil {
 		return fmt.Errorf("persist container %s: %w", md.ID, err)
@@ -158,7 +165,7 @@ func (rec *record) metadata() (Metadata, error) {
 	return Metadata{
 		ID: rec.ID, Name: rec.Name, PodID: rec.PodID, Config: cfg, Image: rec.Image,
 		Bundle: rec.Bundle, Rootfs: rec.Rootfs, LogPath: rec.LogPath, Process: rec.Process, ImageVolumes: rec.Volumes,
-		StopSignal: syscall.Signal(rec.StopSignal), CreatedAt: rec.CreatedAt,
+		StopSignal: syscall.Signal(rec.StopSignal), CreatedAt: rec.CreatedAt, Restore: rec.Restore,
 	}, nil
 }
 

@@ -26,6 +26,8 @@ type env struct {
 	spec   *containertest.Spec
 	orph   *containertest.Orphans
 	svc    *container.Service
+	// criuErr is what the service's CRIU check returns.
+	criuErr error
 }
 
 var images = containertest.Images{
@@ -59,6 +61,7 @@ func (e *env) service(t *testing.T) *container.Service {
 	svc, err := container.New(container.Options{
 		StateDir: filepath.Join(e.dir, "containers"), IDMapDir: filepath.Join(e.dir, "idmap"), Store: e.st, Pods: e.pods, Images: images,
 		Rootfs: e.rootfs, Spec: specBuilder{e.spec}, Shims: e.shims, Orphans: e.orph,
+		CRIU: func() error { return e.criuErr },
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -70,7 +70,7 @@ func (s *Service) startProcess(ctx context.Context, c *Container) (_ Shim, retEr
 	})
 	err = sh.Create(ctx, ShimCreate{
 		ID: c.ID, Bundle: c.Bundle, RuntimeHandler: pod.RuntimeHandler, LogPath: c.LogPath, LogDir: logDir,
-		Stdin: c.Config.GetStdin(), Terminal: c.Config.GetTty(),
+		Stdin: c.Config.GetStdin(), Terminal: c.Config.GetTty(), Restore: c.Restore,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create process of container %s: %w", c.ID, err)

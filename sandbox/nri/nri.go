@@ -74,31 +74,50 @@ func New(cfg Config) *NRI {
 // Start serves plugins on the socket, telling each one that connects of
 // the pods and containers that exist.
 func (n *NRI) Start(pods Pods, containers Containers) error {
-	if n.cfg.RegistrationTimeout > 0 {
-		adaptation.SetPluginRegistrationTimeout(n.cfg.RegistrationTimeout)
+	n.mu.Lock()
+	n.pods, n.containers = pods, containers
+	cfg := n.cfg
+	n.mu.Unlock()
+	return n.start(cfg)
+}
+
+func (n *NRI) start(cfg Config) error {
+	if cfg.RegistrationTimeout > 0 {
+		adaptation.SetPluginRegistrationTimeout(cfg.RegistrationTimeout)
 	}
-	if n.cfg.RequestTimeout > 0 {
-		adaptation.SetPluginRequestTimeout(n.cfg.RequestTimeout)
+	if cfg.RequestTimeout > 0 {
+		adaptation.SetPluginRequestTimeout(cfg.RequestTimeout)
 	}
-	opts := []adaptation.Option{adaptation.WithSocketPath(n.cfg.SocketPath)}
-	if n.cfg.PluginPath != "" {
-		opts = append(opts, adaptation.WithPluginPath(n.cfg.PluginPath))
+	opts := []adaptation.Option{adaptation.WithSocketPath(cfg.SocketPath)}
+	if cfg.PluginPath != "" {
+		opts = append(opts, adaptation.WithPluginPath(cfg.PluginPath))
 	}
-	if n.cfg.PluginConfigPath != "" {
-		opts = append(opts, adaptation.WithPluginConfigPath(n.cfg.PluginConfigPath))
+	if cfg.PluginConfigPath != "" {
+		opts = append(opts, adaptation.WithPluginConfigPath(cfg.PluginConfigPath))
 	}
-	a, err := adaptation.New("cricket", n.cfg.Version, n.synchronize, n.update, opts...)
+	a, err := adaptation.New("cricket", cfg.Version, n.synchronize, n.update, opts...)
 	if err != nil {
 		return fmt.Errorf("set up NRI: %w", err)
 	}
 	n.mu.Lock()
-	n.pods, n.containers = pods, containers
 	n.adaptation = a
 	n.mu.Unlock()
 	if err := a.Start(); err != nil {
-		return fmt.Errorf("start NRI on %s: %w", n.cfg.SocketPath, err)
+		return fmt.Errorf("start NRI on %s: %w", cfg.SocketPath, err)
 	}
 	return nil
+}
+
+// Reconfigure applies new plugin directories and timeouts (the socket,
+// the version and PluginError stay): NRI restarts, so the plugins it
+// starts itself are started again from the new directories, and external
+// plugins are disconnected and must connect again. Each plugin is
+// synchronized with the pods and containers that exist, as at start-up.
+// Pods and containers created meanwhile are not shown to plugins.
+func (n *NRI) Reconfigure(cfg Config) error {
+	cfg.SocketPath, cfg.Version, cfg.PluginError = n.cfg.SocketPath, n.cfg.Version, n.cfg.PluginError
+	n.Stop()
+	return n.start(cfg)
 }
 
 // Stop disconnects every plugin, closes the socket and removes its file,

@@ -245,3 +245,36 @@ func TestContainerCreatedDuringSlowSyncReachesPlugin(t *testing.T) {
 		t.Errorf("a CreateContainer the plugin answers after 1 s took %v; want the 300 ms request timeout back", took)
 	}
 }
+
+func TestReconfigureServesAgain(t *testing.T) {
+	pod := &sandbox.Sandbox{Metadata: sandbox.Metadata{ID: "p1", Config: &runtimeapi.PodSandboxConfig{
+		Metadata: &runtimeapi.PodSandboxMetadata{Name: "web"},
+	}}}
+	socket := filepath.Join(t.TempDir(), "nri.sock")
+	n := New(Config{SocketPath: socket, PluginPath: t.TempDir(), RequestTimeout: 5 * time.Second})
+	if err := n.Start(fakePods{pod}, fakeContainers{}); err != nil {
+		t.Fatal(err)
+	}
+	defer n.Stop()
+	if err := n.Reconfigure(Config{SocketPath: "/elsewhere.sock", PluginPath: t.TempDir(), RequestTimeout: 3 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	p := &plugin{synced: make(chan []string, 1), created: make(chan string, 1)}
+	// The socket stays where it was: it is not reconfigurable.
+	s, err := stub.New(p, stub.WithPluginName("test"), stub.WithPluginIdx("10"), stub.WithSocketPath(socket))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = s.Run(ctx) }()
+	defer s.Stop()
+	select {
+	case got := <-p.synced:
+		if want := []string{"pod:p1"}; !slices.Equal(got, want) {
+			t.Errorf("synchronized %q, want %q", got, want)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a plugin connecting after Reconfigure was not synchronized")
+	}
+}

@@ -37,6 +37,8 @@ var Rules = []Rule{
 	{From: Module, Except: []string{own("test")}, Forbid: own("test"), Scope: NonTest, Why: "test helpers are for _test.go files, never linked into a binary"},
 	{From: own("cmd/cricket-shim"), Forbid: "google.golang.org/grpc", Scope: Links, Why: "the per-pod shim stays lean: it speaks its own protocol, not gRPC"},
 	{From: own("cmd/cricket-shim"), Forbid: "k8s.io", Scope: Links, Why: "the per-pod shim stays lean: it knows nothing of Kubernetes"},
+	{From: own("cmd/cricket-shim"), Forbid: "go.opentelemetry.io", Scope: Links, Why: "the per-pod shim stays lean: tracing is the daemon's (its spans cover the shim calls from the daemon's side)"},
+	{From: own("cmd/cricket-shim"), Forbid: "github.com/sigstore", Scope: Links, Why: "the per-pod shim stays lean: image signatures are checked by the daemon's pulls"},
 	{From: own("cmd/cricketd"), Forbid: own("pkg/shim/shimserver"), Scope: Links, Why: "the daemon is the shim's client (shimclient); the shim's server side runs only in cricket-shim"},
 }
 

@@ -41,6 +41,9 @@ usage: $0 [options] [-- extra critest flags]
   --cricketd PATH      daemon binary (default \$CRICKETD_BIN or bin/cricketd, built when missing)
   --output DIR         reports and logs (default \$CRITEST_OUTPUT or _output/critest)
   --cache DIR          where critest is built once per version (default \$CRITEST_CACHE or /var/cache/cricket-test)
+  --prebuilt DIR       take critest, ginkgo, the harness (critest-harness), the registry
+                       (images) and its stand-ins (standins/) from DIR instead of building
+                       them: a node without Go (test/vm; or \$CRITEST_PREBUILT)
   -v N                 cricketd log verbosity (default 2)
 EOF
 }
@@ -52,6 +55,7 @@ OUTPUT=${CRITEST_OUTPUT:-$REPO/_output/critest}
 CACHE=${CRITEST_CACHE:-/var/cache/cricket-test}
 CRICKETD=${CRICKETD_BIN:-$REPO/bin/cricketd}
 VERBOSITY=2
+PREBUILT=${CRITEST_PREBUILT:-}
 GATE=0
 STRICT_SKIPS=0
 EXPECTED=$HERE/expected.txt
@@ -77,6 +81,7 @@ while [ $# -gt 0 ]; do
 	--cricketd) CRICKETD=$2; shift 2 ;;
 	--output) OUTPUT=$2; shift 2 ;;
 	--cache) CACHE=$2; shift 2 ;;
+	--prebuilt) PREBUILT=$2; shift 2 ;;
 	-v) VERBOSITY=$2; shift 2 ;;
 	-h | --help) usage; exit 0 ;;
 	--) shift; EXTRA=("$@"); break ;;
@@ -242,7 +247,11 @@ build_tools() {
 	done
 	command -v ip >/dev/null && command -v iptables >/dev/null || die "ip and iptables are needed (hack/deps.sh)"
 	mkdir -p "$WORK/bin"
-	(cd "$REPO" && go build -o "$HARNESS" ./test/critest) || die "build test/critest failed"
+	if [ -n "$PREBUILT" ]; then
+		cp "$PREBUILT/critest-harness" "$HARNESS" || die "no critest-harness in $PREBUILT"
+	else
+		(cd "$REPO" && go build -o "$HARNESS" ./test/critest) || die "build test/critest failed"
+	fi
 	if [ ! -x "$CRICKETD" ] || [ ! -x "$(dirname "$CRICKETD")/cricket-shim" ]; then
 		log "building cricketd and cricket-shim ($CRICKETD or the cricket-shim next to it is missing)"
 		make -C "$REPO" --no-print-directory build >/dev/null || die "make build failed"
@@ -254,6 +263,12 @@ build_tools() {
 # cri-tools and Go version, into the cache.
 build_critest() {
 	local key dir start
+	if [ -n "$PREBUILT" ]; then
+		CRITEST=$PREBUILT/critest
+		GINKGO_DIR=$PREBUILT
+		[ -x "$CRITEST" ] || die "no critest in $PREBUILT"
+		return 0
+	fi
 	key=$CACHE/cri-tools-$CRI_TOOLS_VERSION-$(go env GOVERSION)
 	CRITEST=$key/critest
 	GINKGO_DIR=$key
@@ -282,7 +297,12 @@ build_critest() {
 start_registry() {
 	local start i
 	start=$(date +%s)
-	(cd "$REPO" && go build -o "$WORK/bin/images" ./test/images) || die "build test/images failed"
+	if [ -n "$PREBUILT" ]; then
+		cp "$PREBUILT/images" "$WORK/bin/images" || die "no images in $PREBUILT"
+		export CRICKET_STANDINS_BIN=$PREBUILT/standins
+	else
+		(cd "$REPO" && go build -o "$WORK/bin/images" ./test/images) || die "build test/images failed"
+	fi
 	"$WORK/bin/images" serve --addr 127.0.0.1:0 --hosts-dir "$WORK/certs.d" >"$OUTPUT/registry.log" 2>&1 &
 	REGISTRY_PID=$!
 	for i in $(seq 1 1200); do

@@ -5,6 +5,7 @@
 //	go run ./test/images push --registry 127.0.0.1:5000
 //	go run ./test/images list
 //	go run ./test/images build --oci-layout DIR
+//	go run ./test/images standins --out DIR
 package main
 
 import (
@@ -36,6 +37,10 @@ commands:
   list  print the catalog
   build --oci-layout DIR
         write every image into an OCI image layout, no registry
+  standins --out DIR
+        compile the stand-in programs every image needs into DIR; with
+        $CRICKET_STANDINS_BIN=DIR the images build without a Go toolchain
+        (the test/vm node)
 
 Every command but list takes --busybox PATH (default /bin/busybox).
 `
@@ -62,6 +67,8 @@ func run(args []string, out io.Writer) error {
 		return list(out)
 	case "build":
 		return build(args[1:], out)
+	case "standins":
+		return standins(args[1:], out)
 	case "help", "-h", "--help":
 		fmt.Fprint(out, usage)
 		return nil
@@ -191,5 +198,34 @@ func build(args []string, out io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(out, "wrote %d images to the OCI layout %s\n", len(specs), *dir)
+	return nil
+}
+
+func standins(args []string, out io.Writer) error {
+	fs, opts := newFlags("standins")
+	dir := fs.String("out", "", "directory to write the compiled stand-ins into (required)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *dir == "" {
+		return errors.New("standins: --out DIR is required")
+	}
+	// Compile them, whatever the environment says.
+	if err := os.Unsetenv(imagebuild.StandinsBinEnv); err != nil {
+		return err
+	}
+	b, err := imagebuild.NewBuilder(*opts)
+	if err != nil {
+		return err
+	}
+	for _, spec := range imagebuild.Catalog() {
+		if _, err := b.Build(spec); err != nil {
+			return fmt.Errorf("build %s/%s:%s: %w", spec.Host(), spec.Repository(), spec.Tag(), err)
+		}
+	}
+	if err := b.WriteStandins(*dir); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "wrote the stand-ins to %s\n", *dir)
 	return nil
 }

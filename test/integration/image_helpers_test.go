@@ -48,12 +48,19 @@ func sharedMirror(t *testing.T) *imagebuild.Mirror {
 // upstream host of hostAddrs to the plain-HTTP registry at its address.
 func startImageDaemon(t *testing.T, hostAddrs map[string]string) *harness.Daemon {
 	t.Helper()
+	return startImageDaemonWith(t, hostAddrs, "")
+}
+
+// startImageDaemonWith is startImageDaemon with more of cricket.toml (whole
+// tables, such as [tracing]).
+func startImageDaemonWith(t *testing.T, hostAddrs map[string]string, extraConfig string) *harness.Daemon {
+	t.Helper()
 	d := newDaemon(t)
 	certs := filepath.Join(d.Dir, "certs.d")
 	if err := imagebuild.WriteHostsDir(certs, hostAddrs); err != nil {
 		t.Fatal(err)
 	}
-	if cfg := handlerConfig(t); cfg != "" {
+	if cfg := handlerConfig(t) + extraConfig; cfg != "" {
 		if err := os.WriteFile(d.Config, []byte(cfg), 0o600); err != nil {
 			t.Fatal(err)
 		}

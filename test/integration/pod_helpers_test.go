@@ -199,8 +199,7 @@ func leaks(t *testing.T, d *harness.Daemon, podIDs, podInits []string) []string 
 		}
 	}
 	for _, id := range podIDs {
-		dirs, _ := filepath.Glob("/sys/fs/cgroup/*/cricket/pod-" + id)
-		out = append(out, dirs...)
+		out = append(out, podCgroupsLeft("pod-"+id)...)
 	}
 	for _, sub := range []string{"pods", "containers"} {
 		entries, _ := os.ReadDir(filepath.Join(d.State, sub))
@@ -209,6 +208,14 @@ func leaks(t *testing.T, d *harness.Daemon, podIDs, podInits []string) []string 
 		}
 	}
 	return out
+}
+
+// podCgroupsLeft lists the cgroups named name* under /cricket (Cricket's
+// own pod cgroups) in every hierarchy: each v1 controller's and the v2 one.
+func podCgroupsLeft(name string) []string {
+	v1, _ := filepath.Glob("/sys/fs/cgroup/*/cricket/" + name + "*")
+	v2, _ := filepath.Glob("/sys/fs/cgroup/cricket/" + name + "*")
+	return append(v1, v2...)
 }
 
 // isDaemon reports whether the /proc/<pid>/cmdline path p is the daemon's.

@@ -52,7 +52,7 @@ func TestContainerHugepageLimitsWithoutHugetlb(t *testing.T) {
 	if st := containerStatus(t, rt, id); st.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
 		t.Fatalf("container is %s, want running", st.State)
 	}
-	if got := execSync(t, rt, id, "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes"); hybridCgroups() && got != "67108864" {
+	if got := containerMemoryLimit(t, rt, id); got != "" && got != "67108864" {
 		t.Errorf("memory limit in the container = %q, want 67108864 (the other limits still apply)", got)
 	}
 	// The kubelet sends them again on a resize (UpdateContainerResources).
@@ -62,7 +62,22 @@ func TestContainerHugepageLimitsWithoutHugetlb(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("UpdateContainerResources with hugepage limits: %v", err)
 	}
-	if got := execSync(t, rt, id, "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes"); hybridCgroups() && strings.TrimSpace(got) != "100663296" {
+	if got := containerMemoryLimit(t, rt, id); got != "" && got != "100663296" {
 		t.Errorf("memory limit after the update = %q, want 100663296", got)
 	}
+}
+
+// containerMemoryLimit is the memory limit the container sees in its own
+// cgroup: memory.limit_in_bytes on a hybrid host (the host's paths),
+// memory.max on cgroup v2 (a cgroup namespace); "" on a host where the
+// container cannot see it (legacy v1 without the memory hierarchy).
+func containerMemoryLimit(t *testing.T, rt runtimeapi.RuntimeServiceClient, id string) string {
+	t.Helper()
+	switch {
+	case cgroupV2():
+		return strings.TrimSpace(execSync(t, rt, id, "cat", "/sys/fs/cgroup/memory.max"))
+	case hybridCgroups():
+		return strings.TrimSpace(execSync(t, rt, id, "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes"))
+	}
+	return ""
 }

@@ -261,8 +261,7 @@ func leftOf(t *testing.T, d *harness.Daemon, dir string) []string {
 			out = append(out, "process: "+strings.ReplaceAll(string(cmdline), "\x00", " "))
 		}
 	}
-	cgroups, _ := filepath.Glob("/sys/fs/cgroup/*/cricket/pod-" + dir + "*")
-	for _, c := range cgroups {
+	for _, c := range podCgroupsLeft("pod-" + dir) {
 		out = append(out, "cgroup: "+c)
 	}
 	return out

@@ -25,6 +25,7 @@ import (
 	"golang.org/x/net/websocket"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/cricket-cri/cricket/pkg/cgroups"
 	"github.com/cricket-cri/cricket/test/testutil"
 )
 
@@ -167,6 +168,10 @@ func httpGet(u string) (string, error) {
 }
 
 func checkResources(t *testing.T, e *env, web string) {
+	if cgroupV2() {
+		checkResourcesV2(t, e, web)
+		return
+	}
 	p := getPod(t, e, web)
 	// cgroup v1 without a cgroup namespace: the container sees the host's
 	// paths, under the pod cgroup the kubelet made below its cgroupRoot.
@@ -188,6 +193,53 @@ func checkResources(t *testing.T, e *env, web string) {
 	st, err := rt.ContainerStatus(ctxT(t), &runtimeapi.ContainerStatusRequest{ContainerId: running(t, e, web, "web").GetId()})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if r := st.GetStatus().GetResources().GetLinux(); r.GetMemoryLimitInBytes() != 64<<20 || r.GetCpuQuota() != 20000 {
+		t.Errorf("CRI ContainerStatus resources: %v", r)
+	}
+}
+
+// checkResourcesV2: on cgroup v2 the container has a cgroup namespace and
+// sees its own cgroup's files at /sys/fs/cgroup; where that cgroup is comes
+// from its host pid.
+func checkResourcesV2(t *testing.T, e *env, web string) {
+	p := getPod(t, e, web)
+	ctr := running(t, e, web, "web")
+	st, err := e.cricketd.Runtime().ContainerStatus(ctxT(t), &runtimeapi.ContainerStatusRequest{ContainerId: ctr.GetId(), Verbose: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info struct {
+		Pid int `json:"pid"`
+	}
+	if err := json.Unmarshal([]byte(st.GetInfo()["info"]), &info); err != nil || info.Pid == 0 {
+		t.Fatalf("pid of web from %q: %v", st.GetInfo()["info"], err)
+	}
+	cg, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", info.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("/%s/kubepods/burstable/pod%s/", e.cgroupRoot, p.Metadata.UID)
+	if e.systemd {
+		// The kubelet's pod slice, the runtime's scope in it.
+		uid := strings.ReplaceAll(p.Metadata.UID, "-", "_")
+		want = fmt.Sprintf("/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod%s.slice/cricket-%s.scope", uid, ctr.GetId())
+	}
+	if !strings.Contains(string(cg), "0::"+want) {
+		t.Errorf("web's cgroup is not %s:\n%s", want, cg)
+	}
+	if got := execSync(t, e, web, "web", "cat", "/proc/self/cgroup"); got != "0::/" {
+		t.Errorf("web's /proc/self/cgroup = %q, want 0::/ (a cgroup namespace)", got)
+	}
+	for _, c := range []struct{ file, want string }{
+		{"/sys/fs/cgroup/memory.max", "67108864"},
+		{"/sys/fs/cgroup/cpu.max", "20000 100000"},
+		// 100m is 102 shares, converted as opencontainers/cgroups does.
+		{"/sys/fs/cgroup/cpu.weight", strconv.FormatUint(cgroups.CPUSharesToWeight(102), 10)},
+	} {
+		if got := execSync(t, e, web, "web", "cat", c.file); got != c.want {
+			t.Errorf("%s in web = %q, want %q", c.file, got, c.want)
+		}
 	}
 	if r := st.GetStatus().GetResources().GetLinux(); r.GetMemoryLimitInBytes() != 64<<20 || r.GetCpuQuota() != 20000 {
 		t.Errorf("CRI ContainerStatus resources: %v", r)
@@ -525,7 +577,8 @@ func checkTeardown(t *testing.T, e *env) {
 	testutil.Eventually(t, "the kubelet to remove the pod cgroups", 3*time.Minute, func() error {
 		var pods []string
 		for _, d := range cgroupsUnder(t, e.cgroupRoot) {
-			if strings.HasPrefix(filepath.Base(d), "pod") || strings.Contains(d, "/pod") {
+			// cgroupfs: pod<uid>; systemd: kubepods-<qos>-pod<uid>.slice
+			if strings.HasPrefix(filepath.Base(d), "pod") || strings.Contains(d, "/pod") || strings.Contains(filepath.Base(d), "-pod") {
 				pods = append(pods, d)
 			}
 		}

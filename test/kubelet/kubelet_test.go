@@ -51,6 +51,11 @@ type env struct {
 	t *testing.T
 	// gates are the kubelet's feature gates, "A=true,B=false".
 	gates string
+	// systemd: cricketd and the kubelet use the systemd cgroup driver
+	// ($KUBELET_CGROUP_DRIVER=systemd, on a cgroup v2 host with systemd:
+	// test/vm); the kubelet's cgroupRoot is then "/" and its pods live in
+	// kubepods.slice, which cgroupRoot names.
+	systemd bool
 	// callsBefore counts the CRI calls daemons that were restarted
 	// served; quiet are byte ranges of the kubelet's log written while
 	// cricketd was restarting, where Unavailable is expected.
@@ -179,12 +184,17 @@ func setUp(t *testing.T, cricketdBin, kubeletBin, out, gates string) *env {
 		t.Fatal(err)
 	}
 	e.net = newPodNet(t, dir, id)
-	createCgroupRoot(t, e.cgroupRoot)
-	t.Cleanup(func() {
-		if left := removeCgroups(t, e.cgroupRoot); len(left) > 0 {
-			t.Errorf("cgroups left under /%s: %v", e.cgroupRoot, left)
-		}
-	})
+	if e.systemd = systemdDriver(t); e.systemd {
+		e.cgroupRoot = "kubepods.slice"
+		t.Cleanup(func() { stopKubepodsSlice(t) })
+	} else {
+		createCgroupRoot(t, e.cgroupRoot)
+		t.Cleanup(func() {
+			if left := removeCgroups(t, e.cgroupRoot); len(left) > 0 {
+				t.Errorf("cgroups left under /%s: %v", e.cgroupRoot, left)
+			}
+		})
+	}
 	e.metricsPort, e.readOnlyPort, e.securePort, e.healthzPort = testutil.FreePort(t), testutil.FreePort(t), testutil.FreePort(t), testutil.FreePort(t)
 	// portmap DNATs the hostPort; no socket holds it, so pick one nothing listens on.
 	e.hostPort = testutil.FreePort(t)
@@ -251,7 +261,7 @@ func startCricketd(t *testing.T, e *env) {
 version = 1
 
 [runtime]
-cgroup_driver = "cgroupfs"
+cgroup_driver = "%s"
 
 %s
 [streaming]
@@ -260,7 +270,7 @@ port = 0
 
 [metrics]
 address = "127.0.0.1:%d"
-`, e.net.Config(), e.metricsPort)
+`, e.cgroupDriver(), e.net.Config(), e.metricsPort)
 	if err := os.WriteFile(e.cricketd.Config, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -279,12 +289,10 @@ func kubeletConfig(e *env) string {
 kind: KubeletConfiguration
 containerRuntimeEndpoint: unix://%[1]s
 imageServiceEndpoint: unix://%[1]s
-cgroupDriver: cgroupfs
-cgroupRoot: /%[2]s
+# The run's pods live below %[2]s.
 cgroupsPerQOS: true
 enforceNodeAllocatable: ["pods"]
 failSwapOn: false
-failCgroupV1: false
 protectKernelDefaults: false
 makeIPTablesUtilChains: false
 staticPodPath: %[3]s
@@ -313,7 +321,31 @@ imageGCLowThresholdPercent: 99
 serializeImagePulls: false
 registerNode: false
 runtimeRequestTimeout: 2m
-`, e.sock, e.cgroupRoot, e.manifests, e.podLogs, e.securePort, e.readOnlyPort, e.healthzPort) + featureGates(e.gates)
+`, e.sock, e.cgroupRoot, e.manifests, e.podLogs, e.securePort, e.readOnlyPort, e.healthzPort) + e.cgroupConfig() + featureGates(e.gates)
+}
+
+// cgroupDriver is the driver of cricketd and the kubelet.
+func (e *env) cgroupDriver() string {
+	if e.systemd {
+		return "systemd"
+	}
+	return "cgroupfs"
+}
+
+// cgroupConfig is the kubelet's cgroup settings: with cgroupfs, a
+// cgroupRoot of the test's own; with systemd, the default root (the
+// kubelet's slices are kubepods*.slice). failCgroupV1 keeps its default
+// (true) on a cgroup v2 host and is turned off on a v1 one.
+func (e *env) cgroupConfig() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "cgroupDriver: %s\n", e.cgroupDriver())
+	if !e.systemd {
+		fmt.Fprintf(&b, "cgroupRoot: /%s\n", e.cgroupRoot)
+	}
+	if !cgroupV2() {
+		b.WriteString("failCgroupV1: false\n")
+	}
+	return b.String()
 }
 
 // featureGates turns "A=true,B=false" into a featureGates block.

@@ -33,6 +33,9 @@ func TestSecurityFieldsTable(t *testing.T) {
 			// 4 passed and 2 skipped cases, crun skipped whole, 2 nested leaves.
 			"9 leaf subtests: 6 passed, 0 failed, 3 skipped",
 		}},
+		{desc: "a test binary's passing run", output: "pass-binary.txt", wantOK: true, wantOut: []string{
+			"9 leaf subtests: 6 passed, 0 failed, 3 skipped",
+		}},
 		{desc: "a failing case", output: "fail.txt", wantErr: "FAIL: TestResourcesFields/runc/cpu_shares"},
 		{desc: "a run that did not compile", output: "nocompile.txt", wantErr: "0 leaf subtests"},
 		{desc: "a run cut short", output: "cutshort.txt", wantErr: "did not finish"},

@@ -57,6 +57,10 @@ type Executor struct {
 	Err map[string]error
 	// CreateGate, when set before use, holds every Create until closed.
 	CreateGate chan struct{}
+	// Checkpoints lists the options of every successful Checkpoint.
+	Checkpoints []runtime.CheckpointOptions
+	// Restores lists the options of every successful Restore.
+	Restores []runtime.RestoreOptions
 
 	mu         sync.Mutex
 	name       string
@@ -459,4 +463,85 @@ func (f *Executor) Update(_ context.Context, id string, _ *specs.LinuxResources)
 	}
 	_, err := f.lookup(id)
 	return err
+}
+
+// Checkpoint records the call and, like CRIU, writes the image directory
+// (one file, "inventory.img") so callers can see where it went. A container
+// that does not run is refused; without LeaveRunning the container exits
+// with 137, as CRIU kills it after the dump.
+func (f *Executor) Checkpoint(_ context.Context, id string, opts runtime.CheckpointOptions) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin("Checkpoint", id); err != nil {
+		return err
+	}
+	c, err := f.lookup(id)
+	if err != nil {
+		return err
+	}
+	if c.Status != runtime.StatusRunning && c.Status != runtime.StatusPaused {
+		return fmt.Errorf("checkpoint container %s: %s: %w", id, c.Status, errdefs.ErrFailedPrecondition)
+	}
+	if err := os.MkdirAll(opts.ImagePath, 0o700); err != nil {
+		return err
+	}
+	if err := os.WriteFile(opts.ImagePath+"/inventory.img", []byte(id), 0o600); err != nil {
+		return err
+	}
+	f.Checkpoints = append(f.Checkpoints, opts)
+	if !opts.LeaveRunning {
+		f.exitLocked(c, 137)
+	}
+	return nil
+}
+
+// Pause marks a running container paused.
+func (f *Executor) Pause(_ context.Context, id string) error {
+	return f.setStatus("Pause", id, runtime.StatusRunning, runtime.StatusPaused)
+}
+
+// Resume marks a paused container running.
+func (f *Executor) Resume(_ context.Context, id string) error {
+	return f.setStatus("Resume", id, runtime.StatusPaused, runtime.StatusRunning)
+}
+
+func (f *Executor) setStatus(method, id string, from, to runtime.Status) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin(method, id); err != nil {
+		return err
+	}
+	c, err := f.lookup(id)
+	if err != nil {
+		return err
+	}
+	if c.Status != from {
+		return fmt.Errorf("%s container %s: it is %s: %w", method, id, c.Status, errdefs.ErrFailedPrecondition)
+	}
+	c.Status = to
+	return nil
+}
+
+// Restore is Create of a fake process that runs at once (recorded as
+// "Create id" then "Restore id", opts in Restores); the image path must hold "inventory.img", as Checkpoint writes.
+func (f *Executor) Restore(ctx context.Context, id, bundle string, stdio runtime.Stdio, opts runtime.RestoreOptions) (int, error) {
+	if _, err := os.Stat(opts.ImagePath + "/inventory.img"); err != nil {
+		return 0, fmt.Errorf("restore container %s: no checkpoint at %s: %w", id, opts.ImagePath, errdefs.ErrNotFound)
+	}
+	pid, err := f.Create(ctx, id, bundle, stdio)
+	if err != nil {
+		return 0, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin("Restore", id); err != nil {
+		return 0, err
+	}
+	c, err := f.lookup(id)
+	if err != nil {
+		return 0, err
+	}
+	c.Status = runtime.StatusRunning
+	f.Restores = append(f.Restores, opts)
+	return pid, nil
 }

@@ -103,6 +103,10 @@ type CreateRequest struct {
 	Stdin bool
 	// Terminal asks for a pty; not supported yet.
 	Terminal bool
+	// Restore, when set, restores the container's process tree from a
+	// CRIU checkpoint instead of creating a new process: the restored
+	// process runs from Create on, and Start only records it as started.
+	Restore *runtime.RestoreOptions
 }
 
 // ContainerState is the shim's record of one container. It is also what the
@@ -184,6 +188,12 @@ type ExecResult struct {
 type UpdateRequest struct {
 	ID        string
 	Resources *specs.LinuxResources
+}
+
+// CheckpointRequest dumps a running container with CRIU.
+type CheckpointRequest struct {
+	ID      string
+	Options runtime.CheckpointOptions
 }
 
 // EventType names what happened to a container.

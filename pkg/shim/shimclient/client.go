@@ -298,6 +298,21 @@ func (c *Client) Pids(ctx context.Context, id string) ([]int, error) {
 	return resp.Pids, nil
 }
 
+// Checkpoint dumps a running container with CRIU.
+func (c *Client) Checkpoint(ctx context.Context, req shimapi.CheckpointRequest) error {
+	return c.call(ctx, "Checkpoint", req, &shimapi.Empty{})
+}
+
+// Pause freezes a container's processes.
+func (c *Client) Pause(ctx context.Context, id string) error {
+	return c.call(ctx, "Pause", shimapi.IDRequest{ID: id}, &shimapi.Empty{})
+}
+
+// Resume thaws a container's processes.
+func (c *Client) Resume(ctx context.Context, id string) error {
+	return c.call(ctx, "Resume", shimapi.IDRequest{ID: id}, &shimapi.Empty{})
+}
+
 // Update changes a container's resources.
 func (c *Client) Update(ctx context.Context, req shimapi.UpdateRequest) error {
 	return c.call(ctx, "Update", req, &shimapi.Empty{})

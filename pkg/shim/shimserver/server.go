@@ -82,6 +82,9 @@ type container struct {
 	// ready is closed once Create (or recovery) is done with the
 	// container: until then it has no executor.
 	ready chan struct{}
+	// restored marks a container whose process Create restored from a
+	// checkpoint: it already runs, Start has nothing to exec.
+	restored bool
 }
 
 // NewServer opens the shim's record store under cfg.StateDir. The state dir
@@ -259,7 +262,12 @@ func (s *Server) Create(ctx context.Context, req shimapi.CreateRequest) (_ *shim
 	// master replaces the pipes' reading ends: the CRI logs a tty as stdout.
 	var master *os.File
 	p.child.OnConsole = func(m *os.File) { master = m }
-	pid, err := ex.Create(ctx, req.ID, req.Bundle, p.child)
+	var pid int
+	if req.Restore != nil {
+		pid, err = ex.Restore(ctx, req.ID, req.Bundle, p.child, *req.Restore)
+	} else {
+		pid, err = ex.Create(ctx, req.ID, req.Bundle, p.child)
+	}
 	p.closeChildEnds()
 	if err != nil {
 		p.closeAll()
@@ -275,6 +283,7 @@ func (s *Server) Create(ctx context.Context, req shimapi.CreateRequest) (_ *shim
 	}
 	c.mu.Lock()
 	c.exec, c.log, c.stdin, c.console = ex, log, p.stdin, master
+	c.restored = req.Restore != nil
 	c.oom = oomCounterOf(pid)
 	c.state = shimapi.ContainerState{
 		ID: req.ID, Bundle: req.Bundle, Handler: req.Handler, LogPath: req.LogPath,
@@ -403,13 +412,15 @@ func (s *Server) Start(ctx context.Context, id string) (*shimapi.ContainerState,
 		return nil, err
 	}
 	c.mu.Lock()
-	status := c.state.Status
+	status, restored := c.state.Status, c.restored
 	c.mu.Unlock()
 	if status != shimapi.StatusCreated {
 		return nil, fmt.Errorf("start container %s: it is %s: %w", id, status, errdefs.ErrFailedPrecondition)
 	}
-	if err := c.exec.Start(ctx, id); err != nil {
-		return nil, err
+	if !restored {
+		if err := c.exec.Start(ctx, id); err != nil {
+			return nil, err
+		}
 	}
 	c.mu.Lock()
 	if c.state.Status == shimapi.StatusCreated {
@@ -564,6 +575,33 @@ func (s *Server) Update(ctx context.Context, req shimapi.UpdateRequest) error {
 		return err
 	}
 	return c.exec.Update(ctx, req.ID, req.Resources)
+}
+
+// Checkpoint dumps the container with CRIU through its executor.
+func (s *Server) Checkpoint(ctx context.Context, req shimapi.CheckpointRequest) error {
+	c, err := s.get(req.ID)
+	if err != nil {
+		return err
+	}
+	return c.exec.Checkpoint(ctx, req.ID, req.Options)
+}
+
+// Pause freezes the container's processes.
+func (s *Server) Pause(ctx context.Context, id string) error {
+	c, err := s.get(id)
+	if err != nil {
+		return err
+	}
+	return c.exec.Pause(ctx, id)
+}
+
+// Resume thaws the container's processes.
+func (s *Server) Resume(ctx context.Context, id string) error {
+	c, err := s.get(id)
+	if err != nil {
+		return err
+	}
+	return c.exec.Resume(ctx, id)
 }
 
 // ReopenLog reopens the container's log file after rotation.

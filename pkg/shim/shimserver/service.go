@@ -126,6 +126,18 @@ func (v *service) Update(req shimapi.UpdateRequest, _ *shimapi.Empty) error {
 	return shimapi.EncodeError(v.s.Update(context.Background(), req))
 }
 
+func (v *service) Checkpoint(req shimapi.CheckpointRequest, _ *shimapi.Empty) error {
+	return shimapi.EncodeError(v.s.Checkpoint(context.Background(), req))
+}
+
+func (v *service) Pause(req shimapi.IDRequest, _ *shimapi.Empty) error {
+	return shimapi.EncodeError(v.s.Pause(context.Background(), req.ID))
+}
+
+func (v *service) Resume(req shimapi.IDRequest, _ *shimapi.Empty) error {
+	return shimapi.EncodeError(v.s.Resume(context.Background(), req.ID))
+}
+
 func (v *service) ReopenLog(req shimapi.IDRequest, _ *shimapi.Empty) error {
 	return shimapi.EncodeError(v.s.ReopenLog(req.ID))
 }

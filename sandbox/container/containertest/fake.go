@@ -5,6 +5,7 @@ package containertest
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sort"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/cricket-cri/cricket/pkg/errdefs"
+	"github.com/cricket-cri/cricket/pkg/runtime"
 	"github.com/cricket-cri/cricket/sandbox/container"
 )
 
@@ -74,6 +76,8 @@ type Rootfs struct {
 	OnMount func(target string)
 	// IDMaps are the idmaps of the keys mounted with MountIDMapped.
 	IDMaps map[string]container.RootfsIDMap
+	// Uppers are the upper dirs UpperDir returns, by key.
+	Uppers map[string]string
 }
 
 // Mount records target as mounted for key.
@@ -116,6 +120,16 @@ func (f *Rootfs) Unmount(_ context.Context, key, _ string) error {
 	}
 	delete(f.mounted, key)
 	return nil
+}
+
+// UpperDir returns Uppers[key]; a key with none is ErrNotFound.
+func (f *Rootfs) UpperDir(key string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if d, ok := f.Uppers[key]; ok {
+		return d, nil
+	}
+	return "", fmt.Errorf("writable layer %s: %w", key, errdefs.ErrNotFound)
 }
 
 // Mounted lists the keys mounted, sorted.
@@ -164,7 +178,13 @@ type Process struct {
 	Signals []syscall.Signal
 	// Resources are the last resources Update applied.
 	Resources *specs.LinuxResources
-	done      chan struct{}
+	// Checkpoints are the options of each Checkpoint of the process.
+	Checkpoints []runtime.CheckpointOptions
+	// Paused is set between Pause and Resume.
+	Paused bool
+	// PausedAtCheckpoint records, per Checkpoint, whether it was paused.
+	PausedAtCheckpoint []bool
+	done               chan struct{}
 }
 
 // Shims fakes container.Shims: one in-memory shim per pod. A process dies
@@ -184,6 +204,9 @@ type Shims struct {
 	ExecResult container.ExecResult
 	// LastExec is the last exec request.
 	LastExec *container.ExecRequest
+	// OnCheckpoint, when set, runs at the start of each Checkpoint (after
+	// the checks); its error fails the call.
+	OnCheckpoint func(id string, opts runtime.CheckpointOptions) error
 }
 
 // NewShims returns fake shims.
@@ -224,6 +247,10 @@ func (f *Shims) Proc(id string) *Process {
 	defer f.mu.Unlock()
 	return f.procs[id]
 }
+
+// ProcLocked is Proc for hooks (OnCheckpoint) that run with the fake's
+// lock held.
+func (f *Shims) ProcLocked(id string) *Process { return f.procs[id] }
 
 // Exit ends the process of container id with code.
 func (f *Shims) Exit(id string, code int32, oom bool) {
@@ -413,5 +440,70 @@ func (s *shim) Update(_ context.Context, id string, resources *specs.LinuxResour
 		return err
 	}
 	p.Resources = resources
+	return nil
+}
+
+// Checkpoint fakes a CRIU dump of a running container: it writes one
+// image file into opts.ImagePath and CRIU's log into opts.WorkPath, and
+// records opts in the process. Without LeaveRunning the process exits 137.
+func (s *shim) Checkpoint(_ context.Context, id string, opts runtime.CheckpointOptions) error {
+	s.f.mu.Lock()
+	defer s.f.mu.Unlock()
+	if err := s.begin("Checkpoint", id); err != nil {
+		return err
+	}
+	p, err := s.proc(id)
+	if err != nil {
+		return err
+	}
+	if p.Exit != nil || p.Started.IsZero() {
+		return fmt.Errorf("container %s is not running: %w", id, errdefs.ErrFailedPrecondition)
+	}
+	if s.f.OnCheckpoint != nil {
+		if err := s.f.OnCheckpoint(id, opts); err != nil {
+			return err
+		}
+	}
+	if err := os.MkdirAll(opts.ImagePath, 0o700); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(opts.ImagePath, "pages-1.img"), []byte("memory of "+id), 0o600); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(opts.WorkPath, "dump.log"), []byte("dump of "+id), 0o600); err != nil {
+		return err
+	}
+	p.Checkpoints = append(p.Checkpoints, opts)
+	p.PausedAtCheckpoint = append(p.PausedAtCheckpoint, p.Paused)
+	if !opts.LeaveRunning {
+		s.f.exitLocked(p, container.Exit{Code: 137, At: time.Now()})
+	}
+	return nil
+}
+
+// Pause marks the process paused; a paused process cannot exit.
+func (s *shim) Pause(_ context.Context, id string) error {
+	return s.setPaused("Pause", id, true)
+}
+
+// Resume marks the process running again.
+func (s *shim) Resume(_ context.Context, id string) error {
+	return s.setPaused("Resume", id, false)
+}
+
+func (s *shim) setPaused(method, id string, paused bool) error {
+	s.f.mu.Lock()
+	defer s.f.mu.Unlock()
+	if err := s.begin(method, id); err != nil {
+		return err
+	}
+	p, err := s.proc(id)
+	if err != nil {
+		return err
+	}
+	if p.Exit != nil || p.Paused == paused {
+		return fmt.Errorf("%s container %s: wrong state: %w", method, id, errdefs.ErrFailedPrecondition)
+	}
+	p.Paused = paused
 	return nil
 }

@@ -91,6 +91,11 @@ type Options struct {
 	StandinsDir string
 	// GoTool is the go command that compiles the stand-ins. Default "go".
 	GoTool string
+	// StandinsBinDir holds the stand-ins compiled in advance
+	// (Builder.WriteStandins, "images standins"): then nothing is compiled
+	// and neither the Go toolchain nor the sources are needed, as on the
+	// test/vm node. Default $CRICKET_STANDINS_BIN.
+	StandinsBinDir string
 	// AllowStaticBusybox accepts a statically linked busybox (Debian's
 	// busybox-static). Its shell runs applets such as ls as builtins, so
 	// critest's masked-path spec cannot see /bin/ls masked; refused by default.
@@ -115,7 +120,10 @@ func NewBuilder(opts Options) (*Builder, error) {
 	if opts.GoTool == "" {
 		opts.GoTool = "go"
 	}
-	if opts.StandinsDir == "" {
+	if opts.StandinsBinDir == "" {
+		opts.StandinsBinDir = os.Getenv(StandinsBinEnv)
+	}
+	if opts.StandinsDir == "" && opts.StandinsBinDir == "" {
 		opts.StandinsDir = defaultStandinsDir()
 	}
 	if _, err := os.Stat(opts.BusyboxPath); err != nil {
@@ -128,7 +136,11 @@ func NewBuilder(opts Options) (*Builder, error) {
 			return nil, fmt.Errorf("busybox binary %s is statically linked: its shell runs ls as a builtin, which hides masked paths from critest; install Debian's dynamic busybox (apt-get install busybox) or set AllowStaticBusybox", opts.BusyboxPath)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(opts.StandinsDir, "pause", "main.go")); err != nil {
+	if opts.StandinsBinDir != "" {
+		if _, err := os.Stat(opts.StandinsBinDir); err != nil {
+			return nil, fmt.Errorf("prebuilt stand-ins: %w", err)
+		}
+	} else if _, err := os.Stat(filepath.Join(opts.StandinsDir, "pause", "main.go")); err != nil {
 		return nil, fmt.Errorf("stand-in sources not found in %s (set Options.StandinsDir to test/images/stand-ins): %w", opts.StandinsDir, err)
 	}
 	return &Builder{opts: opts, layers: map[string]v1.Layer{}, bins: map[string][]byte{}}, nil
@@ -537,6 +549,14 @@ func (b *Builder) Standin(name, version string) ([]byte, error) {
 	if bin, ok := b.bins[key]; ok {
 		return bin, nil
 	}
+	if b.opts.StandinsBinDir != "" {
+		bin, err := os.ReadFile(filepath.Join(b.opts.StandinsBinDir, standinFile(name, version)))
+		if err != nil {
+			return nil, fmt.Errorf("prebuilt stand-in %s: %w", key, err)
+		}
+		b.bins[key] = bin
+		return bin, nil
+	}
 	tmp, err := os.MkdirTemp("", "cricket-standin-")
 	if err != nil {
 		return nil, fmt.Errorf("create temp dir: %w", err)
@@ -559,4 +579,39 @@ func (b *Builder) Standin(name, version string) ([]byte, error) {
 	}
 	b.bins[key] = bin
 	return bin, nil
+}
+
+// StandinsBinEnv names the directory of prebuilt stand-ins
+// (Options.StandinsBinDir) when the options give none.
+const StandinsBinEnv = "CRICKET_STANDINS_BIN"
+
+// standinFile is the file name of a prebuilt stand-in: name, or
+// name@version.
+func standinFile(name, version string) string {
+	if version == "" {
+		return name
+	}
+	return name + "@" + version
+}
+
+// WriteStandins writes every stand-in this builder has compiled into dir,
+// under the names Options.StandinsBinDir reads. Build the whole catalog
+// first to have them all.
+func (b *Builder) WriteStandins(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for key, bin := range b.bins {
+		name, version, _ := strings.Cut(key, "@")
+		file := standinFile(name, version)
+		if strings.ContainsAny(file, "/\x00") {
+			return fmt.Errorf("stand-in %q: not a file name", key)
+		}
+		if err := os.WriteFile(filepath.Join(dir, file), bin, 0o755); err != nil {
+			return fmt.Errorf("write stand-in %s: %w", key, err)
+		}
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package imagebuild
 
 import (
 	"archive/tar"
+	"bytes"
 	"debug/elf"
 	"os"
 	"strings"
@@ -352,5 +353,35 @@ func TestStaticBusyboxIsRefused(t *testing.T) {
 	}
 	if _, err := NewBuilder(Options{BusyboxPath: path, AllowStaticBusybox: true}); err != nil {
 		t.Errorf("AllowStaticBusybox: %v", err)
+	}
+}
+
+func TestPrebuiltStandinsNeedNoGoToolchain(t *testing.T) {
+	b := testBuilder(t)
+	want, err := b.Standin("pause", "3.10")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := b.WriteStandins(dir); err != nil {
+		t.Fatal(err)
+	}
+	// A go tool that cannot run and no sources: only the directory serves.
+	pre, err := NewBuilder(Options{StandinsBinDir: dir, GoTool: "/nonexistent/go", StandinsDir: "/nonexistent"})
+	if err != nil {
+		t.Fatalf("NewBuilder with prebuilt stand-ins: %v", err)
+	}
+	got, err := pre.Standin("pause", "3.10")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("prebuilt pause@3.10 is not the compiled one (%d vs %d bytes)", len(got), len(want))
+	}
+	if _, err := pre.Standin("pause", "0.0-missing"); err == nil {
+		t.Error("a stand-in missing from the directory was not reported")
+	}
+	if _, err := NewBuilder(Options{StandinsBinDir: dir + "/missing"}); err == nil {
+		t.Error("a missing prebuilt directory was not reported")
 	}
 }

@@ -4,10 +4,12 @@ import (
 	"context"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/cricket-cri/cricket/network"
 	"github.com/cricket-cri/cricket/pkg/metrics"
+	"github.com/cricket-cri/cricket/pkg/tracing"
 	"github.com/cricket-cri/cricket/sandbox"
 )
 
@@ -24,8 +26,10 @@ var _ sandbox.Network = CNINetwork{}
 
 // Setup attaches the pod to the pod network with its port mappings and
 // bandwidth annotations, and reports its IPs (the primary first).
-func (n CNINetwork) Setup(ctx context.Context, req sandbox.NetworkRequest) (sandbox.NetworkStatus, error) {
+func (n CNINetwork) Setup(ctx context.Context, req sandbox.NetworkRequest) (_ sandbox.NetworkStatus, err error) {
 	defer metrics.ObservePhase(metrics.PhaseCNI, time.Now())
+	ctx, span := tracing.Start(ctx, tracing.SpanCNISetup, attribute.String("pod.id", req.PodID))
+	defer tracing.End(span, &err)
 	res, err := n.CNI.Setup(ctx, cniPod(req))
 	if err != nil {
 		return sandbox.NetworkStatus{}, err
@@ -39,7 +43,9 @@ func (n CNINetwork) Setup(ctx context.Context, req sandbox.NetworkRequest) (sand
 
 // Teardown detaches the pod; the network layer treats a pod that is not
 // attached, or whose netns is gone, as done.
-func (n CNINetwork) Teardown(ctx context.Context, req sandbox.NetworkRequest) error {
+func (n CNINetwork) Teardown(ctx context.Context, req sandbox.NetworkRequest) (err error) {
+	ctx, span := tracing.Start(ctx, tracing.SpanCNITeardown, attribute.String("pod.id", req.PodID))
+	defer tracing.End(span, &err)
 	return n.CNI.Teardown(ctx, cniPod(req))
 }
 

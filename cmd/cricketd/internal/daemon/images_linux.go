@@ -104,3 +104,5 @@ func (r rootfs) Unmount(_ context.Context, key, target string) error {
 	}
 	return nil
 }
+
+func (r rootfs) UpperDir(key string) (string, error) { return r.snaps.UpperDir(key) }

@@ -8,11 +8,14 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/cricket-cri/cricket/pkg/errdefs"
 	"github.com/cricket-cri/cricket/pkg/metrics"
+	"github.com/cricket-cri/cricket/pkg/runtime"
 	"github.com/cricket-cri/cricket/pkg/shim/shimapi"
 	"github.com/cricket-cri/cricket/pkg/shim/shimclient"
+	"github.com/cricket-cri/cricket/pkg/tracing"
 	"github.com/cricket-cri/cricket/sandbox"
 	"github.com/cricket-cri/cricket/sandbox/container"
 )
@@ -22,16 +25,18 @@ import (
 // (container.Shims).
 type shims struct {
 	pool     *shimclient.Pool
-	handlers handlerLookup
+	handlers *handlerSet
 }
 
-func newShims(opts shimclient.Options, handlers handlerLookup) *shims {
+func newShims(opts shimclient.Options, handlers *handlerSet) *shims {
 	return &shims{pool: shimclient.NewPool(opts), handlers: handlers}
 }
 
 // Start implements sandbox.Shims.
-func (p *shims) Start(ctx context.Context, pod sandbox.ShimPod) error {
+func (p *shims) Start(ctx context.Context, pod sandbox.ShimPod) (err error) {
 	defer metrics.ObservePhase(metrics.PhaseShim, time.Now())
+	ctx, span := tracing.Start(ctx, tracing.SpanShimStart, attribute.String("pod.id", pod.ID))
+	defer tracing.End(span, &err)
 	return p.pool.Start(ctx, pod.ID, pod.StateDir)
 }
 
@@ -98,19 +103,24 @@ func (s *shimClient) check(err error) error {
 	return err
 }
 
-func (s *shimClient) Create(ctx context.Context, req container.ShimCreate) error {
+func (s *shimClient) Create(ctx context.Context, req container.ShimCreate) (err error) {
+	ctx, span := tracing.Start(ctx, tracing.SpanExecutorCreate, attribute.String("container.id", req.ID),
+		attribute.String("runtime.handler", req.RuntimeHandler))
+	defer tracing.End(span, &err)
 	h, err := s.shims.handlers.Lookup(req.RuntimeHandler)
 	if err != nil {
 		return err
 	}
 	_, err = s.c.CreateContainer(ctx, shimapi.CreateRequest{
-		ID: req.ID, Bundle: req.Bundle, Handler: h, LogPath: req.LogPath, LogDir: req.LogDir, Stdin: req.Stdin, Terminal: req.Terminal,
+		ID: req.ID, Bundle: req.Bundle, Handler: h, LogPath: req.LogPath, LogDir: req.LogDir, Stdin: req.Stdin, Terminal: req.Terminal, Restore: req.Restore,
 	})
 	return s.check(err)
 }
 
-func (s *shimClient) Start(ctx context.Context, id string) (container.ProcessState, error) {
+func (s *shimClient) Start(ctx context.Context, id string) (_ container.ProcessState, err error) {
 	defer metrics.ObservePhase(metrics.PhaseExecutor, time.Now())
+	ctx, span := tracing.Start(ctx, tracing.SpanExecutorStart, attribute.String("container.id", id))
+	defer tracing.End(span, &err)
 	st, err := s.c.Start(ctx, id)
 	if err != nil {
 		return container.ProcessState{}, s.check(err)
@@ -161,4 +171,14 @@ func (s *shimClient) ReopenLog(ctx context.Context, id string) error {
 
 func (s *shimClient) Update(ctx context.Context, id string, resources *specs.LinuxResources) error {
 	return s.check(s.c.Update(ctx, shimapi.UpdateRequest{ID: id, Resources: resources}))
+}
+
+func (s *shimClient) Checkpoint(ctx context.Context, id string, opts runtime.CheckpointOptions) error {
+	return s.check(s.c.Checkpoint(ctx, shimapi.CheckpointRequest{ID: id, Options: opts}))
+}
+
+func (s *shimClient) Pause(ctx context.Context, id string) error { return s.check(s.c.Pause(ctx, id)) }
+
+func (s *shimClient) Resume(ctx context.Context, id string) error {
+	return s.check(s.c.Resume(ctx, id))
 }

@@ -79,7 +79,15 @@ type Services struct {
 	// SELinux labels pods and containers (Enabled is false without it).
 	SELinux *selinux.SELinux
 
-	userns *userNamespaces
+	userns   *userNamespaces
+	handlers *handlerSet
+}
+
+// SetHandlers replaces the runtime handlers: a new one is usable at once,
+// a removed one is refused to new pods and kept for the pods that use it.
+// The default handler cannot go; a handler cannot change in place.
+func (s *Services) SetHandlers(reg *runtime.Registry) error {
+	return s.handlers.set(reg)
 }
 
 // UserNamespaces reports whether pods of a runtime handler may have their
@@ -109,7 +117,7 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cgroups: %w", err)
 	}
-	handlers := handlerLookup{reg: opts.Handlers, def: opts.DefaultHandler}
+	handlers := newHandlerSet(opts.Handlers, opts.DefaultHandler)
 	var hooks *nri.NRI
 	sandboxNRI, containerNRI := sandbox.NRI(sandbox.NoNRI{}), container.NRI(container.NoNRI{})
 	if opts.NRI != nil {
@@ -137,23 +145,26 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 	}
 	pool := newShims(shimclient.Options{Binary: opts.ShimBinary, SystemdCgroup: driver == cgroups.Systemd}, handlers)
 	sbs, err := sandbox.New(sandbox.Options{
-		StateDir:   filepath.Join(opts.State, "pods"),
-		Store:      opts.Store,
-		Namespaces: namespaces{binary: opts.ShimBinary},
-		Files:      podFiles{},
-		Cgroups:    podCgroups{mgr: cg, driver: cg2driver(driver)},
-		Shims:      pool,
-		Network:    opts.Network,
-		NRI:        sandboxNRI,
-		CheckHandler: func(name string) error {
-			_, err := handlers.Lookup(name)
-			return err
-		},
+		StateDir:       filepath.Join(opts.State, "pods"),
+		Store:          opts.Store,
+		Namespaces:     namespaces{binary: opts.ShimBinary},
+		Files:          podFiles{},
+		Cgroups:        podCgroups{mgr: cg, driver: cg2driver(driver)},
+		Shims:          pool,
+		Network:        opts.Network,
+		NRI:            sandboxNRI,
+		CheckHandler:   handlers.CheckNew,
 		UserNamespaces: func(name string) bool { return userns.Supported(ctx, name) },
 		Labels:         sel,
 	})
 	if err != nil {
 		return nil, err
+	}
+	criu := runtime.ProbeCRIU(ctx)
+	if criu.Usable() {
+		klog.FromContext(ctx).Info("CRIU is usable: checkpoint and restore are available", "path", criu.Path, "version", criu.Version)
+	} else {
+		klog.FromContext(ctx).Info("checkpoint and restore are unavailable", "reason", criu.Err.Error())
 	}
 	ctrs, err := container.New(container.Options{
 		StateDir: filepath.Join(opts.State, "containers"),
@@ -178,6 +189,7 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 		PinHostMounts:              os.Geteuid() == 0,
 		AbsentMountSourcesToReject: opts.AbsentMountSourcesToReject,
 		Orphans:                    orphans{mgr: cg},
+		CRIU:                       func() error { return criu.Err },
 	})
 	if err != nil {
 		return nil, err
@@ -192,20 +204,7 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 			return nil, err
 		}
 	}
-	return &Services{Pods: sbs, Containers: ctrs, NRI: hooks, AppArmor: aa, SELinux: sel, userns: userns}, nil
-}
-
-// handlerLookup resolves handler names, "" being the configured default.
-type handlerLookup struct {
-	reg *runtime.Registry
-	def string
-}
-
-func (h handlerLookup) Lookup(name string) (runtime.Handler, error) {
-	if name == "" {
-		name = h.def
-	}
-	return h.reg.Lookup(name)
+	return &Services{Pods: sbs, Containers: ctrs, NRI: hooks, AppArmor: aa, SELinux: sel, userns: userns, handlers: handlers}, nil
 }
 
 func cg2driver(d cgroups.Driver) cgroups.Driver {

@@ -1,0 +1,110 @@
+#!/bin/bash
+# make vm-test: every suite the node runs, one after the other, each bounded
+# and counted in /work/results/summary:
+#   smoke        smoke.sh with the systemd driver, then with cgroupfs
+#   packages     the root tests of the packages that touch cgroups, the
+#                runtime and the shim (tests/root-packages), on cgroup v2
+#   integration  test/integration against real daemons
+#   critest      critest on the cricket, runc and crun handlers, --strict-skips,
+#                held to the vm counts of test/critest/expected.txt
+#   fault        test/fault, small (VM_FAULT_LIFECYCLES, VM_FAULT_INFLIGHT)
+#   kubelet      test/kubelet with cgroupDriver systemd and the default failCgroupV1
+# $CRICKET_VM_SUITE_ARGS picks and orders them (default: all, as above);
+# "integration:REGEX" runs only the tests matching REGEX.
+set -u
+. /work/suites/lib.sh
+
+T0=$(date +%s)
+node_facts
+STEPS=${CRICKET_VM_SUITE_ARGS:-"smoke packages integration critest fault kubelet"}
+note "steps: $STEPS"
+export CRICKET_STANDINS_BIN=/work/standins
+install -m 0755 /work/bin/cricketd /work/bin/cricket-shim /work/bin/crictl /usr/local/bin/
+
+# gotest NAME PKGDIR TIMEOUT ARGS...: a `go test -c` binary in its package
+# directory, as root, with the counts of its (sub)tests.
+gotest() {
+	local name=$1 dir=$2 t=$3 bin rc=0 p f s
+	shift 3
+	bin=/work/tests/$(echo "$dir" | tr / _).test
+	local log
+	log=$R/$(printf '%s' "$name" | tr -c 'A-Za-z0-9._-' _)
+	say "go test $dir $*"
+	local t0
+	t0=$(date +%s)
+	(cd "/work/repo/$dir" && env CRICKET_ROOT_TESTS=1 CRICKETD_BIN=/usr/local/bin/cricketd \
+		timeout --kill-after=60 "$t" "$bin" -test.v -test.count=1 -test.timeout="$t"s "$@") >"$log.log" 2>&1 || rc=$?
+	p=$(grep -c -- '--- PASS' "$log.log")
+	f=$(grep -c -- '--- FAIL' "$log.log")
+	s=$(grep -c -- '--- SKIP' "$log.log")
+	grep -A2 -- '--- SKIP' "$log.log" >"$log.skips" || true
+	if [ "$rc" = 0 ]; then
+		pass "$name: $p passed, $f failed, $s skipped ($(($(date +%s) - t0))s)"
+	else
+		fail "$name" "rc $rc: $p passed, $f failed, $s skipped ($(($(date +%s) - t0))s); failed: $(grep -- '--- FAIL' "$log.log" | awk '{print $3}' | head -n 15 | tr '\n' ' ')"
+	fi
+}
+
+step_smoke() {
+	local d
+	for d in systemd cgroupfs; do
+		say "smoke ($d driver)"
+		CRICKET_VM_NESTED=1 CRICKET_VM_SUITE="smoke-$d" DRIVER=$d timeout 1800 /work/suites/smoke.sh >"$R/smoke-$d.log" 2>&1 ||
+			FAILS=$((FAILS + 1))
+	done
+}
+
+step_packages() {
+	local pkg
+	for pkg in $(cat /work/tests/root-packages); do
+		gotest "root-test $pkg" "$pkg" 3600
+	done
+}
+
+step_integration() {
+	local run=${1:-}
+	if [ -n "$run" ]; then
+		gotest "integration ($run)" test/integration 14400 -test.run "$run"
+	else
+		gotest integration test/integration 21600
+	fi
+}
+
+step_critest() {
+	local rc=0 t0
+	t0=$(date +%s)
+	say "critest"
+	(cd /work/repo && CRITEST_CONTEXT=vm timeout --kill-after=120 21600 test/critest/run.sh --prebuilt /work/critest \
+		--cricketd /usr/local/bin/cricketd --handlers "${VM_CRITEST_HANDLERS:-cricket runc crun}" --strict-skips \
+		--timeout 3h --output "$R/critest") >"$R/critest.log" 2>&1 || rc=$?
+	local line
+	grep '^critest [a-z]*: ' "$R/critest.log" | sort -u | while IFS= read -r line; do note "$line"; done
+	if [ "$rc" = 0 ]; then
+		pass "critest ($(($(date +%s) - t0))s)"
+	else
+		fail "critest" "rc $rc ($(($(date +%s) - t0))s); $(tail -n 3 "$R/critest.log" | tr '\n' ' ')"
+	fi
+}
+
+step_fault() {
+	CRICKET_FAULT_LIFECYCLES=${VM_FAULT_LIFECYCLES:-40} CRICKET_FAULT_INFLIGHT=${VM_FAULT_INFLIGHT:-6} \
+		gotest fault test/fault 7200 -test.run '^TestFault$'
+}
+
+step_kubelet() {
+	KUBELET_BIN=/work/kubelet/kubelet KUBELET_CGROUP_DRIVER=systemd KUBELET_E2E_OUTPUT=$R/kubelet-e2e \
+		gotest kubelet-e2e test/kubelet 7200
+}
+
+for step in $STEPS; do
+	name=${step%%:*}
+	arg=
+	[ "$name" != "$step" ] && arg=${step#*:}
+	if declare -F "step_$name" >/dev/null; then
+		"step_$name" ${arg:+"$arg"}
+	else
+		fail "step $step" "no such step"
+	fi
+done
+note "full run in the VM: $(($(date +%s) - T0))s"
+finish
