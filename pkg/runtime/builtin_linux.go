@@ -551,15 +551,9 @@ func (b *builtin) Resume(_ context.Context, id string) error {
 // (CRIU's swrk mode, restoring the tree as a sibling of CRIU: a child of
 // this process, which holds the reaper meanwhile).
 func (b *builtin) Restore(_ context.Context, id, bundle string, stdio Stdio, opts RestoreOptions) (int, error) {
-	if opts.ImagePath == "" {
-		return 0, fmt.Errorf("restore of container %s: no image path: %w", id, errdefs.ErrInvalidArgument)
-	}
-	spec, err := LoadSpec(bundle)
+	spec, err := restorableSpec(id, bundle, opts)
 	if err != nil {
 		return 0, err
-	}
-	if spec.Process == nil || spec.Process.Terminal {
-		return 0, fmt.Errorf("restore of container %s: a container without a process or with a terminal cannot be restored: %w", id, errdefs.ErrInvalidArgument)
 	}
 	absolutize(spec, bundle)
 	release := b.reaper.Hold()

@@ -473,15 +473,8 @@ func (r *runcCLI) Resume(ctx context.Context, id string) error {
 // Restore runs "<runtime> restore --detach": the restored init outlives
 // the runtime and is reparented to the caller, the subreaper.
 func (r *runcCLI) Restore(ctx context.Context, id, bundle string, stdio Stdio, opts RestoreOptions) (int, error) {
-	if opts.ImagePath == "" {
-		return 0, fmt.Errorf("restore of container %s: no image path: %w", id, errdefs.ErrInvalidArgument)
-	}
-	spec, err := LoadSpec(bundle)
-	if err != nil {
+	if _, err := restorableSpec(id, bundle, opts); err != nil {
 		return 0, err
-	}
-	if spec.Process == nil || spec.Process.Terminal {
-		return 0, fmt.Errorf("restore of container %s: a container without a process or with a terminal cannot be restored: %w", id, errdefs.ErrInvalidArgument)
 	}
 	pidFile := filepath.Join(r.root, id+".pid")
 	defer os.Remove(pidFile)

@@ -267,6 +267,22 @@ func LoadSpec(bundle string) (*specs.Spec, error) {
 	return &spec, nil
 }
 
+// restorableSpec loads the bundle's spec for a restore, refusing what no
+// executor can restore: no CRIU image path, no process, or a terminal.
+func restorableSpec(id, bundle string, opts RestoreOptions) (*specs.Spec, error) {
+	if opts.ImagePath == "" {
+		return nil, fmt.Errorf("restore of container %s: no image path: %w", id, errdefs.ErrInvalidArgument)
+	}
+	spec, err := LoadSpec(bundle)
+	if err != nil {
+		return nil, err
+	}
+	if spec.Process == nil || spec.Process.Terminal {
+		return nil, fmt.Errorf("restore of container %s: a container without a process or with a terminal cannot be restored: %w", id, errdefs.ErrInvalidArgument)
+	}
+	return spec, nil
+}
+
 // WriteSpec writes spec as bundle/config.json (tests and tools use it; the
 // container service writes bundles itself).
 func WriteSpec(bundle string, spec *specs.Spec) error {
