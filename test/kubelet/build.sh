@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
-# Builds a real kubelet from the Go module proxy, once per Kubernetes and Go
-# version, and prints the path of the binary on stdout (progress on stderr).
+# Builds real Kubernetes binaries from the Go module proxy, once per
+# Kubernetes and Go version, and prints the path of each on stdout, one per
+# line, in the order asked (progress on stderr).
 #
-#   test/kubelet/build.sh [--cache DIR]      (default $KUBELET_CACHE or /var/cache/cricket-test)
+#   test/kubelet/build.sh [--cache DIR] [COMMAND...]
+#
+# COMMAND is a directory of k8s.io/kubernetes/cmd (kubelet, kubeadm, kubectl,
+# kube-apiserver, kube-controller-manager, kube-scheduler, kube-proxy);
+# default: kubelet. The cache is $KUBELET_CACHE or /var/cache/cricket-test;
+# every binary of one version lives in kubelet-<version>-<go version>/ (the
+# name is kept from when the kubelet was the only one).
 #
 # k8s.io/kubernetes replaces its staging modules (k8s.io/api, client-go,
 # kubelet, cri-api, ...) with local paths, so `go build` of its commands
@@ -18,33 +25,45 @@ CACHE=${KUBELET_CACHE:-/var/cache/cricket-test}
 while [ $# -gt 0 ]; do
 	case $1 in
 	--cache) CACHE=$2; shift 2 ;;
-	*) echo "build.sh: unknown argument $1" >&2; exit 2 ;;
+	-*) echo "build.sh: unknown argument $1" >&2; exit 2 ;;
+	*) break ;;
+	esac
+done
+[ $# -gt 0 ] || set -- kubelet
+for cmd in "$@"; do
+	case $cmd in
+	kubelet | kubeadm | kubectl | kube-apiserver | kube-controller-manager | kube-scheduler | kube-proxy) ;;
+	*) echo "build.sh: $cmd is not a command this script builds" >&2; exit 2 ;;
 	esac
 done
 
 version=$(awk '$1 == "require" && $2 == "k8s.io/kubernetes" {print $3}' "$HERE/build/go.mod")
 [ -n "$version" ] || { echo "build.sh: no k8s.io/kubernetes requirement in $HERE/build/go.mod" >&2; exit 1; }
 key=$CACHE/kubelet-$version-$(go env GOVERSION)
-bin=$key/kubelet
-if [ ! -x "$bin" ]; then
-	mkdir -p "$key"
-	echo "building kubelet $version into $key (several minutes the first time)" >&2
-	start=$(date +%s)
-	# GOFLAGS: not the caller's (-mod=vendor or tags would break this module).
-	# The version Kubernetes' own build stamps in (kubelet --version, the
-	# node's kubeletVersion).
-	minor=${version#v1.}
-	minor=${minor%%.*}
-	ldflags="-X k8s.io/component-base/version.gitVersion=$version -X k8s.io/component-base/version.gitMajor=1"
-	ldflags="$ldflags -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
-	(cd "$HERE/build" && GOWORK=off GOFLAGS=-buildvcs=false \
-		go build -ldflags "$ldflags" -o "$bin.tmp.$$" k8s.io/kubernetes/cmd/kubelet) >&2 || {
-		rm -f "$bin.tmp.$$"
-		echo "build.sh: building the kubelet failed" >&2
-		exit 1
-	}
-	mv "$bin.tmp.$$" "$bin"
-	echo "built kubelet $version in $(($(date +%s) - start))s" >&2
-fi
-"$bin" --version >&2
-echo "$bin"
+# The version Kubernetes' own build stamps in (kubelet --version, the node's
+# kubeletVersion, kubectl version).
+minor=${version#v1.}
+minor=${minor%%.*}
+ldflags="-X k8s.io/component-base/version.gitVersion=$version -X k8s.io/component-base/version.gitMajor=1"
+ldflags="$ldflags -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
+ldflags="$ldflags -X k8s.io/client-go/pkg/version.gitVersion=$version -X k8s.io/client-go/pkg/version.gitMajor=1"
+ldflags="$ldflags -X k8s.io/client-go/pkg/version.gitMinor=$minor"
+for cmd in "$@"; do
+	bin=$key/$cmd
+	if [ ! -x "$bin" ]; then
+		mkdir -p "$key"
+		echo "building $cmd $version into $key (several minutes the first time)" >&2
+		start=$(date +%s)
+		# GOFLAGS: not the caller's (-mod=vendor or tags would break this module).
+		(cd "$HERE/build" && GOWORK=off GOFLAGS=-buildvcs=false \
+			go build -ldflags "$ldflags" -o "$bin.tmp.$$" "k8s.io/kubernetes/cmd/$cmd") >&2 || {
+			rm -f "$bin.tmp.$$"
+			echo "build.sh: building $cmd failed" >&2
+			exit 1
+		}
+		mv "$bin.tmp.$$" "$bin"
+		echo "built $cmd $version in $(($(date +%s) - start))s" >&2
+	fi
+	"$bin" --version >&2 2>/dev/null || "$bin" version --client >&2 || true
+	echo "$bin"
+done
