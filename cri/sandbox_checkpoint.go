@@ -82,15 +82,19 @@ func (s *Service) RestorePod(ctx context.Context, req *runtimeapi.RestorePodRequ
 	if err != nil {
 		return nil, err
 	}
-	if err := validateRestorePod(req); err != nil {
+	opts, err := validateRestorePod(req)
+	if err != nil {
 		return nil, err
 	}
 	if err := svc.CheckCRIU(); err != nil {
 		return nil, err
 	}
-	if err := checkRestoreNames(req); err != nil {
+	recorded, err := checkRestoreNames(req)
+	if err != nil {
 		return nil, err
 	}
+	// A checkpoint with established connections restores only with them.
+	tcpEstablished := opts.TCPEstablished || recorded.TCPEstablished
 	sb, err := pods.Run(ctx, sandbox.RunRequest{Config: req.GetConfig(), RuntimeHandler: req.GetRuntimeHandler()})
 	if err != nil {
 		return nil, err
@@ -106,7 +110,10 @@ func (s *Service) RestorePod(ctx context.Context, req *runtimeapi.RestorePodRequ
 			return nil, err
 		}
 		name := cfg.GetMetadata().GetName()
-		c, err := svc.Create(ctx, container.CreateRequest{PodID: sb.ID, Config: cfg, Checkpoint: filepath.Join(req.GetCheckpointPath(), name)})
+		c, err := svc.Create(ctx, container.CreateRequest{
+			PodID: sb.ID, Config: cfg, Checkpoint: filepath.Join(req.GetCheckpointPath(), name),
+			RestoreTCPEstablished: tcpEstablished,
+		})
 		if err != nil {
 			return nil, fmt.Errorf("restore container %s: %w", name, err)
 		}
@@ -116,22 +123,22 @@ func (s *Service) RestorePod(ctx context.Context, req *runtimeapi.RestorePodRequ
 }
 
 // checkRestoreNames checks that the request's container names are exactly
-// the checkpoint's.
-func checkRestoreNames(req *runtimeapi.RestorePodRequest) error {
+// the checkpoint's, and returns the checkpoint's pod.options.
+func checkRestoreNames(req *runtimeapi.RestorePodRequest) (checkpoint.PodOptions, error) {
 	o, err := checkpoint.ReadPodOptions(req.GetCheckpointPath())
 	if err != nil {
-		return err
+		return o, err
 	}
 	if len(o.Containers) != len(req.GetContainerConfigs()) {
-		return fmt.Errorf("the checkpoint holds %d containers, the request configures %d: %w", len(o.Containers), len(req.GetContainerConfigs()), errdefs.ErrInvalidArgument)
+		return o, fmt.Errorf("the checkpoint holds %d containers, the request configures %d: %w", len(o.Containers), len(req.GetContainerConfigs()), errdefs.ErrInvalidArgument)
 	}
 	for _, c := range req.GetContainerConfigs() {
 		name := c.GetMetadata().GetName()
 		if _, ok := o.Containers[name]; !ok {
-			return fmt.Errorf("container %q is not in the checkpoint: %w", name, errdefs.ErrInvalidArgument)
+			return o, fmt.Errorf("container %q is not in the checkpoint: %w", name, errdefs.ErrInvalidArgument)
 		}
 	}
-	return nil
+	return o, nil
 }
 
 // undoRestore removes what a failed RestorePod created: its containers,
@@ -147,32 +154,32 @@ func undoRestore(ctx context.Context, pods PodService, svc ContainerService, res
 	return errors.Join(errs...)
 }
 
-func validateRestorePod(req *runtimeapi.RestorePodRequest) error {
+func validateRestorePod(req *runtimeapi.RestorePodRequest) (checkpoint.Options, error) {
+	var none checkpoint.Options
 	if err := checkpoint.CheckLocation(req.GetCheckpointPath()); err != nil {
-		return err
+		return none, err
 	}
 	if req.GetConfig() == nil {
-		return fmt.Errorf("pod sandbox config is missing: %w", errdefs.ErrInvalidArgument)
+		return none, fmt.Errorf("pod sandbox config is missing: %w", errdefs.ErrInvalidArgument)
 	}
 	if len(req.GetContainerConfigs()) == 0 {
-		return fmt.Errorf("container_configs is empty: %w", errdefs.ErrInvalidArgument)
+		return none, fmt.Errorf("container_configs is empty: %w", errdefs.ErrInvalidArgument)
 	}
 	seen := map[string]bool{}
 	for _, c := range req.GetContainerConfigs() {
 		name := c.GetMetadata().GetName()
 		if name == "" || seen[name] {
-			return fmt.Errorf("container_configs: name %q is empty or repeated: %w", name, errdefs.ErrInvalidArgument)
+			return none, fmt.Errorf("container_configs: name %q is empty or repeated: %w", name, errdefs.ErrInvalidArgument)
 		}
 		seen[name] = true
 	}
 	for _, c := range req.GetContainerConfigs() {
 		if err := checkpoint.CheckName(c.GetMetadata().GetName()); err != nil {
-			return err
+			return none, err
 		}
 	}
 	if err := validatePodSandboxConfig(req.GetConfig()); err != nil {
-		return err
+		return none, err
 	}
-	_, err := checkpoint.ParseOptions(req.GetOptions())
-	return err
+	return checkpoint.ParseOptions(req.GetOptions())
 }

@@ -458,16 +458,19 @@ func copyBeneath(src, root, rel string) error {
 // PodOptions is the pod.options file of a pod checkpoint, as checkpointctl
 // (from v1.7, the lib's CheckpointedPodOptions; the v1.5 this module can
 // use lacks the type) reads it: the format version and the containers,
-// each one's directory by its name.
+// each one's directory by its name. TCPEstablished (Cricket's own field)
+// records that established TCP connections were dumped: CRIU can restore
+// such images only when asked to restore them too.
 type PodOptions struct {
-	Version    int               `json:"version"`
-	Containers map[string]string `json:"containers"`
+	Version        int               `json:"version"`
+	Containers     map[string]string `json:"containers"`
+	TCPEstablished bool              `json:"tcpEstablished,omitempty"`
 }
 
 // WritePodOptions writes pod.options below root (0600, never through a
-// symlink).
-func WritePodOptions(root string, containers map[string]string) error {
-	data, err := json.Marshal(PodOptions{Version: 1, Containers: containers})
+// symlink), with the options the checkpoint was taken with.
+func WritePodOptions(root string, containers map[string]string, opts Options) error {
+	data, err := json.Marshal(PodOptions{Version: 1, Containers: containers, TCPEstablished: opts.TCPEstablished})
 	if err != nil {
 		return err
 	}

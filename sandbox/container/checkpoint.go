@@ -333,12 +333,12 @@ func (s *Service) CheckpointPod(ctx context.Context, podID string, ids []string,
 			retErr = errors.Join(retErr, emptyDir(outDir))
 		}
 	}()
-	return writePodCheckpoint(ctrs, pod, works, outDir, checkpointedAt)
+	return writePodCheckpoint(ctrs, pod, works, outDir, checkpointedAt, opts)
 }
 
 // writePodCheckpoint completes each container's scratch dir and copies it
 // into outDir, then writes pod.options.
-func writePodCheckpoint(ctrs []*Container, pod Pod, works []string, outDir string, at time.Time) error {
+func writePodCheckpoint(ctrs []*Container, pod Pod, works []string, outDir string, at time.Time, opts checkpoint.Options) error {
 	names := map[string]string{}
 	for i, c := range ctrs {
 		if err := writeCheckpointMeta(c, pod, works[i], at); err != nil {
@@ -353,7 +353,7 @@ func writePodCheckpoint(ctrs []*Container, pod Pod, works []string, outDir strin
 		}
 		names[name] = name
 	}
-	return checkpoint.WritePodOptions(outDir, names)
+	return checkpoint.WritePodOptions(outDir, names, opts)
 }
 
 // lockPodContainers looks the containers ids up, checks that each belongs
@@ -437,12 +437,18 @@ func (s *Service) checkpointDirImage(ctx context.Context, dir, ref, handler stri
 }
 
 // copyCheckpoint copies a container's checkpoint directory (left as it
-// is, as RestorePod demands) into the bundle.
-func copyCheckpoint(dir, bundle string) (*runtime.RestoreOptions, error) {
+// is, as RestorePod demands) into the bundle; tcpEstablished restores its
+// established TCP connections.
+func copyCheckpoint(dir, bundle string, tcpEstablished bool) (*runtime.RestoreOptions, error) {
 	if err := checkpoint.CopyInto(dir, bundle, restoreDir); err != nil {
 		return nil, fmt.Errorf("copy checkpoint %s: %w", dir, err)
 	}
-	return restoreOptions(filepath.Join(bundle, restoreDir), dir)
+	o, err := restoreOptions(filepath.Join(bundle, restoreDir), dir)
+	if err != nil {
+		return nil, err
+	}
+	o.TCPEstablished = tcpEstablished
+	return o, nil
 }
 
 func restoreOptions(dir, from string) (*runtime.RestoreOptions, error) {

@@ -393,3 +393,42 @@ func archiveTreeSum(t *testing.T, root string) string {
 	}
 	return string(b)
 }
+
+// TestPodCheckpointTCPEstablished: a pod checkpoint taken with
+// tcp-established records it in pod.options (CRIU restores such images
+// only when asked to), and a container created from it with
+// RestoreTCPEstablished has its restore ask for them.
+func TestPodCheckpointTCPEstablished(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("unpacking a checkpoint's rootfs changes keeps their owners: needs root")
+	}
+	e := newEnv(t)
+	a := e.started(t, "counter", "busybox")
+	e.withUpper(t, a.ID)
+	var dumped []bool
+	e.shims.OnCheckpoint = func(_ string, o runtime.CheckpointOptions) error {
+		dumped = append(dumped, o.TCPEstablished)
+		return nil
+	}
+	out := t.TempDir()
+	if err := e.svc.CheckpointPod(context.Background(), podID, []string{a.ID}, out, checkpoint.Options{TCPEstablished: true}); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(dumped) != "[true]" {
+		t.Fatalf("dumps asked for established connections: %v", dumped)
+	}
+	o, err := checkpoint.ReadPodOptions(out)
+	if err != nil || !o.TCPEstablished {
+		t.Fatalf("pod.options = %+v, %v; want tcpEstablished recorded", o, err)
+	}
+	for _, tcp := range []bool{false, true} {
+		cfg := ctrConfig(fmt.Sprintf("restored-%v", tcp), "busybox")
+		r, err := e.svc.Create(context.Background(), container.CreateRequest{PodID: podID, Config: cfg, Checkpoint: filepath.Join(out, "counter"), RestoreTCPEstablished: tcp})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Restore == nil || r.Restore.TCPEstablished != tcp {
+			t.Fatalf("Restore = %+v, want TCPEstablished %v", r.Restore, tcp)
+		}
+	}
+}

@@ -34,6 +34,9 @@ type CreateRequest struct {
 	// an archive named by its image, and Config's image must be the
 	// checkpointed one.
 	Checkpoint string
+	// RestoreTCPEstablished restores the established TCP connections of
+	// the Checkpoint (one taken with them must be restored with them).
+	RestoreTCPEstablished bool
 }
 
 // Create creates a container: its rootfs and bundle, persisted as Created.
@@ -72,7 +75,7 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (_ *Container, 
 	}()
 	unblock := s.opts.NRI.BlockSync()
 	defer unblock()
-	c, err := s.create(ctx, md, pod, req.Checkpoint)
+	c, err := s.create(ctx, md, pod, req)
 	if err != nil {
 		return nil, err
 	}
@@ -80,8 +83,8 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (_ *Container, 
 	return c, nil
 }
 
-func (s *Service) create(ctx context.Context, md Metadata, pod Pod, ckptDir string) (_ *Container, retErr error) {
-	ref, archive := md.Config.GetImage().GetImage(), ""
+func (s *Service) create(ctx context.Context, md Metadata, pod Pod, req CreateRequest) (_ *Container, retErr error) {
+	ref, archive, ckptDir := md.Config.GetImage().GetImage(), "", req.Checkpoint
 	var img Image
 	var err error
 	switch {
@@ -124,7 +127,7 @@ func (s *Service) create(ctx context.Context, md Metadata, pod Pod, ckptDir stri
 	case archive != "":
 		md.Restore, err = unpackCheckpoint(ctx, archive, md.Bundle)
 	case ckptDir != "":
-		md.Restore, err = copyCheckpoint(ckptDir, md.Bundle)
+		md.Restore, err = copyCheckpoint(ckptDir, md.Bundle, req.RestoreTCPEstablished)
 	}
 	if err != nil {
 		return nil, err
