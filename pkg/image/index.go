@@ -46,6 +46,11 @@ type Image struct {
 	// mounted as an image volume, a directory of its layer files
 	// (Service.ArtifactDir).
 	Artifact bool `json:"artifact,omitempty"`
+	// Checkpoint, for an image made from a container checkpoint archive
+	// (see CheckpointAnnotations), is the checkpointed container's name:
+	// its layer holds the archive's files, and a container created from
+	// it is restored from them.
+	Checkpoint string `json:"checkpoint,omitempty"`
 	// Pinned images are never garbage collected by the kubelet.
 	Pinned bool `json:"-"`
 }

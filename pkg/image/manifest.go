@@ -105,9 +105,10 @@ func (m Manifest) IsArtifact() bool {
 
 // Index is an OCI image index or a Docker manifest list.
 type Index struct {
-	SchemaVersion int          `json:"schemaVersion"`
-	MediaType     string       `json:"mediaType,omitempty"`
-	Manifests     []Descriptor `json:"manifests"`
+	SchemaVersion int               `json:"schemaVersion"`
+	MediaType     string            `json:"mediaType,omitempty"`
+	Manifests     []Descriptor      `json:"manifests"`
+	Annotations   map[string]string `json:"annotations,omitempty"`
 }
 
 // Config is the part of an image config Cricket uses.

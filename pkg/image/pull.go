@@ -4,12 +4,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"time"
 
+	metadata "github.com/checkpoint-restore/checkpointctl/lib"
 	"go.opentelemetry.io/otel/attribute"
 	"golang.org/x/sync/errgroup"
 	"k8s.io/klog/v2"
@@ -111,6 +113,34 @@ func (s *Service) pull(ctx context.Context, r Reference, auth *AuthConfig, pl Pl
 	return s.index.put(im)
 }
 
+// CheckpointAnnotations mark an image made from a container checkpoint
+// archive (its one layer holding the archive's files), valued with the
+// checkpointed container's name: CRI-O's, which buildah users set
+// (`buildah config --annotation`), and checkpointctl's (`checkpointctl
+// build`), which containerd looks for.
+var CheckpointAnnotations = []string{"io.kubernetes.cri-o.annotations.checkpoint.name", metadata.CheckpointAnnotationName}
+
+// checkpointName returns the checkpointed container's name when the
+// manifest, or the index the reference resolved to, carries a checkpoint
+// annotation (CRI-O reads the manifest's, containerd the top one's).
+func (ms manifestSet) checkpointName() string {
+	sets := []map[string]string{ms.manifest.Annotations}
+	if ms.top != ms.digest {
+		var idx Index
+		if err := json.Unmarshal(ms.raw[ms.top], &idx); err == nil {
+			sets = append(sets, idx.Annotations)
+		}
+	}
+	for _, a := range sets {
+		for _, k := range CheckpointAnnotations {
+			if v := a[k]; v != "" {
+				return v
+			}
+		}
+	}
+	return ""
+}
+
 // blobs lists every blob digest of the set: indexes, manifest, config, layers.
 func (ms manifestSet) blobs() []string {
 	var out []string
@@ -125,7 +155,7 @@ func (ms manifestSet) blobs() []string {
 }
 
 func newImage(r Reference, ms manifestSet, cfg Config, chains []string) Image {
-	im := Image{ID: ms.manifest.Config.Digest, Config: cfg, ChainIDs: chains, Size: ms.manifest.Config.Size}
+	im := Image{ID: ms.manifest.Config.Digest, Config: cfg, ChainIDs: chains, Size: ms.manifest.Config.Size, Checkpoint: ms.checkpointName()}
 	if r.Tag != "" {
 		im.RepoTags = []string{r.Repo() + ":" + r.Tag}
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/cricket-cri/cricket/pkg/errdefs"
 	"github.com/cricket-cri/cricket/pkg/runtime"
 	"github.com/cricket-cri/cricket/sandbox/container"
+	"github.com/cricket-cri/cricket/sandbox/container/containertest"
 )
 
 // archiveFiles lists the archive's entries with their contents.
@@ -430,5 +431,48 @@ func TestPodCheckpointTCPEstablished(t *testing.T) {
 		if r.Restore == nil || r.Restore.TCPEstablished != tcp {
 			t.Fatalf("Restore = %+v, want TCPEstablished %v", r.Restore, tcp)
 		}
+	}
+}
+
+// TestCreateFromCheckpointImage: an image made from a checkpoint (one
+// whose resolution gives a CheckpointDir, its layer of the checkpoint's
+// files) creates a container restored from those files, on the image the
+// checkpoint was taken from, with its rootfs changes.
+func TestCreateFromCheckpointImage(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("unpacking a checkpoint's rootfs changes keeps their owners: needs root")
+	}
+	e := newEnv(t)
+	a := e.started(t, "counter", "busybox")
+	e.withUpper(t, a.ID)
+	out := t.TempDir()
+	if err := e.svc.CheckpointPod(context.Background(), podID, []string{a.ID}, out, checkpoint.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	withCkpt := containertest.Images{"registry.test/ckpt:1": {ID: "sha256:c0", CheckpointDir: filepath.Join(out, "counter")}}
+	for k, v := range images {
+		withCkpt[k] = v
+	}
+	svc, err := container.New(container.Options{
+		StateDir: filepath.Join(e.dir, "containers"), IDMapDir: filepath.Join(e.dir, "idmap"), Store: e.st, Pods: e.pods, Images: withCkpt,
+		Rootfs: e.rootfs, Spec: specBuilder{e.spec}, Shims: e.shims, Orphans: e.orph,
+		CRIU: func() error { return e.criuErr },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := svc.Create(context.Background(), container.CreateRequest{PodID: podID, Config: ctrConfig("restored", "registry.test/ckpt:1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Image.ID != "sha256:b0" || r.Restore == nil || r.Restore.ImagePath != filepath.Join(r.Bundle, "restore", "checkpoint") {
+		t.Fatalf("restored container: image %+v, Restore %+v; want busybox's and the checkpoint's images", r.Image, r.Restore)
+	}
+	if data, err := os.ReadFile(filepath.Join(r.Rootfs, "data/count")); err != nil || string(data) != "1\n2\n3\n" {
+		t.Fatalf("rootfs changes not applied: %q, %v", data, err)
+	}
+	e.criuErr = fmt.Errorf("CRIU is unusable: test: %w", errdefs.ErrFailedPrecondition)
+	if _, err := svc.Create(context.Background(), container.CreateRequest{PodID: podID, Config: ctrConfig("again", "registry.test/ckpt:1")}); !errdefs.IsFailedPrecondition(err) {
+		t.Fatalf("Create from a checkpoint image without CRIU = %v, want FailedPrecondition", err)
 	}
 }

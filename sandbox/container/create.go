@@ -95,6 +95,11 @@ func (s *Service) create(ctx context.Context, md Metadata, pod Pod, req CreateRe
 		img, err = s.checkpointImage(ctx, archive, pod.RuntimeHandler)
 	default:
 		img, err = s.opts.Images.Resolve(ctx, ref, pod.RuntimeHandler)
+		if err == nil && img.CheckpointDir != "" {
+			// An image made from a checkpoint: restore from its files.
+			ckptDir = img.CheckpointDir
+			img, err = s.checkpointDirImage(ctx, ckptDir, "", pod.RuntimeHandler)
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("image %q of container %s: %w", ref, md.Name, err)

@@ -59,6 +59,11 @@ type Image struct {
 	// files that an image volume of it bind-mounts; a container cannot
 	// run one.
 	ArtifactDir string `json:",omitempty"`
+	// CheckpointDir, for an image made from a container checkpoint (the
+	// annotation CRI-O and containerd recognise), is the directory of the
+	// checkpoint's files (its layer): a container created from the image
+	// is restored from them, on the image the checkpoint was taken from.
+	CheckpointDir string `json:",omitempty"`
 }
 
 // Images resolves image references to pulled images.

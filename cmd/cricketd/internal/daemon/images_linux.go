@@ -41,6 +41,18 @@ func (i images) Resolve(_ context.Context, ref, handler string) (container.Image
 	if im.Artifact {
 		out.ArtifactDir = i.svc.ArtifactDir(im.ID)
 	}
+	if im.Checkpoint != "" {
+		// The archive's files are the image's one layer, as buildah and
+		// checkpointctl build it; several layers would need merging.
+		if len(im.ChainIDs) != 1 {
+			return container.Image{}, fmt.Errorf("checkpoint image %s has %d layers, want the one holding the checkpoint: %w", ref, len(im.ChainIDs), errdefs.ErrInvalidArgument)
+		}
+		dir, err := i.svc.Snapshots().LayerDir(im.ChainIDs[0])
+		if err != nil {
+			return container.Image{}, fmt.Errorf("layer of checkpoint image %s: %w", ref, err)
+		}
+		out.CheckpointDir = dir
+	}
 	if len(im.RepoDigests) > 0 {
 		out.RepoRef = im.RepoDigests[0]
 	}
