@@ -19,6 +19,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/cricket-cri/cricket/pkg/runtime"
+	"github.com/cricket-cri/cricket/test/images/imagebuild"
 )
 
 // counterScript counts in memory (i) and appends each count to a file of
@@ -391,4 +392,68 @@ func diffFile(t *testing.T, p, name string) string {
 			return string(data)
 		}
 	}
+}
+
+// TestCheckpointImageRestore: a checkpoint archive made into an OCI image
+// (one layer, the archive's files; CRI-O's checkpoint annotation on the
+// manifest, as `buildah add` + `buildah config --annotation` make it),
+// pushed to a registry and pulled, restores through CreateContainer with
+// the image's reference: CREATED on the checkpointed image, then counting
+// on from its memory with its file changes.
+func TestCheckpointImageRestore(t *testing.T) {
+	criu := runtime.ProbeCRIU(context.Background())
+	if !criu.Usable() {
+		t.Skipf("CRIU unusable on this host: %v", criu.Err)
+	}
+	reg := newTamperRegistry(t)
+	d := newDaemon(t)
+	certs := filepath.Join(d.Dir, "certs.d")
+	if err := imagebuild.WriteHostsDir(certs, sharedMirror(t).Addrs()); err != nil {
+		t.Fatal(err)
+	}
+	writePlainHTTPHosts(t, certs, reg.host())
+	d.Start("--registry-config-path", certs)
+	t.Cleanup(func() { removeAllPods(t, d) })
+	rt := d.Runtime()
+	ctx := context.Background()
+	pullPodImage(t, d)
+
+	pod := testPod(t, "ckpt-img-src", runtimeapi.NamespaceMode_CONTAINER)
+	podID := runPod(t, rt, pod, "")
+	id := startContainer(t, rt, podID, pod, testContainer("counter", counterScript))
+	waitCount(t, rt, id, 5)
+	archive := filepath.Join(t.TempDir(), "counter.tar")
+	if _, err := rt.CheckpointContainer(ctx, &runtimeapi.CheckpointContainerRequest{ContainerId: id, Location: archive, Timeout: 120}); err != nil {
+		t.Fatalf("CheckpointContainer: %v", err)
+	}
+	dumped := archiveCount(t, archive)
+	if _, err := rt.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: podID}); err != nil {
+		t.Fatal(err)
+	}
+	layer, err := os.ReadFile(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := reg.pushAnnotated(t, "checkpoints/counter", "v1", map[string]string{"io.kubernetes.cri-o.annotations.checkpoint.name": "counter"}, layer)
+	if _, err := d.Image().PullImage(ctx, &runtimeapi.PullImageRequest{Image: &runtimeapi.ImageSpec{Image: img.ref}}); err != nil {
+		t.Fatalf("pull the checkpoint image: %v", err)
+	}
+
+	pod2 := testPod(t, "ckpt-img-dst", runtimeapi.NamespaceMode_CONTAINER)
+	pod2ID := runPod(t, rt, pod2, "")
+	cfg := testContainer("counter", counterScript)
+	cfg.Image.Image = img.ref
+	resp, err := rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: pod2ID, Config: cfg, SandboxConfig: pod2})
+	if err != nil {
+		t.Fatalf("CreateContainer from the checkpoint image: %v", err)
+	}
+	s := containerStatus(t, rt, resp.ContainerId)
+	if s.State != runtimeapi.ContainerState_CONTAINER_CREATED || !strings.Contains(s.Image.GetImage(), "busybox") {
+		t.Fatalf("restored container: %s on image %q; want CREATED on the checkpointed busybox", s.State, s.Image.GetImage())
+	}
+	if _, err := rt.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: resp.ContainerId}); err != nil {
+		t.Fatalf("StartContainer of the restored container: %v", err)
+	}
+	waitCount(t, rt, resp.ContainerId, dumped+3)
+	wantContinued(t, "counter", strings.Fields(execSync(t, rt, resp.ContainerId, "cat", "/count.txt")))
 }

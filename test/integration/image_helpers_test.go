@@ -177,6 +177,12 @@ type pushedImage struct {
 // push uploads an OCI image of the given uncompressed layers as repo:tag.
 func (r *tamperRegistry) push(t *testing.T, repo, tag string, tars ...[]byte) pushedImage {
 	t.Helper()
+	return r.pushAnnotated(t, repo, tag, nil, tars...)
+}
+
+// pushAnnotated is push with annotations on the manifest.
+func (r *tamperRegistry) pushAnnotated(t *testing.T, repo, tag string, annotations map[string]string, tars ...[]byte) pushedImage {
+	t.Helper()
 	var diffIDs []string
 	var descs []map[string]any
 	img := pushedImage{ref: r.host() + "/" + repo + ":" + tag}
@@ -198,9 +204,13 @@ func (r *tamperRegistry) push(t *testing.T, repo, tag string, tars ...[]byte) pu
 		}
 		resp.Body.Close()
 	}
-	manifest, _ := json.Marshal(map[string]any{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+	m := map[string]any{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
 		"config": map[string]any{"mediaType": "application/vnd.oci.image.config.v1+json", "digest": digestOf(img.config), "size": len(img.config)},
-		"layers": descs})
+		"layers": descs}
+	if annotations != nil {
+		m["annotations"] = annotations
+	}
+	manifest, _ := json.Marshal(m)
 	req, _ := http.NewRequest(http.MethodPut, r.srv.URL+"/v2/"+repo+"/manifests/"+tag, bytes.NewReader(manifest))
 	req.Header.Set("Content-Type", "application/vnd.oci.image.manifest.v1+json")
 	resp, err := http.DefaultClient.Do(req)
