@@ -137,6 +137,7 @@ func runStaticPods(t *testing.T, cricketdBin, kubeletBin, out, gates string) {
 	t.Run("kubelet exec and logs", func(t *testing.T) { checkKubeletExecAndLogs(t, e, web) })
 	t.Run("kubelet streaming", func(t *testing.T) { checkKubeletStreaming(t, e, web) })
 	t.Run("stats summary", func(t *testing.T) { checkStatsSummary(t, e, web) })
+	t.Run("kubelet checkpoint endpoint", func(t *testing.T) { checkCheckpointEndpoint(t, e) })
 	t.Run("cricketd restart", func(t *testing.T) { checkDaemonRestart(t, e, web) })
 	t.Run("pods removed with their manifests", func(t *testing.T) { checkTeardown(t, e) })
 

@@ -6,7 +6,9 @@
 #                  integration tests, the fault run and the kubelet e2e
 #   critest/       critest, ginkgo, the critest harness, the registry and its
 #                  stand-ins (test/critest/run.sh --prebuilt)
-#   kubelet/       the kubelet test/kubelet/build.sh built
+#   kubelet/       the kubelet test/kubelet/build.sh built, and checkpointctl
+#                  (test/kubelet's checkpoint check reads the kubelet's
+#                  archive with it), built from the Go module proxy
 # shellcheck shell=bash
 
 VM_ROOT_TEST_PKGS=${VM_ROOT_TEST_PKGS:-"pkg/cgroups pkg/stats pkg/runtime pkg/shim/shimserver cmd/cricketd/internal/daemon pkg/snapshot network"}
@@ -35,3 +37,6 @@ cp -r "$STAGE/standins" "$STAGE/critest/standins"
 
 kubelet=$("$REPO/test/kubelet/build.sh") || die "test/kubelet/build.sh failed"
 cp "$kubelet" "$STAGE/kubelet/kubelet"
+
+cctl=$("$REPO/test/kubelet/checkpointctl/build.sh") || die "test/kubelet/checkpointctl/build.sh failed"
+cp "$cctl" "$STAGE/kubelet/checkpointctl"

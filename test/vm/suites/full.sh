@@ -10,7 +10,7 @@
 #   fault        test/fault, small (VM_FAULT_LIFECYCLES, VM_FAULT_INFLIGHT)
 #   kubelet      test/kubelet with cgroupDriver systemd and the default failCgroupV1
 # $CRICKET_VM_SUITE_ARGS picks and orders them (default: all, as above);
-# "integration:REGEX" runs only the tests matching REGEX.
+# "integration:REGEX" and "kubelet:REGEX" run only the tests matching REGEX.
 set -u
 . /work/suites/lib.sh
 
@@ -92,8 +92,10 @@ step_fault() {
 }
 
 step_kubelet() {
+	local run=${1:-}
 	KUBELET_BIN=/work/kubelet/kubelet KUBELET_CGROUP_DRIVER=systemd KUBELET_E2E_OUTPUT=$R/kubelet-e2e \
-		gotest kubelet-e2e test/kubelet 7200
+		CHECKPOINTCTL_BIN=/work/kubelet/checkpointctl \
+		gotest "kubelet-e2e${run:+ ($run)}" test/kubelet 7200 ${run:+-test.run "$run"}
 }
 
 for step in $STEPS; do
