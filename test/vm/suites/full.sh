@@ -10,7 +10,9 @@
 #   fault        test/fault, small (VM_FAULT_LIFECYCLES, VM_FAULT_INFLIGHT)
 #   kubelet      test/kubelet with cgroupDriver systemd and the default failCgroupV1
 # $CRICKET_VM_SUITE_ARGS picks and orders them (default: all, as above);
-# "integration:REGEX" runs only the tests matching REGEX.
+# "integration:REGEX" runs only the tests matching REGEX; "critest:H,H/N" only
+# handlers H (default cricket, runc and crun) with N critest parallel nodes
+# (default 1).
 set -u
 . /work/suites/lib.sh
 
@@ -71,11 +73,15 @@ step_integration() {
 }
 
 step_critest() {
-	local rc=0 t0
+	local rc=0 t0 arg=${1:-} handlers="cricket runc crun" parallel=1
+	case $arg in
+	*/*) parallel=${arg#*/}; arg=${arg%/*} ;;
+	esac
+	[ -z "$arg" ] || handlers=$(echo "$arg" | tr , ' ')
 	t0=$(date +%s)
-	say "critest"
+	say "critest ($handlers, $parallel parallel nodes)"
 	(cd /work/repo && CRITEST_CONTEXT=vm timeout --kill-after=120 21600 test/critest/run.sh --prebuilt /work/critest \
-		--cricketd /usr/local/bin/cricketd --handlers "${VM_CRITEST_HANDLERS:-cricket runc crun}" --strict-skips \
+		--cricketd /usr/local/bin/cricketd --handlers "$handlers" --parallel "$parallel" --strict-skips \
 		--timeout 3h --output "$R/critest") >"$R/critest.log" 2>&1 || rc=$?
 	local line
 	grep '^critest [a-z]*: ' "$R/critest.log" | sort -u | while IFS= read -r line; do note "$line"; done
