@@ -10,7 +10,10 @@ import (
 	"time"
 )
 
-// The static pods the kubelet runs. %[1]s is the image, %[2]d the hostPort.
+// The static pods the kubelet runs. In web, %[1]s is the image, %[2]d the
+// hostPort, %[3]s an absent host path, %[4]d every probe's timeoutSeconds;
+// in crash, %[1]s is the image, %[2]d every probe's timeoutSeconds
+// (probeTimeout).
 //
 // web: an init container writes the page an httpd container serves from a
 // shared emptyDir; HTTP readiness and liveness probes on it; a hostPort; CPU
@@ -53,9 +56,11 @@ spec:
       limits: {cpu: 200m, memory: 64Mi}
     readinessProbe:
       httpGet: {path: /index.html, port: 8080}
+      timeoutSeconds: %[4]d
       periodSeconds: 2
     livenessProbe:
       httpGet: {path: /index.html, port: 8080}
+      timeoutSeconds: %[4]d
       periodSeconds: 3
   - name: logger
     image: %[1]s
@@ -65,9 +70,11 @@ spec:
       limits: {cpu: 200m, memory: 32Mi}
     readinessProbe:
       exec: {command: ["cat", "/tmp/ready"]}
+      timeoutSeconds: %[4]d
       periodSeconds: 2
     livenessProbe:
       exec: {command: ["sh", "-c", "test -e /tmp/ready"]}
+      timeoutSeconds: %[4]d
       periodSeconds: 3
 `
 	crashManifest = `apiVersion: v1
@@ -90,6 +97,7 @@ spec:
     command: ["sh", "-c", "touch /tmp/healthy; sleep 6; rm /tmp/healthy; exec sleep 3600"]
     livenessProbe:
       exec: {command: ["cat", "/tmp/healthy"]}
+      timeoutSeconds: %[2]d
       initialDelaySeconds: 1
       periodSeconds: 2
       failureThreshold: 1
@@ -99,6 +107,7 @@ spec:
     command: ["sleep", "3600"]
     readinessProbe:
       httpGet: {path: /, port: 9999}
+      timeoutSeconds: %[2]d
       periodSeconds: 2
 `
 )

@@ -98,7 +98,9 @@ step_fault() {
 }
 
 step_kubelet() {
-	KUBELET_BIN=/work/kubelet/kubelet KUBELET_CGROUP_DRIVER=systemd KUBELET_E2E_OUTPUT=$R/kubelet-e2e \
+	# Probes get 10 s: under TCG an exec probe's runc exec alone takes more
+	# than the default 1 s.
+	KUBELET_BIN=/work/kubelet/kubelet KUBELET_CGROUP_DRIVER=systemd KUBELET_E2E_OUTPUT=$R/kubelet-e2e KUBELET_E2E_PROBE_TIMEOUT=10 \
 		gotest kubelet-e2e test/kubelet 7200
 }
 
