@@ -7,6 +7,7 @@
 #   critest/       critest, ginkgo, the critest harness, the registry and its
 #                  stand-ins (test/critest/run.sh --prebuilt)
 #   kubelet/       the kubelet test/kubelet/build.sh built
+#   debs/          Debian packages the node lacks (sudo)
 # shellcheck shell=bash
 
 VM_ROOT_TEST_PKGS=${VM_ROOT_TEST_PKGS:-"pkg/cgroups pkg/stats pkg/runtime pkg/shim/shimserver cmd/cricketd/internal/daemon pkg/snapshot network"}
@@ -35,3 +36,13 @@ cp -r "$STAGE/standins" "$STAGE/critest/standins"
 
 kubelet=$("$REPO/test/kubelet/build.sh") || die "test/kubelet/build.sh failed"
 cp "$kubelet" "$STAGE/kubelet/kubelet"
+
+# sudo, which critest's AppArmor specs call (sudo apparmor_parser) and the
+# node's image lacks: Debian's package, installed at the start of the full
+# suite (debs/), rather than a rebuild of the image for every run.
+debs=/var/cache/cricket-test/vm-debs
+mkdir -p "$debs" "$STAGE/debs"
+if ! ls "$debs"/sudo_*.deb >/dev/null 2>&1; then
+	(cd "$debs" && apt-get download sudo >/dev/null) || die "apt-get download sudo failed"
+fi
+cp "$debs"/sudo_*.deb "$STAGE/debs/"

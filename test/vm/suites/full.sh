@@ -10,9 +10,10 @@
 #   fault        test/fault, small (VM_FAULT_LIFECYCLES, VM_FAULT_INFLIGHT)
 #   kubelet      test/kubelet with cgroupDriver systemd and the default failCgroupV1
 # $CRICKET_VM_SUITE_ARGS picks and orders them (default: all, as above);
-# "integration:REGEX" runs only the tests matching REGEX; "critest:H,H/N" only
-# handlers H (default cricket, runc and crun) with N critest parallel nodes
-# (default 1).
+# "integration:REGEX" runs only the tests matching REGEX; "critest:H,H/N/FOCUS"
+# only handlers H (default cricket, runc and crun) with N critest parallel
+# nodes (default 1), and only the specs matching FOCUS (a run with a focus is
+# not held to the counts).
 set -u
 . /work/suites/lib.sh
 
@@ -22,6 +23,9 @@ STEPS=${CRICKET_VM_SUITE_ARGS:-"smoke packages integration critest fault kubelet
 note "steps: $STEPS"
 export CRICKET_STANDINS_BIN=/work/standins
 install -m 0755 /work/bin/cricketd /work/bin/cricket-shim /work/bin/crictl /usr/local/bin/
+if ! command -v sudo >/dev/null && ls /work/debs/*.deb >/dev/null 2>&1; then
+	dpkg -i /work/debs/*.deb >"$R/debs.log" 2>&1 || fail "install /work/debs" "$(tail -n 3 "$R/debs.log" | tr '\n' ' ')"
+fi
 
 # gotest NAME PKGDIR TIMEOUT ARGS...: a `go test -c` binary in its package
 # directory, as root, with the counts of its (sub)tests.
@@ -73,7 +77,10 @@ step_integration() {
 }
 
 step_critest() {
-	local rc=0 t0 arg=${1:-} handlers="cricket runc crun" parallel=1
+	local rc=0 t0 arg=${1:-} handlers="cricket runc crun" parallel=1 focus=()
+	case $arg in
+	*/*/*) focus=(--focus "${arg#*/*/}"); arg=${arg%%/*}/$(echo "$arg" | cut -d/ -f2) ;;
+	esac
 	case $arg in
 	*/*) parallel=${arg#*/}; arg=${arg%/*} ;;
 	esac
@@ -81,7 +88,7 @@ step_critest() {
 	t0=$(date +%s)
 	say "critest ($handlers, $parallel parallel nodes)"
 	(cd /work/repo && CRITEST_CONTEXT=vm timeout --kill-after=120 21600 test/critest/run.sh --prebuilt /work/critest \
-		--cricketd /usr/local/bin/cricketd --handlers "$handlers" --parallel "$parallel" --strict-skips \
+		--cricketd /usr/local/bin/cricketd --handlers "$handlers" --parallel "$parallel" "${focus[@]}" --strict-skips \
 		--timeout 3h --output "$R/critest") >"$R/critest.log" 2>&1 || rc=$?
 	local line
 	grep '^critest [a-z]*: ' "$R/critest.log" | sort -u | while IFS= read -r line; do note "$line"; done
