@@ -18,7 +18,10 @@ import (
 // web: an init container writes the page an httpd container serves from a
 // shared emptyDir; HTTP readiness and liveness probes on it; a hostPort; CPU
 // and memory limits; a second container that logs fast (log rotation) and
-// has exec probes.
+// has exec probes. The logger writes its 100 lines a second in bursts of
+// 10 with one fork a burst, not two forks a line (a $(printf) and a
+// sleep): on a slow node (test/vm under TCG) those forks can use up the
+// container's 200m CPU limit, under which its exec probes run too.
 //
 // crash: a container that exits 3 a second after each start (restarted by
 // restartPolicy Always with back-off), one that fails its exec liveness
@@ -65,7 +68,7 @@ spec:
   - name: logger
     image: %[1]s
     imagePullPolicy: IfNotPresent
-    command: ["sh", "-c", "touch /tmp/ready; i=0; while true; do i=$((i+1)); echo \"line $i $(printf '%%0100d' 0)\"; sleep 0.01; done"]
+    command: ["sh", "-c", "touch /tmp/ready; pad=$(printf '%%0100d' 0); i=0; while true; do for j in 0 1 2 3 4 5 6 7 8 9; do i=$((i+1)); echo \"line $i $pad\"; done; sleep 0.1; done"]
     resources:
       limits: {cpu: 200m, memory: 32Mi}
     readinessProbe:
