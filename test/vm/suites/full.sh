@@ -13,7 +13,8 @@
 # "integration:REGEX" runs only the tests matching REGEX; "critest:H,H/N/FOCUS"
 # only handlers H (default cricket, runc and crun) with N critest parallel
 # nodes (default 1), and only the specs matching FOCUS (a run with a focus is
-# not held to the counts).
+# not held to the counts); "kubelet:REGEX" only the kubelet e2e tests matching
+# REGEX.
 set -u
 . /work/suites/lib.sh
 
@@ -105,10 +106,11 @@ step_fault() {
 }
 
 step_kubelet() {
+	local run=${1:-}
 	# Probes get 10 s: under TCG an exec probe's runc exec alone takes more
 	# than the default 1 s.
 	KUBELET_BIN=/work/kubelet/kubelet KUBELET_CGROUP_DRIVER=systemd KUBELET_E2E_OUTPUT=$R/kubelet-e2e KUBELET_E2E_PROBE_TIMEOUT=10 \
-		gotest kubelet-e2e test/kubelet 7200
+		gotest "kubelet-e2e${run:+ ($run)}" test/kubelet 7200 ${run:+-test.run "$run"}
 }
 
 for step in $STEPS; do
