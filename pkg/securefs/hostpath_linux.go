@@ -195,8 +195,20 @@ func makeTarget(target string, dir bool) error {
 
 // Unbind detaches the mount at target and removes the mount point; a
 // target that is not mounted or is gone is no error.
+//
+// The tree is made private first. On a host whose mounts are shared (every
+// systemd host: / is), BindNoFollow's recursive copy puts the copies of the
+// source's submounts in their peer groups, and detaching them would
+// unmount the originals on the host as well (a hostPath volume of /sys
+// would strip the node of its cgroup mounts). A private tree's unmounts
+// propagate nowhere; the copies the executor made from the pin keep their
+// own propagation.
 func Unbind(target string) error {
-	err := unix.Unmount(target, unix.MNT_DETACH)
+	err := unix.Mount("", target, "", unix.MS_REC|unix.MS_PRIVATE, "")
+	if err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("mount(%s, MS_REC|MS_PRIVATE): %w", target, err)
+	}
+	err = unix.Unmount(target, unix.MNT_DETACH)
 	if err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("umount(%s, MNT_DETACH): %w", target, err)
 	}

@@ -2,8 +2,11 @@ package securefs
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -179,4 +182,71 @@ func TestBindNoFollow(t *testing.T) {
 	if err == nil {
 		_ = Unbind(target)
 	}
+}
+
+// TestUnbindKeepsSourceSubmounts: on a host whose mounts are shared (every
+// systemd host: / is shared), the pin's recursive bind copies the source's
+// submounts into their peer groups, and detaching the pin then unmounted
+// the originals on the host too: critest's recursive read-only mount specs
+// found their tmpfs gone in test/vm, and a hostPath volume of /sys or /run
+// would strip the node of its mounts. Unbind must leave the source's
+// submounts alone. Runs in a mount namespace of its own, on a shared bind
+// of a temp dir, as on a systemd host.
+func TestUnbindKeepsSourceSubmounts(t *testing.T) {
+	testutil.RequireRoot(t)
+	base := t.TempDir()
+	src, sub, target := filepath.Join(base, "vol"), filepath.Join(base, "vol", "tmpfs"), filepath.Join(base, "pins", "0")
+	if err := os.MkdirAll(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		// The thread leaves its mount namespace only by dying: never unlocked.
+		runtime.LockOSThread()
+		errc <- func() error {
+			if err := unix.Unshare(unix.CLONE_FS | unix.CLONE_NEWNS); err != nil {
+				return fmt.Errorf("unshare: %w", err)
+			}
+			if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+				return fmt.Errorf("make / private: %w", err)
+			}
+			if err := unix.Mount(base, base, "", unix.MS_BIND, ""); err != nil {
+				return fmt.Errorf("bind %s: %w", base, err)
+			}
+			if err := unix.Mount("", base, "", unix.MS_SHARED, ""); err != nil {
+				return fmt.Errorf("make %s shared: %w", base, err)
+			}
+			if err := unix.Mount("tmpfs", sub, "tmpfs", 0, ""); err != nil {
+				return fmt.Errorf("mount tmpfs on %s: %w", sub, err)
+			}
+			if err := BindNoFollow(src, target); err != nil {
+				return err
+			}
+			if err := Unbind(target); err != nil {
+				return err
+			}
+			if !mountedAt(sub) {
+				return fmt.Errorf("unbinding the pin %s unmounted the source's submount %s", target, sub)
+			}
+			return nil
+		}()
+	}()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// mountedAt reports whether a mount sits on path in this thread's mount
+// namespace.
+func mountedAt(path string) bool {
+	data, err := os.ReadFile("/proc/thread-self/mountinfo")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && f[4] == path {
+			return true
+		}
+	}
+	return false
 }

@@ -376,7 +376,7 @@ port = 0
 EOF
 	# crun 1.8 refuses a hybrid host whose cgroup2 mount has controllers:
 	# there it runs through the wrapper deploy/ ships for such hosts.
-	if [ "$handler" = crun ] && [ -n "$(tr -d '[:space:]' </sys/fs/cgroup/unified/cgroup.controllers 2>/dev/null)" ]; then
+	if [ "$handler" = crun ] && [ -n "$(tr -d '[:space:]' 2>/dev/null </sys/fs/cgroup/unified/cgroup.controllers)" ]; then
 		printf '\n[runtime.handlers.crun]\ntype = "runc"\npath = "%s"\n' "$REPO/deploy/hybrid/crun-hybrid" >>"$HW/cricket.toml"
 		log "crun runs through deploy/hybrid/crun-hybrid (hybrid cgroup host)"
 	fi

@@ -29,10 +29,16 @@ func TestRestartKeepsPodsRunning(t *testing.T) {
 			pidMode = runtimeapi.NamespaceMode_POD
 		}
 		pod := testPod(t, fmt.Sprintf("restart-%d", i), pidMode)
+		t0 := time.Now()
 		id := runPod(t, rt, pod, "")
 		podIDs = append(podIDs, id)
+		// One fork a second: a loop of "sleep 0.1" (ten forks and execs a
+		// second in each of the 10 containers) alone took more CPU than a
+		// TCG VM's two vCPUs have, and each new pod started slower than
+		// the last until StartContainer overran its bound.
 		ctrIDs = append(ctrIDs, startContainer(t, rt, id, pod, testContainer("app",
-			`trap "exit 7" TERM; while true; do sleep 0.1; done`)))
+			`trap "exit 7" TERM; while true; do sleep 1; done`)))
+		t.Logf("pod %d: running with its container after %s", i, time.Since(t0).Round(time.Millisecond))
 	}
 	before := listStates(t, rt)
 	inits := podInits(d)

@@ -158,6 +158,24 @@ func systemdDriver(t *testing.T) bool {
 	}
 }
 
+// probeTimeout is every probe's timeoutSeconds in the static pods:
+// $KUBELET_E2E_PROBE_TIMEOUT, default 1 (the Kubernetes default). A slow
+// node sets more (test/vm under TCG, where an exec probe's runc exec
+// alone takes more than a second); the probes check the same things, and
+// the one that must fail (crash's liveness, a missing file) still fails.
+func probeTimeout(t *testing.T) int {
+	t.Helper()
+	v := os.Getenv("KUBELET_E2E_PROBE_TIMEOUT")
+	if v == "" {
+		return 1
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		t.Fatalf("KUBELET_E2E_PROBE_TIMEOUT=%q: want a number of seconds, at least 1", v)
+	}
+	return n
+}
+
 // stopKubepodsSlice stops the slices the kubelet made with the systemd
 // driver, after the leak checks have looked at them: systemd removes
 // their cgroups (and would kill what a leak left in them).

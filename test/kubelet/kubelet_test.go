@@ -98,8 +98,8 @@ func runStaticPods(t *testing.T, cricketdBin, kubeletBin, out, gates string) {
 	hostSysctls := readSysctls(t)
 
 	for _, m := range []struct{ name, text string }{
-		{"web.yaml", fmt.Sprintf(webManifest, busyboxImage, e.hostPort, absentHostPath(e))},
-		{"crash.yaml", fmt.Sprintf(crashManifest, busyboxImage)},
+		{"web.yaml", fmt.Sprintf(webManifest, busyboxImage, e.hostPort, absentHostPath(e), probeTimeout(t))},
+		{"crash.yaml", fmt.Sprintf(crashManifest, busyboxImage, probeTimeout(t))},
 	} {
 		// Atomically: the kubelet would read a half-written file (it skips
 		// dot files).

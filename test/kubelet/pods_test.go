@@ -10,12 +10,18 @@ import (
 	"time"
 )
 
-// The static pods the kubelet runs. %[1]s is the image, %[2]d the hostPort.
+// The static pods the kubelet runs. In web, %[1]s is the image, %[2]d the
+// hostPort, %[3]s an absent host path, %[4]d every probe's timeoutSeconds;
+// in crash, %[1]s is the image, %[2]d every probe's timeoutSeconds
+// (probeTimeout).
 //
 // web: an init container writes the page an httpd container serves from a
 // shared emptyDir; HTTP readiness and liveness probes on it; a hostPort; CPU
 // and memory limits; a second container that logs fast (log rotation) and
-// has exec probes.
+// has exec probes. The logger writes its 100 lines a second in bursts of
+// 10 with one fork a burst, not two forks a line (a $(printf) and a
+// sleep): on a slow node (test/vm under TCG) those forks can use up the
+// container's 200m CPU limit, under which its exec probes run too.
 //
 // crash: a container that exits 3 a second after each start (restarted by
 // restartPolicy Always with back-off), one that fails its exec liveness
@@ -53,21 +59,25 @@ spec:
       limits: {cpu: 200m, memory: 64Mi}
     readinessProbe:
       httpGet: {path: /index.html, port: 8080}
+      timeoutSeconds: %[4]d
       periodSeconds: 2
     livenessProbe:
       httpGet: {path: /index.html, port: 8080}
+      timeoutSeconds: %[4]d
       periodSeconds: 3
   - name: logger
     image: %[1]s
     imagePullPolicy: IfNotPresent
-    command: ["sh", "-c", "touch /tmp/ready; i=0; while true; do i=$((i+1)); echo \"line $i $(printf '%%0100d' 0)\"; sleep 0.01; done"]
+    command: ["sh", "-c", "touch /tmp/ready; pad=$(printf '%%0100d' 0); i=0; while true; do for j in 0 1 2 3 4 5 6 7 8 9; do i=$((i+1)); echo \"line $i $pad\"; done; sleep 0.1; done"]
     resources:
       limits: {cpu: 200m, memory: 32Mi}
     readinessProbe:
       exec: {command: ["cat", "/tmp/ready"]}
+      timeoutSeconds: %[4]d
       periodSeconds: 2
     livenessProbe:
       exec: {command: ["sh", "-c", "test -e /tmp/ready"]}
+      timeoutSeconds: %[4]d
       periodSeconds: 3
 `
 	crashManifest = `apiVersion: v1
@@ -90,6 +100,7 @@ spec:
     command: ["sh", "-c", "touch /tmp/healthy; sleep 6; rm /tmp/healthy; exec sleep 3600"]
     livenessProbe:
       exec: {command: ["cat", "/tmp/healthy"]}
+      timeoutSeconds: %[2]d
       initialDelaySeconds: 1
       periodSeconds: 2
       failureThreshold: 1
@@ -99,6 +110,7 @@ spec:
     command: ["sleep", "3600"]
     readinessProbe:
       httpGet: {path: /, port: 9999}
+      timeoutSeconds: %[2]d
       periodSeconds: 2
 `
 )

@@ -9,6 +9,7 @@
 #   kubelet/       the kubelet test/kubelet/build.sh built, and checkpointctl
 #                  (test/kubelet's checkpoint check reads the kubelet's
 #                  archive with it), built from the Go module proxy
+#   debs/          Debian packages the node lacks (sudo)
 # shellcheck shell=bash
 
 VM_ROOT_TEST_PKGS=${VM_ROOT_TEST_PKGS:-"pkg/cgroups pkg/stats pkg/runtime pkg/shim/shimserver cmd/cricketd/internal/daemon pkg/snapshot network"}
@@ -40,3 +41,13 @@ cp "$kubelet" "$STAGE/kubelet/kubelet"
 
 cctl=$("$REPO/test/kubelet/checkpointctl/build.sh") || die "test/kubelet/checkpointctl/build.sh failed"
 cp "$cctl" "$STAGE/kubelet/checkpointctl"
+
+# sudo, which critest's AppArmor specs call (sudo apparmor_parser) and the
+# node's image lacks: Debian's package, installed at the start of the full
+# suite (debs/), rather than a rebuild of the image for every run.
+debs=/var/cache/cricket-test/vm-debs
+mkdir -p "$debs" "$STAGE/debs"
+if ! ls "$debs"/sudo_*.deb >/dev/null 2>&1; then
+	(cd "$debs" && apt-get download sudo >/dev/null) || die "apt-get download sudo failed"
+fi
+cp "$debs"/sudo_*.deb "$STAGE/debs/"

@@ -43,9 +43,6 @@ type Options struct {
 // which can override it.
 var runtimeEnv = []string{"GOMAXPROCS=1"}
 
-// startTimeout bounds a shim's start when ctx has no deadline.
-const startTimeout = 10 * time.Second
-
 // Client talks to one pod's shim. It is safe for concurrent use.
 type Client struct {
 	rpc  *rpc.Client
@@ -113,25 +110,17 @@ func spawn(ctx context.Context, opts Options) error {
 	}
 	// Collect the shim's exit if it ends while we still run.
 	go func() { _ = cmd.Wait() }()
-	return awaitReady(ctx, readyR, opts.PodID, logPath)
-}
-
-func awaitReady(ctx context.Context, r *os.File, podID, logPath string) error {
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		deadline = time.Now().Add(startTimeout)
-	}
-	_ = r.SetReadDeadline(deadline)
-	buf := make([]byte, 3)
-	n, _ := r.Read(buf)
-	if string(buf[:n]) == "ok\n" {
+	pid := cmd.Process.Pid
+	w := startWatch{progress: func() (int64, bool) { return cpuTicks(pid) }, idle: startIdle, cap: startCap, poll: startPoll}
+	err = w.await(ctx, readyR)
+	if err == nil {
 		return nil
 	}
 	msg, _ := os.ReadFile(logPath)
 	if i := bytes.LastIndex(bytes.TrimRight(msg, "\n"), []byte("\n")); i >= 0 {
 		msg = msg[i+1:]
 	}
-	return fmt.Errorf("shim of pod %s did not start: %s: %w", podID, bytes.TrimSpace(msg), errdefs.ErrUnavailable)
+	return fmt.Errorf("shim of pod %s (pid %d) did not start: %w; its log ends: %s: %w", opts.PodID, pid, err, bytes.TrimSpace(msg), errdefs.ErrUnavailable)
 }
 
 // Connect dials a running shim.

@@ -63,16 +63,15 @@ func (p *Pool) Drop(podID string, c *Client) {
 	}
 }
 
-// poolStartTimeout bounds a shim's start. The start does not end with the
-// request that asked for it: a shim abandoned half-way through its start
-// could not be stopped cleanly.
-const poolStartTimeout = 10 * time.Second
-
 // Start starts the pod's shim and keeps the connection to it.
 func (p *Pool) Start(ctx context.Context, podID, stateDir string) error {
 	o := p.opts
 	o.PodID, o.StateDir = podID, stateDir
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), poolStartTimeout)
+	// The start does not end with the request that asked for it (a shim
+	// abandoned half-way through its start could not be stopped cleanly):
+	// it is bounded by the shim's progress (start_linux.go), within
+	// startCap.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), startCap)
 	defer cancel()
 	c, err := Start(ctx, o)
 	if err != nil {

@@ -10,7 +10,11 @@
 #   fault        test/fault, small (VM_FAULT_LIFECYCLES, VM_FAULT_INFLIGHT)
 #   kubelet      test/kubelet with cgroupDriver systemd and the default failCgroupV1
 # $CRICKET_VM_SUITE_ARGS picks and orders them (default: all, as above);
-# "integration:REGEX" and "kubelet:REGEX" run only the tests matching REGEX.
+# "integration:REGEX" runs only the tests matching REGEX; "critest:H,H/N/FOCUS"
+# only handlers H (default cricket, runc and crun) with N critest parallel
+# nodes (default 1), and only the specs matching FOCUS (a run with a focus is
+# not held to the counts); "kubelet:REGEX" only the kubelet e2e tests matching
+# REGEX.
 set -u
 . /work/suites/lib.sh
 
@@ -20,6 +24,9 @@ STEPS=${CRICKET_VM_SUITE_ARGS:-"smoke packages integration critest fault kubelet
 note "steps: $STEPS"
 export CRICKET_STANDINS_BIN=/work/standins
 install -m 0755 /work/bin/cricketd /work/bin/cricket-shim /work/bin/crictl /usr/local/bin/
+if ! command -v sudo >/dev/null && ls /work/debs/*.deb >/dev/null 2>&1; then
+	dpkg -i /work/debs/*.deb >"$R/debs.log" 2>&1 || fail "install /work/debs" "$(tail -n 3 "$R/debs.log" | tr '\n' ' ')"
+fi
 
 # gotest NAME PKGDIR TIMEOUT ARGS...: a `go test -c` binary in its package
 # directory, as root, with the counts of its (sub)tests.
@@ -71,11 +78,18 @@ step_integration() {
 }
 
 step_critest() {
-	local rc=0 t0
+	local rc=0 t0 arg=${1:-} handlers="cricket runc crun" parallel=1 focus=()
+	case $arg in
+	*/*/*) focus=(--focus "${arg#*/*/}"); arg=${arg%%/*}/$(echo "$arg" | cut -d/ -f2) ;;
+	esac
+	case $arg in
+	*/*) parallel=${arg#*/}; arg=${arg%/*} ;;
+	esac
+	[ -z "$arg" ] || handlers=$(echo "$arg" | tr , ' ')
 	t0=$(date +%s)
-	say "critest"
+	say "critest ($handlers, $parallel parallel nodes)"
 	(cd /work/repo && CRITEST_CONTEXT=vm timeout --kill-after=120 21600 test/critest/run.sh --prebuilt /work/critest \
-		--cricketd /usr/local/bin/cricketd --handlers "${VM_CRITEST_HANDLERS:-cricket runc crun}" --strict-skips \
+		--cricketd /usr/local/bin/cricketd --handlers "$handlers" --parallel "$parallel" "${focus[@]}" --strict-skips \
 		--timeout 3h --output "$R/critest") >"$R/critest.log" 2>&1 || rc=$?
 	local line
 	grep '^critest [a-z]*: ' "$R/critest.log" | sort -u | while IFS= read -r line; do note "$line"; done
@@ -93,7 +107,9 @@ step_fault() {
 
 step_kubelet() {
 	local run=${1:-}
-	KUBELET_BIN=/work/kubelet/kubelet KUBELET_CGROUP_DRIVER=systemd KUBELET_E2E_OUTPUT=$R/kubelet-e2e \
+	# Probes get 10 s: under TCG an exec probe's runc exec alone takes more
+	# than the default 1 s.
+	KUBELET_BIN=/work/kubelet/kubelet KUBELET_CGROUP_DRIVER=systemd KUBELET_E2E_OUTPUT=$R/kubelet-e2e KUBELET_E2E_PROBE_TIMEOUT=10 \
 		CHECKPOINTCTL_BIN=/work/kubelet/checkpointctl \
 		gotest "kubelet-e2e${run:+ ($run)}" test/kubelet 7200 ${run:+-test.run "$run"}
 }
