@@ -31,17 +31,22 @@ type pullImage struct {
 	Unpacked, Compressed int64
 }
 
-// rootfsRecipe is a Debian root filesystem built offline with mmdebstrap
-// (from the host's apt sources), cached as a tar file.
+// rootfsRecipe is a Debian root filesystem tree built offline with
+// mmdebstrap (from the host's apt sources), cached as a tar file.
 type rootfsRecipe struct {
-	name    string   // cache file name and image tag
-	include []string // packages beyond minbase
+	name    string   // cache file name
+	variant string   // mmdebstrap --variant
+	include []string // --include
 }
 
-var rootfsRecipes = []rootfsRecipe{
-	{name: "bookworm-minbase"},
-	{name: "bookworm-minbase-python3", include: []string{"python3"}},
-}
+var (
+	// debianBase is Debian 12's minbase (dpkg run, about 8700 entries).
+	debianBase = rootfsRecipe{name: "bookworm-minbase", variant: "minbase"}
+	// debianPython is python3 and its dependencies unpacked (maintainer
+	// scripts not run: a layer of files, thousands of them small), the
+	// layer a Dockerfile's `apt-get install python3` adds to the base.
+	debianPython = rootfsRecipe{name: "bookworm-extract-python3", variant: "extract", include: []string{"python3"}}
+)
 
 func goArch() string { return runtime.GOARCH }
 
@@ -49,7 +54,7 @@ func goArch() string { return runtime.GOARCH }
 // to the run's registry: two synthetic ones (1 MiB files, half random and
 // half text: 128 MiB in one layer, 256 MiB in 8) and Debian root
 // filesystems (minbase in one layer; minbase with python3, thousands of
-// small files, in one layer and split over 4).
+// small files, as base + python3 layers, merged into one, and split over 4).
 func (e *env) buildPullImages(ctx context.Context, cache string) ([]pullImage, error) {
 	var out []pullImage
 	add := func(label string, layers [][]byte) error {
@@ -75,7 +80,8 @@ func (e *env) buildPullImages(ctx context.Context, cache string) ([]pullImage, e
 	if err := add("synthetic 8x32MiB", eight); err != nil {
 		return nil, err
 	}
-	for _, r := range rootfsRecipes {
+	var trees [][]byte
+	for _, r := range []rootfsRecipe{debianBase, debianPython} {
 		path, err := ensureRootfs(ctx, cache, r)
 		if err != nil {
 			return nil, err
@@ -84,20 +90,27 @@ func (e *env) buildPullImages(ctx context.Context, cache string) ([]pullImage, e
 		if err != nil {
 			return nil, err
 		}
-		name := strings.TrimPrefix(r.name, "bookworm-")
-		if err := add("debian "+name+" 1 layer", [][]byte{raw}); err != nil {
-			return nil, err
-		}
-		if len(r.include) == 0 {
-			continue
-		}
-		split, err := splitLayers(raw, 4)
-		if err != nil {
-			return nil, err
-		}
-		if err := add("debian "+name+" 4 layers", split); err != nil {
-			return nil, err
-		}
+		trees = append(trees, raw)
+	}
+	if err := add("debian minbase 1 layer", trees[:1]); err != nil {
+		return nil, err
+	}
+	if err := add("debian python3 2 layers", trees); err != nil {
+		return nil, err
+	}
+	merged, err := mergeTars(trees)
+	if err != nil {
+		return nil, err
+	}
+	if err := add("debian python3 1 layer", [][]byte{merged}); err != nil {
+		return nil, err
+	}
+	split, err := splitLayers(merged, 4)
+	if err != nil {
+		return nil, err
+	}
+	if err := add("debian python3 4 layers", split); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -116,7 +129,7 @@ func ensureRootfs(ctx context.Context, cache string, r rootfsRecipe) (string, er
 		return "", err
 	}
 	logf("building %s with mmdebstrap (once)", r.name)
-	args := []string{"--variant=minbase", "--format=tar"}
+	args := []string{"--variant=" + r.variant, "--format=tar"}
 	if len(r.include) > 0 {
 		args = append(args, "--include="+strings.Join(r.include, ","))
 	}
@@ -155,6 +168,53 @@ func syntheticLayer(rng *rand.Rand, n, mib int) []byte {
 	}
 	_ = tw.Close()
 	return buf.Bytes()
+}
+
+// mergeTars is one tar of the entries of every tar in order, an entry of
+// a later one replacing that of an earlier one of the same name (as the
+// later layer would).
+func mergeTars(tars [][]byte) ([]byte, error) {
+	last := map[string]int{}
+	for i, raw := range tars {
+		tr := tar.NewReader(bytes.NewReader(raw))
+		for {
+			hdr, err := tr.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return nil, err
+			}
+			last[strings.TrimPrefix(hdr.Name, "./")] = i
+		}
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for i, raw := range tars {
+		tr := tar.NewReader(bytes.NewReader(raw))
+		for {
+			hdr, err := tr.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return nil, err
+			}
+			if last[strings.TrimPrefix(hdr.Name, "./")] != i {
+				continue
+			}
+			if err := tw.WriteHeader(hdr); err != nil {
+				return nil, err
+			}
+			if _, err := io.Copy(tw, tr); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // splitLayers spreads the entries of a root filesystem tar over n layers
