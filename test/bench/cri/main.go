@@ -182,17 +182,7 @@ func run(o options) error {
 	}
 	ws, errs := newWorkloads(ctx, env, targets)
 	b.Errors = append(b.Errors, errs...)
-	b.CachesDropped = true
-	for run := 0; run < max(o.runs, 1) && ctx.Err() == nil; run++ {
-		logf("run %d of %d (load %s)", run+1, o.runs, loadAvg())
-		rs := measure(ctx, o, env, ws, run, critestBin, binaries)
-		if len(images) > 0 && ctx.Err() == nil {
-			logf("run %d: CRI pulls", run+1)
-			b.CachesDropped = pullRound(ctx, ws, rs, images, run) && b.CachesDropped
-		}
-		b.Runs = append(b.Runs, rs)
-		b.Load = append(b.Load, loadAvg())
-	}
+	runAll(ctx, o, env, ws, images, critestBin, binaries, b)
 	if len(b.Runs) == 0 {
 		return fmt.Errorf("no run finished: %v", ctx.Err())
 	}
@@ -215,6 +205,28 @@ func run(o options) error {
 	}
 	fmt.Printf("\nwhole run: %s\n", b.Took.Round(time.Second))
 	return nil
+}
+
+// runAll does o.runs runs of every workload (and of the CRI pulls) and
+// adds each finished run to b.
+func runAll(ctx context.Context, o options, env *env, ws []*workload, images []pullImage, critestBin string, binaries []string, b *bench) {
+	b.CachesDropped = true
+	for run := 0; run < max(o.runs, 1) && ctx.Err() == nil; run++ {
+		logf("run %d of %d (load %s)", run+1, o.runs, loadAvg())
+		rs := measure(ctx, o, env, ws, run, critestBin, binaries)
+		if len(images) > 0 && ctx.Err() == nil {
+			logf("run %d: CRI pulls", run+1)
+			b.CachesDropped = pullRound(ctx, ws, rs, images, run) && b.CachesDropped
+		}
+		if ctx.Err() != nil && len(b.Runs) > 0 {
+			// Cancelled (^C, -timeout) during this run: keep the finished
+			// runs only, so that a run cut short does not count.
+			logf("run %d cut short: left out", run+1)
+			break
+		}
+		b.Runs = append(b.Runs, rs)
+		b.Load = append(b.Load, loadAvg())
+	}
 }
 
 // tools are the binaries a run needs besides cricketd.
