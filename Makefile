@@ -70,11 +70,13 @@ BENCH_OUT ?= $(CURDIR)/_output/bench
 
 bench: build ## Benchmarks (figures, never pass/fail): pod start, containers, exec, density, critest --benchmark, pulls. Root.
 	@hack/deps.sh
+	@command -v mmdebstrap >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mmdebstrap >/dev/null; }
 	@mkdir -p $(BENCH_OUT)
 	bash -o pipefail -c '$(GO) run ./test/bench/cri -cricketd $(BIN)/cricketd -json $(BENCH_OUT)/bench.json $(BENCH_FLAGS) | tee $(BENCH_OUT)/bench.txt'
 
-bench-compare: build ## Same workloads side by side with containerd v2 + runc (built once into /var/cache/cricket-bench); ratios and docs/bench-latency.png. Root.
+bench-compare: build ## Same workloads side by side with containerd v2, both on runc built at the version of Cricket's libcontainer (built once into /var/cache/cricket-bench), 5 runs: medians, spreads, ratios and docs/bench-latency.png. Root.
 	@hack/deps.sh
+	@command -v mmdebstrap >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mmdebstrap >/dev/null; }
 	@mkdir -p $(BENCH_OUT)
 	bash -o pipefail -c '$(GO) run ./test/bench/cri -cricketd $(BIN)/cricketd -compare -plot $(CURDIR)/docs/bench-latency.png -json $(BENCH_OUT)/bench-compare.json $(BENCH_FLAGS) | tee $(BENCH_OUT)/bench-compare.txt'
 

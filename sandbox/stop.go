@@ -66,11 +66,17 @@ func (s *Service) stopLocked(ctx context.Context, sb *Sandbox) error {
 // and reports every failure.
 func (s *Service) teardown(ctx context.Context, sb *Sandbox) error {
 	var errs []error
-	if err := s.opts.Shims.Stop(ctx, shimPod(sb)); err != nil {
+	// The shim and the network are independent of each other (the
+	// containers are stopped by now): they go down together, as create
+	// brings them up together. Both end before anything else is released.
+	shimErr := make(chan error, 1)
+	go func() { shimErr <- s.opts.Shims.Stop(ctx, shimPod(sb)) }()
+	netErr := s.teardownNetwork(ctx, sb.Metadata)
+	if err := <-shimErr; err != nil {
 		errs = append(errs, fmt.Errorf("stop shim: %w", err))
 	}
-	if err := s.teardownNetwork(ctx, sb.Metadata); err != nil {
-		errs = append(errs, err)
+	if netErr != nil {
+		errs = append(errs, netErr)
 	}
 	if err := s.opts.Files.Remove(ctx, sb.StateDir); err != nil {
 		errs = append(errs, fmt.Errorf("remove pod files: %w", err))

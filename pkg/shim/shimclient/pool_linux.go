@@ -230,9 +230,29 @@ func shimsNaming(stateDir string) []int {
 // exitWait bounds the wait for a shim to exit after Shutdown.
 const exitWait = 5 * time.Second
 
-// awaitExit polls until pid is gone or a zombie, or max has passed.
+// awaitExit waits until pid is gone or a zombie, or max has passed: on
+// a pidfd, which becomes readable the moment the process exits, or, on
+// kernels without pidfd_open (before 5.3), by polling its state.
 func awaitExit(ctx context.Context, pid int, max time.Duration) {
 	deadline := time.Now().Add(max)
+	if fd, err := unix.PidfdOpen(pid, 0); err == nil {
+		defer unix.Close(fd)
+		for ctx.Err() == nil {
+			left := time.Until(deadline)
+			if left <= 0 {
+				return
+			}
+			// Wake at least every 100 ms to notice a cancelled ctx.
+			fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+			n, err := unix.Poll(fds, int(min(left, 100*time.Millisecond)/time.Millisecond)+1)
+			if n > 0 || (err != nil && !errors.Is(err, unix.EINTR)) {
+				return
+			}
+		}
+		return
+	} else if errors.Is(err, unix.ESRCH) {
+		return // already reaped
+	}
 	for time.Now().Before(deadline) && ctx.Err() == nil {
 		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 		if err != nil {

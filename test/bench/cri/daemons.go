@@ -54,7 +54,7 @@ type cricketDaemon struct {
 	marker  string
 }
 
-func (e *env) startCricketd(ctx context.Context, bin string) (*cricketDaemon, error) {
+func (e *env) startCricketd(ctx context.Context, bin, runc string) (*cricketDaemon, error) {
 	dir := filepath.Join(e.Dir, "cricket")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
@@ -64,8 +64,8 @@ func (e *env) startCricketd(ctx context.Context, bin string) (*cricketDaemon, er
 		return nil, err
 	}
 	metrics := fmt.Sprintf("127.0.0.1:%d", port)
-	cfg := fmt.Sprintf("[metrics]\naddress = %q\npprof = true\n\n[network]\ncni_conf_dir = %q\ncni_bin_dirs = [%q]\ndefault_pod_subnet = \"\"\n",
-		metrics, e.CNIConf, cniBinDir)
+	cfg := fmt.Sprintf("[metrics]\naddress = %q\npprof = true\n\n[network]\ncni_conf_dir = %q\ncni_bin_dirs = [%q]\ndefault_pod_subnet = \"\"\n\n[runtime.handlers.runc]\ntype = \"runc\"\npath = %q\n",
+		metrics, e.CNIConf, cniBinDir, runc)
 	cfgPath := filepath.Join(dir, "cricket.toml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		return nil, err
@@ -136,18 +136,15 @@ type containerdInstall struct {
 }
 
 // installContainerd builds containerd and its runc shim from the Go module
-// proxy into cache (once per version and Go version) and installs Debian's
-// runc when it is missing.
-func installContainerd(ctx context.Context, cache, version string) (*containerdInstall, error) {
+// proxy into cache (once per version and Go version); containerd runs the
+// given runc.
+func installContainerd(ctx context.Context, cache, version, runc string) (*containerdInstall, error) {
 	goVer, err := exec.CommandContext(ctx, "go", "env", "GOVERSION").Output()
 	if err != nil {
 		return nil, fmt.Errorf("go env GOVERSION: %w", err)
 	}
-	inst := &containerdInstall{Version: version,
+	inst := &containerdInstall{Version: version, Runc: runc,
 		BinDir: filepath.Join(cache, "containerd-"+version+"-"+strings.TrimSpace(string(goVer)), "bin")}
-	if err := ensureRunc(ctx, inst); err != nil {
-		return nil, err
-	}
 	bins := []string{"containerd", "containerd-shim-runc-v2", "ctr"}
 	missing := false
 	for _, b := range bins {
@@ -178,25 +175,6 @@ func installContainerd(ctx context.Context, cache, version string) (*containerdI
 	}
 	logf("built containerd in %s", time.Since(start).Round(time.Second))
 	return inst, nil
-}
-
-// ensureRunc finds runc, installing Debian's package when it is missing.
-func ensureRunc(ctx context.Context, inst *containerdInstall) error {
-	if p, err := exec.LookPath("runc"); err == nil {
-		inst.Runc = p
-		return nil
-	}
-	logf("installing runc with apt-get")
-	for _, args := range [][]string{{"update"}, {"install", "-y", "runc"}} {
-		cmd := exec.CommandContext(ctx, "apt-get", args...)
-		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("apt-get %v: %w: %s", args, err, out)
-		}
-	}
-	p, err := exec.LookPath("runc")
-	inst.Runc = p
-	return err
 }
 
 func fileExists(p string) bool {

@@ -22,9 +22,14 @@ import (
 // upstream names.
 const (
 	busyboxImage = "registry.k8s.io/e2e-test-images/busybox:1.29-2"
-	// pauseImage is containerd 2.4's default sandbox image; cricketd needs
+	// benchHost is the registry host of the images the run builds itself
+	// (the C pause, the pull benchmark's images); hosts.toml maps it to the
+	// run's registry on 127.0.0.1.
+	benchHost = "bench.invalid"
+	// pauseImage is containerd's sandbox image: pause/pause.c built
+	// statically with gcc, as the upstream pause image is. cricketd needs
 	// none (namespaces are pinned without a process).
-	pauseImage = "registry.k8s.io/pause:3.10.2"
+	pauseImage = benchHost + "/pause:c"
 )
 
 // cniBinDir is where Debian's containernetworking-plugins installs them.
@@ -41,13 +46,14 @@ type env struct {
 	bridge   string
 	chain    string
 	mirror   *imagebuild.Mirror
+	registry *imagebuild.Registry // the images the run builds (benchHost)
 	keep     bool
 	// removeAtClose are directories outside Dir a daemon of the run
 	// created; removed when empty.
 	removeAtClose []string
 }
 
-func newEnv(ctx context.Context, keep bool) (_ *env, err error) {
+func newEnv(ctx context.Context, keep bool, pauseBin string) (_ *env, err error) {
 	for _, bin := range []string{"bridge", "host-local", "loopback"} {
 		if _, err := os.Stat(filepath.Join(cniBinDir, bin)); err != nil {
 			return nil, fmt.Errorf("CNI plugin %s missing in %s (apt-get install containernetworking-plugins)", bin, cniBinDir)
@@ -78,7 +84,7 @@ func newEnv(ctx context.Context, keep bool) (_ *env, err error) {
 	logf("work dir %s", dir)
 	start := time.Now()
 	var specs []imagebuild.Spec
-	for _, ref := range []string{busyboxImage, pauseImage} {
+	for _, ref := range []string{busyboxImage} {
 		s, ok := imagebuild.Lookup(ref)
 		if !ok {
 			return nil, fmt.Errorf("%s is not in the test/images catalog", ref)
@@ -88,7 +94,19 @@ func newEnv(ctx context.Context, keep bool) (_ *env, err error) {
 	if e.mirror, err = imagebuild.StartMirror(ctx, "127.0.0.1:0", specs, imagebuild.MirrorOptions{}); err != nil {
 		return nil, fmt.Errorf("start the test registry: %w", err)
 	}
-	if err := imagebuild.WriteHostsDir(e.HostsDir, e.mirror.Addrs()); err != nil {
+	if e.registry, err = imagebuild.StartRegistry("127.0.0.1:0"); err != nil {
+		return nil, err
+	}
+	hosts := e.mirror.Addrs()
+	hosts[benchHost] = e.registry.Addr
+	if err := imagebuild.WriteHostsDir(e.HostsDir, hosts); err != nil {
+		return nil, err
+	}
+	pause, err := pauseImageOf(pauseBin)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.push(ctx, pauseImage, pause); err != nil {
 		return nil, err
 	}
 	logf("test registry ready in %s: %s", time.Since(start).Round(time.Millisecond), strings.ReplaceAll(e.mirror.String(), "\n", ", "))
@@ -164,6 +182,9 @@ func (e *env) Close() {
 	_ = iptables("-X", e.chain)
 	if e.mirror != nil {
 		_ = e.mirror.Close()
+	}
+	if e.registry != nil {
+		_ = e.registry.Close()
 	}
 	for _, d := range e.removeAtClose {
 		removeEmptyDirs(d)

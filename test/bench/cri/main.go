@@ -1,10 +1,19 @@
 // Command cri benchmarks container runtimes over the CRI gRPC API: pod start
 // latency (RunPodSandbox through a running container) sequentially and in
 // parallel, with Cricket's phase breakdown from its metrics endpoint;
-// container create+start, stop and remove; ExecSync; density (RSS and PSS of
-// the daemon and of the per-pod shims with many sleeping pods, and the time
-// to start and remove them all); and critest's own benchmark mode. It prints
-// a table of figures, never a pass/fail verdict.
+// StopPodSandbox and RemovePodSandbox; container create+start, stop and
+// remove; ExecSync; density (PSS and RSS of everything a runtime adds per
+// pod: daemon growth, shims, pause processes, read 10 s after the last start
+// and again after kubelet-like polling, with the relist time); CRI
+// PullImage of synthetic and Debian (mmdebstrap) images with the page cache
+// dropped; and optionally critest's own benchmark mode. Every workload runs
+// -runs times, the targets taking turns; the table gives the median of the
+// runs with their range, never a pass/fail verdict.
+//
+// Like for like: containerd and Cricket's runc handler run runc's CLI built
+// from the module proxy at the version whose libcontainer Cricket's
+// built-in executor embeds, and containerd's sandbox image is a static C
+// pause built here with gcc (pause/pause.c).
 //
 // It starts everything it measures under one temporary directory: the test
 // image registry (test/images) with hosts.toml mirrors, a CNI bridge network
@@ -57,6 +66,9 @@ type options struct {
 	pullRuns        int
 	jsonOut         string
 	from            string
+	runs            int
+	poll            time.Duration
+	pullCRI         bool
 }
 
 func main() {
@@ -64,22 +76,25 @@ func main() {
 	flag.StringVar(&o.cricketd, "cricketd", "bin/cricketd", "cricketd binary to measure")
 	flag.BoolVar(&o.compare, "compare", false, "also install and measure containerd v2 (CRI plugin, runc) and print ratios cricket/containerd")
 	flag.StringVar(&o.handlers, "handlers", "cricket,runc", "Cricket runtime handlers to measure, comma separated (cricket = built-in)")
-	flag.IntVar(&o.pods, "pods", 100, "pods per pod start latency run (sequential, and again in parallel)")
+	flag.IntVar(&o.pods, "pods", 20, "pods per pod start latency run (sequential, and again in parallel)")
 	flag.IntVar(&o.parallel, "parallel", 10, "concurrent pod starts in the parallel run")
-	flag.IntVar(&o.hostNetPods, "hostnet-pods", 50, "pods of the hostNetwork pod start variant (0 leaves it out)")
-	flag.IntVar(&o.containers, "containers", 100, "container create+start / stop / remove cycles in one pod")
-	flag.IntVar(&o.execs, "execs", 100, "ExecSync calls")
-	flag.IntVar(&o.density, "density", 200, "pods of one sleeping busybox container each for the density figures (0 leaves it out)")
+	flag.IntVar(&o.hostNetPods, "hostnet-pods", 10, "pods of the hostNetwork pod start variant (0 leaves it out)")
+	flag.IntVar(&o.containers, "containers", 20, "container create+start / stop / remove cycles in one pod")
+	flag.IntVar(&o.execs, "execs", 20, "ExecSync calls")
+	flag.IntVar(&o.density, "density", 10, "pods of one sleeping busybox container each for the density and memory figures (0 leaves it out)")
+	flag.DurationVar(&o.poll, "poll", 150*time.Second, "kubelet-like polling in the density run before memory is read again")
+	flag.IntVar(&o.runs, "runs", 5, "full runs of every workload; each figure is the median over the runs, with its spread")
+	flag.BoolVar(&o.pullCRI, "pull-cri", true, "time CRI PullImage of synthetic and Debian (mmdebstrap) images on each image store, once per run")
 	flag.IntVar(&o.densityParallel, "density-parallel", 10, "concurrent pod starts and removals in the density run")
 	flag.DurationVar(&o.settle, "settle", 10*time.Second, "idle time before memory is read in the density run")
-	flag.BoolVar(&o.critest, "critest", true, "also run critest --benchmark against each runtime")
+	flag.BoolVar(&o.critest, "critest", false, "also run critest --benchmark against each runtime")
 	flag.IntVar(&o.critestPods, "critest-n", 50, "critest benchmark samples (podsNumber and containersNumber)")
 	flag.StringVar(&o.plot, "plot", "", "write a pod start latency distribution plot (PNG) here")
 	flag.StringVar(&o.cache, "cache", "/var/cache/cricket-bench", "where containerd and critest are built once")
 	flag.StringVar(&o.containerdVer, "containerd-version", "v2.4.2", "containerd version to build with -compare")
 	flag.IntVar(&o.pullMB, "pull-size-mb", 256, "uncompressed size of the image of the pull benchmark (test/bench/pull)")
-	flag.IntVar(&o.pullRuns, "pull-runs", 3, "rounds of the pull benchmark (0 leaves it out)")
-	flag.IntVar(&o.rounds, "rounds", 4, "split each latency workload into this many rounds, the targets taking turns")
+	flag.IntVar(&o.pullRuns, "pull-runs", 0, "rounds of the in-process pull benchmark test/bench/pull after the runs (0 leaves it out)")
+	flag.IntVar(&o.rounds, "rounds", 2, "split each latency workload into this many rounds, the targets taking turns")
 	flag.StringVar(&o.pprofDir, "pprof", "", "save a CPU profile of cricketd (from its metrics endpoint) taken during the first round of sequential pod starts of each Cricket handler into this dir")
 	flag.IntVar(&o.pprofSeconds, "pprof-seconds", 10, "length of that CPU profile")
 	flag.DurationVar(&o.timeout, "timeout", time.Hour, "bound on the whole run; what is unfinished then is reported as an error")
@@ -95,11 +110,11 @@ func main() {
 
 func run(o options) error {
 	if o.from != "" {
-		results, err := loadResults(o.from)
+		b, err := loadBench(o.from)
 		if err != nil {
 			return err
 		}
-		return report(o, results)
+		return report(o, b)
 	}
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("run as root: the benchmark creates pods (namespaces, mounts, a bridge, iptables rules)")
@@ -116,14 +131,13 @@ func run(o options) error {
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
-	began := time.Now()
+	b := &bench{Began: time.Now().UTC(), Load: []string{loadAvg()}}
 
-	var ctrd *containerdInstall
-	if o.compare {
-		if ctrd, err = installContainerd(ctx, o.cache, o.containerdVer); err != nil {
-			return err
-		}
+	tools, err := installTools(ctx, o, b)
+	if err != nil {
+		return err
 	}
+	runc, pauseBin, ctrd, binaries := tools.runc, tools.pause, tools.containerd, tools.binaries
 	critestBin := ""
 	if o.critest {
 		if critestBin, err = ensureCritest(ctx); err != nil {
@@ -131,13 +145,13 @@ func run(o options) error {
 		}
 	}
 
-	env, err := newEnv(ctx, o.keep)
+	env, err := newEnv(ctx, o.keep, pauseBin)
 	if err != nil {
 		return err
 	}
 	defer env.Close()
 
-	cricket, err := env.startCricketd(ctx, o.cricketd)
+	cricket, err := env.startCricketd(ctx, o.cricketd, runc)
 	if err != nil {
 		return err
 	}
@@ -158,33 +172,123 @@ func run(o options) error {
 		targets = append(targets, c.target())
 		ctrdSocket, ctrBin = c.socket, ctrd.BinDir
 	}
-	results := measure(ctx, o, env, targets, critestBin)
-	last := results[len(results)-1]
+	var images []pullImage
+	if o.pullCRI {
+		logf("building the pull benchmark's images")
+		if images, err = env.buildPullImages(ctx, o.cache); err != nil {
+			return fmt.Errorf("pull images: %w", err)
+		}
+		b.Images = images
+	}
+	ws, errs := newWorkloads(ctx, env, targets)
+	b.Errors = append(b.Errors, errs...)
+	runAll(ctx, o, env, ws, images, critestBin, binaries, b)
+	if len(b.Runs) == 0 {
+		return fmt.Errorf("no run finished: %v", ctx.Err())
+	}
+	last := b.Runs[len(b.Runs)-1][len(targets)-1]
 	if o.pullRuns > 0 && ctx.Err() == nil {
 		logf("image pull + unpack throughput (test/bench/pull)")
 		if last.Pull, err = runPullBench(ctx, env, o.pullMB, o.pullRuns, ctrdSocket, ctrBin); err != nil {
 			last.fail("pull benchmark", err)
 		}
 	}
-
+	b.Took = time.Since(b.Began)
 	printMachine(os.Stdout)
 	if o.jsonOut != "" {
-		if err := saveResults(o.jsonOut, results); err != nil {
+		if err := saveBench(o.jsonOut, b); err != nil {
 			return err
 		}
 	}
-	if err := report(o, results); err != nil {
+	if err := report(o, b); err != nil {
 		return err
 	}
-	fmt.Printf("\nwhole run: %s\n", time.Since(began).Round(time.Second))
+	fmt.Printf("\nwhole run: %s\n", b.Took.Round(time.Second))
 	return nil
 }
 
-// report prints the table and draws the plot.
-func report(o options, results []*result) error {
-	printTable(os.Stdout, results)
+// runAll does o.runs runs of every workload (and of the CRI pulls) and
+// adds each finished run to b.
+func runAll(ctx context.Context, o options, env *env, ws []*workload, images []pullImage, critestBin string, binaries []string, b *bench) {
+	b.CachesDropped = true
+	for run := 0; run < max(o.runs, 1) && ctx.Err() == nil; run++ {
+		logf("run %d of %d (load %s)", run+1, o.runs, loadAvg())
+		rs := measure(ctx, o, env, ws, run, critestBin, binaries)
+		if len(images) > 0 && ctx.Err() == nil {
+			logf("run %d: CRI pulls", run+1)
+			b.CachesDropped = pullRound(ctx, ws, rs, images, run) && b.CachesDropped
+		}
+		if ctx.Err() != nil && len(b.Runs) > 0 {
+			// Cancelled (^C, -timeout) during this run: keep the finished
+			// runs only, so that a run cut short does not count.
+			logf("run %d cut short: left out", run+1)
+			break
+		}
+		b.Runs = append(b.Runs, rs)
+		b.Load = append(b.Load, loadAvg())
+	}
+}
+
+// tools are the binaries a run needs besides cricketd.
+type tools struct {
+	runc, pause string
+	containerd  *containerdInstall // nil without -compare
+	// binaries are the files the runtimes' per-pod processes run.
+	binaries []string
+}
+
+// installTools builds (once, into the cache) runc's CLI at the version of
+// the libcontainer Cricket embeds, for containerd and for Cricket's runc
+// handler alike; the C pause; and with -compare containerd.
+func installTools(ctx context.Context, o options, b *bench) (*tools, error) {
+	runcVer, err := moduleVersion(ctx, runcModule)
+	if err != nil {
+		return nil, err
+	}
+	t := &tools{}
+	if t.runc, err = buildRunc(ctx, o.cache, runcVer); err != nil {
+		return nil, err
+	}
+	if t.pause, err = buildPause(ctx, o.cache); err != nil {
+		return nil, err
+	}
+	b.Versions = []string{"runc " + runcVer + " (built from the module proxy) for containerd and the runc handler", "pause: static C (gcc), pause/pause.c"}
+	t.binaries = []string{t.runc, filepath.Join(filepath.Dir(o.cricketd), "cricket-shim")}
+	if o.compare {
+		if t.containerd, err = installContainerd(ctx, o.cache, o.containerdVer, t.runc); err != nil {
+			return nil, err
+		}
+		b.Versions = append(b.Versions, "containerd "+o.containerdVer+" (CRI plugin, io.containerd.runc.v2)")
+		t.binaries = append(t.binaries, filepath.Join(t.containerd.BinDir, "containerd-shim-runc-v2"))
+	}
+	return t, nil
+}
+
+// bench is everything one invocation measured.
+type bench struct {
+	Began         time.Time
+	Took          time.Duration
+	Versions      []string
+	Load          []string    // load average before the first run and after each
+	Runs          [][]*result // per run, per target
+	Images        []pullImage // of the CRI pulls
+	CachesDropped bool        // the page cache was dropped before every pull
+	Errors        []string
+}
+
+func loadAvg() string {
+	raw, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	return strings.Join(strings.Fields(string(raw))[:3], " ")
+}
+
+// report prints the table and draws the plot (every run's samples).
+func report(o options, b *bench) error {
+	printBench(os.Stdout, b)
 	if o.plot != "" {
-		if err := writePlot(o.plot, results); err != nil {
+		if err := writePlot(o.plot, mergeRuns(b.Runs)); err != nil {
 			return fmt.Errorf("plot: %w", err)
 		}
 		fmt.Printf("\nlatency plot: %s\n", o.plot)
@@ -192,24 +296,24 @@ func report(o options, results []*result) error {
 	return nil
 }
 
-func saveResults(path string, results []*result) error {
-	raw, err := json.MarshalIndent(results, "", " ")
+func saveBench(path string, b *bench) error {
+	raw, err := json.MarshalIndent(b, "", " ")
 	if err != nil {
 		return err
 	}
 	return os.WriteFile(path, raw, 0o644)
 }
 
-func loadResults(path string) ([]*result, error) {
+func loadBench(path string) (*bench, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	var results []*result
-	if err := json.Unmarshal(raw, &results); err != nil {
+	var b bench
+	if err := json.Unmarshal(raw, &b); err != nil {
 		return nil, fmt.Errorf("parse %s: %w", path, err)
 	}
-	return results, nil
+	return &b, nil
 }
 
 // logf prints a progress line on stderr, so that stdout holds the report.

@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"runtime"
 	"strings"
-	"text/tabwriter"
 	"time"
 )
 
@@ -67,7 +66,7 @@ func oneRow(label, unit string, rs []*result, get func(*result) (float64, bool))
 	return r
 }
 
-func buildRows(rs []*result) []row {
+func buildRows(rs []*result, images []pullImage) []row {
 	var rows []row
 	rows = append(rows, latencyRows("pod start, sequential", rs, func(r *result) []time.Duration { return r.PodStartSeq })...)
 	for _, c := range []struct {
@@ -78,6 +77,8 @@ func buildRows(rs []*result) []row {
 		{"  CreateContainer", func(r *result) []time.Duration { return r.CreateContainer }},
 		{"  StartContainer", func(r *result) []time.Duration { return r.StartContainer }},
 		{"pod stop+remove", func(r *result) []time.Duration { return r.PodTeardown }},
+		{"  StopPodSandbox", func(r *result) []time.Duration { return r.StopPod }},
+		{"  RemovePodSandbox", func(r *result) []time.Duration { return r.RemovePod }},
 	} {
 		rows = append(rows, oneRow(c.name+" p50", "ms", rs, func(r *result) (float64, bool) {
 			ds := c.get(r)
@@ -102,6 +103,13 @@ func buildRows(rs []*result) []row {
 	rows = append(rows, latencyRows("container remove", rs, func(r *result) []time.Duration { return r.CtrRemove })...)
 	rows = append(rows, latencyRows("ExecSync true", rs, func(r *result) []time.Duration { return r.Exec })...)
 	rows = append(rows, densityRows(rs)...)
+	for _, img := range images {
+		label := fmt.Sprintf("pull %s (%.0f MB, %.0f MB gzip)", img.Label, float64(img.Unpacked)/1e6, float64(img.Compressed)/1e6)
+		rows = append(rows, oneRow(label, "MB/s", rs, func(r *result) (float64, bool) {
+			d, ok := r.Pulls[img.Label]
+			return float64(img.Unpacked) / 1e6 / d.Seconds(), ok && d > 0
+		}))
+	}
 	for _, op := range critestOps {
 		rows = append(rows, oneRow("critest "+op+" p50", "ms", rs, func(r *result) (float64, bool) {
 			s, ok := r.Critest[op]
@@ -120,78 +128,28 @@ func densityRows(rs []*result) []row {
 			return get(r.Density), true
 		}
 	}
-	perPod := func(kib int, d *density) float64 { return float64(kib) / 1024 / float64(d.Pods) }
+	mib := func(kib int) float64 { return float64(kib) / 1024 }
 	return []row{
-		oneRow("density: pods", "", rs, d(func(d *density) float64 { return float64(d.Pods) })),
+		oneRow("density: pods (pid mode CONTAINER)", "", rs, d(func(d *density) float64 { return float64(d.Pods) })),
 		oneRow("  start them all (10 in parallel)", "s", rs, d(func(d *density) float64 { return d.StartWall.Seconds() })),
 		oneRow("  remove them all (10 in parallel)", "s", rs, d(func(d *density) float64 { return d.RemoveWall.Seconds() })),
-		oneRow("  daemon RSS, no pods", "MiB", rs, d(func(d *density) float64 { return float64(d.DaemonBefore.RSS) / 1024 })),
-		oneRow("  daemon RSS, all pods", "MiB", rs, d(func(d *density) float64 { return float64(d.DaemonAfter.RSS) / 1024 })),
-		oneRow("  daemon RSS growth per pod", "MiB", rs, d(func(d *density) float64 { return perPod(d.DaemonAfter.RSS-d.DaemonBefore.RSS, d) })),
-		oneRow("  daemon PSS growth per pod", "MiB", rs, d(func(d *density) float64 { return perPod(d.DaemonAfter.PSS-d.DaemonBefore.PSS, d) })),
-		oneRow("  shim processes", "", rs, d(func(d *density) float64 { return float64(d.ShimProcs) })),
-		oneRow("  shim RSS per pod", "MiB", rs, d(func(d *density) float64 { return perPod(d.Shims.RSS, d) })),
-		oneRow("  shim PSS per pod", "MiB", rs, d(func(d *density) float64 { return perPod(d.Shims.PSS, d) })),
-		oneRow("  shim anonymous PSS per pod", "MiB", rs, d(func(d *density) float64 { return perPod(d.Shims.PSSAnon, d) })),
-		oneRow("  runtime PSS per pod (shims + daemon growth)", "MiB", rs, d(func(d *density) float64 {
-			return perPod(d.Shims.PSS+d.DaemonAfter.PSS-d.DaemonBefore.PSS, d)
+		oneRow("  daemon RSS, no pods", "MiB", rs, d(func(d *density) float64 { return mib(d.DaemonBefore.RSS) })),
+		oneRow("  per pod at 10 s: PSS (daemon growth + shims + pause)", "MiB", rs, d(func(d *density) float64 { return mib(d.perPod(d.Settled).PSS) })),
+		oneRow("  per pod at 10 s: RSS", "MiB", rs, d(func(d *density) float64 { return mib(d.perPod(d.Settled).RSS) })),
+		oneRow("  per pod after polling: PSS (daemon growth + shims + pause)", "MiB", rs, d(func(d *density) float64 { return mib(d.perPod(d.Polled).PSS) })),
+		oneRow("  per pod after polling: RSS", "MiB", rs, d(func(d *density) float64 { return mib(d.perPod(d.Polled).RSS) })),
+		oneRow("  per pod after polling: anonymous PSS", "MiB", rs, d(func(d *density) float64 { return mib(d.perPod(d.Polled).PSSAnon) })),
+		oneRow("    shim PSS per pod", "MiB", rs, d(func(d *density) float64 { return mib(d.Polled.Shims.PSS) / float64(d.Pods) })),
+		oneRow("    pause PSS per pod", "MiB", rs, d(func(d *density) float64 { return mib(d.Polled.Pause.PSS) / float64(d.Pods) })),
+		oneRow("    daemon PSS growth per pod", "MiB", rs, d(func(d *density) float64 {
+			return mib(d.Polled.Daemon.PSS-d.DaemonBefore.PSS) / float64(d.Pods)
 		})),
-	}
-}
-
-// printTable prints every figure per target and, when containerd was
-// measured, the ratio of each other target to it.
-func printTable(w io.Writer, rs []*result) {
-	ref := -1
-	for i, r := range rs {
-		if r.Name == "containerd" {
-			ref = i
-		}
-	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	header := []string{"figure", "unit"}
-	for _, r := range rs {
-		header = append(header, r.Name)
-	}
-	if ref >= 0 {
-		for i, r := range rs {
-			if i != ref {
-				header = append(header, r.Name+"/containerd")
+		oneRow("  relist p50 (List + status of each)", "ms", rs, func(r *result) (float64, bool) {
+			if r.Density == nil || len(r.Density.Relist) == 0 {
+				return 0, false
 			}
-		}
-	}
-	fmt.Fprintln(w)
-	fmt.Fprintln(tw, strings.Join(header, "\t")+"\t")
-	for _, row := range buildRows(rs) {
-		if allNaN(row.vals) {
-			continue
-		}
-		cells := []string{row.label, row.unit}
-		for _, v := range row.vals {
-			cells = append(cells, format(v, row.unit))
-		}
-		if ref >= 0 {
-			for i, v := range row.vals {
-				if i == ref {
-					continue
-				}
-				cells = append(cells, ratio(v, row.vals[ref], row.unit))
-			}
-		}
-		fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t")
-	}
-	_ = tw.Flush()
-	for _, r := range rs {
-		if r.Pull != "" {
-			fmt.Fprintf(w, "\nimage pull + unpack (test/bench/pull):\n%s", r.Pull)
-		}
-	}
-	fmt.Fprintln(w)
-	for _, r := range rs {
-		fmt.Fprintf(w, "%s: measured in %s\n", r.Name, r.Took.Round(time.Second))
-		for _, e := range r.Errors {
-			fmt.Fprintf(w, "%s: ERROR %s\n", r.Name, e)
-		}
+			return ms(quantile(r.Density.Relist, 0.5)), true
+		}),
 	}
 }
 

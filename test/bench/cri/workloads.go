@@ -21,14 +21,16 @@ type result struct {
 	PodStartSeq, PodStartPar, PodStartHostNet      []time.Duration
 	RunPodSandbox, CreateContainer, StartContainer []time.Duration // of the sequential run
 	PodTeardown                                    []time.Duration // StopPodSandbox + RemovePodSandbox, sequential run
+	StopPod, RemovePod                             []time.Duration // each of them
 	// Phases of the sequential run from Cricket's metrics, by phase name.
 	Phases     map[string]histStats
 	phaseHists map[string]histogram // their histograms, summed over rounds
 	// Container lifecycle in one pod.
 	CtrCreateStart, CtrStop, CtrRemove, Exec []time.Duration
 	Density                                  *density
-	Critest                                  map[string]opStats // "pod CreatePod" -> figures
-	Pull                                     string             // test/bench/pull's report
+	Critest                                  map[string]opStats       // "pod CreatePod" -> figures
+	Pull                                     string                   // test/bench/pull's report
+	Pulls                                    map[string]time.Duration // CRI PullImage by image label
 	Errors                                   []string
 	Took                                     time.Duration
 }
@@ -44,18 +46,15 @@ func (r *result) fail(what string, err error) {
 // the machine's load during the run (this benchmark is often run on shared
 // machines) does not fall on one target only. A failing workload is
 // recorded and the next one still runs.
-func measure(ctx context.Context, o options, e *env, targets []*target, critestBin string) []*result {
-	var ws []*workload
+//
+// Each run of measure is one full run of every workload; the order of the
+// targets starts one further each run. binaries are the files the
+// runtimes' per-pod processes run (dropped from the page cache before the
+// density run).
+func measure(ctx context.Context, o options, e *env, ws []*workload, run int, critestBin string, binaries []string) []*result {
 	var rs []*result
-	for _, t := range targets {
-		r := &result{Name: t.Name}
-		w := &workload{t: t, logDir: filepath.Join(e.Dir, "logs", t.Name)}
-		logf("%s: pull images, warm up", t.Name)
-		if err := w.prepare(ctx); err != nil {
-			r.fail("prepare", err)
-			w.broken = true
-		}
-		ws, rs = append(ws, w), append(rs, r)
+	for _, w := range ws {
+		rs = append(rs, &result{Name: w.t.Name})
 	}
 	rounds := max(o.rounds, 1)
 	steps := []struct {
@@ -86,11 +85,6 @@ func measure(ctx context.Context, o options, e *env, targets []*target, critestB
 		{"exec", rounds, func(w *workload, r *result, round int) error {
 			return w.execSync(ctx, share(o.execs, rounds, round), r)
 		}},
-		{"density", 1, func(w *workload, r *result, _ int) error {
-			var err error
-			r.Density, err = w.density(ctx, o.density, o.densityParallel, o.settle)
-			return err
-		}},
 		{"critest --benchmark", 1, func(w *workload, r *result, _ int) error {
 			if critestBin == "" || !o.critest {
 				return nil
@@ -100,7 +94,7 @@ func measure(ctx context.Context, o options, e *env, targets []*target, critestB
 			return err
 		}},
 	}
-	turn := 0
+	turn := run
 	for _, s := range steps {
 		for round := 0; round < s.rounds; round++ {
 			for i := range ws {
@@ -126,6 +120,9 @@ func measure(ctx context.Context, o options, e *env, targets []*target, critestB
 			turn++
 		}
 	}
+	if o.density > 0 && ctx.Err() == nil {
+		densityRun(ctx, ws, rs, o, binaries)
+	}
 	return rs
 }
 
@@ -147,6 +144,23 @@ type workload struct {
 	logDir string
 	seq    atomic.Int64
 	broken bool // prepare failed: nothing is measured
+}
+
+// newWorkloads pulls the images on every target and warms each up.
+func newWorkloads(ctx context.Context, e *env, targets []*target) ([]*workload, []string) {
+	var ws []*workload
+	var errs []string
+	for _, t := range targets {
+		w := &workload{t: t, logDir: filepath.Join(e.Dir, "logs", t.Name)}
+		logf("%s: pull images, warm up", t.Name)
+		if err := w.prepare(ctx); err != nil {
+			logf("%s: prepare: %v", t.Name, err)
+			errs = append(errs, fmt.Sprintf("%s: prepare: %v", t.Name, err))
+			w.broken = true
+		}
+		ws = append(ws, w)
+	}
+	return ws, errs
 }
 
 // prepare pulls the images and starts and removes a few pods, so that the
@@ -267,15 +281,23 @@ func (w *workload) startPod(ctx context.Context, hostNet bool, cfg *runtimeapi.P
 
 // removePod stops and removes a pod.
 func (w *workload) removePod(ctx context.Context, id string) error {
+	_, _, err := w.removePodTimed(ctx, id)
+	return err
+}
+
+// removePodTimed stops and removes a pod and returns the time of each call.
+func (w *workload) removePodTimed(ctx context.Context, id string) (stop, remove time.Duration, err error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
+	t0 := time.Now()
 	if _, err := w.t.RT.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: id}); err != nil {
-		return fmt.Errorf("StopPodSandbox %s: %w", id, err)
+		return 0, 0, fmt.Errorf("StopPodSandbox %s: %w", id, err)
 	}
+	t1 := time.Now()
 	if _, err := w.t.RT.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: id}); err != nil {
-		return fmt.Errorf("RemovePodSandbox %s: %w", id, err)
+		return 0, 0, fmt.Errorf("RemovePodSandbox %s: %w", id, err)
 	}
-	return nil
+	return t1.Sub(t0), time.Since(t1), nil
 }
 
 // podStartSeq starts n pods one after the other, each removed before the
@@ -294,11 +316,12 @@ func (w *workload) podStartSeq(ctx context.Context, n int, r *result) error {
 		r.RunPodSandbox = append(r.RunPodSandbox, p.run)
 		r.CreateContainer = append(r.CreateContainer, p.create)
 		r.StartContainer = append(r.StartContainer, p.start)
-		t0 := time.Now()
-		if err := w.removePod(ctx, p.id); err != nil {
+		stop, remove, err := w.removePodTimed(ctx, p.id)
+		if err != nil {
 			return err
 		}
-		r.PodTeardown = append(r.PodTeardown, time.Since(t0))
+		r.PodTeardown = append(r.PodTeardown, stop+remove)
+		r.StopPod, r.RemovePod = append(r.StopPod, stop), append(r.RemovePod, remove)
 	}
 	if w.t.MetricsURL == "" {
 		return nil
@@ -466,44 +489,4 @@ func (w *workload) execSync(ctx context.Context, n int, r *result) error {
 		r.Exec = append(r.Exec, time.Since(t0))
 	}
 	return nil
-}
-
-// density is the memory and time figures of many sleeping pods.
-type density struct {
-	Pods                  int
-	StartWall, RemoveWall time.Duration
-	DaemonBefore          memUsage // idle daemon, no pods
-	DaemonAfter           memUsage // with every pod running
-	Shims                 memUsage // sum over every shim process
-	ShimProcs             int
-}
-
-// density starts n pods of one sleeping container, waits settle, reads the
-// memory of the daemon and of the shims, and removes them all.
-func (w *workload) density(ctx context.Context, n, par int, settle time.Duration) (*density, error) {
-	if n <= 0 {
-		return nil, nil
-	}
-	d := &density{Pods: n}
-	time.Sleep(settle) // let the daemon settle after the previous workloads
-	var err error
-	if d.DaemonBefore, err = readMem(w.t.DaemonPID); err != nil {
-		return nil, err
-	}
-	pods, wall, err := w.startMany(ctx, n, par, false)
-	d.StartWall = wall
-	if err == nil {
-		logf("%s: %d pods started in %s; idle %s before reading memory", w.t.Name, len(pods), wall.Round(time.Millisecond), settle)
-		time.Sleep(settle)
-		d.DaemonAfter, err = readMem(w.t.DaemonPID)
-		if err == nil {
-			d.Shims, d.ShimProcs, err = shimMem(w.t.DaemonPID, w.t.marker)
-		}
-	}
-	var rerr error
-	d.RemoveWall, rerr = w.removeMany(ctx, pods, par)
-	if err = errors.Join(err, rerr); err != nil {
-		return nil, err
-	}
-	return d, nil
 }
