@@ -670,9 +670,12 @@ func (w *world) stopContainer(p *podModel, c *ctrModel) {
 		return
 	}
 	if st.State != runtimeapi.ContainerState_CONTAINER_EXITED {
-		// A container never started (its pod lost its shim) stays created.
+		// A container never started (its pod lost its shim) stays created;
+		// the init its shim may have made before it died must be gone.
 		if !(st.State == runtimeapi.ContainerState_CONTAINER_CREATED && w.wasShimKilled(p.id)) {
 			w.failf("lifecycle %d: container %s is %v after StopContainer", p.lc, short(c.id), st.State)
+		} else if p.opts.sharedPID {
+			w.checkStoppedSharedPID(p, c, st.State)
 		}
 		return
 	}
@@ -682,18 +685,19 @@ func (w *world) stopContainer(p *podModel, c *ctrModel) {
 	c.exited = true
 	w.checkExit(p, c, st)
 	if p.opts.sharedPID {
-		w.checkStoppedSharedPID(p, c)
+		w.checkStoppedSharedPID(p, c, st.State)
 	}
 }
 
 // checkStoppedSharedPID: once StopContainer has returned and the
-// container is exited, none of its processes may run, not even those its
+// container is exited (or created, never started, in a pod whose shim was
+// killed), none of its processes may run, not even those its
 // main process left in the pod's shared PID namespace (issue 20: the
 // background child lived on, reparented to the pod init, until
 // RemoveContainer; a kubelet restarting the container got two). Read
 // from the container's cgroup; a moment is allowed for killed processes
 // to leave it.
-func (w *world) checkStoppedSharedPID(p *podModel, c *ctrModel) {
+func (w *world) checkStoppedSharedPID(p *podModel, c *ctrModel, state runtimeapi.ContainerState) {
 	w.sharedPIDStops.Add(1)
 	var left []string
 	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(50 * time.Millisecond) {
@@ -705,8 +709,8 @@ func (w *world) checkStoppedSharedPID(p *podModel, c *ctrModel) {
 		return
 	}
 	w.sharedPIDLeft.Add(1)
-	w.failf("shared-PID stop: lifecycle %d pod %s (%v, shim killed: %v): container %s is exited after StopContainer, yet its processes run: %s",
-		p.lc, short(p.id), p.opts, w.wasShimKilled(p.id), short(c.id), strings.Join(left, "; "))
+	w.failf("shared-PID stop: lifecycle %d pod %s (%v, shim killed: %v): container %s is %v after StopContainer, yet its processes run: %s",
+		p.lc, short(p.id), p.opts, w.wasShimKilled(p.id), short(c.id), state, strings.Join(left, "; "))
 }
 
 // must repeats an idempotent RPC (Stop*, Remove*) until it succeeds.
