@@ -90,7 +90,7 @@ var pacedMethods = []string{"RunPodSandbox", "StopPodSandbox", "RemovePodSandbox
 // enough that the slow calls are all cut, it stays short, so the floor is
 // also twice the run time of the longest paced call the last kill cut
 // (capped at maxCutFloor): the retried call gets twice the time it had
-// (seen at load 50: 8 lifecycles never got a pod in 3 minutes).
+// (seen at load 50: 10 lifecycles never got a pod in 3 minutes).
 func killGapFloor() time.Duration {
 	var slowest time.Duration
 	for _, m := range pacedMethods {
