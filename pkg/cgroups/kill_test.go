@@ -171,7 +171,7 @@ func TestHostKillThenRemove(t *testing.T) {
 // SIGKILLed task of a frozen v1 cgroup stays in D state).
 func TestKillTreeThawsFrozen(t *testing.T) {
 	old := killTimeout
-	killTimeout = 2 * time.Second
+	killTimeout = 10 * time.Second // long: a starved test must not fail for time
 	defer func() { killTimeout = old }()
 	cases := []struct {
 		desc, file, frozen, thawed string
