@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
 	"time"
@@ -38,6 +39,9 @@ func killTree(ctx context.Context, dirs []string, kill func(pid int) error) erro
 				return fmt.Errorf("kill process %d of cgroup %s: %w", pid, dirs[0], err)
 			}
 		}
+		if err := thawTree(dirs); err != nil {
+			return err
+		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("cgroup %s: processes %v still there %v after SIGKILL: %w", dirs[0], pids, killTimeout, errdefs.ErrUnavailable)
 		}
@@ -47,6 +51,43 @@ func killTree(ctx context.Context, dirs []string, kill func(pid int) error) erro
 		case <-time.After(killRetryDelay):
 		}
 	}
+}
+
+// thawTree thaws every frozen cgroup in dirs and their descendants, after
+// their processes were sent SIGKILL: a frozen process dies only once
+// thawed (on cgroup v1 at least). A cgroup is left frozen by a runtime
+// killed between freezing it and thawing it (libcontainer freezes a
+// container without a pid namespace of its own to kill its processes
+// when its init exits) or by a paused container whose shim is gone.
+// Killing first, thawing second, lets no process run user code in
+// between.
+func thawTree(dirs []string) error {
+	var errs []error
+	for _, dir := range dirs {
+		_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || !d.IsDir() {
+				return nil
+			}
+			errs = append(errs, thaw(p))
+			return nil
+		})
+	}
+	return errors.Join(errs...)
+}
+
+// thaw thaws the cgroup dir when it is frozen: v1's freezer.state or v2's
+// cgroup.freeze; a dir with neither is no freezer.
+func thaw(dir string) error {
+	for _, f := range []struct{ name, thawed string }{{"freezer.state", "THAWED"}, {"cgroup.freeze", "0"}} {
+		state, err := readString(dir, f.name)
+		if err != nil || state == f.thawed {
+			continue
+		}
+		if err := writeFile(dir, f.name, f.thawed); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("thaw cgroup %s: %w", dir, err)
+		}
+	}
+	return nil
 }
 
 // procsUnder lists the processes of the cgroup dirs and their

@@ -162,3 +162,119 @@ func TestHostKillThenRemove(t *testing.T) {
 		t.Fatal("cgroup left behind")
 	}
 }
+
+// TestKillTreeThawsFrozen: a cgroup left frozen (cgroup v1's freezer or
+// v2's cgroup.freeze) holds its SIGKILLed processes until it is thawed.
+// A shim killed between libcontainer's freeze and thaw, as it killed what
+// an exited init had left, leaves its container's cgroup so; the daemon's
+// kill of that cgroup must thaw it or wait in vain (seen on this kernel: a
+// SIGKILLed task of a frozen v1 cgroup stays in D state).
+func TestKillTreeThawsFrozen(t *testing.T) {
+	old := killTimeout
+	killTimeout = 10 * time.Second // long: a starved test must not fail for time
+	defer func() { killTimeout = old }()
+	cases := []struct {
+		desc, file, frozen, thawed string
+	}{
+		{desc: "v1 freezer", file: "freezer.state", frozen: "FROZEN\n", thawed: "THAWED"},
+		{desc: "v1 freezer freezing", file: "freezer.state", frozen: "FREEZING\n", thawed: "THAWED"},
+		{desc: "v2 cgroup.freeze", file: "cgroup.freeze", frozen: "1\n", thawed: "0"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.desc, func(t *testing.T) {
+			ctr := t.TempDir()
+			nested := filepath.Join(ctr, "nested")
+			if err := os.Mkdir(nested, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			writeFiles(t, ctr, map[string]string{"cgroup.procs": "10\n", tc.file: tc.frozen})
+			writeFiles(t, nested, map[string]string{"cgroup.procs": "11\n", tc.file: tc.frozen})
+			// The kernel: a killed process leaves its cgroup once that is
+			// thawed; SIGKILL is pending until then.
+			killed := map[int]bool{}
+			kill := func(pid int) error {
+				killed[pid] = true
+				for dir, p := range map[string]int{ctr: 10, nested: 11} {
+					if killed[p] && strings.TrimSpace(readFile(t, dir, tc.file)) == tc.thawed {
+						writeFiles(t, dir, map[string]string{"cgroup.procs": ""})
+					}
+				}
+				return nil
+			}
+			if err := killTree(context.Background(), []string{ctr}, kill); err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range []string{ctr, nested} {
+				if got := strings.TrimSpace(readFile(t, d, tc.file)); got != tc.thawed {
+					t.Errorf("%s of %s = %q, want %q", tc.file, d, got, tc.thawed)
+				}
+			}
+		})
+	}
+}
+
+// TestHostKillFrozen: Kill ends the processes of a cgroup left frozen
+// (a shim killed between libcontainer's freeze and thaw), which on this
+// kernel's cgroup v1 would stay, SIGKILLed, until thawed.
+func TestHostKillFrozen(t *testing.T) {
+	testutil.RequireRoot(t)
+	m, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctr := fmt.Sprintf("/cricket-test-frozen-%d", os.Getpid())
+	t.Cleanup(func() {
+		_ = thawTree(hostDirs(m, ctr))
+		_ = m.Kill(context.Background(), ctr)
+		_ = m.Remove(context.Background(), ctr)
+	})
+	if err := m.Create(ctr, nil); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("sleep", "300")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	froze := false
+	for _, d := range hostDirs(m, ctr) {
+		if err := writeFile(d, "cgroup.procs", strconv.Itoa(cmd.Process.Pid)); err != nil {
+			t.Fatalf("move process into %s: %v", d, err)
+		}
+	}
+	for _, d := range hostDirs(m, ctr) {
+		for name, frozen := range map[string]string{"freezer.state": "FROZEN", "cgroup.freeze": "1"} {
+			if _, err := os.Stat(filepath.Join(d, name)); err == nil {
+				if err := writeFile(d, name, frozen); err != nil {
+					t.Fatal(err)
+				}
+				froze = true
+			}
+		}
+	}
+	if !froze {
+		t.Skip("no freezer controller on this host")
+	}
+	if err := m.Kill(context.Background(), ctr); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("process still alive after Kill")
+	}
+}
+
+// hostDirs are the directories of cgroup p in every hierarchy.
+func hostDirs(m Manager, p string) []string {
+	switch mgr := m.(type) {
+	case *v1Manager:
+		dirs, _ := mgr.hierarchyDirs(p)
+		return dirs
+	case *v2Manager:
+		d, _ := mgr.dir(p)
+		return []string{d}
+	}
+	return nil
+}

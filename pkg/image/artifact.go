@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"k8s.io/klog/v2"
 
+	"github.com/cricket-cri/cricket/pkg/errdefs"
 	"github.com/cricket-cri/cricket/pkg/metrics"
 )
 
@@ -144,10 +145,109 @@ func artifactFileName(d Descriptor) string {
 	return t
 }
 
+// HoldArtifact lays out, for the image volume key, its own directory of
+// artifact id's files: hard links to the same files, so it costs no space
+// while the artifact is stored, and keeps them when RemoveImage removes
+// the artifact, until ReleaseArtifact. A running container's image volume
+// is thus never emptied under it: containerd's image volumes hold their
+// snapshot and CRI-O bind-mounts an artifact's files one by one, so in
+// both the content stays until its last user is gone, as a rootfs keeps
+// its layers here (PrepareRootfs). Holding the GC lock across lookup and
+// layout means a concurrent Remove cannot delete the files in between. An
+// artifact that is not stored is ErrNotFound.
+func (s *Service) HoldArtifact(key, id string) (string, error) {
+	if err := checkHoldKey(key); err != nil {
+		return "", err
+	}
+	s.gcMu.Lock()
+	defer s.gcMu.Unlock()
+	im, err := s.index.lookup(id, "")
+	if err != nil {
+		return "", err
+	}
+	if !im.Artifact || im.ID != id {
+		return "", fmt.Errorf("image %s is not the OCI artifact %s: %w", im.ID, id, errdefs.ErrInvalidArgument)
+	}
+	dir := s.heldArtifactDir(key)
+	// A mount cut short by a crash left one: made again, from this artifact.
+	if err := os.RemoveAll(dir); err != nil {
+		return "", fmt.Errorf("remove stale artifact hold %s: %w", key, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(dir), 0o711); err != nil {
+		return "", fmt.Errorf("create artifact holds dir: %w", err)
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".tmp-"+key+"-")
+	if err != nil {
+		return "", fmt.Errorf("hold artifact %s for %s: %w", id, key, err)
+	}
+	if err := linkArtifactFiles(s.ArtifactDir(im.ID), tmp); err != nil {
+		_ = os.RemoveAll(tmp)
+		return "", fmt.Errorf("hold artifact %s for %s: %w", id, key, err)
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		_ = os.RemoveAll(tmp)
+		return "", fmt.Errorf("hold artifact %s for %s: %w", id, key, err)
+	}
+	return dir, nil
+}
+
+// ReleaseArtifact removes the hold HoldArtifact made for key; the files
+// of an artifact removed meanwhile are freed with their last link. A key
+// without a hold is no error.
+func (s *Service) ReleaseArtifact(key string) error {
+	if err := checkHoldKey(key); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(s.heldArtifactDir(key)); err != nil {
+		return fmt.Errorf("release artifact hold %s: %w", key, err)
+	}
+	return nil
+}
+
+func (s *Service) heldArtifactDir(key string) string {
+	return filepath.Join(s.imageDir, "artifact-holds", key)
+}
+
+// checkHoldKey accepts a key that is a plain file name of its own.
+func checkHoldKey(key string) error {
+	if key == "" || strings.HasPrefix(key, ".") || strings.ContainsAny(key, "/\x00") || len(key) > 200 {
+		return fmt.Errorf("artifact hold key %q: %w", key, errdefs.ErrInvalidArgument)
+	}
+	return nil
+}
+
+// linkArtifactFiles hard-links every file of the artifact dir src into
+// dst, which is made searchable and readable by all as the artifact's dir.
+func linkArtifactFiles(src, dst string) error {
+	if err := os.Chmod(dst, 0o755); err != nil {
+		return err
+	}
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		if err := os.Link(filepath.Join(src, e.Name()), filepath.Join(dst, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // sweepArtifacts removes, at start-up, the artifact dirs no recorded
 // artifact names: a crash between laying one out and recording it, or
-// half-made temporary dirs.
+// half-made temporary dirs (of holds too; a hold itself is its
+// container's, released with its image volume).
 func (s *Service) sweepArtifacts(ctx context.Context) {
+	holds, _ := os.ReadDir(filepath.Join(s.imageDir, "artifact-holds"))
+	for _, e := range holds {
+		if strings.HasPrefix(e.Name(), ".tmp-") {
+			_ = os.RemoveAll(filepath.Join(s.imageDir, "artifact-holds", e.Name()))
+		}
+	}
 	dir := filepath.Join(s.imageDir, "artifacts")
 	entries, err := os.ReadDir(dir)
 	if err != nil {

@@ -50,6 +50,15 @@ func (s *Service) Start(ctx context.Context, id string) error {
 func (s *Service) startProcess(ctx context.Context, c *Container) (_ Shim, retErr error) {
 	sh, pod, err := s.shimOf(ctx, c)
 	if err != nil {
+		if errors.Is(err, errdefs.ErrUnavailable) {
+			// The container is about to be reported exited, but an
+			// attempt cut short by a daemon kill may have had the shim
+			// create or even start it before the shim died (found by
+			// test/fault): its cgroup ends what runs.
+			if rerr := s.reapOrphan(ctx, c); rerr != nil {
+				klog.FromContext(ctx).Error(rerr, "cannot kill what the lost shim made of the container", "containerID", c.ID)
+			}
+		}
 		return nil, err
 	}
 	if !pod.Ready {

@@ -109,6 +109,27 @@ func TestStartShimLostReapsProcess(t *testing.T) {
 	}
 }
 
+// TestStartShimGoneReapsProcess: a Start that finds its pod's shim
+// already gone reports a start error, and kills through the container's
+// cgroup what a previous attempt had that shim make of it (test/fault: a
+// daemon killed during StartContainer, then the pod's shim; the retry
+// found no shim and marked the container exited while its init, or the
+// child its program had started, ran on).
+func TestStartShimGoneReapsProcess(t *testing.T) {
+	e := newEnv(t)
+	c := e.create(t, "app", "busybox")
+	e.shims.SetGone(podID, true)
+	if err := e.svc.Start(context.Background(), c.ID); !errors.Is(err, errdefs.ErrUnavailable) {
+		t.Fatalf("err = %v, want unavailable", err)
+	}
+	if st := c.Status(); st.State != container.StateExited {
+		t.Errorf("state = %s, want exited", st.State)
+	}
+	if r := e.orph.Reaped(); !slices.Equal(r, []string{c.Bundle}) {
+		t.Errorf("reaped %v, want %s", r, c.Bundle)
+	}
+}
+
 func TestStartTwiceIsFailedPrecondition(t *testing.T) {
 	e := newEnv(t)
 	c := e.started(t, "app", "busybox")

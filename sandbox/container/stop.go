@@ -25,7 +25,27 @@ func (s *Service) Stop(ctx context.Context, id string, timeout time.Duration) er
 	}
 	c.op.Lock()
 	defer c.op.Unlock()
+	if c.Status().State != StateRunning {
+		return s.reapIfShimGone(ctx, c)
+	}
 	return s.stopLocked(ctx, c, timeout)
+}
+
+// reapIfShimGone: a container that does not run has nothing to stop,
+// unless its pod's shim is gone. Then what that shim made of it runs on
+// with nobody to end it: a created container's init waiting to be
+// started, or what was left when an init exited as its shim was killed
+// (found by test/fault: a created container's "cricket-shim init" in a
+// shared-PID pod outlived StopContainer). Its cgroup ends it, as at
+// restart; nothing left is success.
+func (s *Service) reapIfShimGone(ctx context.Context, c *Container) error {
+	if c.removed {
+		return nil
+	}
+	if _, _, err := s.shimOf(ctx, c); !errors.Is(err, errdefs.ErrUnavailable) {
+		return nil
+	}
+	return s.reapOrphan(ctx, c)
 }
 
 func (s *Service) stopLocked(ctx context.Context, c *Container, timeout time.Duration) error {

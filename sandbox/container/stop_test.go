@@ -69,6 +69,51 @@ func TestStopMissingOrCreated(t *testing.T) {
 	}
 }
 
+// TestStopShimGoneReaps: StopContainer of a container that does not run
+// reaps, through its cgroup, what its pod's lost shim made of it: a
+// created container's init waiting to be started, or what an exited one
+// left behind (test/fault: in a shared-PID pod whose shim was killed, a
+// created container's "cricket-shim init" outlived StopContainer). With
+// the shim alive nothing is reaped: the shim owns the process.
+func TestStopShimGoneReaps(t *testing.T) {
+	for _, tc := range []struct {
+		desc string
+		prep func(*env, *container.Container)
+	}{
+		{desc: "created", prep: func(*env, *container.Container) {}},
+		{desc: "exited", prep: func(e *env, c *container.Container) {
+			if err := e.svc.Start(context.Background(), c.ID); err != nil {
+				t.Fatal(err)
+			}
+			e.shims.Exit(c.ID, 0, false)
+			waitExited(t, c)
+		}},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			e := newEnv(t)
+			c := e.create(t, "app", "busybox")
+			tc.prep(e, c)
+			state := c.Status().State
+			if err := e.svc.Stop(context.Background(), c.ID, time.Second); err != nil {
+				t.Fatal(err)
+			}
+			if r := e.orph.Reaped(); len(r) != 0 {
+				t.Errorf("shim alive: reaped %v, want nothing", r)
+			}
+			e.shims.SetGone(podID, true)
+			if err := e.svc.Stop(context.Background(), c.ID, time.Second); err != nil {
+				t.Fatal(err)
+			}
+			if r := e.orph.Reaped(); !slices.Equal(r, []string{c.Bundle}) {
+				t.Errorf("shim gone: reaped %v, want %s", r, c.Bundle)
+			}
+			if st := c.Status().State; st != state {
+				t.Errorf("state after Stop = %s, want %s still", st, state)
+			}
+		})
+	}
+}
+
 // TestStopGraceOutlivesCaller: a caller whose deadline ends during the
 // grace period does not turn the stop into an early SIGKILL (found by
 // test/fault: a kubelet-style client that timed out got its container

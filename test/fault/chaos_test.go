@@ -49,6 +49,7 @@ func (w *world) killer(stop <-chan struct{}, every time.Duration) {
 		busy := inflight.busy()
 		w.down.Store(true)
 		w.epoch.Add(1)
+		inflight.kill()
 		w.d.Kill()
 		w.epoch.Add(1)
 		w.daemonKills.Add(1)
@@ -85,13 +86,22 @@ var pacedMethods = []string{"RunPodSandbox", "StopPodSandbox", "RemovePodSandbox
 // taking seconds) an interval of 1.5 s cut nearly every attempt, and
 // lifecycles starved (seen here: 57 of 300 pods never ran in 3 minutes,
 // every attempt killed). Kills stay as dense per RPC as on a fast host.
+// The typical time counts only calls that finished; on a host loaded
+// enough that the slow calls are all cut, it stays short, so the floor is
+// also twice the run time of the longest paced call the last kill cut
+// (capped at maxCutFloor): the retried call gets twice the time it had
+// (seen at load 50: 10 lifecycles never got a pod in 3 minutes).
 func killGapFloor() time.Duration {
 	var slowest time.Duration
 	for _, m := range pacedMethods {
 		slowest = max(slowest, inflight.typical(m))
 	}
-	return 2 * slowest
+	return max(2*slowest, min(2*inflight.lastCut(), maxCutFloor))
 }
+
+// maxCutFloor bounds the floor a cut call sets: a call that hangs must
+// not stop the kills.
+const maxCutFloor = time.Minute
 
 // notePacedGap counts a gap the floor widened and keeps the widest.
 func (w *world) notePacedGap(floor time.Duration) {

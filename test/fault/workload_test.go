@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"testing"
 	"time"
 
 	"google.golang.org/grpc"
@@ -26,6 +27,12 @@ type tracker struct {
 	mu   sync.Mutex
 	n    map[string]int
 	took map[string][]time.Duration // the last recentCalls successful calls
+	// kills counts daemon kills (kill), so that a call can tell one cut
+	// it short.
+	kills atomic.Int64
+	// cut is how long the longest paced call the last kill cut short had
+	// run.
+	cut time.Duration
 }
 
 // recentCalls is how many successful calls per method tracker keeps.
@@ -38,7 +45,7 @@ func (tr *tracker) intercept(ctx context.Context, method string, req, reply any,
 	tr.mu.Lock()
 	tr.n[name]++
 	tr.mu.Unlock()
-	start := time.Now()
+	start, kills := time.Now(), tr.kills.Load()
 	err := invoker(ctx, method, req, reply, cc, opts...)
 	tr.mu.Lock()
 	tr.n[name]--
@@ -47,9 +54,27 @@ func (tr *tracker) intercept(ctx context.Context, method string, req, reply any,
 		if len(tr.took[name]) > recentCalls {
 			tr.took[name] = tr.took[name][1:]
 		}
+	} else if tr.kills.Load() != kills && slices.Contains(pacedMethods, name) {
+		tr.cut = max(tr.cut, time.Since(start))
 	}
 	tr.mu.Unlock()
 	return err
+}
+
+// kill notes a daemon kill, before it is sent.
+func (tr *tracker) kill() {
+	tr.mu.Lock()
+	tr.cut = 0
+	tr.mu.Unlock()
+	tr.kills.Add(1)
+}
+
+// lastCut is how long the longest paced call the last kill cut short had
+// run.
+func (tr *tracker) lastCut() time.Duration {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	return tr.cut
 }
 
 func (tr *tracker) count(name string) int {
@@ -670,9 +695,12 @@ func (w *world) stopContainer(p *podModel, c *ctrModel) {
 		return
 	}
 	if st.State != runtimeapi.ContainerState_CONTAINER_EXITED {
-		// A container never started (its pod lost its shim) stays created.
+		// A container never started (its pod lost its shim) stays created;
+		// the init its shim may have made before it died must be gone.
 		if !(st.State == runtimeapi.ContainerState_CONTAINER_CREATED && w.wasShimKilled(p.id)) {
 			w.failf("lifecycle %d: container %s is %v after StopContainer", p.lc, short(c.id), st.State)
+		} else if p.opts.sharedPID {
+			w.checkStoppedSharedPID(p, c, st.State)
 		}
 		return
 	}
@@ -682,18 +710,19 @@ func (w *world) stopContainer(p *podModel, c *ctrModel) {
 	c.exited = true
 	w.checkExit(p, c, st)
 	if p.opts.sharedPID {
-		w.checkStoppedSharedPID(p, c)
+		w.checkStoppedSharedPID(p, c, st.State)
 	}
 }
 
 // checkStoppedSharedPID: once StopContainer has returned and the
-// container is exited, none of its processes may run, not even those its
+// container is exited (or created, never started, in a pod whose shim was
+// killed), none of its processes may run, not even those its
 // main process left in the pod's shared PID namespace (issue 20: the
 // background child lived on, reparented to the pod init, until
 // RemoveContainer; a kubelet restarting the container got two). Read
 // from the container's cgroup; a moment is allowed for killed processes
 // to leave it.
-func (w *world) checkStoppedSharedPID(p *podModel, c *ctrModel) {
+func (w *world) checkStoppedSharedPID(p *podModel, c *ctrModel, state runtimeapi.ContainerState) {
 	w.sharedPIDStops.Add(1)
 	var left []string
 	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(50 * time.Millisecond) {
@@ -705,8 +734,8 @@ func (w *world) checkStoppedSharedPID(p *podModel, c *ctrModel) {
 		return
 	}
 	w.sharedPIDLeft.Add(1)
-	w.failf("shared-PID stop: lifecycle %d pod %s (%v, shim killed: %v): container %s is exited after StopContainer, yet its processes run: %s",
-		p.lc, short(p.id), p.opts, w.wasShimKilled(p.id), short(c.id), strings.Join(left, "; "))
+	w.failf("shared-PID stop: lifecycle %d pod %s (%v, shim killed: %v): container %s is %v after StopContainer, yet its processes run: %s",
+		p.lc, short(p.id), p.opts, w.wasShimKilled(p.id), short(c.id), state, strings.Join(left, "; "))
 }
 
 // must repeats an idempotent RPC (Stop*, Remove*) until it succeeds.
@@ -744,4 +773,36 @@ func short(id string) string {
 		return id[:12]
 	}
 	return id
+}
+
+// TestTrackerCut: a paced call a daemon kill cuts short sets the killer's
+// floor to twice its run time, until the next kill; a call that finished,
+// one that failed with no kill, and an unpaced one do not.
+func TestTrackerCut(t *testing.T) {
+	tr := &tracker{n: map[string]int{}, took: map[string][]time.Duration{}}
+	call := func(method string, run time.Duration, killed bool, err error) {
+		_ = tr.intercept(context.Background(), "/runtime.v1.RuntimeService/"+method, nil, nil, nil,
+			func(context.Context, string, any, any, *grpc.ClientConn, ...grpc.CallOption) error {
+				time.Sleep(run)
+				if killed {
+					tr.kill()
+				}
+				return err
+			})
+	}
+	lost := errors.New("connection reset")
+	call("RunPodSandbox", 30*time.Millisecond, false, nil)
+	call("RunPodSandbox", 30*time.Millisecond, false, lost)
+	call("ExecSync", 80*time.Millisecond, true, lost)
+	if got := tr.lastCut(); got != 0 {
+		t.Fatalf("lastCut = %v with no paced call cut", got)
+	}
+	call("RunPodSandbox", 50*time.Millisecond, true, lost)
+	if got := tr.lastCut(); got < 50*time.Millisecond {
+		t.Errorf("lastCut = %v after a RunPodSandbox cut at 50ms", got)
+	}
+	tr.kill()
+	if got := tr.lastCut(); got != 0 {
+		t.Errorf("lastCut = %v after the next kill", got)
+	}
 }

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -110,6 +111,30 @@ func TestCompat(t *testing.T) {
 			e.wantSh(t, id, "cat /art/"+hex.EncodeToString(sum[:]), strings.TrimSpace(notes.Content))
 			e.wantSh(t, id, "ls /art | wc -l", "2")
 			e.wantFails(t, id, "touch /art/x", "Read-only file system")
+		}},
+		// A RemoveImage of the artifact (crictl rmi, the kubelet's image
+		// GC) leaves a running container's volume as it was: its files
+		// stay until the container is gone, as a removed image's layers
+		// stay under its containers (found by hand: the volume was
+		// emptied).
+		{desc: "OCI artifact removed while mounted", ctr: func(_ *testing.T, _ *secEnv, c *runtimeapi.ContainerConfig) {
+			c.Mounts = append(c.Mounts, &runtimeapi.Mount{ContainerPath: "/art", Readonly: true, Image: &runtimeapi.ImageSpec{Image: imagebuild.ArtifactRef}})
+		}, check: func(t *testing.T, e *secEnv, id string) {
+			img, spec := e.d.Image(), &runtimeapi.ImageSpec{Image: imagebuild.ArtifactRef}
+			t.Cleanup(func() {
+				if _, err := img.PullImage(context.Background(), &runtimeapi.PullImageRequest{Image: spec}); err != nil {
+					t.Errorf("pull the artifact again for the next cases: %v", err)
+				}
+			})
+			if _, err := img.RemoveImage(t.Context(), &runtimeapi.RemoveImageRequest{Image: spec}); err != nil {
+				t.Fatal(err)
+			}
+			if st, err := img.ImageStatus(t.Context(), &runtimeapi.ImageStatusRequest{Image: spec}); err != nil || st.GetImage() != nil {
+				t.Fatalf("artifact status after RemoveImage: %v, %v; want gone", st.GetImage(), err)
+			}
+			readme := imagebuild.ArtifactFiles[0]
+			e.wantSh(t, id, "cat /art/"+readme.Title, strings.TrimSpace(readme.Content))
+			e.wantSh(t, id, "ls /art | wc -l", "2")
 		}},
 		{desc: "OCI artifact as a container image is refused", image: imagebuild.ArtifactRef, wantCode: codes.InvalidArgument, wantErr: "OCI artifact"},
 		// The kubelet sends empty lists for procMount: Unmasked, which

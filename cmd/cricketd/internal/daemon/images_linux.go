@@ -62,9 +62,12 @@ func (i images) Resolve(_ context.Context, ref, handler string) (container.Image
 	return out, nil
 }
 
-// rootfs adapts pkg/snapshot to container.Rootfs.
+// rootfs adapts pkg/snapshot (and pkg/image's artifact holds) to
+// container.Rootfs.
 type rootfs struct {
 	snaps *snapshot.Store
+	// artifacts holds the files of an artifact an image volume mounts.
+	artifacts artifactHolds
 	// idmapDir holds the idmapped mounts container.HostSpecs staged per container,
 	// removed with its rootfs.
 	idmapDir string
@@ -80,8 +83,18 @@ func (r rootfs) MountIDMapped(_ context.Context, key string, img container.Image
 
 func (r rootfs) mount(key string, img container.Image, target string, idm *snapshot.IDMap) (retErr error) {
 	if img.ArtifactDir != "" {
-		// Its files, read-only in the store; nothing to prepare.
-		return securefs.BindNoFollow(img.ArtifactDir, target)
+		// Its files, read-only in the store, through a hold of the
+		// volume's own: a RemoveImage meanwhile must not empty the
+		// mount of a running container.
+		dir, err := r.artifacts.HoldArtifact(key, img.ID)
+		if err != nil {
+			return fmt.Errorf("hold artifact %s: %w", img.ID, err)
+		}
+		if err := securefs.BindNoFollow(dir, target); err != nil {
+			_ = r.artifacts.ReleaseArtifact(key)
+			return err
+		}
+		return nil
 	}
 	m, err := r.snaps.Prepare(key, img.TopChainID)
 	if errdefs.IsAlreadyExists(err) {
@@ -114,7 +127,13 @@ func (r rootfs) Unmount(_ context.Context, key, target string) error {
 	if err := r.snaps.Remove(key); err != nil {
 		return fmt.Errorf("remove writable layer of container %s: %w", key, err)
 	}
-	return nil
+	return r.artifacts.ReleaseArtifact(key)
+}
+
+// artifactHolds is what rootfs needs of pkg/image for artifacts.
+type artifactHolds interface {
+	HoldArtifact(key, id string) (string, error)
+	ReleaseArtifact(key string) error
 }
 
 func (r rootfs) UpperDir(key string) (string, error) { return r.snaps.UpperDir(key) }

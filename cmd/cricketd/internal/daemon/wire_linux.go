@@ -172,7 +172,7 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 		Store:    opts.Store,
 		Pods:     sbs,
 		Images:   images{svc: opts.Images, platforms: opts.HandlerPlatforms},
-		Rootfs:   rootfs{snaps: opts.Images.Snapshots(), idmapDir: idmapDir},
+		Rootfs:   rootfs{snaps: opts.Images.Snapshots(), artifacts: opts.Images, idmapDir: idmapDir},
 		Spec: &container.HostSpecs{
 			Driver: cg2driver(driver), CgroupNamespace: cg.Mode() == cgroups.Unified, Host: host, Handlers: handlers,
 			CDI: cdiRegistry(opts.CDISpecDirs), UserNamespaces: userns.Supported, IDMapDir: idmapDir,
