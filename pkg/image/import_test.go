@@ -209,7 +209,7 @@ func TestImportDockerArchive(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "save.tar")
 	dockerArchive(t, path, map[string]testImage{
 		"busybox:latest,registry.k8s.io/app:1.0": app,
-		"example.com/tool:2":                      tool,
+		"example.com/tool:2":                     tool,
 	})
 	s := newTestService(t, t.TempDir(), nil, amd64)
 	got, err := s.Import(context.Background(), path, ImportOptions{})
