@@ -14,6 +14,9 @@
 #                               entrypoint, /kind/bin, the kubelet unit and
 #                               sysctls) the node gets from the module cache
 #   crictl-<cri-tools>-<go>/    crictl
+#   kind-cp-images-<hash>/      the control-plane images (test/kind/images.sh),
+#                               copied to /kind/images and imported into
+#                               cricketd at boot by cricket-preload.service
 #   kind-node-<hash>.tar        the node image: all of the above, cricketd and
 #                               cricket-shim from bin/ (make build), and the
 #                               same Cricket files in the same places as
@@ -78,12 +81,14 @@ k8s_version=$(awk '$1 == "require" && $2 == "k8s.io/kubernetes" {print $3}' "$re
 kind=$(gobin "kind-$KIND_VERSION-$GOV" "sigs.k8s.io/kind@$KIND_VERSION")
 crictl=$(gobin "crictl-$CRI_TOOLS_VERSION-$GOV" "sigs.k8s.io/cri-tools/cmd/crictl@$CRI_TOOLS_VERSION")
 kindsrc=$(cd /tmp && GOFLAGS=-mod=mod go mod download -json "sigs.k8s.io/kind@$KIND_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+images=$("$repo/test/kind/images.sh")
 [ -x "$repo/bin/cricketd" ] && [ -x "$repo/bin/cricket-shim" ] || { log "bin/cricketd missing: run make build"; exit 1; }
 
 key=$( {
 	basename "$base"; echo "$k8s_version $KIND_VERSION $CRI_TOOLS_VERSION $GOV"
 	sha256sum "$repo/bin/cricketd" "$repo/bin/cricket-shim" "$kubelet" "$kubeadm" "$kubectl" "$crictl"
-	cat "$0" "$repo/deploy/cricketd.service" "$repo/deploy/kind/cricket.toml" "$repo/deploy/crictl.yaml"
+	basename "$images"
+	cat "$0" "$repo/test/kind/files/cricket-preload.service" "$repo/deploy/cricketd.service" "$repo/deploy/kind/cricket.toml" "$repo/deploy/crictl.yaml"
 } | hash)
 out=$CACHE/kind-node-$key.tar
 if [ -s "$out" ]; then
@@ -117,6 +122,10 @@ install -m 0755 "$repo/bin/cricketd" "$repo/bin/cricket-shim" "$stage/usr/local/
 install -m 0644 "$repo/deploy/cricketd.service" "$stage/etc/systemd/system/cricketd.service"
 install -D -m 0644 "$repo/deploy/kind/cricket.toml" "$stage/etc/cricket/cricket.toml"
 install -m 0644 "$repo/deploy/crictl.yaml" "$stage/etc/crictl.yaml"
+# The control-plane images, imported at boot (see cricket-preload.service).
+mkdir -p "$stage/kind/images"
+cp "$images"/*.tar "$stage/kind/images/"
+install -m 0644 "$repo/test/kind/files/cricket-preload.service" "$stage/etc/systemd/system/"
 # systemd as a container's init, as kind's base image sets it up.
 find "$stage/lib/systemd/system/sysinit.target.wants/" -name systemd-tmpfiles-setup.service -delete
 rm -f "$stage"/lib/systemd/system/multi-user.target.wants/* "$stage"/etc/systemd/system/*.wants/* \
@@ -124,7 +133,7 @@ rm -f "$stage"/lib/systemd/system/multi-user.target.wants/* "$stage"/etc/systemd
 	"$stage"/lib/systemd/system/sockets.target.wants/*initctl* "$stage"/lib/systemd/system/basic.target.wants/*
 echo "ReadKMsg=no" >>"$stage/etc/systemd/journald.conf"
 ln -sf /usr/lib/systemd/systemd "$stage/sbin/init"
-systemctl --root="$stage" enable kubelet.service cricketd.service undo-mount-hacks.service >&2
+systemctl --root="$stage" enable kubelet.service cricketd.service cricket-preload.service undo-mount-hacks.service >&2
 systemctl --root="$stage" mask systemd-binfmt.service >&2
 tar -C "$stage" --numeric-owner -cf "$out.tmp.$$" .
 mv "$out.tmp.$$" "$out"
