@@ -30,6 +30,11 @@ docker=/usr/bin/docker
 # that has none, and the cleanup removes what it created.
 made_modules=""
 [ -e /lib/modules ] || made_modules=1
+# The kubelet in a privileged node sets kernel tunables that are not
+# namespaced (its setupKernelTunables): they are the host's, and are put
+# back.
+TUNABLES="vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops kernel.keys.root_maxkeys kernel.keys.root_maxbytes"
+saved_tunables=$(for s in $TUNABLES; do echo "$s=$(sysctl -n "$s")"; done)
 cleanup() {
 	local rc=$?
 	set +e
@@ -42,6 +47,10 @@ cleanup() {
 	timeout 300 "$kind" delete cluster --name "$CLUSTER" >&2
 	"$repo/test/kind/dockerd.sh" stop "$RUN/docker" || rc=1
 	[ -n "$made_modules" ] && rmdir /lib/modules 2>/dev/null
+	for kv in $saved_tunables; do
+		[ "$(sysctl -n "${kv%%=*}")" = "${kv#*=}" ] && continue
+		log "restoring $kv (the nodes' kubelets changed it)"; sysctl -qw "$kv"
+	done
 	rm -rf "$RUN"
 	log "done (exit $rc)"
 	exit $rc

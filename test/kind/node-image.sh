@@ -88,7 +88,7 @@ key=$( {
 	basename "$base"; echo "$k8s_version $KIND_VERSION $CRI_TOOLS_VERSION $GOV"
 	sha256sum "$repo/bin/cricketd" "$repo/bin/cricket-shim" "$kubelet" "$kubeadm" "$kubectl" "$crictl"
 	basename "$images"
-	cat "$0" "$repo/test/kind/files/cricket-preload.service" "$repo/deploy/cricketd.service" "$repo/deploy/kind/cricket.toml" "$repo/deploy/crictl.yaml"
+	cat "$0" "$repo"/test/kind/files/* "$repo/deploy/cricketd.service" "$repo/deploy/kind/cricket.toml" "$repo/deploy/crictl.yaml"
 } | hash)
 out=$CACHE/kind-node-$key.tar
 if [ -s "$out" ]; then
@@ -110,6 +110,8 @@ install -m 0644 "$files"/etc/sysctl.d/* "$stage/etc/sysctl.d/"
 install -m 0644 "$files/etc/systemd/system/kubelet.service" "$files/etc/systemd/system/kubelet.slice" \
 	"$files/etc/systemd/system/undo-mount-hacks.service" "$stage/etc/systemd/system/"
 install -m 0644 "$files"/etc/systemd/system/kubelet.service.d/*.conf "$stage/etc/systemd/system/kubelet.service.d/"
+install -m 0755 "$repo/test/kind/files/fake-kernel-tunables.sh" "$stage/kind/bin/"
+install -m 0644 "$repo/test/kind/files/12-fake-kernel-tunables.conf" "$stage/etc/systemd/system/kubelet.service.d/"
 echo "KUBELET_EXTRA_ARGS=--runtime-cgroups=/system.slice/cricketd.service" >"$stage/etc/default/kubelet"
 echo "$k8s_version" >"$stage/kind/version"
 install -m 0755 "$kubelet" "$kubeadm" "$kubectl" "$stage/usr/bin/"
