@@ -63,7 +63,7 @@ export DOCKER_HOST=unix://$RUN/docker/docker.sock
 
 log "importing the node image"
 $docker import --change 'ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]' \
-	--change 'STOPSIGNAL SIGRTMIN+3' --change 'ENV container=docker' "$node_tar" "$NODE_IMAGE" >/dev/null
+	--change 'ENV container=docker' "$node_tar" "$NODE_IMAGE" >/dev/null
 $docker network create --subnet "$SUBNET" -o com.docker.network.bridge.enable_ip_masquerade=false kind >/dev/null
 
 # deploy/kind/kind-config.yaml as it is, plus what this host needs: the

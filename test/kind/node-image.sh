@@ -50,7 +50,7 @@ rootfs() {
 	if [ ! -s "$out" ]; then
 		log "building the Debian 12 root filesystem ($out)"
 		local start=$SECONDS
-		mmdebstrap --quiet --variant=minbase --include="$PACKAGES" \
+		mmdebstrap --quiet --variant=minbase --format=tar --include="$PACKAGES" \
 			--dpkgopt='path-exclude=/usr/share/{doc,man,locale}/*' \
 			bookworm "$out.tmp.$$" "$SOURCES" >&2
 		mv "$out.tmp.$$" "$out"
