@@ -21,7 +21,7 @@ log() { echo "kind-e2e: $(date -u +%T) $*" >&2; }
 fail() { log "FAIL: $*"; exit 1; }
 
 node_tar=$("$repo/test/kind/node-image.sh")
-kind=$(ls /var/cache/cricket-test/kind-v0.33.0-"$(go env GOVERSION)"/kind)
+kind=${KIND_CACHE:-/var/cache/cricket-test}/kind-v0.33.0-$(go env GOVERSION)/kind
 kubectl=$("$repo/test/kubelet/build.sh" kubectl)
 k() { timeout 120 "$kubectl" "$@"; }
 docker=/usr/bin/docker
