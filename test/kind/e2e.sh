@@ -90,7 +90,7 @@ mapfile -t nodes < <("$kind" get nodes --name "$CLUSTER" | sort)
 for n in "${nodes[@]}"; do
 	cidr=$(k get node "$n" -o jsonpath='{.spec.podCIDR}')
 	$docker exec "$n" sysctl -qw net.ipv4.ip_forward=1
-	$docker exec -i "$n" sh -c 'cat >/etc/cni/net.d/10-e2e.conflist' <<EOF
+	$docker exec -i "$n" sh -c 'mkdir -p /etc/cni/net.d && cat >/etc/cni/net.d/10-e2e.conflist' <<EOF
 {"cniVersion": "1.0.0", "name": "kind-e2e", "plugins": [
   {"type": "bridge", "bridge": "cni0", "isGateway": true, "hairpinMode": true,
    "ipam": {"type": "host-local", "ranges": [[{"subnet": "$cidr"}]], "routes": [{"dst": "0.0.0.0/0"}]}},
