@@ -18,7 +18,7 @@ ROOT_ENV  := CRICKET_ROOT_TESTS=1
 GOCYCLO_MAX ?= 30
 
 .DEFAULT_GOAL := help
-.PHONY: help build install test test-race root-test integration critest kubelet-e2e fault vm-smoke vm-test vm-shell bench bench-compare lint fuzz clean
+.PHONY: help build install test test-race root-test integration critest kubelet-e2e kind-e2e fault vm-smoke vm-test vm-shell bench bench-compare lint fuzz clean
 
 help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -46,6 +46,9 @@ integration: build ## Integration tests against real cricketd daemons and crictl
 critest: ## critest per runtime handler: --strict-skips, and each handler held to its count in test/critest/expected.txt (CRITEST_CONTEXT=vm for test/vm's).
 	@$(MAKE) --no-print-directory build
 	test/critest/run.sh --cricketd $(BIN)/cricketd --handlers "$(or $(CRITEST_HANDLERS),cricket)" --strict-skips
+
+kind-e2e: build ## A kind cluster (1 control plane, 2 workers) of offline-built node images running cricketd, under a dockerd of its own (test/kind).
+	test/kind/e2e.sh
 
 kubelet-e2e: build ## A real kubelet (v1.37, built once into /var/cache/cricket-test) runs static pods on cricketd.
 	@kubelet=$$(test/kubelet/build.sh) && \

@@ -29,6 +29,8 @@ const usage = `Usage: cricketd [serve] [flags]        serve the CRI API (default
        cricketd config show [flags]     print the configuration as merged from --config and its drop-ins,
                                         with the file each key comes from
        cricketd check [flags]           check the configuration and the host; one line per check
+       cricketd image import [flags] ARCHIVE|-
+                                        import the images of an OCI layout, OCI archive or docker archive
        cricketd version                 print the version
 Run 'cricketd serve -h' for the flags (config show and check take the same).
 `
@@ -45,6 +47,8 @@ func run(args []string) int {
 		return configCmd(args)
 	case "check":
 		return check(args)
+	case "image":
+		return imageCmd(args)
 	case "version":
 		fmt.Println("cricketd", version())
 		return exitOK

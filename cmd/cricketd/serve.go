@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc"
 	"k8s.io/klog/v2"
 
+	"github.com/cricket-cri/cricket/cmd/cricketd/internal/admin"
 	"github.com/cricket-cri/cricket/cmd/cricketd/internal/daemon"
 	"github.com/cricket-cri/cricket/cmd/cricketd/internal/otlp"
 	"github.com/cricket-cri/cricket/cri"
@@ -61,6 +62,16 @@ type flags struct {
 // parseFlags parses the flags of cmd (serve, config show, check): they all
 // read the configuration the same way.
 func parseFlags(cmd string, args []string) (*flags, error) {
+	f, rest, err := parseFlagsArgs(cmd, args, nil)
+	if err == nil && len(rest) > 0 {
+		return nil, fmt.Errorf("%w: unexpected arguments %q", errBadFlags, rest)
+	}
+	return f, err
+}
+
+// parseFlagsArgs parses the configuration flags and those extra adds, and
+// returns the arguments after them.
+func parseFlagsArgs(cmd string, args []string, extra func(*flag.FlagSet)) (*flags, []string, error) {
 	f := &flags{set: map[string]bool{}}
 	fs := flag.NewFlagSet("cricketd "+cmd, flag.ContinueOnError)
 	fs.StringVar(&f.config, "config", defaultConfigPath, "configuration file (a missing default file means built-in defaults)")
@@ -76,14 +87,14 @@ func parseFlags(cmd string, args []string) (*flags, error) {
 		fs.Var(klogFlags.Lookup(name).Value, name, klogFlags.Lookup(name).Usage)
 	}
 	f.verbosity = klogFlags.Lookup("v").Value
-	if err := fs.Parse(args); err != nil {
-		return nil, fmt.Errorf("%w: %w", errBadFlags, err)
+	if extra != nil {
+		extra(fs)
 	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("%w: unexpected arguments %q", errBadFlags, fs.Args())
+	if err := fs.Parse(args); err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", errBadFlags, err)
 	}
 	fs.Visit(func(fl *flag.Flag) { f.set[fl.Name] = true })
-	return f, nil
+	return f, fs.Args(), nil
 }
 
 // override applies the flags given on the command line over the files,
@@ -161,6 +172,19 @@ func serve(args []string) int {
 	return exitOK
 }
 
+// imageOptions are the image service's options of cfg.
+func imageOptions(cfg *config.Config, policy *sigpolicy.Policy) image.Options {
+	return image.Options{
+		SignaturePolicy:        policy,
+		Root:                   cfg.Root,
+		RegistryConfigPath:     cfg.Image.RegistryConfigPath,
+		MaxConcurrentDownloads: cfg.Image.MaxConcurrentDownloads,
+		ProgressTimeout:        cfg.Image.PullProgressTimeout.Duration,
+		PinnedImages:           cfg.Image.PinnedImages,
+		DockerConfigPath:       cfg.Image.DockerConfig,
+	}
+}
+
 // server holds what serve wires together.
 type server struct {
 	cfg   *config.Config
@@ -180,6 +204,9 @@ type server struct {
 	nri *nri.NRI
 	// pods are the pod and container services.
 	pods *daemon.Services
+	// images is the image service; admin serves imports into it.
+	images *image.Service
+	admin  *admin.Server
 	// metrics is the Prometheus endpoint; nil when none is configured.
 	// metricsCfg is what it serves; both change on reload.
 	metricsMu  sync.Mutex
@@ -216,6 +243,10 @@ func (d *server) run() error {
 		return err
 	}
 	defer d.stopMetrics()
+	if err := d.serveAdmin(); err != nil {
+		return err
+	}
+	defer d.stopAdmin()
 	srv := grpc.NewServer(cri.ServerOptions(d.cfg.GRPC.MaxRecvMessageSize, d.cfg.GRPC.MaxSendMessageSize, tracer.ServerOptions()...)...)
 	svc.Register(srv)
 	l, err := sockets.Listen(d.cfg.GRPC.Listen, 0, 0)
@@ -368,6 +399,26 @@ func (d *server) stopStreaming() {
 	}
 }
 
+// serveAdmin starts the administration endpoint (image imports).
+func (d *server) serveAdmin() error {
+	l, err := sockets.Listen(admin.Socket(d.cfg.State), 0, 0)
+	if err != nil {
+		return err
+	}
+	d.admin = admin.Serve(l, d.images)
+	klog.InfoS("admin endpoint listening", "socket", admin.Socket(d.cfg.State))
+	return nil
+}
+
+func (d *server) stopAdmin() {
+	ctx, cancel := context.WithTimeout(context.Background(), gracePeriod)
+	defer cancel()
+	if err := d.admin.Stop(ctx); err != nil {
+		klog.ErrorS(err, "stop admin endpoint")
+	}
+	_ = os.Remove(admin.Socket(d.cfg.State))
+}
+
 func (d *server) prepareDirs() error {
 	if err := os.MkdirAll(d.cfg.Root, 0o700); err != nil {
 		return fmt.Errorf("create root dir %s: %w", d.cfg.Root, err)
@@ -412,18 +463,11 @@ func (d *server) wire() (*cri.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	imgs, err := image.New(ctx, image.Options{
-		SignaturePolicy:        policy,
-		Root:                   d.cfg.Root,
-		RegistryConfigPath:     d.cfg.Image.RegistryConfigPath,
-		MaxConcurrentDownloads: d.cfg.Image.MaxConcurrentDownloads,
-		ProgressTimeout:        d.cfg.Image.PullProgressTimeout.Duration,
-		PinnedImages:           d.cfg.Image.PinnedImages,
-		DockerConfigPath:       d.cfg.Image.DockerConfig,
-	})
+	imgs, err := image.New(ctx, imageOptions(d.cfg, policy))
 	if err != nil {
 		return nil, err
 	}
+	d.images = imgs
 	handlers, err := runtime.NewRegistry(handlerBinaries(d.cfg))
 	if err != nil {
 		return nil, err

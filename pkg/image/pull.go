@@ -102,7 +102,7 @@ func (s *Service) pull(ctx context.Context, r Reference, auth *AuthConfig, pl Pl
 			return Image{}, err
 		}
 	}
-	if err := s.fetchLayers(ctx, rc, ms.manifest.Layers, cfg.RootFS.DiffIDs, chains); err != nil {
+	if err := s.fetchLayers(ctx, rc.openBlob, rc.maxDownloads, ms.manifest.Layers, cfg.RootFS.DiffIDs, chains); err != nil {
 		return Image{}, err
 	}
 	im = newImage(r, ms, cfg, chains)
@@ -155,11 +155,17 @@ func (ms manifestSet) blobs() []string {
 }
 
 func newImage(r Reference, ms manifestSet, cfg Config, chains []string) Image {
-	im := Image{ID: ms.manifest.Config.Digest, Config: cfg, ChainIDs: chains, Size: ms.manifest.Config.Size, Checkpoint: ms.checkpointName()}
+	im := imageRecord(ms, cfg, chains)
 	if r.Tag != "" {
 		im.RepoTags = []string{r.Repo() + ":" + r.Tag}
 	}
 	im.RepoDigests = []string{r.Repo() + "@" + ms.top}
+	return im
+}
+
+// imageRecord is the record of the image ms describes, without names.
+func imageRecord(ms manifestSet, cfg Config, chains []string) Image {
+	im := Image{ID: ms.manifest.Config.Digest, Config: cfg, ChainIDs: chains, Size: ms.manifest.Config.Size, Checkpoint: ms.checkpointName()}
 	for d := range ms.raw {
 		im.Blobs = append(im.Blobs, d)
 	}
@@ -292,18 +298,22 @@ func (s *Service) downloadSmall(ctx context.Context, rc *repoClient, d Descripto
 	return b, nil
 }
 
-// fetchLayers downloads and unpacks the layers in parallel; each is
-// streamed from the registry through the digest check into its layer dir.
-func (s *Service) fetchLayers(ctx context.Context, rc *repoClient, layers []Descriptor, diffIDs, chains []string) error {
+// openBlobFunc opens the body of a layer blob: a registry download, or a
+// file of an imported archive.
+type openBlobFunc func(ctx context.Context, d Descriptor) (io.ReadCloser, error)
+
+// fetchLayers downloads and unpacks the layers, at most limit at once;
+// each is streamed from open through the digest check into its layer dir.
+func (s *Service) fetchLayers(ctx context.Context, open openBlobFunc, limit int, layers []Descriptor, diffIDs, chains []string) error {
 	g, ctx := errgroup.WithContext(ctx)
-	g.SetLimit(rc.maxDownloads)
+	g.SetLimit(limit)
 	for i := range layers {
 		parent := ""
 		if i > 0 {
 			parent = chains[i-1]
 		}
 		g.Go(func() error {
-			return s.sharedLayer(ctx, rc, layers[i], diffIDs[i], chains[i], parent)
+			return s.sharedLayer(ctx, open, layers[i], diffIDs[i], chains[i], parent)
 		})
 	}
 	return g.Wait()
@@ -312,11 +322,11 @@ func (s *Service) fetchLayers(ctx context.Context, rc *repoClient, layers []Desc
 // sharedLayer runs ensureLayer once for concurrent pulls of the same layer.
 // The download runs on the context of the pull that started it; when that
 // pull was cancelled but this one was not, this one tries again itself.
-func (s *Service) sharedLayer(ctx context.Context, rc *repoClient, d Descriptor, diffID, chain, parent string) error {
+func (s *Service) sharedLayer(ctx context.Context, open openBlobFunc, d Descriptor, diffID, chain, parent string) error {
 	var err error
 	for range 2 {
 		_, err, _ = s.layers.Do(d.Digest+"/"+chain, func() (any, error) {
-			return nil, s.ensureLayer(ctx, rc, d, diffID, chain, parent)
+			return nil, s.ensureLayer(ctx, open, d, diffID, chain, parent)
 		})
 		if err == nil || ctx.Err() != nil || !errors.Is(err, context.Canceled) {
 			return err
@@ -327,7 +337,7 @@ func (s *Service) sharedLayer(ctx context.Context, rc *repoClient, d Descriptor,
 
 // ensureLayer makes both the blob and the unpacked layer exist, doing only
 // the part that is missing.
-func (s *Service) ensureLayer(ctx context.Context, rc *repoClient, d Descriptor, diffID, chain, parent string) error {
+func (s *Service) ensureLayer(ctx context.Context, open openBlobFunc, d Descriptor, diffID, chain, parent string) error {
 	haveBlob, haveLayer := s.content.Has(d.Digest), s.snaps.Has(chain)
 	switch {
 	case haveBlob && haveLayer:
@@ -340,7 +350,7 @@ func (s *Service) ensureLayer(ctx context.Context, rc *repoClient, d Descriptor,
 		defer f.Close()
 		return s.unpack(ctx, f, diffID, chain, parent, nil)
 	}
-	blob, err := rc.openBlob(ctx, d)
+	blob, err := open(ctx, d)
 	if err != nil {
 		return err
 	}

@@ -129,6 +129,9 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	}
 	s.policy.Store(opts.SignaturePolicy)
 	s.sweepArtifacts(ctx)
+	if err := os.RemoveAll(s.importDir()); err != nil {
+		log.Error(err, "remove what an interrupted import left", "dir", s.importDir())
+	}
 	if err := s.GC(ctx); err != nil {
 		log.Error(err, "image garbage collection at start-up")
 	}

@@ -399,6 +399,9 @@ func (b *Builder) libsLayer() (*LayerBuilder, error) {
 	return lb, nil
 }
 
+// SharedLibs is sharedLibs, for other image builders under test/.
+func SharedLibs(bin string) ([]string, error) { return sharedLibs(bin) }
+
 // sharedLibs lists the shared libraries and the ELF interpreter a dynamic
 // executable loads, as ldd resolves them on this host; none for a static one.
 func sharedLibs(bin string) ([]string, error) {
