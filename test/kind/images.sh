@@ -57,6 +57,12 @@ coredns=$CACHE/coredns-$coredns_version-$GOV/coredns
 modbuild "$etcd" go.etcd.io/etcd/server/v3 "$etcd_version" go.etcd.io/etcd/server/v3
 modbuild "$coredns" github.com/coredns/coredns "$coredns_version" github.com/coredns/coredns
 
+# kube-proxy's image carries the host's iptables (nft) and conntrack.
+if [ ! -x /usr/sbin/conntrack ] || [ ! -x /usr/sbin/xtables-nft-multi ]; then
+	log "installing conntrack and iptables from apt"
+	apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq conntrack iptables >&2 ||
+		{ log "apt-get install conntrack iptables failed"; exit 1; }
+fi
 key=$( {
 	echo "$wanted"
 	sha256sum $bins "$etcd" "$coredns" /usr/sbin/xtables-nft-multi /usr/sbin/conntrack
