@@ -88,7 +88,8 @@ cleanup() {
 	grep -F " $W/" /proc/self/mountinfo | awk '{print $5}' | sort -r | while read -r m; do umount -l "$m"; done
 	grep -F " /run/containerd/" /proc/self/mountinfo | grep -F "$id" | awk '{print $5}' | while read -r m; do umount -l "$m"; done
 	ip link del "$bridge" 2>/dev/null
-	for c in /sys/fs/cgroup/*/"$cgroot" /sys/fs/cgroup/"$cgroot"; do
+	for c in $(awk '$9 ~ /^cgroup2?$/ {print $5}' /proc/self/mountinfo); do
+		c=$c/$cgroot
 		[ -d "$c" ] && find "$c" -depth -type d -exec rmdir {} + 2>/dev/null
 	done
 	[ -n "${ipt_before:-}" ] && restore_iptables
@@ -213,9 +214,16 @@ log "$rt_version on $socket"
 # The kubelet's configuration: the suite's defaults (services/kubelet.go)
 # with its own cgroup root (pods never go to the host's /kubepods, which
 # another kubelet may own), its pod logs under the run, ports of its own.
-for c in /sys/fs/cgroup/*/; do
-	case $c in */unified/ | */systemd/ | */rdma/ | */misc/) ;; *) mkdir -p "$c$cgroot" ;; esac
-done
+# The kubelet refuses a cgroup root missing in any hierarchy; cpuset needs
+# its cpus and mems before a task can join.
+if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+	mkdir -p "/sys/fs/cgroup/$cgroot"
+else
+	for c in $(awk '$9 ~ /^cgroup2?$/ && $5 ~ /^\/sys\/fs\/cgroup\// {print $5}' /proc/self/mountinfo); do
+		mkdir -p "$c/$cgroot"
+		for f in cpuset.cpus cpuset.mems; do [ -f "$c/$f" ] && cat "$c/$f" >"$c/$cgroot/$f"; done
+	done
+fi
 cat >"$W/kubelet.yaml" <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
