@@ -64,7 +64,7 @@ bridge=e2en$id
 cgroot=e2enode-$id
 node=e2enode-$id
 mkdir -p "$W"/{certs.d,net.d,ipam,rt,kubelet,pod-logs,sysctl,report,k8s-bin} "$out"
-ln -s "$kubelet" "$W/k8s-bin/kubelet"
+# The suite finds the kubelet next to e2e_node.test (build.sh puts them in one dir).
 pids=()
 
 cleanup() {
@@ -164,7 +164,7 @@ EOF
 	env "$marker" "$cricketd" --root "$W/rt/root" --state "$W/rt" --listen "$socket" --config "$W/cricket.toml" \
 		--registry-config-path "$W/certs.d" >"$W/runtime.log" 2>&1 &
 	pids+=($!)
-	rt_version="cricketd $("$cricketd" --version 2>/dev/null | head -1)"
+	rt_version=$("$cricketd" version 2>/dev/null | head -1 || echo cricketd)
 	;;
 containerd)
 	socket=$W/rt/c.sock
@@ -270,7 +270,7 @@ set +e
 env "$marker" PATH="/usr/local/go/bin:$PATH" timeout --foreground "$timeout" \
 	unshare --mount --propagation slave -- sh "$W/suite.sh" "$W" \
 	"$ginkgo" --procs="$procs" --timeout="$timeout" --no-color --focus="$focus" --skip="$skip" \
-	--junit-report="$W/report/junit.xml" --output-dir="$W/report" "$e2e_node" -- \
+	--junit-report="$W/report/junit.xml" "$e2e_node" -- \
 	--k8s-bin-dir="$W/k8s-bin" --container-runtime-endpoint="unix://$socket" --node-name="$node" \
 	--prepull-images=false --report-dir="$W/report" --kubelet-config-file="$W/kubelet.yaml" \
 	--kubelet-flags="$kubelet_flags" --v=2 >"$W/suite.log" 2>&1
