@@ -63,7 +63,7 @@ W=$(mktemp -d /tmp/e2en-XXXX)
 bridge=e2en$id
 cgroot=e2enode-$id
 node=e2enode-$id
-mkdir -p "$W"/{certs.d,net.d,ipam,rt,kubelet,pod-logs,sysctl,report,k8s-bin} "$out"
+mkdir -p "$W"/{certs.d,net.d,ipam,rt,kubelet,pod-logs,sysctl,report} "$out"
 # The suite finds the kubelet next to e2e_node.test (build.sh puts them in one dir).
 pids=()
 
@@ -271,7 +271,7 @@ env "$marker" PATH="/usr/local/go/bin:$PATH" timeout --foreground "$timeout" \
 	unshare --mount --propagation slave -- sh "$W/suite.sh" "$W" \
 	"$ginkgo" --procs="$procs" --timeout="$timeout" --no-color --focus="$focus" --skip="$skip" \
 	--junit-report="$W/report/junit.xml" "$e2e_node" -- \
-	--k8s-bin-dir="$W/k8s-bin" --container-runtime-endpoint="unix://$socket" --node-name="$node" \
+	--container-runtime-endpoint="unix://$socket" --node-name="$node" \
 	--prepull-images=false --report-dir="$W/report" --kubelet-config-file="$W/kubelet.yaml" \
 	--kubelet-flags="$kubelet_flags" --v=2 >"$W/suite.log" 2>&1
 rc=$?
