@@ -64,7 +64,11 @@ bridge=e2en$id
 cgroot=e2enode-$id
 node=e2enode-$id
 mkdir -p "$W"/{certs.d,net.d,ipam,rt,kubelet,pod-logs,sysctl,report} "$out"
-# The suite finds the kubelet next to e2e_node.test (build.sh puts them in one dir).
+# The suite writes its kubeconfig and kubelet config beside its binary and
+# finds the kubelet there: both are linked (or copied) into the run's dir.
+mkdir -p "$W/bin"
+for b in "$e2e_node" "$kubelet"; do ln "$b" "$W/bin/" 2>/dev/null || cp "$b" "$W/bin/"; done
+e2e_node=$W/bin/$(basename "$e2e_node")
 pids=()
 
 cleanup() {
@@ -261,6 +265,9 @@ set -e
 W=$1; shift
 for f in $(cd "$W/sysctl" && ls); do mount --bind "$W/sysctl/$f" "/proc/sys/$(echo "$f" | tr . /)"; done
 mount -t tmpfs -o size=64m,mode=0755 e2enode-log /var/log
+# Where systemd-run exists the suite runs the kubelet as a transient unit,
+# outside this namespace (and needs systemd as PID 1): hide it.
+if p=$(command -v systemd-run); then : >"$W/no-systemd-run"; mount --bind "$W/no-systemd-run" "$p"; fi
 cd "$W"
 exec "$@"
 EOF
