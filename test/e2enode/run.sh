@@ -263,6 +263,10 @@ kubelet_flags="--root-dir=$W/kubelet --runtime-cgroups= --system-cgroups= --kube
 cat >"$W/suite.sh" <<'EOF'
 set -e
 W=$1; shift
+# Only the kubelet's root dir may propagate to the host (it is shared);
+# the settings and /var/log below must not.
+mount --make-private /
+mount --make-rprivate /proc
 for f in $(cd "$W/sysctl" && ls); do mount --bind "$W/sysctl/$f" "/proc/sys/$(echo "$f" | tr . /)"; done
 mount -t tmpfs -o size=64m,mode=0755 e2enode-log /var/log
 # Where systemd-run exists the suite runs the kubelet as a transient unit,
@@ -271,11 +275,15 @@ if p=$(command -v systemd-run); then : >"$W/no-systemd-run"; mount --bind "$W/no
 cd "$W"
 exec "$@"
 EOF
+# The kubelet's root dir is a shared mount, so that what the kubelet mounts
+# there in its namespace (emptyDir tmpfs, subPath binds) reaches cricketd.
+mount --bind "$W/kubelet" "$W/kubelet"
+mount --make-shared "$W/kubelet"
 log "running the suite: focus $focus, skip $skip, $procs processes"
 suite_start=$(date +%s)
 set +e
 env "$marker" PATH="/usr/local/go/bin:$PATH" timeout --foreground "$timeout" \
-	unshare --mount --propagation slave -- sh "$W/suite.sh" "$W" \
+	unshare --mount --propagation unchanged -- sh "$W/suite.sh" "$W" \
 	"$ginkgo" --procs="$procs" --timeout="$timeout" --no-color --focus="$focus" --skip="$skip" \
 	--junit-report="$W/report/junit.xml" "$e2e_node" -- \
 	--container-runtime-endpoint="unix://$socket" --node-name="$node" \
@@ -296,7 +304,7 @@ summary=$(grep -E '^(Ran [0-9]+ of [0-9]+ Specs|(SUCCESS|FAIL)! -- )' "$W/suite.
 	echo "suite seconds: $suite_secs"
 	echo "result: $summary"
 	echo "failed specs:"
-	grep -E '^\s*\[FAIL\]' "$W/suite.log" | sed 's/^\s*/  /' | sort -u
+	grep -E '^\s*\[FAIL\]' "$W/suite.log" | sed 's/^\s*/  /' | sort -u || true
 } | tee "$W/summary-$runtime.txt" >&2
 cp "$W/summary-$runtime.txt" "$out/"
 exit $rc
