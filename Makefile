@@ -18,7 +18,7 @@ ROOT_ENV  := CRICKET_ROOT_TESTS=1
 GOCYCLO_MAX ?= 30
 
 .DEFAULT_GOAL := help
-.PHONY: help build install test test-race root-test integration critest kubelet-e2e kind-e2e fault vm-smoke vm-test vm-shell bench bench-compare lint fuzz clean
+.PHONY: help build install test test-race root-test integration critest kubelet-e2e kind-e2e node-e2e node-e2e-smoke fault vm-smoke vm-test vm-shell bench bench-compare lint fuzz clean
 
 help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -54,6 +54,20 @@ kubelet-e2e: build ## A real kubelet (v1.37, built once into /var/cache/cricket-
 	@kubelet=$$(test/kubelet/build.sh) && \
 	$(ROOT_ENV) CRICKETD_BIN=$(BIN)/cricketd KUBELET_BIN=$$kubelet KUBELET_E2E_OUTPUT=$(CURDIR)/_output/kubelet-e2e \
 	$(GO) test -tags '$(GO_TAGS)' -count=1 -v -timeout 30m ./test/kubelet/
+
+# Node conformance: Kubernetes' test/e2e_node [NodeConformance] specs
+# (v1.37.2, its own etcd, kube-apiserver and kubelet) on E2ENODE_RUNTIME
+# (cricket or containerd). test/e2enode/README.md.
+E2ENODE_RUNTIME ?= cricket
+E2ENODE_FLAGS   ?=
+# The bounded part: named specs, one of each kind (test/e2enode/README.md).
+E2ENODE_SMOKE   ?= $(shell sed -e '/^\#/d' -e '/^$$/d' test/e2enode/smoke.txt | paste -sd'|')
+
+node-e2e: build ## Kubernetes' node conformance suite ([NodeConformance] of test/e2e_node v1.37.2) on E2ENODE_RUNTIME (cricket; containerd). Root.
+	flock /tmp/cricket-root.lock test/e2enode/run.sh --runtime $(E2ENODE_RUNTIME) --cricketd $(BIN)/cricketd $(E2ENODE_FLAGS)
+
+node-e2e-smoke: build ## A bounded part of node-e2e: the specs named in test/e2enode/smoke.txt. Root.
+	flock /tmp/cricket-root.lock test/e2enode/run.sh --runtime $(E2ENODE_RUNTIME) --cricketd $(BIN)/cricketd --focus '$(E2ENODE_SMOKE)' $(E2ENODE_FLAGS)
 
 fault: build ## Fault injection: 300 pod lifecycles, 20 in flight, cricketd and shims SIGKILLed.
 	$(ROOT_ENV) CRICKETD_BIN=$(BIN)/cricketd CRICKET_FAULT_LIFECYCLES=$(or $(FAULT_LIFECYCLES),300) \

@@ -29,9 +29,10 @@ import (
 const usage = `usage: images <command> [flags]
 
 commands:
-  serve --addr 127.0.0.1:5000 [--hosts-dir DIR] [--per-host]
+  serve --addr 127.0.0.1:5000 [--hosts-dir DIR] [--per-host] [--agnhost BIN]
         build every image, start a registry, push, print the mapping, and
-        serve until SIGTERM or SIGINT; --hosts-dir writes DIR/<host>/hosts.toml
+        serve until SIGTERM or SIGINT; --hosts-dir writes DIR/<host>/hosts.toml;
+        --agnhost adds the node e2e images built around that agnhost binary
   push --registry HOST:PORT
         build every image and push it to an existing registry
   list  print the catalog
@@ -88,10 +89,15 @@ func serve(ctx context.Context, args []string, out io.Writer) error {
 	addr := fs.String("addr", "127.0.0.1:5000", "registry address (loopback only; port 0 picks a free port)")
 	hostsDir := fs.String("hosts-dir", "", "write containerd-style DIR/<upstream host>/hosts.toml files")
 	perHost := fs.Bool("per-host", false, "start one registry per upstream host even without path collisions")
+	agnhost := fs.String("agnhost", "", "also serve the node e2e images (imagebuild.NodeE2ECatalog) built with this agnhost binary (test/kubelet/build.sh agnhost)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	m, err := imagebuild.StartMirror(ctx, *addr, imagebuild.Catalog(), imagebuild.MirrorOptions{Build: *opts, PerHost: *perHost})
+	specs := imagebuild.Catalog()
+	if *agnhost != "" {
+		specs = append(specs, imagebuild.NodeE2ECatalog(*agnhost)...)
+	}
+	m, err := imagebuild.StartMirror(ctx, *addr, specs, imagebuild.MirrorOptions{Build: *opts, PerHost: *perHost})
 	if err != nil {
 		return err
 	}

@@ -6,8 +6,12 @@
 #   test/kubelet/build.sh [--cache DIR] [COMMAND...]
 #
 # COMMAND is a directory of k8s.io/kubernetes/cmd (kubelet, kubeadm, kubectl,
-# kube-apiserver, kube-controller-manager, kube-scheduler, kube-proxy);
-# default: kubelet. The cache is $KUBELET_CACHE or /var/cache/cricket-test;
+# kube-apiserver, kube-controller-manager, kube-scheduler, kube-proxy), or one
+# of the test programs: e2e_node.test and e2e.test (`go test -c` of
+# test/e2e_node and test/e2e), agnhost (test/images/agnhost, the image most
+# e2e specs run) and etcd (go.etcd.io/etcd/server/v3 at the version
+# Kubernetes requires), ginkgo (the runner, for parallel specs); default:
+# kubelet. The cache is $KUBELET_CACHE or /var/cache/cricket-test;
 # every binary of one version lives in kubelet-<version>-<go version>/ (the
 # name is kept from when the kubelet was the only one).
 #
@@ -33,11 +37,12 @@ done
 for cmd in "$@"; do
 	case $cmd in
 	kubelet | kubeadm | kubectl | kube-apiserver | kube-controller-manager | kube-scheduler | kube-proxy) ;;
+	e2e_node.test | e2e.test | agnhost | etcd | ginkgo) ;;
 	*) echo "build.sh: $cmd is not a command this script builds" >&2; exit 2 ;;
 	esac
 done
 
-version=$(awk '$1 == "require" && $2 == "k8s.io/kubernetes" {print $3}' "$HERE/build/go.mod")
+version=$(awk '$1 == "require" && $2 == "k8s.io/kubernetes" {print $3} $1 == "k8s.io/kubernetes" && $2 ~ /^v/ {print $2}' "$HERE/build/go.mod")
 [ -n "$version" ] || { echo "build.sh: no k8s.io/kubernetes requirement in $HERE/build/go.mod" >&2; exit 1; }
 key=$CACHE/kubelet-$version-$(go env GOVERSION)
 # The version Kubernetes' own build stamps in (kubelet --version, the node's
@@ -55,8 +60,18 @@ for cmd in "$@"; do
 		echo "building $cmd $version into $key (several minutes the first time)" >&2
 		start=$(date +%s)
 		# GOFLAGS: not the caller's (-mod=vendor or tags would break this module).
-		(cd "$HERE/build" && GOWORK=off GOFLAGS=-buildvcs=false \
-			go build -ldflags "$ldflags" -o "$bin.tmp.$$" "k8s.io/kubernetes/cmd/$cmd") >&2 || {
+		case $cmd in
+		e2e_node.test) gocmd=(test -c -vet=off) pkg=k8s.io/kubernetes/test/e2e_node ;;
+		e2e.test) gocmd=(test -c -vet=off) pkg=k8s.io/kubernetes/test/e2e ;;
+		agnhost) gocmd=(build) pkg=k8s.io/kubernetes/test/images/agnhost ;;
+		etcd) gocmd=(build) pkg=go.etcd.io/etcd/server/v3 ;;
+		ginkgo) gocmd=(build) pkg=github.com/onsi/ginkgo/v2/ginkgo ;;
+		*) gocmd=(build) pkg=k8s.io/kubernetes/cmd/$cmd ;;
+		esac
+		# agnhost runs in images without a libc: static.
+		(cd "$HERE/build" && CGO_ENABLED=$([ "$cmd" = agnhost ] && echo 0 || go env CGO_ENABLED) \
+			GOWORK=off GOFLAGS=-buildvcs=false \
+			go "${gocmd[@]}" -ldflags "$ldflags" -o "$bin.tmp.$$" "$pkg") >&2 || {
 			rm -f "$bin.tmp.$$"
 			echo "build.sh: building $cmd failed" >&2
 			exit 1
@@ -64,6 +79,9 @@ for cmd in "$@"; do
 		mv "$bin.tmp.$$" "$bin"
 		echo "built $cmd $version in $(($(date +%s) - start))s" >&2
 	fi
-	"$bin" --version >&2 2>/dev/null || "$bin" version --client >&2 || true
+	case $cmd in
+	*.test | agnhost | ginkgo) ;;
+	*) "$bin" --version >&2 2>/dev/null || "$bin" version --client >&2 || true ;;
+	esac
 	echo "$bin"
 done

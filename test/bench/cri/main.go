@@ -69,6 +69,7 @@ type options struct {
 	runs            int
 	poll            time.Duration
 	pullCRI         bool
+	installOnly     bool
 }
 
 func main() {
@@ -101,6 +102,7 @@ func main() {
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (logs) after the run")
 	flag.StringVar(&o.jsonOut, "json", "", "also write every measured sample here (JSON), for -from")
 	flag.StringVar(&o.from, "from", "", "measure nothing: print the table and draw the plot from a -json file")
+	flag.BoolVar(&o.installOnly, "install-containerd", false, "measure nothing: build containerd (-containerd-version, into -cache) and runc if missing, print containerd's bin dir and runc's path (test/e2enode runs its suite on them)")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -115,6 +117,24 @@ func run(o options) error {
 			return err
 		}
 		return report(o, b)
+	}
+	if o.installOnly {
+		ctx := context.Background()
+		runcVer, err := moduleVersion(ctx, runcModule)
+		if err != nil {
+			return err
+		}
+		runc, err := buildRunc(ctx, o.cache, runcVer)
+		if err != nil {
+			return err
+		}
+		inst, err := installContainerd(ctx, o.cache, o.containerdVer, runc)
+		if err != nil {
+			return err
+		}
+		fmt.Println(inst.BinDir)
+		fmt.Println(inst.Runc)
+		return nil
 	}
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("run as root: the benchmark creates pods (namespaces, mounts, a bridge, iptables rules)")

@@ -1,0 +1,62 @@
+package imagebuild
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestNodeE2ECatalog builds the node e2e image set around a stand-in
+// agnhost binary: the agnhost images run /agnhost with the upstream
+// Dockerfile's layout, and every image is under the tag Kubernetes v1.37's
+// test/utils/image names.
+func TestNodeE2ECatalog(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "agnhost")
+	if err := os.WriteFile(bin, []byte("#!/bin/sh\necho agnhost\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	specs := NodeE2ECatalog(bin)
+	var refs []string
+	b := testBuilder(t)
+	for _, s := range specs {
+		refs = append(refs, s.Ref)
+		if _, ok := Lookup(s.Ref); ok {
+			t.Errorf("%s is in both catalogs", s.Ref)
+		}
+		if _, err := b.Build(s); err != nil {
+			t.Errorf("build %s: %v", s.Ref, err)
+		}
+	}
+	for _, want := range []string{"agnhost:2.66.1", "agnhost:2.55", "busybox:1.37.0-2", "nginx:1.27.0-2", "nonewprivs:1.4", "nonroot:1.5"} {
+		if !slices.Contains(refs, "registry.k8s.io/e2e-test-images/"+want) {
+			t.Errorf("node e2e catalog lacks %s", want)
+		}
+	}
+	art, err := b.Build(specs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := platformImage(t, art)
+	cf := configOf(t, img)
+	if !slices.Equal(cf.Config.Entrypoint, []string{"/agnhost"}) || !slices.Equal(cf.Config.Cmd, []string{"pause"}) {
+		t.Errorf("agnhost entrypoint %q cmd %q, want [/agnhost] [pause]", cf.Config.Entrypoint, cf.Config.Cmd)
+	}
+	hdrs, data := imageFiles(t, img)
+	if string(data["agnhost"]) != "#!/bin/sh\necho agnhost\n" || hdrs["agnhost"].Mode&0o111 == 0 {
+		t.Errorf("/agnhost is not the given executable: mode %o", hdrs["agnhost"].Mode)
+	}
+	if hdrs["agnhost-2"] == nil || hdrs["agnhost-2"].Linkname != "agnhost" {
+		t.Error("/agnhost-2 is not a symlink to agnhost")
+	}
+	if !strings.Contains(string(data["etc/group"]), "group-defined-in-image:x:50000:user-defined-in-image") {
+		t.Errorf("/etc/group lacks group-defined-in-image:\n%s", data["etc/group"])
+	}
+	if hdrs["bin/sh"] == nil {
+		t.Error("agnhost image has no /bin/sh")
+	}
+	if _, err := b.Build(NodeE2ECatalog(filepath.Join(t.TempDir(), "missing"))[0]); err == nil {
+		t.Error("a missing agnhost binary built an image")
+	}
+}
