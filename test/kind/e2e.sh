@@ -39,6 +39,10 @@ cleanup() {
 	local rc=$?
 	set +e
 	if [ $rc -ne 0 ] && [ -x "$kind" ]; then
+		log "pods, and the cluster DNS's events and logs"
+		k get pods -A -o wide >&2
+		k -n kube-system describe pods -l k8s-app=kube-dns 2>&1 | tail -40 >&2
+		k -n kube-system logs -l k8s-app=kube-dns --tail=30 >&2
 		for n in $("$kind" get nodes --name "$CLUSTER" 2>/dev/null); do
 			log "journal of $n (last 40 lines)"
 			$docker exec "$n" journalctl --no-pager -n 40 >&2
@@ -152,7 +156,7 @@ ip1=$(k get pod "${pods[1]}" -o jsonpath='{.status.podIP}')
 out=$(k exec "${pods[0]}" -- wget -qO- "http://$ip1:8080/")
 grep -q "serving from ${pods[1]}" <<<"$out" || fail "pod-to-pod across nodes: $out"
 log "pod-to-pod across nodes: $out"
-k -n kube-system rollout status deployment/coredns --timeout=300s >&2
+timeout 310 "$kubectl" -n kube-system rollout status deployment/coredns --timeout=300s >&2
 out=$(k exec "${pods[0]}" -- wget -qO- http://web.default.svc.cluster.local/)
 grep -q "serving from" <<<"$out" || fail "Service by name: $out"
 log "Service by name: $out"
