@@ -81,7 +81,9 @@ for cmd in "$@"; do
 	fi
 	case $cmd in
 	*.test | agnhost | ginkgo) ;;
-	*) "$bin" --version >&2 2>/dev/null || "$bin" version --client >&2 || true ;;
+	kubectl) "$bin" version --client >&2 || true ;;
+	kubeadm) "$bin" version -o short >&2 || true ;;
+	*) "$bin" --version >&2 || true ;;
 	esac
 	echo "$bin"
 done
