@@ -24,7 +24,8 @@ log() { echo "images.sh: $*" >&2; }
 
 bins=$("$repo/test/kubelet/build.sh" kubeadm kube-apiserver kube-controller-manager kube-scheduler kube-proxy)
 kubeadm=$(sed -n 1p <<<"$bins")
-k8s_version=$(awk '$1 == "require" && $2 == "k8s.io/kubernetes" {print $3}' "$repo/test/kubelet/build/go.mod")
+k8s_version=$(awk '$1 == "require" && $2 == "k8s.io/kubernetes" {print $3} $1 == "k8s.io/kubernetes" && $2 ~ /^v/ {print $2}' "$repo/test/kubelet/build/go.mod")
+[ -n "$k8s_version" ] || { echo "$(basename "$0"): no k8s.io/kubernetes requirement in test/kubelet/build/go.mod" >&2; exit 1; }
 wanted=$("$kubeadm" config images list --kubernetes-version "$k8s_version" 2>/dev/null)
 tag_of() { grep -E "/$1:" <<<"$wanted" | head -1; }
 etcd_tag=$(tag_of etcd) coredns_tag=$(tag_of coredns)

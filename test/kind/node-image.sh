@@ -77,7 +77,8 @@ gobin() { # dir module@version
 base=$(rootfs)
 k8s=$("$repo/test/kubelet/build.sh" kubelet kubeadm kubectl)
 kubelet=$(sed -n 1p <<<"$k8s") kubeadm=$(sed -n 2p <<<"$k8s") kubectl=$(sed -n 3p <<<"$k8s")
-k8s_version=$(awk '$1 == "require" && $2 == "k8s.io/kubernetes" {print $3}' "$repo/test/kubelet/build/go.mod")
+k8s_version=$(awk '$1 == "require" && $2 == "k8s.io/kubernetes" {print $3} $1 == "k8s.io/kubernetes" && $2 ~ /^v/ {print $2}' "$repo/test/kubelet/build/go.mod")
+[ -n "$k8s_version" ] || { echo "$(basename "$0"): no k8s.io/kubernetes requirement in test/kubelet/build/go.mod" >&2; exit 1; }
 kind=$(gobin "kind-$KIND_VERSION-$GOV" "sigs.k8s.io/kind@$KIND_VERSION")
 crictl=$(gobin "crictl-$CRI_TOOLS_VERSION-$GOV" "sigs.k8s.io/cri-tools/cmd/crictl@$CRI_TOOLS_VERSION")
 kindsrc=$(cd /tmp && GOFLAGS=-mod=mod go mod download -json "sigs.k8s.io/kind@$KIND_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
