@@ -58,7 +58,8 @@ coredns=$CACHE/coredns-$coredns_version-$GOV/coredns
 modbuild "$etcd" go.etcd.io/etcd/server/v3 "$etcd_version" go.etcd.io/etcd/server/v3
 modbuild "$coredns" github.com/coredns/coredns "$coredns_version" github.com/coredns/coredns
 
-# kube-proxy's image carries the host's iptables (nft) and conntrack.
+# kube-proxy's image carries the host's iptables (nft), its extensions (the
+# conntrack match and the others iptables dlopens from xtables/) and conntrack.
 if [ ! -x /usr/sbin/conntrack ] || [ ! -x /usr/sbin/xtables-nft-multi ]; then
 	log "installing conntrack and iptables from apt"
 	apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq conntrack iptables >&2 ||
@@ -87,6 +88,7 @@ proxy=$(grep "/kube-proxy\$" <<<"$bins")
 xt=/usr/sbin/xtables-nft-multi
 $cp -o "$work/kube-proxy.tar" -tag "$(tag_of kube-proxy)" -add "$proxy:/usr/local/bin/kube-proxy" \
 	-add "$xt:$xt" -add /usr/sbin/conntrack:/usr/sbin/conntrack \
+	$(for x in /usr/lib/x86_64-linux-gnu/xtables/*.so; do echo "-add $x:$x"; done) \
 	$(for t in iptables iptables-save iptables-restore ip6tables ip6tables-save ip6tables-restore; do echo "-link /usr/sbin/$t:xtables-nft-multi"; done) \
 	-entrypoint /usr/local/bin/kube-proxy
 $cp -o "$work/etcd.tar" -tag "$etcd_tag" -add "$etcd:/usr/local/bin/etcd" -dir /var/lib/etcd -entrypoint /usr/local/bin/etcd
