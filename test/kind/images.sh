@@ -89,6 +89,7 @@ xt=/usr/sbin/xtables-nft-multi
 $cp -o "$work/kube-proxy.tar" -tag "$(tag_of kube-proxy)" -add "$proxy:/usr/local/bin/kube-proxy" \
 	-add "$xt:$xt" -add /usr/sbin/conntrack:/usr/sbin/conntrack \
 	$(for x in /usr/lib/x86_64-linux-gnu/xtables/*.so; do echo "-add $x:$x"; done) \
+	-add /lib/x86_64-linux-gnu/libm.so.6:/lib/x86_64-linux-gnu/libm.so.6 \
 	$(for t in iptables iptables-save iptables-restore ip6tables ip6tables-save ip6tables-restore; do echo "-link /usr/sbin/$t:xtables-nft-multi"; done) \
 	-entrypoint /usr/local/bin/kube-proxy
 $cp -o "$work/etcd.tar" -tag "$etcd_tag" -add "$etcd:/usr/local/bin/etcd" -dir /var/lib/etcd -entrypoint /usr/local/bin/etcd
