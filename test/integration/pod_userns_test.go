@@ -174,8 +174,10 @@ func checkUsernsPod(t *testing.T, d *harness.Daemon, pod *runtimeapi.PodSandboxC
 	nsFile := pinned[0]
 	ctr := testContainer("app", `cat /proc/self/uid_map /proc/self/gid_map
 stat -c '%n %u:%g' / /bin/sh /data /data/root-file /data/user-file /etc/hosts /etc/hostname
+stat -c '%n %u:%g %a' /dev/shm
 echo id $(id -u):$(id -g)
 echo new > /data/by-container && echo created-volume
+echo new > /dev/shm/by-container && echo created-shm
 echo new > /by-container && echo created-rootfs
 exec sleep 1000`)
 	ctr.Mounts = []*runtimeapi.Mount{{ContainerPath: "/data", HostPath: vol}}
@@ -189,7 +191,7 @@ exec sleep 1000`)
 	want := []string{
 		fmt.Sprintf("0     %d      65536", usernsHostID), // uid_map and gid_map
 		"/ 0:0", "/bin/sh 0:0", "/data 0:0", "/data/root-file 0:0", "/data/user-file 1234:2345",
-		"/etc/hosts 0:0", "/etc/hostname 0:0", "id 0:0", "created-volume",
+		"/etc/hosts 0:0", "/etc/hostname 0:0", "/dev/shm 0:0 1777", "id 0:0", "created-volume", "created-shm",
 	}
 	for _, w := range want {
 		if !strings.Contains(strings.Join(strings.Fields(out), " "), strings.Join(strings.Fields(w), " ")) {
@@ -199,6 +201,16 @@ exec sleep 1000`)
 	// Through the idmapped volume, container root writes as host root on
 	// disk; in the rootfs's upper dir, as its host uid.
 	assertOwner(t, filepath.Join(vol, "by-container"), 0, 0)
+	// The pod's /dev/shm is not idmapped (tmpfs takes an idmap only from
+	// Linux 6.3): it belongs to the pod's root, so what the container
+	// writes there has its host ids, seen on the tmpfs itself (through
+	// /proc/<pid>/root the idmap, if any, would hide the on-disk owner).
+	shm, _ := filepath.Glob(filepath.Join(d.State, "pods", "*", "shm", "by-container"))
+	if len(shm) != 1 {
+		t.Errorf("the file the container wrote to /dev/shm is not on the pod's shm tmpfs: %v", shm)
+	} else {
+		assertOwner(t, shm[0], usernsHostID, usernsHostID)
+	}
 	pid := containerStatusPid(t, rt, ctrID)
 	assertOwner(t, fmt.Sprintf("/proc/%d/root/by-container", pid), usernsHostID, usernsHostID)
 	if uid := hostIDs(t, pid, "Uid:"); uid != fmt.Sprintf("%d %d %d %d", usernsHostID, usernsHostID, usernsHostID, usernsHostID) {
