@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -55,8 +56,10 @@ func handlerSupportsUserns(t *testing.T, rt runtimeapi.RuntimeServiceClient, han
 // startUsernsDaemon is startPodDaemon with the test's temp dirs above the
 // daemon's state dir searchable by others (as /run is): a container whose
 // root is an unprivileged host uid opens its bundle's rootfs by path, and
-// the daemon advertises user namespaces only when it can.
-func startUsernsDaemon(t *testing.T) *harness.Daemon {
+// the daemon advertises user namespaces only when it can. With
+// stateOnTmpfs the state dir is on a tmpfs of its own, as /run/cricket is
+// on a node.
+func startUsernsDaemon(t *testing.T, stateOnTmpfs bool) *harness.Daemon {
 	t.Helper()
 	m := sharedMirror(t)
 	d := newDaemon(t)
@@ -64,6 +67,18 @@ func startUsernsDaemon(t *testing.T) *harness.Daemon {
 		if err := os.Chmod(p, 0o711); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if stateOnTmpfs {
+		// Beside d.Dir, whose mounts the leak checks look for.
+		run := t.TempDir()
+		if err := os.Chmod(run, 0o711); err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Mount("tmpfs", run, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755,size=64m"); err != nil {
+			t.Fatalf("mount tmpfs on %s: %v", run, err)
+		}
+		t.Cleanup(func() { _ = unix.Unmount(run, unix.MNT_DETACH) })
+		d.State = filepath.Join(run, "cricket")
 	}
 	certs := filepath.Join(d.Dir, "certs.d")
 	if err := imagebuild.WriteHostsDir(certs, m.Addrs()); err != nil {
@@ -111,7 +126,7 @@ func kernelHasIDMappedOverlay(t *testing.T) bool {
 // after removal. A handler that does not advertise them must refuse such a
 // pod.
 func TestPodUserNamespace(t *testing.T) {
-	d := startUsernsDaemon(t)
+	d := startUsernsDaemon(t, false)
 	rt := d.Runtime()
 	pod, shared := runtimeapi.NamespaceMode_CONTAINER, runtimeapi.NamespaceMode_POD
 	cases := []struct {
@@ -143,6 +158,19 @@ func TestPodUserNamespace(t *testing.T) {
 			checkUsernsPod(t, d, pod, tc.handler)
 		})
 	}
+}
+
+// TestPodUserNamespaceStateOnTmpfs: with the state dir on a tmpfs, as
+// /run/cricket is on a node, the pod's hostname, hosts and resolv.conf
+// are tmpfs files as well as its shm; on a kernel that cannot idmap tmpfs
+// (before 6.3) binding them idmapped failed every container. They belong
+// to the pod's root instead, on every kernel.
+func TestPodUserNamespaceStateOnTmpfs(t *testing.T) {
+	d := startUsernsDaemon(t, true)
+	if !handlerSupportsUserns(t, d.Runtime(), "cricket") {
+		t.Skip("the built-in handler does not advertise user namespaces on this host")
+	}
+	checkUsernsPod(t, d, usernsPod(t, "userns-tmpfs-state", runtimeapi.NamespaceMode_CONTAINER), "cricket")
 }
 
 func checkUsernsPod(t *testing.T, d *harness.Daemon, pod *runtimeapi.PodSandboxConfig, handler string) {
@@ -339,7 +367,7 @@ func hostIDs(t *testing.T, pid int, key string) string {
 // killed daemon; the restarted one runs a new container in it, in the
 // same user namespace, and removes it all without leaks.
 func TestPodUserNamespaceSurvivesRestart(t *testing.T) {
-	d := startUsernsDaemon(t)
+	d := startUsernsDaemon(t, false)
 	rt := d.Runtime()
 	ctx := context.Background()
 	pod := usernsPod(t, "userns-restart", runtimeapi.NamespaceMode_POD)
