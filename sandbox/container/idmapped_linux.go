@@ -19,8 +19,9 @@ import (
 
 // stageIDMappedMounts makes the idmapped bind mounts of a container in a
 // pod user namespace here, in the daemon, rather than in the runtime: each
-// bind mount that pkg/oci idmapped through the pod's namespace (volumes
-// and pod files) is cloned, idmapped with the pod's pinned namespace and
+// bind mount that pkg/oci idmapped through the pod's namespace (volumes,
+// and the pod files of pods recorded before they belonged to the pod's
+// root: podfiles.Paths.PodOwned) is cloned, idmapped with the pod's pinned namespace and
 // attached under dir, and the spec binds that instead, without mappings.
 // Every handler then only binds a path: runc 1.1 has no idmapped mounts,
 // and crun 1.8 races with its own helper namespace when the container
