@@ -100,7 +100,10 @@ func startUsernsDaemon(t *testing.T, stateOnTmpfs bool) *harness.Daemon {
 }
 
 // kernelHasIDMappedOverlay: Linux 5.19 accepts idmapped overlay layers.
-func kernelHasIDMappedOverlay(t *testing.T) bool {
+func kernelHasIDMappedOverlay(t *testing.T) bool { return kernelAtLeast(t, 5, 19) }
+
+// kernelAtLeast reports whether the running kernel is major.minor or later.
+func kernelAtLeast(t *testing.T, wantMajor, wantMinor int) bool {
 	var u syscall.Utsname
 	if err := syscall.Uname(&u); err != nil {
 		t.Fatal(err)
@@ -116,7 +119,7 @@ func kernelHasIDMappedOverlay(t *testing.T) bool {
 	if _, err := fmt.Sscanf(string(rel), "%d.%d", &major, &minor); err != nil {
 		t.Fatalf("kernel release %q: %v", rel, err)
 	}
-	return major > 5 || (major == 5 && minor >= 19)
+	return major > wantMajor || (major == wantMajor && minor >= wantMinor)
 }
 
 // TestPodUserNamespace runs a hostUsers: false pod on each handler that
@@ -171,6 +174,55 @@ func TestPodUserNamespaceStateOnTmpfs(t *testing.T) {
 		t.Skip("the built-in handler does not advertise user namespaces on this host")
 	}
 	checkUsernsPod(t, d, usernsPod(t, "userns-tmpfs-state", runtimeapi.NamespaceMode_CONTAINER), "cricket")
+}
+
+// TestPodUserNamespaceTmpfsVolume: a tmpfs volume (what the kubelet's
+// secret and projected volumes are) in a hostUsers: false pod is
+// idmapped like any volume on a kernel that idmaps tmpfs (Linux 6.3), and
+// refused at CreateContainer as FailedPrecondition naming it on one that
+// cannot, leaving nothing behind.
+func TestPodUserNamespaceTmpfsVolume(t *testing.T) {
+	d := startUsernsDaemon(t, false)
+	rt := d.Runtime()
+	if !handlerSupportsUserns(t, rt, "cricket") {
+		t.Skip("the built-in handler does not advertise user namespaces on this host")
+	}
+	vol := t.TempDir()
+	if err := unix.Mount("tmpfs", vol, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755,size=1m"); err != nil {
+		t.Fatalf("mount tmpfs on %s: %v", vol, err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(vol, unix.MNT_DETACH) })
+	if err := os.WriteFile(filepath.Join(vol, "token"), []byte("t"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pod := usernsPod(t, "userns-tmpfs-volume", runtimeapi.NamespaceMode_CONTAINER)
+	podID := runPod(t, rt, pod, "cricket")
+	ctr := testContainer("app", `echo "$(stat -c '%n %u:%g' /secret/token) $(cat /secret/token)"; exec sleep 1000`)
+	ctr.Mounts = []*runtimeapi.Mount{{ContainerPath: "/secret", HostPath: vol, Readonly: true}}
+	ctx := context.Background()
+	inits := podInits(d)
+	if kernelAtLeast(t, 6, 3) {
+		startContainer(t, rt, podID, pod, ctr)
+		logPath := filepath.Join(pod.LogDirectory, "app.log")
+		testutil.Eventually(t, "container output", 10*time.Second, func() error { return logContains(t, logPath, "/secret/token 0:0 t") })
+	} else {
+		_, err := rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: podID, Config: ctr, SandboxConfig: pod})
+		if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "mount /secret: ") {
+			t.Fatalf("CreateContainer with a tmpfs volume on a kernel before 6.3: %v, want FailedPrecondition naming /secret", err)
+		}
+	}
+	if _, err := rt.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: podID}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: podID}); err != nil {
+		t.Fatal(err)
+	}
+	if l := leaks(t, d, []string{podID}, inits); len(l) > 0 {
+		t.Errorf("left behind after removal:\n%s", strings.Join(l, "\n"))
+	}
+	if staged, _ := os.ReadDir(filepath.Join(d.State, "idmap")); len(staged) > 0 {
+		t.Errorf("idmapped mount dirs left after removal: %v", staged)
+	}
 }
 
 func checkUsernsPod(t *testing.T, d *harness.Daemon, pod *runtimeapi.PodSandboxConfig, handler string) {
