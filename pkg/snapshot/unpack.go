@@ -13,8 +13,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/klauspost/pgzip"
 	"github.com/klauspost/compress/zstd"
+	"github.com/klauspost/pgzip"
 	"golang.org/x/sys/unix"
 
 	"github.com/cricket-cri/cricket/pkg/errdefs"
