@@ -21,11 +21,11 @@ import (
 const fakeRuntime = `#!/bin/sh
 echo "$@" >> "$FAKE_LOG"
 while [ "${1#--}" != "$1" ]; do
-	case "$1" in --root|--log|--log-format) shift 2 ;; *) shift ;; esac
+	case "$1" in --root|--log|--log-format) shift 2 ;; --version) break ;; *) shift ;; esac
 done
 cmd=$1; shift
 case "$cmd" in
---version|-v) echo "fake version 1.0" ;;
+--version|-v) echo "${FAKE_VERSION:-fake version 1.0}" ;;
 create)
 	while [ "${1#--}" != "$1" ]; do
 		case "$1" in --pid-file) echo 4242 > "$2"; shift 2 ;; --bundle) shift 2 ;; *) shift ;; esac
@@ -38,6 +38,17 @@ state)
 kill) for a; do id=$a; done; echo stopped > "$FAKE_DIR/$2" 2>/dev/null; true ;;
 delete) for a; do id=$a; done; [ -f "$FAKE_DIR/$id" ] || { echo "container does not exist" >&2; exit 1; }; rm "$FAKE_DIR/$id" ;;
 ps) echo "[4242,4243]" ;;
+restore)
+	while [ "${1#--}" != "$1" ]; do
+		case "$1" in
+		--pid-file) echo "${FAKE_RESTORE_PID:-4242}" > "$2"; shift 2 ;;
+		--bundle) conf=$(sed -n 's/.*"org.criu.config": *"\([^"]*\)".*/\1/p' "$2/config.json"); shift 2 ;;
+		--image-path|--work-path) shift 2 ;;
+		*) shift ;;
+		esac
+	done
+	[ -z "$conf" ] || cp "$conf" "$FAKE_DIR/criu.conf"
+	echo running > "$FAKE_DIR/$1" ;;
 update) cat > "$FAKE_DIR/update.json" ;;
 *) echo "unknown command $cmd" >&2; exit 1 ;;
 esac
