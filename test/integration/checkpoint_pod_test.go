@@ -144,6 +144,7 @@ func TestCheckpointPodNetwork(t *testing.T) {
 	if len(written) < clientAt {
 		t.Errorf("the emptyDir's /data/written has %d lines, the client had counted to %d at the checkpoint", len(written), clientAt)
 	}
+	stopRestored(t, rt, resp.PodSandboxId, ids["server"], ids["client"])
 }
 
 // checkpointPodFailure makes CheckpointPod fail after the first container
