@@ -590,6 +590,9 @@ func (b *builtin) Restore(_ context.Context, id, bundle string, stdio Stdio, opt
 	if err == nil {
 		err = b.checkRestoredCgroup(spec, pid)
 	}
+	if err == nil {
+		c, err = reloadRestored(c, b.root, id)
+	}
 	if err != nil {
 		_ = c.Signal(unix.SIGKILL)
 		if pid > 0 {
@@ -602,6 +605,24 @@ func (b *builtin) Restore(_ context.Context, id, bundle string, stdio Stdio, opt
 	b.containers[id] = &builtinContainer{c: c, spec: spec, bundle: bundle}
 	b.mu.Unlock()
 	return pid, nil
+}
+
+// reloadRestored loads the restored container afresh from its state dir.
+// The Container that libcontainer's Restore leaves behind never learns its
+// init's start time (Restore writes it to the state file only), so it
+// takes the restored init for gone: Signal answers ErrNotRunning and the
+// container could not be stopped (seen in the VM, TestCheckpointRestore
+// handler=: StopContainer "failed precondition"). runc's CLI never meets
+// this, loading the container from its state at every command.
+func reloadRestored(c *libcontainer.Container, root, id string) (*libcontainer.Container, error) {
+	loaded, err := libcontainer.Load(root, id)
+	if err != nil {
+		return c, fmt.Errorf("load the restored container: %w", err)
+	}
+	if st, err := loaded.Status(); err != nil || st != libcontainer.Running {
+		return c, fmt.Errorf("the restored container is %v (%v), not running", st, err)
+	}
+	return loaded, nil
 }
 
 // checkRestoredCgroup: on cgroup v2, the restored init must be in the
