@@ -32,11 +32,12 @@ import (
 // /data/written, fetches /written from the server over a new connection
 // each round and records in /ok.txt each count whose fetch worked. Both
 // also listen (the client on 8081) so that either can be made to hold an
-// established connection from outside.
+// established connection from outside. (The fetch is bounded by timeout:
+// the test image's busybox, Debian's 1.35, crashes on wget -T.)
 const (
 	podServerScript = `httpd -p 8080 -h /data; i=0; while :; do i=$((i+1)); echo $i >> /count.txt; sleep 0.2; done`
 	podClientScript = `mkdir -p /www; httpd -p 8081 -h /www; i=0; while :; do i=$((i+1)); echo $i >> /count.txt; echo $i >> /data/written; ` +
-		`if wget -q -T 3 -O /dev/null http://127.0.0.1:8080/written; then echo $i >> /ok.txt; fi; sleep 0.3; done`
+		`if timeout 3 wget -q -O /dev/null http://127.0.0.1:8080/written; then echo $i >> /ok.txt; fi; sleep 0.3; done`
 )
 
 func podCkptContainer(name, script, emptyDir string) *runtimeapi.ContainerConfig {

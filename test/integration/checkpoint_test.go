@@ -488,6 +488,7 @@ func TestCheckpointImageRestore(t *testing.T) {
 		t.Fatalf("CheckpointContainer: %v", err)
 	}
 	dumped := archiveCount(t, archive)
+	srcImageRef := containerStatus(t, rt, id).ImageRef
 	if _, err := rt.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: podID}); err != nil {
 		t.Fatal(err)
 	}
@@ -508,9 +509,13 @@ func TestCheckpointImageRestore(t *testing.T) {
 	if err != nil {
 		t.Fatalf("CreateContainer from the checkpoint image: %v", err)
 	}
+	// The status keeps the image spec the request named (the checkpoint
+	// image); the image the container runs on (ImageRef) is the
+	// checkpointed container's.
 	s := containerStatus(t, rt, resp.ContainerId)
-	if s.State != runtimeapi.ContainerState_CONTAINER_CREATED || !strings.Contains(s.Image.GetImage(), "busybox") {
-		t.Fatalf("restored container: %s on image %q; want CREATED on the checkpointed busybox", s.State, s.Image.GetImage())
+	if s.State != runtimeapi.ContainerState_CONTAINER_CREATED || s.ImageRef != srcImageRef || s.Image.GetImage() != img.ref {
+		t.Fatalf("restored container: %s, image %q, image ref %q; want CREATED, image %q, on the checkpointed container's image %q",
+			s.State, s.Image.GetImage(), s.ImageRef, img.ref, srcImageRef)
 	}
 	if _, err := rt.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: resp.ContainerId}); err != nil {
 		t.Fatalf("StartContainer of the restored container: %v", err)
