@@ -523,6 +523,9 @@ func (b *builtin) Checkpoint(_ context.Context, id string, opts CheckpointOption
 	if err != nil {
 		return fmt.Errorf("checkpoint container %s: %w", id, err)
 	}
+	if opts.LeaveRunning {
+		return dropCheckpointMarker(b.root, id)
+	}
 	return nil
 }
 

@@ -138,3 +138,16 @@ func checkRestoredCgroup(pidCgroup func(int) (string, error), pid int, cgroup st
 	}
 	return nil
 }
+
+// dropCheckpointMarker removes the "checkpoint" file libcontainer (the
+// built-in handler's, and runc's) leaves in a container's state dir after
+// every dump. A container that runs on after its checkpoint has no use
+// for it, and a failed CheckpointPod must leave the containers it had
+// already dumped as they were (the VM run found it left behind).
+func dropCheckpointMarker(root, id string) error {
+	err := os.Remove(filepath.Join(root, id, "checkpoint"))
+	if err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("remove the checkpoint marker of container %s: %w", id, err)
+	}
+	return nil
+}

@@ -445,6 +445,9 @@ func (r *runcCLI) Checkpoint(ctx context.Context, id string, opts CheckpointOpti
 		}
 		return r.classify(id, "checkpoint", err)
 	}
+	if opts.LeaveRunning {
+		return dropCheckpointMarker(r.root, id)
+	}
 	return nil
 }
 

@@ -21,7 +21,7 @@ import (
 const fakeRuntime = `#!/bin/sh
 echo "$@" >> "$FAKE_LOG"
 while [ "${1#--}" != "$1" ]; do
-	case "$1" in --root|--log|--log-format) shift 2 ;; --version) break ;; *) shift ;; esac
+	case "$1" in --root) root=$2; shift 2 ;; --log|--log-format) shift 2 ;; --version) break ;; *) shift ;; esac
 done
 cmd=$1; shift
 case "$cmd" in
@@ -38,6 +38,7 @@ state)
 kill) for a; do id=$a; done; echo stopped > "$FAKE_DIR/$2" 2>/dev/null; true ;;
 delete) for a; do id=$a; done; [ -f "$FAKE_DIR/$id" ] || { echo "container does not exist" >&2; exit 1; }; rm "$FAKE_DIR/$id" ;;
 ps) echo "[4242,4243]" ;;
+checkpoint) for a; do id=$a; done; mkdir -p "$root/$id" && touch "$root/$id/checkpoint" ;;
 restore)
 	while [ "${1#--}" != "$1" ]; do
 		case "$1" in
@@ -242,5 +243,19 @@ func TestNoCheckpointSupport(t *testing.T) {
 	}
 	if noCheckpointSupport(errors.New("criu failed: type DUMP errno 0")) {
 		t.Error("a CRIU failure taken for a missing feature")
+	}
+}
+
+// TestRuncCLICheckpointLeavesNoMarker: runc leaves a "checkpoint" file in
+// the container's state dir after a dump; a container that runs on keeps
+// its state as it was.
+func TestRuncCLICheckpointLeavesNoMarker(t *testing.T) {
+	r, _ := newFakeCLI(t)
+	marker := filepath.Join(r.root, "c1", "checkpoint")
+	if err := r.Checkpoint(context.Background(), "c1", CheckpointOptions{ImagePath: t.TempDir(), LeaveRunning: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(marker); !os.IsNotExist(err) {
+		t.Fatalf("the checkpoint marker is left: %v", err)
 	}
 }
