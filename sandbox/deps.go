@@ -27,8 +27,10 @@ type NamespacePinner interface {
 // PodFiles writes the files a pod's containers share.
 type PodFiles interface {
 	// Write creates the pod's hostname, hosts and resolv.conf files and
-	// its /dev/shm under dir, as cfg asks; hosts lists the pod's IPs.
-	Write(ctx context.Context, dir string, cfg *runtimeapi.PodSandboxConfig, net NetworkStatus) (podfiles.Paths, error)
+	// its /dev/shm under dir, as cfg asks; hosts lists the pod's IPs. For
+	// a pod with a user namespace (userns not nil) they belong to its
+	// root's host ids (Paths.PodOwned).
+	Write(ctx context.Context, dir string, cfg *runtimeapi.PodSandboxConfig, net NetworkStatus, userns *oci.IDMappings) (podfiles.Paths, error)
 	// Remove unmounts the pod's /dev/shm and removes the files Write
 	// made under dir; missing ones are no error.
 	Remove(ctx context.Context, dir string) error

@@ -150,7 +150,7 @@ func (s *Service) create(ctx context.Context, md Metadata) (_ *Sandbox, retErr e
 	}
 
 	defer undo(ctx, &retErr, "remove pod files", func(c context.Context) error { return s.opts.Files.Remove(c, md.StateDir) })
-	if md.Files, err = s.opts.Files.Write(ctx, md.StateDir, md.Config, md.Network); err != nil {
+	if md.Files, err = s.opts.Files.Write(ctx, md.StateDir, md.Config, md.Network, userns); err != nil {
 		return nil, fmt.Errorf("write files of pod sandbox %s: %w", md.ID, err)
 	}
 

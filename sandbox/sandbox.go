@@ -85,6 +85,10 @@ type Status struct {
 	State State `json:"state"`
 	// StoppedAt is when the sandbox became NotReady.
 	StoppedAt time.Time `json:"stoppedAt,omitzero"`
+	// TornDown: a stop released everything the pod held (shim, network,
+	// files, namespaces, cgroup), so a later Stop or Remove need not
+	// again. A pod marked NotReady because its shim died is not torn down.
+	TornDown bool `json:"tornDown,omitempty"`
 }
 
 // Sandbox is one pod sandbox.

@@ -45,14 +45,20 @@ func (s *Service) stopLocked(ctx context.Context, sb *Sandbox) error {
 			klog.FromContext(ctx).Error(err, "NRI StopPodSandbox failed", "podSandboxID", sb.ID)
 		}
 	}
+	if sb.Status().TornDown {
+		// A CNI DEL and the rest again would cost tens of ms for each
+		// Stop the kubelet repeats and for the Remove that follows.
+		return nil
+	}
 	if err := s.teardown(cctx, sb); err != nil {
 		return err
 	}
 	err := sb.update(func(st Status) (Status, error) {
 		if st.State == StateNotReady {
+			st.TornDown = true
 			return st, nil
 		}
-		return Status{State: StateNotReady, StoppedAt: time.Now()}, nil
+		return Status{State: StateNotReady, StoppedAt: time.Now(), TornDown: true}, nil
 	})
 	if err != nil {
 		return err

@@ -177,11 +177,12 @@ func containerEnv(in ContainerInput) ([]string, error) {
 
 // containerMounts converts the CRI mounts and adds the pod's files where
 // the CRI mounts leave their destination free. In a pod user namespace the
-// bind mounts are idmapped through it, except image volumes: an overlay
-// mount cannot be idmapped, and they are read-only anyway.
+// bind mounts are idmapped through it, except image volumes (an overlay
+// mount cannot be idmapped, and they are read-only anyway) and the pod's
+// files when they already belong to its root (podfiles.Paths.PodOwned).
 func containerMounts(in ContainerInput, readonlyRootfs bool, userns *IDMappings) ([]specs.Mount, error) {
 	var user []specs.Mount
-	images := map[string]bool{}
+	notIDMapped := map[string]bool{}
 	for _, m := range in.Config.GetMounts() {
 		src, ok := in.MountSources[m.GetContainerPath()]
 		if !ok {
@@ -195,12 +196,18 @@ func containerMounts(in ContainerInput, readonlyRootfs bool, userns *IDMappings)
 			return nil, err
 		}
 		if m.GetImage().GetImage() != "" {
-			images[sm.Destination] = true
+			notIDMapped[sm.Destination] = true
 		}
 		user = append(user, sm)
 	}
-	out := mergePodFileMounts(user, PodFileMounts(in.PodFiles, readonlyRootfs))
-	idmapBindMounts(out, userns, images)
+	pod := freePodFileMounts(user, PodFileMounts(in.PodFiles, readonlyRootfs))
+	for _, p := range pod {
+		if in.PodFiles.PodOwned {
+			notIDMapped[p.Destination] = true
+		}
+	}
+	out := append(user, pod...)
+	idmapBindMounts(out, userns, notIDMapped)
 	return out, nil
 }
 

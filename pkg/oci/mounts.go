@@ -166,10 +166,10 @@ func PodFileMounts(f podfiles.Paths, readonlyRootfs bool) []specs.Mount {
 	return out
 }
 
-// mergePodFileMounts drops pod file mounts whose destination a user mount
-// already takes: the kubelet mounts its own /etc/hosts for most pods.
-func mergePodFileMounts(user, pod []specs.Mount) []specs.Mount {
-	out := slices.Clone(user)
+// freePodFileMounts are the pod file mounts whose destination no user
+// mount takes: the kubelet mounts its own /etc/hosts for most pods.
+func freePodFileMounts(user, pod []specs.Mount) []specs.Mount {
+	var out []specs.Mount
 	for _, p := range pod {
 		if !slices.ContainsFunc(user, func(u specs.Mount) bool { return u.Destination == p.Destination }) {
 			out = append(out, p)

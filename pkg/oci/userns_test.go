@@ -195,3 +195,58 @@ func TestBuildContainerSpecUserNamespace(t *testing.T) {
 		})
 	}
 }
+
+// TestBuildContainerSpecPodOwnedFiles: pod files that belong to the pod's
+// root are bound without an idmap; a volume, and a kubelet /etc/hosts that
+// takes the place of the pod's, still are idmapped. Pods recorded before
+// (PodOwned false) keep their idmapped pod files.
+func TestBuildContainerSpecPodOwnedFiles(t *testing.T) {
+	podNS := usernsPod(oneMapping, oneMapping)
+	for _, tc := range []struct {
+		desc      string
+		owned     bool
+		idmapped  []string
+		unchanged []string
+	}{
+		{desc: "owned by the pod's root", owned: true, idmapped: []string{"/data", "/etc/hosts"}, unchanged: []string{"/etc/hostname", "/etc/resolv.conf", "/dev/shm"}},
+		{desc: "recorded before: idmapped", idmapped: []string{"/data", "/etc/hosts", "/etc/hostname", "/etc/resolv.conf", "/dev/shm"}},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			in := ContainerInput{
+				Config: &runtimeapi.ContainerConfig{
+					Command: []string{"/bin/true"},
+					Mounts:  []*runtimeapi.Mount{{ContainerPath: "/data", HostPath: "/var/data"}, {ContainerPath: "/etc/hosts", HostPath: "/var/lib/kubelet/pods/p/etc-hosts"}},
+					Linux:   &runtimeapi.LinuxContainerConfig{SecurityContext: &runtimeapi.LinuxContainerSecurityContext{NamespaceOptions: podNS}},
+				},
+				Pod:        &runtimeapi.PodSandboxConfig{Linux: &runtimeapi.LinuxPodSandboxConfig{SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{NamespaceOptions: podNS}}},
+				RootfsPath: "/rootfs", Namespaces: testPathsUser, Features: Features{UserNamespaces: true},
+				PodFiles: podfiles.Paths{Hostname: "/pod/hostname", Hosts: "/pod/hosts", ResolvConf: "/pod/resolv.conf", Shm: "/pod/shm", PodOwned: tc.owned},
+			}
+			s, err := BuildContainerSpec(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			byDest := map[string]specs.Mount{}
+			for _, m := range s.Mounts {
+				if m.Type == "bind" {
+					byDest[m.Destination] = m
+				}
+			}
+			if src := byDest["/etc/hosts"].Source; src != "/var/lib/kubelet/pods/p/etc-hosts" {
+				t.Errorf("/etc/hosts is bound from %s, want the kubelet's", src)
+			}
+			want := []specs.LinuxIDMapping{{HostID: 1000, Size: 100000}}
+			for _, d := range tc.idmapped {
+				if m := byDest[d]; !slices.Equal(m.UIDMappings, want) || !slices.Equal(m.GIDMappings, want) {
+					t.Errorf("%s is not idmapped through the pod's user namespace: %+v", d, m)
+				}
+			}
+			for _, d := range tc.unchanged {
+				m, ok := byDest[d]
+				if !ok || len(m.UIDMappings)+len(m.GIDMappings) > 0 {
+					t.Errorf("%s: bound %v, idmapped %+v; want bound as it is", d, ok, m)
+				}
+			}
+		})
+	}
+}

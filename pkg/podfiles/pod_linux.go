@@ -62,7 +62,7 @@ func Write(dir string, cfg *runtimeapi.PodSandboxConfig, o Options) (_ Paths, re
 	if err != nil {
 		return Paths{}, err
 	}
-	if err := MountShm(p.Shm, size); err != nil {
+	if err := MountShm(p.Shm, size, nil); err != nil {
 		return Paths{}, err
 	}
 	return p, nil
@@ -84,6 +84,20 @@ func Remove(dir string) error {
 	}
 	if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) && !errors.Is(err, unix.ENOTEMPTY) {
 		return fmt.Errorf("remove pod dir %s: %w", dir, err)
+	}
+	return nil
+}
+
+// Chown gives the pod's hostname, hosts and resolv.conf files (those that
+// p names) to o. The shm tmpfs is given at mount (MountShm).
+func Chown(p Paths, o Owner) error {
+	for _, f := range []string{p.Hostname, p.Hosts, p.ResolvConf} {
+		if f == "" {
+			continue
+		}
+		if err := os.Lchown(f, int(o.UID), int(o.GID)); err != nil {
+			return fmt.Errorf("chown pod file %s to %d:%d: %w", f, o.UID, o.GID, err)
+		}
 	}
 	return nil
 }

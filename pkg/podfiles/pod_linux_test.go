@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -97,5 +98,32 @@ func TestWriteRemoveWithShm(t *testing.T) {
 	}
 	if err := Remove(dir); err != nil {
 		t.Fatalf("second Remove: %v", err)
+	}
+}
+
+func TestChown(t *testing.T) {
+	testutil.RequireRoot(t)
+	dir := t.TempDir()
+	p := PathsIn(dir)
+	for _, f := range []string{p.Hostname, p.Hosts, p.ResolvConf} {
+		if err := os.WriteFile(f, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.Shm = "" // given at mount, not here
+	if err := Chown(p, Owner{UID: 300000, GID: 300001}); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{p.Hostname, p.Hosts, p.ResolvConf} {
+		fi, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := fi.Sys().(*syscall.Stat_t); st.Uid != 300000 || st.Gid != 300001 {
+			t.Errorf("%s is owned by %d:%d, want 300000:300001", f, st.Uid, st.Gid)
+		}
+	}
+	if err := Chown(Paths{Hosts: filepath.Join(dir, "missing")}, Owner{}); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("chown of a missing file: %v", err)
 	}
 }

@@ -44,6 +44,18 @@ type Paths struct {
 	Hosts      string `json:"hosts,omitempty"`      // -> /etc/hosts
 	// Shm is the pod's tmpfs, or the host's /dev/shm for host IPC.
 	Shm string `json:"shm,omitempty"` // -> /dev/shm
+	// PodOwned: the files and the shm tmpfs belong to the host ids of the
+	// root of the pod's user namespace (Owner), so containers bind them
+	// as they are, without an idmap. False for a pod without a user
+	// namespace, and for one recorded before Cricket did this (its pod
+	// files are idmapped).
+	PodOwned bool `json:"podOwned,omitempty"`
+}
+
+// Owner is the host uid and gid that own a pod's files: those of the root
+// of its user namespace.
+type Owner struct {
+	UID, GID uint32
 }
 
 // PathsIn returns the pod file paths under a pod directory.

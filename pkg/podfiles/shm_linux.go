@@ -33,8 +33,9 @@ func ShmSize(cfg *runtimeapi.PodSandboxConfig) (int64, error) {
 }
 
 // MountShm mounts a tmpfs of size bytes (DefaultShmSize when size <= 0) at
-// dir, creating dir. Mounting over an existing mount is refused.
-func MountShm(dir string, size int64) error {
+// dir, creating dir. Its root is mode 1777 and owned by owner (host root
+// when nil). Mounting over an existing mount is refused.
+func MountShm(dir string, size int64, owner *Owner) error {
 	if size <= 0 {
 		size = DefaultShmSize
 	}
@@ -47,6 +48,9 @@ func MountShm(dir string, size int64) error {
 		return fmt.Errorf("mount shm at %s: already a mount point", dir)
 	}
 	data := "mode=1777,size=" + strconv.FormatInt(size, 10)
+	if owner != nil {
+		data += fmt.Sprintf(",uid=%d,gid=%d", owner.UID, owner.GID)
+	}
 	if err := unix.Mount("shm", dir, "tmpfs", unix.MS_NOEXEC|unix.MS_NOSUID|unix.MS_NODEV, data); err != nil {
 		return fmt.Errorf("mount(shm, %s, tmpfs, %s): %w", dir, data, err)
 	}

@@ -72,7 +72,7 @@ func mountOptions(t *testing.T, dir string) (string, bool) {
 func TestMountShm(t *testing.T) {
 	testutil.RequireRoot(t)
 	dir := filepath.Join(t.TempDir(), "shm")
-	if err := MountShm(dir, 2<<20); err != nil {
+	if err := MountShm(dir, 2<<20, nil); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = UnmountShm(dir) })
@@ -84,7 +84,7 @@ func TestMountShm(t *testing.T) {
 	if err := unix.Statfs(dir, &st); err != nil || st.Blocks*uint64(st.Bsize) != 2<<20 {
 		t.Fatalf("statfs %+v, %v", st, err)
 	}
-	if err := MountShm(dir, 0); err == nil {
+	if err := MountShm(dir, 0, nil); err == nil {
 		t.Fatal("mounted twice")
 	}
 	if err := UnmountShm(dir); err != nil {
@@ -95,6 +95,27 @@ func TestMountShm(t *testing.T) {
 	}
 	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("dir left: %v", err)
+	}
+	if err := UnmountShm(dir); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMountShmOwned: the shm of a pod with a user namespace belongs to the
+// host ids of its root, mode 1777, so that no idmap is needed.
+func TestMountShmOwned(t *testing.T) {
+	testutil.RequireRoot(t)
+	dir := filepath.Join(t.TempDir(), "shm")
+	if err := MountShm(dir, 0, &Owner{UID: 300000, GID: 300001}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = UnmountShm(dir) })
+	var st unix.Stat_t
+	if err := unix.Stat(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Uid != 300000 || st.Gid != 300001 || st.Mode&0o7777 != 0o1777 {
+		t.Errorf("shm root is %d:%d mode %o, want 300000:300001 mode 1777", st.Uid, st.Gid, st.Mode&0o7777)
 	}
 	if err := UnmountShm(dir); err != nil {
 		t.Fatal(err)

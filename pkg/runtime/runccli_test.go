@@ -36,7 +36,11 @@ state)
 	[ -f "$FAKE_DIR/$1" ] || { echo "container does not exist" >&2; exit 1; }
 	printf '{"ociVersion":"1.0.2","id":"%s","status":"%s","pid":4242,"bundle":"/b"}' "$1" "$(cat "$FAKE_DIR/$1")" ;;
 kill) for a; do id=$a; done; echo stopped > "$FAKE_DIR/$2" 2>/dev/null; true ;;
-delete) for a; do id=$a; done; [ -f "$FAKE_DIR/$id" ] || { echo "container does not exist" >&2; exit 1; }; rm "$FAKE_DIR/$id" ;;
+delete)
+	for a; do id=$a; done
+	[ -f "$FAKE_DIR/$id" ] || { echo "container does not exist" >&2; exit 1; }
+	[ "$1" != --force ] && [ -f "$FAKE_DIR/$id.busy" ] && { echo "unable to remove cgroup: device or resource busy" >&2; exit 1; }
+	rm "$FAKE_DIR/$id" ;;
 ps) echo "[4242,4243]" ;;
 checkpoint) for a; do id=$a; done; mkdir -p "$root/$id" && touch "$root/$id/checkpoint" ;;
 restore)
@@ -123,11 +127,49 @@ func TestRuncCLILifecycle(t *testing.T) {
 		"create --bundle " + bundle + " --pid-file ",
 		"kill --all c1 15",
 		"update --resources - c1",
-		"delete --force c1",
+		"delete c1",
 	} {
 		if !strings.Contains(string(args), want) {
 			t.Errorf("no call with %q in:\n%s", want, args)
 		}
+	}
+}
+
+// TestRuncCLIDeleteStoppedWithoutForce: a stopped container is deleted
+// without --force (runc spends about 100 ms freezing and signalling the
+// cgroup for it), unless the plain delete fails.
+func TestRuncCLIDeleteStoppedWithoutForce(t *testing.T) {
+	r, log := newFakeCLI(t)
+	ctx := context.Background()
+	bundle := t.TempDir()
+	if err := WriteSpec(bundle, &specs.Spec{Process: &specs.Process{Args: []string{"sh"}}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"plain", "busy"} {
+		if _, err := r.Create(ctx, id, bundle, Stdio{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(os.Getenv("FAKE_DIR"), id), []byte("stopped\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(os.Getenv("FAKE_DIR"), "busy.busy"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"plain", "busy"} {
+		if err := r.Delete(ctx, id, false); err != nil {
+			t.Fatalf("Delete(%s): %v", id, err)
+		}
+		if _, err := r.State(ctx, id); !errdefs.IsNotFound(err) {
+			t.Fatalf("State of %s after delete: %v, want NotFound", id, err)
+		}
+	}
+	args, _ := os.ReadFile(log)
+	if strings.Contains(string(args), "delete --force plain") {
+		t.Errorf("a stopped container was deleted with --force:\n%s", args)
+	}
+	if !strings.Contains(string(args), "delete --force busy") {
+		t.Errorf("no forced delete after the plain delete failed:\n%s", args)
 	}
 }
 

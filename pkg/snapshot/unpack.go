@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/pgzip"
 	"github.com/klauspost/compress/zstd"
 	"golang.org/x/sys/unix"
 
@@ -41,6 +41,12 @@ type UnpackOptions struct {
 	MaxBytes int64
 }
 
+// The read-ahead of a gzip layer: gzipBlocks blocks of gzipBlock bytes.
+const (
+	gzipBlock  = 1 << 20
+	gzipBlocks = 4
+)
+
 // Decompress wraps r in a gzip or zstd reader when its first bytes carry
 // that format's magic number; otherwise r is returned as an uncompressed tar.
 // A corrupt stream reads as an InvalidArgument error; errors of r itself
@@ -54,7 +60,12 @@ func Decompress(r io.Reader) (io.ReadCloser, error) {
 	}
 	switch {
 	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
-		zr, err := gzip.NewReader(br)
+		// pgzip inflates ahead in a goroutine of its own, so that the
+		// download, its digest and inflating overlap the tar's writes (and
+		// the diff ID's digest) instead of taking turns on one core: a
+		// one-layer pull ran at 0.70x containerd's throughput with gzip's
+		// reader, which inflates only when the tar reader asks.
+		zr, err := pgzip.NewReaderN(br, gzipBlock, gzipBlocks)
 		if err != nil {
 			return nil, src.classify(fmt.Errorf("open gzip layer: %w", err))
 		}

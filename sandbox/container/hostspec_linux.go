@@ -38,6 +38,10 @@ type HostSpecs struct {
 	// UserNamespaces says whether the handler's pods may have a user
 	// namespace; nil means none may.
 	UserNamespaces func(ctx context.Context, handler string) bool
+	// TmpfsIDMap says whether the kernel idmaps tmpfs (Linux 6.3); when
+	// it does not, the idmapped mounts of a container in a pod user
+	// namespace may not be tmpfs (refuseIDMappedTmpfs). nil means it does.
+	TmpfsIDMap func(ctx context.Context) bool
 	// IDMapDir holds, per container, the idmapped bind mounts of
 	// containers in a pod user namespace (stageIDMappedMounts).
 	IDMapDir string
@@ -120,12 +124,24 @@ func (b *HostSpecs) Build(ctx context.Context, in SpecInput) (*specs.Spec, error
 		return nil, err
 	}
 	if in.Pod.Namespaces.User != "" {
+		if err := b.checkTmpfsIDMaps(ctx, spec); err != nil {
+			return nil, err
+		}
 		// Removed with the rootfs (Rootfs.Unmount).
 		if err := stageIDMappedMounts(spec, filepath.Join(b.IDMapDir, in.ID), in.Pod.Namespaces.User); err != nil {
 			return nil, err
 		}
 	}
 	return spec, nil
+}
+
+// checkTmpfsIDMaps refuses the idmapped tmpfs mounts of spec, a container
+// in a pod user namespace, when the kernel cannot idmap tmpfs.
+func (b *HostSpecs) checkTmpfsIDMaps(ctx context.Context, spec *specs.Spec) error {
+	if b.TmpfsIDMap == nil || b.TmpfsIDMap(ctx) {
+		return nil
+	}
+	return refuseIDMappedTmpfs(spec)
 }
 
 // SELinux is the host's SELinux (pkg/selinux.SELinux).

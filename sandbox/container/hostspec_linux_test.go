@@ -4,15 +4,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/cricket-cri/cricket/pkg/errdefs"
+	"github.com/cricket-cri/cricket/pkg/oci"
+	"github.com/cricket-cri/cricket/pkg/podfiles"
 	"github.com/cricket-cri/cricket/pkg/runtime"
 	"github.com/cricket-cri/cricket/pkg/selinux"
+	"github.com/cricket-cri/cricket/test/testutil"
 )
 
 type fakeHandlers map[string]runtime.Handler
@@ -212,5 +218,150 @@ func TestHostSpecsSELinux(t *testing.T) {
 				t.Errorf("relabelled %v", tc.se.relabels)
 			}
 		})
+	}
+}
+
+// isTmpfs reports whether p is on a tmpfs.
+func isTmpfs(t *testing.T, p string) bool {
+	t.Helper()
+	var st unix.Statfs_t
+	if err := unix.Statfs(p, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Type == unix.TMPFS_MAGIC
+}
+
+// tmpfsAndDisk returns a dir on a tmpfs (one mounted for the test as root,
+// else the host's /dev/shm) and one that is not (the package's dir).
+func tmpfsAndDisk(t *testing.T) (tmpfs, disk string) {
+	t.Helper()
+	disk, err := filepath.Abs(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if isTmpfs(t, disk) {
+		t.Skip("the checkout is on a tmpfs: no dir off tmpfs to compare with")
+	}
+	if os.Geteuid() == 0 {
+		tmpfs = filepath.Join(t.TempDir(), "tmpfs")
+		if err := os.Mkdir(tmpfs, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Mount("tmpfs", tmpfs, "tmpfs", 0, "size=64k"); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = unix.Unmount(tmpfs, unix.MNT_DETACH) })
+		return tmpfs, disk
+	}
+	if !isTmpfs(t, "/dev/shm") {
+		t.Skip("not root and /dev/shm is not a tmpfs: no tmpfs to look at")
+	}
+	return "/dev/shm", disk
+}
+
+// TestCheckTmpfsIDMaps: on a kernel that cannot idmap tmpfs (a fake
+// probe: this host's kernel may well idmap it), an idmapped tmpfs mount is
+// refused as FailedPrecondition naming the mount; other mounts, and every
+// mount on a kernel that can, pass.
+func TestCheckTmpfsIDMaps(t *testing.T) {
+	tmpfs, disk := tmpfsAndDisk(t)
+	ids := []specs.LinuxIDMapping{{HostID: 100000, Size: 65536}}
+	idmapped := func(dst, src string, opts ...string) specs.Mount {
+		return specs.Mount{Destination: dst, Type: "bind", Source: src, Options: append([]string{"rbind"}, opts...), UIDMappings: ids, GIDMappings: ids}
+	}
+	can, cannot := func(context.Context) bool { return true }, func(context.Context) bool { return false }
+	tests := []struct {
+		desc    string
+		probe   func(context.Context) bool
+		mounts  []specs.Mount
+		wantErr string
+	}{
+		{desc: "no probe: nothing checked", mounts: []specs.Mount{idmapped("/secret", tmpfs)}},
+		{desc: "kernel idmaps tmpfs", probe: can, mounts: []specs.Mount{idmapped("/secret", tmpfs)}},
+		{desc: "kernel cannot: idmapped tmpfs volume", probe: cannot, mounts: []specs.Mount{idmapped("/data", disk), idmapped("/secret", tmpfs)}, wantErr: "mount /secret: " + tmpfs + " is a tmpfs"},
+		{desc: "kernel cannot: idmapped volume off tmpfs", probe: cannot, mounts: []specs.Mount{idmapped("/data", disk, "rprivate")}},
+		{desc: "kernel cannot: the pod's own shm, not idmapped", probe: cannot, mounts: []specs.Mount{{Destination: "/dev/shm", Type: "bind", Source: tmpfs, Options: []string{"rbind", "rw"}}}},
+		{desc: "kernel cannot: idmapped with propagation (the runtime idmaps it)", probe: cannot, mounts: []specs.Mount{idmapped("/secret", tmpfs, "rslave")}, wantErr: "mount /secret: "},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			b := &HostSpecs{TmpfsIDMap: tc.probe}
+			err := b.checkTmpfsIDMaps(context.Background(), &specs.Spec{Mounts: tc.mounts})
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatalf("checkTmpfsIDMaps: %v", err)
+				}
+				return
+			}
+			if !errdefs.IsFailedPrecondition(err) || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("checkTmpfsIDMaps: %v, want a FailedPrecondition with %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+// TestTmpfsBelow: a recursive bind is refused for a tmpfs mounted below
+// its source; a plain bind of the same source is not.
+func TestTmpfsBelow(t *testing.T) {
+	testutil.RequireRoot(t)
+	base := t.TempDir()
+	if isTmpfs(t, base) {
+		t.Skip("the temp dir is on a tmpfs: no dir off tmpfs to mount one below")
+	}
+	sub := filepath.Join(base, "sub")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("tmpfs", sub, "tmpfs", 0, "size=64k"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(sub, unix.MNT_DETACH) })
+	if got, err := tmpfsIn(base, true); err != nil || got != sub {
+		t.Errorf("tmpfsIn(%s, recursive) = %q, %v; want %s", base, got, err, sub)
+	}
+	if got, err := tmpfsIn(base, false); err != nil || got != "" {
+		t.Errorf("tmpfsIn(%s, not recursive) = %q, %v; want none", base, got, err)
+	}
+	if _, err := tmpfsIn(filepath.Join(base, "missing"), false); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("tmpfsIn of a missing path: %v", err)
+	}
+}
+
+// TestBuildRefusesIDMappedTmpfs: Build, for a container of a pod with a
+// user namespace on a kernel that cannot idmap tmpfs (a fake probe), fails
+// with FailedPrecondition naming the tmpfs volume, before any mount.
+func TestBuildRefusesIDMappedTmpfs(t *testing.T) {
+	tmpfs, _ := tmpfsAndDisk(t)
+	ids := []*runtimeapi.IDMapping{{HostId: 100000, Length: 65536}}
+	ns := &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_CONTAINER, UsernsOptions: &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD, Uids: ids, Gids: ids}}
+	probed := 0
+	b := &HostSpecs{
+		Handlers:       fakeHandlers{"": runtime.Handler{Name: "cricket", Kind: runtime.KindBuiltin}},
+		UserNamespaces: func(context.Context, string) bool { return true },
+		TmpfsIDMap:     func(context.Context) bool { probed++; return false },
+		IDMapDir:       t.TempDir(),
+	}
+	in := SpecInput{
+		ID: "c1", Rootfs: t.TempDir(),
+		Config: &runtimeapi.ContainerConfig{
+			Metadata: &runtimeapi.ContainerMetadata{Name: "c"}, Command: []string{"/bin/true"},
+			Mounts: []*runtimeapi.Mount{{ContainerPath: "/secret", HostPath: tmpfs}},
+			Linux:  &runtimeapi.LinuxContainerConfig{SecurityContext: &runtimeapi.LinuxContainerSecurityContext{NamespaceOptions: ns}},
+		},
+		Pod: Pod{
+			Config:     &runtimeapi.PodSandboxConfig{Linux: &runtimeapi.LinuxPodSandboxConfig{SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{NamespaceOptions: ns}}},
+			Namespaces: oci.NamespacePaths{Network: "/run/ns/net", IPC: "/run/ns/ipc", UTS: "/run/ns/uts", User: "/run/ns/user"},
+			Files:      podfiles.Paths{Shm: tmpfs, PodOwned: true},
+		},
+	}
+	_, err := b.Build(context.Background(), in)
+	if !errdefs.IsFailedPrecondition(err) || !strings.Contains(err.Error(), "mount /secret: ") {
+		t.Fatalf("Build: %v, want a FailedPrecondition for /secret", err)
+	}
+	if probed != 1 {
+		t.Errorf("probe asked %d times", probed)
+	}
+	if staged, _ := os.ReadDir(b.IDMapDir); len(staged) > 0 {
+		t.Errorf("mounts staged for a refused container: %v", staged)
 	}
 }

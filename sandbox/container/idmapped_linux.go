@@ -8,16 +8,20 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/moby/sys/mountinfo"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
+	"github.com/cricket-cri/cricket/pkg/errdefs"
 	"github.com/cricket-cri/cricket/pkg/oci"
 	"github.com/cricket-cri/cricket/pkg/snapshot"
 )
 
 // stageIDMappedMounts makes the idmapped bind mounts of a container in a
 // pod user namespace here, in the daemon, rather than in the runtime: each
-// bind mount that pkg/oci idmapped through the pod's namespace (volumes
-// and pod files) is cloned, idmapped with the pod's pinned namespace and
+// bind mount that pkg/oci idmapped through the pod's namespace (volumes,
+// and the pod files of pods recorded before they belonged to the pod's
+// root: podfiles.Paths.PodOwned) is cloned, idmapped with the pod's pinned namespace and
 // attached under dir, and the spec binds that instead, without mappings.
 // Every handler then only binds a path: runc 1.1 has no idmapped mounts,
 // and crun 1.8 races with its own helper namespace when the container
@@ -98,4 +102,53 @@ func mountPoint(src, target string) error {
 		return fmt.Errorf("create idmapped mount point: %w", err)
 	}
 	return nil
+}
+
+// refuseIDMappedTmpfs refuses every idmapped mount of spec that is a tmpfs
+// or, recursive, has one below it, with an error that says why (a
+// FailedPrecondition): on a kernel that cannot idmap tmpfs (before Linux
+// 6.3) mount_setattr would fail with a bare EINVAL. The kubelet's secret,
+// projected and memory-backed emptyDir volumes are tmpfs. The pod's own
+// shm and files are not idmapped (podfiles.Paths.PodOwned).
+func refuseIDMappedTmpfs(spec *specs.Spec) error {
+	for _, m := range spec.Mounts {
+		if m.Type != "bind" || len(m.UIDMappings)+len(m.GIDMappings) == 0 {
+			continue
+		}
+		p, err := tmpfsIn(m.Source, slices.Contains(m.Options, "rbind"))
+		if err != nil {
+			return fmt.Errorf("mount %s: %w", m.Destination, err)
+		}
+		if p != "" {
+			return fmt.Errorf("mount %s: %s is a tmpfs, and this kernel cannot idmap tmpfs (Linux 6.3 can): "+
+				"a container in a pod with its own user namespace (hostUsers: false) sees its volumes through idmapped mounts: %w",
+				m.Destination, p, errdefs.ErrFailedPrecondition)
+		}
+	}
+	return nil
+}
+
+// tmpfsIn returns src when it is on a tmpfs or, when recursive, the first
+// tmpfs mounted below it; "" when there is none.
+func tmpfsIn(src string, recursive bool) (string, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(src, &st); err != nil {
+		return "", fmt.Errorf("statfs(%s): %w", src, err)
+	}
+	if st.Type == unix.TMPFS_MAGIC {
+		return src, nil
+	}
+	if !recursive {
+		return "", nil
+	}
+	below, err := mountinfo.GetMounts(mountinfo.PrefixFilter(src))
+	if err != nil {
+		return "", fmt.Errorf("mounts below %s: %w", src, err)
+	}
+	for _, m := range below {
+		if m.FSType == "tmpfs" {
+			return m.Mountpoint, nil
+		}
+	}
+	return "", nil
 }

@@ -160,7 +160,7 @@ func (f Namespaces) Unpin(_ context.Context, dir string) error {
 type Files struct{ R *Recorder }
 
 // Write pretends to write the pod files under dir.
-func (f Files) Write(_ context.Context, dir string, cfg *runtimeapi.PodSandboxConfig, _ sandbox.NetworkStatus) (podfiles.Paths, error) {
+func (f Files) Write(_ context.Context, dir string, cfg *runtimeapi.PodSandboxConfig, _ sandbox.NetworkStatus, userns *oci.IDMappings) (podfiles.Paths, error) {
 	if err := f.R.call(CallWriteFiles, "files:"+dir, true); err != nil {
 		return podfiles.Paths{}, err
 	}
@@ -169,6 +169,7 @@ func (f Files) Write(_ context.Context, dir string, cfg *runtimeapi.PodSandboxCo
 		Hosts:      filepath.Join(dir, "hosts"),
 		ResolvConf: filepath.Join(dir, "resolv.conf"),
 		Shm:        filepath.Join(dir, "shm"),
+		PodOwned:   userns != nil,
 	}, nil
 }
 

@@ -180,16 +180,18 @@ func writeJSON(t *testing.T, dir, name string, v any) string {
 func leaks(t *testing.T, d *harness.Daemon, podIDs, podInits []string) []string {
 	t.Helper()
 	var out []string
+	// The state dir may lie outside d.Dir (on a tmpfs of its own).
+	ours := func(s string) bool { return strings.Contains(s, d.Dir) || strings.Contains(s, d.State+"/") }
 	mountinfo, _ := os.ReadFile("/proc/self/mountinfo")
 	for _, line := range strings.Split(string(mountinfo), "\n") {
-		if strings.Contains(line, d.Dir) {
+		if ours(line) {
 			out = append(out, "mount: "+line)
 		}
 	}
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	for _, p := range procs {
 		cmdline, _ := os.ReadFile(p)
-		if strings.Contains(string(cmdline), d.Dir) && !isDaemon(d, p) {
+		if ours(string(cmdline)) && !isDaemon(d, p) {
 			out = append(out, "process: "+strings.ReplaceAll(string(cmdline), "\x00", " "))
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -55,8 +56,10 @@ func handlerSupportsUserns(t *testing.T, rt runtimeapi.RuntimeServiceClient, han
 // startUsernsDaemon is startPodDaemon with the test's temp dirs above the
 // daemon's state dir searchable by others (as /run is): a container whose
 // root is an unprivileged host uid opens its bundle's rootfs by path, and
-// the daemon advertises user namespaces only when it can.
-func startUsernsDaemon(t *testing.T) *harness.Daemon {
+// the daemon advertises user namespaces only when it can. With
+// stateOnTmpfs the state dir is on a tmpfs of its own, as /run/cricket is
+// on a node.
+func startUsernsDaemon(t *testing.T, stateOnTmpfs bool) *harness.Daemon {
 	t.Helper()
 	m := sharedMirror(t)
 	d := newDaemon(t)
@@ -64,6 +67,18 @@ func startUsernsDaemon(t *testing.T) *harness.Daemon {
 		if err := os.Chmod(p, 0o711); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if stateOnTmpfs {
+		// Beside d.Dir, whose mounts the leak checks look for.
+		run := t.TempDir()
+		if err := os.Chmod(run, 0o711); err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Mount("tmpfs", run, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755,size=64m"); err != nil {
+			t.Fatalf("mount tmpfs on %s: %v", run, err)
+		}
+		t.Cleanup(func() { _ = unix.Unmount(run, unix.MNT_DETACH) })
+		d.State = filepath.Join(run, "cricket")
 	}
 	certs := filepath.Join(d.Dir, "certs.d")
 	if err := imagebuild.WriteHostsDir(certs, m.Addrs()); err != nil {
@@ -85,7 +100,10 @@ func startUsernsDaemon(t *testing.T) *harness.Daemon {
 }
 
 // kernelHasIDMappedOverlay: Linux 5.19 accepts idmapped overlay layers.
-func kernelHasIDMappedOverlay(t *testing.T) bool {
+func kernelHasIDMappedOverlay(t *testing.T) bool { return kernelAtLeast(t, 5, 19) }
+
+// kernelAtLeast reports whether the running kernel is major.minor or later.
+func kernelAtLeast(t *testing.T, wantMajor, wantMinor int) bool {
 	var u syscall.Utsname
 	if err := syscall.Uname(&u); err != nil {
 		t.Fatal(err)
@@ -101,7 +119,7 @@ func kernelHasIDMappedOverlay(t *testing.T) bool {
 	if _, err := fmt.Sscanf(string(rel), "%d.%d", &major, &minor); err != nil {
 		t.Fatalf("kernel release %q: %v", rel, err)
 	}
-	return major > 5 || (major == 5 && minor >= 19)
+	return major > wantMajor || (major == wantMajor && minor >= wantMinor)
 }
 
 // TestPodUserNamespace runs a hostUsers: false pod on each handler that
@@ -111,7 +129,7 @@ func kernelHasIDMappedOverlay(t *testing.T) bool {
 // after removal. A handler that does not advertise them must refuse such a
 // pod.
 func TestPodUserNamespace(t *testing.T) {
-	d := startUsernsDaemon(t)
+	d := startUsernsDaemon(t, false)
 	rt := d.Runtime()
 	pod, shared := runtimeapi.NamespaceMode_CONTAINER, runtimeapi.NamespaceMode_POD
 	cases := []struct {
@@ -145,6 +163,68 @@ func TestPodUserNamespace(t *testing.T) {
 	}
 }
 
+// TestPodUserNamespaceStateOnTmpfs: with the state dir on a tmpfs, as
+// /run/cricket is on a node, the pod's hostname, hosts and resolv.conf
+// are tmpfs files as well as its shm; on a kernel that cannot idmap tmpfs
+// (before 6.3) binding them idmapped failed every container. They belong
+// to the pod's root instead, on every kernel.
+func TestPodUserNamespaceStateOnTmpfs(t *testing.T) {
+	d := startUsernsDaemon(t, true)
+	if !handlerSupportsUserns(t, d.Runtime(), "cricket") {
+		t.Skip("the built-in handler does not advertise user namespaces on this host")
+	}
+	checkUsernsPod(t, d, usernsPod(t, "userns-tmpfs-state", runtimeapi.NamespaceMode_CONTAINER), "cricket")
+}
+
+// TestPodUserNamespaceTmpfsVolume: a tmpfs volume (what the kubelet's
+// secret and projected volumes are) in a hostUsers: false pod is
+// idmapped like any volume on a kernel that idmaps tmpfs (Linux 6.3), and
+// refused at CreateContainer as FailedPrecondition naming it on one that
+// cannot, leaving nothing behind.
+func TestPodUserNamespaceTmpfsVolume(t *testing.T) {
+	d := startUsernsDaemon(t, false)
+	rt := d.Runtime()
+	if !handlerSupportsUserns(t, rt, "cricket") {
+		t.Skip("the built-in handler does not advertise user namespaces on this host")
+	}
+	vol := t.TempDir()
+	if err := unix.Mount("tmpfs", vol, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755,size=1m"); err != nil {
+		t.Fatalf("mount tmpfs on %s: %v", vol, err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(vol, unix.MNT_DETACH) })
+	if err := os.WriteFile(filepath.Join(vol, "token"), []byte("t"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pod := usernsPod(t, "userns-tmpfs-volume", runtimeapi.NamespaceMode_CONTAINER)
+	podID := runPod(t, rt, pod, "cricket")
+	ctr := testContainer("app", `echo "$(stat -c '%n %u:%g' /secret/token) $(cat /secret/token)"; exec sleep 1000`)
+	ctr.Mounts = []*runtimeapi.Mount{{ContainerPath: "/secret", HostPath: vol, Readonly: true}}
+	ctx := context.Background()
+	inits := podInits(d)
+	if kernelAtLeast(t, 6, 3) {
+		startContainer(t, rt, podID, pod, ctr)
+		logPath := filepath.Join(pod.LogDirectory, "app.log")
+		testutil.Eventually(t, "container output", 10*time.Second, func() error { return logContains(t, logPath, "/secret/token 0:0 t") })
+	} else {
+		_, err := rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: podID, Config: ctr, SandboxConfig: pod})
+		if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "mount /secret: ") {
+			t.Fatalf("CreateContainer with a tmpfs volume on a kernel before 6.3: %v, want FailedPrecondition naming /secret", err)
+		}
+	}
+	if _, err := rt.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: podID}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: podID}); err != nil {
+		t.Fatal(err)
+	}
+	if l := leaks(t, d, []string{podID}, inits); len(l) > 0 {
+		t.Errorf("left behind after removal:\n%s", strings.Join(l, "\n"))
+	}
+	if staged, _ := os.ReadDir(filepath.Join(d.State, "idmap")); len(staged) > 0 {
+		t.Errorf("idmapped mount dirs left after removal: %v", staged)
+	}
+}
+
 func checkUsernsPod(t *testing.T, d *harness.Daemon, pod *runtimeapi.PodSandboxConfig, handler string) {
 	rt := d.Runtime()
 	vol := t.TempDir()
@@ -174,8 +254,10 @@ func checkUsernsPod(t *testing.T, d *harness.Daemon, pod *runtimeapi.PodSandboxC
 	nsFile := pinned[0]
 	ctr := testContainer("app", `cat /proc/self/uid_map /proc/self/gid_map
 stat -c '%n %u:%g' / /bin/sh /data /data/root-file /data/user-file /etc/hosts /etc/hostname
+stat -c '%n %u:%g %a' /dev/shm
 echo id $(id -u):$(id -g)
 echo new > /data/by-container && echo created-volume
+echo new > /dev/shm/by-container && echo created-shm
 echo new > /by-container && echo created-rootfs
 exec sleep 1000`)
 	ctr.Mounts = []*runtimeapi.Mount{{ContainerPath: "/data", HostPath: vol}}
@@ -189,7 +271,7 @@ exec sleep 1000`)
 	want := []string{
 		fmt.Sprintf("0     %d      65536", usernsHostID), // uid_map and gid_map
 		"/ 0:0", "/bin/sh 0:0", "/data 0:0", "/data/root-file 0:0", "/data/user-file 1234:2345",
-		"/etc/hosts 0:0", "/etc/hostname 0:0", "id 0:0", "created-volume",
+		"/etc/hosts 0:0", "/etc/hostname 0:0", "/dev/shm 0:0 1777", "id 0:0", "created-volume", "created-shm",
 	}
 	for _, w := range want {
 		if !strings.Contains(strings.Join(strings.Fields(out), " "), strings.Join(strings.Fields(w), " ")) {
@@ -199,6 +281,16 @@ exec sleep 1000`)
 	// Through the idmapped volume, container root writes as host root on
 	// disk; in the rootfs's upper dir, as its host uid.
 	assertOwner(t, filepath.Join(vol, "by-container"), 0, 0)
+	// The pod's /dev/shm is not idmapped (tmpfs takes an idmap only from
+	// Linux 6.3): it belongs to the pod's root, so what the container
+	// writes there has its host ids, seen on the tmpfs itself (through
+	// /proc/<pid>/root the idmap, if any, would hide the on-disk owner).
+	shm, _ := filepath.Glob(filepath.Join(d.State, "pods", "*", "shm", "by-container"))
+	if len(shm) != 1 {
+		t.Errorf("the file the container wrote to /dev/shm is not on the pod's shm tmpfs: %v", shm)
+	} else {
+		assertOwner(t, shm[0], usernsHostID, usernsHostID)
+	}
 	pid := containerStatusPid(t, rt, ctrID)
 	assertOwner(t, fmt.Sprintf("/proc/%d/root/by-container", pid), usernsHostID, usernsHostID)
 	if uid := hostIDs(t, pid, "Uid:"); uid != fmt.Sprintf("%d %d %d %d", usernsHostID, usernsHostID, usernsHostID, usernsHostID) {
@@ -327,7 +419,7 @@ func hostIDs(t *testing.T, pid int, key string) string {
 // killed daemon; the restarted one runs a new container in it, in the
 // same user namespace, and removes it all without leaks.
 func TestPodUserNamespaceSurvivesRestart(t *testing.T) {
-	d := startUsernsDaemon(t)
+	d := startUsernsDaemon(t, false)
 	rt := d.Runtime()
 	ctx := context.Background()
 	pod := usernsPod(t, "userns-restart", runtimeapi.NamespaceMode_POD)

@@ -61,6 +61,7 @@ type options struct {
 	rounds          int
 	pprofDir        string
 	pprofSeconds    int
+	trace           bool
 	timeout         time.Duration
 	pullMB          int
 	pullRuns        int
@@ -96,8 +97,9 @@ func main() {
 	flag.IntVar(&o.pullMB, "pull-size-mb", 256, "uncompressed size of the image of the pull benchmark (test/bench/pull)")
 	flag.IntVar(&o.pullRuns, "pull-runs", 0, "rounds of the in-process pull benchmark test/bench/pull after the runs (0 leaves it out)")
 	flag.IntVar(&o.rounds, "rounds", 2, "split each latency workload into this many rounds, the targets taking turns")
-	flag.StringVar(&o.pprofDir, "pprof", "", "save a CPU profile of cricketd (from its metrics endpoint) taken during the first round of sequential pod starts of each Cricket handler into this dir")
-	flag.IntVar(&o.pprofSeconds, "pprof-seconds", 10, "length of that CPU profile")
+	flag.StringVar(&o.pprofDir, "pprof", "", "save CPU profiles of cricketd (from its metrics endpoint) taken during the first round of sequential pod starts (start, stop, remove), of the container lifecycle (create, start, stop, remove) and during the first CRI pull of the first run, of each Cricket handler, into this dir")
+	flag.BoolVar(&o.trace, "trace", false, "with -pprof, also save Go execution traces of the same windows (blocking profiles: go tool trace -pprof=syscall|sync|net)")
+	flag.IntVar(&o.pprofSeconds, "pprof-seconds", 10, "length of those CPU profiles (and traces)")
 	flag.DurationVar(&o.timeout, "timeout", time.Hour, "bound on the whole run; what is unfinished then is reported as an error")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (logs) after the run")
 	flag.StringVar(&o.jsonOut, "json", "", "also write every measured sample here (JSON), for -from")
@@ -236,7 +238,7 @@ func runAll(ctx context.Context, o options, env *env, ws []*workload, images []p
 		rs := measure(ctx, o, env, ws, run, critestBin, binaries)
 		if len(images) > 0 && ctx.Err() == nil {
 			logf("run %d: CRI pulls", run+1)
-			b.CachesDropped = pullRound(ctx, ws, rs, images, run) && b.CachesDropped
+			b.CachesDropped = pullRound(ctx, o, ws, rs, images, run) && b.CachesDropped
 		}
 		if ctx.Err() != nil && len(b.Runs) > 0 {
 			// Cancelled (^C, -timeout) during this run: keep the finished

@@ -11,19 +11,39 @@ import (
 )
 
 // profile fetches a CPU profile of seconds from the target daemon's pprof
-// endpoint (served next to /metrics) into dir/<target>-podstart.pprof in
-// the background; the channel yields the errors once it is written.
-func profile(ctx context.Context, t *target, dir string, seconds int) <-chan []string {
+// endpoint (served next to /metrics) into dir/<target>-<what>.pprof in
+// the background, and with trace also a Go execution trace of the same
+// window into dir/<target>-<what>.trace (where the daemon's goroutines
+// blocked: `go tool trace -pprof=syscall|sync|net FILE`, focused on a
+// CRI call's function, splits its wall time); the channel yields the
+// errors once both are written.
+func profile(ctx context.Context, t *target, dir, what string, seconds int, trace bool) <-chan []string {
 	done := make(chan []string, 1)
-	url := strings.TrimSuffix(t.MetricsURL, "/metrics") + fmt.Sprintf("/debug/pprof/profile?seconds=%d", seconds)
-	path := filepath.Join(dir, t.Name+"-podstart.pprof")
+	base := strings.TrimSuffix(t.MetricsURL, "/metrics")
+	type fetch struct{ url, path string }
+	fetches := []fetch{{base + fmt.Sprintf("/debug/pprof/profile?seconds=%d", seconds), filepath.Join(dir, t.Name+"-"+what+".pprof")}}
+	if trace {
+		fetches = append(fetches, fetch{base + fmt.Sprintf("/debug/pprof/trace?seconds=%d", seconds), filepath.Join(dir, t.Name+"-"+what+".trace")})
+	}
+	errs := make(chan string, len(fetches))
+	for _, f := range fetches {
+		go func() {
+			if err := fetchTo(ctx, f.url, f.path); err != nil {
+				errs <- fmt.Sprintf("%s: %v", filepath.Base(f.path), err)
+				return
+			}
+			logf("%s: %s", t.Name, f.path)
+			errs <- ""
+		}()
+	}
 	go func() {
-		if err := fetchTo(ctx, url, path); err != nil {
-			done <- []string{fmt.Sprintf("cpu profile: %v", err)}
-			return
+		var out []string
+		for range fetches {
+			if e := <-errs; e != "" {
+				out = append(out, e)
+			}
 		}
-		logf("%s: cpu profile of cricketd in %s (go tool pprof %s)", t.Name, path, path)
-		done <- nil
+		done <- out
 	}()
 	return done
 }

@@ -316,8 +316,9 @@ func imageOf(layers [][]byte) (v1.Image, pullImage, error) {
 // target per daemon), the daemons taking turns: before each pull the
 // image is removed, dirty pages are written back and the page cache is
 // dropped (when the host lets this process). It returns whether caches
-// were dropped.
-func pullRound(ctx context.Context, ws []*workload, rs []*result, images []pullImage, run int) bool {
+// were dropped. With -pprof, the first run profiles each Cricket daemon
+// during its pull of the first image.
+func pullRound(ctx context.Context, o options, ws []*workload, rs []*result, images []pullImage, run int) bool {
 	var idx []int
 	seen := map[int]bool{}
 	for i, w := range ws {
@@ -331,7 +332,14 @@ func pullRound(ctx context.Context, ws []*workload, rs []*result, images []pullI
 		for j := range idx {
 			i := idx[(j+run+k)%len(idx)]
 			w, r := ws[i], rs[i]
+			var prof <-chan []string
+			if run == 0 && k == 0 && o.pprofDir != "" && w.t.MetricsURL != "" {
+				prof = profile(ctx, w.t, o.pprofDir, "pull", o.pprofSeconds, o.trace)
+			}
 			d, ok, err := w.pullOnce(ctx, img.Ref)
+			if prof != nil {
+				r.Errors = append(r.Errors, <-prof...)
+			}
 			dropped = dropped && ok
 			if err != nil {
 				r.fail("pull "+img.Label, err)

@@ -64,7 +64,7 @@ func measure(ctx context.Context, o options, e *env, ws []*workload, run int, cr
 	}{
 		{"pod start, sequential", rounds, func(w *workload, r *result, round int) error {
 			if round == 0 && o.pprofDir != "" && w.t.MetricsURL != "" {
-				done := profile(ctx, w.t, o.pprofDir, o.pprofSeconds)
+				done := profile(ctx, w.t, o.pprofDir, "podstart", o.pprofSeconds, o.trace)
 				defer func() { r.Errors = append(r.Errors, <-done...) }()
 			}
 			return w.podStartSeq(ctx, share(o.pods, rounds, round), r)
@@ -80,6 +80,10 @@ func measure(ctx context.Context, o options, e *env, ws []*workload, run int, cr
 			return err
 		}},
 		{"container lifecycle", rounds, func(w *workload, r *result, round int) error {
+			if round == 0 && o.pprofDir != "" && w.t.MetricsURL != "" {
+				done := profile(ctx, w.t, o.pprofDir, "containers", o.pprofSeconds, o.trace)
+				defer func() { r.Errors = append(r.Errors, <-done...) }()
+			}
 			return w.containerLifecycle(ctx, share(o.containers, rounds, round), r)
 		}},
 		{"exec", rounds, func(w *workload, r *result, round int) error {

@@ -8,6 +8,7 @@ import (
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/cricket-cri/cricket/pkg/oci"
 	"github.com/cricket-cri/cricket/pkg/podfiles"
 	"github.com/cricket-cri/cricket/sandbox"
 )
@@ -17,9 +18,18 @@ import (
 const hostShm = "/dev/shm"
 
 // podFiles adapts pkg/podfiles to sandbox.PodFiles.
+//
+// The files of a pod with a user namespace are given to the host ids of
+// its root (CRI-O's way) rather than idmapped into its containers as
+// volumes are: the shm tmpfs is mounted uid=,gid= and the other files
+// are chowned. tmpfs takes an idmap only from Linux 6.3, and the state
+// dir (/run) and the shm are tmpfs, so an idmap would fail on the kernels
+// before (Debian 12's 6.1). And what a container writes to its shm then
+// lands under its own host ids, as in its rootfs's upper dir, instead of
+// as host root; containerd does not idmap the shm either.
 type podFiles struct{}
 
-func (podFiles) Write(_ context.Context, dir string, cfg *runtimeapi.PodSandboxConfig, net sandbox.NetworkStatus) (podfiles.Paths, error) {
+func (podFiles) Write(_ context.Context, dir string, cfg *runtimeapi.PodSandboxConfig, net sandbox.NetworkStatus, userns *oci.IDMappings) (podfiles.Paths, error) {
 	p := podfiles.PathsIn(dir)
 	hostname := podHostname(cfg)
 	if err := podfiles.WriteHostname(p.Hostname, hostname); err != nil {
@@ -36,6 +46,16 @@ func (podFiles) Write(_ context.Context, dir string, cfg *runtimeapi.PodSandboxC
 		return podfiles.Paths{}, err
 	}
 	f := podfiles.Paths{Hostname: p.Hostname, Hosts: p.Hosts, ResolvConf: p.ResolvConf, Shm: hostShm}
+	var owner *podfiles.Owner
+	if userns != nil {
+		owner = &podfiles.Owner{UID: userns.RootUID(), GID: userns.RootGID()}
+		if err := podfiles.Chown(f, *owner); err != nil {
+			return podfiles.Paths{}, err
+		}
+		f.PodOwned = true
+	}
+	// A pod with a user namespace never has the host's IPC
+	// (oci.PodUserNamespace), so the host's /dev/shm is never given away.
 	if cfg.GetLinux().GetSecurityContext().GetNamespaceOptions().GetIpc() == runtimeapi.NamespaceMode_NODE {
 		return f, nil
 	}
@@ -43,7 +63,7 @@ func (podFiles) Write(_ context.Context, dir string, cfg *runtimeapi.PodSandboxC
 	if err != nil {
 		return podfiles.Paths{}, err
 	}
-	if err := podfiles.MountShm(p.Shm, size); err != nil {
+	if err := podfiles.MountShm(p.Shm, size, owner); err != nil {
 		return podfiles.Paths{}, err
 	}
 	f.Shm = p.Shm

@@ -30,6 +30,11 @@ type userNamespaces struct {
 
 	once sync.Once
 	err  error
+
+	// probeTmpfs is snapshot.ProbeIDMappedTmpfs unless a test fakes it.
+	probeTmpfs func() error
+	tmpfsOnce  sync.Once
+	tmpfsErr   error
 }
 
 // Supported reports whether pods of handler may have a user namespace.
@@ -45,4 +50,22 @@ func (u *userNamespaces) Supported(ctx context.Context, handler string) bool {
 	}
 	_, err := u.lookup.Lookup(handler)
 	return err == nil
+}
+
+// TmpfsIDMap reports whether the kernel idmaps tmpfs mounts (Linux 6.3),
+// probed once, on first use: on a kernel that does not, a container of a
+// pod with a user namespace cannot have a tmpfs-backed volume (the
+// kubelet's secret, projected and memory-backed emptyDir volumes), and
+// container.HostSpecs refuses it with a clear error.
+func (u *userNamespaces) TmpfsIDMap(ctx context.Context) bool {
+	u.tmpfsOnce.Do(func() {
+		probe := u.probeTmpfs
+		if probe == nil {
+			probe = func() error { return snapshot.ProbeIDMappedTmpfs(u.binary, u.dir) }
+		}
+		if u.tmpfsErr = probe(); u.tmpfsErr != nil {
+			klog.FromContext(ctx).Info("this kernel cannot idmap tmpfs (Linux 6.3 can): containers of pods with a user namespace cannot mount tmpfs-backed volumes", "err", u.tmpfsErr)
+		}
+	})
+	return u.tmpfsErr == nil
 }

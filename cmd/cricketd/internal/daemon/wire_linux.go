@@ -175,7 +175,7 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 		Rootfs:   rootfs{snaps: opts.Images.Snapshots(), artifacts: opts.Images, idmapDir: idmapDir},
 		Spec: &container.HostSpecs{
 			Driver: cg2driver(driver), CgroupNamespace: cg.Mode() == cgroups.Unified, Host: host, Handlers: handlers,
-			CDI: cdiRegistry(opts.CDISpecDirs), UserNamespaces: userns.Supported, IDMapDir: idmapDir,
+			CDI: cdiRegistry(opts.CDISpecDirs), UserNamespaces: userns.Supported, TmpfsIDMap: userns.TmpfsIDMap, IDMapDir: idmapDir,
 			DeviceOwnershipFromSecurityContext: opts.DeviceOwnershipFromSecurityContext,
 			AppArmor:                           aa, SELinux: sel,
 		},

@@ -165,7 +165,10 @@ func (h Host) checkIDMapped(cfg *config.Config) Result {
 	if err := snapshot.ProbeIDMappedOverlay(h.ShimBinary, dir); err != nil {
 		return warn(name, "an idmapped overlay under %s fails: %v: pods with hostUsers: false are refused (they need Linux 6.3 or later and idmap support in the root dir's file system)", dir, err)
 	}
-	return ok(name, "idmapped overlay works under %s: pods may have their own user namespace", dir)
+	if err := snapshot.ProbeIDMappedTmpfs(h.ShimBinary, dir); err != nil {
+		return warn(name, "idmapped overlay works under %s, but an idmapped tmpfs fails: %v: pods with hostUsers: false run, but their containers cannot mount tmpfs-backed volumes (secrets, projected service account tokens, memory-backed emptyDir; Linux 6.3 can)", dir, err)
+	}
+	return ok(name, "idmapped overlay and tmpfs work under %s: pods may have their own user namespace", dir)
 }
 
 func (h Host) checkSeccomp() Result {
