@@ -143,13 +143,18 @@ func TestRuncCLIRestoreOutsideItsCgroup(t *testing.T) {
 // container's cgroup is, runc before 1.2 on cgroup v2 would make a
 // container nothing can stop: the restore is refused before it runs.
 func TestRuncCLIRestoreUnknownCgroup(t *testing.T) {
-	f := newRestoreFixture(t, "runc version 1.1.5", true, false, "", "")
-	_, err := f.restore()
-	if !errdefs.IsFailedPrecondition(err) {
-		t.Fatalf("Restore: %v, want FailedPrecondition", err)
-	}
-	if _, err := os.Stat(filepath.Join(f.state, "c1")); !os.IsNotExist(err) {
-		t.Errorf("the runtime restored container c1: %v", err)
+	for _, linux := range []*specs.Linux{{CgroupsPath: ""}, {CgroupsPath: "relative/c1"}, nil} {
+		f := newRestoreFixture(t, "runc version 1.1.5", true, false, "", "")
+		if err := WriteSpec(f.bundle, &specs.Spec{Process: &specs.Process{Args: []string{"sh"}}, Linux: linux}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := f.restore()
+		if !errdefs.IsFailedPrecondition(err) {
+			t.Fatalf("Restore with linux %+v: %v, want FailedPrecondition", linux, err)
+		}
+		if _, err := os.Stat(filepath.Join(f.state, "c1")); !os.IsNotExist(err) {
+			t.Errorf("the runtime restored container c1: %v", err)
+		}
 	}
 }
 

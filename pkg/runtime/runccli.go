@@ -504,8 +504,8 @@ func (r *runcCLI) Restore(ctx context.Context, id, bundle string, stdio Stdio, o
 	cgroup, known := specCgroupV2(spec, r.systemd)
 	if r.unified && r.tellCRIUCgroup {
 		if !known {
-			return 0, fmt.Errorf("restore container %s: %s (runc before 1.2) on cgroup v2 needs the container's cgroup told to CRIU, and cgroupsPath %q names none Cricket can locate: %w",
-				id, r.path, spec.Linux.CgroupsPath, errdefs.ErrFailedPrecondition)
+			return 0, fmt.Errorf("restore container %s: %s (runc before 1.2) on cgroup v2 needs the container's cgroup told to CRIU, and the spec names none Cricket can locate (linux.cgroupsPath empty or relative): %w",
+				id, r.path, errdefs.ErrFailedPrecondition)
 		}
 		if err := tellCRIUTheCgroup(bundle, spec, cgroup); err != nil {
 			return 0, fmt.Errorf("restore container %s: %w", id, err)
