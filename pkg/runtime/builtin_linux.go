@@ -40,6 +40,8 @@ type builtin struct {
 	root    string
 	reaper  *Reaper
 	systemd bool
+	// unified: the host has cgroup v2 alone.
+	unified bool
 
 	mu         sync.Mutex
 	containers map[string]*builtinContainer
@@ -57,7 +59,7 @@ func newBuiltin(name string, opts Options) (*builtin, error) {
 	}
 	return &builtin{
 		name: name, root: opts.Root, reaper: opts.Reaper, systemd: opts.SystemdCgroup,
-		containers: map[string]*builtinContainer{},
+		unified: unifiedHost(), containers: map[string]*builtinContainer{},
 	}, nil
 }
 
@@ -521,6 +523,9 @@ func (b *builtin) Checkpoint(_ context.Context, id string, opts CheckpointOption
 	if err != nil {
 		return fmt.Errorf("checkpoint container %s: %w", id, err)
 	}
+	if opts.LeaveRunning {
+		return dropCheckpointMarker(b.root, id)
+	}
 	return nil
 }
 
@@ -585,8 +590,17 @@ func (b *builtin) Restore(_ context.Context, id, bundle string, stdio Stdio, opt
 		return 0, fmt.Errorf("restore container %s: %w", id, err)
 	}
 	pid, err := proc.Pid()
+	if err == nil {
+		err = b.checkRestoredCgroup(spec, pid)
+	}
+	if err == nil {
+		c, err = reloadRestored(c, b.root, id)
+	}
 	if err != nil {
 		_ = c.Signal(unix.SIGKILL)
+		if pid > 0 {
+			_ = unix.Kill(pid, unix.SIGKILL)
+		}
 		_ = c.Destroy()
 		return 0, fmt.Errorf("container %s: %w", id, err)
 	}
@@ -594,4 +608,37 @@ func (b *builtin) Restore(_ context.Context, id, bundle string, stdio Stdio, opt
 	b.containers[id] = &builtinContainer{c: c, spec: spec, bundle: bundle}
 	b.mu.Unlock()
 	return pid, nil
+}
+
+// reloadRestored loads the restored container afresh from its state dir.
+// The Container that libcontainer's Restore leaves behind never learns its
+// init's start time (Restore writes it to the state file only), so it
+// takes the restored init for gone: Signal answers ErrNotRunning and the
+// container could not be stopped (seen in the VM, TestCheckpointRestore
+// handler=: StopContainer "failed precondition"). runc's CLI never meets
+// this, loading the container from its state at every command.
+func reloadRestored(c *libcontainer.Container, root, id string) (*libcontainer.Container, error) {
+	loaded, err := libcontainer.Load(root, id)
+	if err != nil {
+		return c, fmt.Errorf("load the restored container: %w", err)
+	}
+	if st, err := loaded.Status(); err != nil || st != libcontainer.Running {
+		return c, fmt.Errorf("the restored container is %v (%v), not running", st, err)
+	}
+	return loaded, nil
+}
+
+// checkRestoredCgroup: on cgroup v2, the restored init must be in the
+// container's cgroup, or nothing could stop it (restore_cgroup.go).
+// libcontainer tells CRIU the cgroup; this holds it to that.
+func (b *builtin) checkRestoredCgroup(spec *specs.Spec, pid int) error {
+	if !b.unified {
+		return nil
+	}
+	systemd := b.systemd || (spec.Linux != nil && isSystemdCgroupsPath(spec.Linux.CgroupsPath))
+	cgroup, ok := specCgroupV2(spec, systemd)
+	if !ok {
+		return nil
+	}
+	return checkRestoredCgroup(pidCgroupV2, pid, cgroup)
 }

@@ -35,6 +35,15 @@ type runcCLI struct {
 	seq     atomic.Uint64
 	// oldOCIVersion: the binary needs ociVersion 1.0.x (see oldCrun).
 	oldOCIVersion bool
+	// unified: the host has cgroup v2 alone (see restore_cgroup.go).
+	unified bool
+	// tellCRIUCgroup: the binary is runc before 1.2, which does not tell
+	// CRIU the cgroup of a restored container on cgroup v2 (oldRunc).
+	tellCRIUCgroup bool
+	// pidCgroup reads the cgroup v2 path of a process and kill signals
+	// one; tests fake them.
+	pidCgroup func(pid int) (string, error)
+	kill      func(pid int, sig syscall.Signal) error
 }
 
 func newRuncCLI(name, path string, opts Options) (*runcCLI, error) {
@@ -44,9 +53,13 @@ func newRuncCLI(name, path string, opts Options) (*runcCLI, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("runtime %q: binary %s: %w: %w", name, path, err, errdefs.ErrNotFound)
 	}
-	r := &runcCLI{name: name, path: path, root: opts.Root, reaper: opts.Reaper, systemd: opts.SystemdCgroup}
+	r := &runcCLI{
+		name: name, path: path, root: opts.Root, reaper: opts.Reaper, systemd: opts.SystemdCgroup,
+		unified: unifiedHost(), pidCgroup: pidCgroupV2, kill: syscall.Kill,
+	}
 	if out, err := r.run(context.Background(), invocation{args: []string{"--version"}}); err == nil {
 		r.oldOCIVersion = oldCrun.Match(out)
+		r.tellCRIUCgroup = oldRunc.Match(out)
 	}
 	return r, nil
 }
@@ -438,6 +451,9 @@ func (r *runcCLI) Checkpoint(ctx context.Context, id string, opts CheckpointOpti
 		}
 		return r.classify(id, "checkpoint", err)
 	}
+	if opts.LeaveRunning {
+		return dropCheckpointMarker(r.root, id)
+	}
 	return nil
 }
 
@@ -477,10 +493,23 @@ func (r *runcCLI) Resume(ctx context.Context, id string) error {
 }
 
 // Restore runs "<runtime> restore --detach": the restored init outlives
-// the runtime and is reparented to the caller, the subreaper.
+// the runtime and is reparented to the caller, the subreaper. On cgroup
+// v2 the restored init must be in the container's cgroup, where a stop
+// finds it (restore_cgroup.go).
 func (r *runcCLI) Restore(ctx context.Context, id, bundle string, stdio Stdio, opts RestoreOptions) (int, error) {
-	if _, err := restorableSpec(id, bundle, opts); err != nil {
+	spec, err := restorableSpec(id, bundle, opts)
+	if err != nil {
 		return 0, err
+	}
+	cgroup, known := specCgroupV2(spec, r.systemd)
+	if r.unified && r.tellCRIUCgroup {
+		if !known {
+			return 0, fmt.Errorf("restore container %s: %s (runc before 1.2) on cgroup v2 needs the container's cgroup told to CRIU, and the spec names none Cricket can locate (linux.cgroupsPath empty or relative): %w",
+				id, r.path, errdefs.ErrFailedPrecondition)
+		}
+		if err := tellCRIUTheCgroup(bundle, spec, cgroup); err != nil {
+			return 0, fmt.Errorf("restore container %s: %w", id, err)
+		}
 	}
 	pidFile := filepath.Join(r.root, id+".pid")
 	defer os.Remove(pidFile)
@@ -492,6 +521,13 @@ func (r *runcCLI) Restore(ctx context.Context, id, bundle string, stdio Stdio, o
 		return 0, fmt.Errorf("restore container %s: %w", id, err)
 	}
 	pid, err := readPidFile(pidFile)
+	if err == nil && r.unified && known {
+		if err = checkRestoredCgroup(r.pidCgroup, pid, cgroup); err != nil {
+			// Killed by pid: the runtime's kill --all signals the
+			// container's cgroup, which the process is not in.
+			_ = r.kill(pid, syscall.SIGKILL)
+		}
+	}
 	if err != nil {
 		_ = r.Delete(context.WithoutCancel(ctx), id, true)
 		return 0, fmt.Errorf("restore container %s: %w", id, err)

@@ -21,11 +21,11 @@ import (
 const fakeRuntime = `#!/bin/sh
 echo "$@" >> "$FAKE_LOG"
 while [ "${1#--}" != "$1" ]; do
-	case "$1" in --root|--log|--log-format) shift 2 ;; *) shift ;; esac
+	case "$1" in --root) root=$2; shift 2 ;; --log|--log-format) shift 2 ;; --version) break ;; *) shift ;; esac
 done
 cmd=$1; shift
 case "$cmd" in
---version|-v) echo "fake version 1.0" ;;
+--version|-v) echo "${FAKE_VERSION:-fake version 1.0}" ;;
 create)
 	while [ "${1#--}" != "$1" ]; do
 		case "$1" in --pid-file) echo 4242 > "$2"; shift 2 ;; --bundle) shift 2 ;; *) shift ;; esac
@@ -42,6 +42,18 @@ delete)
 	[ "$1" != --force ] && [ -f "$FAKE_DIR/$id.busy" ] && { echo "unable to remove cgroup: device or resource busy" >&2; exit 1; }
 	rm "$FAKE_DIR/$id" ;;
 ps) echo "[4242,4243]" ;;
+checkpoint) for a; do id=$a; done; mkdir -p "$root/$id" && touch "$root/$id/checkpoint" ;;
+restore)
+	while [ "${1#--}" != "$1" ]; do
+		case "$1" in
+		--pid-file) echo "${FAKE_RESTORE_PID:-4242}" > "$2"; shift 2 ;;
+		--bundle) conf=$(sed -n 's/.*"org.criu.config": *"\([^"]*\)".*/\1/p' "$2/config.json"); shift 2 ;;
+		--image-path|--work-path) shift 2 ;;
+		*) shift ;;
+		esac
+	done
+	[ -z "$conf" ] || cp "$conf" "$FAKE_DIR/criu.conf"
+	echo running > "$FAKE_DIR/$1" ;;
 update) cat > "$FAKE_DIR/update.json" ;;
 *) echo "unknown command $cmd" >&2; exit 1 ;;
 esac
@@ -273,5 +285,19 @@ func TestNoCheckpointSupport(t *testing.T) {
 	}
 	if noCheckpointSupport(errors.New("criu failed: type DUMP errno 0")) {
 		t.Error("a CRIU failure taken for a missing feature")
+	}
+}
+
+// TestRuncCLICheckpointLeavesNoMarker: runc leaves a "checkpoint" file in
+// the container's state dir after a dump; a container that runs on keeps
+// its state as it was.
+func TestRuncCLICheckpointLeavesNoMarker(t *testing.T) {
+	r, _ := newFakeCLI(t)
+	marker := filepath.Join(r.root, "c1", "checkpoint")
+	if err := r.Checkpoint(context.Background(), "c1", CheckpointOptions{ImagePath: t.TempDir(), LeaveRunning: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(marker); !os.IsNotExist(err) {
+		t.Fatalf("the checkpoint marker is left: %v", err)
 	}
 }
