@@ -10,6 +10,11 @@
 #                  (test/kubelet's checkpoint check reads the kubelet's
 #                  archive with it), built from the Go module proxy
 #   debs/          Debian packages the node lacks (sudo)
+#   crun/crun      Debian's crun built with CRIU (test/vm/crun-criu.sh), which
+#                  suites/full.sh installs over the node's /usr/bin/crun so
+#                  that the crun handler can checkpoint; when it cannot be
+#                  built the node keeps Debian's crun and the crun
+#                  checkpoint tests skip, saying so
 # shellcheck shell=bash
 
 VM_ROOT_TEST_PKGS=${VM_ROOT_TEST_PKGS:-"pkg/cgroups pkg/stats pkg/runtime pkg/shim/shimserver cmd/cricketd/internal/daemon pkg/snapshot network"}
@@ -51,3 +56,6 @@ if ! ls "$debs"/sudo_*.deb >/dev/null 2>&1; then
 	(cd "$debs" && apt-get download sudo >/dev/null) || die "apt-get download sudo failed"
 fi
 cp "$debs"/sudo_*.deb "$STAGE/debs/"
+
+crun_criu=$("$REPO/test/vm/crun-criu.sh") && mkdir -p "$STAGE/crun" && cp "$crun_criu" "$STAGE/crun/crun" ||
+	log "no crun with CRIU (test/vm/crun-criu.sh failed): the node keeps Debian's crun, built without CRIU"

@@ -24,6 +24,14 @@ STEPS=${CRICKET_VM_SUITE_ARGS:-"smoke packages integration critest fault kubelet
 note "steps: $STEPS"
 export CRICKET_STANDINS_BIN=/work/standins
 install -m 0755 /work/bin/cricketd /work/bin/cricket-shim /work/bin/crictl /usr/local/bin/
+# Debian's crun built with CRIU (test/vm/crun-criu.sh), when it was staged:
+# the same crun release, so that the crun handler can checkpoint.
+if [ -x /work/crun/crun ]; then
+	install -m 0755 /work/crun/crun /usr/bin/crun
+	note "crun: Debian's, rebuilt with CRIU: $(crun --version | tail -n 1)"
+else
+	note "crun: Debian's ($(crun --version | tail -n 1)); no CRIU build was staged"
+fi
 if ! command -v sudo >/dev/null && ls /work/debs/*.deb >/dev/null 2>&1; then
 	dpkg -i /work/debs/*.deb >"$R/debs.log" 2>&1 || fail "install /work/debs" "$(tail -n 3 "$R/debs.log" | tr '\n' ' ')"
 fi
