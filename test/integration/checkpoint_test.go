@@ -149,6 +149,10 @@ func testCheckpointRestore(t *testing.T, rt runtimeapi.RuntimeServiceClient, han
 	podID := runPod(t, rt, pod, handler)
 	id := startContainer(t, rt, podID, pod, testContainer("counter", counterScript))
 	waitCount(t, rt, id, 5)
+	// The checkpointed container's cgroup, which must go with its pod and
+	// stay gone: CRIU re-creates the cgroups recorded at the dump when
+	// the runtime does not tell it the new one at the restore.
+	srcCgroup := unifiedCgroupOf(t, containerStatusPid(t, rt, id))
 
 	archive := filepath.Join(t.TempDir(), "counter.tar")
 	_, err := rt.CheckpointContainer(ctx, &runtimeapi.CheckpointContainerRequest{ContainerId: id, Location: archive, Timeout: 120})
@@ -205,6 +209,11 @@ func testCheckpointRestore(t *testing.T, rt runtimeapi.RuntimeServiceClient, han
 		t.Fatalf("/count.txt has %d lines, want more than the %d at the checkpoint", len(lines), dumped)
 	}
 	stopRestored(t, rt, pod2ID, resp.ContainerId)
+	if srcCgroup != "" {
+		if _, err := os.Stat(filepath.Join("/sys/fs/cgroup", srcCgroup)); err == nil {
+			t.Errorf("the checkpointed container's cgroup %s is there after its pod's removal and the restore", srcCgroup)
+		}
+	}
 }
 
 // stopRestored stops restored containers and removes their pod as the
