@@ -65,6 +65,11 @@ func buildRunc(ctx context.Context, cache, version string) (string, error) {
 	if modDir == "" {
 		return "", fmt.Errorf("go mod download %s@%s: no Dir in %s", runcModule, version, out)
 	}
+	// The cache dir is new on a fresh machine: the copy below goes next to
+	// dir.
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
 	src := dir + ".src"
 	_ = os.RemoveAll(src)
 	defer os.RemoveAll(src)
@@ -73,9 +78,6 @@ func buildRunc(ctx context.Context, cache, version string) (string, error) {
 	}
 	if out, err := exec.CommandContext(ctx, "chmod", "-R", "u+w", src).CombinedOutput(); err != nil {
 		return "", fmt.Errorf("chmod %s: %w: %s", src, err, out)
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
 	}
 	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-tags", "seccomp",
 		"-ldflags", "-X main.version="+strings.TrimPrefix(version, "v"), "-o", bin+".tmp", ".")
