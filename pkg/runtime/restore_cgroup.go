@@ -21,12 +21,15 @@ package runtime
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -150,4 +153,89 @@ func dropCheckpointMarker(root, id string) error {
 		return fmt.Errorf("remove the checkpoint marker of container %s: %w", id, err)
 	}
 	return nil
+}
+
+// The cgroups CRIU re-creates at a restore.
+//
+// crun (1.8.1) does not tell CRIU the restored container's cgroup either:
+// CRIU re-creates the cgroups recorded at the dump (the checkpointed
+// container's, under its pod's) and restores into them, and crun then
+// moves the restored init into the container's own cgroup, leaving the
+// re-created ones behind, empty (the VM run found the checkpointed
+// container's cgroup back after its pod's removal). The runc-CLI handler
+// notes, before a restore on cgroup v2, which cgroups on the path of the
+// checkpointed container's (from the checkpoint's spec dump) are absent,
+// and removes those that the restore made, deepest first. rmdir removes
+// only an empty cgroup, so one the restored processes still use stays
+// (and the handler's check of the init's cgroup fails such a restore).
+
+// specDumpFile is the checkpointed container's spec in a checkpoint
+// directory (the layout containerd and CRI-O share).
+const specDumpFile = "spec.dump"
+
+// cgroupFS is the cgroup v2 mount (a var for tests).
+var cgroupFS = "/sys/fs/cgroup"
+
+// absentDumpedCgroups lists the cgroups, deepest first, on the path of
+// the checkpointed container's cgroup that do not exist and are not on the
+// path of the new container's cgroup: the ones a restore may re-create.
+func absentDumpedCgroups(checkpointDir string, systemd bool, cgroup string) []string {
+	data, err := os.ReadFile(filepath.Join(checkpointDir, specDumpFile))
+	if err != nil {
+		return nil
+	}
+	var spec specs.Spec
+	if json.Unmarshal(data, &spec) != nil {
+		return nil
+	}
+	dumped, ok := specCgroupV2(&spec, systemd)
+	if !ok {
+		return nil
+	}
+	var out []string
+	for p := filepath.Clean(dumped); p != "/" && p != "." && p != ""; p = filepath.Dir(p) {
+		if p == cgroup || strings.HasPrefix(cgroup, p+"/") {
+			break
+		}
+		if _, err := os.Lstat(filepath.Join(cgroupFS, p)); os.IsNotExist(err) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// removeRecreatedCgroups removes the cgroups of absent (deepest first)
+// that exist now, after moving any process CRIU restored into one of them
+// into cgroup, the restored container's own (crun moves only the init);
+// with cgroup "" nothing is moved, and a cgroup still in use is kept and
+// named in the error.
+func removeRecreatedCgroups(absent []string, cgroup string) error {
+	var errs []error
+	for _, p := range absent {
+		if cgroup != "" {
+			if err := moveProcs(filepath.Join(cgroupFS, p), filepath.Join(cgroupFS, cgroup)); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		err := os.Remove(filepath.Join(cgroupFS, p))
+		if err != nil && !os.IsNotExist(err) {
+			errs = append(errs, fmt.Errorf("remove cgroup %s that the restore re-created: %w", p, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// moveProcs moves the processes of cgroup dir from into cgroup dir to.
+func moveProcs(from, to string) error {
+	data, err := os.ReadFile(filepath.Join(from, "cgroup.procs"))
+	if err != nil {
+		return nil // gone, or never made
+	}
+	var errs []error
+	for _, pid := range strings.Fields(string(data)) {
+		if err := os.WriteFile(filepath.Join(to, "cgroup.procs"), []byte(pid), 0o644); err != nil && !errors.Is(err, syscall.ESRCH) {
+			errs = append(errs, fmt.Errorf("move restored process %s from cgroup %s to %s: %w", pid, from, to, err))
+		}
+	}
+	return errors.Join(errs...)
 }

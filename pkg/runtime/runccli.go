@@ -511,16 +511,31 @@ func (r *runcCLI) Restore(ctx context.Context, id, bundle string, stdio Stdio, o
 			return 0, fmt.Errorf("restore container %s: %w", id, err)
 		}
 	}
+	var recreated []string
+	if r.unified && known {
+		workPath := opts.WorkPath
+		if workPath == "" {
+			workPath = opts.ImagePath
+		}
+		recreated = absentDumpedCgroups(workPath, r.systemd, cgroup)
+	}
 	pidFile := filepath.Join(r.root, id+".pid")
 	defer os.Remove(pidFile)
 	if _, err := r.run(ctx, invocation{args: restoreArgs(id, bundle, pidFile, opts), stdio: &stdio}); err != nil {
 		_ = r.Delete(context.WithoutCancel(ctx), id, true)
+		_ = removeRecreatedCgroups(recreated, "")
 		if noCheckpointSupport(err) {
 			return 0, fmt.Errorf("runtime %s has no restore support (built without CRIU): %w: %w", r.path, err, errdefs.ErrFailedPrecondition)
 		}
 		return 0, fmt.Errorf("restore container %s: %w", id, err)
 	}
+	// The restored processes CRIU put back into the cgroups it re-created
+	// for the checkpointed container join the container's (restore_cgroup.go).
+	rmErr := removeRecreatedCgroups(recreated, cgroup)
 	pid, err := readPidFile(pidFile)
+	if err == nil {
+		err = rmErr
+	}
 	if err == nil && r.unified && known {
 		if err = checkRestoredCgroup(r.pidCgroup, pid, cgroup); err != nil {
 			// Killed by pid: the runtime's kill --all signals the
