@@ -189,3 +189,69 @@ func TestParseCgroupV2(t *testing.T) {
 		}
 	}
 }
+
+// TestRemoveRecreatedCgroups: crun 1.8.1 leaves the cgroups CRIU
+// re-created for the checkpointed container (its own and its pod's) after
+// a restore (the VM run found the container's back after its pod's
+// removal). Those absent before the restore are removed after it; the
+// ones that existed, and the new container's path, are not touched, and
+// one still in use stays and is named.
+func TestRemoveRecreatedCgroups(t *testing.T) {
+	fs := t.TempDir()
+	old := cgroupFS
+	cgroupFS = fs
+	t.Cleanup(func() { cgroupFS = old })
+	ckpt := t.TempDir()
+	spec := `{"ociVersion":"1.0.2","linux":{"cgroupsPath":"/cricket/pod-old/c-old"}}`
+	if err := os.WriteFile(filepath.Join(ckpt, specDumpFile), []byte(spec), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"cricket/pod-new/c-new", "cricket/pod-other"} {
+		if err := os.MkdirAll(filepath.Join(fs, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	absent := absentDumpedCgroups(ckpt, false, "/cricket/pod-new/c-new")
+	if want := []string{"/cricket/pod-old/c-old", "/cricket/pod-old"}; strings.Join(absent, " ") != strings.Join(want, " ") {
+		t.Fatalf("absent = %v, want %v", absent, want)
+	}
+	// The restore (CRIU) re-creates them.
+	if err := os.MkdirAll(filepath.Join(fs, "cricket/pod-old/c-old"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := removeRecreatedCgroups(absent, ""); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"cricket/pod-old"} {
+		if _, err := os.Stat(filepath.Join(fs, d)); !os.IsNotExist(err) {
+			t.Errorf("%s is there after the restore: %v", d, err)
+		}
+	}
+	for _, d := range []string{"cricket", "cricket/pod-new/c-new", "cricket/pod-other"} {
+		if _, err := os.Stat(filepath.Join(fs, d)); err != nil {
+			t.Errorf("%s was removed: %v", d, err)
+		}
+	}
+
+	// A checkpoint of a container whose cgroup still exists (the original
+	// runs on): nothing of it is absent, nothing is removed.
+	spec = `{"ociVersion":"1.0.2","linux":{"cgroupsPath":"/cricket/pod-other"}}`
+	if err := os.WriteFile(filepath.Join(ckpt, specDumpFile), []byte(spec), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if absent := absentDumpedCgroups(ckpt, false, "/cricket/pod-new/c-new"); len(absent) != 0 {
+		t.Errorf("absent = %v for existing cgroups", absent)
+	}
+
+	// One still in use (here: not empty) stays, and is named.
+	if err := os.MkdirAll(filepath.Join(fs, "cricket/pod-busy/c"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(fs, "cricket/pod-busy/c/x"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := removeRecreatedCgroups([]string{"/cricket/pod-busy/c", "/cricket/pod-busy"}, "")
+	if err == nil || !strings.Contains(err.Error(), "/cricket/pod-busy/c") {
+		t.Errorf("removing a cgroup in use: %v, want an error naming it", err)
+	}
+}
