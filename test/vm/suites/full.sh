@@ -47,8 +47,15 @@ gotest() {
 	say "go test $dir $*"
 	local t0
 	t0=$(date +%s)
-	(cd "/work/repo/$dir" && env CRICKET_ROOT_TESTS=1 CRICKETD_BIN=/usr/local/bin/cricketd \
-		timeout --kill-after=60 "$t" "$bin" -test.v -test.count=1 -test.timeout="$t"s "$@") >"$log.log" 2>&1 || rc=$?
+	# The log in full; each top-level test's result also on the console (and
+	# run.log), so that a long step shows its progress while it runs.
+	{
+		(cd "/work/repo/$dir" && env CRICKET_ROOT_TESTS=1 CRICKETD_BIN=/usr/local/bin/cricketd \
+			timeout --kill-after=60 "$t" "$bin" -test.v -test.count=1 -test.timeout="$t"s "$@") 2>&1
+		echo $? >"$log.rc"
+	} | tee "$log.log" | grep --line-buffered -E '^--- (PASS|FAIL|SKIP)|^panic:' |
+		while IFS= read -r l; do printf '     %s %s\n' "$(date -u +%T)" "$l"; done
+	rc=$(cat "$log.rc" 2>/dev/null || echo 1)
 	p=$(grep -c -- '--- PASS' "$log.log")
 	f=$(grep -c -- '--- FAIL' "$log.log")
 	s=$(grep -c -- '--- SKIP' "$log.log")
