@@ -7,14 +7,15 @@
 #   integration  test/integration against real daemons
 #   critest      critest on the cricket, runc and crun handlers, --strict-skips,
 #                held to the vm counts of test/critest/expected.txt
-#   fault        test/fault, small (VM_FAULT_LIFECYCLES, VM_FAULT_INFLIGHT)
+#   fault        test/fault, small (VM_FAULT_LIFECYCLES, VM_FAULT_INFLIGHT), with
+#                the cgroupfs driver, then the systemd one
 #   kubelet      test/kubelet with cgroupDriver systemd and the default failCgroupV1
 # $CRICKET_VM_SUITE_ARGS picks and orders them (default: all, as above);
 # "integration:REGEX" runs only the tests matching REGEX; "critest:H,H/N/FOCUS"
 # only handlers H (default cricket, runc and crun) with N critest parallel
 # nodes (default 1), and only the specs matching FOCUS (a run with a focus is
-# not held to the counts); "kubelet:REGEX" only the kubelet e2e tests matching
-# REGEX.
+# not held to the counts); "fault:DRIVER[,DRIVER]" only those cgroup drivers;
+# "kubelet:REGEX" only the kubelet e2e tests matching REGEX.
 set -u
 . /work/suites/lib.sh
 
@@ -116,8 +117,13 @@ step_critest() {
 }
 
 step_fault() {
-	CRICKET_FAULT_LIFECYCLES=${VM_FAULT_LIFECYCLES:-40} CRICKET_FAULT_INFLIGHT=${VM_FAULT_INFLIGHT:-6} \
-		gotest fault test/fault 7200 -test.run '^TestFault$'
+	local d
+	# Each cgroup driver in turn: its leak checks look in the v2 tree where
+	# that driver puts pods (/cricket/pod-<ID>, or cricket.slice's scopes).
+	for d in $(echo "${1:-cgroupfs,systemd}" | tr , ' '); do
+		CRICKET_FAULT_CGROUP_DRIVER=$d CRICKET_FAULT_LIFECYCLES=${VM_FAULT_LIFECYCLES:-40} CRICKET_FAULT_INFLIGHT=${VM_FAULT_INFLIGHT:-6} \
+			gotest "fault ($d driver)" test/fault 7200 -test.run '^TestFault$'
+	done
 }
 
 step_kubelet() {
