@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -201,7 +202,10 @@ func leaks(t *testing.T, d *harness.Daemon, podIDs, podInits []string) []string 
 		}
 	}
 	for _, id := range podIDs {
-		out = append(out, podCgroupsLeft("pod-"+id)...)
+		for _, dir := range podCgroupsLeft("pod-" + id) {
+			out = append(out, dir)
+			out = append(out, cgroupTasks(dir)...)
+		}
 	}
 	for _, sub := range []string{"pods", "containers"} {
 		entries, _ := os.ReadDir(filepath.Join(d.State, sub))
@@ -218,6 +222,35 @@ func podCgroupsLeft(name string) []string {
 	v1, _ := filepath.Glob("/sys/fs/cgroup/*/cricket/" + name + "*")
 	v2, _ := filepath.Glob("/sys/fs/cgroup/cricket/" + name + "*")
 	return append(v1, v2...)
+}
+
+// cgroupTasks says what keeps a cgroup left behind busy: each process in
+// it and its children (cgroup.procs), "  pid N in SUBDIR: comm, state,
+// kernel wait channel".
+func cgroupTasks(dir string) []string {
+	var out []string
+	_ = filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+		if err != nil || e.Name() != "cgroup.procs" {
+			return nil
+		}
+		raw, _ := os.ReadFile(p)
+		rel, _ := filepath.Rel(dir, filepath.Dir(p))
+		for _, pid := range strings.Fields(string(raw)) {
+			comm, _ := os.ReadFile("/proc/" + pid + "/comm")
+			wchan, _ := os.ReadFile("/proc/" + pid + "/wchan")
+			state := ""
+			if status, err := os.ReadFile("/proc/" + pid + "/status"); err == nil {
+				for _, l := range strings.Split(string(status), "\n") {
+					if v, ok := strings.CutPrefix(l, "State:"); ok {
+						state = strings.TrimSpace(v)
+					}
+				}
+			}
+			out = append(out, fmt.Sprintf("  pid %s in %s: %s, state %s, wchan %s", pid, rel, strings.TrimSpace(string(comm)), state, wchan))
+		}
+		return nil
+	})
+	return out
 }
 
 // isDaemon reports whether the /proc/<pid>/cmdline path p is the daemon's.
