@@ -24,6 +24,14 @@ node_facts
 STEPS=${CRICKET_VM_SUITE_ARGS:-"smoke packages integration critest fault kubelet"}
 note "steps: $STEPS"
 export CRICKET_STANDINS_BIN=/work/standins
+# The node's own address: the VM has no network device (-nic none), and a
+# node has one, which hostPort mappings answer on (TestNetworkHostPort).
+# A veth pair (veth is loaded at boot; the dummy driver may not be) with a
+# private address stands for it.
+if ip link add vmnic0 type veth peer name vmnic0p 2>/dev/null; then
+	ip addr add 192.168.250.2/24 dev vmnic0 && ip link set vmnic0p up && ip link set vmnic0 up
+fi
+note "node address: $(ip -4 -o addr show dev vmnic0 2>&1 | awk '{print $4}')"
 install -m 0755 /work/bin/cricketd /work/bin/cricket-shim /work/bin/crictl /usr/local/bin/
 # Debian's crun built with CRIU (test/vm/crun-criu.sh), when it was staged:
 # the same crun release, so that the crun handler can checkpoint.
