@@ -131,6 +131,9 @@ step_fault() {
 	for d in $(echo "${1:-cgroupfs,systemd}" | tr , ' '); do
 		CRICKET_FAULT_CGROUP_DRIVER=$d CRICKET_FAULT_LIFECYCLES=${VM_FAULT_LIFECYCLES:-40} CRICKET_FAULT_INFLIGHT=${VM_FAULT_INFLIGHT:-6} \
 			gotest "fault ($d driver)" test/fault 7200 -test.run '^TestFault$'
+		# The daemon's and the shims' logs, which the test leaves in /tmp.
+		mkdir -p "$R/fault-$d"
+		mv /tmp/cricket-fault-* "$R/fault-$d/" 2>/dev/null || true
 	done
 }
 
