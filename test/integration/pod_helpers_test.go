@@ -224,29 +224,51 @@ func podCgroupsLeft(name string) []string {
 	return append(v1, v2...)
 }
 
-// cgroupTasks says what keeps a cgroup left behind busy: each process in
-// it and its children (cgroup.procs), "  pid N in SUBDIR: comm, state,
-// kernel wait channel".
+// cgroupTasks says what keeps a cgroup left behind busy: for it and each
+// cgroup below it, its cgroup v2 state (cgroup.type, cgroup.events,
+// cgroup.stat) and each process in it (cgroup.procs, cgroup.threads):
+// "  pid N in SUBDIR: comm, state, kernel wait channel".
 func cgroupTasks(dir string) []string {
 	var out []string
+	read := func(p string) string {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return "(" + err.Error() + ")"
+		}
+		return strings.Join(strings.Fields(string(b)), " ")
+	}
 	_ = filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
-		if err != nil || e.Name() != "cgroup.procs" {
+		if err != nil || !e.IsDir() {
 			return nil
 		}
-		raw, _ := os.ReadFile(p)
-		rel, _ := filepath.Rel(dir, filepath.Dir(p))
-		for _, pid := range strings.Fields(string(raw)) {
-			comm, _ := os.ReadFile("/proc/" + pid + "/comm")
-			wchan, _ := os.ReadFile("/proc/" + pid + "/wchan")
-			state := ""
-			if status, err := os.ReadFile("/proc/" + pid + "/status"); err == nil {
-				for _, l := range strings.Split(string(status), "\n") {
-					if v, ok := strings.CutPrefix(l, "State:"); ok {
-						state = strings.TrimSpace(v)
+		rel, _ := filepath.Rel(dir, p)
+		if _, err := os.Stat(filepath.Join(p, "cgroup.controllers")); err == nil {
+			out = append(out, fmt.Sprintf("  %s: type %s; events %s; stat %s", rel,
+				read(filepath.Join(p, "cgroup.type")), read(filepath.Join(p, "cgroup.events")), read(filepath.Join(p, "cgroup.stat"))))
+		}
+		seen := map[string]bool{}
+		for _, f := range []string{"cgroup.procs", "cgroup.threads", "tasks"} {
+			raw, err := os.ReadFile(filepath.Join(p, f))
+			if err != nil {
+				continue
+			}
+			for _, pid := range strings.Fields(string(raw)) {
+				if seen[pid] {
+					continue
+				}
+				seen[pid] = true
+				comm, _ := os.ReadFile("/proc/" + pid + "/comm")
+				wchan, _ := os.ReadFile("/proc/" + pid + "/wchan")
+				state := ""
+				if status, err := os.ReadFile("/proc/" + pid + "/status"); err == nil {
+					for _, l := range strings.Split(string(status), "\n") {
+						if v, ok := strings.CutPrefix(l, "State:"); ok {
+							state = strings.TrimSpace(v)
+						}
 					}
 				}
+				out = append(out, fmt.Sprintf("  pid %s in %s (%s): %s, state %s, wchan %s", pid, rel, f, strings.TrimSpace(string(comm)), state, wchan))
 			}
-			out = append(out, fmt.Sprintf("  pid %s in %s: %s, state %s, wchan %s", pid, rel, strings.TrimSpace(string(comm)), state, wchan))
 		}
 		return nil
 	})
