@@ -359,7 +359,8 @@ func (b *Builder) cachedLayer(key string, make func() (*LayerBuilder, error)) (v
 
 // BusyboxSteps returns the two base layers shared by every busybox-based
 // image: the shared libraries busybox loads, then busybox with one hard link
-// per applet in /bin, the ipcs and pgrep stand-ins and a minimal /etc.
+// per applet in /bin, the ipcs, nmeter and pgrep stand-ins and a minimal
+// /etc.
 func (b *Builder) BusyboxSteps() ([]Step, error) {
 	libs, err := b.cachedLayer("libs", b.libsLayer)
 	if err != nil {
@@ -371,7 +372,7 @@ func (b *Builder) BusyboxSteps() ([]Step, error) {
 	}
 	return []Step{
 		{Layer: libs, CreatedBy: "COPY " + strings.Join(b.libPathsForHistory(), " ") + " # busybox's shared libraries, from the host"},
-		{Layer: bb, CreatedBy: "COPY " + b.opts.BusyboxPath + " /bin/busybox && ln /bin/busybox /bin/<applet> # plus /etc, ipcs and pgrep stand-ins"},
+		{Layer: bb, CreatedBy: "COPY " + b.opts.BusyboxPath + " /bin/busybox && ln /bin/busybox /bin/<applet> # plus /etc, ipcs, nmeter and pgrep stand-ins"},
 	}, nil
 }
 
@@ -478,7 +479,7 @@ func (b *Builder) busyboxLayer() (*LayerBuilder, error) {
 	for _, a := range applets {
 		lb.HardLink("/bin/"+a, "/bin/busybox")
 	}
-	for _, s := range []string{"ipcs", "pgrep"} {
+	for _, s := range []string{"ipcs", "nmeter", "pgrep"} {
 		data, err := scripts.ReadFile("scripts/" + s)
 		if err != nil {
 			return nil, fmt.Errorf("read stand-in script %s: %w", s, err)
