@@ -7,10 +7,14 @@
 #   test/e2enode/run.sh --runtime cricket|containerd [--cricketd BIN]
 #       [--focus RE] [--skip RE] [--procs N] [--out DIR] [--timeout DUR]
 #
-# Root. Everything is private to the run and removed at the end: the image
-# registry on 127.0.0.1, a CNI bridge on a free 10.236.N.0/24, the runtime's
-# root and state, the kubelet's root dir, its cgroup root /e2enode-<id>.
+# Root. Everything is private to the run and removed at the end: a network
+# namespace of its own (the suite's API server, kubelet and registry listen
+# on its loopback, so runs of two runtimes can go at once and the host's
+# ports and iptables are never touched), the image registry on its
+# 127.0.0.1, a CNI bridge on 10.236.0.0/24, the runtime's root and state,
+# the kubelet's root dir, its cgroup root /e2enode-<id>.
 set -euo pipefail
+args=("$@")
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
@@ -49,14 +53,52 @@ log() { echo "e2enode: $*" >&2; }
 began=$(date +%s)
 
 # The binaries, built once (test/kubelet/build.sh caches them).
-mapfile -t bins < <("$REPO/test/kubelet/build.sh" kubelet e2e_node.test agnhost ginkgo)
+# Inside the run's network namespace (below) they come from the outer run.
+if [ -n "${E2ENODE_BINS:-}" ]; then
+	read -r -a bins <<<"$E2ENODE_BINS"
+else
+	mapfile -t bins < <("$REPO/test/kubelet/build.sh" kubelet e2e_node.test agnhost ginkgo)
+	if [ "$runtime" = containerd ]; then
+		mapfile -t -O 4 bins < <(cd "$REPO" && go run ./test/bench/cri -install-containerd -containerd-version "$containerd_version")
+	fi
+fi
 kubelet=${bins[0]} e2e_node=${bins[1]} agnhost=${bins[2]} ginkgo=${bins[3]}
 if [ "$runtime" = containerd ]; then
-	mapfile -t ctrd < <(cd "$REPO" && go run ./test/bench/cri -install-containerd -containerd-version "$containerd_version")
-	ctrd_bin=${ctrd[0]} runc=${ctrd[1]}
+	ctrd_bin=${bins[4]} runc=${bins[5]}
 fi
 crictl=$(command -v crictl || ls /var/cache/cricket-test/cri-tools-*/crictl 2>/dev/null | head -1 || true)
 log "binaries ready after $(($(date +%s) - began))s"
+
+# The run goes on in a network namespace of its own, entered once the
+# binaries are built (the builds may need the module proxy): a loopback and
+# an "uplink" (one end of a veth pair whose other end is in the namespace
+# too: no module for dummy links here) holding the node's address and the
+# default route, from which the kubelet takes its node IP as on a real node.
+# nsenter, not `ip netns exec`: that mounts a sysfs of the namespace over
+# /sys and so hides the cgroup file systems.
+if [ -z "${E2ENODE_NETNS:-}" ]; then
+	images_bin=$(mktemp /tmp/e2en-images-XXXXXX)
+	(cd "$REPO" && go build -o "$images_bin" ./test/images)
+	ns=e2en-$(head -c4 /dev/urandom | od -An -tx1 | tr -d ' \n')
+	ip netns add "$ns"
+	# shellcheck disable=SC2064 # expanded now, on purpose
+	trap "ip netns pids $ns | xargs -r kill -9 2>/dev/null; ip netns del $ns; rm -f $images_bin" EXIT
+	trap 'exit 130' INT TERM
+	ip -n "$ns" link set lo up
+	ip -n "$ns" link add uplink0 type veth peer name uplink1
+	ip -n "$ns" addr add 10.237.0.2/24 dev uplink0
+	ip -n "$ns" link set uplink1 up
+	ip -n "$ns" link set uplink0 up
+	ip -n "$ns" route add default via 10.237.0.1 dev uplink0 onlink
+	# The host's name servers are out of reach: say so at once, or every
+	# lookup (the kubelet's of its node name first) waits out its timeout.
+	awk '$1 == "nameserver" && $2 ~ /^[0-9.]+$/ {print $2}' /etc/resolv.conf | while read -r a; do
+		ip -n "$ns" route add unreachable "$a/32"
+	done
+	rc=0
+	E2ENODE_NETNS=$ns E2ENODE_IMAGES=$images_bin E2ENODE_BINS="${bins[*]}" nsenter --net="/run/netns/$ns" -- "$0" "${args[@]}" || rc=$?
+	exit $rc
+fi
 
 id=$(head -c4 /dev/urandom | od -An -tx1 | tr -d ' \n')
 W=$(mktemp -d /tmp/e2en-XXXX)
@@ -108,10 +150,10 @@ trap 'exit 130' INT TERM
 
 # iptables: the CNI bridge is set up without masquerade and without
 # portmap, the runtimes add no rules; any chain the run leaves is removed.
-ipt_before=$(iptables-save | grep -E '^:' | awk '{print $1}' | sort)
+ipt_before=$(iptables-save | awk '/^:/ {print $1}' | sort)
 restore_iptables() {
 	local now
-	now=$(iptables-save | grep -E '^:' | awk '{print $1}' | sort)
+	now=$(iptables-save | awk '/^:/ {print $1}' | sort)
 	comm -13 <(echo "$ipt_before") <(echo "$now") | sed 's/^://' | while read -r chain; do
 		for t in filter nat mangle; do
 			iptables -t "$t" -S | grep -E -- "-j $chain( |\$)" | sed 's/^-A/-D/' | while read -r rule; do
@@ -124,7 +166,7 @@ restore_iptables() {
 fwd_before=$(sysctl -n net.ipv4.ip_forward)
 
 # The image registry.
-(cd "$REPO" && go build -o "$W/images" ./test/images)
+cp "$E2ENODE_IMAGES" "$W/images"
 "$W/images" serve --addr 127.0.0.1:0 --hosts-dir "$W/certs.d" --agnhost "$agnhost" >"$W/registry.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 600); do grep -q '^serving' "$W/registry.log" && break; kill -0 "${pids[-1]}" || { cat "$W/registry.log"; exit 1; }; sleep 0.5; done
