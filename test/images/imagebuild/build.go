@@ -385,19 +385,25 @@ func (b *Builder) libPathsForHistory() []string {
 }
 
 func (b *Builder) libsLayer() (*LayerBuilder, error) {
-	libs, err := sharedLibs(b.opts.BusyboxPath)
-	if err != nil {
-		return nil, err
-	}
 	lb := NewLayer()
+	return lb, addSharedLibs(lb, b.opts.BusyboxPath)
+}
+
+// addSharedLibs adds to lb the shared libraries the host's program bin
+// loads, at their paths.
+func addSharedLibs(lb *LayerBuilder, bin string) error {
+	libs, err := sharedLibs(bin)
+	if err != nil {
+		return err
+	}
 	for _, p := range libs {
 		data, err := os.ReadFile(p) // follows symlinks: the image gets the real file
 		if err != nil {
-			return nil, fmt.Errorf("read shared library %s: %w", p, err)
+			return fmt.Errorf("read shared library %s: %w", p, err)
 		}
 		lb.File(p, data, 0o755, 0, 0)
 	}
-	return lb, nil
+	return nil
 }
 
 // SharedLibs is sharedLibs, for other image builders under test/.

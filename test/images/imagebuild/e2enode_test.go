@@ -56,6 +56,20 @@ func TestNodeE2ECatalog(t *testing.T) {
 	if hdrs["bin/sh"] == nil {
 		t.Error("agnhost image has no /bin/sh")
 	}
+	// curl, which the suites' network checks run in agnhost pods, with
+	// every library it loads.
+	if h := hdrs[strings.TrimPrefix(agnhostCurl, "/")]; h == nil || h.Mode&0o111 == 0 {
+		t.Errorf("agnhost image has no executable %s", agnhostCurl)
+	}
+	libs, err := sharedLibs(agnhostCurl)
+	if err != nil || len(libs) == 0 {
+		t.Fatalf("libraries of %s: %v %v", agnhostCurl, libs, err)
+	}
+	for _, l := range libs {
+		if hdrs[strings.TrimPrefix(l, "/")] == nil {
+			t.Errorf("agnhost image lacks %s, which curl loads", l)
+		}
+	}
 	if _, err := b.Build(NodeE2ECatalog(filepath.Join(t.TempDir(), "missing"))[0]); err == nil {
 		t.Error("a missing agnhost binary built an image")
 	}
