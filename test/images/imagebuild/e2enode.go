@@ -5,6 +5,7 @@ import (
 	"os"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
 // The tags Kubernetes v1.37's test/utils/image/manifest.go names for the
@@ -12,6 +13,7 @@ import (
 const (
 	agnhostTag     = "2.66.1"
 	agnhostPrevTag = "2.55"
+	glibcDNSTag    = "2.1.1"
 )
 
 // NodeE2ECatalog is the image set of Kubernetes' node end-to-end suite
@@ -95,4 +97,30 @@ func hostProgramLayer(path string) (*LayerBuilder, error) {
 	}
 	lb := NewLayer().File(path, bin, 0o755, 0, 0)
 	return lb, addSharedLibs(lb, path)
+}
+
+// GlibcDNSTestingSpec is e2e-test-images/glibc-dns-testing, the glibc image
+// of the suites' hostname and DNS specs (`hostname -f` as glibc answers it,
+// dig and nslookup), built from rootfsTar: a Debian 12 minbase root file
+// system with dnsutils, as test/e2enode/glibc-dns.sh makes it with
+// mmdebstrap. Its upstream Dockerfile is Debian's base image plus dnsutils
+// and a coredns 1.5.0 binary downloaded from GitHub, which is left out (no
+// NodeConformance spec runs it).
+func GlibcDNSTestingSpec(rootfsTar string) Spec {
+	return Spec{
+		Ref:    e2e + "glibc-dns-testing:" + glibcDNSTag,
+		Format: Docker,
+		Recipe: func(b *Builder, f Format) (v1.Image, error) {
+			if _, err := os.Stat(rootfsTar); err != nil {
+				return nil, fmt.Errorf("glibc-dns-testing root file system: %w (test/e2enode/glibc-dns.sh builds it)", err)
+			}
+			layer, err := tarball.LayerFromFile(rootfsTar, tarball.WithCompressedCaching)
+			if err != nil {
+				return nil, fmt.Errorf("glibc-dns-testing layer: %w", err)
+			}
+			cfg := v1.Config{Cmd: []string{"bash"}, Env: []string{DefaultPath}}
+			return b.Image(f, cfg, Step{Layer: layer, CreatedBy: "mmdebstrap --variant=minbase --include=dnsutils bookworm # test/e2enode/glibc-dns.sh"})
+		},
+		Contents: "Debian 12 minbase with dnsutils (glibc's hostname -f, dig, nslookup), CMD bash; no coredns",
+	}
 }
