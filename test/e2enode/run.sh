@@ -195,6 +195,31 @@ cat >"$W/net.d/10-e2enode.conflist" <<EOF
 }
 EOF
 
+# The kubelet's root dir is a shared mount, so that what the kubelet mounts
+# there in its namespace (emptyDir tmpfs, subPath binds) reaches the
+# runtime. Made before either namespace below is, so that both copies of it
+# are peers of this one.
+mount --bind "$W/kubelet" "$W/kubelet"
+mount --make-shared "$W/kubelet"
+
+# Pod logs live in /var/log/pods, the kubelet's default podLogsDir, which
+# specs name (ContainerLogPath mounts a log file from there as a hostPath):
+# the runtime and the suite each run in a mount namespace of their own
+# where /var/log is a tmpfs and /var/log/pods is the run's pod-logs dir, so
+# the host's /var/log is never written.
+cat >"$W/podlogs.sh" <<'EOF'
+set -e
+W=$1; shift
+# Nothing mounted here may propagate to the host.
+mount --make-private /
+mount --make-rprivate /proc
+mount -t tmpfs -o size=64m,mode=0755 e2enode-log /var/log
+mkdir /var/log/pods
+mount --bind "$W/pod-logs" /var/log/pods
+exec "$@"
+EOF
+inns=(unshare --mount --propagation unchanged -- sh "$W/podlogs.sh" "$W")
+
 # The runtime.
 marker=E2ENODE_RUN=$id
 case $runtime in
@@ -208,7 +233,7 @@ cni_conf_dir = "$W/net.d"
 cni_bin_dirs = ["/usr/lib/cni"]
 default_pod_subnet = ""
 EOF
-	env "$marker" "$cricketd" --root "$W/rt/root" --state "$W/rt" --listen "$socket" --config "$W/cricket.toml" \
+	env "$marker" "${inns[@]}" "$cricketd" --root "$W/rt/root" --state "$W/rt" --listen "$socket" --config "$W/cricket.toml" \
 		--registry-config-path "$W/certs.d" >"$W/runtime.log" 2>&1 &
 	pids+=($!)
 	rt_version=$("$cricketd" version 2>/dev/null | head -1 || echo cricketd)
@@ -249,7 +274,7 @@ disabled_plugins = ["io.containerd.nri.v1.nri"]
         Root = "$W/rt/runc"
         SystemdCgroup = false
 EOF
-	env "$marker" PATH="$ctrd_bin:$PATH" "$ctrd_bin/containerd" --config "$W/containerd.toml" >"$W/runtime.log" 2>&1 &
+	env "$marker" PATH="$ctrd_bin:$PATH" "${inns[@]}" "$ctrd_bin/containerd" --config "$W/containerd.toml" >"$W/runtime.log" 2>&1 &
 	pids+=($!)
 	rt_version="containerd $containerd_version, $("$runc" --version | head -1)"
 	;;
@@ -278,7 +303,7 @@ cgroupDriver: cgroupfs
 cgroupRoot: /$cgroot
 failSwapOn: false
 failCgroupV1: false
-podLogsDir: $W/pod-logs
+podLogsDir: /var/log/pods
 volumeStatsAggPeriod: 10s
 serializeImagePulls: false
 fileCheckFrequency: 10s
@@ -306,27 +331,20 @@ kubelet_flags="--root-dir=$W/kubelet --runtime-cgroups= --system-cgroups= --kube
 cat >"$W/suite.sh" <<'EOF'
 set -e
 W=$1; shift
-# Only the kubelet's root dir may propagate to the host (it is shared);
-# the settings and /var/log below must not.
-mount --make-private /
-mount --make-rprivate /proc
+# Run by podlogs.sh: only the kubelet's root dir propagates to the host (it
+# is shared); the settings below do not.
 for f in $(cd "$W/sysctl" && ls); do mount --bind "$W/sysctl/$f" "/proc/sys/$(echo "$f" | tr . /)"; done
-mount -t tmpfs -o size=64m,mode=0755 e2enode-log /var/log
 # Where systemd-run exists the suite runs the kubelet as a transient unit,
 # outside this namespace (and needs systemd as PID 1): hide it.
 if p=$(command -v systemd-run); then : >"$W/no-systemd-run"; mount --bind "$W/no-systemd-run" "$p"; fi
 cd "$W"
 exec "$@"
 EOF
-# The kubelet's root dir is a shared mount, so that what the kubelet mounts
-# there in its namespace (emptyDir tmpfs, subPath binds) reaches cricketd.
-mount --bind "$W/kubelet" "$W/kubelet"
-mount --make-shared "$W/kubelet"
 log "running the suite: focus $focus, skip $skip, $procs processes"
 suite_start=$(date +%s)
 set +e
 env "$marker" PATH="/usr/local/go/bin:$PATH" timeout --foreground "$timeout" \
-	unshare --mount --propagation unchanged -- sh "$W/suite.sh" "$W" \
+	"${inns[@]}" sh "$W/suite.sh" "$W" \
 	"$ginkgo" --procs="$procs" --timeout="$timeout" --no-color --focus="$focus" --skip="$skip" \
 	--junit-report="$W/report/junit.xml" "$e2e_node" -- \
 	--container-runtime-endpoint="unix://$socket" --node-name="$node" \
