@@ -240,6 +240,14 @@ EOF
 	;;
 containerd)
 	socket=$W/rt/c.sock
+	# Where the capability bounding set lacks CAP_SYS_RESOURCE (bit 24; this
+	# CI host), no process may lower its oom_score_adj, and runc fails every
+	# sandbox the kubelet asks -998 for ("failed to update
+	# /proc/self/oom_score_adj"). containerd's answer is
+	# restrict_oom_score_adj (clamp at its own score); Cricket clamps on its
+	# own when it lacks the capability.
+	restrict_oom=false
+	(($((16#$(awk '/^CapBnd:/ {print $2}' /proc/self/status))) >> 24 & 1)) || restrict_oom=true
 	cat >"$W/containerd.toml" <<EOF
 version = 3
 root = "$W/rt/root"
@@ -262,6 +270,7 @@ disabled_plugins = ["io.containerd.nri.v1.nri"]
     config_path = "$W/certs.d"
 [plugins."io.containerd.cri.v1.runtime"]
   enable_cdi = false
+  restrict_oom_score_adj = $restrict_oom
   [plugins."io.containerd.cri.v1.runtime".cni]
     bin_dirs = ["/usr/lib/cni"]
     conf_dir = "$W/net.d"
