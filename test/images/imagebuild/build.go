@@ -366,7 +366,12 @@ func (b *Builder) BusyboxSteps() ([]Step, error) {
 	if err != nil {
 		return nil, err
 	}
-	bb, err := b.cachedLayer("busybox", b.busyboxLayer)
+	// Compiled before the layer: cachedLayer holds the lock Standin takes.
+	nmeter, err := b.Standin("nmeter", "")
+	if err != nil {
+		return nil, err
+	}
+	bb, err := b.cachedLayer("busybox", func() (*LayerBuilder, error) { return b.busyboxLayer(nmeter) })
 	if err != nil {
 		return nil, err
 	}
@@ -466,7 +471,9 @@ func (b *Builder) applets() ([]string, error) {
 	return applets, nil
 }
 
-func (b *Builder) busyboxLayer() (*LayerBuilder, error) {
+// busyboxLayer is busybox with its applets, the stand-ins (nmeter is the
+// compiled stand-in) and a minimal /etc.
+func (b *Builder) busyboxLayer(nmeter []byte) (*LayerBuilder, error) {
 	bin, err := os.ReadFile(b.opts.BusyboxPath)
 	if err != nil {
 		return nil, fmt.Errorf("read busybox %s: %w (apt-get install busybox)", b.opts.BusyboxPath, err)
@@ -485,7 +492,8 @@ func (b *Builder) busyboxLayer() (*LayerBuilder, error) {
 	for _, a := range applets {
 		lb.HardLink("/bin/"+a, "/bin/busybox")
 	}
-	for _, s := range []string{"ipcs", "nmeter", "pgrep"} {
+	lb.File("/bin/nmeter", nmeter, 0o755, 0, 0)
+	for _, s := range []string{"ipcs", "pgrep"} {
 		data, err := scripts.ReadFile("scripts/" + s)
 		if err != nil {
 			return nil, fmt.Errorf("read stand-in script %s: %w", s, err)
