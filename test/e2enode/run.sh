@@ -143,6 +143,7 @@ cleanup() {
 	[ -n "${fwd_before:-}" ] && sysctl -qw net.ipv4.ip_forward="$fwd_before"
 	cp -a "$W"/*.log "$W/report" "$out/" 2>/dev/null
 	rm -rf "$W"
+	[ -n "${made_varlibkubelet:-}" ] && rmdir /var/lib/kubelet 2>/dev/null
 	log "done in $(($(date +%s) - began))s (exit $rc)"
 	exit $rc
 }
@@ -194,6 +195,10 @@ cat >"$W/net.d/10-e2enode.conflist" <<EOF
   ]
 }
 EOF
+
+# The mount point of the suite's private /var/lib/kubelet (suite.sh); made
+# when the host has none, and removed at the end if still empty.
+if [ ! -d /var/lib/kubelet ]; then mkdir -p /var/lib/kubelet && made_varlibkubelet=1; fi
 
 # The kubelet's root dir is a shared mount, so that what the kubelet mounts
 # there in its namespace (emptyDir tmpfs, subPath binds) reaches the
@@ -343,6 +348,11 @@ W=$1; shift
 # Run by podlogs.sh: only the kubelet's root dir propagates to the host (it
 # is shared); the settings below do not.
 for f in $(cd "$W/sysctl" && ls); do mount --bind "$W/sysctl/$f" "/proc/sys/$(echo "$f" | tr . /)"; done
+# The kubelet's device-plugin socket and the suite's test plugins are at the
+# fixed /var/lib/kubelet/device-plugins whatever the root dir: a tmpfs of
+# the run's own there, so that two runs (or a node's kubelet) never share
+# it and nothing is left on the host.
+mount -t tmpfs -o size=16m,mode=0755 e2enode-varlibkubelet /var/lib/kubelet
 # Where systemd-run exists the suite runs the kubelet as a transient unit,
 # outside this namespace (and needs systemd as PID 1): hide it.
 if p=$(command -v systemd-run); then : >"$W/no-systemd-run"; mount --bind "$W/no-systemd-run" "$p"; fi
