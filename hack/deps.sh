@@ -24,7 +24,7 @@ fi
 
 # apparmor: apparmor_parser, which checks the generated default profile
 # (pkg/apparmor TestProfileCompiles) and loads profiles where AppArmor is on.
-packages=(gcc make git pkg-config libseccomp-dev runc crun containernetworking-plugins busybox iproute2 iptables ca-certificates apparmor criu)
+packages=(gcc make git pkg-config libseccomp-dev runc crun containernetworking-plugins busybox curl iproute2 iptables ca-certificates apparmor criu)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -56,7 +56,52 @@ func TestNodeE2ECatalog(t *testing.T) {
 	if hdrs["bin/sh"] == nil {
 		t.Error("agnhost image has no /bin/sh")
 	}
+	// curl, which the suites' network checks run in agnhost pods, with
+	// every library it loads.
+	if h := hdrs[strings.TrimPrefix(agnhostCurl, "/")]; h == nil || h.Mode&0o111 == 0 {
+		t.Errorf("agnhost image has no executable %s", agnhostCurl)
+	}
+	libs, err := sharedLibs(agnhostCurl)
+	if err != nil || len(libs) == 0 {
+		t.Fatalf("libraries of %s: %v %v", agnhostCurl, libs, err)
+	}
+	for _, l := range libs {
+		if hdrs[strings.TrimPrefix(l, "/")] == nil {
+			t.Errorf("agnhost image lacks %s, which curl loads", l)
+		}
+	}
 	if _, err := b.Build(NodeE2ECatalog(filepath.Join(t.TempDir(), "missing"))[0]); err == nil {
 		t.Error("a missing agnhost binary built an image")
+	}
+}
+
+// TestGlibcDNSTestingSpec: the image is the given root file system, one
+// layer, and a missing tar is an error that names the script that makes it.
+func TestGlibcDNSTestingSpec(t *testing.T) {
+	lb := NewLayer().Dir("/bin", 0o755, 0, 0).File("/bin/hostname", []byte("ELF"), 0o755, 0, 0)
+	data, err := lb.Tar()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rootfs := filepath.Join(t.TempDir(), "rootfs.tar")
+	if err := os.WriteFile(rootfs, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b := testBuilder(t)
+	spec := GlibcDNSTestingSpec(rootfs)
+	if spec.Ref != e2e+"glibc-dns-testing:2.1.1" {
+		t.Errorf("ref %s", spec.Ref)
+	}
+	art, err := b.Build(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := platformImage(t, art)
+	hdrs, files := imageFiles(t, img)
+	if string(files["bin/hostname"]) != "ELF" || hdrs["bin/hostname"].Mode&0o111 == 0 {
+		t.Errorf("image lacks the root file system's /bin/hostname: %v", hdrs)
+	}
+	if _, err := b.Build(GlibcDNSTestingSpec(filepath.Join(t.TempDir(), "missing.tar"))); err == nil || !strings.Contains(err.Error(), "glibc-dns.sh") {
+		t.Errorf("missing root file system: %v", err)
 	}
 }
