@@ -106,7 +106,7 @@ W=$(mktemp -d /tmp/e2en-XXXX)
 bridge=e2en$id
 cgroot=e2enode-$id
 node=e2enode-$id
-mkdir -p "$W"/{certs.d,net.d,ipam,rt,kubelet,pod-logs,sysctl,report} "$out"
+mkdir -p "$W"/{certs.d,net.d,ipam,rt,kubelet,pod-logs,container-logs,sysctl,report} "$out"
 # The suite writes its kubeconfig and kubelet config beside its binary and
 # finds the kubelet there: both are linked (or copied) into the run's dir.
 mkdir -p "$W/bin"
@@ -210,8 +210,10 @@ mount --make-shared "$W/kubelet"
 # Pod logs live in /var/log/pods, the kubelet's default podLogsDir, which
 # specs name (ContainerLogPath mounts a log file from there as a hostPath):
 # the runtime and the suite each run in a mount namespace of their own
-# where /var/log is a tmpfs and /var/log/pods is the run's pod-logs dir, so
-# the host's /var/log is never written.
+# where /var/log is a tmpfs, /var/log/pods is the run's pod-logs dir and
+# /var/log/containers (the kubelet's symlinks to the logs, which
+# ContainerLogPath reads too) its container-logs dir, so the host's /var/log
+# is never written.
 cat >"$W/podlogs.sh" <<'EOF'
 set -e
 W=$1; shift
@@ -219,8 +221,9 @@ W=$1; shift
 mount --make-private /
 mount --make-rprivate /proc
 mount -t tmpfs -o size=64m,mode=0755 e2enode-log /var/log
-mkdir /var/log/pods
+mkdir /var/log/pods /var/log/containers
 mount --bind "$W/pod-logs" /var/log/pods
+mount --bind "$W/container-logs" /var/log/containers
 exec "$@"
 EOF
 inns=(unshare --mount --propagation unchanged -- sh "$W/podlogs.sh" "$W")
