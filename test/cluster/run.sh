@@ -96,10 +96,10 @@ flanneld=${bins[0]} flannel_cni=${bins[1]} crane=${bins[2]}
 if [ "$runtime" = containerd ]; then
 	mapfile -t bins < <(cd "$REPO" && go run ./test/bench/cri -install-containerd -containerd-version "$containerd_version")
 	ctrd_bin=${bins[0]} runc=${bins[1]}
-	rt_version="containerd $containerd_version, $("$runc" --version | head -1)"
+	rt_version="containerd $containerd_version, $("$runc" --version | sed -n 1p)"
 else
 	[ -x "$cricketd" ] || fail "$cricketd missing (make build)"
-	rt_version=$("$cricketd" version 2>/dev/null | head -1 || echo cricketd)
+	rt_version=$("$cricketd" version 2>/dev/null | sed -n 1p)
 fi
 crictl=$(command -v crictl || ls /var/cache/cricket-test/cri-tools-*/crictl 2>/dev/null | head -1 || true)
 log "binaries ready after $((SECONDS - began))s"
@@ -323,6 +323,12 @@ declare -A sysctls=([vm.overcommit_memory]=1 [vm.panic_on_oom]=0 [kernel.panic]=
 	[kernel.keys.root_maxkeys]=1000000 [kernel.keys.root_maxbytes]=25000000)
 for k in "${!sysctls[@]}"; do echo "${sysctls[$k]}" >"$W/sysctl/$k"; done
 
+# Without CAP_SYS_RESOURCE (this build VM's bounding set lacks it) no process
+# may lower an oom_score_adj below its own: runc's init fails on the -998 a
+# sandbox asks for. containerd then clamps to its own score
+# (restrict_oom_score_adj), as cricketd always does (pkg/oci).
+restrict_oom=false
+(((0x$(awk '/^CapEff:/ {print $2}' /proc/self/status) >> 24) & 1)) || restrict_oom=true # bit 24: CAP_SYS_RESOURCE
 node_files() { # i: the node's own /etc (an overlay over the host's), seen only in its mount namespace
 	local i=$1 N=$W/n$i
 	local etc=$N/etc-upper name ip
@@ -390,6 +396,7 @@ disabled_plugins = ["io.containerd.nri.v1.nri"]
     config_path = "/etc/containerd/certs.d"
 [plugins."io.containerd.cri.v1.runtime"]
   enable_cdi = false
+  restrict_oom_score_adj = $restrict_oom
   [plugins."io.containerd.cri.v1.runtime".cni]
     bin_dirs = ["$W/cni-bin", "/usr/lib/cni"]
     conf_dir = "/etc/cni/net.d"
