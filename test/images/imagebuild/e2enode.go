@@ -3,6 +3,7 @@ package imagebuild
 import (
 	"fmt"
 	"os"
+	"sort"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
@@ -40,13 +41,24 @@ func NodeE2ECatalog(agnhostBin string) []Spec {
 	}
 }
 
+// AgnhostTools are the host programs the agnhost image carries (with the
+// shared libraries they load) in place of the Alpine packages of the same
+// name its Dockerfile adds, at the path the image's PATH finds first: the
+// cluster suite's network specs run `curl` and `nc -u`/`nc -v -t`, which
+// busybox's applets lack. Debian packages curl and netcat-openbsd.
+var AgnhostTools = map[string]string{"/usr/bin/curl": "/usr/bin/curl", "/usr/bin/nc": "/bin/nc.openbsd"}
+
 // agnhost builds the agnhost image from a compiled agnhost binary, laid out
-// as test/images/agnhost/Dockerfile lays it out; the Alpine packages that
-// Dockerfile adds (curl, bind-tools, netcat, iproute2, bash, socat, iperf,
-// coredns) are not there: busybox's applets (wget, nslookup, nc, ip) stand
-// in for the common ones.
+// as test/images/agnhost/Dockerfile lays it out; of the Alpine packages that
+// Dockerfile adds, curl and netcat are the host's (AgnhostTools); the others
+// (bind-tools, iproute2, bash, socat, iperf, coredns) are not there:
+// busybox's applets (nslookup, ip) stand in for the common ones.
 func agnhost(binPath string) func(*Builder, Format) (v1.Image, error) {
 	return func(b *Builder, f Format) (v1.Image, error) {
+		tools, err := toolsStep(AgnhostTools)
+		if err != nil {
+			return nil, err
+		}
 		bin, err := os.ReadFile(binPath)
 		if err != nil {
 			return nil, fmt.Errorf("agnhost binary: %w", err)
@@ -69,6 +81,42 @@ func agnhost(binPath string) func(*Builder, Format) (v1.Image, error) {
 			Env:          []string{DefaultPath},
 			ExposedPorts: map[string]struct{}{"80/tcp": {}, "8080/tcp": {}, "8081/tcp": {}, "9376/tcp": {}, "5000/tcp": {}},
 		}
-		return busyboxImage(b, f, cfg, step, Step{CreatedBy: `ENTRYPOINT ["/agnhost"]`}, Step{CreatedBy: `CMD ["pause"]`})
+		return busyboxImage(b, f, cfg, tools, step, Step{CreatedBy: `ENTRYPOINT ["/agnhost"]`}, Step{CreatedBy: `CMD ["pause"]`})
 	}
+}
+
+// toolsStep is a layer of host executables (image path -> host path) and
+// the shared libraries each loads, at their host paths.
+func toolsStep(tools map[string]string) (Step, error) {
+	lb := NewLayer()
+	paths := make([]string, 0, len(tools))
+	for p := range tools {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	seen := map[string]bool{}
+	for _, p := range paths {
+		host := tools[p]
+		data, err := os.ReadFile(host)
+		if err != nil {
+			return Step{}, fmt.Errorf("agnhost tool %s (apt-get install curl netcat-openbsd): %w", host, err)
+		}
+		lb.File(p, data, 0o755, 0, 0)
+		libs, err := sharedLibs(host)
+		if err != nil {
+			return Step{}, err
+		}
+		for _, l := range libs {
+			if seen[l] {
+				continue
+			}
+			seen[l] = true
+			data, err := os.ReadFile(l)
+			if err != nil {
+				return Step{}, fmt.Errorf("read shared library %s: %w", l, err)
+			}
+			lb.File(l, data, 0o755, 0, 0)
+		}
+	}
+	return LayerStep("RUN apk --update add curl netcat-openbsd", lb)
 }

@@ -56,6 +56,12 @@ func TestNodeE2ECatalog(t *testing.T) {
 	if hdrs["bin/sh"] == nil {
 		t.Error("agnhost image has no /bin/sh")
 	}
+	// The cluster suite runs curl and netcat-openbsd's nc in it.
+	for _, tool := range []string{"usr/bin/curl", "usr/bin/nc"} {
+		if h := hdrs[tool]; h == nil || h.Mode&0o111 == 0 || len(data[tool]) == 0 {
+			t.Errorf("agnhost image lacks the executable /%s", tool)
+		}
+	}
 	if _, err := b.Build(NodeE2ECatalog(filepath.Join(t.TempDir(), "missing"))[0]); err == nil {
 		t.Error("a missing agnhost binary built an image")
 	}
