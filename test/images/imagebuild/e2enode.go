@@ -2,8 +2,10 @@ package imagebuild
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"sort"
+	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
@@ -38,7 +40,24 @@ func NodeE2ECatalog(agnhostBin string) []Spec {
 			Contents: "as nonewprivs:1.3"},
 		{Ref: e2e + "nonroot:1.5", Format: Docker, Recipe: withUser("1234"),
 			Contents: "busybox with USER 1234 (upstream: FROM busybox, USER 1234)"},
+		{Ref: e2e + "glibc-dns-testing:2.1.1", Format: Docker, Recipe: glibcDNSTesting,
+			Contents: "busybox with the host's (glibc) dig and getent: the DNS specs' glibc prober (upstream: Debian + dnsutils + coredns)"},
 	}
+}
+
+// DNSTools are dig (Debian's bind9-dnsutils; Alpine's bind-tools in
+// agnhost's Dockerfile) and getent (libc-bin), which the DNS specs run in
+// both of their probers, agnhost and glibc-dns-testing.
+var DNSTools = map[string]string{"/usr/bin/dig": "/usr/bin/dig", "/usr/bin/getent": "/usr/bin/getent"}
+
+// glibcDNSTesting is test/images/glibc-dns-testing: a glibc image with dig
+// (its coredns binary, which no spec runs, is not there).
+func glibcDNSTesting(b *Builder, f Format) (v1.Image, error) {
+	tools, err := toolsStep(DNSTools)
+	if err != nil {
+		return nil, err
+	}
+	return busyboxImage(b, f, baseConfig(), tools)
 }
 
 // AgnhostTools are the host programs the agnhost image carries (with the
@@ -55,7 +74,9 @@ var AgnhostTools = map[string]string{"/usr/bin/curl": "/usr/bin/curl", "/usr/bin
 // busybox's applets (nslookup, ip) stand in for the common ones.
 func agnhost(binPath string) func(*Builder, Format) (v1.Image, error) {
 	return func(b *Builder, f Format) (v1.Image, error) {
-		tools, err := toolsStep(AgnhostTools)
+		all := maps.Clone(AgnhostTools)
+		maps.Copy(all, DNSTools)
+		tools, err := toolsStep(all)
 		if err != nil {
 			return nil, err
 		}
@@ -99,7 +120,7 @@ func toolsStep(tools map[string]string) (Step, error) {
 		host := tools[p]
 		data, err := os.ReadFile(host)
 		if err != nil {
-			return Step{}, fmt.Errorf("agnhost tool %s (apt-get install curl netcat-openbsd): %w", host, err)
+			return Step{}, fmt.Errorf("agnhost tool %s (apt-get install curl netcat-openbsd bind9-dnsutils): %w", host, err)
 		}
 		lb.File(p, data, 0o755, 0, 0)
 		libs, err := sharedLibs(host)
@@ -118,5 +139,5 @@ func toolsStep(tools map[string]string) (Step, error) {
 			lb.File(l, data, 0o755, 0, 0)
 		}
 	}
-	return LayerStep("RUN apk --update add curl netcat-openbsd", lb)
+	return LayerStep("RUN apk --update add "+strings.Join(paths, " "), lb)
 }

@@ -29,7 +29,7 @@ func TestNodeE2ECatalog(t *testing.T) {
 			t.Errorf("build %s: %v", s.Ref, err)
 		}
 	}
-	for _, want := range []string{"agnhost:2.66.1", "agnhost:2.55", "busybox:1.37.0-2", "nginx:1.27.0-2", "nonewprivs:1.4", "nonroot:1.5"} {
+	for _, want := range []string{"agnhost:2.66.1", "agnhost:2.55", "busybox:1.37.0-2", "nginx:1.27.0-2", "nonewprivs:1.4", "nonroot:1.5", "glibc-dns-testing:2.1.1"} {
 		if !slices.Contains(refs, "registry.k8s.io/e2e-test-images/"+want) {
 			t.Errorf("node e2e catalog lacks %s", want)
 		}
@@ -57,7 +57,7 @@ func TestNodeE2ECatalog(t *testing.T) {
 		t.Error("agnhost image has no /bin/sh")
 	}
 	// The cluster suite runs curl and netcat-openbsd's nc in it.
-	for _, tool := range []string{"usr/bin/curl", "usr/bin/nc"} {
+	for _, tool := range []string{"usr/bin/curl", "usr/bin/nc", "usr/bin/dig", "usr/bin/getent"} {
 		if h := hdrs[tool]; h == nil || h.Mode&0o111 == 0 || len(data[tool]) == 0 {
 			t.Errorf("agnhost image lacks the executable /%s", tool)
 		}
