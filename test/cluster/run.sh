@@ -125,10 +125,11 @@ cleanup() {
 	local rc=$?
 	set +e
 	trap - INT TERM
+	# The run's own stderr (a trap may run inside a redirected command).
+	exec 1>&3 2>&3
 	if [ $rc -ne 0 ] && [ -f "$W/pki/admin.kubeconfig" ]; then
 		log "nodes and pods at failure"
-		K get nodes -o wide >&2
-		K get pods -A -o wide >&2
+		in_ns cp timeout 20 "$kubectl" --kubeconfig "$W/pki/admin.kubeconfig" get nodes,pods -A -o wide >&2
 	fi
 	log "tearing down $P ($W)"
 	# Pods first, through the CRI, while the runtimes still run.
@@ -202,6 +203,7 @@ check_clean() {
 	log "nothing left behind: no process, netns, mount, cgroup or $W of the run; no link, route or iptables rule in the host's netns"
 }
 net_before=$(host_net)
+exec 3>&2
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 mkdir -p "$W"/{pki,logs,cni-bin,etcd}
