@@ -362,18 +362,20 @@ EOF
 EOF
 	case $runtime in
 	cricket)
-		mkdir -p "$etc/cricket"
+		# As deploy/multinode.md installs a node: deploy/cricket.toml and
+		# the drop-in that turns the embedded default network off (the
+		# cluster CNI's conflist is the pods' network); the run's own
+		# drop-in only says where the flannel plugin is (not /opt/cni/bin,
+		# which is the host's).
+		mkdir -p "$etc/cricket/cricket.d"
 		cp -r "$W/certs.d" "$etc/cricket/certs.d"
-		# The embedded default network off: the cluster CNI's conflist is
-		# the pods' network (deploy/multinode.md).
-		cat >"$etc/cricket/cricket.toml" <<EOF
-version = 1
+		cp "$REPO/deploy/cricket.toml" "$etc/cricket/cricket.toml"
+		cp "$REPO/deploy/cricket.d/50-cluster-cni.toml" "$etc/cricket/cricket.d/"
+		cat >"$etc/cricket/cricket.d/90-cluster-e2e.toml" <<EOF
 [log]
 verbosity = 1
 [network]
-cni_conf_dir = "/etc/cni/net.d"
 cni_bin_dirs = ["$W/cni-bin", "/usr/lib/cni"]
-default_pod_subnet = ""
 EOF
 		echo "unix:///run/cricket/cricket.sock" >"$N/endpoint"
 		;;
