@@ -79,6 +79,13 @@ for cmd in "$@"; do
 		mv "$bin.tmp.$$" "$bin"
 		echo "built $cmd $version in $(($(date +%s) - start))s" >&2
 	fi
+	# agnhost's image carries the porter's TLS certificate and key
+	# (test/images/agnhost/porter): beside the binary for test/images.
+	if [ "$cmd" = agnhost ] && [ ! -f "$key/localhost.key" ]; then
+		src=$(cd "$HERE/build" && GOWORK=off GOFLAGS=-mod=mod go list -m -f '{{.Dir}}' k8s.io/kubernetes)/test/images/agnhost/porter
+		cp "$src/localhost.crt" "$src/localhost.key" "$key/" || { echo "build.sh: no $src/localhost.{crt,key}" >&2; exit 1; }
+		chmod 0644 "$key/localhost.crt" "$key/localhost.key"
+	fi
 	case $cmd in
 	*.test | agnhost | ginkgo) ;;
 	kubectl) "$bin" version --client >&2 || true ;;

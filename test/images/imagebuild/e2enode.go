@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -84,7 +85,18 @@ func agnhost(binPath string) func(*Builder, Format) (v1.Image, error) {
 		if err != nil {
 			return nil, fmt.Errorf("agnhost binary: %w", err)
 		}
-		lb := NewLayer().
+		lb := NewLayer()
+		// The porter's TLS certificate and key (its HTTPS ports), from
+		// test/images/agnhost/porter, beside the binary (test/kubelet/build.sh
+		// puts them there).
+		for _, name := range []string{"localhost.crt", "localhost.key"} {
+			data, err := os.ReadFile(filepath.Join(filepath.Dir(binPath), name))
+			if err != nil {
+				return nil, fmt.Errorf("agnhost's porter/%s beside %s: %w", name, binPath, err)
+			}
+			lb.File("/"+name, data, 0o644, 0, 0)
+		}
+		lb.
 			File("/agnhost", bin, 0o755, 0, 0).
 			Symlink("/agnhost-2", "agnhost").
 			Dir("/uploads", 0o755, 0, 0).

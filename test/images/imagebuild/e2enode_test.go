@@ -17,6 +17,11 @@ func TestNodeE2ECatalog(t *testing.T) {
 	if err := os.WriteFile(bin, []byte("#!/bin/sh\necho agnhost\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	for _, name := range []string{"localhost.crt", "localhost.key"} {
+		if err := os.WriteFile(filepath.Join(filepath.Dir(bin), name), []byte(name), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	specs := NodeE2ECatalog(bin)
 	var refs []string
 	b := testBuilder(t)
@@ -55,6 +60,9 @@ func TestNodeE2ECatalog(t *testing.T) {
 	}
 	if hdrs["bin/sh"] == nil {
 		t.Error("agnhost image has no /bin/sh")
+	}
+	if string(data["localhost.crt"]) != "localhost.crt" || string(data["localhost.key"]) != "localhost.key" {
+		t.Error("agnhost image lacks the porter's /localhost.crt and /localhost.key")
 	}
 	// The cluster suite runs curl and netcat-openbsd's nc in it.
 	for _, tool := range []string{"usr/bin/curl", "usr/bin/nc", "usr/bin/dig", "usr/bin/getent"} {
