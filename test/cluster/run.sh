@@ -620,7 +620,7 @@ rc=$?
 set -e
 suite_secs=$((SECONDS - suite_start))
 tail -40 "$W/logs/e2e.log" >&2
-summary=$(grep -E '^(Ran [0-9]+ of [0-9]+ Specs|(SUCCESS|FAIL)! -- )' "$W/logs/e2e.log" | tail -2 | tr '\n' ' ')
+summary=$(grep -a -E '^(Ran [0-9]+ of [0-9]+ Specs|(SUCCESS|FAIL)! -- )' "$W/logs/e2e.log" | tail -2 | tr '\n' ' ')
 {
 	echo "date: $(date -u +%Y-%m-%dT%H:%MZ)"
 	echo "runtime: $rt_version"
@@ -631,7 +631,7 @@ summary=$(grep -E '^(Ran [0-9]+ of [0-9]+ Specs|(SUCCESS|FAIL)! -- )' "$W/logs/e
 	echo "suite seconds: $suite_secs"
 	echo "result: $summary"
 	echo "failed specs:"
-	grep -E '^\s*\[FAIL\]' "$W/logs/e2e.log" | sed 's/^\s*/  /' | sort -u || true
+	grep -a -E '^\s*\[FAIL\]' "$W/logs/e2e.log" | sed 's/^\s*/  /' | sort -u || true
 } | tee "$W/logs/summary-$runtime.txt" >&2
 cp -a "$W/report" "$W/logs/" 2>/dev/null
 exit $rc
