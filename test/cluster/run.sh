@@ -490,12 +490,16 @@ ln -s "/proc/\$\$/root\$sock" $N/sock 2>/dev/null || true
 start kubelet $kubelet --config=/etc/kubernetes/kubelet.yaml --kubeconfig=/etc/kubernetes/kubelet.conf \
 	--hostname-override=$name --node-ip=$ip --runtime-cgroups= --system-cgroups= --kubelet-cgroups= --v=1
 start kube-proxy $proxy --config=/etc/kubernetes/kube-proxy.yaml --v=1
-# flanneld exits when its node has no pod CIDR yet; as its DaemonSet pod
-# would be, it is started again.
+# flanneld exits when its node has no pod CIDR yet: it starts once the node
+# has one (its DaemonSet pod would start on a registered node), and again
+# whenever it exits, as the pod would be restarted.
 flannel() {
+	until $kubectl --kubeconfig=/etc/kubernetes/admin.conf get node $name -o jsonpath='{.spec.podCIDR}' 2>/dev/null | grep -q .; do
+		sleep 1
+	done
 	while :; do
 		env NODE_NAME=$name $flanneld --kube-subnet-mgr --kubeconfig-file=/etc/kubernetes/admin.conf \
-			--iface=eth0 --ip-masq --iptables-resync=30 --net-config-path=/etc/kube-flannel/net-conf.json
+			--iface=eth0 --ip-masq --iptables-resync=30 --net-config-path=/etc/kube-flannel/net-conf.json || true
 		sleep 2
 	done
 }
