@@ -61,6 +61,7 @@ default_skips=(
 	# Images that test/images cannot build offline (README.md):
 	'Sample API Server'            # e2e-test-images/sample-apiserver (k8s.io/sample-apiserver + its etcd)
 	'Update Demo'                  # e2e-test-images/nautilus and kitten (nginx serving pictures)
+	'ImageVolume'                  # mounts e2e-test-images/kitten as a volume
 )
 if [ -z "$skip" ]; then
 	skip=$(IFS='|'; echo "${default_skips[*]}")
