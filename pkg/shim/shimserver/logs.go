@@ -105,26 +105,23 @@ func (l *criLog) write(stream string, partial bool, msg []byte) {
 }
 
 // Copy turns the stream r into records until EOF. A line longer than
-// maxLogLine becomes partial records followed by a full one (an empty one
-// when the stream ends right after a partial record); text left without a
-// newline at EOF becomes a full record.
+// maxLogLine becomes partial records followed by a full one; text left
+// without a newline at EOF is a partial record, as containerd writes it
+// (the kubelet reads it back without a newline the container never wrote:
+// a termination message taken from the log, FallbackToLogsOnError, is
+// "DONE" for `echo -n DONE`, not "DONE\n").
 func (l *criLog) Copy(stream string, r io.Reader) {
 	br := bufio.NewReaderSize(r, l.maxLine)
-	partial := false // the last record was P: the line is still open
 	for {
 		line, err := br.ReadSlice('\n')
 		switch {
 		case err == nil:
 			l.write(stream, false, line[:len(line)-1])
-			partial = false
 		case errors.Is(err, bufio.ErrBufferFull):
 			l.write(stream, true, line)
-			partial = true
 		default:
-			// An open line is closed even when nothing is left of it, so
-			// that the reader never waits for the end of a P record.
-			if len(line) > 0 || partial {
-				l.write(stream, false, line)
+			if len(line) > 0 {
+				l.write(stream, true, line)
 			}
 			return
 		}
