@@ -150,15 +150,23 @@ cleanup() {
 		sleep 0.5
 	done
 	for p in $(run_pids); do kill -9 "$p" 2>/dev/null; done
+	# The containers: in their pods' network namespaces, without the
+	# marker, but in the nodes' cgroup roots (a pod whose removal did not
+	# finish would outlive its shim).
+	for _ in $(seq 10); do
+		[ -z "$(cgroup_pids)" ] && break
+		for p in $(cgroup_pids); do kill -9 "$p" 2>/dev/null; done
+		sleep 0.5
+	done
 	sleep 0.5
 	# Mounts: the nodes' die with their mount namespaces; the run's own.
 	grep -F " $W/" /proc/self/mountinfo | awk '{print $5}' | sort -r | while read -r m; do umount -l "$m"; done
 	for ns in n1 n2 n3 cp sw; do ip netns del "$P-$ns" 2>/dev/null; done
-	local c
-	for c in $(awk '$9 ~ /^cgroup2?$/ {print $5}' /proc/self/mountinfo); do
-		for i in "${NODES[@]}"; do
-			[ -d "$c/$P-n$i" ] && find "$c/$P-n$i" -depth -type d -exec rmdir {} + 2>/dev/null
-		done
+	local d
+	for _ in $(seq 10); do
+		[ -z "$(cgroup_roots)" ] && break
+		for d in $(cgroup_roots); do find "$d" -depth -type d -exec rmdir {} + 2>/dev/null; done
+		sleep 0.5
 	done
 	mkdir -p "$out"
 	cp -a "$W"/logs/. "$out/" 2>/dev/null
@@ -167,6 +175,8 @@ cleanup() {
 	log "done in $((SECONDS - began))s (exit $rc)"
 	exit $rc
 }
+cgroup_roots() { find /sys/fs/cgroup -mindepth 1 -maxdepth 2 -type d -name "$P-n*" 2>/dev/null; }
+cgroup_pids() { cgroup_roots | while read -r d; do find "$d" -name cgroup.procs -exec cat {} + 2>/dev/null; done | sort -u; }
 run_pids() {
 	{
 		for ns in n1 n2 n3 cp sw; do [ -e "/run/netns/$P-$ns" ] && ip netns pids "$P-$ns" 2>/dev/null; done
@@ -187,7 +197,8 @@ check_clean() {
 	[ -n "$(run_pids)" ] && left="$left processes: $(run_pids | tr '\n' ' ')"
 	ip netns list | grep -q "^$P-" && left="$left netns: $(ip netns list | grep "^$P-" | tr '\n' ' ')"
 	grep -qE "$W|cl-(etc|run|log)" /proc/self/mountinfo && left="$left mounts: $(grep -E "$W|cl-(etc|run|log)" /proc/self/mountinfo | awk '{print $5}' | tr '\n' ' ')"
-	ls -d /sys/fs/cgroup/*/"$P"-* /sys/fs/cgroup/"$P"-* 2>/dev/null | grep -q . && left="$left cgroups: $(ls -d /sys/fs/cgroup/*/"$P"-* /sys/fs/cgroup/"$P"-* 2>/dev/null | tr '\n' ' ')"
+	[ -n "$(cgroup_pids)" ] && left="$left processes in the nodes' cgroups: $(cgroup_pids | tr '\n' ' ')"
+	[ -n "$(cgroup_roots)" ] && left="$left cgroups: $(cgroup_roots | tr '\n' ' ')"
 	[ -e "$W" ] && left="$left $W"
 	new=$(comm -13 <(echo "$net_before" | sort) <(host_net | sort))
 	if [ -n "$new" ]; then
