@@ -105,11 +105,12 @@ func (l *criLog) write(stream string, partial bool, msg []byte) {
 }
 
 // Copy turns the stream r into records until EOF. A line longer than
-// maxLogLine becomes partial records followed by a full one; text left
-// without a newline at EOF is a partial record, as containerd writes it
-// (the kubelet reads it back without a newline the container never wrote:
-// a termination message taken from the log, FallbackToLogsOnError, is
-// "DONE" for `echo -n DONE`, not "DONE\n").
+// maxLogLine becomes partial records followed by a full one. Text left
+// without a newline at EOF becomes a partial record, and nothing is added
+// after it: the output did not end with a newline, and the kubelet, which
+// appends a newline to each F record only, must read it back as it was (a
+// FallbackToLogsOnError termination message of `echo -n DONE` is "DONE").
+// containerd and CRI-O's conmon do the same.
 func (l *criLog) Copy(stream string, r io.Reader) {
 	br := bufio.NewReaderSize(r, l.maxLine)
 	for {

@@ -119,6 +119,7 @@ func TestShimContainerLifecycle(t *testing.T) {
 		t.Fatalf("Wait = %+v, %v", st, err)
 	}
 	log, _ := os.ReadFile(filepath.Join(dir, "c1.log"))
+	// "wor" had no newline when the container exited: a partial record.
 	for _, want := range []string{" stdout F hello\n", " stdout P wor\n", " stderr F oops\n"} {
 		if !strings.Contains(string(log), want) {
 			t.Errorf("log lacks %q:\n%s", want, log)

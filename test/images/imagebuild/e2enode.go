@@ -2,13 +2,11 @@ package imagebuild
 
 import (
 	"fmt"
-	"maps"
 	"os"
 	"path/filepath"
-	"sort"
-	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
 // The tags Kubernetes v1.37's test/utils/image/manifest.go names for the
@@ -16,6 +14,7 @@ import (
 const (
 	agnhostTag     = "2.66.1"
 	agnhostPrevTag = "2.55"
+	glibcDNSTag    = "2.1.1"
 )
 
 // NodeE2ECatalog is the image set of Kubernetes' node end-to-end suite
@@ -41,49 +40,39 @@ func NodeE2ECatalog(agnhostBin string) []Spec {
 			Contents: "as nonewprivs:1.3"},
 		{Ref: e2e + "nonroot:1.5", Format: Docker, Recipe: withUser("1234"),
 			Contents: "busybox with USER 1234 (upstream: FROM busybox, USER 1234)"},
-		{Ref: e2e + "glibc-dns-testing:2.1.1", Format: Docker, Recipe: glibcDNSTesting,
-			Contents: "busybox with the host's (glibc) dig and getent: the DNS specs' glibc prober (upstream: Debian + dnsutils + coredns)"},
 	}
 }
 
-// DNSTools are dig (Debian's bind9-dnsutils; Alpine's bind-tools in
-// agnhost's Dockerfile) and getent (libc-bin), which the DNS specs run in
-// both of their probers, agnhost and glibc-dns-testing.
-var DNSTools = map[string]string{"/usr/bin/dig": "/usr/bin/dig", "/usr/bin/getent": "/usr/bin/getent"}
-
-// glibcDNSTesting is test/images/glibc-dns-testing: a glibc image with dig
-// (its coredns binary, which no spec runs, is not there).
-func glibcDNSTesting(b *Builder, f Format) (v1.Image, error) {
-	tools, err := toolsStep(DNSTools)
-	if err != nil {
-		return nil, err
-	}
-	return busyboxImage(b, f, baseConfig(), tools)
-}
-
-// AgnhostTools are the host programs the agnhost image carries (with the
-// shared libraries they load) in place of the Alpine packages of the same
-// name its Dockerfile adds, at the path the image's PATH finds first: the
-// cluster suite's network specs run `curl` and `nc -u`/`nc -v -t`, which
-// busybox's applets lack. Debian packages curl and netcat-openbsd.
-var AgnhostTools = map[string]string{"/usr/bin/curl": "/usr/bin/curl", "/usr/bin/nc": "/bin/nc.openbsd"}
+// agnhostTools are the host programs put into the agnhost image, each with
+// the shared libraries it loads, in place of the Alpine packages its
+// Dockerfile adds: the suites' network checks run `curl -g -q -s
+// http://<netexec>/dial?...`, `nc -u` and `nc -v -t` (netcat-openbsd; busybox's
+// nc has neither flag), the DNS specs' musl prober runs dig (bind-tools) and
+// getent.
+var agnhostTools = []string{"/usr/bin/curl", "/usr/bin/nc", "/usr/bin/dig", "/usr/bin/getent"}
 
 // agnhost builds the agnhost image from a compiled agnhost binary, laid out
-// as test/images/agnhost/Dockerfile lays it out; of the Alpine packages that
-// Dockerfile adds, curl and netcat are the host's (AgnhostTools); the others
-// (bind-tools, iproute2, bash, socat, iperf, coredns) are not there:
-// busybox's applets (nslookup, ip) stand in for the common ones.
+// as test/images/agnhost/Dockerfile lays it out. Of the Alpine packages that
+// Dockerfile adds, curl, netcat, dig and getent are the host's
+// (agnhostTools); the others (iproute2, bash, socat, iperf, coredns) are not
+// there: busybox's applets (ip, ...) stand in for the common ones.
 func agnhost(binPath string) func(*Builder, Format) (v1.Image, error) {
 	return func(b *Builder, f Format) (v1.Image, error) {
-		all := maps.Clone(AgnhostTools)
-		maps.Copy(all, DNSTools)
-		tools, err := toolsStep(all)
-		if err != nil {
-			return nil, err
-		}
 		bin, err := os.ReadFile(binPath)
 		if err != nil {
 			return nil, fmt.Errorf("agnhost binary: %w", err)
+		}
+		var steps []Step
+		for _, tool := range agnhostTools {
+			l, err := hostProgramLayer(tool)
+			if err != nil {
+				return nil, fmt.Errorf("agnhost's %s: %w (apt-get install curl netcat-openbsd bind9-dnsutils)", tool, err)
+			}
+			st, err := LayerStep("RUN apk add "+filepath.Base(tool)+" # the host's "+tool+" and its shared libraries", l)
+			if err != nil {
+				return nil, err
+			}
+			steps = append(steps, st)
 		}
 		lb := NewLayer()
 		// The porter's TLS certificate and key (its HTTPS ports), from
@@ -114,42 +103,44 @@ func agnhost(binPath string) func(*Builder, Format) (v1.Image, error) {
 			Env:          []string{DefaultPath},
 			ExposedPorts: map[string]struct{}{"80/tcp": {}, "8080/tcp": {}, "8081/tcp": {}, "9376/tcp": {}, "5000/tcp": {}},
 		}
-		return busyboxImage(b, f, cfg, tools, step, Step{CreatedBy: `ENTRYPOINT ["/agnhost"]`}, Step{CreatedBy: `CMD ["pause"]`})
+		steps = append(steps, step, Step{CreatedBy: `ENTRYPOINT ["/agnhost"]`}, Step{CreatedBy: `CMD ["pause"]`})
+		return busyboxImage(b, f, cfg, steps...)
 	}
 }
 
-// toolsStep is a layer of host executables (image path -> host path) and
-// the shared libraries each loads, at their host paths.
-func toolsStep(tools map[string]string) (Step, error) {
-	lb := NewLayer()
-	paths := make([]string, 0, len(tools))
-	for p := range tools {
-		paths = append(paths, p)
+// hostProgramLayer is a layer of the host's program at path, at the same
+// path, with the shared libraries it loads (as ldd resolves them here).
+func hostProgramLayer(path string) (*LayerBuilder, error) {
+	bin, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
 	}
-	sort.Strings(paths)
-	seen := map[string]bool{}
-	for _, p := range paths {
-		host := tools[p]
-		data, err := os.ReadFile(host)
-		if err != nil {
-			return Step{}, fmt.Errorf("agnhost tool %s (apt-get install curl netcat-openbsd bind9-dnsutils): %w", host, err)
-		}
-		lb.File(p, data, 0o755, 0, 0)
-		libs, err := sharedLibs(host)
-		if err != nil {
-			return Step{}, err
-		}
-		for _, l := range libs {
-			if seen[l] {
-				continue
+	lb := NewLayer().File(path, bin, 0o755, 0, 0)
+	return lb, addSharedLibs(lb, path)
+}
+
+// GlibcDNSTestingSpec is e2e-test-images/glibc-dns-testing, the glibc image
+// of the suites' hostname and DNS specs (`hostname -f` as glibc answers it,
+// dig and nslookup), built from rootfsTar: a Debian 12 minbase root file
+// system with dnsutils, as test/e2enode/glibc-dns.sh makes it with
+// mmdebstrap. Its upstream Dockerfile is Debian's base image plus dnsutils
+// and a coredns 1.5.0 binary downloaded from GitHub, which is left out (no
+// NodeConformance spec runs it).
+func GlibcDNSTestingSpec(rootfsTar string) Spec {
+	return Spec{
+		Ref:    e2e + "glibc-dns-testing:" + glibcDNSTag,
+		Format: Docker,
+		Recipe: func(b *Builder, f Format) (v1.Image, error) {
+			if _, err := os.Stat(rootfsTar); err != nil {
+				return nil, fmt.Errorf("glibc-dns-testing root file system: %w (test/e2enode/glibc-dns.sh builds it)", err)
 			}
-			seen[l] = true
-			data, err := os.ReadFile(l)
+			layer, err := tarball.LayerFromFile(rootfsTar, tarball.WithCompressedCaching)
 			if err != nil {
-				return Step{}, fmt.Errorf("read shared library %s: %w", l, err)
+				return nil, fmt.Errorf("glibc-dns-testing layer: %w", err)
 			}
-			lb.File(l, data, 0o755, 0, 0)
-		}
+			cfg := v1.Config{Cmd: []string{"bash"}, Env: []string{DefaultPath}}
+			return b.Image(f, cfg, Step{Layer: layer, CreatedBy: "mmdebstrap --variant=minbase --include=dnsutils bookworm # test/e2enode/glibc-dns.sh"})
+		},
+		Contents: "Debian 12 minbase with dnsutils (glibc's hostname -f, dig, nslookup), CMD bash; no coredns",
 	}
-	return LayerStep("RUN apk --update add "+strings.Join(paths, " "), lb)
 }
