@@ -241,7 +241,7 @@ EOF
 	env "$marker" "${inns[@]}" "$cricketd" --root "$W/rt/root" --state "$W/rt" --listen "$socket" --config "$W/cricket.toml" \
 		--registry-config-path "$W/certs.d" >"$W/runtime.log" 2>&1 &
 	pids+=($!)
-	rt_version=$("$cricketd" version 2>/dev/null | head -1 || echo cricketd)
+	rt_version=$("$cricketd" version 2>/dev/null | sed -n 1p || echo cricketd)
 	;;
 containerd)
 	socket=$W/rt/c.sock
@@ -290,7 +290,7 @@ disabled_plugins = ["io.containerd.nri.v1.nri"]
 EOF
 	env "$marker" PATH="$ctrd_bin:$PATH" "${inns[@]}" "$ctrd_bin/containerd" --config "$W/containerd.toml" >"$W/runtime.log" 2>&1 &
 	pids+=($!)
-	rt_version="containerd $containerd_version, $("$runc" --version | head -1)"
+	rt_version="containerd $containerd_version, $("$runc" --version | sed -n 1p)"
 	;;
 esac
 for _ in $(seq 120); do [ -S "$socket" ] && break; kill -0 "${pids[-1]}" || { tail -30 "$W/runtime.log"; exit 1; }; sleep 0.5; done
