@@ -3,6 +3,7 @@ package imagebuild
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
@@ -42,31 +43,49 @@ func NodeE2ECatalog(agnhostBin string) []Spec {
 	}
 }
 
-// agnhostCurl is the curl put into the agnhost image: the suites' network
-// checks run `curl -g -q -s http://<netexec>/dial?...` in an agnhost pod.
-const agnhostCurl = "/usr/bin/curl"
+// agnhostTools are the host programs put into the agnhost image, each with
+// the shared libraries it loads, in place of the Alpine packages its
+// Dockerfile adds: the suites' network checks run `curl -g -q -s
+// http://<netexec>/dial?...`, `nc -u` and `nc -v -t` (netcat-openbsd; busybox's
+// nc has neither flag), the DNS specs' musl prober runs dig (bind-tools) and
+// getent.
+var agnhostTools = []string{"/usr/bin/curl", "/usr/bin/nc", "/usr/bin/dig", "/usr/bin/getent"}
 
 // agnhost builds the agnhost image from a compiled agnhost binary, laid out
 // as test/images/agnhost/Dockerfile lays it out. Of the Alpine packages that
-// Dockerfile adds, curl is the host's (Debian's curl with the shared
-// libraries it loads); the others (bind-tools, netcat, iproute2, bash, socat,
-// iperf, coredns) are not there: busybox's applets (nslookup, nc, ip) stand
-// in for the common ones.
+// Dockerfile adds, curl, netcat, dig and getent are the host's
+// (agnhostTools); the others (iproute2, bash, socat, iperf, coredns) are not
+// there: busybox's applets (ip, ...) stand in for the common ones.
 func agnhost(binPath string) func(*Builder, Format) (v1.Image, error) {
 	return func(b *Builder, f Format) (v1.Image, error) {
 		bin, err := os.ReadFile(binPath)
 		if err != nil {
 			return nil, fmt.Errorf("agnhost binary: %w", err)
 		}
-		curl, err := hostProgramLayer(agnhostCurl)
-		if err != nil {
-			return nil, fmt.Errorf("agnhost's curl: %w (apt-get install curl)", err)
+		var steps []Step
+		for _, tool := range agnhostTools {
+			l, err := hostProgramLayer(tool)
+			if err != nil {
+				return nil, fmt.Errorf("agnhost's %s: %w (apt-get install curl netcat-openbsd bind9-dnsutils)", tool, err)
+			}
+			st, err := LayerStep("RUN apk add "+filepath.Base(tool)+" # the host's "+tool+" and its shared libraries", l)
+			if err != nil {
+				return nil, err
+			}
+			steps = append(steps, st)
 		}
-		curlStep, err := LayerStep("RUN apk add curl # the host's "+agnhostCurl+" and its shared libraries", curl)
-		if err != nil {
-			return nil, err
+		lb := NewLayer()
+		// The porter's TLS certificate and key (its HTTPS ports), from
+		// test/images/agnhost/porter, beside the binary (test/kubelet/build.sh
+		// puts them there).
+		for _, name := range []string{"localhost.crt", "localhost.key"} {
+			data, err := os.ReadFile(filepath.Join(filepath.Dir(binPath), name))
+			if err != nil {
+				return nil, fmt.Errorf("agnhost's porter/%s beside %s: %w", name, binPath, err)
+			}
+			lb.File("/"+name, data, 0o644, 0, 0)
 		}
-		lb := NewLayer().
+		lb.
 			File("/agnhost", bin, 0o755, 0, 0).
 			Symlink("/agnhost-2", "agnhost").
 			Dir("/uploads", 0o755, 0, 0).
@@ -84,7 +103,8 @@ func agnhost(binPath string) func(*Builder, Format) (v1.Image, error) {
 			Env:          []string{DefaultPath},
 			ExposedPorts: map[string]struct{}{"80/tcp": {}, "8080/tcp": {}, "8081/tcp": {}, "9376/tcp": {}, "5000/tcp": {}},
 		}
-		return busyboxImage(b, f, cfg, curlStep, step, Step{CreatedBy: `ENTRYPOINT ["/agnhost"]`}, Step{CreatedBy: `CMD ["pause"]`})
+		steps = append(steps, step, Step{CreatedBy: `ENTRYPOINT ["/agnhost"]`}, Step{CreatedBy: `CMD ["pause"]`})
+		return busyboxImage(b, f, cfg, steps...)
 	}
 }
 

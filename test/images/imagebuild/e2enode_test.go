@@ -17,6 +17,11 @@ func TestNodeE2ECatalog(t *testing.T) {
 	if err := os.WriteFile(bin, []byte("#!/bin/sh\necho agnhost\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	for _, name := range []string{"localhost.crt", "localhost.key"} {
+		if err := os.WriteFile(filepath.Join(filepath.Dir(bin), name), []byte(name), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	specs := NodeE2ECatalog(bin)
 	var refs []string
 	b := testBuilder(t)
@@ -56,19 +61,25 @@ func TestNodeE2ECatalog(t *testing.T) {
 	if hdrs["bin/sh"] == nil {
 		t.Error("agnhost image has no /bin/sh")
 	}
-	// curl, which the suites' network checks run in agnhost pods, with
-	// every library it loads.
-	if h := hdrs[strings.TrimPrefix(agnhostCurl, "/")]; h == nil || h.Mode&0o111 == 0 {
-		t.Errorf("agnhost image has no executable %s", agnhostCurl)
-	}
-	libs, err := sharedLibs(agnhostCurl)
-	if err != nil || len(libs) == 0 {
-		t.Fatalf("libraries of %s: %v %v", agnhostCurl, libs, err)
-	}
-	for _, l := range libs {
-		if hdrs[strings.TrimPrefix(l, "/")] == nil {
-			t.Errorf("agnhost image lacks %s, which curl loads", l)
+	// curl, nc, dig and getent, which the suites' network and DNS checks
+	// run in agnhost pods, each with every library it loads; the porter's
+	// certificate and key.
+	for _, tool := range []string{"/usr/bin/curl", "/usr/bin/nc", "/usr/bin/dig", "/usr/bin/getent"} {
+		if h := hdrs[strings.TrimPrefix(tool, "/")]; h == nil || h.Mode&0o111 == 0 {
+			t.Errorf("agnhost image has no executable %s", tool)
 		}
+		libs, err := sharedLibs(tool)
+		if err != nil || len(libs) == 0 {
+			t.Fatalf("libraries of %s: %v %v", tool, libs, err)
+		}
+		for _, l := range libs {
+			if hdrs[strings.TrimPrefix(l, "/")] == nil {
+				t.Errorf("agnhost image lacks %s, which %s loads", l, tool)
+			}
+		}
+	}
+	if string(data["localhost.crt"]) != "localhost.crt" || string(data["localhost.key"]) != "localhost.key" {
+		t.Error("agnhost image lacks the porter's /localhost.crt and /localhost.key")
 	}
 	if _, err := b.Build(NodeE2ECatalog(filepath.Join(t.TempDir(), "missing"))[0]); err == nil {
 		t.Error("a missing agnhost binary built an image")
