@@ -51,6 +51,7 @@ func fakeShimWith(t *testing.T, setup func(*runtimetest.Executor)) (*shimclient.
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
+	t.Cleanup(srv.waitBackground) // no start record after the test's dir is gone
 	lastServer.Store(srv)
 	sl, err := listenStreams(dir)
 	if err != nil {
