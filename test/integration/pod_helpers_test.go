@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -201,7 +202,10 @@ func leaks(t *testing.T, d *harness.Daemon, podIDs, podInits []string) []string 
 		}
 	}
 	for _, id := range podIDs {
-		out = append(out, podCgroupsLeft("pod-"+id)...)
+		for _, dir := range podCgroupsLeft("pod-" + id) {
+			out = append(out, dir)
+			out = append(out, cgroupTasks(dir)...)
+		}
 	}
 	for _, sub := range []string{"pods", "containers"} {
 		entries, _ := os.ReadDir(filepath.Join(d.State, sub))
@@ -218,6 +222,57 @@ func podCgroupsLeft(name string) []string {
 	v1, _ := filepath.Glob("/sys/fs/cgroup/*/cricket/" + name + "*")
 	v2, _ := filepath.Glob("/sys/fs/cgroup/cricket/" + name + "*")
 	return append(v1, v2...)
+}
+
+// cgroupTasks says what keeps a cgroup left behind busy: for it and each
+// cgroup below it, its cgroup v2 state (cgroup.type, cgroup.events,
+// cgroup.stat) and each process in it (cgroup.procs, cgroup.threads):
+// "  pid N in SUBDIR: comm, state, kernel wait channel".
+func cgroupTasks(dir string) []string {
+	var out []string
+	read := func(p string) string {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return "(" + err.Error() + ")"
+		}
+		return strings.Join(strings.Fields(string(b)), " ")
+	}
+	_ = filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+		if err != nil || !e.IsDir() {
+			return nil
+		}
+		rel, _ := filepath.Rel(dir, p)
+		if _, err := os.Stat(filepath.Join(p, "cgroup.controllers")); err == nil {
+			out = append(out, fmt.Sprintf("  %s: type %s; events %s; stat %s", rel,
+				read(filepath.Join(p, "cgroup.type")), read(filepath.Join(p, "cgroup.events")), read(filepath.Join(p, "cgroup.stat"))))
+		}
+		seen := map[string]bool{}
+		for _, f := range []string{"cgroup.procs", "cgroup.threads", "tasks"} {
+			raw, err := os.ReadFile(filepath.Join(p, f))
+			if err != nil {
+				continue
+			}
+			for _, pid := range strings.Fields(string(raw)) {
+				if seen[pid] {
+					continue
+				}
+				seen[pid] = true
+				comm, _ := os.ReadFile("/proc/" + pid + "/comm")
+				wchan, _ := os.ReadFile("/proc/" + pid + "/wchan")
+				state := ""
+				if status, err := os.ReadFile("/proc/" + pid + "/status"); err == nil {
+					for _, l := range strings.Split(string(status), "\n") {
+						if v, ok := strings.CutPrefix(l, "State:"); ok {
+							state = strings.TrimSpace(v)
+						}
+					}
+				}
+				out = append(out, fmt.Sprintf("  pid %s in %s (%s): %s, state %s, wchan %s", pid, rel, f, strings.TrimSpace(string(comm)), state, wchan))
+			}
+		}
+		return nil
+	})
+	return out
 }
 
 // isDaemon reports whether the /proc/<pid>/cmdline path p is the daemon's.

@@ -169,7 +169,9 @@ func (d *Daemon) awaitServing(p *Proc) error {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("cricketd did not serve %s within %v: %v\n%s", d.Socket, d.StartTimeout, err, d.Tail(30))
+			// Where it hangs: the goroutines' stacks go to the log.
+			d.Quit()
+			return fmt.Errorf("cricketd did not serve %s within %v: %v (SIGQUIT sent: its goroutines are in its log)", d.Socket, d.StartTimeout, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

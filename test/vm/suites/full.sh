@@ -7,14 +7,15 @@
 #   integration  test/integration against real daemons
 #   critest      critest on the cricket, runc and crun handlers, --strict-skips,
 #                held to the vm counts of test/critest/expected.txt
-#   fault        test/fault, small (VM_FAULT_LIFECYCLES, VM_FAULT_INFLIGHT)
+#   fault        test/fault, small (VM_FAULT_LIFECYCLES, VM_FAULT_INFLIGHT), with
+#                the cgroupfs driver, then the systemd one
 #   kubelet      test/kubelet with cgroupDriver systemd and the default failCgroupV1
 # $CRICKET_VM_SUITE_ARGS picks and orders them (default: all, as above);
 # "integration:REGEX" runs only the tests matching REGEX; "critest:H,H/N/FOCUS"
 # only handlers H (default cricket, runc and crun) with N critest parallel
 # nodes (default 1), and only the specs matching FOCUS (a run with a focus is
-# not held to the counts); "kubelet:REGEX" only the kubelet e2e tests matching
-# REGEX.
+# not held to the counts); "fault:DRIVER[,DRIVER]" only those cgroup drivers;
+# "kubelet:REGEX" only the kubelet e2e tests matching REGEX.
 set -u
 . /work/suites/lib.sh
 
@@ -23,6 +24,14 @@ node_facts
 STEPS=${CRICKET_VM_SUITE_ARGS:-"smoke packages integration critest fault kubelet"}
 note "steps: $STEPS"
 export CRICKET_STANDINS_BIN=/work/standins
+# The node's own address: the VM has no network device (-nic none), and a
+# node has one, which hostPort mappings answer on (TestNetworkHostPort).
+# A veth pair (veth is loaded at boot; the dummy driver may not be) with a
+# private address stands for it.
+if ip link add vmnic0 type veth peer name vmnic0p 2>/dev/null; then
+	ip addr add 192.168.250.2/24 dev vmnic0 && ip link set vmnic0p up && ip link set vmnic0 up
+fi
+note "node address: $(ip -4 -o addr show dev vmnic0 2>&1 | awk '{print $4}')"
 install -m 0755 /work/bin/cricketd /work/bin/cricket-shim /work/bin/crictl /usr/local/bin/
 # Debian's crun built with CRIU (test/vm/crun-criu.sh), when it was staged:
 # the same crun release, so that the crun handler can checkpoint.
@@ -47,8 +56,15 @@ gotest() {
 	say "go test $dir $*"
 	local t0
 	t0=$(date +%s)
-	(cd "/work/repo/$dir" && env CRICKET_ROOT_TESTS=1 CRICKETD_BIN=/usr/local/bin/cricketd \
-		timeout --kill-after=60 "$t" "$bin" -test.v -test.count=1 -test.timeout="$t"s "$@") >"$log.log" 2>&1 || rc=$?
+	# The log in full; each top-level test's result also on the console (and
+	# run.log), so that a long step shows its progress while it runs.
+	{
+		(cd "/work/repo/$dir" && env CRICKET_ROOT_TESTS=1 CRICKETD_BIN=/usr/local/bin/cricketd \
+			timeout --kill-after=60 "$t" "$bin" -test.v -test.count=1 -test.timeout="$t"s "$@") 2>&1
+		echo $? >"$log.rc"
+	} | tee "$log.log" | grep --line-buffered -E '^--- (PASS|FAIL|SKIP)|^panic:' |
+		while IFS= read -r l; do printf '     %s %s\n' "$(date -u +%T)" "$l"; done
+	rc=$(cat "$log.rc" 2>/dev/null || echo 1)
 	p=$(grep -c -- '--- PASS' "$log.log")
 	f=$(grep -c -- '--- FAIL' "$log.log")
 	s=$(grep -c -- '--- SKIP' "$log.log")
@@ -109,8 +125,16 @@ step_critest() {
 }
 
 step_fault() {
-	CRICKET_FAULT_LIFECYCLES=${VM_FAULT_LIFECYCLES:-40} CRICKET_FAULT_INFLIGHT=${VM_FAULT_INFLIGHT:-6} \
-		gotest fault test/fault 7200 -test.run '^TestFault$'
+	local d
+	# Each cgroup driver in turn: its leak checks look in the v2 tree where
+	# that driver puts pods (/cricket/pod-<ID>, or cricket.slice's scopes).
+	for d in $(echo "${1:-cgroupfs,systemd}" | tr , ' '); do
+		CRICKET_FAULT_CGROUP_DRIVER=$d CRICKET_FAULT_LIFECYCLES=${VM_FAULT_LIFECYCLES:-40} CRICKET_FAULT_INFLIGHT=${VM_FAULT_INFLIGHT:-6} \
+			gotest "fault ($d driver)" test/fault 7200 -test.run '^TestFault$'
+		# The daemon's and the shims' logs, which the test leaves in /tmp.
+		mkdir -p "$R/fault-$d"
+		mv /tmp/cricket-fault-* "$R/fault-$d/" 2>/dev/null || true
+	done
 }
 
 step_kubelet() {
