@@ -18,7 +18,7 @@ ROOT_ENV  := CRICKET_ROOT_TESTS=1
 GOCYCLO_MAX ?= 30
 
 .DEFAULT_GOAL := help
-.PHONY: help build install test test-race root-test integration critest kubelet-e2e kind-e2e node-e2e node-e2e-smoke fault vm-smoke vm-test vm-shell bench bench-compare lint fuzz clean
+.PHONY: help build install test test-race root-test integration critest kubelet-e2e kind-e2e cluster-e2e cluster-e2e-smoke node-e2e node-e2e-smoke fault vm-smoke vm-test vm-shell bench bench-compare lint fuzz clean
 
 help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -54,6 +54,19 @@ kubelet-e2e: build ## A real kubelet (v1.37, built once into /var/cache/cricket-
 	@kubelet=$$(test/kubelet/build.sh) && \
 	$(ROOT_ENV) CRICKETD_BIN=$(BIN)/cricketd KUBELET_BIN=$$kubelet KUBELET_E2E_OUTPUT=$(CURDIR)/_output/kubelet-e2e \
 	$(GO) test -tags '$(GO_TAGS)' -count=1 -v -timeout 30m ./test/kubelet/
+
+# A cluster of 1 control plane and 3 nodes on this machine, each node its own
+# netns and mount namespace (cricketd or containerd, kubelet, kube-proxy,
+# flanneld), CoreDNS; the functional checks, then e2e.test [Conformance] on
+# CLUSTER_RUNTIME (cricket or containerd). test/cluster/README.md.
+CLUSTER_RUNTIME ?= cricket
+CLUSTER_FLAGS   ?=
+CLUSTER_SMOKE   ?= $(shell sed -e '/^\#/d' -e '/^$$/d' test/cluster/smoke.txt | paste -sd'|')
+cluster-e2e: build ## A 3-node cluster in network namespaces (flannel, kube-proxy, CoreDNS), its checks, then e2e.test [Conformance] on CLUSTER_RUNTIME (cricket; containerd). Root.
+	test/cluster/run.sh --runtime $(CLUSTER_RUNTIME) --cricketd $(BIN)/cricketd $(CLUSTER_FLAGS)
+
+cluster-e2e-smoke: build ## cluster-e2e with the conformance specs named in test/cluster/smoke.txt only. Root.
+	test/cluster/run.sh --runtime $(CLUSTER_RUNTIME) --cricketd $(BIN)/cricketd --focus '$(CLUSTER_SMOKE)' $(CLUSTER_FLAGS)
 
 # Node conformance: Kubernetes' test/e2e_node [NodeConformance] specs
 # (v1.37.2, its own etcd, kube-apiserver and kubelet) on E2ENODE_RUNTIME

@@ -22,9 +22,11 @@ if [ "$(printf '%s\n%s\n' "$GO_MIN" "$have" | sort -V | head -n1)" != "$GO_MIN" 
 	exit 1
 fi
 
+# curl, netcat-openbsd, bind9-dnsutils (dig): the agnhost test image carries
+# them (test/images).
 # apparmor: apparmor_parser, which checks the generated default profile
 # (pkg/apparmor TestProfileCompiles) and loads profiles where AppArmor is on.
-packages=(gcc make git pkg-config libseccomp-dev runc crun containernetworking-plugins busybox iproute2 iptables ca-certificates apparmor criu)
+packages=(gcc make git pkg-config libseccomp-dev runc crun containernetworking-plugins busybox curl netcat-openbsd bind9-dnsutils iproute2 iptables ca-certificates apparmor criu)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

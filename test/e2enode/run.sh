@@ -7,10 +7,14 @@
 #   test/e2enode/run.sh --runtime cricket|containerd [--cricketd BIN]
 #       [--focus RE] [--skip RE] [--procs N] [--out DIR] [--timeout DUR]
 #
-# Root. Everything is private to the run and removed at the end: the image
-# registry on 127.0.0.1, a CNI bridge on a free 10.236.N.0/24, the runtime's
-# root and state, the kubelet's root dir, its cgroup root /e2enode-<id>.
+# Root. Everything is private to the run and removed at the end: a network
+# namespace of its own (the suite's API server, kubelet and registry listen
+# on its loopback, so runs of two runtimes can go at once and the host's
+# ports and iptables are never touched), the image registry on its
+# 127.0.0.1, a CNI bridge on 10.236.0.0/24, the runtime's root and state,
+# the kubelet's root dir, its cgroup root /e2enode-<id>.
 set -euo pipefail
+args=("$@")
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
@@ -49,21 +53,60 @@ log() { echo "e2enode: $*" >&2; }
 began=$(date +%s)
 
 # The binaries, built once (test/kubelet/build.sh caches them).
-mapfile -t bins < <("$REPO/test/kubelet/build.sh" kubelet e2e_node.test agnhost ginkgo)
+# Inside the run's network namespace (below) they come from the outer run.
+if [ -n "${E2ENODE_BINS:-}" ]; then
+	read -r -a bins <<<"$E2ENODE_BINS"
+else
+	mapfile -t bins < <("$REPO/test/kubelet/build.sh" kubelet e2e_node.test agnhost ginkgo)
+	if [ "$runtime" = containerd ]; then
+		mapfile -t -O 4 bins < <(cd "$REPO" && go run ./test/bench/cri -install-containerd -containerd-version "$containerd_version")
+	fi
+fi
 kubelet=${bins[0]} e2e_node=${bins[1]} agnhost=${bins[2]} ginkgo=${bins[3]}
 if [ "$runtime" = containerd ]; then
-	mapfile -t ctrd < <(cd "$REPO" && go run ./test/bench/cri -install-containerd -containerd-version "$containerd_version")
-	ctrd_bin=${ctrd[0]} runc=${ctrd[1]}
+	ctrd_bin=${bins[4]} runc=${bins[5]}
 fi
 crictl=$(command -v crictl || ls /var/cache/cricket-test/cri-tools-*/crictl 2>/dev/null | head -1 || true)
 log "binaries ready after $(($(date +%s) - began))s"
+
+# The run goes on in a network namespace of its own, entered once the
+# binaries are built (the builds may need the module proxy): a loopback and
+# an "uplink" (one end of a veth pair whose other end is in the namespace
+# too: no module for dummy links here) holding the node's address and the
+# default route, from which the kubelet takes its node IP as on a real node.
+# nsenter, not `ip netns exec`: that mounts a sysfs of the namespace over
+# /sys and so hides the cgroup file systems.
+if [ -z "${E2ENODE_NETNS:-}" ]; then
+	images_bin=$(mktemp /tmp/e2en-images-XXXXXX)
+	(cd "$REPO" && go build -o "$images_bin" ./test/images)
+	glibc_dns=$("$HERE/glibc-dns.sh")
+	ns=e2en-$(head -c4 /dev/urandom | od -An -tx1 | tr -d ' \n')
+	ip netns add "$ns"
+	# shellcheck disable=SC2064 # expanded now, on purpose
+	trap "ip netns pids $ns | xargs -r kill -9 2>/dev/null; ip netns del $ns; rm -f $images_bin" EXIT
+	trap 'exit 130' INT TERM
+	ip -n "$ns" link set lo up
+	ip -n "$ns" link add uplink0 type veth peer name uplink1
+	ip -n "$ns" addr add 10.237.0.2/24 dev uplink0
+	ip -n "$ns" link set uplink1 up
+	ip -n "$ns" link set uplink0 up
+	ip -n "$ns" route add default via 10.237.0.1 dev uplink0 onlink
+	# The host's name servers are out of reach: say so at once, or every
+	# lookup (the kubelet's of its node name first) waits out its timeout.
+	awk '$1 == "nameserver" && $2 ~ /^[0-9.]+$/ {print $2}' /etc/resolv.conf | while read -r a; do
+		ip -n "$ns" route add unreachable "$a/32"
+	done
+	rc=0
+	E2ENODE_NETNS=$ns E2ENODE_IMAGES=$images_bin E2ENODE_GLIBC_DNS=$glibc_dns E2ENODE_BINS="${bins[*]}" nsenter --net="/run/netns/$ns" -- "$0" "${args[@]}" || rc=$?
+	exit $rc
+fi
 
 id=$(head -c4 /dev/urandom | od -An -tx1 | tr -d ' \n')
 W=$(mktemp -d /tmp/e2en-XXXX)
 bridge=e2en$id
 cgroot=e2enode-$id
 node=e2enode-$id
-mkdir -p "$W"/{certs.d,net.d,ipam,rt,kubelet,pod-logs,sysctl,report} "$out"
+mkdir -p "$W"/{certs.d,net.d,ipam,rt,kubelet,pod-logs,container-logs,sysctl,report} "$out"
 # The suite writes its kubeconfig and kubelet config beside its binary and
 # finds the kubelet there: both are linked (or copied) into the run's dir.
 mkdir -p "$W/bin"
@@ -100,6 +143,7 @@ cleanup() {
 	[ -n "${fwd_before:-}" ] && sysctl -qw net.ipv4.ip_forward="$fwd_before"
 	cp -a "$W"/*.log "$W/report" "$out/" 2>/dev/null
 	rm -rf "$W"
+	[ -n "${made_varlibkubelet:-}" ] && rmdir /var/lib/kubelet 2>/dev/null
 	log "done in $(($(date +%s) - began))s (exit $rc)"
 	exit $rc
 }
@@ -108,10 +152,10 @@ trap 'exit 130' INT TERM
 
 # iptables: the CNI bridge is set up without masquerade and without
 # portmap, the runtimes add no rules; any chain the run leaves is removed.
-ipt_before=$(iptables-save | grep -E '^:' | awk '{print $1}' | sort)
+ipt_before=$(iptables-save | awk '/^:/ {print $1}' | sort)
 restore_iptables() {
 	local now
-	now=$(iptables-save | grep -E '^:' | awk '{print $1}' | sort)
+	now=$(iptables-save | awk '/^:/ {print $1}' | sort)
 	comm -13 <(echo "$ipt_before") <(echo "$now") | sed 's/^://' | while read -r chain; do
 		for t in filter nat mangle; do
 			iptables -t "$t" -S | grep -E -- "-j $chain( |\$)" | sed 's/^-A/-D/' | while read -r rule; do
@@ -124,8 +168,8 @@ restore_iptables() {
 fwd_before=$(sysctl -n net.ipv4.ip_forward)
 
 # The image registry.
-(cd "$REPO" && go build -o "$W/images" ./test/images)
-"$W/images" serve --addr 127.0.0.1:0 --hosts-dir "$W/certs.d" --agnhost "$agnhost" >"$W/registry.log" 2>&1 &
+cp "$E2ENODE_IMAGES" "$W/images"
+"$W/images" serve --addr 127.0.0.1:0 --hosts-dir "$W/certs.d" --agnhost "$agnhost" --glibc-dns-rootfs "$E2ENODE_GLIBC_DNS" >"$W/registry.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 600); do grep -q '^serving' "$W/registry.log" && break; kill -0 "${pids[-1]}" || { cat "$W/registry.log"; exit 1; }; sleep 0.5; done
 grep -q '^serving' "$W/registry.log" || { log "registry did not start"; exit 1; }
@@ -152,6 +196,38 @@ cat >"$W/net.d/10-e2enode.conflist" <<EOF
 }
 EOF
 
+# The mount point of the suite's private /var/lib/kubelet (suite.sh); made
+# when the host has none, and removed at the end if still empty.
+if [ ! -d /var/lib/kubelet ]; then mkdir -p /var/lib/kubelet && made_varlibkubelet=1; fi
+
+# The kubelet's root dir is a shared mount, so that what the kubelet mounts
+# there in its namespace (emptyDir tmpfs, subPath binds) reaches the
+# runtime. Made before either namespace below is, so that both copies of it
+# are peers of this one.
+mount --bind "$W/kubelet" "$W/kubelet"
+mount --make-shared "$W/kubelet"
+
+# Pod logs live in /var/log/pods, the kubelet's default podLogsDir, which
+# specs name (ContainerLogPath mounts a log file from there as a hostPath):
+# the runtime and the suite each run in a mount namespace of their own
+# where /var/log is a tmpfs, /var/log/pods is the run's pod-logs dir and
+# /var/log/containers (the kubelet's symlinks to the logs, which
+# ContainerLogPath reads too) its container-logs dir, so the host's /var/log
+# is never written.
+cat >"$W/podlogs.sh" <<'EOF'
+set -e
+W=$1; shift
+# Nothing mounted here may propagate to the host.
+mount --make-private /
+mount --make-rprivate /proc
+mount -t tmpfs -o size=64m,mode=0755 e2enode-log /var/log
+mkdir /var/log/pods /var/log/containers
+mount --bind "$W/pod-logs" /var/log/pods
+mount --bind "$W/container-logs" /var/log/containers
+exec "$@"
+EOF
+inns=(unshare --mount --propagation unchanged -- sh "$W/podlogs.sh" "$W")
+
 # The runtime.
 marker=E2ENODE_RUN=$id
 case $runtime in
@@ -165,13 +241,21 @@ cni_conf_dir = "$W/net.d"
 cni_bin_dirs = ["/usr/lib/cni"]
 default_pod_subnet = ""
 EOF
-	env "$marker" "$cricketd" --root "$W/rt/root" --state "$W/rt" --listen "$socket" --config "$W/cricket.toml" \
+	env "$marker" "${inns[@]}" "$cricketd" --root "$W/rt/root" --state "$W/rt" --listen "$socket" --config "$W/cricket.toml" \
 		--registry-config-path "$W/certs.d" >"$W/runtime.log" 2>&1 &
 	pids+=($!)
-	rt_version=$("$cricketd" version 2>/dev/null | head -1 || echo cricketd)
+	rt_version=$("$cricketd" version 2>/dev/null | sed -n 1p || echo cricketd)
 	;;
 containerd)
 	socket=$W/rt/c.sock
+	# Where the capability bounding set lacks CAP_SYS_RESOURCE (bit 24; this
+	# CI host), no process may lower its oom_score_adj, and runc fails every
+	# sandbox the kubelet asks -998 for ("failed to update
+	# /proc/self/oom_score_adj"). containerd's answer is
+	# restrict_oom_score_adj (clamp at its own score); Cricket clamps on its
+	# own when it lacks the capability.
+	restrict_oom=false
+	(($((16#$(awk '/^CapBnd:/ {print $2}' /proc/self/status))) >> 24 & 1)) || restrict_oom=true
 	cat >"$W/containerd.toml" <<EOF
 version = 3
 root = "$W/rt/root"
@@ -194,6 +278,7 @@ disabled_plugins = ["io.containerd.nri.v1.nri"]
     config_path = "$W/certs.d"
 [plugins."io.containerd.cri.v1.runtime"]
   enable_cdi = false
+  restrict_oom_score_adj = $restrict_oom
   [plugins."io.containerd.cri.v1.runtime".cni]
     bin_dirs = ["/usr/lib/cni"]
     conf_dir = "$W/net.d"
@@ -206,9 +291,9 @@ disabled_plugins = ["io.containerd.nri.v1.nri"]
         Root = "$W/rt/runc"
         SystemdCgroup = false
 EOF
-	env "$marker" PATH="$ctrd_bin:$PATH" "$ctrd_bin/containerd" --config "$W/containerd.toml" >"$W/runtime.log" 2>&1 &
+	env "$marker" PATH="$ctrd_bin:$PATH" "${inns[@]}" "$ctrd_bin/containerd" --config "$W/containerd.toml" >"$W/runtime.log" 2>&1 &
 	pids+=($!)
-	rt_version="containerd $containerd_version, $("$runc" --version | head -1)"
+	rt_version="containerd $containerd_version, $("$runc" --version | sed -n 1p)"
 	;;
 esac
 for _ in $(seq 120); do [ -S "$socket" ] && break; kill -0 "${pids[-1]}" || { tail -30 "$W/runtime.log"; exit 1; }; sleep 0.5; done
@@ -235,7 +320,7 @@ cgroupDriver: cgroupfs
 cgroupRoot: /$cgroot
 failSwapOn: false
 failCgroupV1: false
-podLogsDir: $W/pod-logs
+podLogsDir: /var/log/pods
 volumeStatsAggPeriod: 10s
 serializeImagePulls: false
 fileCheckFrequency: 10s
@@ -263,27 +348,25 @@ kubelet_flags="--root-dir=$W/kubelet --runtime-cgroups= --system-cgroups= --kube
 cat >"$W/suite.sh" <<'EOF'
 set -e
 W=$1; shift
-# Only the kubelet's root dir may propagate to the host (it is shared);
-# the settings and /var/log below must not.
-mount --make-private /
-mount --make-rprivate /proc
+# Run by podlogs.sh: only the kubelet's root dir propagates to the host (it
+# is shared); the settings below do not.
 for f in $(cd "$W/sysctl" && ls); do mount --bind "$W/sysctl/$f" "/proc/sys/$(echo "$f" | tr . /)"; done
-mount -t tmpfs -o size=64m,mode=0755 e2enode-log /var/log
+# The kubelet's device-plugin socket and the suite's test plugins are at the
+# fixed /var/lib/kubelet/device-plugins whatever the root dir: a tmpfs of
+# the run's own there, so that two runs (or a node's kubelet) never share
+# it and nothing is left on the host.
+mount -t tmpfs -o size=16m,mode=0755 e2enode-varlibkubelet /var/lib/kubelet
 # Where systemd-run exists the suite runs the kubelet as a transient unit,
 # outside this namespace (and needs systemd as PID 1): hide it.
 if p=$(command -v systemd-run); then : >"$W/no-systemd-run"; mount --bind "$W/no-systemd-run" "$p"; fi
 cd "$W"
 exec "$@"
 EOF
-# The kubelet's root dir is a shared mount, so that what the kubelet mounts
-# there in its namespace (emptyDir tmpfs, subPath binds) reaches cricketd.
-mount --bind "$W/kubelet" "$W/kubelet"
-mount --make-shared "$W/kubelet"
 log "running the suite: focus $focus, skip $skip, $procs processes"
 suite_start=$(date +%s)
 set +e
 env "$marker" PATH="/usr/local/go/bin:$PATH" timeout --foreground "$timeout" \
-	unshare --mount --propagation unchanged -- sh "$W/suite.sh" "$W" \
+	"${inns[@]}" sh "$W/suite.sh" "$W" \
 	"$ginkgo" --procs="$procs" --timeout="$timeout" --no-color --focus="$focus" --skip="$skip" \
 	--junit-report="$W/report/junit.xml" "$e2e_node" -- \
 	--container-runtime-endpoint="unix://$socket" --node-name="$node" \

@@ -29,10 +29,11 @@ import (
 const usage = `usage: images <command> [flags]
 
 commands:
-  serve --addr 127.0.0.1:5000 [--hosts-dir DIR] [--per-host] [--agnhost BIN]
+  serve --addr 127.0.0.1:5000 [--hosts-dir DIR] [--per-host] [--agnhost BIN] [--glibc-dns-rootfs TAR]
         build every image, start a registry, push, print the mapping, and
         serve until SIGTERM or SIGINT; --hosts-dir writes DIR/<host>/hosts.toml;
-        --agnhost adds the node e2e images built around that agnhost binary
+        --agnhost adds the node e2e images built around that agnhost binary,
+        --glibc-dns-rootfs glibc-dns-testing from that root file system tar
   push --registry HOST:PORT
         build every image and push it to an existing registry
   list  print the catalog
@@ -90,12 +91,16 @@ func serve(ctx context.Context, args []string, out io.Writer) error {
 	hostsDir := fs.String("hosts-dir", "", "write containerd-style DIR/<upstream host>/hosts.toml files")
 	perHost := fs.Bool("per-host", false, "start one registry per upstream host even without path collisions")
 	agnhost := fs.String("agnhost", "", "also serve the node e2e images (imagebuild.NodeE2ECatalog) built with this agnhost binary (test/kubelet/build.sh agnhost)")
+	glibcDNS := fs.String("glibc-dns-rootfs", "", "also serve e2e-test-images/glibc-dns-testing built from this root file system tar (test/e2enode/glibc-dns.sh)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	specs := imagebuild.Catalog()
 	if *agnhost != "" {
 		specs = append(specs, imagebuild.NodeE2ECatalog(*agnhost)...)
+	}
+	if *glibcDNS != "" {
+		specs = append(specs, imagebuild.GlibcDNSTestingSpec(*glibcDNS))
 	}
 	m, err := imagebuild.StartMirror(ctx, *addr, specs, imagebuild.MirrorOptions{Build: *opts, PerHost: *perHost})
 	if err != nil {

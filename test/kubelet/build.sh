@@ -9,7 +9,8 @@
 # kube-apiserver, kube-controller-manager, kube-scheduler, kube-proxy), or one
 # of the test programs: e2e_node.test and e2e.test (`go test -c` of
 # test/e2e_node and test/e2e), agnhost (test/images/agnhost, the image most
-# e2e specs run) and etcd (go.etcd.io/etcd/server/v3 at the version
+# e2e specs run; its porter's localhost.crt and localhost.key are copied
+# beside it for test/images) and etcd (go.etcd.io/etcd/server/v3 at the version
 # Kubernetes requires), ginkgo (the runner, for parallel specs); default:
 # kubelet. The cache is $KUBELET_CACHE or /var/cache/cricket-test;
 # every binary of one version lives in kubelet-<version>-<go version>/ (the
@@ -78,6 +79,13 @@ for cmd in "$@"; do
 		}
 		mv "$bin.tmp.$$" "$bin"
 		echo "built $cmd $version in $(($(date +%s) - start))s" >&2
+	fi
+	# agnhost's image carries the porter's TLS certificate and key
+	# (test/images/agnhost/porter): beside the binary for test/images.
+	if [ "$cmd" = agnhost ] && [ ! -f "$key/localhost.key" ]; then
+		src=$(cd "$HERE/build" && GOWORK=off GOFLAGS=-mod=mod go list -m -f '{{.Dir}}' k8s.io/kubernetes)/test/images/agnhost/porter
+		cp "$src/localhost.crt" "$src/localhost.key" "$key/" || { echo "build.sh: no $src/localhost.{crt,key}" >&2; exit 1; }
+		chmod 0644 "$key/localhost.crt" "$key/localhost.key"
 	fi
 	case $cmd in
 	*.test | agnhost | ginkgo) ;;

@@ -105,26 +105,24 @@ func (l *criLog) write(stream string, partial bool, msg []byte) {
 }
 
 // Copy turns the stream r into records until EOF. A line longer than
-// maxLogLine becomes partial records followed by a full one (an empty one
-// when the stream ends right after a partial record); text left without a
-// newline at EOF becomes a full record.
+// maxLogLine becomes partial records followed by a full one. Text left
+// without a newline at EOF becomes a partial record, and nothing is added
+// after it: the output did not end with a newline, and the kubelet, which
+// appends a newline to each F record only, must read it back as it was (a
+// FallbackToLogsOnError termination message of `echo -n DONE` is "DONE").
+// containerd and CRI-O's conmon do the same.
 func (l *criLog) Copy(stream string, r io.Reader) {
 	br := bufio.NewReaderSize(r, l.maxLine)
-	partial := false // the last record was P: the line is still open
 	for {
 		line, err := br.ReadSlice('\n')
 		switch {
 		case err == nil:
 			l.write(stream, false, line[:len(line)-1])
-			partial = false
 		case errors.Is(err, bufio.ErrBufferFull):
 			l.write(stream, true, line)
-			partial = true
 		default:
-			// An open line is closed even when nothing is left of it, so
-			// that the reader never waits for the end of a P record.
-			if len(line) > 0 || partial {
-				l.write(stream, false, line)
+			if len(line) > 0 {
+				l.write(stream, true, line)
 			}
 			return
 		}

@@ -22,6 +22,9 @@ func newFakeServer(t *testing.T, dir string) (*Server, *runtimetest.Executor) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The start records are written in the background: none may land in
+	// the state dir after the test removed it.
+	t.Cleanup(srv.waitBackground)
 	return srv, fake
 }
 

@@ -59,7 +59,13 @@ type Server struct {
 
 	events eventLog
 	trim   trimmer
+	// bg counts the record writes left running in the background (the
+	// start record), which Shutdown waits for.
+	bg sync.WaitGroup
 }
+
+// waitBackground waits for the background record writes.
+func (s *Server) waitBackground() { s.bg.Wait() }
 
 type container struct {
 	mu    sync.Mutex
@@ -431,7 +437,9 @@ func (s *Server) Start(ctx context.Context, id string) (*shimapi.ContainerState,
 	c.mu.Unlock()
 	// Off the start path: the record only matters if this shim dies, and
 	// then the container's start time is all it would lose.
+	s.bg.Add(1)
 	go func() {
+		defer s.bg.Done()
 		if err := s.persist(c); err != nil {
 			fmt.Fprintf(os.Stderr, "shim: %v\n", err)
 		}
@@ -751,6 +759,7 @@ func (s *Server) Shutdown(ctx context.Context, req shimapi.ShutdownRequest) erro
 			}
 		}
 	}
+	s.waitBackground() // no start record lands after the delete below
 	var errs []error
 	for _, st := range states {
 		if _, err := s.Delete(ctx, shimapi.DeleteRequest{ID: st.ID, Force: true}); err != nil {

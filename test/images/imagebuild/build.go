@@ -359,19 +359,25 @@ func (b *Builder) cachedLayer(key string, make func() (*LayerBuilder, error)) (v
 
 // BusyboxSteps returns the two base layers shared by every busybox-based
 // image: the shared libraries busybox loads, then busybox with one hard link
-// per applet in /bin, the ipcs and pgrep stand-ins and a minimal /etc.
+// per applet in /bin, the ipcs, nmeter and pgrep stand-ins and a minimal
+// /etc.
 func (b *Builder) BusyboxSteps() ([]Step, error) {
 	libs, err := b.cachedLayer("libs", b.libsLayer)
 	if err != nil {
 		return nil, err
 	}
-	bb, err := b.cachedLayer("busybox", b.busyboxLayer)
+	// Compiled before the layer: cachedLayer holds the lock Standin takes.
+	nmeter, err := b.Standin("nmeter", "")
+	if err != nil {
+		return nil, err
+	}
+	bb, err := b.cachedLayer("busybox", func() (*LayerBuilder, error) { return b.busyboxLayer(nmeter) })
 	if err != nil {
 		return nil, err
 	}
 	return []Step{
 		{Layer: libs, CreatedBy: "COPY " + strings.Join(b.libPathsForHistory(), " ") + " # busybox's shared libraries, from the host"},
-		{Layer: bb, CreatedBy: "COPY " + b.opts.BusyboxPath + " /bin/busybox && ln /bin/busybox /bin/<applet> # plus /etc, ipcs and pgrep stand-ins"},
+		{Layer: bb, CreatedBy: "COPY " + b.opts.BusyboxPath + " /bin/busybox && ln /bin/busybox /bin/<applet> # plus /etc, ipcs, nmeter and pgrep stand-ins"},
 	}, nil
 }
 
@@ -384,19 +390,25 @@ func (b *Builder) libPathsForHistory() []string {
 }
 
 func (b *Builder) libsLayer() (*LayerBuilder, error) {
-	libs, err := sharedLibs(b.opts.BusyboxPath)
-	if err != nil {
-		return nil, err
-	}
 	lb := NewLayer()
+	return lb, addSharedLibs(lb, b.opts.BusyboxPath)
+}
+
+// addSharedLibs adds to lb the shared libraries the host's program bin
+// loads, at their paths.
+func addSharedLibs(lb *LayerBuilder, bin string) error {
+	libs, err := sharedLibs(bin)
+	if err != nil {
+		return err
+	}
 	for _, p := range libs {
 		data, err := os.ReadFile(p) // follows symlinks: the image gets the real file
 		if err != nil {
-			return nil, fmt.Errorf("read shared library %s: %w", p, err)
+			return fmt.Errorf("read shared library %s: %w", p, err)
 		}
 		lb.File(p, data, 0o755, 0, 0)
 	}
-	return lb, nil
+	return nil
 }
 
 // SharedLibs is sharedLibs, for other image builders under test/.
@@ -459,7 +471,9 @@ func (b *Builder) applets() ([]string, error) {
 	return applets, nil
 }
 
-func (b *Builder) busyboxLayer() (*LayerBuilder, error) {
+// busyboxLayer is busybox with its applets, the stand-ins (nmeter is the
+// compiled stand-in) and a minimal /etc.
+func (b *Builder) busyboxLayer(nmeter []byte) (*LayerBuilder, error) {
 	bin, err := os.ReadFile(b.opts.BusyboxPath)
 	if err != nil {
 		return nil, fmt.Errorf("read busybox %s: %w (apt-get install busybox)", b.opts.BusyboxPath, err)
@@ -478,6 +492,7 @@ func (b *Builder) busyboxLayer() (*LayerBuilder, error) {
 	for _, a := range applets {
 		lb.HardLink("/bin/"+a, "/bin/busybox")
 	}
+	lb.File("/bin/nmeter", nmeter, 0o755, 0, 0)
 	for _, s := range []string{"ipcs", "pgrep"} {
 		data, err := scripts.ReadFile("scripts/" + s)
 		if err != nil {

@@ -116,6 +116,9 @@ func TestBusyboxAppletsAreHardLinks(t *testing.T) {
 			t.Errorf("%s is a symlink; the base layers must not contain any", name)
 		}
 	}
+	if h := hdrs["bin/nmeter"]; h == nil || h.Typeflag != tar.TypeReg || h.Mode&0o111 == 0 || !strings.HasPrefix(string(data["bin/nmeter"]), "\x7fELF") {
+		t.Error("bin/nmeter is not the compiled stand-in")
+	}
 	for _, s := range []string{"ipcs", "pgrep"} {
 		h := hdrs["bin/"+s]
 		if h == nil || h.Typeflag != tar.TypeReg || h.Mode&0o111 == 0 || !strings.HasPrefix(string(data["bin/"+s]), "#!/bin/sh") {

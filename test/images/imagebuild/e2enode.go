@@ -3,8 +3,10 @@ package imagebuild
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
 // The tags Kubernetes v1.37's test/utils/image/manifest.go names for the
@@ -12,6 +14,7 @@ import (
 const (
 	agnhostTag     = "2.66.1"
 	agnhostPrevTag = "2.55"
+	glibcDNSTag    = "2.1.1"
 )
 
 // NodeE2ECatalog is the image set of Kubernetes' node end-to-end suite
@@ -40,18 +43,49 @@ func NodeE2ECatalog(agnhostBin string) []Spec {
 	}
 }
 
+// agnhostTools are the host programs put into the agnhost image, each with
+// the shared libraries it loads, in place of the Alpine packages its
+// Dockerfile adds: the suites' network checks run `curl -g -q -s
+// http://<netexec>/dial?...`, `nc -u` and `nc -v -t` (netcat-openbsd; busybox's
+// nc has neither flag), the DNS specs' musl prober runs dig (bind-tools) and
+// getent.
+var agnhostTools = []string{"/usr/bin/curl", "/usr/bin/nc", "/usr/bin/dig", "/usr/bin/getent"}
+
 // agnhost builds the agnhost image from a compiled agnhost binary, laid out
-// as test/images/agnhost/Dockerfile lays it out; the Alpine packages that
-// Dockerfile adds (curl, bind-tools, netcat, iproute2, bash, socat, iperf,
-// coredns) are not there: busybox's applets (wget, nslookup, nc, ip) stand
-// in for the common ones.
+// as test/images/agnhost/Dockerfile lays it out. Of the Alpine packages that
+// Dockerfile adds, curl, netcat, dig and getent are the host's
+// (agnhostTools); the others (iproute2, bash, socat, iperf, coredns) are not
+// there: busybox's applets (ip, ...) stand in for the common ones.
 func agnhost(binPath string) func(*Builder, Format) (v1.Image, error) {
 	return func(b *Builder, f Format) (v1.Image, error) {
 		bin, err := os.ReadFile(binPath)
 		if err != nil {
 			return nil, fmt.Errorf("agnhost binary: %w", err)
 		}
-		lb := NewLayer().
+		var steps []Step
+		for _, tool := range agnhostTools {
+			l, err := hostProgramLayer(tool)
+			if err != nil {
+				return nil, fmt.Errorf("agnhost's %s: %w (apt-get install curl netcat-openbsd bind9-dnsutils)", tool, err)
+			}
+			st, err := LayerStep("RUN apk add "+filepath.Base(tool)+" # the host's "+tool+" and its shared libraries", l)
+			if err != nil {
+				return nil, err
+			}
+			steps = append(steps, st)
+		}
+		lb := NewLayer()
+		// The porter's TLS certificate and key (its HTTPS ports), from
+		// test/images/agnhost/porter, beside the binary (test/kubelet/build.sh
+		// puts them there).
+		for _, name := range []string{"localhost.crt", "localhost.key"} {
+			data, err := os.ReadFile(filepath.Join(filepath.Dir(binPath), name))
+			if err != nil {
+				return nil, fmt.Errorf("agnhost's porter/%s beside %s: %w", name, binPath, err)
+			}
+			lb.File("/"+name, data, 0o644, 0, 0)
+		}
+		lb.
 			File("/agnhost", bin, 0o755, 0, 0).
 			Symlink("/agnhost-2", "agnhost").
 			Dir("/uploads", 0o755, 0, 0).
@@ -69,6 +103,44 @@ func agnhost(binPath string) func(*Builder, Format) (v1.Image, error) {
 			Env:          []string{DefaultPath},
 			ExposedPorts: map[string]struct{}{"80/tcp": {}, "8080/tcp": {}, "8081/tcp": {}, "9376/tcp": {}, "5000/tcp": {}},
 		}
-		return busyboxImage(b, f, cfg, step, Step{CreatedBy: `ENTRYPOINT ["/agnhost"]`}, Step{CreatedBy: `CMD ["pause"]`})
+		steps = append(steps, step, Step{CreatedBy: `ENTRYPOINT ["/agnhost"]`}, Step{CreatedBy: `CMD ["pause"]`})
+		return busyboxImage(b, f, cfg, steps...)
+	}
+}
+
+// hostProgramLayer is a layer of the host's program at path, at the same
+// path, with the shared libraries it loads (as ldd resolves them here).
+func hostProgramLayer(path string) (*LayerBuilder, error) {
+	bin, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	lb := NewLayer().File(path, bin, 0o755, 0, 0)
+	return lb, addSharedLibs(lb, path)
+}
+
+// GlibcDNSTestingSpec is e2e-test-images/glibc-dns-testing, the glibc image
+// of the suites' hostname and DNS specs (`hostname -f` as glibc answers it,
+// dig and nslookup), built from rootfsTar: a Debian 12 minbase root file
+// system with dnsutils, as test/e2enode/glibc-dns.sh makes it with
+// mmdebstrap. Its upstream Dockerfile is Debian's base image plus dnsutils
+// and a coredns 1.5.0 binary downloaded from GitHub, which is left out (no
+// NodeConformance spec runs it).
+func GlibcDNSTestingSpec(rootfsTar string) Spec {
+	return Spec{
+		Ref:    e2e + "glibc-dns-testing:" + glibcDNSTag,
+		Format: Docker,
+		Recipe: func(b *Builder, f Format) (v1.Image, error) {
+			if _, err := os.Stat(rootfsTar); err != nil {
+				return nil, fmt.Errorf("glibc-dns-testing root file system: %w (test/e2enode/glibc-dns.sh builds it)", err)
+			}
+			layer, err := tarball.LayerFromFile(rootfsTar, tarball.WithCompressedCaching)
+			if err != nil {
+				return nil, fmt.Errorf("glibc-dns-testing layer: %w", err)
+			}
+			cfg := v1.Config{Cmd: []string{"bash"}, Env: []string{DefaultPath}}
+			return b.Image(f, cfg, Step{Layer: layer, CreatedBy: "mmdebstrap --variant=minbase --include=dnsutils bookworm # test/e2enode/glibc-dns.sh"})
+		},
+		Contents: "Debian 12 minbase with dnsutils (glibc's hostname -f, dig, nslookup), CMD bash; no coredns",
 	}
 }

@@ -17,6 +17,11 @@ func TestNodeE2ECatalog(t *testing.T) {
 	if err := os.WriteFile(bin, []byte("#!/bin/sh\necho agnhost\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	for _, name := range []string{"localhost.crt", "localhost.key"} {
+		if err := os.WriteFile(filepath.Join(filepath.Dir(bin), name), []byte(name), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	specs := NodeE2ECatalog(bin)
 	var refs []string
 	b := testBuilder(t)
@@ -56,7 +61,58 @@ func TestNodeE2ECatalog(t *testing.T) {
 	if hdrs["bin/sh"] == nil {
 		t.Error("agnhost image has no /bin/sh")
 	}
+	// curl, nc, dig and getent, which the suites' network and DNS checks
+	// run in agnhost pods, each with every library it loads; the porter's
+	// certificate and key.
+	for _, tool := range []string{"/usr/bin/curl", "/usr/bin/nc", "/usr/bin/dig", "/usr/bin/getent"} {
+		if h := hdrs[strings.TrimPrefix(tool, "/")]; h == nil || h.Mode&0o111 == 0 {
+			t.Errorf("agnhost image has no executable %s", tool)
+		}
+		libs, err := sharedLibs(tool)
+		if err != nil || len(libs) == 0 {
+			t.Fatalf("libraries of %s: %v %v", tool, libs, err)
+		}
+		for _, l := range libs {
+			if hdrs[strings.TrimPrefix(l, "/")] == nil {
+				t.Errorf("agnhost image lacks %s, which %s loads", l, tool)
+			}
+		}
+	}
+	if string(data["localhost.crt"]) != "localhost.crt" || string(data["localhost.key"]) != "localhost.key" {
+		t.Error("agnhost image lacks the porter's /localhost.crt and /localhost.key")
+	}
 	if _, err := b.Build(NodeE2ECatalog(filepath.Join(t.TempDir(), "missing"))[0]); err == nil {
 		t.Error("a missing agnhost binary built an image")
+	}
+}
+
+// TestGlibcDNSTestingSpec: the image is the given root file system, one
+// layer, and a missing tar is an error that names the script that makes it.
+func TestGlibcDNSTestingSpec(t *testing.T) {
+	lb := NewLayer().Dir("/bin", 0o755, 0, 0).File("/bin/hostname", []byte("ELF"), 0o755, 0, 0)
+	data, err := lb.Tar()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rootfs := filepath.Join(t.TempDir(), "rootfs.tar")
+	if err := os.WriteFile(rootfs, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b := testBuilder(t)
+	spec := GlibcDNSTestingSpec(rootfs)
+	if spec.Ref != e2e+"glibc-dns-testing:2.1.1" {
+		t.Errorf("ref %s", spec.Ref)
+	}
+	art, err := b.Build(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := platformImage(t, art)
+	hdrs, files := imageFiles(t, img)
+	if string(files["bin/hostname"]) != "ELF" || hdrs["bin/hostname"].Mode&0o111 == 0 {
+		t.Errorf("image lacks the root file system's /bin/hostname: %v", hdrs)
+	}
+	if _, err := b.Build(GlibcDNSTestingSpec(filepath.Join(t.TempDir(), "missing.tar"))); err == nil || !strings.Contains(err.Error(), "glibc-dns.sh") {
+		t.Errorf("missing root file system: %v", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -177,8 +178,19 @@ ipcs -m | grep -q "Shared Memory Segments" && echo ipcs=ok
 id -nu; echo hardlinks=$(stat -c %h /bin/ls)
 mount --bind /dev/null /bin/ls && { /bin/sh -c ls >/dev/null 2>&1 || echo masked=ok; }
 echo still=$(echo works)
+# As Kubernetes' node e2e suite stamps its container lifecycle logs.
+echo stamp=$(date -u +%FT$(nmeter -d0 '%3t' | head -n1)Z)
+nmeter '%c' 2>/dev/null; echo nmeter-other-rc=$?
 `)
-	wantLines(t, out, "pgrep=ok", "pgrep-none=ok", "pgrep-rc=1", "ipcs=ok", "ls=ok", "root", "masked=ok", "still=works")
+	wantLines(t, out, "pgrep=ok", "pgrep-none=ok", "pgrep-rc=1", "ipcs=ok", "ls=ok", "root", "masked=ok", "still=works", "nmeter-other-rc=2")
+	stamp := regexp.MustCompile(`(?m)^stamp=(.*)$`).FindStringSubmatch(out)
+	if stamp == nil {
+		t.Fatalf("no stamp line:\n%s", out)
+	}
+	ms := regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$`).MatchString(stamp[1])
+	if ts, err := time.Parse(time.RFC3339, stamp[1]); err != nil || !ms || time.Since(ts).Abs() > time.Minute {
+		t.Errorf("stamp %q (%v), want the time now, RFC 3339 with milliseconds", stamp[1], err)
+	}
 	if strings.Contains(out, "hardlinks=1\n") {
 		t.Errorf("/bin/ls is not a hard link:\n%s", out)
 	}
