@@ -68,12 +68,15 @@ func WithNamespaces(o *runtimeapi.NamespaceOption, p NamespacePaths, cgroupNS bo
 // bindHostSysfs replaces a fresh sysfs by a read-only recursive bind of
 // the host's /sys: the kernel mounts sysfs only for a user namespace that
 // owns the network namespace, and a pod in its own user namespace on the
-// host network does not (KEP-5607; containerd and CRI-O do the same).
+// host network does not (KEP-5607; containerd and CRI-O do the same). The
+// bind is a slave: on a systemd host /sys is shared, and what the runtime
+// mounts below it (crun's /sys/fs/cgroup) would otherwise propagate back to
+// the host, where it kept the container's cgroup busy after its removal.
 func bindHostSysfs(s *specs.Spec) {
 	for i, m := range s.Mounts {
 		if m.Type == "sysfs" {
 			s.Mounts[i] = specs.Mount{Destination: m.Destination, Type: "bind", Source: "/sys",
-				Options: []string{"rbind", "nosuid", "noexec", "nodev", "ro"}}
+				Options: []string{"rbind", "rslave", "nosuid", "noexec", "nodev", "ro"}}
 		}
 	}
 }

@@ -108,6 +108,12 @@ func TestUserNamespaceHostNetworkSysfs(t *testing.T) {
 			if bind != tc.wantBind || !bind && sys.Type != "sysfs" {
 				t.Fatalf("/sys = %+v, want a read-only bind of the host's: %v", sys, tc.wantBind)
 			}
+			// A slave: mounts the runtime makes below it (crun's
+			// /sys/fs/cgroup) must not propagate back to the host's
+			// /sys, which is shared on a systemd host.
+			if bind && !slices.Contains(sys.Options, "rslave") {
+				t.Errorf("/sys bind %v is not rslave", sys.Options)
+			}
 			if _, ok := nsMap(s)[specs.NetworkNamespace]; ok == (tc.o.GetNetwork() == runtimeapi.NamespaceMode_NODE) {
 				t.Errorf("network namespace in spec = %v", ok)
 			}
