@@ -203,6 +203,8 @@ check_clean() {
 	[ -n "$(cgroup_pids)" ] && left="$left processes in the nodes' cgroups: $(cgroup_pids | tr '\n' ' ')"
 	[ -n "$(cgroup_roots)" ] && left="$left cgroups: $(cgroup_roots | tr '\n' ' ')"
 	[ -e "$W" ] && left="$left $W"
+	# ginkgo's report dir beside e2e.test (see --output-dir below).
+	[ -n "${e2e_test:-}" ] && [ -e "$(dirname "$e2e_test")$W" ] && left="$left $(dirname "$e2e_test")$W"
 	new=$(comm -13 <(echo "$net_before" | sort) <(host_net | sort))
 	if [ -n "$new" ]; then
 		if grep -qE "$ours" <<<"$new"; then
@@ -613,9 +615,14 @@ ln -s "$kubectl" "$W/bin/kubectl"
 log "e2e.test: focus $focus, skip $skip, $procs processes"
 suite_start=$SECONDS
 set +e
+# The JUnit report: ginkgo has the suite write it at its path joined to the
+# suite binary's dir (filepath.Join keeps an absolute second element inside
+# the first), then merges it into the path given and removes the file, not
+# its dirs: an absolute --junit-report left an empty <e2e.test's dir>$W/report
+# in the binary cache. With --output-dir both files are in $W/report.
 in_ns cp env "$marker" PATH="$W/bin:$PATH" KUBECONFIG="$W/pki/admin.kubeconfig" timeout --foreground "$timeout" \
 	"$ginkgo" --procs="$procs" --timeout="$timeout" --no-color --focus="$focus" --skip="$skip" \
-	--junit-report="$W/report/junit.xml" "$e2e_test" -- \
+	--output-dir="$W/report" --junit-report=junit.xml "$e2e_test" -- \
 	--kubeconfig="$W/pki/admin.kubeconfig" --provider=skeleton --report-dir="$W/report" \
 	--kubectl-path="$W/bin/kubectl" --num-nodes=3 --dump-logs-on-failure=false >"$W/logs/e2e.log" 2>&1
 rc=$?

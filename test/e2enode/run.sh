@@ -333,10 +333,14 @@ EOF
 log "running the suite: focus $focus, skip $skip, $procs processes"
 suite_start=$(date +%s)
 set +e
+# --output-dir with a relative --junit-report: an absolute one, ginkgo joins
+# to the suite binary's dir and leaves that path's dirs there, empty (here
+# under $W/bin, removed with $W; in the binary cache before the suite was
+# linked into $W/bin). See test/cluster/run.sh.
 env "$marker" PATH="/usr/local/go/bin:$PATH" timeout --foreground "$timeout" \
 	"${inns[@]}" sh "$W/suite.sh" "$W" \
 	"$ginkgo" --procs="$procs" --timeout="$timeout" --no-color --focus="$focus" --skip="$skip" \
-	--junit-report="$W/report/junit.xml" "$e2e_node" -- \
+	--output-dir="$W/report" --junit-report=junit.xml "$e2e_node" -- \
 	--container-runtime-endpoint="unix://$socket" --node-name="$node" \
 	--prepull-images=false --report-dir="$W/report" --kubelet-config-file="$W/kubelet.yaml" \
 	--kubelet-flags="$kubelet_flags" --v=2 >"$W/suite.log" 2>&1
