@@ -219,7 +219,7 @@ func (e *env) startContainerd(ctx context.Context, inst *containerdInstall) (*co
 		CNIBinDirs: []string{cniBinDir}, CNIConfDir: e.CNIConf,
 		RuncBinary: inst.Runc, RuncRoot: filepath.Join(dir, "runc"),
 		RestrictOOMScoreAdj: restrict,
-	}.String()
+	}.Text()
 	if err != nil {
 		return nil, err
 	}

@@ -60,8 +60,8 @@ func Render(w io.Writer, c Config) error {
 	return tmpl.Execute(w, c)
 }
 
-// String is Render into a string.
-func (c Config) String() (string, error) {
+// Text is Render into a string.
+func (c Config) Text() (string, error) {
 	var b bytes.Buffer
 	if err := Render(&b, c); err != nil {
 		return "", err

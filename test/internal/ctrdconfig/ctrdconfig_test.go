@@ -105,7 +105,7 @@ func TestRender(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
-			out, err := tc.cfg.String()
+			out, err := tc.cfg.Text()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -139,7 +139,7 @@ func TestRenderRequired(t *testing.T) {
 		t.Run(tc.desc, func(t *testing.T) {
 			c := full()
 			tc.unset(&c)
-			if out, err := c.String(); err == nil {
+			if out, err := c.Text(); err == nil {
 				t.Fatalf("rendered without %s:\n%s", tc.desc, out)
 			}
 		})
