@@ -77,10 +77,10 @@ E2ENODE_FLAGS   ?=
 E2ENODE_SMOKE   ?= $(shell sed -e '/^\#/d' -e '/^$$/d' test/e2enode/smoke.txt | paste -sd'|')
 
 node-e2e: build ## Kubernetes' node conformance suite ([NodeConformance] of test/e2e_node v1.37.2) on E2ENODE_RUNTIME (cricket; containerd). Root.
-	flock /tmp/cricket-root.lock test/e2enode/run.sh --runtime $(E2ENODE_RUNTIME) --cricketd $(BIN)/cricketd $(E2ENODE_FLAGS)
+	test/e2enode/run.sh --runtime $(E2ENODE_RUNTIME) --cricketd $(BIN)/cricketd $(E2ENODE_FLAGS)
 
 node-e2e-smoke: build ## A bounded part of node-e2e: the specs named in test/e2enode/smoke.txt. Root.
-	flock /tmp/cricket-root.lock test/e2enode/run.sh --runtime $(E2ENODE_RUNTIME) --cricketd $(BIN)/cricketd --focus '$(E2ENODE_SMOKE)' $(E2ENODE_FLAGS)
+	test/e2enode/run.sh --runtime $(E2ENODE_RUNTIME) --cricketd $(BIN)/cricketd --focus '$(E2ENODE_SMOKE)' $(E2ENODE_FLAGS)
 
 fault: build ## Fault injection: 300 pod lifecycles, 20 in flight, cricketd and shims SIGKILLed.
 	$(ROOT_ENV) CRICKETD_BIN=$(BIN)/cricketd CRICKET_FAULT_LIFECYCLES=$(or $(FAULT_LIFECYCLES),300) \

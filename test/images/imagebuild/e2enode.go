@@ -48,13 +48,21 @@ func NodeE2ECatalog(agnhostBin string) []Spec {
 // Dockerfile adds: the suites' network checks run `curl -g -q -s
 // http://<netexec>/dial?...`, `nc -u` and `nc -v -t` (netcat-openbsd; busybox's
 // nc has neither flag), the DNS specs' musl prober runs dig (bind-tools) and
-// getent.
-var agnhostTools = []string{"/usr/bin/curl", "/usr/bin/nc", "/usr/bin/dig", "/usr/bin/getent"}
+// getent, and the probe specs' containers run `/bin/bash -c` (Alpine's bash
+// lives at /bin/bash; Debian's at /usr/bin/bash). Each is the host program at
+// host, put at image in the image.
+var agnhostTools = []struct{ host, image, pkg string }{
+	{"/usr/bin/curl", "/usr/bin/curl", "curl"},
+	{"/usr/bin/nc", "/usr/bin/nc", "netcat-openbsd"},
+	{"/usr/bin/dig", "/usr/bin/dig", "bind9-dnsutils"},
+	{"/usr/bin/getent", "/usr/bin/getent", "libc-bin"},
+	{"/usr/bin/bash", "/bin/bash", "bash"},
+}
 
 // agnhost builds the agnhost image from a compiled agnhost binary, laid out
 // as test/images/agnhost/Dockerfile lays it out. Of the Alpine packages that
-// Dockerfile adds, curl, netcat, dig and getent are the host's
-// (agnhostTools); the others (iproute2, bash, socat, iperf, coredns) are not
+// Dockerfile adds, curl, netcat, dig, getent and bash are the host's
+// (agnhostTools); the others (iproute2, socat, iperf, coredns) are not
 // there: busybox's applets (ip, ...) stand in for the common ones.
 func agnhost(binPath string) func(*Builder, Format) (v1.Image, error) {
 	return func(b *Builder, f Format) (v1.Image, error) {
@@ -64,11 +72,11 @@ func agnhost(binPath string) func(*Builder, Format) (v1.Image, error) {
 		}
 		var steps []Step
 		for _, tool := range agnhostTools {
-			l, err := hostProgramLayer(tool)
+			l, err := hostProgramLayer(tool.host, tool.image)
 			if err != nil {
-				return nil, fmt.Errorf("agnhost's %s: %w (apt-get install curl netcat-openbsd bind9-dnsutils)", tool, err)
+				return nil, fmt.Errorf("agnhost's %s: %w (apt-get install %s)", tool.image, err, tool.pkg)
 			}
-			st, err := LayerStep("RUN apk add "+filepath.Base(tool)+" # the host's "+tool+" and its shared libraries", l)
+			st, err := LayerStep("RUN apk add "+filepath.Base(tool.image)+" # the host's "+tool.host+" and its shared libraries", l)
 			if err != nil {
 				return nil, err
 			}
@@ -108,14 +116,15 @@ func agnhost(binPath string) func(*Builder, Format) (v1.Image, error) {
 	}
 }
 
-// hostProgramLayer is a layer of the host's program at path, at the same
-// path, with the shared libraries it loads (as ldd resolves them here).
-func hostProgramLayer(path string) (*LayerBuilder, error) {
+// hostProgramLayer is a layer of the host's program at path, put at image
+// in the layer, with the shared libraries it loads (as ldd resolves them
+// here, at their host paths).
+func hostProgramLayer(path, image string) (*LayerBuilder, error) {
 	bin, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	lb := NewLayer().File(path, bin, 0o755, 0, 0)
+	lb := NewLayer().File(image, bin, 0o755, 0, 0)
 	return lb, addSharedLibs(lb, path)
 }
 

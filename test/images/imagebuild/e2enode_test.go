@@ -62,11 +62,12 @@ func TestNodeE2ECatalog(t *testing.T) {
 		t.Error("agnhost image has no /bin/sh")
 	}
 	// curl, nc, dig and getent, which the suites' network and DNS checks
-	// run in agnhost pods, each with every library it loads; the porter's
-	// certificate and key.
-	for _, tool := range []string{"/usr/bin/curl", "/usr/bin/nc", "/usr/bin/dig", "/usr/bin/getent"} {
-		if h := hdrs[strings.TrimPrefix(tool, "/")]; h == nil || h.Mode&0o111 == 0 {
-			t.Errorf("agnhost image has no executable %s", tool)
+	// run in agnhost pods, and /bin/bash, which the probe specs run, each
+	// with every library it loads; the porter's certificate and key.
+	for image, tool := range map[string]string{"/usr/bin/curl": "/usr/bin/curl", "/usr/bin/nc": "/usr/bin/nc",
+		"/usr/bin/dig": "/usr/bin/dig", "/usr/bin/getent": "/usr/bin/getent", "/bin/bash": "/usr/bin/bash"} {
+		if h := hdrs[strings.TrimPrefix(image, "/")]; h == nil || h.Mode&0o111 == 0 {
+			t.Errorf("agnhost image has no executable %s", image)
 		}
 		libs, err := sharedLibs(tool)
 		if err != nil || len(libs) == 0 {
