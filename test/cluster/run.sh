@@ -203,6 +203,8 @@ check_clean() {
 	[ -n "$(cgroup_pids)" ] && left="$left processes in the nodes' cgroups: $(cgroup_pids | tr '\n' ' ')"
 	[ -n "$(cgroup_roots)" ] && left="$left cgroups: $(cgroup_roots | tr '\n' ' ')"
 	[ -e "$W" ] && left="$left $W"
+	# ginkgo's report dir beside e2e.test (see --output-dir below).
+	[ -n "${e2e_test:-}" ] && [ -e "$(dirname "$e2e_test")$W" ] && left="$left $(dirname "$e2e_test")$W"
 	new=$(comm -13 <(echo "$net_before" | sort) <(host_net | sort))
 	if [ -n "$new" ]; then
 		if grep -qE "$ours" <<<"$new"; then
@@ -340,12 +342,6 @@ declare -A sysctls=([vm.overcommit_memory]=1 [vm.panic_on_oom]=0 [kernel.panic]=
 	[kernel.keys.root_maxkeys]=1000000 [kernel.keys.root_maxbytes]=25000000)
 for k in "${!sysctls[@]}"; do echo "${sysctls[$k]}" >"$W/sysctl/$k"; done
 
-# Without CAP_SYS_RESOURCE (this build VM's bounding set lacks it) no process
-# may lower an oom_score_adj below its own: runc's init fails on the -998 a
-# sandbox asks for. containerd then clamps to its own score
-# (restrict_oom_score_adj), as cricketd always does (pkg/oci).
-restrict_oom=false
-(((0x$(awk '/^CapEff:/ {print $2}' /proc/self/status) >> 24) & 1)) || restrict_oom=true # bit 24: CAP_SYS_RESOURCE
 node_files() { # i: the node's own /etc (an overlay over the host's), seen only in its mount namespace
 	local i=$1 N=$W/n$i
 	local etc=$N/etc-upper name ip
@@ -397,36 +393,17 @@ EOF
 	containerd)
 		mkdir -p "$etc/containerd" "$N/containerd"
 		cp -r "$W/certs.d" "$etc/containerd/certs.d"
-		cat >"$etc/containerd/config.toml" <<EOF
-version = 3
-root = "$N/containerd"
-state = "/run/containerd"
-disabled_plugins = ["io.containerd.nri.v1.nri"]
-[grpc]
-  address = "/run/containerd/containerd.sock"
-[plugins."io.containerd.grpc.v1.cri"]
-  stream_server_address = "127.0.0.1"
-  stream_server_port = "0"
-[plugins."io.containerd.cri.v1.images"]
-  snapshotter = "overlayfs"
-  [plugins."io.containerd.cri.v1.images".pinned_images]
-    sandbox = "registry.k8s.io/pause:3.10.2"
-  [plugins."io.containerd.cri.v1.images".registry]
-    config_path = "/etc/containerd/certs.d"
-[plugins."io.containerd.cri.v1.runtime"]
-  enable_cdi = false
-  restrict_oom_score_adj = $restrict_oom
-  [plugins."io.containerd.cri.v1.runtime".cni]
-    bin_dirs = ["$W/cni-bin", "/usr/lib/cni"]
-    conf_dir = "/etc/cni/net.d"
-  [plugins."io.containerd.cri.v1.runtime".containerd]
-    default_runtime_name = "runc"
-    [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc]
-      runtime_type = "io.containerd.runc.v2"
-      [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc.options]
-        BinaryName = "$runc"
-        SystemdCgroup = false
-EOF
+		# The bench's containerd config (test/internal/ctrdconfig) at
+		# containerd's default state, sockets, opt and runc root (the node's
+		# own /run), its root under the node's dir. Without CAP_SYS_RESOURCE
+		# in the bounding set (this build VM lacks it) no process may lower
+		# an oom_score_adj below its own: runc's init fails on the -998 a
+		# sandbox asks for. The generator then sets restrict_oom_score_adj
+		# (containerd clamps to its own score), as cricketd does (pkg/oci).
+		(cd "$REPO" && go run ./test/bench/cri -containerd-config -root "$N/containerd" -state /run/containerd \
+			-address /run/containerd/containerd.sock -sandbox-image registry.k8s.io/pause:3.10.2 \
+			-registry-config-path /etc/containerd/certs.d -cni-bin-dirs "$W/cni-bin,/usr/lib/cni" \
+			-cni-conf-dir /etc/cni/net.d -runc "$runc") >"$etc/containerd/config.toml"
 		echo "unix:///run/containerd/containerd.sock" >"$N/endpoint"
 		;;
 	esac
@@ -638,9 +615,14 @@ ln -s "$kubectl" "$W/bin/kubectl"
 log "e2e.test: focus $focus, skip $skip, $procs processes"
 suite_start=$SECONDS
 set +e
+# The JUnit report: ginkgo has the suite write it at its path joined to the
+# suite binary's dir (filepath.Join keeps an absolute second element inside
+# the first), then merges it into the path given and removes the file, not
+# its dirs: an absolute --junit-report left an empty <e2e.test's dir>$W/report
+# in the binary cache. With --output-dir both files are in $W/report.
 in_ns cp env "$marker" PATH="$W/bin:$PATH" KUBECONFIG="$W/pki/admin.kubeconfig" timeout --foreground "$timeout" \
 	"$ginkgo" --procs="$procs" --timeout="$timeout" --no-color --focus="$focus" --skip="$skip" \
-	--junit-report="$W/report/junit.xml" "$e2e_test" -- \
+	--output-dir="$W/report" --junit-report=junit.xml "$e2e_test" -- \
 	--kubeconfig="$W/pki/admin.kubeconfig" --provider=skeleton --report-dir="$W/report" \
 	--kubectl-path="$W/bin/kubectl" --num-nodes=3 --dump-logs-on-failure=false >"$W/logs/e2e.log" 2>&1
 rc=$?

@@ -248,49 +248,17 @@ EOF
 	;;
 containerd)
 	socket=$W/rt/c.sock
-	# Where the capability bounding set lacks CAP_SYS_RESOURCE (bit 24; this
-	# CI host), no process may lower its oom_score_adj, and runc fails every
-	# sandbox the kubelet asks -998 for ("failed to update
-	# /proc/self/oom_score_adj"). containerd's answer is
-	# restrict_oom_score_adj (clamp at its own score); Cricket clamps on its
-	# own when it lacks the capability.
-	restrict_oom=false
-	(($((16#$(awk '/^CapBnd:/ {print $2}' /proc/self/status))) >> 24 & 1)) || restrict_oom=true
-	cat >"$W/containerd.toml" <<EOF
-version = 3
-root = "$W/rt/root"
-state = "$W/rt/state"
-disabled_plugins = ["io.containerd.nri.v1.nri"]
-[grpc]
-  address = "$socket"
-[ttrpc]
-  address = "$socket.ttrpc"
-[plugins."io.containerd.internal.v1.opt"]
-  path = "$W/rt/opt"
-[plugins."io.containerd.grpc.v1.cri"]
-  stream_server_address = "127.0.0.1"
-  stream_server_port = "0"
-[plugins."io.containerd.cri.v1.images"]
-  snapshotter = "overlayfs"
-  [plugins."io.containerd.cri.v1.images".pinned_images]
-    sandbox = "registry.k8s.io/pause:3.10.2"
-  [plugins."io.containerd.cri.v1.images".registry]
-    config_path = "$W/certs.d"
-[plugins."io.containerd.cri.v1.runtime"]
-  enable_cdi = false
-  restrict_oom_score_adj = $restrict_oom
-  [plugins."io.containerd.cri.v1.runtime".cni]
-    bin_dirs = ["/usr/lib/cni"]
-    conf_dir = "$W/net.d"
-  [plugins."io.containerd.cri.v1.runtime".containerd]
-    default_runtime_name = "runc"
-    [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc]
-      runtime_type = "io.containerd.runc.v2"
-      [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc.options]
-        BinaryName = "$runc"
-        Root = "$W/rt/runc"
-        SystemdCgroup = false
-EOF
+	# The bench's containerd config (test/internal/ctrdconfig) with the
+	# run's dirs and sockets. Where the capability bounding set lacks
+	# CAP_SYS_RESOURCE (this CI host), no process may lower its
+	# oom_score_adj, and runc fails every sandbox the kubelet asks -998 for
+	# ("failed to update /proc/self/oom_score_adj"): the generator then sets
+	# restrict_oom_score_adj (clamp at containerd's own score); Cricket
+	# clamps on its own when it lacks the capability.
+	(cd "$REPO" && go run ./test/bench/cri -containerd-config -root "$W/rt/root" -state "$W/rt/state" \
+		-address "$socket" -ttrpc-address "$socket.ttrpc" -opt "$W/rt/opt" \
+		-sandbox-image registry.k8s.io/pause:3.10.2 -registry-config-path "$W/certs.d" \
+		-cni-bin-dirs /usr/lib/cni -cni-conf-dir "$W/net.d" -runc "$runc" -runc-root "$W/rt/runc") >"$W/containerd.toml"
 	env "$marker" PATH="$ctrd_bin:$PATH" "${inns[@]}" "$ctrd_bin/containerd" --config "$W/containerd.toml" >"$W/runtime.log" 2>&1 &
 	pids+=($!)
 	rt_version="containerd $containerd_version, $("$runc" --version | sed -n 1p)"
@@ -365,10 +333,14 @@ EOF
 log "running the suite: focus $focus, skip $skip, $procs processes"
 suite_start=$(date +%s)
 set +e
+# --output-dir with a relative --junit-report: an absolute one, ginkgo joins
+# to the suite binary's dir and leaves that path's dirs there, empty (here
+# under $W/bin, removed with $W; in the binary cache before the suite was
+# linked into $W/bin). See test/cluster/run.sh.
 env "$marker" PATH="/usr/local/go/bin:$PATH" timeout --foreground "$timeout" \
 	"${inns[@]}" sh "$W/suite.sh" "$W" \
 	"$ginkgo" --procs="$procs" --timeout="$timeout" --no-color --focus="$focus" --skip="$skip" \
-	--junit-report="$W/report/junit.xml" "$e2e_node" -- \
+	--output-dir="$W/report" --junit-report=junit.xml "$e2e_node" -- \
 	--container-runtime-endpoint="unix://$socket" --node-name="$node" \
 	--prepull-images=false --report-dir="$W/report" --kubelet-config-file="$W/kubelet.yaml" \
 	--kubelet-flags="$kubelet_flags" --v=2 >"$W/suite.log" 2>&1

@@ -13,6 +13,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/cricket-cri/cricket/test/internal/ctrdconfig"
 )
 
 // target is one runtime under test, as the workloads see it.
@@ -193,50 +195,6 @@ type containerdDaemon struct {
 	marker string
 }
 
-// containerdConfig is containerd 2's config (version 3): its own root,
-// state and sockets, the CRI plugin on the benchmark's network and mirrors,
-// runc through the runc v2 shim, and no NRI (its socket is machine-wide).
-const containerdConfig = `version = 3
-root = %[1]q
-state = %[2]q
-disabled_plugins = ["io.containerd.nri.v1.nri"]
-
-[grpc]
-  address = %[3]q
-
-[ttrpc]
-  address = "%[3]s.ttrpc"
-
-[plugins."io.containerd.internal.v1.opt"]
-  path = %[4]q
-
-[plugins."io.containerd.grpc.v1.cri"]
-  stream_server_address = "127.0.0.1"
-  stream_server_port = "0"
-
-[plugins."io.containerd.cri.v1.images"]
-  snapshotter = "overlayfs"
-  [plugins."io.containerd.cri.v1.images".pinned_images]
-    sandbox = %[5]q
-  [plugins."io.containerd.cri.v1.images".registry]
-    config_path = %[6]q
-
-[plugins."io.containerd.cri.v1.runtime"]
-  restrict_oom_score_adj = true
-  enable_cdi = false
-  [plugins."io.containerd.cri.v1.runtime".cni]
-    bin_dirs = [%[7]q]
-    conf_dir = %[8]q
-  [plugins."io.containerd.cri.v1.runtime".containerd]
-    default_runtime_name = "runc"
-    [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc]
-      runtime_type = "io.containerd.runc.v2"
-      [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc.options]
-        BinaryName = %[9]q
-        Root = %[10]q
-        SystemdCgroup = false
-`
-
 func (e *env) startContainerd(ctx context.Context, inst *containerdInstall) (*containerdDaemon, error) {
 	dir := filepath.Join(e.Dir, "ctrd")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -248,8 +206,23 @@ func (e *env) startContainerd(ctx context.Context, inst *containerdInstall) (*co
 		e.removeAtClose = append(e.removeAtClose, containerdRunDir)
 	}
 	socket := filepath.Join(dir, "state", "c.sock")
-	cfg := fmt.Sprintf(containerdConfig, filepath.Join(dir, "root"), filepath.Join(dir, "state"), socket, filepath.Join(dir, "opt"),
-		pauseImage, e.HostsDir, cniBinDir, e.CNIConf, inst.Runc, filepath.Join(dir, "runc"))
+	// Its own root, state, sockets, opt and runc root; the CRI plugin on
+	// the benchmark's network and mirrors; runc through the runc v2 shim.
+	restrict, err := ctrdconfig.HostRestrictOOMScoreAdj()
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := ctrdconfig.Config{
+		Root: filepath.Join(dir, "root"), State: filepath.Join(dir, "state"),
+		Address: socket, TTRPCAddress: socket + ".ttrpc", OptPath: filepath.Join(dir, "opt"),
+		SandboxImage: pauseImage, RegistryConfigPath: e.HostsDir,
+		CNIBinDirs: []string{cniBinDir}, CNIConfDir: e.CNIConf,
+		RuncBinary: inst.Runc, RuncRoot: filepath.Join(dir, "runc"),
+		RestrictOOMScoreAdj: restrict,
+	}.Text()
+	if err != nil {
+		return nil, err
+	}
 	cfgPath := filepath.Join(dir, "config.toml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		return nil, err

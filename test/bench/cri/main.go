@@ -23,6 +23,11 @@
 //
 //	go run ./test/bench/cri -cricketd bin/cricketd [-compare] [-plot docs/bench-latency.png]
 //
+// Two modes measure nothing and serve the harnesses that run containerd
+// (test/e2enode, test/cluster): -install-containerd builds it, and
+// -containerd-config prints its config (the one the bench writes, from
+// test/internal/ctrdconfig) for the values of the flags that follow.
+//
 // Needs root (namespaces, mounts, a bridge, iptables).
 package main
 
@@ -74,6 +79,14 @@ type options struct {
 }
 
 func main() {
+	// The config mode has flags of its own; it comes first.
+	if len(os.Args) > 1 && strings.TrimLeft(os.Args[1], "-") == containerdConfigFlag {
+		if err := containerdConfigMain(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(2)
+		}
+		return
+	}
 	var o options
 	flag.StringVar(&o.cricketd, "cricketd", "bin/cricketd", "cricketd binary to measure")
 	flag.BoolVar(&o.compare, "compare", false, "also install and measure containerd v2 (CRI plugin, runc) and print ratios cricket/containerd")
@@ -105,7 +118,12 @@ func main() {
 	flag.StringVar(&o.jsonOut, "json", "", "also write every measured sample here (JSON), for -from")
 	flag.StringVar(&o.from, "from", "", "measure nothing: print the table and draw the plot from a -json file")
 	flag.BoolVar(&o.installOnly, "install-containerd", false, "measure nothing: build containerd (-containerd-version, into -cache) and runc if missing, print containerd's bin dir and runc's path (test/e2enode runs its suite on them)")
+	flag.Bool(containerdConfigFlag, false, "measure nothing: print containerd 2's config (the bench's own, test/internal/ctrdconfig) for the values of the flags after it; first argument only (-containerd-config -h lists its flags; test/e2enode and test/cluster run containerd with it)")
 	flag.Parse()
+	if f := flag.Lookup(containerdConfigFlag); f.Value.String() == "true" {
+		fmt.Fprintf(os.Stderr, "bench: -%s comes first, before its own flags\n", containerdConfigFlag)
+		os.Exit(2)
+	}
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
