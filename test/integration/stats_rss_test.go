@@ -69,6 +69,7 @@ func TestPodSandboxMetricsRSSOfAShell(t *testing.T) {
 			break
 		}
 	}
+	t.Logf("container_memory_rss = %d, the cgroup's %s %s = %d", rss, statFile, key, want)
 	if rss != want || want < 10<<10 {
 		t.Errorf("container_memory_rss = %d, the cgroup's %s %s = %d (want equal, >= 10 KiB)", rss, statFile, key, want)
 	}
