@@ -12,7 +12,7 @@ import (
 )
 
 // ListPodSandboxMetrics reports the metrics of every ready pod sandbox and
-// its containers.
+// its containers that have not exited.
 func (s *Service) ListPodSandboxMetrics(ctx context.Context, req *runtimeapi.ListPodSandboxMetricsRequest) (*runtimeapi.ListPodSandboxMetricsResponse, error) {
 	d, err := s.statsServices("ListPodSandboxMetrics")
 	if err != nil {
@@ -50,7 +50,12 @@ func toCRIPodSandboxMetrics(sb *sandbox.Sandbox, ps *stats.PodStats, ctrs map[st
 	}
 	for _, cs := range ps.Containers {
 		c, ok := ctrs[cs.ID]
-		if !ok {
+		// An exited container's cgroup stays until the container is
+		// removed, empty: its zeros (rss 0) would stand beside the
+		// running restart's under the same container label. cAdvisor
+		// never sees one (its cgroup goes when it exits), and CRI-O
+		// leaves stopped containers out too.
+		if !ok || c.Status().State == container.StateExited {
 			continue
 		}
 		labels := stats.Labels{

@@ -9,6 +9,7 @@ import (
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/cricket-cri/cricket/pkg/cgroups"
 	"github.com/cricket-cri/cricket/pkg/stats"
 )
 
@@ -104,5 +105,38 @@ func TestPodSandboxMetrics(t *testing.T) {
 				t.Errorf("pod metrics %v", values)
 			}
 		})
+	}
+}
+
+// TestPodSandboxMetricsLeaveExitedContainersOut checks that a container
+// that has exited, whose cgroup stays until it is removed, reports no
+// metrics: its empty cgroup's zeros (rss 0) would read as the metrics of
+// the pod's container of that name, as the kubelet labels them, beside
+// those of the running restart. cAdvisor never sees such a container (the
+// runtime deletes its cgroup when it exits) and CRI-O skips stopped ones.
+func TestPodSandboxMetricsLeaveExitedContainersOut(t *testing.T) {
+	e := newStatsEnv(t)
+	p := e.pod(t, "p")
+	exited := e.container(t, p, "p", "first", true)
+	ctx := context.Background()
+	if _, err := e.runtime.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: exited}); err != nil {
+		t.Fatal(err)
+	}
+	e.cgroups.Set(e.cgroupOf(t, exited), &cgroups.Stats{})
+	running := e.container(t, p, "p", "restart", true)
+
+	resp, err := e.runtime.ListPodSandboxMetrics(ctx, &runtimeapi.ListPodSandboxMetricsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.PodMetrics) != 1 {
+		t.Fatalf("%d pods, want 1", len(resp.PodMetrics))
+	}
+	var ids []string
+	for _, cm := range resp.PodMetrics[0].ContainerMetrics {
+		ids = append(ids, cm.ContainerId)
+	}
+	if len(ids) != 1 || ids[0] != running {
+		t.Errorf("metrics of containers %v, want only the running %s (exited: %s)", ids, running, exited)
 	}
 }
