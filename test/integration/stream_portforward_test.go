@@ -67,7 +67,10 @@ func TestStreamPortForwardHostNetwork(t *testing.T) {
 		_, _ = rt.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: podID})
 		_, _ = rt.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: podID})
 	})
-	port := 20000 + time.Now().Nanosecond()%20000
+	// A port the kernel says is free: a random one from 20000-39999 could
+	// be in use on the host (its ephemeral range starts at 32768), and
+	// httpd then exited at once (CI, port 37502).
+	port := testutil.FreePort(t)
 	id := startContainer(t, rt, podID, pod, testContainer("httpd",
 		fmt.Sprintf(`mkdir -p /www && echo hello-from-host-pod > /www/index.html && exec httpd -f -p 127.0.0.1:%d -h /www`, port)))
 	waitServing(t, rt, id, port)
