@@ -23,6 +23,9 @@ type PodOptions struct {
 	// InitBinary is started as the pod init (podinit.Start) when one is
 	// needed: for a pid or a user namespace. Empty means this executable.
 	InitBinary string
+	// InitLabel is the SELinux label the pod init runs at
+	// (podinit.Options.Label); empty: the starter's.
+	InitLabel string
 }
 
 // PinPod creates the pod's namespaces and pins each at nsDir/<kind>. A pid
@@ -56,7 +59,7 @@ func PinPod(nsDir string, o PodOptions) (_ Pinned, retErr error) {
 		}
 	}()
 	if o.PID {
-		p, err := pinPID(nsDir, o.InitBinary)
+		p, err := pinPID(nsDir, o.InitBinary, o.InitLabel)
 		if err != nil {
 			return nil, err
 		}
@@ -102,7 +105,7 @@ func pinWithUser(nsDir string, o PodOptions) (_ Pinned, retErr error) {
 		}
 	}
 	pid, err := podinit.Start(podinit.Options{Binary: o.InitBinary, Cloneflags: flags, UIDMappings: o.UIDMappings, GIDMappings: o.GIDMappings,
-		DieWithStarter: !o.PID, Tag: nsDir})
+		DieWithStarter: !o.PID, Tag: nsDir, Label: o.InitLabel})
 	if err != nil {
 		return nil, err
 	}
@@ -151,7 +154,7 @@ func setUpPinned(pinned Pinned, o PodOptions) error {
 
 // pinPID starts the pod init in a new pid namespace and pins that
 // namespace at nsDir/pid.
-func pinPID(nsDir, initBinary string) (string, error) {
+func pinPID(nsDir, initBinary, initLabel string) (string, error) {
 	if err := os.MkdirAll(nsDir, 0o711); err != nil {
 		return "", fmt.Errorf("create namespace dir %s: %w", nsDir, err)
 	}
@@ -160,7 +163,7 @@ func pinPID(nsDir, initBinary string) (string, error) {
 	if err := podinit.MarkStarting(nsDir); err != nil {
 		return "", err
 	}
-	pid, err := podinit.Start(podinit.Options{Binary: initBinary, Cloneflags: unix.CLONE_NEWPID, Tag: nsDir})
+	pid, err := podinit.Start(podinit.Options{Binary: initBinary, Cloneflags: unix.CLONE_NEWPID, Tag: nsDir, Label: initLabel})
 	if err != nil {
 		return "", err
 	}

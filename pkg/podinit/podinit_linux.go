@@ -7,11 +7,13 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/opencontainers/selinux/go-selinux"
 	"golang.org/x/sys/unix"
 )
 
@@ -68,7 +70,15 @@ type Options struct {
 	// recorded (MarkStarting), and an init that finds no such dir when it
 	// starts (the pod was torn down while it was on its way) exits.
 	Tag string
+	// Label, when set, is the SELinux process label the init runs at (the
+	// pod's). Binary must then be a file the policy lets that label be
+	// entered by (container_file_t for container_t).
+	Label string
 }
+
+// setExecLabel sets the SELinux label the calling thread's next execve
+// runs at; tests replace it.
+var setExecLabel = selinux.SetExecLabel
 
 // Start starts a pod init in its own session (the daemon's signals and exit
 // leave it alone) and returns its pid; it is reaped when it exits.
@@ -96,7 +106,7 @@ func Start(o Options) (int, error) {
 		// containers need setgroups for their supplemental groups.
 		cmd.SysProcAttr.GidMappingsEnableSetgroups = true
 	}
-	if err := cmd.Start(); err != nil {
+	if err := start(cmd, o.Label); err != nil {
 		if userns && errors.Is(err, os.ErrPermission) {
 			return 0, fmt.Errorf("start pod init in a user namespace: %s must be executable by the pod's root (host uid %d): %w", bin, o.UIDMappings[0].HostID, err)
 		}
@@ -104,6 +114,32 @@ func Start(o Options) (int, error) {
 	}
 	go func() { _ = cmd.Wait() }()
 	return cmd.Process.Pid, nil
+}
+
+// start starts cmd at the SELinux label l, if any: the exec label is a
+// property of the thread, so it is set on this goroutine's locked thread,
+// which forks the child, and cleared afterwards. A thread whose label
+// could not be cleared stays locked, so that no other goroutine runs on
+// it: it ends with this goroutine.
+func start(cmd *exec.Cmd, l string) error {
+	if l == "" {
+		return cmd.Start()
+	}
+	runtime.LockOSThread()
+	if err := setExecLabel(l); err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("set SELinux exec label %q: %w", l, err)
+	}
+	err := cmd.Start()
+	if rerr := setExecLabel(""); rerr != nil {
+		if err == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+		return fmt.Errorf("clear SELinux exec label: %w", rerr)
+	}
+	runtime.UnlockOSThread()
+	return err
 }
 
 func sysMappings(in []specs.LinuxIDMapping) []syscall.SysProcIDMap {

@@ -43,7 +43,10 @@ func (f *fakeBackend) InitLabels(opts []string) (string, string, error) {
 
 func (f *fakeBackend) ReserveLabel(l string) { f.reserved[Level(l)] = true }
 func (f *fakeBackend) ReleaseLabel(l string) { delete(f.reserved, Level(l)) }
-func (f *fakeBackend) Relabel(path, l string) error {
+func (f *fakeBackend) Relabel(path, l string, shared bool) error {
+	if shared {
+		l = WithLevel(l, "s0")
+	}
 	f.relabels = append(f.relabels, path+"="+l)
 	return nil
 }
@@ -193,5 +196,52 @@ func TestRelabel(t *testing.T) {
 	}
 	if strings.Join(f.relabels, " ") != "/vol=system_u:object_r:container_file_t:s0:c1,c2" {
 		t.Fatalf("relabels %v", f.relabels)
+	}
+}
+
+// TestRelabelShared: the pod's files get the mount label at level s0,
+// which any container may read; without SELinux nothing is relabelled.
+func TestRelabelShared(t *testing.T) {
+	f := newFake()
+	s := New(f)
+	if err := s.RelabelShared("/pod/hosts", "system_u:object_r:container_file_t:s0:c1,c2"); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(f.relabels, " ") != "/pod/hosts=system_u:object_r:container_file_t:s0" {
+		t.Fatalf("relabels %v", f.relabels)
+	}
+	f.off = true
+	f.relabels = nil
+	if err := s.RelabelShared("/pod/hosts", "system_u:object_r:container_file_t:s0:c1,c2"); err != nil || len(f.relabels) != 0 {
+		t.Fatalf("disabled: %v, %v", err, f.relabels)
+	}
+}
+
+func TestSharedFileLabel(t *testing.T) {
+	f := newFake()
+	s := New(f)
+	got, err := s.SharedFileLabel()
+	if err != nil || got != "system_u:object_r:container_file_t:s0" {
+		t.Fatalf("got %q, %v", got, err)
+	}
+	for l := range f.reserved {
+		t.Errorf("level %s left reserved", l)
+	}
+	f.off = true
+	if got, err := s.SharedFileLabel(); err != nil || got != "" {
+		t.Fatalf("disabled: %q, %v", got, err)
+	}
+}
+
+func TestWithLevel(t *testing.T) {
+	for _, tc := range [][3]string{
+		{"u:r:t:s0:c1,c2", "s0", "u:r:t:s0"},
+		{"u:r:t", "s0", "u:r:t:s0"},
+		{"u:r:t:s0-s0:c0.c1023", "s0:c3,c4", "u:r:t:s0:c3,c4"},
+		{"", "s0", ""},
+	} {
+		if got := WithLevel(tc[0], tc[1]); got != tc[2] {
+			t.Errorf("WithLevel(%q, %q) = %q, want %q", tc[0], tc[1], got, tc[2])
+		}
 	}
 }

@@ -303,7 +303,9 @@ start_registry() {
 	else
 		(cd "$REPO" && go build -o "$WORK/bin/images" ./test/images) || die "build test/images failed"
 	fi
-	"$WORK/bin/images" serve --addr 127.0.0.1:0 --hosts-dir "$WORK/certs.d" >"$OUTPUT/registry.log" 2>&1 &
+	# $CRITEST_REGISTRY_ADDR: a fixed address (test/vm's SELinux suite: the
+	# engine's domain may connect to the HTTP ports only); else a free port.
+	"$WORK/bin/images" serve --addr "${CRITEST_REGISTRY_ADDR:-127.0.0.1:0}" --hosts-dir "$WORK/certs.d" >"$OUTPUT/registry.log" 2>&1 &
 	REGISTRY_PID=$!
 	for i in $(seq 1 1200); do
 		grep -q '^serving ' "$OUTPUT/registry.log" && break

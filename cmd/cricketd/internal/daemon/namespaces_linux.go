@@ -2,6 +2,9 @@ package daemon
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -15,6 +18,11 @@ import (
 type namespaces struct {
 	// binary is started as the pod init; default this executable.
 	binary string
+	// labelledBinary is started instead for a pod whose init runs at the
+	// pod's SELinux label (sandbox.NamespaceSet.ProcessLabel): a copy of
+	// binary labelled so that the policy lets a container process be
+	// entered by it (prepareLabelledInit). Empty without SELinux.
+	labelledBinary string
 }
 
 func (n namespaces) Pin(_ context.Context, dir string, want sandbox.NamespaceSet) (oci.NamespacePaths, error) {
@@ -23,6 +31,7 @@ func (n namespaces) Pin(_ context.Context, dir string, want sandbox.NamespaceSet
 		Network: want.Network, IPC: want.IPC, UTS: want.UTS, PID: want.PID,
 		Hostname: want.Hostname, InitBinary: n.binary,
 	}
+	o.InitBinary, o.InitLabel = n.init(want.ProcessLabel)
 	if want.User != nil {
 		o.UIDMappings, o.GIDMappings = want.User.UIDs, want.User.GIDs
 	}
@@ -33,6 +42,66 @@ func (n namespaces) Pin(_ context.Context, dir string, want sandbox.NamespaceSet
 	return oci.NamespacePaths{User: pinned[nsutil.User], Network: pinned[nsutil.Net], IPC: pinned[nsutil.IPC], UTS: pinned[nsutil.UTS], PID: pinned[nsutil.PID]}, nil
 }
 
+// init is the pod init's binary and SELinux label for a pod whose process
+// label is label: the labelled copy at that label, or the binary at the
+// daemon's own when there is no label or no copy (no SELinux).
+func (n namespaces) init(label string) (binary, initLabel string) {
+	if label == "" || n.labelledBinary == "" {
+		return n.binary, ""
+	}
+	return n.labelledBinary, label
+}
+
 func (n namespaces) Unpin(_ context.Context, dir string) error {
 	return nsutil.UnpinPod(filepath.Join(dir, "ns"))
+}
+
+// prepareLabelledInit copies the pod init's binary src (empty: this
+// executable) to dir/pod-init and gives the copy fileLabel, the host's
+// container file label at level s0 (container_file_t:s0): the reference
+// policy lets container_t be entered only by container files, and the
+// installed binary keeps the engine's label (container_engine_exec_t),
+// which the shims need. Containerd's pause container is such a file too,
+// from its image. It returns the copy's path; it is made anew at every
+// start, so that it is the installed binary's.
+func prepareLabelledInit(src, dir, fileLabel string, relabel func(path, label string) error) (string, error) {
+	if src == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return "", fmt.Errorf("pod init binary: %w", err)
+		}
+		src = exe
+	}
+	if err := os.MkdirAll(dir, 0o711); err != nil {
+		return "", fmt.Errorf("create %s: %w", dir, err)
+	}
+	dst := filepath.Join(dir, "pod-init")
+	tmp, err := os.CreateTemp(dir, ".pod-init-*")
+	if err != nil {
+		return "", fmt.Errorf("copy pod init binary: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	in, err := os.Open(src)
+	if err != nil {
+		_ = tmp.Close()
+		return "", fmt.Errorf("copy pod init binary: %w", err)
+	}
+	_, err = io.Copy(tmp, in)
+	_ = in.Close()
+	if err == nil {
+		err = tmp.Chmod(0o755)
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", fmt.Errorf("copy pod init binary %s: %w", src, err)
+	}
+	if err := relabel(tmp.Name(), fileLabel); err != nil {
+		return "", fmt.Errorf("label pod init binary: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), dst); err != nil {
+		return "", fmt.Errorf("install pod init binary: %w", err)
+	}
+	return dst, nil
 }

@@ -136,8 +136,19 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 		return nil, fmt.Errorf("apparmor: %w", err)
 	}
 	sel := selinux.New(nil)
+	ns := namespaces{binary: opts.ShimBinary}
 	if !sel.Enabled() {
 		klog.FromContext(ctx).V(2).Info("SELinux is not enabled on this host: pods' and containers' SELinux options are ignored")
+	} else {
+		// The pod init runs at its pod's label, from a copy of the
+		// binary that label may be entered by.
+		fileLabel, err := sel.SharedFileLabel()
+		if err != nil {
+			return nil, err
+		}
+		if ns.labelledBinary, err = prepareLabelledInit(opts.ShimBinary, filepath.Join(opts.State, "selinux"), fileLabel, sel.Relabel); err != nil {
+			return nil, err
+		}
 	}
 	host := cgroups.NewHostResources(cg)
 	if !host.Hugetlb() {
@@ -147,8 +158,8 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 	sbs, err := sandbox.New(sandbox.Options{
 		StateDir:       filepath.Join(opts.State, "pods"),
 		Store:          opts.Store,
-		Namespaces:     namespaces{binary: opts.ShimBinary},
-		Files:          podFiles{},
+		Namespaces:     ns,
+		Files:          podFiles{relabel: sel.RelabelShared},
 		Cgroups:        podCgroups{mgr: cg, driver: cg2driver(driver)},
 		Shims:          pool,
 		Network:        opts.Network,
@@ -172,7 +183,7 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 		Store:    opts.Store,
 		Pods:     sbs,
 		Images:   images{svc: opts.Images, platforms: opts.HandlerPlatforms},
-		Rootfs:   rootfs{snaps: opts.Images.Snapshots(), artifacts: opts.Images, idmapDir: idmapDir},
+		Rootfs:   rootfs{snaps: opts.Images.Snapshots(), artifacts: opts.Images, idmapDir: idmapDir, relabel: sel.Relabel},
 		Spec: &container.HostSpecs{
 			Driver: cg2driver(driver), CgroupNamespace: cg.Mode() == cgroups.Unified, Host: host, Handlers: handlers,
 			CDI: cdiRegistry(opts.CDISpecDirs), UserNamespaces: userns.Supported, TmpfsIDMap: userns.TmpfsIDMap, IDMapDir: idmapDir,

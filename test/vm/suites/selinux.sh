@@ -1,0 +1,100 @@
+#!/bin/bash
+# make vm-selinux: Cricket on a node with SELinux enforcing (the node of
+# test/vm/build-selinux.sh: Debian's reference policy with its container
+# module and test/vm/selinux-policy). Checked in order:
+#   node         SELinux enabled and enforcing, the container module loaded
+#   cricketd     cricketd.service with the cgroupfs driver (the systemd
+#                driver's D-Bus calls to systemd are denied to the engine's
+#                domain by this policy), its binaries labelled
+#                container_engine_exec_t: it runs in container_engine_t
+#   labels       the Go tests of test/vm/selinux against it: process and
+#                mount labels from the CRI's SELinuxOption, custom levels,
+#                volumes relabelled when asked
+#   critest      critest's SELinux specs on the cricket handler (critest
+#                registers them only on a host with SELinux enabled)
+#   denials      the AVC denials the kernel logged (in avc.log), and
+#                SELinux still enforcing at the end
+# The test registry listens on 127.0.0.1:80: the engine's domain may
+# connect to the HTTP ports only.
+set -u
+. /work/suites/lib.sh
+export CRICKET_VM_REGISTRY_ADDR=127.0.0.1:80 CRICKET_BIN_SELINUX_TYPE=container_engine_exec_t
+export CRICKET_STANDINS_BIN=/work/standins
+STEPS=${CRICKET_VM_SUITE_ARGS:-"labels critest"}
+
+T0=$(date +%s)
+node_facts
+note "kernel command line: $(cat /proc/cmdline)"
+note "SELinux: $(getenforce 2>&1); policy $(sestatus 2>/dev/null | awk -F': *' '/Loaded policy name/ {print $2}') ($(dpkg-query -W -f='${Version}' selinux-policy-default 2>/dev/null)); modules: $(semodule -l 2>/dev/null | grep -E '^(container|cricket_engine)' | tr '\n' ' ')"
+check "node: SELinux enforcing at the start" test "$(getenforce)" = Enforcing
+check "node: the container module is loaded" sh -c 'semodule -l | grep -q "^container"'
+check "node: the cricket_engine module is loaded" sh -c 'semodule -l | grep -q "^cricket_engine"'
+check "node: the CNI plugins are bin_t" sh -c 'ls -Z /usr/lib/cni/bridge | grep -q ":bin_t:"'
+
+start_registry /etc/cricket/certs.d || fail "registry" "the test registry did not start on $CRICKET_VM_REGISTRY_ADDR"
+if ! install_cricketd cgroupfs; then
+	fail "cricketd.service (cgroupfs driver)" "the unit did not serve: $(journalctl -u cricketd --no-pager | tail -n 5 | tr '\n' ' ')"
+	journalctl -k --no-pager | grep 'avc:' >"$R/avc.log"
+	finish
+	exit
+fi
+pass "cricketd.service (cgroupfs driver) serves"
+dpid=$(systemctl show -p MainPID --value cricketd)
+note "cricketd: $(ls -Z /usr/local/bin/cricketd | cut -d' ' -f1); runs as $(cat "/proc/$dpid/attr/current" | tr -d '\0')"
+check "cricketd runs in container_engine_t" grep -q ':container_engine_t:' "/proc/$dpid/attr/current"
+IMG=registry.k8s.io/e2e-test-images/busybox:1.29-2
+check "pull $IMG (the engine connects to the registry on port 80)" crictl pull "$IMG"
+
+step_labels() {
+	local t0 log=$R/selinux-test.log rc=0 p f s
+	t0=$(date +%s)
+	say "go test ./test/vm/selinux"
+	(cd /work/repo/test/vm/selinux && env CRICKET_ROOT_TESTS=1 CRICKET_SELINUX_ENDPOINT=unix:///run/cricket/cricket.sock \
+		CRICKET_SELINUX_IMAGE="$IMG" timeout --kill-after=30 1200 /work/tests/test_vm_selinux.test -test.v -test.count=1 -test.timeout=1200s) >"$log" 2>&1 || rc=$?
+	grep -E '^(=== RUN|--- |\s+---)' "$log" | grep -E -- '--- ' | while IFS= read -r l; do note "$l"; done
+	p=$(grep -c -- '--- PASS' "$log")
+	f=$(grep -c -- '--- FAIL' "$log")
+	s=$(grep -c -- '--- SKIP' "$log")
+	if [ "$rc" = 0 ] && [ "$f" = 0 ] && [ "$p" -gt 0 ]; then
+		pass "test/vm/selinux: $p passed, $f failed, $s skipped ($(($(date +%s) - t0))s)"
+	else
+		fail "test/vm/selinux" "rc $rc: $p passed, $f failed, $s skipped ($(($(date +%s) - t0))s); $(grep -- '--- FAIL' "$log" | head -n 5 | tr '\n' ' ')"
+	fi
+}
+
+step_critest() {
+	local t0 rc=0 line
+	t0=$(date +%s)
+	# critest starts its own cricketd and registry (on port 80 too).
+	systemctl stop cricketd
+	stop_registry
+	say "critest --focus SELinux (cricket handler)"
+	(cd /work/repo && CRITEST_REGISTRY_ADDR=127.0.0.1:80 CRITEST_CONTEXT=vm timeout --kill-after=60 3600 test/critest/run.sh \
+		--prebuilt /work/critest --cricketd /usr/local/bin/cricketd --handlers cricket --focus SELinux \
+		--timeout 50m --output "$R/critest") >"$R/critest.log" 2>&1 || rc=$?
+	grep '^critest [a-z]*: ' "$R/critest.log" | sort -u | while IFS= read -r line; do note "$line"; done
+	grep -h -E '^\s*\[(FAIL|PASSED|SKIPPED)\]|^• \[FAILED\]' "$R/critest/"*/critest.log 2>/dev/null | head -n 20 | while IFS= read -r line; do note "$line"; done
+	if [ "$rc" = 0 ]; then
+		pass "critest SELinux specs ($(($(date +%s) - t0))s)"
+	else
+		fail "critest SELinux specs" "rc $rc ($(($(date +%s) - t0))s); $(tail -n 3 "$R/critest.log" | tr '\n' ' ')"
+	fi
+}
+
+for step in $STEPS; do
+	if declare -F "step_$step" >/dev/null; then
+		"step_$step"
+	else
+		fail "step $step" "no such step"
+	fi
+done
+
+remove_all_pods >/dev/null 2>&1 || true
+systemctl stop cricketd 2>/dev/null
+journalctl -k --no-pager | grep 'avc:' >"$R/avc.log"
+note "AVC denials logged: $(grep -c 'avc:  denied' "$R/avc.log") (avc.log); by source, target and class:"
+grep -o 'avc:  denied  { [^}]* } .*' "$R/avc.log" | sed -E 's/.*\{ ([^}]*) \}.*scontext=[^:]*:[^:]*:([^:]*):[^ ]* tcontext=[^:]*:[^:]*:([^:]*):[^ ]* tclass=([a-z_]*).*/\2 -> \3:\4 { \1}/' |
+	sort | uniq -c | sort -rn | head -n 30 | while IFS= read -r line; do note "$line"; done
+check "node: SELinux still enforcing at the end" test "$(getenforce)" = Enforcing
+note "selinux suite in the VM: $(($(date +%s) - T0))s"
+finish
