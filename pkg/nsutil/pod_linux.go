@@ -26,6 +26,8 @@ type PodOptions struct {
 	// InitLabel is the SELinux label the pod init runs at
 	// (podinit.Options.Label); empty: the starter's.
 	InitLabel string
+	// InitExe, when set, is InitBinary opened (podinit.Options.Exe).
+	InitExe *os.File
 }
 
 // PinPod creates the pod's namespaces and pins each at nsDir/<kind>. A pid
@@ -59,7 +61,7 @@ func PinPod(nsDir string, o PodOptions) (_ Pinned, retErr error) {
 		}
 	}()
 	if o.PID {
-		p, err := pinPID(nsDir, o.InitBinary, o.InitLabel)
+		p, err := pinPID(nsDir, podinit.Options{Binary: o.InitBinary, Label: o.InitLabel, Exe: o.InitExe})
 		if err != nil {
 			return nil, err
 		}
@@ -105,7 +107,7 @@ func pinWithUser(nsDir string, o PodOptions) (_ Pinned, retErr error) {
 		}
 	}
 	pid, err := podinit.Start(podinit.Options{Binary: o.InitBinary, Cloneflags: flags, UIDMappings: o.UIDMappings, GIDMappings: o.GIDMappings,
-		DieWithStarter: !o.PID, Tag: nsDir, Label: o.InitLabel})
+		DieWithStarter: !o.PID, Tag: nsDir, Label: o.InitLabel, Exe: o.InitExe})
 	if err != nil {
 		return nil, err
 	}
@@ -153,8 +155,8 @@ func setUpPinned(pinned Pinned, o PodOptions) error {
 }
 
 // pinPID starts the pod init in a new pid namespace and pins that
-// namespace at nsDir/pid.
-func pinPID(nsDir, initBinary, initLabel string) (string, error) {
+// namespace at nsDir/pid; io says which binary to start, at which label.
+func pinPID(nsDir string, io podinit.Options) (string, error) {
 	if err := os.MkdirAll(nsDir, 0o711); err != nil {
 		return "", fmt.Errorf("create namespace dir %s: %w", nsDir, err)
 	}
@@ -163,7 +165,8 @@ func pinPID(nsDir, initBinary, initLabel string) (string, error) {
 	if err := podinit.MarkStarting(nsDir); err != nil {
 		return "", err
 	}
-	pid, err := podinit.Start(podinit.Options{Binary: initBinary, Cloneflags: unix.CLONE_NEWPID, Tag: nsDir, Label: initLabel})
+	io.Cloneflags, io.Tag = unix.CLONE_NEWPID, nsDir
+	pid, err := podinit.Start(io)
 	if err != nil {
 		return "", err
 	}

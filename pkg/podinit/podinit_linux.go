@@ -74,6 +74,11 @@ type Options struct {
 	// pod's). Binary must then be a file the policy lets that label be
 	// entered by (container_file_t for container_t).
 	Label string
+	// Exe, when set, is Binary opened: the init is executed through it
+	// (/proc/self/fd), so that the directories on Binary's path need not
+	// be searchable by the init's user (the root of a pod user namespace
+	// is an unprivileged host uid, and the daemon's root dir is 0700).
+	Exe *os.File
 }
 
 // setExecLabel sets the SELinux label the calling thread's next execve
@@ -91,7 +96,14 @@ func Start(o Options) (int, error) {
 	if o.Tag != "" {
 		args = append(args, o.Tag)
 	}
+	if o.Exe != nil {
+		// The first of ExtraFiles is fd 3 in the child.
+		bin = "/proc/self/fd/3"
+	}
 	cmd := exec.Command(bin, args...)
+	if o.Exe != nil {
+		cmd.ExtraFiles = []*os.File{o.Exe}
+	}
 	cmd.Dir = "/"
 	cmd.Env = []string{"GOMAXPROCS=1", "GOGC=50"}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Cloneflags: o.Cloneflags}

@@ -200,3 +200,19 @@ func TestStartWithLabel(t *testing.T) {
 		t.Fatalf("exec label calls %+v after a failure, want one", calls)
 	}
 }
+
+// TestStartFromExe: with Exe the init is executed from the open file, not
+// from Binary's path (which the init's user may not be able to reach).
+func TestStartFromExe(t *testing.T) {
+	exe, err := os.Open("/bin/true")
+	if err != nil {
+		t.Skip("no /bin/true on this host")
+	}
+	defer exe.Close()
+	if _, err := Start(Options{Binary: "/nonexistent/pod-init"}); err == nil {
+		t.Fatal("started a binary that does not exist")
+	}
+	if _, err := Start(Options{Binary: "/nonexistent/pod-init", Exe: exe}); err != nil {
+		t.Fatalf("start through the open file: %v", err)
+	}
+}

@@ -392,7 +392,11 @@ EOF
 		printf '\n[nri]\nenable = true\nsocket_path = "%s"\nrequest_timeout = "1s"\n' "$HW/s/nri.sock" >>"$HW/cricket.toml"
 		NRI_ARGS=("--nri-socket=$HW/s/nri.sock")
 	fi
-	env "$MARKER" TMPDIR="$HW/tmp" "$CRICKETD" --config "$HW/cricket.toml" --root "$HW/root" --state "$HW/s" \
+	# $CRITEST_CRICKETD_CONTEXT: the SELinux context cricketd runs in
+	# (runcon; test/vm's SELinux suite runs it in the engine's domain).
+	local runcon=()
+	[ -n "${CRITEST_CRICKETD_CONTEXT:-}" ] && runcon=(runcon "$CRITEST_CRICKETD_CONTEXT")
+	env "$MARKER" TMPDIR="$HW/tmp" "${runcon[@]}" "$CRICKETD" --config "$HW/cricket.toml" --root "$HW/root" --state "$HW/s" \
 		--listen "$HW/s/cricket.sock" --registry-config-path "$WORK/certs.d" -v "$VERBOSITY" \
 		>"$OUTH/cricketd.log" 2>&1 &
 	DAEMON_PID=$!

@@ -69,7 +69,12 @@ step_critest() {
 	systemctl stop cricketd
 	stop_registry
 	say "critest --focus SELinux (cricket handler)"
-	(cd /work/repo && CRITEST_REGISTRY_ADDR=127.0.0.1:80 CRITEST_CONTEXT=vm timeout --kill-after=60 3600 test/critest/run.sh \
+	# Its daemon runs in the engine's domain (runcon), with its root and
+	# state in a dir labelled as the engine's (container_var_lib_t), which
+	# what the unconfined harness makes there inherits.
+	mkdir -p /var/lib/cricket-critest
+	chcon -t container_var_lib_t /var/lib/cricket-critest
+	(cd /work/repo && CRITEST_TMPDIR=/var/lib/cricket-critest CRITEST_REGISTRY_ADDR=127.0.0.1:80 CRITEST_CRICKETD_CONTEXT=system_u:system_r:container_engine_t:s0 CRITEST_CONTEXT=vm timeout --kill-after=60 3600 test/critest/run.sh \
 		--prebuilt /work/critest --cricketd /usr/local/bin/cricketd --handlers cricket --focus SELinux \
 		--timeout 50m --output "$R/critest") >"$R/critest.log" 2>&1 || rc=$?
 	grep '^critest [a-z]*: ' "$R/critest.log" | sort -u | while IFS= read -r line; do note "$line"; done
@@ -91,7 +96,8 @@ done
 
 remove_all_pods >/dev/null 2>&1 || true
 systemctl stop cricketd 2>/dev/null
-journalctl -k --no-pager | grep 'avc:' >"$R/avc.log"
+journalctl -k --no-pager | grep -E 'avc:|SELINUX_ERR|type=1401' >"$R/avc.log"
+note "SELinux errors (invalid contexts): $(grep -c 'type=1401' "$R/avc.log")"
 note "AVC denials logged: $(grep -c 'avc:  denied' "$R/avc.log") (avc.log); by source, target and class:"
 grep -o 'avc:  denied  { [^}]* } .*' "$R/avc.log" | sed -E 's/.*\{ ([^}]*) \}.*scontext=[^:]*:[^:]*:([^:]*):[^ ]* tcontext=[^:]*:[^:]*:([^:]*):[^ ]* tclass=([a-z_]*).*/\2 -> \3:\4 { \1}/' |
 	sort | uniq -c | sort -rn | head -n 30 | while IFS= read -r line; do note "$line"; done

@@ -21,8 +21,9 @@ type namespaces struct {
 	// labelledBinary is started instead for a pod whose init runs at the
 	// pod's SELinux label (sandbox.NamespaceSet.ProcessLabel): a copy of
 	// binary labelled so that the policy lets a container process be
-	// entered by it (prepareLabelledInit). Empty without SELinux.
-	labelledBinary string
+	// entered by it (prepareLabelledInit), open, executed through its fd
+	// (podinit.Options.Exe). Nil without SELinux.
+	labelledBinary *os.File
 }
 
 func (n namespaces) Pin(_ context.Context, dir string, want sandbox.NamespaceSet) (oci.NamespacePaths, error) {
@@ -31,7 +32,7 @@ func (n namespaces) Pin(_ context.Context, dir string, want sandbox.NamespaceSet
 		Network: want.Network, IPC: want.IPC, UTS: want.UTS, PID: want.PID,
 		Hostname: want.Hostname, InitBinary: n.binary,
 	}
-	o.InitBinary, o.InitLabel = n.init(want.ProcessLabel)
+	o.InitBinary, o.InitLabel, o.InitExe = n.init(want.ProcessLabel)
 	if want.User != nil {
 		o.UIDMappings, o.GIDMappings = want.User.UIDs, want.User.GIDs
 	}
@@ -45,11 +46,11 @@ func (n namespaces) Pin(_ context.Context, dir string, want sandbox.NamespaceSet
 // init is the pod init's binary and SELinux label for a pod whose process
 // label is label: the labelled copy at that label, or the binary at the
 // daemon's own when there is no label or no copy (no SELinux).
-func (n namespaces) init(label string) (binary, initLabel string) {
-	if label == "" || n.labelledBinary == "" {
-		return n.binary, ""
+func (n namespaces) init(label string) (binary, initLabel string, exe *os.File) {
+	if label == "" || n.labelledBinary == nil {
+		return n.binary, "", nil
 	}
-	return n.labelledBinary, label
+	return n.labelledBinary.Name(), label, n.labelledBinary
 }
 
 func (n namespaces) Unpin(_ context.Context, dir string) error {
@@ -63,28 +64,29 @@ func (n namespaces) Unpin(_ context.Context, dir string) error {
 // installed binary keeps the engine's label (container_engine_exec_t),
 // which the shims need. Containerd's pause container is such a file too,
 // from its image. It returns the copy's path; it is made anew at every
-// start, so that it is the installed binary's.
-func prepareLabelledInit(src, dir, fileLabel string, relabel func(path, label string) error) (string, error) {
+// start, so that it is the installed binary's; it is returned open (the
+// daemon keeps it open for its lifetime).
+func prepareLabelledInit(src, dir, fileLabel string, relabel func(path, label string) error) (*os.File, error) {
 	if src == "" {
 		exe, err := os.Executable()
 		if err != nil {
-			return "", fmt.Errorf("pod init binary: %w", err)
+			return nil, fmt.Errorf("pod init binary: %w", err)
 		}
 		src = exe
 	}
 	if err := os.MkdirAll(dir, 0o711); err != nil {
-		return "", fmt.Errorf("create %s: %w", dir, err)
+		return nil, fmt.Errorf("create %s: %w", dir, err)
 	}
 	dst := filepath.Join(dir, "pod-init")
 	tmp, err := os.CreateTemp(dir, ".pod-init-*")
 	if err != nil {
-		return "", fmt.Errorf("copy pod init binary: %w", err)
+		return nil, fmt.Errorf("copy pod init binary: %w", err)
 	}
 	defer os.Remove(tmp.Name())
 	in, err := os.Open(src)
 	if err != nil {
 		_ = tmp.Close()
-		return "", fmt.Errorf("copy pod init binary: %w", err)
+		return nil, fmt.Errorf("copy pod init binary: %w", err)
 	}
 	_, err = io.Copy(tmp, in)
 	_ = in.Close()
@@ -95,13 +97,17 @@ func prepareLabelledInit(src, dir, fileLabel string, relabel func(path, label st
 		err = cerr
 	}
 	if err != nil {
-		return "", fmt.Errorf("copy pod init binary %s: %w", src, err)
+		return nil, fmt.Errorf("copy pod init binary %s: %w", src, err)
 	}
 	if err := relabel(tmp.Name(), fileLabel); err != nil {
-		return "", fmt.Errorf("label pod init binary: %w", err)
+		return nil, fmt.Errorf("label pod init binary: %w", err)
 	}
 	if err := os.Rename(tmp.Name(), dst); err != nil {
-		return "", fmt.Errorf("install pod init binary: %w", err)
+		return nil, fmt.Errorf("install pod init binary: %w", err)
 	}
-	return dst, nil
+	f, err := os.Open(dst)
+	if err != nil {
+		return nil, fmt.Errorf("open pod init binary: %w", err)
+	}
+	return f, nil
 }

@@ -79,13 +79,15 @@ func TestLabelledPodInit(t *testing.T) {
 		t.Fatal(err)
 	}
 	var relabelled []string
-	copyPath, err := prepareLabelledInit(src, filepath.Join(dir, "state", "selinux"), "system_u:object_r:container_file_t:s0", func(p, l string) error {
+	exe, err := prepareLabelledInit(src, filepath.Join(dir, "state", "selinux"), "system_u:object_r:container_file_t:s0", func(p, l string) error {
 		relabelled = append(relabelled, l)
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = exe.Close() })
+	copyPath := exe.Name()
 	if b, err := os.ReadFile(copyPath); err != nil || string(b) != "#!/bin/sh\n" {
 		t.Fatalf("copy %s: %q, %v", copyPath, b, err)
 	}
@@ -95,15 +97,15 @@ func TestLabelledPodInit(t *testing.T) {
 	if strings.Join(relabelled, " ") != "system_u:object_r:container_file_t:s0" {
 		t.Fatalf("relabelled %q", relabelled)
 	}
-	n := namespaces{binary: src, labelledBinary: copyPath}
-	if b, l := n.init("system_u:system_r:container_t:s0:c1,c2"); b != copyPath || l != "system_u:system_r:container_t:s0:c1,c2" {
-		t.Errorf("labelled pod: init %s at %q", b, l)
+	n := namespaces{binary: src, labelledBinary: exe}
+	if b, l, f := n.init("system_u:system_r:container_t:s0:c1,c2"); b != copyPath || l != "system_u:system_r:container_t:s0:c1,c2" || f != exe {
+		t.Errorf("labelled pod: init %s (%v) at %q", b, f, l)
 	}
-	if b, l := n.init(""); b != src || l != "" {
-		t.Errorf("privileged pod: init %s at %q", b, l)
+	if b, l, f := n.init(""); b != src || l != "" || f != nil {
+		t.Errorf("privileged pod: init %s (%v) at %q", b, f, l)
 	}
-	n.labelledBinary = ""
-	if b, l := n.init("system_u:system_r:container_t:s0:c1,c2"); b != src || l != "" {
-		t.Errorf("no SELinux: init %s at %q", b, l)
+	n.labelledBinary = nil
+	if b, l, f := n.init("system_u:system_r:container_t:s0:c1,c2"); b != src || l != "" || f != nil {
+		t.Errorf("no SELinux: init %s (%v) at %q", b, f, l)
 	}
 }

@@ -28,6 +28,10 @@ type Options struct {
 	// State is the daemon's volatile state dir (/run/cricket): pods live
 	// in State/pods/<id>, container bundles in State/containers/<id>.
 	State string
+	// Root is the daemon's persistent root dir (/var/lib/cricket); with
+	// SELinux the pod init's labelled binary is kept in Root/selinux (the
+	// state dir may be on a noexec mount, as Debian's /run is).
+	Root string
 	// Store persists pod and container records (under the root dir).
 	Store *store.Store
 	// Images is the image service; its snapshot store holds the layers.
@@ -146,7 +150,10 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 		if err != nil {
 			return nil, err
 		}
-		if ns.labelledBinary, err = prepareLabelledInit(opts.ShimBinary, filepath.Join(opts.State, "selinux"), fileLabel, sel.Relabel); err != nil {
+		if opts.Root == "" {
+			return nil, fmt.Errorf("pod services: the root dir is required with SELinux: %w", errdefs.ErrInvalidArgument)
+		}
+		if ns.labelledBinary, err = prepareLabelledInit(opts.ShimBinary, filepath.Join(opts.Root, "selinux"), fileLabel, sel.Relabel); err != nil {
 			return nil, err
 		}
 	}
