@@ -43,6 +43,11 @@ type Backend interface {
 	// Relabel relabels path and everything below it; shared drops the
 	// label's categories (level s0), for content every container may use.
 	Relabel(path, label string, shared bool) error
+	// ReadOnlyLabel is the host's label of read-only container content
+	// (image layers: container_ro_file_t:s0 with the reference policy).
+	ReadOnlyLabel() string
+	// FileLabel is path's label.
+	FileLabel(path string) (string, error)
 }
 
 // Host is the host's SELinux through go-selinux.
@@ -62,6 +67,12 @@ func (Host) ReleaseLabel(l string) { selinux.ReleaseLabel(l) }
 
 // Relabel implements Backend.
 func (Host) Relabel(path, l string, shared bool) error { return label.Relabel(path, l, shared) }
+
+// ReadOnlyLabel implements Backend.
+func (Host) ReadOnlyLabel() string { return selinux.ROFileLabel() }
+
+// FileLabel implements Backend.
+func (Host) FileLabel(path string) (string, error) { return selinux.FileLabel(path) }
 
 // SELinux computes labels on one host.
 type SELinux struct {
@@ -155,6 +166,31 @@ func (s *SELinux) RelabelShared(path, mountLabel string) error {
 	}
 	if err := s.b.Relabel(path, mountLabel, true); err != nil {
 		return fmt.Errorf("relabel %s as %s at level s0: %w", path, mountLabel, err)
+	}
+	return nil
+}
+
+// LabelReadOnlyContent gives dir and what lies below it the host's label of
+// read-only container content (container_ro_file_t), unless dir has it
+// already: the image layers, which a container reads through its overlay
+// rootfs. Whatever label the overlay is mounted with, the kernel checks
+// the container's process against the lower file's own label when it maps
+// it (its libraries, its entrypoint), as the reference policy expects for
+// the peers' layer stores (/var/lib/containerd/*/snapshots). Files made in
+// dir later take its label. Without SELinux it does nothing.
+func (s *SELinux) LabelReadOnlyContent(dir string) error {
+	if !s.Enabled() {
+		return nil
+	}
+	ro := s.b.ReadOnlyLabel()
+	if ro == "" {
+		return nil
+	}
+	if cur, err := s.b.FileLabel(dir); err == nil && cur == ro {
+		return nil
+	}
+	if err := s.b.Relabel(dir, ro, false); err != nil {
+		return fmt.Errorf("label image layers %s as %s: %w", dir, ro, err)
 	}
 	return nil
 }

@@ -17,6 +17,7 @@ type fakeBackend struct {
 	n        int
 	reserved map[string]bool
 	relabels []string
+	labels   map[string]string // FileLabel's answers
 }
 
 func newFake() *fakeBackend { return &fakeBackend{reserved: map[string]bool{}} }
@@ -43,6 +44,13 @@ func (f *fakeBackend) InitLabels(opts []string) (string, string, error) {
 
 func (f *fakeBackend) ReserveLabel(l string) { f.reserved[Level(l)] = true }
 func (f *fakeBackend) ReleaseLabel(l string) { delete(f.reserved, Level(l)) }
+func (f *fakeBackend) ReadOnlyLabel() string { return "system_u:object_r:container_ro_file_t:s0" }
+func (f *fakeBackend) FileLabel(path string) (string, error) {
+	if l, ok := f.labels[path]; ok {
+		return l, nil
+	}
+	return "", fmt.Errorf("no label for %s", path)
+}
 func (f *fakeBackend) Relabel(path, l string, shared bool) error {
 	if shared {
 		l = WithLevel(l, "s0")
@@ -243,5 +251,30 @@ func TestWithLevel(t *testing.T) {
 		if got := WithLevel(tc[0], tc[1]); got != tc[2] {
 			t.Errorf("WithLevel(%q, %q) = %q, want %q", tc[0], tc[1], got, tc[2])
 		}
+	}
+}
+
+// TestLabelReadOnlyContent: the layer store gets the read-only content
+// label, once (found in the enforcing test/vm node: with the layers left
+// as the engine made them, container_var_lib_t, every container was
+// refused its libraries through its overlay rootfs).
+func TestLabelReadOnlyContent(t *testing.T) {
+	f := newFake()
+	s := New(f)
+	if err := s.LabelReadOnlyContent("/var/lib/cricket/snapshots"); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(f.relabels, " ") != "/var/lib/cricket/snapshots=system_u:object_r:container_ro_file_t:s0" {
+		t.Fatalf("relabels %v", f.relabels)
+	}
+	f.relabels = nil
+	f.labels = map[string]string{"/var/lib/cricket/snapshots": "system_u:object_r:container_ro_file_t:s0"}
+	if err := s.LabelReadOnlyContent("/var/lib/cricket/snapshots"); err != nil || len(f.relabels) != 0 {
+		t.Fatalf("already labelled: %v, relabels %v", err, f.relabels)
+	}
+	f.off = true
+	f.labels = nil
+	if err := s.LabelReadOnlyContent("/var/lib/cricket/snapshots"); err != nil || len(f.relabels) != 0 {
+		t.Fatalf("disabled: %v, relabels %v", err, f.relabels)
 	}
 }

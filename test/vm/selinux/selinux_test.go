@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -300,7 +301,16 @@ func TestCustomLevel(t *testing.T) {
 // container of another pod, at another level, is refused it.
 func TestVolumeRelabel(t *testing.T) {
 	e := setup(t)
-	dir, err := os.MkdirTemp("/var/tmp", "cricket-selinux-vol-")
+	// Where the kubelet keeps pod volumes, which the policy labels as
+	// container content (the engine may relabel nothing else).
+	pods := "/var/lib/kubelet/pods"
+	if err := os.MkdirAll(pods, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("restorecon", "-R", "/var/lib/kubelet").CombinedOutput(); err != nil {
+		t.Fatalf("restorecon /var/lib/kubelet: %v: %s", err, out)
+	}
+	dir, err := os.MkdirTemp(pods, "cricket-selinux-vol-")
 	if err != nil {
 		t.Fatal(err)
 	}

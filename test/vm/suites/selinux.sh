@@ -74,9 +74,14 @@ step_critest() {
 	# what the unconfined harness makes there inherits.
 	mkdir -p /var/lib/cricket-critest
 	chcon -t container_var_lib_t /var/lib/cricket-critest
+	# Its output too (the daemon writes its log there; the work disk is
+	# not labelled), copied to the results afterwards.
+	local out=/var/lib/cricket-critest/output
 	(cd /work/repo && CRITEST_TMPDIR=/var/lib/cricket-critest CRITEST_REGISTRY_ADDR=127.0.0.1:80 CRITEST_CRICKETD_CONTEXT=system_u:system_r:container_engine_t:s0 CRITEST_CONTEXT=vm timeout --kill-after=60 3600 test/critest/run.sh \
 		--prebuilt /work/critest --cricketd /usr/local/bin/cricketd --handlers cricket --focus SELinux \
-		--timeout 50m --output "$R/critest") >"$R/critest.log" 2>&1 || rc=$?
+		--timeout 50m --output "$out") >"$R/critest.log" 2>&1 || rc=$?
+	mkdir -p "$R/critest"
+	cp -r "$out/." "$R/critest/" 2>/dev/null
 	grep '^critest [a-z]*: ' "$R/critest.log" | sort -u | while IFS= read -r line; do note "$line"; done
 	grep -h -E '^\s*\[(FAIL|PASSED|SKIPPED)\]|^• \[FAILED\]' "$R/critest/"*/critest.log 2>/dev/null | head -n 20 | while IFS= read -r line; do note "$line"; done
 	if [ "$rc" = 0 ]; then

@@ -150,6 +150,11 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 		if err != nil {
 			return nil, err
 		}
+		// The image layers, which containers read through their
+		// overlay rootfs, are container content.
+		if err := sel.LabelReadOnlyContent(opts.Images.Snapshots().Root()); err != nil {
+			return nil, err
+		}
 		if opts.Root == "" {
 			return nil, fmt.Errorf("pod services: the root dir is required with SELinux: %w", errdefs.ErrInvalidArgument)
 		}
