@@ -12,6 +12,9 @@
 #                volumes relabelled when asked
 #   critest      critest's SELinux specs on the cricket handler (critest
 #                registers them only on a host with SELinux enabled)
+#   systemd_driver  not a check: what the systemd cgroup driver meets under
+#                this policy (a pod is run with it; its result and the
+#                denials meanwhile are noted)
 #   denials      the AVC denials the kernel logged (in avc.log), and
 #                SELinux still enforcing at the end
 # The test registry listens on 127.0.0.1:80: the engine's domain may
@@ -20,7 +23,7 @@ set -u
 . /work/suites/lib.sh
 export CRICKET_VM_REGISTRY_ADDR=127.0.0.1:80 CRICKET_BIN_SELINUX_TYPE=container_engine_exec_t
 export CRICKET_STANDINS_BIN=/work/standins
-STEPS=${CRICKET_VM_SUITE_ARGS:-"labels critest"}
+STEPS=${CRICKET_VM_SUITE_ARGS:-"labels critest systemd_driver"}
 
 T0=$(date +%s)
 node_facts
@@ -89,6 +92,31 @@ step_critest() {
 	else
 		fail "critest SELinux specs" "rc $rc ($(($(date +%s) - t0))s); $(tail -n 3 "$R/critest.log" | tr '\n' ' ')"
 	fi
+}
+
+step_systemd_driver() {
+	local n0 out w
+	# The whole journal: dbus-daemon reports its own denials (USER_AVC).
+	n0=$(journalctl --no-pager | grep -c 'avc:  denied')
+	say "the systemd cgroup driver (informational)"
+	if ! install_cricketd systemd; then
+		note "systemd driver: cricketd.service did not serve: $(journalctl -u cricketd --no-pager | tail -n 3 | tr '\n' ' ')"
+	else
+		w=$(mktemp -d)
+		printf '{"metadata": {"name": "sd", "namespace": "selinux", "uid": "sd-1"}, "linux": {"cgroup_parent": "cricket_selinux.slice"}}\n' >"$w/pod.json"
+		if out=$(crictl runp "$w/pod.json" 2>&1); then
+			note "systemd driver: RunPodSandbox succeeded"
+			remove_all_pods >/dev/null 2>&1
+		else
+			note "systemd driver: RunPodSandbox failed: $(printf '%s' "$out" | tail -n 1 | cut -c1-300)"
+		fi
+		rm -rf "$w"
+	fi
+	note "systemd driver: the denials meanwhile:"
+	journalctl --no-pager | grep 'avc:  denied' | tail -n +$((n0 + 1)) |
+		sed -E 's/.*\{ ([^}]*) \}.*scontext=[^:]*:[^:]*:([^:]*):[^ ]* tcontext=[^:]*:[^:]*:([^:]*):[^ ]* tclass=([a-z_0-9]*).*/\2 -> \3:\4 { \1}/' |
+		sort | uniq -c | sort -rn | head -n 10 | while IFS= read -r line; do note "  $line"; done
+	systemctl stop cricketd
 }
 
 for step in $STEPS; do
