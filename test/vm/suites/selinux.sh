@@ -104,8 +104,16 @@ step_systemd_driver() {
 	else
 		w=$(mktemp -d)
 		printf '{"metadata": {"name": "sd", "namespace": "selinux", "uid": "sd-1"}, "linux": {"cgroup_parent": "cricket_selinux.slice"}}\n' >"$w/pod.json"
+		printf '{"metadata": {"name": "c"}, "image": {"image": "%s"}, "command": ["sleep", "600"], "log_path": "c.log"}\n' "$IMG" >"$w/c.json"
 		if out=$(crictl runp "$w/pod.json" 2>&1); then
 			note "systemd driver: RunPodSandbox succeeded"
+			local pod=$out cid pid
+			if cid=$(crictl create "$pod" "$w/c.json" "$w/pod.json" 2>&1) && out=$(crictl start "$cid" 2>&1); then
+				pid=$(crictl inspect -o go-template --template '{{.info.pid}}' "$cid" 2>/dev/null)
+				note "systemd driver: a container started: $(tr -d '\0' <"/proc/$pid/attr/current" 2>&1), cgroup $(awk -F: '$1 == "0" {print $3}' "/proc/$pid/cgroup" 2>&1)"
+			else
+				note "systemd driver: the container did not start: $(printf '%s %s' "$cid" "$out" | tail -n 1 | cut -c1-300)"
+			fi
 			remove_all_pods >/dev/null 2>&1
 		else
 			note "systemd driver: RunPodSandbox failed: $(printf '%s' "$out" | tail -n 1 | cut -c1-300)"
