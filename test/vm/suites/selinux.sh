@@ -11,7 +11,9 @@
 #                mount labels from the CRI's SELinuxOption, custom levels,
 #                volumes relabelled when asked
 #   critest      critest's SELinux specs on the cricket handler (critest
-#                registers them only on a host with SELinux enabled)
+#                registers them only on a host with SELinux enabled), and its
+#                user-namespace specs (a user-namespace pod's init, at the
+#                pod's label, runs from the labelled copy through its fd)
 #   systemd_driver  not a check: what the systemd cgroup driver meets under
 #                this policy (a pod is run with it; its result and the
 #                denials meanwhile are noted)
@@ -71,7 +73,7 @@ step_critest() {
 	# critest starts its own cricketd and registry (on port 80 too).
 	systemctl stop cricketd
 	stop_registry
-	say "critest --focus SELinux (cricket handler)"
+	say "critest --focus SELinux --focus UserNamespaces (cricket handler)"
 	# Its daemon runs in the engine's domain (runcon), with its root and
 	# state in a dir labelled as the engine's (container_var_lib_t), which
 	# what the unconfined harness makes there inherits.
@@ -81,16 +83,16 @@ step_critest() {
 	# not labelled), copied to the results afterwards.
 	local out=/var/lib/cricket-critest/output
 	(cd /work/repo && CRITEST_TMPDIR=/var/lib/cricket-critest CRITEST_REGISTRY_ADDR=127.0.0.1:80 CRITEST_CRICKETD_CONTEXT=system_u:system_r:container_engine_t:s0 CRITEST_CONTEXT=vm timeout --kill-after=60 3600 test/critest/run.sh \
-		--prebuilt /work/critest --cricketd /usr/local/bin/cricketd --handlers cricket --focus SELinux \
+		--prebuilt /work/critest --cricketd /usr/local/bin/cricketd --handlers cricket --focus SELinux --focus UserNamespaces \
 		--timeout 50m --output "$out") >"$R/critest.log" 2>&1 || rc=$?
 	mkdir -p "$R/critest"
 	cp -r "$out/." "$R/critest/" 2>/dev/null
 	grep '^critest [a-z]*: ' "$R/critest.log" | sort -u | while IFS= read -r line; do note "$line"; done
 	grep -h -E '^\s*\[(FAIL|PASSED|SKIPPED)\]|^• \[FAILED\]' "$R/critest/"*/critest.log 2>/dev/null | head -n 20 | while IFS= read -r line; do note "$line"; done
 	if [ "$rc" = 0 ]; then
-		pass "critest SELinux specs ($(($(date +%s) - t0))s)"
+		pass "critest SELinux and user-namespace specs ($(($(date +%s) - t0))s)"
 	else
-		fail "critest SELinux specs" "rc $rc ($(($(date +%s) - t0))s); $(tail -n 3 "$R/critest.log" | tr '\n' ' ')"
+		fail "critest SELinux and user-namespace specs" "rc $rc ($(($(date +%s) - t0))s); $(tail -n 3 "$R/critest.log" | tr '\n' ' ')"
 	fi
 }
 
