@@ -28,6 +28,12 @@ type PodOptions struct {
 	InitLabel string
 	// InitExe, when set, is InitBinary opened (podinit.Options.Exe).
 	InitExe *os.File
+	// IPCAfterUser makes a pod's IPC namespace, with a user namespace,
+	// after the user namespace is set up, by its root
+	// (podinit.Options.UnshareIPC), so that its mqueue belongs to that
+	// root; runc labels /dev/mqueue with SELinux and is refused
+	// otherwise.
+	IPCAfterUser bool
 }
 
 // PinPod creates the pod's namespaces and pins each at nsDir/<kind>. A pid
@@ -101,13 +107,17 @@ func pinWithUser(nsDir string, o PodOptions) (_ Pinned, retErr error) {
 			kinds = append(kinds, k.kind)
 		}
 	}
+	lateIPC := o.IPC && o.IPCAfterUser
+	if lateIPC {
+		flags &^= unix.CLONE_NEWIPC
+	}
 	if o.PID {
 		if err := podinit.MarkStarting(nsDir); err != nil {
 			return nil, err
 		}
 	}
 	pid, err := podinit.Start(podinit.Options{Binary: o.InitBinary, Cloneflags: flags, UIDMappings: o.UIDMappings, GIDMappings: o.GIDMappings,
-		DieWithStarter: !o.PID, Tag: nsDir, Label: o.InitLabel, Exe: o.InitExe})
+		DieWithStarter: !o.PID, Tag: nsDir, Label: o.InitLabel, Exe: o.InitExe, UnshareIPC: lateIPC})
 	if err != nil {
 		return nil, err
 	}

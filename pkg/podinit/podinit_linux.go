@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/opencontainers/selinux/go-selinux"
@@ -26,6 +27,10 @@ func init() {
 // Main is the pod init in Go: it reaps every child the kernel hands it and
 // exits on SIGTERM or SIGINT.
 func Main() int {
+	if err := unshareIPC(); err != nil {
+		fmt.Fprintln(os.Stderr, "pod init:", err)
+		return 1
+	}
 	// A tag is the pod's namespace dir: gone already, the pod was torn
 	// down while this init was on its way (its starter was killed).
 	if len(os.Args) > 2 {
@@ -48,6 +53,28 @@ func Main() int {
 		}
 	}
 	return 0
+}
+
+// unshareIPC does what IPCFDEnv asks, if set: as the root of the user
+// namespace (Start made it so before the exec), make a new IPC namespace,
+// say so on the fd. Main runs on the main thread (package init), whose IPC
+// namespace /proc/PID/ns/ipc shows.
+func unshareIPC() error {
+	v := os.Getenv(IPCFDEnv)
+	if v == "" {
+		return nil
+	}
+	fd, err := strconv.Atoi(v)
+	if err != nil {
+		return fmt.Errorf("%s=%q: %w", IPCFDEnv, v, err)
+	}
+	f := os.NewFile(uintptr(fd), "ipc-ready")
+	defer f.Close()
+	if err := unix.Unshare(unix.CLONE_NEWIPC); err != nil {
+		return fmt.Errorf("unshare IPC namespace: %w", err)
+	}
+	_, err = f.Write([]byte{1})
+	return err
 }
 
 // Options say how to start a pod init.
@@ -79,7 +106,23 @@ type Options struct {
 	// be searchable by the init's user (the root of a pod user namespace
 	// is an unprivileged host uid, and the daemon's root dir is 0700).
 	Exe *os.File
+	// UnshareIPC makes the init, started in a new user namespace
+	// (CLONE_NEWUSER, without CLONE_NEWIPC), become that namespace's root
+	// and only then create its IPC namespace; Start returns once it has.
+	// The IPC namespace's mqueue filesystem then belongs to the pod's
+	// root: made in the same clone as the user namespace, it belongs to
+	// a host uid the namespace does not map, and runc cannot label the
+	// container's /dev/mqueue (setxattr: EPERM; runc issue 4466).
+	UnshareIPC bool
 }
+
+// IPCFDEnv names the pod init's environment variable that asks it to
+// unshare its IPC namespace (Options.UnshareIPC) and to close the fd it
+// gives once done.
+const IPCFDEnv = "CRICKET_PODINIT_IPC_FD"
+
+// ipcTimeout bounds the wait for the init's IPC namespace.
+const ipcTimeout = 30 * time.Second
 
 // setExecLabel sets the SELinux label the calling thread's next execve
 // runs at; tests replace it.
@@ -106,6 +149,18 @@ func Start(o Options) (int, error) {
 	}
 	cmd.Dir = "/"
 	cmd.Env = []string{"GOMAXPROCS=1", "GOGC=50"}
+	var ready *os.File
+	if o.UnshareIPC {
+		r, w, err := os.Pipe()
+		if err != nil {
+			return 0, fmt.Errorf("pod init IPC pipe: %w", err)
+		}
+		defer r.Close()
+		defer w.Close()
+		cmd.ExtraFiles = append(cmd.ExtraFiles, w)
+		cmd.Env = append(cmd.Env, fmt.Sprintf("%s=%d", IPCFDEnv, 2+len(cmd.ExtraFiles)))
+		ready = r
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Cloneflags: o.Cloneflags}
 	if o.DieWithStarter {
 		cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
@@ -114,6 +169,11 @@ func Start(o Options) (int, error) {
 	if userns {
 		cmd.SysProcAttr.UidMappings = sysMappings(o.UIDMappings)
 		cmd.SysProcAttr.GidMappings = sysMappings(o.GIDMappings)
+		if o.UnshareIPC {
+			// The namespace's root from before the exec, which keeps
+			// its capabilities there only so.
+			cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true}
+		}
 		// "allow": a "deny" would stick to the namespace, and its
 		// containers need setgroups for their supplemental groups.
 		cmd.SysProcAttr.GidMappingsEnableSetgroups = true
@@ -125,7 +185,26 @@ func Start(o Options) (int, error) {
 		return 0, fmt.Errorf("start pod init: %w", err)
 	}
 	go func() { _ = cmd.Wait() }()
+	if ready != nil {
+		if err := waitIPC(ready, cmd.ExtraFiles[len(cmd.ExtraFiles)-1]); err != nil {
+			_ = cmd.Process.Kill()
+			return 0, err
+		}
+	}
 	return cmd.Process.Pid, nil
+}
+
+// waitIPC waits for the init to say it has its IPC namespace: one byte on
+// r (w is this process's copy of the write end, closed first so that an
+// init that dies gives EOF).
+func waitIPC(r, w *os.File) error {
+	_ = w.Close()
+	_ = r.SetReadDeadline(time.Now().Add(ipcTimeout))
+	b := make([]byte, 1)
+	if n, err := r.Read(b); n != 1 {
+		return fmt.Errorf("pod init did not make its IPC namespace: %w", err)
+	}
+	return nil
 }
 
 // start starts cmd at the SELinux label l, if any: the exec label is a

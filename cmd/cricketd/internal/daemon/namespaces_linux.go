@@ -24,13 +24,15 @@ type namespaces struct {
 	// entered by it (prepareLabelledInit), open, executed through its fd
 	// (podinit.Options.Exe). Nil without SELinux.
 	labelledBinary *os.File
+	// ipcAfterUser: see nsutil.PodOptions.IPCAfterUser; set with SELinux.
+	ipcAfterUser bool
 }
 
 func (n namespaces) Pin(_ context.Context, dir string, want sandbox.NamespaceSet) (oci.NamespacePaths, error) {
 	defer metrics.ObservePhase(metrics.PhaseNamespaces, time.Now())
 	o := nsutil.PodOptions{
 		Network: want.Network, IPC: want.IPC, UTS: want.UTS, PID: want.PID,
-		Hostname: want.Hostname, InitBinary: n.binary,
+		Hostname: want.Hostname, InitBinary: n.binary, IPCAfterUser: n.ipcAfterUser,
 	}
 	o.InitBinary, o.InitLabel, o.InitExe = n.init(want.ProcessLabel)
 	if want.User != nil {

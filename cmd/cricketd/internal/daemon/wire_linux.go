@@ -161,6 +161,8 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 		if ns.labelledBinary, err = prepareLabelledInit(opts.ShimBinary, filepath.Join(opts.Root, "selinux"), fileLabel, sel.Relabel); err != nil {
 			return nil, err
 		}
+		// A user-namespace pod's /dev/mqueue is labelled by runc.
+		ns.ipcAfterUser = true
 	}
 	host := cgroups.NewHostResources(cg)
 	if !host.Hugetlb() {
