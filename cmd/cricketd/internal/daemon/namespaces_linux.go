@@ -34,7 +34,7 @@ func (n namespaces) Pin(_ context.Context, dir string, want sandbox.NamespaceSet
 		Network: want.Network, IPC: want.IPC, UTS: want.UTS, PID: want.PID,
 		Hostname: want.Hostname, InitBinary: n.binary, IPCAfterUser: n.ipcAfterUser,
 	}
-	o.InitBinary, o.InitLabel, o.InitExe = n.init(want.ProcessLabel)
+	o.InitBinary, o.InitLabel, o.InitExe = n.init(want.ProcessLabel, want.User != nil)
 	if want.User != nil {
 		o.UIDMappings, o.GIDMappings = want.User.UIDs, want.User.GIDs
 	}
@@ -47,9 +47,12 @@ func (n namespaces) Pin(_ context.Context, dir string, want sandbox.NamespaceSet
 
 // init is the pod init's binary and SELinux label for a pod whose process
 // label is label: the labelled copy at that label, or the binary at the
-// daemon's own when there is no label or no copy (no SELinux).
-func (n namespaces) init(label string) (binary, initLabel string, exe *os.File) {
-	if label == "" || n.labelledBinary == nil {
+// daemon's own when there is no label or no copy (no SELinux). A pod with
+// a user namespace (userns) keeps the daemon's label when its IPC
+// namespace is made after its user namespace (ipcAfterUser): the init
+// makes it, which the container domain may not (cap_userns sys_admin).
+func (n namespaces) init(label string, userns bool) (binary, initLabel string, exe *os.File) {
+	if label == "" || n.labelledBinary == nil || (userns && n.ipcAfterUser) {
 		return n.binary, "", nil
 	}
 	return n.labelledBinary.Name(), label, n.labelledBinary

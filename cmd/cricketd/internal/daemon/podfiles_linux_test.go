@@ -97,15 +97,21 @@ func TestLabelledPodInit(t *testing.T) {
 	if strings.Join(relabelled, " ") != "system_u:object_r:container_file_t:s0" {
 		t.Fatalf("relabelled %q", relabelled)
 	}
-	n := namespaces{binary: src, labelledBinary: exe}
-	if b, l, f := n.init("system_u:system_r:container_t:s0:c1,c2"); b != copyPath || l != "system_u:system_r:container_t:s0:c1,c2" || f != exe {
-		t.Errorf("labelled pod: init %s (%v) at %q", b, f, l)
+	n := namespaces{binary: src, labelledBinary: exe, ipcAfterUser: true}
+	const l = "system_u:system_r:container_t:s0:c1,c2"
+	if b, il, f := n.init(l, false); b != copyPath || il != l || f != exe {
+		t.Errorf("labelled pod: init %s (%v) at %q", b, f, il)
 	}
-	if b, l, f := n.init(""); b != src || l != "" || f != nil {
-		t.Errorf("privileged pod: init %s (%v) at %q", b, f, l)
+	if b, il, f := n.init("", false); b != src || il != "" || f != nil {
+		t.Errorf("privileged pod: init %s (%v) at %q", b, f, il)
+	}
+	// A user-namespace pod's init makes its IPC namespace, which the
+	// container domain may not.
+	if b, il, f := n.init(l, true); b != src || il != "" || f != nil {
+		t.Errorf("user-namespace pod: init %s (%v) at %q", b, f, il)
 	}
 	n.labelledBinary = nil
-	if b, l, f := n.init("system_u:system_r:container_t:s0:c1,c2"); b != src || l != "" || f != nil {
-		t.Errorf("no SELinux: init %s (%v) at %q", b, f, l)
+	if b, il, f := n.init(l, false); b != src || il != "" || f != nil {
+		t.Errorf("no SELinux: init %s (%v) at %q", b, f, il)
 	}
 }
