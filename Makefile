@@ -18,7 +18,7 @@ ROOT_ENV  := CRICKET_ROOT_TESTS=1
 GOCYCLO_MAX ?= 30
 
 .DEFAULT_GOAL := help
-.PHONY: help build install test test-race root-test integration critest kubelet-e2e kind-e2e cluster-e2e cluster-e2e-smoke node-e2e node-e2e-smoke fault vm-smoke vm-test vm-shell bench bench-compare lint fuzz clean
+.PHONY: help build install test test-race root-test integration critest kubelet-e2e kind-e2e cluster-e2e cluster-e2e-smoke node-e2e node-e2e-smoke fault vm-smoke vm-test vm-shell vm-selinux bench bench-compare lint fuzz clean
 
 help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -99,6 +99,9 @@ vm-test: ## test/vm: the full suites (critest per handler, integration, fault, k
 
 vm-shell: ## test/vm: boot the node with a root shell on the serial console (Ctrl-A X quits). Root.
 	test/vm/run.sh --shell
+
+vm-selinux: ## test/vm: the node with SELinux enforcing (built once from the default one): labels of pods, containers, volumes; critest's SELinux specs. Root.
+	test/vm/run.sh --suite selinux
 
 BENCH_OUT ?= $(CURDIR)/_output/bench
 

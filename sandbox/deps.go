@@ -29,8 +29,11 @@ type PodFiles interface {
 	// Write creates the pod's hostname, hosts and resolv.conf files and
 	// its /dev/shm under dir, as cfg asks; hosts lists the pod's IPs. For
 	// a pod with a user namespace (userns not nil) they belong to its
-	// root's host ids (Paths.PodOwned).
-	Write(ctx context.Context, dir string, cfg *runtimeapi.PodSandboxConfig, net NetworkStatus, userns *oci.IDMappings) (podfiles.Paths, error)
+	// root's host ids (Paths.PodOwned). With SELinux, mountLabel is the
+	// pod's mount label: the files get it at level s0, which every
+	// container of the pod may read whatever its own level, and the shm
+	// tmpfs is mounted with it.
+	Write(ctx context.Context, dir string, cfg *runtimeapi.PodSandboxConfig, net NetworkStatus, userns *oci.IDMappings, mountLabel string) (podfiles.Paths, error)
 	// Remove unmounts the pod's /dev/shm and removes the files Write
 	// made under dir; missing ones are no error.
 	Remove(ctx context.Context, dir string) error

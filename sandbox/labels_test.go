@@ -72,3 +72,34 @@ func TestPodSELinuxLabels(t *testing.T) {
 		t.Errorf("%d levels reserved after a failed Run, want %d", n, before)
 	}
 }
+
+// TestPodInitAndFilesLabels: the pod init runs at the pod's process label
+// (found in the enforcing test/vm node: at the engine's label, the
+// containers of a shared pid namespace could not read /proc/1/mountinfo),
+// none for a privileged pod; the pod files get the pod's mount label
+// (found there too: the containers could not read /etc/hostname, hosts,
+// resolv.conf).
+func TestPodInitAndFilesLabels(t *testing.T) {
+	e := newEnv(t)
+	e.labels = &sandboxtest.Labels{}
+	e.svc = e.service(t)
+	a := e.run(t, "a")
+	if got := e.rec.Seen("init-label:" + a.StateDir); got == "" || got != a.SELinux.Process {
+		t.Errorf("pod init label %q, want the pod's %q", got, a.SELinux.Process)
+	}
+	if got := e.rec.Seen("files-label:" + a.StateDir); got == "" || got != a.SELinux.Mount {
+		t.Errorf("pod files label %q, want the pod's %q", got, a.SELinux.Mount)
+	}
+	cfg := podConfig("priv")
+	cfg.Linux.SecurityContext.Privileged = true
+	p, err := e.svc.Run(context.Background(), sandbox.RunRequest{Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.SELinux.Process == "" {
+		t.Fatal("privileged pod has no labels at all")
+	}
+	if got := e.rec.Seen("init-label:" + p.StateDir); got != "" {
+		t.Errorf("privileged pod's init label %q, want none", got)
+	}
+}

@@ -129,6 +129,7 @@ func (s *Service) create(ctx context.Context, md Metadata) (_ *Sandbox, retErr e
 		return nil, err
 	}
 	want.User = userns
+	want.ProcessLabel = podInitLabel(md)
 	ns, err := s.opts.Namespaces.Pin(ctx, md.StateDir, want)
 	if err != nil {
 		return nil, fmt.Errorf("pin namespaces of pod sandbox %s: %w", md.ID, err)
@@ -150,7 +151,7 @@ func (s *Service) create(ctx context.Context, md Metadata) (_ *Sandbox, retErr e
 	}
 
 	defer undo(ctx, &retErr, "remove pod files", func(c context.Context) error { return s.opts.Files.Remove(c, md.StateDir) })
-	if md.Files, err = s.opts.Files.Write(ctx, md.StateDir, md.Config, md.Network, userns); err != nil {
+	if md.Files, err = s.opts.Files.Write(ctx, md.StateDir, md.Config, md.Network, userns, md.SELinux.Mount); err != nil {
 		return nil, fmt.Errorf("write files of pod sandbox %s: %w", md.ID, err)
 	}
 
@@ -186,6 +187,16 @@ func (s *Service) create(ctx context.Context, md Metadata) (_ *Sandbox, retErr e
 	}
 	s.index.Add(md.ID, sb)
 	return sb, nil
+}
+
+// podInitLabel is the SELinux label of the pod's init: the pod's process
+// label, none for a privileged pod (which the policy then runs as its
+// unconfined container domain, as its privileged containers).
+func podInitLabel(md Metadata) string {
+	if md.Config.GetLinux().GetSecurityContext().GetPrivileged() {
+		return ""
+	}
+	return md.SELinux.Process
 }
 
 func (s *Service) setupNetwork(ctx context.Context, md Metadata) (NetworkStatus, error) {

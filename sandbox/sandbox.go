@@ -46,6 +46,12 @@ type NamespaceSet struct {
 	// User, when set, asks for a user namespace with these mappings that
 	// owns the other new namespaces.
 	User *oci.IDMappings
+	// ProcessLabel is the SELinux label the pod init (the process that
+	// holds a pid or user namespace) runs at: the pod's process label, as
+	// containerd runs its pause container, so that the pod's containers
+	// may read it at PID 1 of their shared pid namespace. Empty without
+	// SELinux and for a privileged pod.
+	ProcessLabel string
 }
 
 // NetworkStatus is what the network layer reported for the pod.

@@ -475,6 +475,7 @@ func (d *server) wire() (*cri.Service, error) {
 	d.events = events.New(events.Options{})
 	pods, err := daemon.New(ctx, daemon.Options{
 		State:                              d.cfg.State,
+		Root:                               d.cfg.Root,
 		Store:                              meta,
 		Images:                             imgs,
 		Handlers:                           handlers,

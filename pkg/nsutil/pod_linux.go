@@ -23,6 +23,17 @@ type PodOptions struct {
 	// InitBinary is started as the pod init (podinit.Start) when one is
 	// needed: for a pid or a user namespace. Empty means this executable.
 	InitBinary string
+	// InitLabel is the SELinux label the pod init runs at
+	// (podinit.Options.Label); empty: the starter's.
+	InitLabel string
+	// InitExe, when set, is InitBinary opened (podinit.Options.Exe).
+	InitExe *os.File
+	// IPCAfterUser makes a pod's IPC namespace, with a user namespace,
+	// after the user namespace is set up, by its root
+	// (podinit.Options.UnshareIPC), so that its mqueue belongs to that
+	// root; runc labels /dev/mqueue with SELinux and is refused
+	// otherwise.
+	IPCAfterUser bool
 }
 
 // PinPod creates the pod's namespaces and pins each at nsDir/<kind>. A pid
@@ -56,7 +67,7 @@ func PinPod(nsDir string, o PodOptions) (_ Pinned, retErr error) {
 		}
 	}()
 	if o.PID {
-		p, err := pinPID(nsDir, o.InitBinary)
+		p, err := pinPID(nsDir, podinit.Options{Binary: o.InitBinary, Label: o.InitLabel, Exe: o.InitExe})
 		if err != nil {
 			return nil, err
 		}
@@ -96,13 +107,17 @@ func pinWithUser(nsDir string, o PodOptions) (_ Pinned, retErr error) {
 			kinds = append(kinds, k.kind)
 		}
 	}
+	lateIPC := o.IPC && o.IPCAfterUser
+	if lateIPC {
+		flags &^= unix.CLONE_NEWIPC
+	}
 	if o.PID {
 		if err := podinit.MarkStarting(nsDir); err != nil {
 			return nil, err
 		}
 	}
 	pid, err := podinit.Start(podinit.Options{Binary: o.InitBinary, Cloneflags: flags, UIDMappings: o.UIDMappings, GIDMappings: o.GIDMappings,
-		DieWithStarter: !o.PID, Tag: nsDir})
+		DieWithStarter: !o.PID, Tag: nsDir, Label: o.InitLabel, Exe: o.InitExe, UnshareIPC: lateIPC})
 	if err != nil {
 		return nil, err
 	}
@@ -150,8 +165,8 @@ func setUpPinned(pinned Pinned, o PodOptions) error {
 }
 
 // pinPID starts the pod init in a new pid namespace and pins that
-// namespace at nsDir/pid.
-func pinPID(nsDir, initBinary string) (string, error) {
+// namespace at nsDir/pid; io says which binary to start, at which label.
+func pinPID(nsDir string, io podinit.Options) (string, error) {
 	if err := os.MkdirAll(nsDir, 0o711); err != nil {
 		return "", fmt.Errorf("create namespace dir %s: %w", nsDir, err)
 	}
@@ -160,7 +175,8 @@ func pinPID(nsDir, initBinary string) (string, error) {
 	if err := podinit.MarkStarting(nsDir); err != nil {
 		return "", err
 	}
-	pid, err := podinit.Start(podinit.Options{Binary: initBinary, Cloneflags: unix.CLONE_NEWPID, Tag: nsDir})
+	io.Cloneflags, io.Tag = unix.CLONE_NEWPID, nsDir
+	pid, err := podinit.Start(io)
 	if err != nil {
 		return "", err
 	}

@@ -62,7 +62,7 @@ func Write(dir string, cfg *runtimeapi.PodSandboxConfig, o Options) (_ Paths, re
 	if err != nil {
 		return Paths{}, err
 	}
-	if err := MountShm(p.Shm, size, nil); err != nil {
+	if err := MountShm(p.Shm, size, nil, ""); err != nil {
 		return Paths{}, err
 	}
 	return p, nil

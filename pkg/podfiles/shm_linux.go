@@ -34,11 +34,10 @@ func ShmSize(cfg *runtimeapi.PodSandboxConfig) (int64, error) {
 
 // MountShm mounts a tmpfs of size bytes (DefaultShmSize when size <= 0) at
 // dir, creating dir. Its root is mode 1777 and owned by owner (host root
-// when nil). Mounting over an existing mount is refused.
-func MountShm(dir string, size int64, owner *Owner) error {
-	if size <= 0 {
-		size = DefaultShmSize
-	}
+// when nil); its files have the SELinux label mountLabel when one is given
+// (the pod's: containerd mounts its sandbox's shm so). Mounting over an
+// existing mount is refused.
+func MountShm(dir string, size int64, owner *Owner, mountLabel string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create shm dir %s: %w", dir, err)
 	}
@@ -47,14 +46,26 @@ func MountShm(dir string, size int64, owner *Owner) error {
 	} else if mounted {
 		return fmt.Errorf("mount shm at %s: already a mount point", dir)
 	}
-	data := "mode=1777,size=" + strconv.FormatInt(size, 10)
-	if owner != nil {
-		data += fmt.Sprintf(",uid=%d,gid=%d", owner.UID, owner.GID)
-	}
+	data := ShmOptions(size, owner, mountLabel)
 	if err := unix.Mount("shm", dir, "tmpfs", unix.MS_NOEXEC|unix.MS_NOSUID|unix.MS_NODEV, data); err != nil {
 		return fmt.Errorf("mount(shm, %s, tmpfs, %s): %w", dir, data, err)
 	}
 	return nil
+}
+
+// ShmOptions are the tmpfs options of MountShm.
+func ShmOptions(size int64, owner *Owner, mountLabel string) string {
+	if size <= 0 {
+		size = DefaultShmSize
+	}
+	data := "mode=1777,size=" + strconv.FormatInt(size, 10)
+	if owner != nil {
+		data += fmt.Sprintf(",uid=%d,gid=%d", owner.UID, owner.GID)
+	}
+	if mountLabel != "" {
+		data += `,context="` + mountLabel + `"`
+	}
+	return data
 }
 
 // UnmountShm unmounts the pod's /dev/shm (lazily: a container may still

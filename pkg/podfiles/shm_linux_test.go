@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -72,7 +73,7 @@ func mountOptions(t *testing.T, dir string) (string, bool) {
 func TestMountShm(t *testing.T) {
 	testutil.RequireRoot(t)
 	dir := filepath.Join(t.TempDir(), "shm")
-	if err := MountShm(dir, 2<<20, nil); err != nil {
+	if err := MountShm(dir, 2<<20, nil, ""); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = UnmountShm(dir) })
@@ -84,7 +85,7 @@ func TestMountShm(t *testing.T) {
 	if err := unix.Statfs(dir, &st); err != nil || st.Blocks*uint64(st.Bsize) != 2<<20 {
 		t.Fatalf("statfs %+v, %v", st, err)
 	}
-	if err := MountShm(dir, 0, nil); err == nil {
+	if err := MountShm(dir, 0, nil, ""); err == nil {
 		t.Fatal("mounted twice")
 	}
 	if err := UnmountShm(dir); err != nil {
@@ -106,7 +107,7 @@ func TestMountShm(t *testing.T) {
 func TestMountShmOwned(t *testing.T) {
 	testutil.RequireRoot(t)
 	dir := filepath.Join(t.TempDir(), "shm")
-	if err := MountShm(dir, 0, &Owner{UID: 300000, GID: 300001}); err != nil {
+	if err := MountShm(dir, 0, &Owner{UID: 300000, GID: 300001}, ""); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = UnmountShm(dir) })
@@ -119,5 +120,23 @@ func TestMountShmOwned(t *testing.T) {
 	}
 	if err := UnmountShm(dir); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestShmOptions(t *testing.T) {
+	for _, tc := range []struct {
+		size  int64
+		owner *Owner
+		label string
+		want  string
+	}{
+		{size: 1 << 20, want: "mode=1777,size=1048576"},
+		{want: "mode=1777,size=" + strconv.FormatInt(DefaultShmSize, 10)},
+		{size: 4096, owner: &Owner{UID: 1, GID: 2}, want: "mode=1777,size=4096,uid=1,gid=2"},
+		{size: 4096, label: "system_u:object_r:container_file_t:s0:c1,c2", want: `mode=1777,size=4096,context="system_u:object_r:container_file_t:s0:c1,c2"`},
+	} {
+		if got := ShmOptions(tc.size, tc.owner, tc.label); got != tc.want {
+			t.Errorf("ShmOptions(%d, %v, %q) = %q, want %q", tc.size, tc.owner, tc.label, got, tc.want)
+		}
 	}
 }

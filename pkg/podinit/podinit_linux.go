@@ -7,11 +7,14 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/opencontainers/selinux/go-selinux"
 	"golang.org/x/sys/unix"
 )
 
@@ -24,6 +27,10 @@ func init() {
 // Main is the pod init in Go: it reaps every child the kernel hands it and
 // exits on SIGTERM or SIGINT.
 func Main() int {
+	if err := unshareIPC(); err != nil {
+		fmt.Fprintln(os.Stderr, "pod init:", err)
+		return 1
+	}
 	// A tag is the pod's namespace dir: gone already, the pod was torn
 	// down while this init was on its way (its starter was killed).
 	if len(os.Args) > 2 {
@@ -48,6 +55,28 @@ func Main() int {
 	return 0
 }
 
+// unshareIPC does what IPCFDEnv asks, if set: as the root of the user
+// namespace (Start made it so before the exec), make a new IPC namespace,
+// say so on the fd. Main runs on the main thread (package init), whose IPC
+// namespace /proc/PID/ns/ipc shows.
+func unshareIPC() error {
+	v := os.Getenv(IPCFDEnv)
+	if v == "" {
+		return nil
+	}
+	fd, err := strconv.Atoi(v)
+	if err != nil {
+		return fmt.Errorf("%s=%q: %w", IPCFDEnv, v, err)
+	}
+	f := os.NewFile(uintptr(fd), "ipc-ready")
+	defer f.Close()
+	if err := unix.Unshare(unix.CLONE_NEWIPC); err != nil {
+		return fmt.Errorf("unshare IPC namespace: %w", err)
+	}
+	_, err = f.Write([]byte{1})
+	return err
+}
+
 // Options say how to start a pod init.
 type Options struct {
 	// Binary is executed with Arg; empty means this executable.
@@ -68,7 +97,36 @@ type Options struct {
 	// recorded (MarkStarting), and an init that finds no such dir when it
 	// starts (the pod was torn down while it was on its way) exits.
 	Tag string
+	// Label, when set, is the SELinux process label the init runs at (the
+	// pod's). Binary must then be a file the policy lets that label be
+	// entered by (container_file_t for container_t).
+	Label string
+	// Exe, when set, is Binary opened: the init is executed through it
+	// (/proc/self/fd), so that the directories on Binary's path need not
+	// be searchable by the init's user (the root of a pod user namespace
+	// is an unprivileged host uid, and the daemon's root dir is 0700).
+	Exe *os.File
+	// UnshareIPC makes the init, started in a new user namespace
+	// (CLONE_NEWUSER, without CLONE_NEWIPC), become that namespace's root
+	// and only then create its IPC namespace; Start returns once it has.
+	// The IPC namespace's mqueue filesystem then belongs to the pod's
+	// root: made in the same clone as the user namespace, it belongs to
+	// a host uid the namespace does not map, and runc cannot label the
+	// container's /dev/mqueue (setxattr: EPERM; runc issue 4466).
+	UnshareIPC bool
 }
+
+// IPCFDEnv names the pod init's environment variable that asks it to
+// unshare its IPC namespace (Options.UnshareIPC) and to close the fd it
+// gives once done.
+const IPCFDEnv = "CRICKET_PODINIT_IPC_FD"
+
+// ipcTimeout bounds the wait for the init's IPC namespace.
+const ipcTimeout = 30 * time.Second
+
+// setExecLabel sets the SELinux label the calling thread's next execve
+// runs at; tests replace it.
+var setExecLabel = selinux.SetExecLabel
 
 // Start starts a pod init in its own session (the daemon's signals and exit
 // leave it alone) and returns its pid; it is reaped when it exits.
@@ -81,9 +139,28 @@ func Start(o Options) (int, error) {
 	if o.Tag != "" {
 		args = append(args, o.Tag)
 	}
+	if o.Exe != nil {
+		// The first of ExtraFiles is fd 3 in the child.
+		bin = "/proc/self/fd/3"
+	}
 	cmd := exec.Command(bin, args...)
+	if o.Exe != nil {
+		cmd.ExtraFiles = []*os.File{o.Exe}
+	}
 	cmd.Dir = "/"
 	cmd.Env = []string{"GOMAXPROCS=1", "GOGC=50"}
+	var ready *os.File
+	if o.UnshareIPC {
+		r, w, err := os.Pipe()
+		if err != nil {
+			return 0, fmt.Errorf("pod init IPC pipe: %w", err)
+		}
+		defer r.Close()
+		defer w.Close()
+		cmd.ExtraFiles = append(cmd.ExtraFiles, w)
+		cmd.Env = append(cmd.Env, fmt.Sprintf("%s=%d", IPCFDEnv, 2+len(cmd.ExtraFiles)))
+		ready = r
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Cloneflags: o.Cloneflags}
 	if o.DieWithStarter {
 		cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
@@ -92,18 +169,68 @@ func Start(o Options) (int, error) {
 	if userns {
 		cmd.SysProcAttr.UidMappings = sysMappings(o.UIDMappings)
 		cmd.SysProcAttr.GidMappings = sysMappings(o.GIDMappings)
+		if o.UnshareIPC {
+			// The namespace's root from before the exec, which keeps
+			// its capabilities there only so.
+			cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true}
+		}
 		// "allow": a "deny" would stick to the namespace, and its
 		// containers need setgroups for their supplemental groups.
 		cmd.SysProcAttr.GidMappingsEnableSetgroups = true
 	}
-	if err := cmd.Start(); err != nil {
+	if err := start(cmd, o.Label); err != nil {
 		if userns && errors.Is(err, os.ErrPermission) {
 			return 0, fmt.Errorf("start pod init in a user namespace: %s must be executable by the pod's root (host uid %d): %w", bin, o.UIDMappings[0].HostID, err)
 		}
 		return 0, fmt.Errorf("start pod init: %w", err)
 	}
 	go func() { _ = cmd.Wait() }()
+	if ready != nil {
+		if err := waitIPC(ready, cmd.ExtraFiles[len(cmd.ExtraFiles)-1]); err != nil {
+			_ = cmd.Process.Kill()
+			return 0, err
+		}
+	}
 	return cmd.Process.Pid, nil
+}
+
+// waitIPC waits for the init to say it has its IPC namespace: one byte on
+// r (w is this process's copy of the write end, closed first so that an
+// init that dies gives EOF).
+func waitIPC(r, w *os.File) error {
+	_ = w.Close()
+	_ = r.SetReadDeadline(time.Now().Add(ipcTimeout))
+	b := make([]byte, 1)
+	if n, err := r.Read(b); n != 1 {
+		return fmt.Errorf("pod init did not make its IPC namespace: %w", err)
+	}
+	return nil
+}
+
+// start starts cmd at the SELinux label l, if any: the exec label is a
+// property of the thread, so it is set on this goroutine's locked thread,
+// which forks the child, and cleared afterwards. A thread whose label
+// could not be cleared stays locked, so that no other goroutine runs on
+// it: it ends with this goroutine.
+func start(cmd *exec.Cmd, l string) error {
+	if l == "" {
+		return cmd.Start()
+	}
+	runtime.LockOSThread()
+	if err := setExecLabel(l); err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("set SELinux exec label %q: %w", l, err)
+	}
+	err := cmd.Start()
+	if rerr := setExecLabel(""); rerr != nil {
+		if err == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+		return fmt.Errorf("clear SELinux exec label: %w", rerr)
+	}
+	runtime.UnlockOSThread()
+	return err
 }
 
 func sysMappings(in []specs.LinuxIDMapping) []syscall.SysProcIDMap {

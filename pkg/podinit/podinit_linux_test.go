@@ -153,3 +153,66 @@ func TestInitWithoutItsDirExits(t *testing.T) {
 		}
 	}
 }
+
+// TestStartWithLabel: a pod init with a label is started at it: the exec
+// label is set on the thread that forks it, and cleared on that thread
+// afterwards (found in the enforcing test/vm node: the init ran at the
+// engine's label, which the pod's containers, at PID 1 of their shared
+// pid namespace, could not read). Without a label none is set.
+func TestStartWithLabel(t *testing.T) {
+	type call struct {
+		label string
+		tid   int
+	}
+	var calls []call
+	var fail error
+	orig := setExecLabel
+	t.Cleanup(func() { setExecLabel = orig })
+	setExecLabel = func(l string) error {
+		calls = append(calls, call{l, unix.Gettid()})
+		return fail
+	}
+
+	pid, err := Start(Options{Binary: "/bin/true", Label: "system_u:system_r:container_t:s0:c1,c2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pid <= 0 {
+		t.Fatalf("pid %d", pid)
+	}
+	if len(calls) != 2 || calls[0].label != "system_u:system_r:container_t:s0:c1,c2" || calls[1].label != "" || calls[0].tid != calls[1].tid {
+		t.Fatalf("exec label calls %+v, want the label then none, on one thread", calls)
+	}
+
+	calls = nil
+	if _, err := Start(Options{Binary: "/bin/true"}); err != nil {
+		t.Fatal(err)
+	}
+	if len(calls) != 0 {
+		t.Fatalf("exec label set without a label: %+v", calls)
+	}
+
+	calls, fail = nil, fmt.Errorf("no SELinux")
+	if _, err := Start(Options{Binary: "/bin/true", Label: "l"}); err == nil || !strings.Contains(err.Error(), "no SELinux") {
+		t.Fatalf("err = %v, want the exec label's error", err)
+	}
+	if len(calls) != 1 {
+		t.Fatalf("exec label calls %+v after a failure, want one", calls)
+	}
+}
+
+// TestStartFromExe: with Exe the init is executed from the open file, not
+// from Binary's path (which the init's user may not be able to reach).
+func TestStartFromExe(t *testing.T) {
+	exe, err := os.Open("/bin/true")
+	if err != nil {
+		t.Skip("no /bin/true on this host")
+	}
+	defer exe.Close()
+	if _, err := Start(Options{Binary: "/nonexistent/pod-init"}); err == nil {
+		t.Fatal("started a binary that does not exist")
+	}
+	if _, err := Start(Options{Binary: "/nonexistent/pod-init", Exe: exe}); err != nil {
+		t.Fatalf("start through the open file: %v", err)
+	}
+}

@@ -40,8 +40,14 @@ type Backend interface {
 	// ReserveLabel and ReleaseLabel mark a label's level as used or free.
 	ReserveLabel(label string)
 	ReleaseLabel(label string)
-	// Relabel relabels path and everything below it.
-	Relabel(path, label string) error
+	// Relabel relabels path and everything below it; shared drops the
+	// label's categories (level s0), for content every container may use.
+	Relabel(path, label string, shared bool) error
+	// ReadOnlyLabel is the host's label of read-only container content
+	// (image layers: container_ro_file_t:s0 with the reference policy).
+	ReadOnlyLabel() string
+	// FileLabel is path's label.
+	FileLabel(path string) (string, error)
 }
 
 // Host is the host's SELinux through go-selinux.
@@ -59,9 +65,14 @@ func (Host) ReserveLabel(l string) { selinux.ReserveLabel(l) }
 // ReleaseLabel implements Backend.
 func (Host) ReleaseLabel(l string) { selinux.ReleaseLabel(l) }
 
-// Relabel implements Backend: private to the pod's level (shared=false),
-// as containerd relabels a CRI mount.
-func (Host) Relabel(path, l string) error { return label.Relabel(path, l, false) }
+// Relabel implements Backend.
+func (Host) Relabel(path, l string, shared bool) error { return label.Relabel(path, l, shared) }
+
+// ReadOnlyLabel implements Backend.
+func (Host) ReadOnlyLabel() string { return selinux.ROFileLabel() }
+
+// FileLabel implements Backend.
+func (Host) FileLabel(path string) (string, error) { return selinux.FileLabel(path) }
 
 // SELinux computes labels on one host.
 type SELinux struct {
@@ -138,10 +149,82 @@ func (s *SELinux) Relabel(path, mountLabel string) error {
 	if !s.Enabled() || mountLabel == "" {
 		return nil
 	}
-	if err := s.b.Relabel(path, mountLabel); err != nil {
+	// Private to the label's level, as containerd relabels a CRI mount.
+	if err := s.b.Relabel(path, mountLabel, false); err != nil {
 		return fmt.Errorf("relabel %s as %s: %w", path, mountLabel, err)
 	}
 	return nil
+}
+
+// RelabelShared gives path and everything below it the mount label without
+// its categories (level s0), which a container at any level may read: a
+// pod's hostname, hosts and resolv.conf files, as CRI-O labels them, and
+// the pod init's executable.
+func (s *SELinux) RelabelShared(path, mountLabel string) error {
+	if !s.Enabled() || mountLabel == "" {
+		return nil
+	}
+	if err := s.b.Relabel(path, mountLabel, true); err != nil {
+		return fmt.Errorf("relabel %s as %s at level s0: %w", path, mountLabel, err)
+	}
+	return nil
+}
+
+// LabelReadOnlyContent gives dir and what lies below it the host's label of
+// read-only container content (container_ro_file_t), unless dir has it
+// already: the image layers, which a container reads through its overlay
+// rootfs. Whatever label the overlay is mounted with, the kernel checks
+// the container's process against the lower file's own label when it maps
+// it (its libraries, its entrypoint), as the reference policy expects for
+// the peers' layer stores (/var/lib/containerd/*/snapshots). Files made in
+// dir later take its label. Without SELinux it does nothing.
+func (s *SELinux) LabelReadOnlyContent(dir string) error {
+	if !s.Enabled() {
+		return nil
+	}
+	ro := s.b.ReadOnlyLabel()
+	if ro == "" {
+		return nil
+	}
+	if cur, err := s.b.FileLabel(dir); err == nil && cur == ro {
+		return nil
+	}
+	if err := s.b.Relabel(dir, ro, false); err != nil {
+		return fmt.Errorf("label image layers %s as %s: %w", dir, ro, err)
+	}
+	return nil
+}
+
+// SharedFileLabel is the host's container file label at level s0
+// (container_file_t:s0 with the reference policy), "" without SELinux.
+func (s *SELinux) SharedFileLabel() (string, error) {
+	if !s.Enabled() {
+		return "", nil
+	}
+	// The fresh level InitLabels reserves is not kept.
+	p, m, err := s.b.InitLabels(nil)
+	if err != nil {
+		return "", fmt.Errorf("selinux container file label: %w", err)
+	}
+	s.b.ReleaseLabel(p)
+	return WithLevel(m, "s0"), nil
+}
+
+// WithLevel is label l with its level replaced by level.
+func WithLevel(l, level string) string {
+	n := 0
+	for i := 0; i < len(l); i++ {
+		if l[i] == ':' {
+			n++
+			if n == 3 {
+				return l[:i+1] + level
+			}
+		}
+	}
+	if n == 2 {
+		return l + ":" + level
+	}
+	return l
 }
 
 // Level is the MCS/MLS level of a label ("user:role:type:level"), "" when

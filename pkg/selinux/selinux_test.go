@@ -17,6 +17,7 @@ type fakeBackend struct {
 	n        int
 	reserved map[string]bool
 	relabels []string
+	labels   map[string]string // FileLabel's answers
 }
 
 func newFake() *fakeBackend { return &fakeBackend{reserved: map[string]bool{}} }
@@ -43,7 +44,17 @@ func (f *fakeBackend) InitLabels(opts []string) (string, string, error) {
 
 func (f *fakeBackend) ReserveLabel(l string) { f.reserved[Level(l)] = true }
 func (f *fakeBackend) ReleaseLabel(l string) { delete(f.reserved, Level(l)) }
-func (f *fakeBackend) Relabel(path, l string) error {
+func (f *fakeBackend) ReadOnlyLabel() string { return "system_u:object_r:container_ro_file_t:s0" }
+func (f *fakeBackend) FileLabel(path string) (string, error) {
+	if l, ok := f.labels[path]; ok {
+		return l, nil
+	}
+	return "", fmt.Errorf("no label for %s", path)
+}
+func (f *fakeBackend) Relabel(path, l string, shared bool) error {
+	if shared {
+		l = WithLevel(l, "s0")
+	}
 	f.relabels = append(f.relabels, path+"="+l)
 	return nil
 }
@@ -193,5 +204,77 @@ func TestRelabel(t *testing.T) {
 	}
 	if strings.Join(f.relabels, " ") != "/vol=system_u:object_r:container_file_t:s0:c1,c2" {
 		t.Fatalf("relabels %v", f.relabels)
+	}
+}
+
+// TestRelabelShared: the pod's files get the mount label at level s0,
+// which any container may read; without SELinux nothing is relabelled.
+func TestRelabelShared(t *testing.T) {
+	f := newFake()
+	s := New(f)
+	if err := s.RelabelShared("/pod/hosts", "system_u:object_r:container_file_t:s0:c1,c2"); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(f.relabels, " ") != "/pod/hosts=system_u:object_r:container_file_t:s0" {
+		t.Fatalf("relabels %v", f.relabels)
+	}
+	f.off = true
+	f.relabels = nil
+	if err := s.RelabelShared("/pod/hosts", "system_u:object_r:container_file_t:s0:c1,c2"); err != nil || len(f.relabels) != 0 {
+		t.Fatalf("disabled: %v, %v", err, f.relabels)
+	}
+}
+
+func TestSharedFileLabel(t *testing.T) {
+	f := newFake()
+	s := New(f)
+	got, err := s.SharedFileLabel()
+	if err != nil || got != "system_u:object_r:container_file_t:s0" {
+		t.Fatalf("got %q, %v", got, err)
+	}
+	for l := range f.reserved {
+		t.Errorf("level %s left reserved", l)
+	}
+	f.off = true
+	if got, err := s.SharedFileLabel(); err != nil || got != "" {
+		t.Fatalf("disabled: %q, %v", got, err)
+	}
+}
+
+func TestWithLevel(t *testing.T) {
+	for _, tc := range [][3]string{
+		{"u:r:t:s0:c1,c2", "s0", "u:r:t:s0"},
+		{"u:r:t", "s0", "u:r:t:s0"},
+		{"u:r:t:s0-s0:c0.c1023", "s0:c3,c4", "u:r:t:s0:c3,c4"},
+		{"", "s0", ""},
+	} {
+		if got := WithLevel(tc[0], tc[1]); got != tc[2] {
+			t.Errorf("WithLevel(%q, %q) = %q, want %q", tc[0], tc[1], got, tc[2])
+		}
+	}
+}
+
+// TestLabelReadOnlyContent: the layer store gets the read-only content
+// label, once (found in the enforcing test/vm node: with the layers left
+// as the engine made them, container_var_lib_t, every container was
+// refused its libraries through its overlay rootfs).
+func TestLabelReadOnlyContent(t *testing.T) {
+	f := newFake()
+	s := New(f)
+	if err := s.LabelReadOnlyContent("/var/lib/cricket/snapshots"); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(f.relabels, " ") != "/var/lib/cricket/snapshots=system_u:object_r:container_ro_file_t:s0" {
+		t.Fatalf("relabels %v", f.relabels)
+	}
+	f.relabels = nil
+	f.labels = map[string]string{"/var/lib/cricket/snapshots": "system_u:object_r:container_ro_file_t:s0"}
+	if err := s.LabelReadOnlyContent("/var/lib/cricket/snapshots"); err != nil || len(f.relabels) != 0 {
+		t.Fatalf("already labelled: %v, relabels %v", err, f.relabels)
+	}
+	f.off = true
+	f.labels = nil
+	if err := s.LabelReadOnlyContent("/var/lib/cricket/snapshots"); err != nil || len(f.relabels) != 0 {
+		t.Fatalf("disabled: %v, relabels %v", err, f.relabels)
 	}
 }

@@ -92,6 +92,26 @@ func (s *Store) mountLocked(a Active) Mount {
 	}}
 }
 
+// WithMountLabel is m mounted with the SELinux mount label l (a container's,
+// pkg/selinux): an overlay gets the context="l" option, so that every file
+// of the rootfs has that label for the container, whatever the layers on
+// disk have (no relabelling of shared layers). Without a label (a host
+// without SELinux) m is unchanged, as is a bind mount, which takes no
+// context option: the caller relabels its source.
+func (m Mount) WithMountLabel(l string) Mount {
+	if l == "" || m.Type != "overlay" {
+		return m
+	}
+	opts := make([]string, 0, len(m.Options)+1)
+	for _, o := range m.Options {
+		if !strings.HasPrefix(o, "context=") {
+			opts = append(opts, o)
+		}
+	}
+	m.Options = append(opts, `context="`+l+`"`)
+	return m
+}
+
 // activeID maps a caller's key to a store record id.
 func activeID(key string) string {
 	return fmt.Sprintf("k%x", key)

@@ -152,3 +152,36 @@ func TestPrepareWithoutParentIsBind(t *testing.T) {
 		t.Errorf("Prepare on missing parent = %v", err)
 	}
 }
+
+// TestWithMountLabel: an overlay rootfs is mounted with the container's
+// SELinux mount label (context=), so that its files are the container's
+// whatever the layers have; without a label it is unchanged. (Found in the
+// enforcing test/vm node: without it every container was refused its
+// entrypoint.)
+func TestWithMountLabel(t *testing.T) {
+	const l = "system_u:object_r:container_file_t:s0:c1,c2"
+	ov := Mount{Type: "overlay", Source: "overlay", Options: []string{"index=off", "lowerdir=/a:/b", "upperdir=/u", "workdir=/w"}}
+	got := ov.WithMountLabel(l)
+	want := append(append([]string(nil), ov.Options...), `context="`+l+`"`)
+	if strings.Join(got.Options, ",") != strings.Join(want, ",") {
+		t.Fatalf("options %q, want %q", got.Options, want)
+	}
+	if len(ov.Options) != 4 {
+		t.Fatalf("the original mount changed: %q", ov.Options)
+	}
+	if again := got.WithMountLabel(l); len(again.Options) != len(want) {
+		t.Fatalf("labelled twice: %q", again.Options)
+	}
+	// Relative options (many layers) keep it as it is.
+	rel := relativeOptions(got.Options, "/")
+	if rel[len(rel)-1] != `context="`+l+`"` {
+		t.Fatalf("relative options %q", rel)
+	}
+	if u := ov.WithMountLabel(""); strings.Join(u.Options, ",") != strings.Join(ov.Options, ",") {
+		t.Fatalf("no label changed the options: %q", u.Options)
+	}
+	b := Mount{Type: "bind", Source: "/u", Options: []string{"rbind", "rw"}}
+	if u := b.WithMountLabel(l); strings.Join(u.Options, ",") != "rbind,rw" {
+		t.Fatalf("bind options %q", u.Options)
+	}
+}

@@ -138,10 +138,18 @@ func (s *Service) create(ctx context.Context, md Metadata, pod Pod, req CreateRe
 		return nil, err
 	}
 
+	// The labels come first: the rootfs and the image volumes are mounted
+	// with the mount label (found in the enforcing test/vm node: mounted
+	// without it, every container was refused its entrypoint).
+	labels, err := s.opts.Spec.SELinuxLabels(ctx, md.Config, pod)
+	if err != nil {
+		return nil, fmt.Errorf("selinux labels of container %s: %w", md.ID, err)
+	}
+
 	// Unmounting is idempotent, so it is deferred before the mount: a
 	// mount that fails half-way leaves nothing.
 	defer undo(ctx, &retErr, "unmount rootfs", func(c context.Context) error { return s.opts.Rootfs.Unmount(c, md.ID, md.Rootfs) })
-	if err := s.mountRootfs(ctx, md, pod); err != nil {
+	if err := s.mountRootfs(ctx, md, pod, labels.Mount); err != nil {
 		return nil, err
 	}
 	if md.Restore != nil {
@@ -151,7 +159,7 @@ func (s *Service) create(ctx context.Context, md Metadata, pod Pod, req CreateRe
 	}
 
 	defer undo(ctx, &retErr, "unmount image volumes", func(c context.Context) error { return s.unmountImageVolumes(c, md) })
-	if md.ImageVolumes, err = s.mountImageVolumes(ctx, md, pod.RuntimeHandler); err != nil {
+	if md.ImageVolumes, err = s.mountImageVolumes(ctx, md, pod.RuntimeHandler, labels.Mount); err != nil {
 		return nil, err
 	}
 
@@ -170,7 +178,7 @@ func (s *Service) create(ctx context.Context, md Metadata, pod Pod, req CreateRe
 	}
 	spec, err := s.opts.Spec.Build(ctx, SpecInput{
 		ID: md.ID, Config: md.Config, Pod: pod, Image: img, Rootfs: md.Rootfs,
-		TargetPIDNamespace: target, MountSources: sources,
+		TargetPIDNamespace: target, MountSources: sources, SELinux: labels,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("build OCI spec of container %s: %w", md.ID, err)
@@ -205,12 +213,12 @@ func (s *Service) create(ctx context.Context, md Metadata, pod Pod, req CreateRe
 	return c, nil
 }
 
-// mountRootfs mounts the container's rootfs, idmapped through the pod's
-// user namespace when it has one.
-func (s *Service) mountRootfs(ctx context.Context, md Metadata, pod Pod) error {
+// mountRootfs mounts the container's rootfs with its SELinux mount label,
+// idmapped through the pod's user namespace when it has one.
+func (s *Service) mountRootfs(ctx context.Context, md Metadata, pod Pod, mountLabel string) error {
 	var err error
 	if pod.Namespaces.User == "" {
-		err = s.opts.Rootfs.Mount(ctx, md.ID, md.Image, md.Rootfs)
+		err = s.opts.Rootfs.Mount(ctx, md.ID, md.Image, md.Rootfs, mountLabel)
 	} else {
 		var ids *oci.IDMappings
 		if ids, err = oci.PodUserNamespace(pod.Config.GetLinux().GetSecurityContext().GetNamespaceOptions(), true); err == nil && ids == nil {
@@ -218,7 +226,7 @@ func (s *Service) mountRootfs(ctx context.Context, md Metadata, pod Pod) error {
 		}
 		if err == nil {
 			idm := RootfsIDMap{UsernsPath: pod.Namespaces.User, RootUID: ids.RootUID(), RootGID: ids.RootGID()}
-			err = s.opts.Rootfs.MountIDMapped(ctx, md.ID, md.Image, md.Rootfs, idm)
+			err = s.opts.Rootfs.MountIDMapped(ctx, md.ID, md.Image, md.Rootfs, mountLabel, idm)
 		}
 	}
 	if err != nil {

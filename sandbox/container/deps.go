@@ -79,10 +79,12 @@ type Images interface {
 type Rootfs interface {
 	// Mount creates the writable layer key over img's layers and mounts
 	// the rootfs on target; for an artifact it binds its ArtifactDir.
-	Mount(ctx context.Context, key string, img Image, target string) error
+	// mountLabel, when set, is the SELinux label the container sees its
+	// files with (the mount's context).
+	Mount(ctx context.Context, key string, img Image, target, mountLabel string) error
 	// MountIDMapped is Mount for a container in the user namespace idm:
 	// the image's files appear with their on-disk owners inside it.
-	MountIDMapped(ctx context.Context, key string, img Image, target string, idm RootfsIDMap) error
+	MountIDMapped(ctx context.Context, key string, img Image, target, mountLabel string, idm RootfsIDMap) error
 	// Unmount unmounts target and removes the writable layer key; missing
 	// ones are no error.
 	Unmount(ctx context.Context, key, target string) error
@@ -113,10 +115,17 @@ type SpecInput struct {
 	// MountSources maps the container path of each image volume to the
 	// host path to bind-mount.
 	MountSources map[string]string
+	// SELinux are the container's labels (SpecBuilder.SELinuxLabels), with
+	// which its rootfs is mounted; empty without SELinux.
+	SELinux selinux.Labels
 }
 
 // SpecBuilder builds OCI runtime specs.
 type SpecBuilder interface {
+	// SELinuxLabels are the container's SELinux labels, known before its
+	// rootfs is mounted (with the mount label); empty without SELinux.
+	// Invalid options are an ErrInvalidArgument error.
+	SELinuxLabels(ctx context.Context, cfg *runtimeapi.ContainerConfig, pod Pod) (selinux.Labels, error)
 	// Build returns the container's OCI spec; an invalid config is an
 	// ErrInvalidArgument error.
 	Build(ctx context.Context, in SpecInput) (*specs.Spec, error)

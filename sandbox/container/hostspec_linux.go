@@ -87,7 +87,8 @@ func (b *HostSpecs) Build(ctx context.Context, in SpecInput) (*specs.Spec, error
 	if input.Features, err = b.features(ctx, in.Pod.RuntimeHandler); err != nil {
 		return nil, err
 	}
-	if input.SELinuxLabel, input.SELinuxMountLabel, err = b.selinuxLabels(ctx, in); err != nil {
+	input.SELinuxLabel, input.SELinuxMountLabel = in.SELinux.Process, in.SELinux.Mount
+	if err := b.relabelMounts(in); err != nil {
 		return nil, err
 	}
 	input.Namespaces.TargetPID = in.TargetPIDNamespace
@@ -155,21 +156,36 @@ type SELinux interface {
 	Relabel(path, mountLabel string) error
 }
 
-// selinuxLabels computes the container's labels and relabels the volumes
-// that ask for it (selinux_relabel) with its mount label, as containerd
-// does. Without SELinux the options are ignored, as containerd ignores
-// them, and said so at V(2).
-func (b *HostSpecs) selinuxLabels(ctx context.Context, in SpecInput) (process, mount string, err error) {
-	o := in.Config.GetLinux().GetSecurityContext().GetSelinuxOptions()
+// SELinuxLabels implements SpecBuilder: the container's labels, at its
+// pod's level unless its options name one. A privileged container gets no
+// process label, as containerd and CRI-O give it none: the policy moves
+// it to its unconfined container domain (spc_t) when it executes its
+// entrypoint. Without SELinux the options are ignored, as containerd
+// ignores them, and said so at V(2).
+func (b *HostSpecs) SELinuxLabels(ctx context.Context, cfg *runtimeapi.ContainerConfig, pod Pod) (selinux.Labels, error) {
+	sc := cfg.GetLinux().GetSecurityContext()
+	o := sc.GetSelinuxOptions()
 	if b.SELinux == nil || !b.SELinux.Enabled() {
 		if o != nil {
-			klog.FromContext(ctx).V(2).Info("SELinux is not enabled on this host: the container's SELinux options are ignored", "containerID", in.ID, "options", o.String())
+			klog.FromContext(ctx).V(2).Info("SELinux is not enabled on this host: the container's SELinux options are ignored", "containerName", cfg.GetMetadata().GetName(), "options", o.String())
 		}
-		return "", "", nil
+		return selinux.Labels{}, nil
 	}
-	l, err := b.SELinux.ContainerLabels(selinux.Options{User: o.GetUser(), Role: o.GetRole(), Type: o.GetType(), Level: o.GetLevel()}, in.Pod.SELinux)
+	l, err := b.SELinux.ContainerLabels(selinux.Options{User: o.GetUser(), Role: o.GetRole(), Type: o.GetType(), Level: o.GetLevel()}, pod.SELinux)
 	if err != nil {
-		return "", "", err
+		return selinux.Labels{}, err
+	}
+	if sc.GetPrivileged() {
+		l.Process = ""
+	}
+	return l, nil
+}
+
+// relabelMounts relabels the volumes that ask for it (selinux_relabel)
+// with the container's mount label, as containerd does.
+func (b *HostSpecs) relabelMounts(in SpecInput) error {
+	if b.SELinux == nil || in.SELinux.Mount == "" {
+		return nil
 	}
 	for _, m := range in.Config.GetMounts() {
 		if !m.GetSelinuxRelabel() {
@@ -179,11 +195,11 @@ func (b *HostSpecs) selinuxLabels(ctx context.Context, in SpecInput) (process, m
 		if !ok {
 			src = m.GetHostPath()
 		}
-		if err := b.SELinux.Relabel(src, l.Mount); err != nil {
-			return "", "", fmt.Errorf("mount %s: %w", m.GetContainerPath(), err)
+		if err := b.SELinux.Relabel(src, in.SELinux.Mount); err != nil {
+			return fmt.Errorf("mount %s: %w", m.GetContainerPath(), err)
 		}
 	}
-	return l.Process, l.Mount, nil
+	return nil
 }
 
 // AppArmor is the host's AppArmor (pkg/apparmor.AppArmor).

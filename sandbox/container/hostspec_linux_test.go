@@ -175,6 +175,8 @@ func TestHostSpecsSELinux(t *testing.T) {
 			Linux:  &runtimeapi.LinuxContainerConfig{SecurityContext: &runtimeapi.LinuxContainerSecurityContext{SelinuxOptions: o}},
 		}, MountSources: map[string]string{"/pinned": "/run/b/hostmounts/0"}}
 	}
+	privileged := input(nil)
+	privileged.Config.Linux.SecurityContext.Privileged = true
 	tests := []struct {
 		desc         string
 		se           *fakeSELinux
@@ -190,6 +192,11 @@ func TestHostSpecsSELinux(t *testing.T) {
 			wantProcess: "system_u:system_r:container_t:s0:c1,c2", wantMount: "system_u:object_r:container_file_t:s0:c1,c2"},
 		{desc: "a type of its own", se: &fakeSELinux{enabled: true}, in: input(&runtimeapi.SELinuxOption{Type: "spc_t"}),
 			wantProcess: "system_u:system_r:spc_t:s0:c1,c2", wantMount: "system_u:object_r:container_file_t:s0:c1,c2"},
+		// Found in the enforcing test/vm node: a privileged container
+		// ran confined (container_t); the policy gives it spc_t when it
+		// has no process label.
+		{desc: "privileged: no process label", se: &fakeSELinux{enabled: true}, in: privileged,
+			wantMount: "system_u:object_r:container_file_t:s0:c1,c2"},
 		{desc: "volumes relabelled when asked, at their pinned path", se: &fakeSELinux{enabled: true}, in: input(nil,
 			&runtimeapi.Mount{ContainerPath: "/v", HostPath: "/h", SelinuxRelabel: true},
 			&runtimeapi.Mount{ContainerPath: "/pinned", HostPath: "/h2", SelinuxRelabel: true},
@@ -204,12 +211,19 @@ func TestHostSpecsSELinux(t *testing.T) {
 			if tc.se != nil {
 				b.SELinux = tc.se
 			}
-			p, m, err := b.selinuxLabels(context.Background(), tc.in)
+			l, err := b.SELinuxLabels(context.Background(), tc.in.Config, tc.in.Pod)
 			if !errors.Is(err, tc.wantErr) {
 				t.Fatalf("err = %v, want %v", err, tc.wantErr)
 			}
-			if p != tc.wantProcess || m != tc.wantMount {
-				t.Errorf("labels %q %q, want %q %q", p, m, tc.wantProcess, tc.wantMount)
+			if l.Process != tc.wantProcess || l.Mount != tc.wantMount {
+				t.Errorf("labels %q %q, want %q %q", l.Process, l.Mount, tc.wantProcess, tc.wantMount)
+			}
+			if err != nil {
+				return
+			}
+			tc.in.SELinux = l
+			if err := b.relabelMounts(tc.in); err != nil {
+				t.Fatal(err)
 			}
 			if tc.se != nil && tc.wantRelabels != "" && fmt.Sprint(tc.se.relabels) != tc.wantRelabels {
 				t.Errorf("relabels %v, want %s", tc.se.relabels, tc.wantRelabels)

@@ -31,9 +31,9 @@ func imageVolumeMount(md Metadata, i int) (key, target string) {
 	return md.ID + "-iv" + strconv.Itoa(i), filepath.Join(md.Bundle, "imagevols", strconv.Itoa(i))
 }
 
-// mountImageVolumes mounts every image volume of md's config; on error it
-// unmounts what it mounted.
-func (s *Service) mountImageVolumes(ctx context.Context, md Metadata, handler string) (_ []ImageVolume, retErr error) {
+// mountImageVolumes mounts every image volume of md's config, with the
+// container's SELinux mount label; on error it unmounts what it mounted.
+func (s *Service) mountImageVolumes(ctx context.Context, md Metadata, handler, mountLabel string) (_ []ImageVolume, retErr error) {
 	var vols []ImageVolume
 	defer undo(ctx, &retErr, "unmount image volumes", func(c context.Context) error { return s.unmountImageVolumes(c, md) })
 	for i, m := range md.Config.GetMounts() {
@@ -51,7 +51,7 @@ func (s *Service) mountImageVolumes(ctx context.Context, md Metadata, handler st
 		if err := os.MkdirAll(target, 0o711); err != nil {
 			return nil, fmt.Errorf("create image volume mount point: %w", err)
 		}
-		if err := s.opts.Rootfs.Mount(ctx, key, img, target); err != nil {
+		if err := s.opts.Rootfs.Mount(ctx, key, img, target, mountLabel); err != nil {
 			return nil, fmt.Errorf("mount image volume at %s: %w", m.GetContainerPath(), err)
 		}
 		src, err := subPath(target, m.GetImageSubPath())

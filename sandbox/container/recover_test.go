@@ -93,7 +93,7 @@ func TestLoadFinishesInterruptedOperations(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(bundle, "rootfs"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.rootfs.Mount(ctx, id, container.Image{}, filepath.Join(bundle, "rootfs")); err != nil {
+	if err := e.rootfs.Mount(ctx, id, container.Image{}, filepath.Join(bundle, "rootfs"), ""); err != nil {
 		t.Fatal(err)
 	}
 	cfg, _ := proto.Marshal(ctrConfig("half", "busybox"))
@@ -229,7 +229,7 @@ func TestLoadSweepsDirsNoRecordNames(t *testing.T) {
 		t.Fatal(err)
 	}
 	for key, target := range map[string]string{stray: filepath.Join(strayBundle, "rootfs"), stray + "-iv0": filepath.Join(strayBundle, "imagevols", "0")} {
-		if err := e.rootfs.Mount(context.Background(), key, container.Image{}, target); err != nil {
+		if err := e.rootfs.Mount(context.Background(), key, container.Image{}, target, ""); err != nil {
 			t.Fatal(err)
 		}
 	}

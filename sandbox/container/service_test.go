@@ -10,6 +10,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/cricket-cri/cricket/pkg/oci"
+	"github.com/cricket-cri/cricket/pkg/selinux"
 	"github.com/cricket-cri/cricket/pkg/store"
 	"github.com/cricket-cri/cricket/sandbox/container"
 	"github.com/cricket-cri/cricket/sandbox/container/containertest"
@@ -75,6 +76,10 @@ type specBuilder struct{ f *containertest.Spec }
 
 func (b specBuilder) Build(ctx context.Context, in container.SpecInput) (*specsSpec, error) {
 	return b.f.Build(ctx, in)
+}
+
+func (b specBuilder) SELinuxLabels(ctx context.Context, cfg *runtimeapi.ContainerConfig, pod container.Pod) (selinux.Labels, error) {
+	return b.f.SELinuxLabels(ctx, cfg, pod)
 }
 
 func ctrConfig(name, image string) *runtimeapi.ContainerConfig {

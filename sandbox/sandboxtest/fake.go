@@ -44,11 +44,27 @@ type Recorder struct {
 	calls []string
 	fail  map[string]error
 	held  map[string]bool
+	seen  map[string]string
 }
 
 // NewRecorder returns an empty Recorder.
 func NewRecorder() *Recorder {
-	return &Recorder{fail: map[string]error{}, held: map[string]bool{}}
+	return &Recorder{fail: map[string]error{}, held: map[string]bool{}, seen: map[string]string{}}
+}
+
+// Seen returns what a fake was last given under key: "init-label:<dir>"
+// is the pod init's SELinux label Pin was asked for, "files-label:<dir>"
+// the mount label Write was given.
+func (r *Recorder) Seen(key string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.seen[key]
+}
+
+func (r *Recorder) see(key, val string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.seen[key] = val
 }
 
 // Fail makes every later call named call return err (nil clears it).
@@ -145,6 +161,7 @@ func (f Namespaces) Pin(_ context.Context, dir string, want sandbox.NamespaceSet
 	}
 	ns.Network, ns.IPC, ns.UTS, ns.PID = pick(want.Network, "net"), pick(want.IPC, "ipc"), pick(want.UTS, "uts"), pick(want.PID, "pid")
 	ns.User = pick(want.User != nil, "user")
+	f.R.see("init-label:"+dir, want.ProcessLabel)
 	if err := f.R.call(CallPin, "ns:"+dir, true); err != nil {
 		return oci.NamespacePaths{}, err
 	}
@@ -160,7 +177,8 @@ func (f Namespaces) Unpin(_ context.Context, dir string) error {
 type Files struct{ R *Recorder }
 
 // Write pretends to write the pod files under dir.
-func (f Files) Write(_ context.Context, dir string, cfg *runtimeapi.PodSandboxConfig, _ sandbox.NetworkStatus, userns *oci.IDMappings) (podfiles.Paths, error) {
+func (f Files) Write(_ context.Context, dir string, cfg *runtimeapi.PodSandboxConfig, _ sandbox.NetworkStatus, userns *oci.IDMappings, mountLabel string) (podfiles.Paths, error) {
+	f.R.see("files-label:"+dir, mountLabel)
 	if err := f.R.call(CallWriteFiles, "files:"+dir, true); err != nil {
 		return podfiles.Paths{}, err
 	}

@@ -303,7 +303,9 @@ start_registry() {
 	else
 		(cd "$REPO" && go build -o "$WORK/bin/images" ./test/images) || die "build test/images failed"
 	fi
-	"$WORK/bin/images" serve --addr 127.0.0.1:0 --hosts-dir "$WORK/certs.d" >"$OUTPUT/registry.log" 2>&1 &
+	# $CRITEST_REGISTRY_ADDR: a fixed address (test/vm's SELinux suite: the
+	# engine's domain may connect to the HTTP ports only); else a free port.
+	"$WORK/bin/images" serve --addr "${CRITEST_REGISTRY_ADDR:-127.0.0.1:0}" --hosts-dir "$WORK/certs.d" >"$OUTPUT/registry.log" 2>&1 &
 	REGISTRY_PID=$!
 	for i in $(seq 1 1200); do
 		grep -q '^serving ' "$OUTPUT/registry.log" && break
@@ -390,7 +392,11 @@ EOF
 		printf '\n[nri]\nenable = true\nsocket_path = "%s"\nrequest_timeout = "1s"\n' "$HW/s/nri.sock" >>"$HW/cricket.toml"
 		NRI_ARGS=("--nri-socket=$HW/s/nri.sock")
 	fi
-	env "$MARKER" TMPDIR="$HW/tmp" "$CRICKETD" --config "$HW/cricket.toml" --root "$HW/root" --state "$HW/s" \
+	# $CRITEST_CRICKETD_CONTEXT: the SELinux context cricketd runs in
+	# (runcon; test/vm's SELinux suite runs it in the engine's domain).
+	local runcon=()
+	[ -n "${CRITEST_CRICKETD_CONTEXT:-}" ] && runcon=(runcon "$CRITEST_CRICKETD_CONTEXT")
+	env "$MARKER" TMPDIR="$HW/tmp" "${runcon[@]}" "$CRICKETD" --config "$HW/cricket.toml" --root "$HW/root" --state "$HW/s" \
 		--listen "$HW/s/cricket.sock" --registry-config-path "$WORK/certs.d" -v "$VERBOSITY" \
 		>"$OUTH/cricketd.log" 2>&1 &
 	DAEMON_PID=$!

@@ -2,8 +2,12 @@
 # Boots the test/vm node (cgroup v2 unified, systemd as PID 1, AppArmor) in a
 # QEMU TCG virtual machine and runs a suite in it:
 #
-#   test/vm/run.sh --suite smoke|full [--memory MB] [--timeout SECONDS] [--output DIR] [--keep]
-#   test/vm/run.sh --shell          a root shell on the node's serial console (Ctrl-A X quits)
+#   test/vm/run.sh --suite smoke|full|selinux [--memory MB] [--timeout SECONDS] [--output DIR] [--keep]
+#   test/vm/run.sh --shell [--selinux]  a root shell on the node's serial console (Ctrl-A X quits)
+#
+# --suite selinux (and --selinux) boot the SELinux variant of the node
+# (test/vm/build-selinux.sh: the same node with Debian's reference policy,
+# its container module and SELinux enforcing).
 #
 # The node (test/vm/build.sh) is built once and cached; each boot gets a
 # copy-on-write overlay of it, so a run cannot spoil the next. The binaries
@@ -23,6 +27,7 @@ export PATH=/usr/local/go/bin:$PATH
 
 SUITE=smoke
 SHELL_MODE=0
+SELINUX=0
 MEMORY=${CRICKET_VM_MEMORY:-3072}
 CPUS=${CRICKET_VM_CPUS:-2}
 TIMEOUT=
@@ -33,20 +38,22 @@ while [ $# -gt 0 ]; do
 	case $1 in
 	--suite) SUITE=$2; shift 2 ;;
 	--shell) SHELL_MODE=1; SUITE=shell; shift ;;
+	--selinux) SELINUX=1; shift ;;
 	--memory) MEMORY=$2; shift 2 ;;
 	--cpus) CPUS=$2; shift 2 ;;
 	--timeout) TIMEOUT=$2; shift 2 ;;
 	--output) OUTPUT=$2; shift 2 ;;
 	--keep) KEEP=1; shift ;;
-	-h | --help) sed -n '2,18p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,22p' "$0"; exit 0 ;;
 	*) echo "vm: unknown argument $1" >&2; exit 2 ;;
 	esac
 done
 case $SUITE in
 smoke) TIMEOUT=${TIMEOUT:-900} ;;
 full) TIMEOUT=${TIMEOUT:-21600} ;;
+selinux) TIMEOUT=${TIMEOUT:-5400}; SELINUX=1 ;;
 shell) ;;
-*) echo "vm: unknown suite $SUITE (smoke, full)" >&2; exit 2 ;;
+*) echo "vm: unknown suite $SUITE (smoke, full, selinux)" >&2; exit 2 ;;
 esac
 OUTPUT=${OUTPUT:-$REPO/_output/vm/$SUITE}
 
@@ -57,7 +64,9 @@ die() { printf 'vm: %s\n' "$*" >&2; exit 1; }
 T0=$(date +%s)
 # One build at a time: a second run waits for the first's image.
 mkdir -p "${CRICKET_VM_CACHE:-/var/cache/cricket-test}"
-NODE=$(flock "${CRICKET_VM_CACHE:-/var/cache/cricket-test}/vm-build.lock" "$HERE/build.sh") || die "building the node failed"
+BUILD=$HERE/build.sh
+[ "$SELINUX" = 1 ] && BUILD=$HERE/build-selinux.sh
+NODE=$(flock "${CRICKET_VM_CACHE:-/var/cache/cricket-test}/vm-build.lock" "$BUILD") || die "building the node failed"
 log "node: $NODE (ready after $(($(date +%s) - T0))s)"
 
 WORK=$(mktemp -d /tmp/cricket-vm-XXXXXX)
@@ -99,6 +108,10 @@ if [ "$SUITE" = full ] && [ -f "$HERE/stage-full.sh" ]; then
 	# shellcheck source=stage-full.sh
 	. "$HERE/stage-full.sh"
 fi
+if [ "$SELINUX" = 1 ] && [ -f "$HERE/stage-selinux.sh" ]; then
+	# shellcheck source=stage-selinux.sh
+	. "$HERE/stage-selinux.sh"
+fi
 cat >"$STAGE/run.sh" <<RUN
 #!/bin/bash
 # Written by test/vm/run.sh: the suite this boot runs.
@@ -122,6 +135,8 @@ QEMU=(qemu-system-x86_64 -accel tcg,thread=multi -cpu max -smp "$CPUS" -m "$MEMO
 # no_timer_check: under TCG on a loaded host the kernel's IO-APIC timer
 # check can fail and panic the boot ("IO-APIC + timer doesn't work").
 APPEND="root=/dev/vda rw console=ttyS0 panic=-1 systemd.show_status=auto no_timer_check"
+# The SELinux node's kernel arguments (security=selinux selinux=1 enforcing=1).
+[ "$SELINUX" = 1 ] && APPEND="$APPEND $(cat "$NODE/cmdline")"
 
 if [ "$SHELL_MODE" = 1 ]; then
 	log "booting the node (root on ttyS0; mount LABEL=cricket-work /work for the staged binaries; poweroff or Ctrl-A X to leave)"

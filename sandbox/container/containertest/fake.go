@@ -13,9 +13,11 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/cricket-cri/cricket/pkg/errdefs"
 	"github.com/cricket-cri/cricket/pkg/runtime"
+	"github.com/cricket-cri/cricket/pkg/selinux"
 	"github.com/cricket-cri/cricket/sandbox/container"
 )
 
@@ -76,12 +78,15 @@ type Rootfs struct {
 	OnMount func(target string)
 	// IDMaps are the idmaps of the keys mounted with MountIDMapped.
 	IDMaps map[string]container.RootfsIDMap
+	// MountLabels are the SELinux mount labels the keys were mounted
+	// with, when they had one.
+	MountLabels map[string]string
 	// Uppers are the upper dirs UpperDir returns, by key.
 	Uppers map[string]string
 }
 
-// Mount records target as mounted for key.
-func (f *Rootfs) Mount(_ context.Context, key string, _ container.Image, target string) error {
+// Mount records target as mounted for key, with its mount label.
+func (f *Rootfs) Mount(_ context.Context, key string, _ container.Image, target, mountLabel string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.MountErr != nil {
@@ -91,6 +96,12 @@ func (f *Rootfs) Mount(_ context.Context, key string, _ container.Image, target 
 		f.mounted = map[string]string{}
 	}
 	f.mounted[key] = target
+	if mountLabel != "" {
+		if f.MountLabels == nil {
+			f.MountLabels = map[string]string{}
+		}
+		f.MountLabels[key] = mountLabel
+	}
 	if f.OnMount != nil {
 		f.OnMount(target)
 	}
@@ -98,8 +109,8 @@ func (f *Rootfs) Mount(_ context.Context, key string, _ container.Image, target 
 }
 
 // MountIDMapped records target as mounted for key, and the idmap.
-func (f *Rootfs) MountIDMapped(ctx context.Context, key string, img container.Image, target string, idm container.RootfsIDMap) error {
-	if err := f.Mount(ctx, key, img, target); err != nil {
+func (f *Rootfs) MountIDMapped(ctx context.Context, key string, img container.Image, target, mountLabel string, idm container.RootfsIDMap) error {
+	if err := f.Mount(ctx, key, img, target, mountLabel); err != nil {
 		return err
 	}
 	f.mu.Lock()
@@ -149,6 +160,13 @@ func (f *Rootfs) Mounted() []string {
 type Spec struct {
 	// Err is returned by Build.
 	Err error
+	// SELinux are the labels SELinuxLabels gives every container.
+	SELinux selinux.Labels
+}
+
+// SELinuxLabels returns f.SELinux.
+func (f Spec) SELinuxLabels(context.Context, *runtimeapi.ContainerConfig, container.Pod) (selinux.Labels, error) {
+	return f.SELinux, nil
 }
 
 // Build returns a minimal spec.
@@ -163,8 +181,8 @@ func (f Spec) Build(_ context.Context, in container.SpecInput) (*specs.Spec, err
 	return &specs.Spec{
 		Version: specs.Version,
 		Root:    &specs.Root{Path: in.Rootfs},
-		Process: &specs.Process{Args: args, Env: in.Image.Config.Env, Cwd: "/"},
-		Linux:   &specs.Linux{CgroupsPath: filepath.Join(in.Pod.CgroupParent, in.ID)},
+		Process: &specs.Process{Args: args, Env: in.Image.Config.Env, Cwd: "/", SelinuxLabel: in.SELinux.Process},
+		Linux:   &specs.Linux{CgroupsPath: filepath.Join(in.Pod.CgroupParent, in.ID), MountLabel: in.SELinux.Mount},
 	}, nil
 }
 

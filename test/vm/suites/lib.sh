@@ -77,11 +77,13 @@ node_facts() {
 }
 
 # start_registry HOSTS_DIR: the test images on 127.0.0.1 with hosts.toml
-# mirrors for their upstream registries in HOSTS_DIR.
+# mirrors for their upstream registries in HOSTS_DIR; on a free port, or
+# on $CRICKET_VM_REGISTRY_ADDR (the SELinux suite: the engine's domain may
+# connect to the HTTP ports only).
 start_registry() {
 	local hosts=$1 i
 	mkdir -p "$hosts"
-	CRICKET_STANDINS_BIN=/work/standins /work/bin/images serve --addr 127.0.0.1:0 --hosts-dir "$hosts" >"$R/registry.log" 2>&1 &
+	CRICKET_STANDINS_BIN=/work/standins /work/bin/images serve --addr "${CRICKET_VM_REGISTRY_ADDR:-127.0.0.1:0}" --hosts-dir "$hosts" >"$R/registry.log" 2>&1 &
 	REGISTRY_PID=$!
 	for i in $(seq 1 600); do
 		grep -q '^serving ' "$R/registry.log" && return 0
@@ -99,12 +101,22 @@ stop_registry() {
 	REGISTRY_PID=
 }
 
+# install_bins: cricketd and cricket-shim in /usr/local/bin, with the
+# SELinux type $CRICKET_BIN_SELINUX_TYPE when it is set (the SELinux
+# suite: container_engine_exec_t, the engine's entrypoint); and crictl.
+install_bins() {
+	install -m 0755 /work/bin/cricketd /work/bin/cricket-shim /usr/local/bin/
+	if [ -n "${CRICKET_BIN_SELINUX_TYPE:-}" ]; then
+		chcon -t "$CRICKET_BIN_SELINUX_TYPE" /usr/local/bin/cricketd /usr/local/bin/cricket-shim || return 1
+	fi
+	install -m 0755 /work/bin/crictl /usr/local/bin/
+}
+
 # install_cricketd DRIVER [EXTRA_TOML]: cricketd as deploy/cricketd.service
 # with runtime.cgroup_driver = DRIVER, the test registry's mirrors, started.
 install_cricketd() {
 	local driver=$1 extra=${2:-}
-	install -m 0755 /work/bin/cricketd /work/bin/cricket-shim /usr/local/bin/
-	install -m 0755 /work/bin/crictl /usr/local/bin/
+	install_bins || return 1
 	install -m 0644 /work/deploy/cricketd.service /etc/systemd/system/cricketd.service
 	install -m 0644 /work/deploy/crictl.yaml /etc/crictl.yaml
 	mkdir -p /etc/cricket

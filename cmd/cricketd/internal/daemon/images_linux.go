@@ -71,17 +71,21 @@ type rootfs struct {
 	// idmapDir holds the idmapped mounts container.HostSpecs staged per container,
 	// removed with its rootfs.
 	idmapDir string
+	// relabel gives a rootfs that cannot be mounted with a context (a
+	// bind mount: an image without layers) its mount label; nil without
+	// SELinux.
+	relabel func(path, mountLabel string) error
 }
 
-func (r rootfs) Mount(ctx context.Context, key string, img container.Image, target string) error {
-	return r.mount(key, img, target, nil)
+func (r rootfs) Mount(ctx context.Context, key string, img container.Image, target, mountLabel string) error {
+	return r.mount(key, img, target, mountLabel, nil)
 }
 
-func (r rootfs) MountIDMapped(_ context.Context, key string, img container.Image, target string, idm container.RootfsIDMap) error {
-	return r.mount(key, img, target, &snapshot.IDMap{UsernsPath: idm.UsernsPath, RootUID: idm.RootUID, RootGID: idm.RootGID})
+func (r rootfs) MountIDMapped(_ context.Context, key string, img container.Image, target, mountLabel string, idm container.RootfsIDMap) error {
+	return r.mount(key, img, target, mountLabel, &snapshot.IDMap{UsernsPath: idm.UsernsPath, RootUID: idm.RootUID, RootGID: idm.RootGID})
 }
 
-func (r rootfs) mount(key string, img container.Image, target string, idm *snapshot.IDMap) (retErr error) {
+func (r rootfs) mount(key string, img container.Image, target, mountLabel string, idm *snapshot.IDMap) (retErr error) {
 	if img.ArtifactDir != "" {
 		// Its files, read-only in the store, through a hold of the
 		// volume's own: a RemoveImage meanwhile must not empty the
@@ -109,6 +113,13 @@ func (r rootfs) mount(key string, img container.Image, target string, idm *snaps
 			_ = r.snaps.Remove(key)
 		}
 	}()
+	if mountLabel != "" && m.Type != "overlay" && r.relabel != nil {
+		// The container's own writable dir: relabelled, not shared.
+		if err := r.relabel(m.Source, mountLabel); err != nil {
+			return err
+		}
+	}
+	m = m.WithMountLabel(mountLabel)
 	if idm != nil {
 		return snapshot.MountIDMappedAt(m, target, *idm)
 	}

@@ -27,9 +27,18 @@ const hostShm = "/dev/shm"
 // before (Debian 12's 6.1). And what a container writes to its shm then
 // lands under its own host ids, as in its rootfs's upper dir, instead of
 // as host root; containerd does not idmap the shm either.
-type podFiles struct{}
+//
+// With SELinux the hostname, hosts and resolv.conf files get the pod's
+// mount label at level s0 (CRI-O's way), which every container of the pod
+// may read whatever its level; the shm tmpfs is mounted with the pod's
+// mount label (containerd's way).
+type podFiles struct {
+	// relabel gives a file the mount label at level s0
+	// (selinux.SELinux.RelabelShared); nil without SELinux.
+	relabel func(path, mountLabel string) error
+}
 
-func (podFiles) Write(_ context.Context, dir string, cfg *runtimeapi.PodSandboxConfig, net sandbox.NetworkStatus, userns *oci.IDMappings) (podfiles.Paths, error) {
+func (pf podFiles) Write(_ context.Context, dir string, cfg *runtimeapi.PodSandboxConfig, net sandbox.NetworkStatus, userns *oci.IDMappings, mountLabel string) (podfiles.Paths, error) {
 	p := podfiles.PathsIn(dir)
 	hostname := podHostname(cfg)
 	if err := podfiles.WriteHostname(p.Hostname, hostname); err != nil {
@@ -54,6 +63,13 @@ func (podFiles) Write(_ context.Context, dir string, cfg *runtimeapi.PodSandboxC
 		}
 		f.PodOwned = true
 	}
+	if mountLabel != "" && pf.relabel != nil {
+		for _, p := range []string{f.Hostname, f.Hosts, f.ResolvConf} {
+			if err := pf.relabel(p, mountLabel); err != nil {
+				return podfiles.Paths{}, err
+			}
+		}
+	}
 	// A pod with a user namespace never has the host's IPC
 	// (oci.PodUserNamespace), so the host's /dev/shm is never given away.
 	if cfg.GetLinux().GetSecurityContext().GetNamespaceOptions().GetIpc() == runtimeapi.NamespaceMode_NODE {
@@ -63,7 +79,7 @@ func (podFiles) Write(_ context.Context, dir string, cfg *runtimeapi.PodSandboxC
 	if err != nil {
 		return podfiles.Paths{}, err
 	}
-	if err := podfiles.MountShm(p.Shm, size, owner); err != nil {
+	if err := podfiles.MountShm(p.Shm, size, owner, mountLabel); err != nil {
 		return podfiles.Paths{}, err
 	}
 	f.Shm = p.Shm
@@ -80,7 +96,7 @@ func podHostname(cfg *runtimeapi.PodSandboxConfig) string {
 	return h
 }
 
-func (podFiles) Remove(_ context.Context, dir string) error {
+func (pf podFiles) Remove(_ context.Context, dir string) error {
 	p := podfiles.PathsIn(dir)
 	errs := []error{podfiles.UnmountShm(p.Shm)}
 	for _, p := range []string{p.Hostname, p.Hosts, p.ResolvConf} {

@@ -18,7 +18,7 @@ func TestPodFilesWriteAndRemove(t *testing.T) {
 	testutil.RequireRoot(t)
 	dir := t.TempDir()
 	cfg := podConfigWithHostname("web")
-	f, err := podFiles{}.Write(context.Background(), dir, cfg, sandbox.NetworkStatus{IP: "10.1.2.3"}, nil)
+	f, err := podFiles{}.Write(context.Background(), dir, cfg, sandbox.NetworkStatus{IP: "10.1.2.3"}, nil, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +59,7 @@ func TestPodFilesOwnedByUsernsRoot(t *testing.T) {
 		UIDs: []specs.LinuxIDMapping{{ContainerID: 0, HostID: 300000, Size: 65536}},
 		GIDs: []specs.LinuxIDMapping{{ContainerID: 0, HostID: 400000, Size: 65536}},
 	}
-	f, err := podFiles{}.Write(context.Background(), dir, podConfigWithHostname("web"), sandbox.NetworkStatus{IP: "10.1.2.3"}, ids)
+	f, err := podFiles{}.Write(context.Background(), dir, podConfigWithHostname("web"), sandbox.NetworkStatus{IP: "10.1.2.3"}, ids, "")
 	if err != nil {
 		t.Fatal(err)
 	}

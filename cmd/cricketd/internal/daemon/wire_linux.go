@@ -28,6 +28,10 @@ type Options struct {
 	// State is the daemon's volatile state dir (/run/cricket): pods live
 	// in State/pods/<id>, container bundles in State/containers/<id>.
 	State string
+	// Root is the daemon's persistent root dir (/var/lib/cricket); with
+	// SELinux the pod init's labelled binary is kept in Root/selinux (the
+	// state dir may be on a noexec mount, as Debian's /run is).
+	Root string
 	// Store persists pod and container records (under the root dir).
 	Store *store.Store
 	// Images is the image service; its snapshot store holds the layers.
@@ -136,8 +140,29 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 		return nil, fmt.Errorf("apparmor: %w", err)
 	}
 	sel := selinux.New(nil)
+	ns := namespaces{binary: opts.ShimBinary}
 	if !sel.Enabled() {
 		klog.FromContext(ctx).V(2).Info("SELinux is not enabled on this host: pods' and containers' SELinux options are ignored")
+	} else {
+		// The pod init runs at its pod's label, from a copy of the
+		// binary that label may be entered by.
+		fileLabel, err := sel.SharedFileLabel()
+		if err != nil {
+			return nil, err
+		}
+		// The image layers, which containers read through their
+		// overlay rootfs, are container content.
+		if err := sel.LabelReadOnlyContent(opts.Images.Snapshots().Root()); err != nil {
+			return nil, err
+		}
+		if opts.Root == "" {
+			return nil, fmt.Errorf("pod services: the root dir is required with SELinux: %w", errdefs.ErrInvalidArgument)
+		}
+		if ns.labelledBinary, err = prepareLabelledInit(opts.ShimBinary, filepath.Join(opts.Root, "selinux"), fileLabel, sel.Relabel); err != nil {
+			return nil, err
+		}
+		// A user-namespace pod's /dev/mqueue is labelled by runc.
+		ns.ipcAfterUser = true
 	}
 	host := cgroups.NewHostResources(cg)
 	if !host.Hugetlb() {
@@ -147,8 +172,8 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 	sbs, err := sandbox.New(sandbox.Options{
 		StateDir:       filepath.Join(opts.State, "pods"),
 		Store:          opts.Store,
-		Namespaces:     namespaces{binary: opts.ShimBinary},
-		Files:          podFiles{},
+		Namespaces:     ns,
+		Files:          podFiles{relabel: sel.RelabelShared},
 		Cgroups:        podCgroups{mgr: cg, driver: cg2driver(driver)},
 		Shims:          pool,
 		Network:        opts.Network,
@@ -172,7 +197,7 @@ func New(ctx context.Context, opts Options) (*Services, error) {
 		Store:    opts.Store,
 		Pods:     sbs,
 		Images:   images{svc: opts.Images, platforms: opts.HandlerPlatforms},
-		Rootfs:   rootfs{snaps: opts.Images.Snapshots(), artifacts: opts.Images, idmapDir: idmapDir},
+		Rootfs:   rootfs{snaps: opts.Images.Snapshots(), artifacts: opts.Images, idmapDir: idmapDir, relabel: sel.Relabel},
 		Spec: &container.HostSpecs{
 			Driver: cg2driver(driver), CgroupNamespace: cg.Mode() == cgroups.Unified, Host: host, Handlers: handlers,
 			CDI: cdiRegistry(opts.CDISpecDirs), UserNamespaces: userns.Supported, TmpfsIDMap: userns.TmpfsIDMap, IDMapDir: idmapDir,
