@@ -89,6 +89,10 @@ cpimages=$("$REPO/test/kind/images.sh")
 # The DNS specs' glibc prober image, from a Debian root file system
 # (test/e2enode/glibc-dns.sh, cached).
 glibc_dns=$("$REPO/test/e2enode/glibc-dns.sh")
+# Upstream busybox for every image of the suite: Debian's drops environment
+# names that are not identifiers (test/e2enode/busybox.sh), which four
+# ConfigMap and Secret [Conformance] specs read back.
+busybox=$("$REPO/test/e2enode/busybox.sh")
 GOV=$(go env GOVERSION)
 etcd_version=$(tar -xOf "$cpimages/etcd.tar" manifest.json | grep -o '"registry.k8s.io/etcd:[^"]*"' | tr -d '"')
 etcd_version=v${etcd_version##*:}
@@ -322,7 +326,7 @@ log "control plane up after $((SECONDS - began))s: etcd $etcd_version, kube-apis
 # test/images serves the images on the control plane's loopback; socat
 # makes it reachable on the switch, where the nodes' hosts.toml point.
 go build -C "$REPO" -o "$W/images" ./test/images
-cp_start registry "$W/images" serve --addr 127.0.0.1:5000 --hosts-dir "$W/certs.d" --agnhost "$agnhost" --glibc-dns-rootfs "$glibc_dns"
+cp_start registry "$W/images" serve --addr 127.0.0.1:5000 --hosts-dir "$W/certs.d" --agnhost "$agnhost" --glibc-dns-rootfs "$glibc_dns" --busybox "$busybox"
 for _ in $(seq 600); do grep -q '^serving' "$W/logs/registry.log" && break; sleep 0.5; done
 grep -q '^serving' "$W/logs/registry.log" || { tail "$W/logs/registry.log" >&2; fail "registry did not start"; }
 grep -rq '127.0.0.1:500[1-9]' "$W/certs.d" && fail "the registry split per host (a path collision): not supported here"

@@ -80,6 +80,8 @@ if [ -z "${E2ENODE_NETNS:-}" ]; then
 	images_bin=$(mktemp /tmp/e2en-images-XXXXXX)
 	(cd "$REPO" && go build -o "$images_bin" ./test/images)
 	glibc_dns=$("$HERE/glibc-dns.sh")
+	# Upstream busybox for the images (busybox.sh says why not Debian's).
+	busybox=$("$HERE/busybox.sh")
 	ns=e2en-$(head -c4 /dev/urandom | od -An -tx1 | tr -d ' \n')
 	ip netns add "$ns"
 	# shellcheck disable=SC2064 # expanded now, on purpose
@@ -97,7 +99,7 @@ if [ -z "${E2ENODE_NETNS:-}" ]; then
 		ip -n "$ns" route add unreachable "$a/32"
 	done
 	rc=0
-	E2ENODE_NETNS=$ns E2ENODE_IMAGES=$images_bin E2ENODE_GLIBC_DNS=$glibc_dns E2ENODE_BINS="${bins[*]}" nsenter --net="/run/netns/$ns" -- "$0" "${args[@]}" || rc=$?
+	E2ENODE_NETNS=$ns E2ENODE_IMAGES=$images_bin E2ENODE_GLIBC_DNS=$glibc_dns E2ENODE_BUSYBOX=$busybox E2ENODE_BINS="${bins[*]}" nsenter --net="/run/netns/$ns" -- "$0" "${args[@]}" || rc=$?
 	exit $rc
 fi
 
@@ -169,7 +171,7 @@ fwd_before=$(sysctl -n net.ipv4.ip_forward)
 
 # The image registry.
 cp "$E2ENODE_IMAGES" "$W/images"
-"$W/images" serve --addr 127.0.0.1:0 --hosts-dir "$W/certs.d" --agnhost "$agnhost" --glibc-dns-rootfs "$E2ENODE_GLIBC_DNS" >"$W/registry.log" 2>&1 &
+"$W/images" serve --addr 127.0.0.1:0 --hosts-dir "$W/certs.d" --agnhost "$agnhost" --glibc-dns-rootfs "$E2ENODE_GLIBC_DNS" --busybox "$E2ENODE_BUSYBOX" >"$W/registry.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 600); do grep -q '^serving' "$W/registry.log" && break; kill -0 "${pids[-1]}" || { cat "$W/registry.log"; exit 1; }; sleep 0.5; done
 grep -q '^serving' "$W/registry.log" || { log "registry did not start"; exit 1; }
