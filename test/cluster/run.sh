@@ -6,7 +6,7 @@
 # (e2e.test), then everything is torn down. See README.md.
 #
 #   test/cluster/run.sh [--runtime cricket|containerd] [--cricketd BIN]
-#       [--focus RE] [--skip RE] [--procs N] [--no-e2e] [--out DIR]
+#       [--focus RE | --focus-file FILE] [--skip RE] [--procs N] [--no-e2e] [--out DIR]
 #       [--timeout DUR]
 #
 # Root. Nothing touches the host's network: the nodes are joined by a bridge
@@ -29,11 +29,19 @@ timeout=3h
 e2e=1
 hold=
 containerd_version=v2.4.2
+focus_file=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--runtime) runtime=$2; shift 2 ;;
 	--cricketd) cricketd=$2; shift 2 ;;
 	--focus) focus=$2; shift 2 ;;
+	# One regular expression a line (smoke.txt); the run then fails if a
+	# line selected no spec that ran (test/internal/junitfocus).
+	--focus-file)
+		focus_file=$(realpath "$2")
+		focus=$(go run -C "$REPO" ./test/internal/junitfocus -join -file "$focus_file") || exit 2
+		shift 2
+		;;
 	--skip) skip=$2; shift 2 ;;
 	--procs) procs=$2; shift 2 ;;
 	--no-e2e) e2e=; shift ;;
@@ -633,6 +641,12 @@ rc=$?
 set -e
 suite_secs=$((SECONDS - suite_start))
 tail -40 "$W/logs/e2e.log" >&2
+# Each focus line must have selected a spec that ran, or the run fails.
+focus_check=
+if [ -n "$focus_file" ]; then
+	focus_check=$(go run -C "$REPO" ./test/internal/junitfocus -file "$focus_file" -junit "$W/report/junit.xml" 2>&1) ||
+		{ [ "$rc" != 0 ] || rc=1; }
+fi
 summary=$(grep -a -E '^(Ran [0-9]+ of [0-9]+ Specs|(SUCCESS|FAIL)! -- )' "$W/logs/e2e.log" | tail -2 | tr '\n' ' ')
 {
 	echo "date: $(date -u +%Y-%m-%dT%H:%MZ)"
@@ -643,6 +657,10 @@ summary=$(grep -a -E '^(Ran [0-9]+ of [0-9]+ Specs|(SUCCESS|FAIL)! -- )' "$W/log
 	echo "procs: $procs"
 	echo "suite seconds: $suite_secs"
 	echo "result: $summary"
+	if [ -n "$focus_file" ]; then
+		echo "specs each line of $(basename "$focus_file") selected:"
+		echo "$focus_check" | sed 's/^/  /'
+	fi
 	echo "failed specs:"
 	grep -a -E '^\s*\[FAIL\]' "$W/logs/e2e.log" | sed 's/^\s*/  /' | sort -u || true
 } | tee "$W/logs/summary-$runtime.txt" >&2

@@ -5,7 +5,7 @@
 # See README.md.
 #
 #   test/e2enode/run.sh --runtime cricket|containerd [--cricketd BIN]
-#       [--focus RE] [--skip RE] [--procs N] [--out DIR] [--timeout DUR]
+#       [--focus RE | --focus-file FILE] [--skip RE] [--procs N] [--out DIR] [--timeout DUR]
 #
 # Root. Everything is private to the run and removed at the end: a network
 # namespace of its own (the suite's API server, kubelet and registry listen
@@ -30,11 +30,19 @@ procs=4
 out=$REPO/_output/e2enode
 timeout=3h
 containerd_version=v2.4.2
+focus_file=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--runtime) runtime=$2; shift 2 ;;
 	--cricketd) cricketd=$2; shift 2 ;;
 	--focus) focus=$2; shift 2 ;;
+	# One regular expression a line (smoke.txt); the run then fails if a
+	# line selected no spec that ran (test/internal/junitfocus).
+	--focus-file)
+		focus_file=$(realpath "$2")
+		focus=$(go run -C "$REPO" ./test/internal/junitfocus -join -file "$focus_file") || exit 2
+		shift 2
+		;;
 	--skip) skip=$2; shift 2 ;;
 	--procs) procs=$2; shift 2 ;;
 	--out) out=$2; shift 2 ;;
@@ -350,6 +358,12 @@ rc=$?
 set -e
 suite_secs=$(($(date +%s) - suite_start))
 tail -40 "$W/suite.log" >&2
+# Each focus line must have selected a spec that ran, or the run fails.
+focus_check=
+if [ -n "$focus_file" ]; then
+	focus_check=$(go run -C "$REPO" ./test/internal/junitfocus -file "$focus_file" -junit "$W/report/junit.xml" 2>&1) ||
+		{ [ "$rc" != 0 ] || rc=1; }
+fi
 summary=$(grep -E '^(Ran [0-9]+ of [0-9]+ Specs|(SUCCESS|FAIL)! -- )' "$W/suite.log" | tail -2 | tr '\n' ' ')
 {
 	echo "date: $(date -u +%Y-%m-%dT%H:%MZ)"
@@ -360,6 +374,10 @@ summary=$(grep -E '^(Ran [0-9]+ of [0-9]+ Specs|(SUCCESS|FAIL)! -- )' "$W/suite.
 	echo "procs: $procs"
 	echo "suite seconds: $suite_secs"
 	echo "result: $summary"
+	if [ -n "$focus_file" ]; then
+		echo "specs each line of $(basename "$focus_file") selected:"
+		echo "$focus_check" | sed 's/^/  /'
+	fi
 	echo "failed specs:"
 	grep -E '^\s*\[FAIL\]' "$W/suite.log" | sed 's/^\s*/  /' | sort -u || true
 } | tee "$W/summary-$runtime.txt" >&2
