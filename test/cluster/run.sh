@@ -358,7 +358,7 @@ node_files() { # i: the node's own /etc (an overlay over the host's), seen only 
 	local i=$1 N=$W/n$i
 	local etc=$N/etc-upper name ip
 	name=$(node_name "$i") ip=$(node_ip "$i")
-	mkdir -p "$N"/{etc-upper,etc-work,kubelet,cni,lib,log} "$etc"/{kubernetes/pki,cni/net.d,kube-flannel}
+	mkdir -p "$N"/{etc-upper,etc-work,varlib-upper,varlib-work,kubelet,cni,lib,log} "$etc"/{kubernetes/pki,cni/net.d,kube-flannel}
 	cp "$pki/ca.crt" "$etc/kubernetes/pki/ca.crt"
 	cp "$pki/node-$i.kubeconfig" "$etc/kubernetes/kubelet.conf"
 	cp "$pki/admin.kubeconfig" "$etc/kubernetes/admin.conf"
@@ -477,9 +477,14 @@ mount -t overlay cl-etc -o lowerdir=/etc,upperdir=\$N/etc-upper,workdir=\$N/etc-
 mount -t tmpfs -o mode=0755,size=256m cl-run /run
 mkdir -p /run/lock
 mount -t tmpfs -o mode=0755,size=256m cl-log /var/log
+# /var/lib, too, is an overlay over the host's: the mount points below
+# need not exist on the host (a fresh machine has no /var/lib/kubelet or
+# /var/lib/cricket), and nothing a node writes there reaches the host's.
+mount -t overlay cl-varlib -o lowerdir=/var/lib,upperdir=\$N/varlib-upper,workdir=\$N/varlib-work /var/lib
+mkdir -p /var/lib/kubelet /var/lib/cni /var/lib/cricket
 mount --bind \$N/kubelet /var/lib/kubelet
 mount --bind \$N/cni /var/lib/cni
-[ -d /var/lib/cricket ] && mount --bind \$N/lib /var/lib/cricket
+mount --bind \$N/lib /var/lib/cricket
 for f in \$(cd $W/sysctl && ls); do mount --bind $W/sysctl/\$f /proc/sys/\$(echo \$f | tr . /); done
 start() { name=\$1; shift; "\$@" >$W/logs/n$i-\$name.log 2>&1 & }
 EOF
@@ -511,14 +516,20 @@ start flanneld flannel
 wait
 EOF
 }
+declare -A init_pid
 for i in "${NODES[@]}"; do
 	node_files "$i"
 	in_ns "n$i" env "$marker" unshare --mount --propagation slave -- sh "$W/n$i/init.sh" >"$W/logs/n$i-init.log" 2>&1 &
+	init_pid[$i]=$!
 done
 
 log "waiting for the nodes to register and get pod CIDRs"
 for _ in $(seq 180); do
 	[ "$(K get nodes -o jsonpath='{range .items[*]}{.spec.podCIDR}{"\n"}{end}' 2>/dev/null | grep -c .)" -eq 3 ] && break
+	# A node's init waits for its daemons: if it is gone, so is the node.
+	for i in "${NODES[@]}"; do
+		kill -0 "${init_pid[$i]}" 2>/dev/null || { tail -20 "$W/logs/n$i-init.log" >&2; fail "node-$i's init exited"; }
+	done
 	sleep 2
 done
 # The control plane is not a node: it reaches the pods (webhooks, the API
