@@ -61,30 +61,23 @@ kubelet-e2e: build ## A real kubelet (v1.37, built once into /var/cache/cricket-
 # CLUSTER_RUNTIME (cricket or containerd). test/cluster/README.md.
 CLUSTER_RUNTIME ?= cricket
 CLUSTER_FLAGS   ?=
-CLUSTER_SMOKE   ?= $(shell sed -e '/^\#/d' -e '/^$$/d' test/cluster/smoke.txt | paste -sd'|')
-# Handed to the recipe in the environment, not inside shell quotes: the
-# regular expressions may hold any quote (smoke.txt has "it's").
-export CLUSTER_SMOKE
 cluster-e2e: build ## A 3-node cluster in network namespaces (flannel, kube-proxy, CoreDNS), its checks, then e2e.test [Conformance] on CLUSTER_RUNTIME (cricket; containerd). Root.
 	test/cluster/run.sh --runtime $(CLUSTER_RUNTIME) --cricketd $(BIN)/cricketd $(CLUSTER_FLAGS)
 
 cluster-e2e-smoke: build ## cluster-e2e with the conformance specs named in test/cluster/smoke.txt only. Root.
-	test/cluster/run.sh --runtime $(CLUSTER_RUNTIME) --cricketd $(BIN)/cricketd --focus "$$CLUSTER_SMOKE" $(CLUSTER_FLAGS)
+	test/cluster/run.sh --runtime $(CLUSTER_RUNTIME) --cricketd $(BIN)/cricketd --focus-file $(CURDIR)/test/cluster/smoke.txt $(CLUSTER_FLAGS)
 
 # Node conformance: Kubernetes' test/e2e_node [NodeConformance] specs
 # (v1.37.2, its own etcd, kube-apiserver and kubelet) on E2ENODE_RUNTIME
 # (cricket or containerd). test/e2enode/README.md.
 E2ENODE_RUNTIME ?= cricket
 E2ENODE_FLAGS   ?=
-# The bounded part: named specs, one of each kind (test/e2enode/README.md).
-E2ENODE_SMOKE   ?= $(shell sed -e '/^\#/d' -e '/^$$/d' test/e2enode/smoke.txt | paste -sd'|')
-export E2ENODE_SMOKE
 
 node-e2e: build ## Kubernetes' node conformance suite ([NodeConformance] of test/e2e_node v1.37.2) on E2ENODE_RUNTIME (cricket; containerd). Root.
 	test/e2enode/run.sh --runtime $(E2ENODE_RUNTIME) --cricketd $(BIN)/cricketd $(E2ENODE_FLAGS)
 
 node-e2e-smoke: build ## A bounded part of node-e2e: the specs named in test/e2enode/smoke.txt. Root.
-	test/e2enode/run.sh --runtime $(E2ENODE_RUNTIME) --cricketd $(BIN)/cricketd --focus "$$E2ENODE_SMOKE" $(E2ENODE_FLAGS)
+	test/e2enode/run.sh --runtime $(E2ENODE_RUNTIME) --cricketd $(BIN)/cricketd --focus-file $(CURDIR)/test/e2enode/smoke.txt $(E2ENODE_FLAGS)
 
 fault: build ## Fault injection: 300 pod lifecycles, 20 in flight, cricketd and shims SIGKILLed.
 	$(ROOT_ENV) CRICKETD_BIN=$(BIN)/cricketd CRICKET_FAULT_LIFECYCLES=$(or $(FAULT_LIFECYCLES),300) \

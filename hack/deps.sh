@@ -26,7 +26,7 @@ fi
 # them (test/images).
 # apparmor: apparmor_parser, which checks the generated default profile
 # (pkg/apparmor TestProfileCompiles) and loads profiles where AppArmor is on.
-packages=(gcc make git pkg-config libseccomp-dev runc crun containernetworking-plugins busybox curl netcat-openbsd bind9-dnsutils iproute2 iptables ca-certificates apparmor criu)
+packages=(gcc make bzip2 git pkg-config libseccomp-dev runc crun containernetworking-plugins busybox curl netcat-openbsd bind9-dnsutils iproute2 iptables ca-certificates apparmor criu)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -6,7 +6,7 @@
 # (e2e.test), then everything is torn down. See README.md.
 #
 #   test/cluster/run.sh [--runtime cricket|containerd] [--cricketd BIN]
-#       [--focus RE] [--skip RE] [--procs N] [--no-e2e] [--out DIR]
+#       [--focus RE | --focus-file FILE] [--skip RE] [--procs N] [--no-e2e] [--out DIR]
 #       [--timeout DUR]
 #
 # Root. Nothing touches the host's network: the nodes are joined by a bridge
@@ -29,11 +29,19 @@ timeout=3h
 e2e=1
 hold=
 containerd_version=v2.4.2
+focus_file=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--runtime) runtime=$2; shift 2 ;;
 	--cricketd) cricketd=$2; shift 2 ;;
 	--focus) focus=$2; shift 2 ;;
+	# One regular expression a line (smoke.txt); the run then fails if a
+	# line selected no spec that ran (test/internal/junitfocus).
+	--focus-file)
+		focus_file=$(realpath "$2")
+		focus=$(go run -C "$REPO" ./test/internal/junitfocus -join -file "$focus_file") || exit 2
+		shift 2
+		;;
 	--skip) skip=$2; shift 2 ;;
 	--procs) procs=$2; shift 2 ;;
 	--no-e2e) e2e=; shift ;;
@@ -89,6 +97,10 @@ cpimages=$("$REPO/test/kind/images.sh")
 # The DNS specs' glibc prober image, from a Debian root file system
 # (test/e2enode/glibc-dns.sh, cached).
 glibc_dns=$("$REPO/test/e2enode/glibc-dns.sh")
+# Upstream busybox for every image of the suite: Debian's drops environment
+# names that are not identifiers (test/e2enode/busybox.sh), which four
+# ConfigMap and Secret [Conformance] specs read back.
+busybox=$("$REPO/test/e2enode/busybox.sh")
 GOV=$(go env GOVERSION)
 etcd_version=$(tar -xOf "$cpimages/etcd.tar" manifest.json | grep -o '"registry.k8s.io/etcd:[^"]*"' | tr -d '"')
 etcd_version=v${etcd_version##*:}
@@ -322,7 +334,7 @@ log "control plane up after $((SECONDS - began))s: etcd $etcd_version, kube-apis
 # test/images serves the images on the control plane's loopback; socat
 # makes it reachable on the switch, where the nodes' hosts.toml point.
 go build -C "$REPO" -o "$W/images" ./test/images
-cp_start registry "$W/images" serve --addr 127.0.0.1:5000 --hosts-dir "$W/certs.d" --agnhost "$agnhost" --glibc-dns-rootfs "$glibc_dns"
+cp_start registry "$W/images" serve --addr 127.0.0.1:5000 --hosts-dir "$W/certs.d" --agnhost "$agnhost" --glibc-dns-rootfs "$glibc_dns" --busybox "$busybox"
 for _ in $(seq 600); do grep -q '^serving' "$W/logs/registry.log" && break; sleep 0.5; done
 grep -q '^serving' "$W/logs/registry.log" || { tail "$W/logs/registry.log" >&2; fail "registry did not start"; }
 grep -rq '127.0.0.1:500[1-9]' "$W/certs.d" && fail "the registry split per host (a path collision): not supported here"
@@ -346,7 +358,7 @@ node_files() { # i: the node's own /etc (an overlay over the host's), seen only 
 	local i=$1 N=$W/n$i
 	local etc=$N/etc-upper name ip
 	name=$(node_name "$i") ip=$(node_ip "$i")
-	mkdir -p "$N"/{etc-upper,etc-work,kubelet,cni,lib,log} "$etc"/{kubernetes/pki,cni/net.d,kube-flannel}
+	mkdir -p "$N"/{etc-upper,etc-work,varlib-upper,varlib-work,kubelet,cni,lib,log} "$etc"/{kubernetes/pki,cni/net.d,kube-flannel}
 	cp "$pki/ca.crt" "$etc/kubernetes/pki/ca.crt"
 	cp "$pki/node-$i.kubeconfig" "$etc/kubernetes/kubelet.conf"
 	cp "$pki/admin.kubeconfig" "$etc/kubernetes/admin.conf"
@@ -465,9 +477,14 @@ mount -t overlay cl-etc -o lowerdir=/etc,upperdir=\$N/etc-upper,workdir=\$N/etc-
 mount -t tmpfs -o mode=0755,size=256m cl-run /run
 mkdir -p /run/lock
 mount -t tmpfs -o mode=0755,size=256m cl-log /var/log
+# /var/lib, too, is an overlay over the host's: the mount points below
+# need not exist on the host (a fresh machine has no /var/lib/kubelet or
+# /var/lib/cricket), and nothing a node writes there reaches the host's.
+mount -t overlay cl-varlib -o lowerdir=/var/lib,upperdir=\$N/varlib-upper,workdir=\$N/varlib-work /var/lib
+mkdir -p /var/lib/kubelet /var/lib/cni /var/lib/cricket
 mount --bind \$N/kubelet /var/lib/kubelet
 mount --bind \$N/cni /var/lib/cni
-[ -d /var/lib/cricket ] && mount --bind \$N/lib /var/lib/cricket
+mount --bind \$N/lib /var/lib/cricket
 for f in \$(cd $W/sysctl && ls); do mount --bind $W/sysctl/\$f /proc/sys/\$(echo \$f | tr . /); done
 start() { name=\$1; shift; "\$@" >$W/logs/n$i-\$name.log 2>&1 & }
 EOF
@@ -499,14 +516,20 @@ start flanneld flannel
 wait
 EOF
 }
+declare -A init_pid
 for i in "${NODES[@]}"; do
 	node_files "$i"
 	in_ns "n$i" env "$marker" unshare --mount --propagation slave -- sh "$W/n$i/init.sh" >"$W/logs/n$i-init.log" 2>&1 &
+	init_pid[$i]=$!
 done
 
 log "waiting for the nodes to register and get pod CIDRs"
 for _ in $(seq 180); do
 	[ "$(K get nodes -o jsonpath='{range .items[*]}{.spec.podCIDR}{"\n"}{end}' 2>/dev/null | grep -c .)" -eq 3 ] && break
+	# A node's init waits for its daemons: if it is gone, so is the node.
+	for i in "${NODES[@]}"; do
+		kill -0 "${init_pid[$i]}" 2>/dev/null || { tail -20 "$W/logs/n$i-init.log" >&2; fail "node-$i's init exited"; }
+	done
 	sleep 2
 done
 # The control plane is not a node: it reaches the pods (webhooks, the API
@@ -629,6 +652,12 @@ rc=$?
 set -e
 suite_secs=$((SECONDS - suite_start))
 tail -40 "$W/logs/e2e.log" >&2
+# Each focus line must have selected a spec that ran, or the run fails.
+focus_check=
+if [ -n "$focus_file" ]; then
+	focus_check=$(go run -C "$REPO" ./test/internal/junitfocus -file "$focus_file" -junit "$W/report/junit.xml" 2>&1) ||
+		{ [ "$rc" != 0 ] || rc=1; }
+fi
 summary=$(grep -a -E '^(Ran [0-9]+ of [0-9]+ Specs|(SUCCESS|FAIL)! -- )' "$W/logs/e2e.log" | tail -2 | tr '\n' ' ')
 {
 	echo "date: $(date -u +%Y-%m-%dT%H:%MZ)"
@@ -639,6 +668,10 @@ summary=$(grep -a -E '^(Ran [0-9]+ of [0-9]+ Specs|(SUCCESS|FAIL)! -- )' "$W/log
 	echo "procs: $procs"
 	echo "suite seconds: $suite_secs"
 	echo "result: $summary"
+	if [ -n "$focus_file" ]; then
+		echo "specs each line of $(basename "$focus_file") selected:"
+		echo "$focus_check" | sed 's/^/  /'
+	fi
 	echo "failed specs:"
 	grep -a -E '^\s*\[FAIL\]' "$W/logs/e2e.log" | sed 's/^\s*/  /' | sort -u || true
 } | tee "$W/logs/summary-$runtime.txt" >&2

@@ -5,7 +5,7 @@
 # See README.md.
 #
 #   test/e2enode/run.sh --runtime cricket|containerd [--cricketd BIN]
-#       [--focus RE] [--skip RE] [--procs N] [--out DIR] [--timeout DUR]
+#       [--focus RE | --focus-file FILE] [--skip RE] [--procs N] [--out DIR] [--timeout DUR]
 #
 # Root. Everything is private to the run and removed at the end: a network
 # namespace of its own (the suite's API server, kubelet and registry listen
@@ -30,11 +30,19 @@ procs=4
 out=$REPO/_output/e2enode
 timeout=3h
 containerd_version=v2.4.2
+focus_file=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--runtime) runtime=$2; shift 2 ;;
 	--cricketd) cricketd=$2; shift 2 ;;
 	--focus) focus=$2; shift 2 ;;
+	# One regular expression a line (smoke.txt); the run then fails if a
+	# line selected no spec that ran (test/internal/junitfocus).
+	--focus-file)
+		focus_file=$(realpath "$2")
+		focus=$(go run -C "$REPO" ./test/internal/junitfocus -join -file "$focus_file") || exit 2
+		shift 2
+		;;
 	--skip) skip=$2; shift 2 ;;
 	--procs) procs=$2; shift 2 ;;
 	--out) out=$2; shift 2 ;;
@@ -80,6 +88,8 @@ if [ -z "${E2ENODE_NETNS:-}" ]; then
 	images_bin=$(mktemp /tmp/e2en-images-XXXXXX)
 	(cd "$REPO" && go build -o "$images_bin" ./test/images)
 	glibc_dns=$("$HERE/glibc-dns.sh")
+	# Upstream busybox for the images (busybox.sh says why not Debian's).
+	busybox=$("$HERE/busybox.sh")
 	ns=e2en-$(head -c4 /dev/urandom | od -An -tx1 | tr -d ' \n')
 	ip netns add "$ns"
 	# shellcheck disable=SC2064 # expanded now, on purpose
@@ -97,7 +107,7 @@ if [ -z "${E2ENODE_NETNS:-}" ]; then
 		ip -n "$ns" route add unreachable "$a/32"
 	done
 	rc=0
-	E2ENODE_NETNS=$ns E2ENODE_IMAGES=$images_bin E2ENODE_GLIBC_DNS=$glibc_dns E2ENODE_BINS="${bins[*]}" nsenter --net="/run/netns/$ns" -- "$0" "${args[@]}" || rc=$?
+	E2ENODE_NETNS=$ns E2ENODE_IMAGES=$images_bin E2ENODE_GLIBC_DNS=$glibc_dns E2ENODE_BUSYBOX=$busybox E2ENODE_BINS="${bins[*]}" nsenter --net="/run/netns/$ns" -- "$0" "${args[@]}" || rc=$?
 	exit $rc
 fi
 
@@ -169,7 +179,7 @@ fwd_before=$(sysctl -n net.ipv4.ip_forward)
 
 # The image registry.
 cp "$E2ENODE_IMAGES" "$W/images"
-"$W/images" serve --addr 127.0.0.1:0 --hosts-dir "$W/certs.d" --agnhost "$agnhost" --glibc-dns-rootfs "$E2ENODE_GLIBC_DNS" >"$W/registry.log" 2>&1 &
+"$W/images" serve --addr 127.0.0.1:0 --hosts-dir "$W/certs.d" --agnhost "$agnhost" --glibc-dns-rootfs "$E2ENODE_GLIBC_DNS" --busybox "$E2ENODE_BUSYBOX" >"$W/registry.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 600); do grep -q '^serving' "$W/registry.log" && break; kill -0 "${pids[-1]}" || { cat "$W/registry.log"; exit 1; }; sleep 0.5; done
 grep -q '^serving' "$W/registry.log" || { log "registry did not start"; exit 1; }
@@ -348,6 +358,12 @@ rc=$?
 set -e
 suite_secs=$(($(date +%s) - suite_start))
 tail -40 "$W/suite.log" >&2
+# Each focus line must have selected a spec that ran, or the run fails.
+focus_check=
+if [ -n "$focus_file" ]; then
+	focus_check=$(go run -C "$REPO" ./test/internal/junitfocus -file "$focus_file" -junit "$W/report/junit.xml" 2>&1) ||
+		{ [ "$rc" != 0 ] || rc=1; }
+fi
 summary=$(grep -E '^(Ran [0-9]+ of [0-9]+ Specs|(SUCCESS|FAIL)! -- )' "$W/suite.log" | tail -2 | tr '\n' ' ')
 {
 	echo "date: $(date -u +%Y-%m-%dT%H:%MZ)"
@@ -358,6 +374,10 @@ summary=$(grep -E '^(Ran [0-9]+ of [0-9]+ Specs|(SUCCESS|FAIL)! -- )' "$W/suite.
 	echo "procs: $procs"
 	echo "suite seconds: $suite_secs"
 	echo "result: $summary"
+	if [ -n "$focus_file" ]; then
+		echo "specs each line of $(basename "$focus_file") selected:"
+		echo "$focus_check" | sed 's/^/  /'
+	fi
 	echo "failed specs:"
 	grep -E '^\s*\[FAIL\]' "$W/suite.log" | sed 's/^\s*/  /' | sort -u || true
 } | tee "$W/summary-$runtime.txt" >&2

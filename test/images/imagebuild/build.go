@@ -489,11 +489,22 @@ func (b *Builder) busyboxLayer(nmeter []byte) (*LayerBuilder, error) {
 	lb.Dir("/root", 0o700, 0, 0)
 	lb.Dir("/tmp", 0o1777, 0, 0)
 	lb.File("/bin/busybox", bin, 0o755, 0, 0)
+	has := make(map[string]bool, len(applets))
 	for _, a := range applets {
 		lb.HardLink("/bin/"+a, "/bin/busybox")
+		has[a] = true
 	}
-	lb.File("/bin/nmeter", nmeter, 0o755, 0, 0)
+	// The stand-ins only where this busybox lacks the applet (Debian's
+	// does; upstream's has all three): a second entry at an applet's path
+	// would be written through its hard link, over /bin/busybox itself,
+	// by an extractor that opens rather than replaces.
+	if !has["nmeter"] {
+		lb.File("/bin/nmeter", nmeter, 0o755, 0, 0)
+	}
 	for _, s := range []string{"ipcs", "pgrep"} {
+		if has[s] {
+			continue
+		}
 		data, err := scripts.ReadFile("scripts/" + s)
 		if err != nil {
 			return nil, fmt.Errorf("read stand-in script %s: %w", s, err)

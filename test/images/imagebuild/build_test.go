@@ -388,3 +388,46 @@ func TestPrebuiltStandinsNeedNoGoToolchain(t *testing.T) {
 		t.Error("a missing prebuilt directory was not reported")
 	}
 }
+
+func TestStandinsGiveWayToRealApplets(t *testing.T) {
+	for _, tc := range []struct {
+		desc    string
+		applets string
+		standin map[string]bool // path -> whether a stand-in is expected there
+	}{
+		{desc: "Debian's busybox lacks the three", applets: "sh ls", standin: map[string]bool{"bin/nmeter": true, "bin/ipcs": true, "bin/pgrep": true}},
+		{desc: "upstream's busybox has them", applets: "sh ls nmeter ipcs pgrep", standin: map[string]bool{"bin/nmeter": false, "bin/ipcs": false, "bin/pgrep": false}},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			// busyboxLayer only reads the binary and runs its --list.
+			fake := t.TempDir() + "/busybox"
+			if err := os.WriteFile(fake, []byte("#!/bin/sh\necho busybox "+tc.applets+"\n"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			b := &Builder{opts: Options{BusyboxPath: fake}}
+			lb, err := b.busyboxLayer([]byte("\x7fELF nmeter"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			count := map[string]int{}
+			types := map[string]byte{}
+			for _, e := range lb.entries {
+				count[e.hdr.Name]++
+				types[e.hdr.Name] = e.hdr.Typeflag
+			}
+			for name, n := range count {
+				if n > 1 {
+					t.Errorf("%s has %d entries: a later one is written through the first's hard link", name, n)
+				}
+			}
+			for p, want := range tc.standin {
+				if got := types[p] == tar.TypeReg; got != want {
+					t.Errorf("%s: regular file (stand-in) %v, want %v (type %c)", p, got, want, types[p])
+				}
+				if types[p] == 0 {
+					t.Errorf("%s missing", p)
+				}
+			}
+		})
+	}
+}
