@@ -142,9 +142,9 @@ func (m *CNI) Setup(ctx context.Context, pod *Pod) (_ *Result, err error) {
 			klog.FromContext(ctx).Error(derr, "CNI DEL loopback after failed ADD", "podSandboxID", pod.ID)
 		}
 		if loErr != nil {
-			return nil, fmt.Errorf("CNI ADD loopback for pod %s: %w", pod.ID, loErr)
+			return nil, fmt.Errorf("CNI ADD loopback for pod %s: %w", pod.ID, withContextErr(ctx, loErr))
 		}
-		return nil, fmt.Errorf("CNI ADD network %q for pod %s: %w", list.Name, pod.ID, err)
+		return nil, fmt.Errorf("CNI ADD network %q for pod %s: %w", list.Name, pod.ID, withContextErr(ctx, err))
 	}
 	r, err := podResult(res)
 	if err != nil {
@@ -296,4 +296,16 @@ func (m *CNI) orphanAllocations(live map[string]bool) []string {
 	}
 	sort.Strings(ids)
 	return ids
+}
+
+// withContextErr adds ctx's error to err when ctx is done: libcni reports
+// a plugin killed by the context's end as text ("netplugin failed with no
+// error message: context canceled"), which would reach the caller as
+// Unknown where DeadlineExceeded or Canceled says what happened.
+func withContextErr(ctx context.Context, err error) error {
+	cerr := ctx.Err()
+	if cerr == nil || errors.Is(err, cerr) {
+		return err
+	}
+	return errors.Join(err, cerr)
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/containernetworking/cni/pkg/version"
 
@@ -161,6 +162,45 @@ func TestSetupRollsBackOnFailure(t *testing.T) {
 				if !strings.Contains(calls, want) {
 					t.Errorf("rollback lacks %q: %s", want, calls)
 				}
+			}
+		})
+	}
+}
+
+func TestSetupFailureAfterContextEndKeepsItsCause(t *testing.T) {
+	// libcni reports a plugin the context's end killed as text only.
+	canceled := func() context.Context {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		return ctx
+	}
+	expired := func() context.Context {
+		ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+		t.Cleanup(cancel)
+		return ctx
+	}
+	for _, tc := range []struct {
+		desc string
+		fail string
+		ctx  func() context.Context
+		want error // nil: neither context error
+	}{
+		{desc: "canceled during loopback ADD", fail: "loopback ADD", ctx: canceled, want: context.Canceled},
+		{desc: "deadline during bridge ADD", fail: "bridge ADD", ctx: expired, want: context.DeadlineExceeded},
+		{desc: "failure with the context alive", fail: "bridge ADD", ctx: context.Background},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			exec := newFakeExec()
+			exec.fail[tc.fail] = errors.New("netplugin failed with no error message: context ended")
+			_, err := newTestCNI(t, exec).Setup(tc.ctx(), &Pod{ID: "pod1", NetNS: "/proc/self/ns/net"})
+			if err == nil || !strings.Contains(err.Error(), "netplugin failed") {
+				t.Fatalf("err = %v, want the plugin's message", err)
+			}
+			if tc.want != nil && !errors.Is(err, tc.want) {
+				t.Errorf("err = %v, want one that is %v", err, tc.want)
+			}
+			if tc.want == nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+				t.Errorf("err = %v is a context error; the context was alive", err)
 			}
 		})
 	}
