@@ -114,6 +114,24 @@ func procStat(pid int) [2]string {
 	return [2]string{f[0], f[1]}
 }
 
+// waitLockFree waits, up to 10 s, until nobody holds the flock on path.
+func waitLockFree(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s still locked 10 s after its shim died", path)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+}
+
 func alive(pid int) bool {
 	st := procStat(pid)[0]
 	return st != "" && st != "Z"
@@ -525,6 +543,11 @@ func TestShimAdoptsAfterShimDeath(t *testing.T) {
 			for alive(info.Pid) {
 				time.Sleep(10 * time.Millisecond)
 			}
+			// A killed Go shim's leader shows "Z" while its other threads,
+			// which share its files, are still exiting: its lock is free
+			// only once they are gone. The daemon gets Unavailable in that
+			// window and retries; the test waits it out.
+			waitLockFree(t, filepath.Join(opts.StateDir, lockName))
 			if !alive(st.Pid) {
 				t.Fatal("container died with its shim")
 			}
