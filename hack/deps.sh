@@ -29,7 +29,7 @@ fi
 packages=(gcc make bzip2 git pkg-config libseccomp-dev runc crun containernetworking-plugins busybox curl netcat-openbsd bind9-dnsutils iproute2 iptables ca-certificates apparmor criu)
 missing=()
 for p in "${packages[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+	[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
 	echo "hack/deps.sh: installing ${missing[*]}"
@@ -38,7 +38,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # crictl built by go install reports version "unknown": read its build info.
-if ! command -v crictl >/dev/null || ! go version -m "$(command -v crictl)" 2>/dev/null | grep -q "sigs.k8s.io/cri-tools[[:space:]]*$CRI_TOOLS_VERSION"; then
+if ! command -v crictl >/dev/null || ! grep -q "sigs.k8s.io/cri-tools[[:space:]]*$CRI_TOOLS_VERSION" <<<"$(go version -m "$(command -v crictl)" 2>/dev/null)"; then
 	echo "hack/deps.sh: installing crictl $CRI_TOOLS_VERSION"
 	GOBIN=/usr/local/bin go install "sigs.k8s.io/cri-tools/cmd/crictl@$CRI_TOOLS_VERSION"
 fi

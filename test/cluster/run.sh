@@ -210,7 +210,7 @@ ours='FLANNEL|flannel|cni0|10\.24[04]\.|10\.96\.|KUBE-(SVC|SEP|SERVICES|NODEPORT
 check_clean() {
 	local left="" new
 	[ -n "$(run_pids)" ] && left="$left processes: $(run_pids | tr '\n' ' ')"
-	ip netns list | grep -q "^$P-" && left="$left netns: $(ip netns list | grep "^$P-" | tr '\n' ' ')"
+	grep -q "^$P-" <<<"$(ip netns list)" && left="$left netns: $(ip netns list | grep "^$P-" | tr '\n' ' ')"
 	grep -qE "$W|cl-(etc|run|log)" /proc/self/mountinfo && left="$left mounts: $(grep -E "$W|cl-(etc|run|log)" /proc/self/mountinfo | awk '{print $5}' | tr '\n' ' ')"
 	[ -n "$(cgroup_pids)" ] && left="$left processes in the nodes' cgroups: $(cgroup_pids | tr '\n' ' ')"
 	[ -n "$(cgroup_roots)" ] && left="$left cgroups: $(cgroup_roots | tr '\n' ' ')"
@@ -503,7 +503,7 @@ start kube-proxy $proxy --config=/etc/kubernetes/kube-proxy.yaml --v=1
 # has one (its DaemonSet pod would start on a registered node), and again
 # whenever it exits, as the pod would be restarted.
 flannel() {
-	until $kubectl --kubeconfig=/etc/kubernetes/admin.conf get node $name -o jsonpath='{.spec.podCIDR}' 2>/dev/null | grep -q .; do
+	until [ -n "$($kubectl --kubeconfig=/etc/kubernetes/admin.conf get node $name -o jsonpath='{.spec.podCIDR}' 2>/dev/null)" ]; do
 		sleep 1
 	done
 	while :; do
@@ -607,12 +607,15 @@ for j in 0 1 2; do
 	[ "$got" = "${pods[$o]}" ] || fail "pod-to-pod ${podnodes[$j]} -> ${podnodes[$o]}: $got"
 	# the Service by ClusterIP and by name
 	got=$(get "$p" "http://$svcip/hostname") || fail "Service by ClusterIP from ${podnodes[$j]}"
-	printf '%s\n' "${pods[@]}" | grep -qx "$got" || fail "Service by ClusterIP from ${podnodes[$j]}: $got"
+	grep -qxF -- "$got" <<<"$(printf '%s\n' "${pods[@]}")" || fail "Service by ClusterIP from ${podnodes[$j]}: $got"
 	got=$(get "$p" "http://web.default.svc.cluster.local/hostname") || fail "Service by DNS name from ${podnodes[$j]}"
-	printf '%s\n' "${pods[@]}" | grep -qx "$got" || fail "Service by DNS name from ${podnodes[$j]}: $got"
+	grep -qxF -- "$got" <<<"$(printf '%s\n' "${pods[@]}")" || fail "Service by DNS name from ${podnodes[$j]}: $got"
 	# exec, logs, port-forward
 	[ "$(K exec "$p" -- hostname)" = "$p" ] || fail "kubectl exec on ${podnodes[$j]}"
-	K logs "$p" | grep -q "Started HTTP server on port 8080" || fail "kubectl logs on ${podnodes[$j]}: $(K logs "$p" | tail -3)"
+	# (Not `K logs | grep -q`: under pipefail, kubectl dies of SIGPIPE when
+	# grep exits at the first line while the rest is still being written.)
+	got=$(K logs "$p") || fail "kubectl logs on ${podnodes[$j]}"
+	grep -q "Started HTTP server on port 8080" <<<"$got" || fail "kubectl logs on ${podnodes[$j]}: $(tail -3 <<<"$got")"
 	port=$((18080 + j))
 	in_ns cp timeout 60 "$kubectl" --kubeconfig "$W/pki/admin.kubeconfig" port-forward "pod/$p" "$port:8080" >"$W/logs/port-forward-$j.log" 2>&1 &
 	pf=$!

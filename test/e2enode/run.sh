@@ -188,7 +188,7 @@ log "registry: $(grep -A3 'upstream host' "$W/registry.log" | tail -n +2 | tr '\
 # The pod network: a bridge of the run's own on a free /24.
 subnet=
 for n in $(seq 0 255); do
-	if ! ip -4 route show table all | grep -q "10\.236\.$n\." && ! ip -4 addr | grep -q "10\.236\.$n\."; then
+	if ! grep -q "10\.236\.$n\." <<<"$(ip -4 route show table all; ip -4 addr)"; then
 		subnet=10.236.$n.0/24
 		break
 	fi

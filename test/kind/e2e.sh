@@ -160,7 +160,8 @@ timeout 310 "$kubectl" -n kube-system rollout status deployment/coredns --timeou
 out=$(k exec "${pods[0]}" -- wget -qO- http://web.default.svc.cluster.local/)
 grep -q "serving from" <<<"$out" || fail "Service by name: $out"
 log "Service by name: $out"
-k logs "${pods[0]}" | grep -q "web started" || fail "kubectl logs"
+out=$(k logs "${pods[0]}") || fail "kubectl logs"
+grep -q "web started" <<<"$out" || fail "kubectl logs: $(tail -3 <<<"$out")"
 k port-forward "pod/${pods[0]}" 18080:8080 >"$RUN/pf.log" 2>&1 &
 pf=$!
 for _ in $(seq 30); do

@@ -90,7 +90,7 @@ tar -C "$R/tmp/policy" --zstd -xf "$R/usr/src/selinux-policy-src.tar.zst" --wild
 cp "$HERE"/selinux-policy/* "$R/tmp/policy/"
 in_root make -C /tmp/policy -f /usr/share/selinux/devel/Makefile container.pp cricket_engine.pp >&2
 in_root semodule -n -i /tmp/policy/container.pp /tmp/policy/cricket_engine.pp
-in_root semodule -n -l | grep -qx container || in_root semodule -n -l | grep -q '^container' || die "the container module is not installed"
+grep -q '^container' <<<"$(in_root semodule -n -l)" || die "the container module is not installed"
 rm -rf "$R/tmp/policy"
 
 cat >"$R/etc/selinux/config" <<'CONFIG'

@@ -36,7 +36,7 @@ die() { printf 'vm build: %s\n' "$*" >&2; exit 1; }
 host_tools() {
 	local want=(qemu-system-x86 qemu-utils mmdebstrap e2fsprogs) missing=() p
 	for p in "${want[@]}"; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+		[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || missing+=("$p")
 	done
 	[ ${#missing[@]} -eq 0 ] && return 0
 	log "installing ${missing[*]}"

@@ -25,14 +25,14 @@ die() { printf 'crun-criu: %s\n' "$*" >&2; exit 1; }
 need=(crun criu gcc make pkg-config dpkg-dev libseccomp-dev libyajl-dev libcap-dev libsystemd-dev libprotobuf-c-dev gperf python3 xz-utils)
 missing=()
 for p in "${need[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+	[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || missing+=("$p")
 done
 crun_ver=$(dpkg-query -W -f='${Version}' crun 2>/dev/null || true)
 criu_ver=$(dpkg-query -W -f='${Version}' criu 2>/dev/null || true)
 CACHE=${CRICKET_TEST_CACHE:-/var/cache/cricket-test}
 if [ -n "$crun_ver" ] && [ -n "$criu_ver" ]; then
 	out=$CACHE/crun-$crun_ver-criu-$criu_ver
-	if [ -x "$out/crun" ] && "$out/crun" --version | grep -q '+CRIU'; then
+	if [ -x "$out/crun" ] && grep -q '+CRIU' <<<"$("$out/crun" --version)"; then
 		echo "$out/crun"
 		exit 0
 	fi
@@ -77,7 +77,7 @@ grep -q '^checking for CRIU... yes' "$tmp/build.log" || die "configure did not f
 # also build the man pages and python bindings: only the binary is needed.
 (cd "$src" && make -j"$(nproc)" git-version.h .version crun) >>"$tmp/build.log" 2>&1 ||
 	die "make failed: $(tail -n 5 "$tmp/build.log")"
-"$src/crun" --version | grep -q '+CRIU' || die "the built crun does not list +CRIU: $("$src/crun" --version | tail -n 1)"
+grep -q '+CRIU' <<<"$("$src/crun" --version)" || die "the built crun does not list +CRIU: $("$src/crun" --version | tail -n 1)"
 
 mkdir -p "$out"
 install -m 0755 "$src/crun" "$out/crun.new"
