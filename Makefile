@@ -110,7 +110,8 @@ bench-compare: build ## Same workloads side by side with containerd v2, both on 
 	@mkdir -p $(BENCH_OUT)
 	bash -o pipefail -c '$(GO) run ./test/bench/cri -cricketd $(BIN)/cricketd -compare -plot $(CURDIR)/docs/bench-latency.png -json $(BENCH_OUT)/bench-compare.json $(BENCH_FLAGS) | tee $(BENCH_OUT)/bench-compare.txt'
 
-lint: ## gofmt, go vet, cyclomatic complexity (gocyclo, GOCYCLO_MAX), go.mod tidy.
+lint: ## gofmt, go vet, cyclomatic complexity (gocyclo, GOCYCLO_MAX), go.mod tidy, no pipe into grep -q under pipefail.
+	@hack/lint-pipes.sh
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	@$(GO) mod tidy -diff || { echo "go.mod/go.sum not tidy: run go mod tidy"; exit 1; }
 	$(GO) vet -tags '$(GO_TAGS)' ./...
