@@ -1,9 +1,12 @@
 package fault
 
 import (
+	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // attemptFacts is what the test knows of one failed RPC attempt.
@@ -64,5 +67,32 @@ func TestExplain(t *testing.T) {
 		if got := explain(tc.f); got != tc.want {
 			t.Errorf("%s: explain(%+v) = %q, want %q", tc.desc, tc.f, got, tc.want)
 		}
+	}
+}
+
+func TestAttemptLog(t *testing.T) {
+	var l attemptLog
+	l.add(0, 12340*time.Millisecond, status.Error(codes.Unavailable, "connection refused"), byDaemonKill)
+	l.add(1, 800*time.Millisecond, status.Error(codes.DeadlineExceeded, "context deadline exceeded"), byDeadline)
+	l.add(2, 30*time.Second, status.Error(codes.Internal, strings.Repeat("x", 300)), "")
+	for i := 0; i < 8; i++ {
+		l.add(3, time.Second, status.Error(codes.Unavailable, "gone"), byDaemonKill)
+	}
+	got := l.String()
+	for _, want := range []string{
+		"11 failed calls (daemon kill 9, short deadline 1, unexplained 1)",
+		"attempt 3 after 1s: Unavailable (daemon kill): gone",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("attemptLog = %q, want it to contain %q", got, want)
+		}
+	}
+	if strings.Contains(got, "attempt 0 ") || len(l.recent) != 8 {
+		t.Errorf("attemptLog keeps %d recent calls, want the last 8: %q", len(l.recent), got)
+	}
+	l2 := attemptLog{}
+	l2.add(0, time.Second, status.Error(codes.Internal, strings.Repeat("x", 300)), "")
+	if !strings.Contains(l2.String(), "Internal (unexplained): "+strings.Repeat("x", 160)+"...") {
+		t.Errorf("a long message is not cut at 160 bytes: %q", l2.String())
 	}
 }

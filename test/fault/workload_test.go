@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand"
 	"path"
 	"path/filepath"
@@ -207,6 +208,13 @@ func (w *world) wasShimKilled(podID string) bool {
 // the shim of pod podID (when not "") during the call, or the short
 // deadline the workload chose. Any other error fails the run.
 func (w *world) try(podID string, fn func(ctx context.Context) error) (err error, expected bool) {
+	err, why := w.tryWhy(podID, fn)
+	return err, why != ""
+}
+
+// tryWhy is try that says what explains an error (explain's answer; ""
+// when nothing does).
+func (w *world) tryWhy(podID string, fn func(ctx context.Context) error) (err error, why string) {
 	timeout := 60 * time.Second
 	if rand.Intn(10) == 0 {
 		timeout = time.Duration(20+rand.Intn(800)) * time.Millisecond
@@ -216,7 +224,7 @@ func (w *world) try(podID string, fn func(ctx context.Context) error) (err error
 	err = fn(ctx)
 	cancel()
 	if err == nil {
-		return nil, true
+		return nil, ""
 	}
 	f := attemptFacts{
 		code:          status.Code(err),
@@ -234,7 +242,8 @@ func (w *world) try(podID string, fn func(ctx context.Context) error) (err error
 		w.mu.Unlock()
 		f.shimKilled = killed && at > shimEpoch
 	}
-	switch explain(f) {
+	why = explain(f)
+	switch why {
 	case byDaemonKill:
 		w.byDaemonKill.Add(1)
 	case byShimKill:
@@ -242,10 +251,10 @@ func (w *world) try(podID string, fn func(ctx context.Context) error) (err error
 	case byDeadline:
 		w.byDeadline.Add(1)
 	default:
-		return err, false
+		return err, ""
 	}
 	w.expectedErrs.Add(1)
-	return err, true
+	return err, why
 }
 
 // creatingPod, as try's podID, is the pod a RunPodSandbox creates: a kill
@@ -341,9 +350,11 @@ func (w *world) podConfig(lc int, attempt uint32, o podOptions) *runtimeapi.PodS
 // attempt created, as the kubelet does.
 func (w *world) ensurePod(p *podModel) error {
 	reservedStreak := 0
+	var log attemptLog
 	for i, start := 0, time.Now(); !w.giveUp(start, 3*time.Minute); i++ {
 		var resp *runtimeapi.RunPodSandboxResponse
-		err, expected := w.try(creatingPod, func(ctx context.Context) (err error) {
+		began := time.Now()
+		err, why := w.tryWhy(creatingPod, func(ctx context.Context) (err error) {
 			resp, err = w.rt.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: p.cfg})
 			return err
 		})
@@ -351,7 +362,8 @@ func (w *world) ensurePod(p *podModel) error {
 			p.id = resp.PodSandboxId
 			return nil
 		}
-		if !expected && status.Code(err) != codes.AlreadyExists {
+		log.add(p.cfg.Metadata.Attempt, time.Since(began), err, why)
+		if why == "" && status.Code(err) != codes.AlreadyExists {
 			w.failf("lifecycle %d: RunPodSandbox: %v", p.lc, err)
 		}
 		var list *runtimeapi.ListPodSandboxResponse
@@ -388,7 +400,45 @@ func (w *world) ensurePod(p *podModel) error {
 		}
 		backoffSleep(i)
 	}
-	return fmt.Errorf("RunPodSandbox %s: no pod within 3m", p.cfg.Metadata.Name)
+	return fmt.Errorf("RunPodSandbox %s: no pod within 3m: %s", p.cfg.Metadata.Name, log.String())
+}
+
+// attemptLog keeps what ended each failed RunPodSandbox of a lifecycle,
+// for the report of one that never got its pod: a run of attempts each
+// cut by the chaos (a starved lifecycle) reads differently from a daemon
+// that can no longer make the pod.
+type attemptLog struct {
+	n      int
+	byWhy  map[string]int
+	recent []string
+}
+
+func (l *attemptLog) add(attempt uint32, took time.Duration, err error, why string) {
+	if l.byWhy == nil {
+		l.byWhy = map[string]int{}
+	}
+	if why == "" {
+		why = "unexplained"
+	}
+	l.n++
+	l.byWhy[why]++
+	msg := status.Convert(err).Message()
+	if len(msg) > 160 {
+		msg = msg[:160] + "..."
+	}
+	l.recent = append(l.recent, fmt.Sprintf("attempt %d after %s: %s (%s): %s", attempt, took.Round(10*time.Millisecond), status.Code(err), why, msg))
+	if len(l.recent) > 8 {
+		l.recent = l.recent[1:]
+	}
+}
+
+func (l *attemptLog) String() string {
+	whys := slices.Sorted(maps.Keys(l.byWhy))
+	counts := make([]string, 0, len(whys))
+	for _, why := range whys {
+		counts = append(counts, fmt.Sprintf("%s %d", why, l.byWhy[why]))
+	}
+	return fmt.Sprintf("%d failed calls (%s); the last: %s", l.n, strings.Join(counts, ", "), strings.Join(l.recent, "; "))
 }
 
 // ctrConfig: a sleeper runs until stopped (exit 3 on SIGTERM), the
