@@ -503,7 +503,7 @@ start kube-proxy $proxy --config=/etc/kubernetes/kube-proxy.yaml --v=1
 # has one (its DaemonSet pod would start on a registered node), and again
 # whenever it exits, as the pod would be restarted.
 flannel() {
-	until [ -n "$($kubectl --kubeconfig=/etc/kubernetes/admin.conf get node $name -o jsonpath='{.spec.podCIDR}' 2>/dev/null)" ]; do
+	until [ -n "\$($kubectl --kubeconfig=/etc/kubernetes/admin.conf get node $name -o jsonpath='{.spec.podCIDR}' 2>/dev/null)" ]; do
 		sleep 1
 	done
 	while :; do
