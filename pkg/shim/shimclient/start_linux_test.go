@@ -50,6 +50,9 @@ func TestStartWatch(t *testing.T) {
 			}
 			defer r.Close()
 			defer w.Close()
+			// t0 before the timers: a ready or exit timer started first
+			// can fire less than its delay after t0 (CI saw 999.6ms for 1s).
+			t0 := time.Now()
 			if tc.ready > 0 {
 				time.AfterFunc(tc.ready, func() { _, _ = w.WriteString("ok\n") })
 			}
@@ -57,7 +60,6 @@ func TestStartWatch(t *testing.T) {
 				time.AfterFunc(tc.exit, func() { _ = w.Close() })
 			}
 			sw := startWatch{progress: tc.progress, idle: idle, cap: tc.cap, poll: poll}
-			t0 := time.Now()
 			err = sw.await(context.Background(), r)
 			took := time.Since(t0)
 			switch {
