@@ -87,7 +87,7 @@ fault: build ## Fault injection: 300 pod lifecycles, 20 in flight, cricketd and 
 vm-smoke: ## test/vm: boot the cgroup v2 + systemd + AppArmor node (QEMU, built once) and run the bounded smoke. Root.
 	test/vm/run.sh --suite smoke
 
-vm-test: ## test/vm: the full suites (critest per handler, integration, fault, kubelet e2e) in the VM node; ~100 min cold under TCG. Root.
+vm-test: ## test/vm: the full suites (critest per handler, integration, fault, kubelet e2e) in the VM node; ~100 min cold, ~65 warm under TCG. Root.
 	test/vm/run.sh --suite full
 
 vm-shell: ## test/vm: boot the node with a root shell on the serial console (Ctrl-A X quits). Root.
