@@ -30,14 +30,14 @@ const (
 	SpanExecutorStart  = "executor.start"
 )
 
-// tracer is the global provider's tracer: it forwards to the SDK provider
-// once cricketd installs one (otel.SetTracerProvider), and is a no-op until
-// then.
-var tracer = otel.Tracer(InstrumentationName)
-
-// Start begins a span named name as a child of the span in ctx.
+// Start begins a span named name as a child of the span in ctx, with the
+// tracer of the provider installed now (otel.SetTracerProvider; a no-op
+// before cricketd installs one). The tracer is looked up on each call, not
+// kept: a tracer taken from otel's global before the first install stays
+// bound to that first provider, even after another one replaces it. The SDK
+// provider keeps its tracers by name, so the lookup is a map read.
 func Start(ctx context.Context, name string, attrs ...attribute.KeyValue) (context.Context, trace.Span) {
-	return tracer.Start(ctx, name, trace.WithAttributes(attrs...))
+	return otel.Tracer(InstrumentationName).Start(ctx, name, trace.WithAttributes(attrs...))
 }
 
 // End records err, if any, on span and ends it. It is meant to be deferred

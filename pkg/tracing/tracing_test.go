@@ -39,3 +39,33 @@ func TestStartAndEnd(t *testing.T) {
 		t.Errorf("error status = %q", spans[1].Status().Description)
 	}
 }
+
+// A provider installed after another one gets the step spans from then on.
+// otel's global delegates tracers obtained before the first install to that
+// first provider for good, so a tracer kept from package init would send
+// every later step span to a provider that may be shut down.
+func TestStartFollowsTheCurrentProvider(t *testing.T) {
+	first, second := tracetest.NewSpanRecorder(), tracetest.NewSpanRecorder()
+	otel.SetTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(first)))
+	_, span := Start(context.Background(), SpanCNISetup)
+	span.End()
+	otel.SetTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(second)))
+	_, span = Start(context.Background(), SpanCNITeardown)
+	span.End()
+	if got := names(second.Ended()); len(got) != 1 || got[0] != SpanCNITeardown {
+		t.Errorf("the provider installed last recorded %v, want [%s]", got, SpanCNITeardown)
+	}
+	for _, n := range names(first.Ended()) {
+		if n == SpanCNITeardown {
+			t.Errorf("the replaced provider recorded %s", n)
+		}
+	}
+}
+
+func names(spans []sdktrace.ReadOnlySpan) []string {
+	var out []string
+	for _, s := range spans {
+		out = append(out, s.Name())
+	}
+	return out
+}
