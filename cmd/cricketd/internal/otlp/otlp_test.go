@@ -3,6 +3,7 @@ package otlp
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"testing"
 	"time"
@@ -79,12 +80,7 @@ func TestKubeletTraceIsContinued(t *testing.T) {
 	col := otlptest.Start(t)
 	p := newProvider(t, config.Tracing{Endpoint: col.Addr(), SamplingRatio: 0, ServiceName: "cricketd-test"})
 	check(t, serve(t, p), "00-"+kubeletTrace+"-"+kubeletParent+"-01")
-	testutil.Eventually(t, "the call's spans reach the collector", 10*time.Second, func() error {
-		if len(col.Trace(kubeletTrace)) < 2 {
-			return errors.New("fewer than 2 spans of the kubelet's trace")
-		}
-		return nil
-	})
+	waitSpans(t, col, kubeletTrace, 2)
 	var server, step otlptest.Span
 	for _, s := range col.Trace(kubeletTrace) {
 		switch s.Name {
@@ -109,14 +105,32 @@ func TestSamplingRatioAppliesToRootsOnly(t *testing.T) {
 	col := otlptest.Start(t)
 	p := newProvider(t, config.Tracing{Endpoint: col.Addr(), SamplingRatio: 0, ServiceName: "cricketd"})
 	c := serve(t, p)
-	check(t, c, "")                                          // a root: ratio 0 drops it
-	check(t, c, "00-"+kubeletTrace+"-"+kubeletParent+"-00")  // the kubelet did not sample it
+	check(t, c, "")                                         // a root: ratio 0 drops it
+	check(t, c, "00-"+kubeletTrace+"-"+kubeletParent+"-00") // the kubelet did not sample it
+	// A call the kubelet sampled is kept. Its spans arriving shows the
+	// export works, so that no span of the two calls before it means they
+	// were dropped, not late: the server's span of a call ends after the
+	// client has its reply.
+	const sampled = "5bf92f3577b34da6a3ce929d0e0e4737"
+	check(t, c, "00-"+sampled+"-"+kubeletParent+"-01")
+	waitSpans(t, col, sampled, 2)
 	if err := p.Shutdown(context.Background()); err != nil { // flushes
 		t.Fatal(err)
 	}
-	if got := col.Spans(); len(got) != 0 {
-		t.Errorf("got %d spans, want none: %+v", len(got), got)
+	if got := col.Spans(); len(got) != 2 || len(col.Trace(sampled)) != 2 {
+		t.Errorf("got %d spans, want only the 2 of the sampled call: %+v", len(got), got)
 	}
+}
+
+// waitSpans waits until col has n spans of trace.
+func waitSpans(t *testing.T, col *otlptest.Collector, trace string, n int) {
+	t.Helper()
+	testutil.Eventually(t, "the call's spans reach the collector", 10*time.Second, func() error {
+		if got := len(col.Trace(trace)); got < n {
+			return fmt.Errorf("%d of the trace's %d spans", got, n)
+		}
+		return nil
+	})
 }
 
 func TestReloadMovesTheExportToTheNewEndpoint(t *testing.T) {
@@ -131,12 +145,15 @@ func TestReloadMovesTheExportToTheNewEndpoint(t *testing.T) {
 	if p.Endpoint() != second.Addr() {
 		t.Errorf("Endpoint() = %s after reload", p.Endpoint())
 	}
-	check(t, c, "")
+	check(t, c, "00-"+kubeletTrace+"-"+kubeletParent+"-01")
+	// Both spans of the call (the server's ends after the client has its
+	// reply) reach the new collector, and none the old one.
+	waitSpans(t, second, kubeletTrace, 2)
 	if err := p.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if len(second.Spans()) == 0 || len(first.Spans()) != 0 {
-		t.Errorf("after reload: first got %d spans, second %d; want all on the second", len(first.Spans()), len(second.Spans()))
+	if len(second.Spans()) != 2 || len(first.Spans()) != 0 {
+		t.Errorf("after reload: first got %d spans, second %d; want the call's 2 on the second", len(first.Spans()), len(second.Spans()))
 	}
 }
 
